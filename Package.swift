@@ -1,0 +1,119 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+let package = Package(
+    name: "wfd",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "wfd", targets: ["wfd"]),
+        .executable(name: "wfctl", targets: ["wfctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CSystemd",
+            pkgConfig: "libsystemd",
+            providers: [.apt(["libsystemd-dev"])]
+        ),
+        .target(
+            name: "WorkflowCore",
+            dependencies: [.product(name: "Yams", package: "Yams")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "WorkflowStore",
+            dependencies: ["WorkflowCore"],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "WorkflowEngine",
+            dependencies: [
+                "WorkflowCore",
+                "WorkflowStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "SystemdSupport",
+            dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "WorkflowControl",
+            dependencies: ["WorkflowCore", "WorkflowStore"],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "WorkflowTesting",
+            dependencies: ["WorkflowCore", "WorkflowStore", "WorkflowEngine"],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "wfd",
+            dependencies: [
+                "WorkflowCore", "WorkflowStore", "WorkflowEngine", "SystemdSupport", "WorkflowControl",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "wfctl",
+            dependencies: [
+                "WorkflowCore", "WorkflowStore", "WorkflowControl",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "WorkflowCoreTests",
+            dependencies: ["WorkflowCore", "WorkflowTesting"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "WorkflowStoreTests",
+            dependencies: ["WorkflowStore", "WorkflowTesting"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "WorkflowEngineTests",
+            dependencies: ["WorkflowEngine", "WorkflowTesting"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SystemdSupportTests",
+            dependencies: ["SystemdSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "WorkflowControlTests",
+            dependencies: ["WorkflowControl", "WorkflowTesting"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["WorkflowCore", "WorkflowStore", "WorkflowTesting"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["WorkflowTesting"],
+            swiftSettings: strict
+        ),
+    ]
+)

@@ -1,0 +1,99 @@
+import Foundation
+import WorkflowCore
+import WorkflowStore
+
+/// What `wfctl status` shows, built from the state directory alone so it answers while wfd is down.
+///
+/// Reads `jobs/<job>/job.json` and `latest.json` per job: O(jobs), never O(history).
+public struct StatusReport: Sendable, Codable, Equatable {
+    public static let currentVersion = 1
+
+    public var version: Int
+    public var stateDirectory: String
+    public var daemon: Daemon
+    public var jobs: [JobStatus]
+
+    /// Whether a wfd holds the state directory's lock.
+    public struct Daemon: Sendable, Codable, Equatable {
+        public var running: Bool
+    }
+
+    /// One job's line.
+    public struct JobStatus: Sendable, Codable, Equatable {
+        public var job: JobID
+        public var description: String?
+        public var file: String
+        public var schedule: String?
+        public var timezone: String?
+        /// The next fire time after now, from the schedule.
+        public var nextFire: Date?
+        public var lastRun: RunSummary?
+        /// True when a run is active and a wfd is alive to run it.
+        public var running: Bool
+        public var activeRun: RunSummary?
+        /// Problems in the job file as it is now (the last valid version runs meanwhile).
+        public var errors: [Diagnostic]
+
+        enum CodingKeys: String, CodingKey {
+            case job, description, file, schedule, timezone, running, errors
+            case nextFire = "next_fire"
+            case lastRun = "last_run"
+            case activeRun = "active_run"
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case version, daemon, jobs
+        case stateDirectory = "state_directory"
+    }
+
+    /// Builds the report for `state` as of `now`.
+    ///
+    /// - Throws: ``StoreError`` when the state directory itself cannot be read; a single job's
+    ///   unreadable record is reported in that job's `errors` instead.
+    public static func load(state: StateDirectory, now: Date, hostZone: TimeZone) throws(StoreError) -> StatusReport {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: state.root, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw .missing(path: state.root)
+        }
+        guard access(state.root, R_OK | X_OK) == 0 else {
+            throw .system(operation: "read", path: state.root, errno: errno)
+        }
+        let store = RunStore(directory: state)
+        let daemonRunning = FileLock.isHeld(state.daemonLock)
+        var jobs: [JobStatus] = []
+        for id in store.knownJobs() {
+            let info: JobInfo
+            do {
+                info = try store.loadJobInfo(id)
+            } catch .missing {
+                continue  // a job whose file was removed: history only
+            } catch {
+                jobs.append(
+                    JobStatus(
+                        job: id, file: "", running: false,
+                        errors: [Diagnostic(file: state.jobInfo(id), line: 0, column: 0, message: error.description)]))
+                continue
+            }
+            var status = JobStatus(
+                job: id, description: info.description, file: info.file, schedule: info.schedule,
+                timezone: info.timezone, running: false, errors: info.errors)
+            if let text = info.schedule, let schedule = try? Schedule(parsing: text) {
+                let zone = info.timezone.flatMap(TimeZone.init(identifier:)) ?? hostZone
+                status.nextFire = schedule.nextFire(after: now, in: zone)
+            }
+            do {
+                let latest = try store.loadLatest(id)
+                status.lastRun = latest.last
+                status.activeRun = latest.active
+                status.running = daemonRunning && latest.active != nil
+            } catch .missing {
+            } catch {
+                status.errors.append(Diagnostic(file: state.latest(id), line: 0, column: 0, message: error.description))
+            }
+            jobs.append(status)
+        }
+        return StatusReport(
+            version: currentVersion, stateDirectory: state.root, daemon: Daemon(running: daemonRunning), jobs: jobs)
+    }
+}

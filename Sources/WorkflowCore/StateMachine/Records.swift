@@ -1,0 +1,122 @@
+import Foundation
+
+/// `runs/<job>/<run>/run.json`: one execution of a job.
+public struct RunRecord: Sendable, Equatable, Codable {
+    public static let currentVersion = 1
+
+    public var version: Int
+    public var job: JobID
+    public var id: RunID
+    public var trigger: Trigger
+    public var state: RunState
+    /// The fire time this run was started for, when scheduled.
+    public var scheduledFor: Date?
+    public var createdAt: Date
+    public var startedAt: Date?
+    public var endedAt: Date?
+    /// Why the run failed or was cancelled, in one sentence.
+    public var error: String?
+    /// Set once a cancel was asked for; the run ends `cancelled` when its running steps have stopped.
+    public var cancelReason: String?
+    /// The job as it was when the run was created: later edits of the file do not change a run.
+    public var definition: Job
+
+    public init(job: Job, id: RunID, trigger: Trigger, scheduledFor: Date?, createdAt: Date) {
+        version = Self.currentVersion
+        self.job = job.id
+        self.id = id
+        self.trigger = trigger
+        state = .queued
+        self.scheduledFor = scheduledFor
+        self.createdAt = createdAt
+        definition = job
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case version, job, id, trigger, state, error, definition
+        case scheduledFor = "scheduled_for"
+        case createdAt = "created_at"
+        case startedAt = "started_at"
+        case endedAt = "ended_at"
+        case cancelReason = "cancel_reason"
+    }
+}
+
+/// `runs/<job>/<run>/steps/<step>.json`: one step of a run, with every attempt.
+public struct StepRecord: Sendable, Equatable, Codable {
+    public static let currentVersion = 1
+
+    public var version: Int
+    public var job: JobID
+    public var run: RunID
+    public var step: StepID
+    public var state: StepState
+    public var needs: [StepID]
+    public var attempts: [Attempt]
+    /// Why the step failed, was skipped or cancelled, in one sentence.
+    public var error: String?
+
+    public init(job: JobID, run: RunID, step: StepDefinition) {
+        version = Self.currentVersion
+        self.job = job
+        self.run = run
+        self.step = step.id
+        state = .pending
+        needs = step.needs
+        attempts = []
+    }
+}
+
+/// One try at running a step.
+public struct Attempt: Sendable, Equatable, Codable {
+    public var number: Int
+    public var startedAt: Date
+    public var endedAt: Date?
+    public var outcome: AttemptOutcome?
+    public var exitCode: Int32?
+    public var signal: Int32?
+    public var error: String?
+    /// The attempt's captured output, relative to the run directory: `logs/<step>.<attempt>.log`.
+    public var log: String
+    public var durationMilliseconds: Int64?
+
+    public init(number: Int, startedAt: Date, log: String) {
+        self.number = number
+        self.startedAt = startedAt
+        self.log = log
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case number, outcome, signal, error, log
+        case startedAt = "started_at"
+        case endedAt = "ended_at"
+        case exitCode = "exit_code"
+        case durationMilliseconds = "duration_ms"
+    }
+}
+
+/// How an attempt ended. Stored as its raw string.
+public enum AttemptOutcome: String, Sendable, Codable, CaseIterable {
+    case succeeded, failed, cancelled
+    case timedOut = "timed_out"
+    /// wfd itself stopped while the attempt ran.
+    case interrupted
+}
+
+/// The result an executor reports for one attempt: data, not an error.
+public struct AttemptResult: Sendable, Equatable {
+    public var outcome: AttemptOutcome
+    public var exitCode: Int32?
+    public var signal: Int32?
+    /// A one-sentence explanation for anything but success.
+    public var error: String?
+
+    public init(outcome: AttemptOutcome, exitCode: Int32? = nil, signal: Int32? = nil, error: String? = nil) {
+        self.outcome = outcome
+        self.exitCode = exitCode
+        self.signal = signal
+        self.error = error
+    }
+
+    public static let success = AttemptResult(outcome: .succeeded, exitCode: 0)
+}

@@ -1,0 +1,233 @@
+import Foundation
+
+/// A run and its steps: what the state machine transforms.
+public struct RunSnapshot: Sendable, Equatable {
+    public var run: RunRecord
+    /// In the order the job file lists them.
+    public var steps: [StepRecord]
+
+    /// A fresh, queued run of `job` with every step pending.
+    public init(job: Job, id: RunID, trigger: Trigger, scheduledFor: Date?, createdAt: Date) {
+        run = RunRecord(job: job, id: id, trigger: trigger, scheduledFor: scheduledFor, createdAt: createdAt)
+        steps = job.steps.map { StepRecord(job: job.id, run: id, step: $0) }
+    }
+
+    public init(run: RunRecord, steps: [StepRecord]) {
+        self.run = run
+        self.steps = steps
+    }
+
+    public func step(_ id: StepID) -> StepRecord? { steps.first { $0.step == id } }
+}
+
+/// Something that happened to a run.
+public enum RunEvent: Sendable, Equatable {
+    /// The run may begin: its job lock is held.
+    case start(at: Date)
+    /// An attempt of a running step ended.
+    case attemptEnded(StepID, AttemptResult, at: Date)
+    /// A person, a newer run or shutdown asked the run to stop.
+    case cancel(reason: String, at: Date)
+    /// wfd found the run unfinished at start-up: it died while the run was active.
+    case recover(at: Date)
+}
+
+/// What the engine must do after a transition, in order.
+public enum RunEffect: Sendable, Equatable {
+    /// Write the run record durably.
+    case persistRun
+    /// Write this step's record durably.
+    case persistStep(StepID)
+    /// Spawn this attempt of the step. Always preceded by its `persistStep`, so the intent is on disk first.
+    case spawn(StepID, attempt: Int)
+    /// Stop the step's running attempt (TERM, grace period, KILL).
+    case terminate(StepID)
+    /// The run reached a terminal state: release its lock, update indexes, log.
+    case finished(RunState)
+}
+
+/// A transition the state machine refuses: the engine sent an event that does not fit the records.
+public struct TransitionError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var description: String
+
+    public init(_ description: String) { self.description = description }
+}
+
+/// The pure run state machine: `(snapshot, event) -> (snapshot, [effect])`. No I/O, no clock.
+public enum RunMachine {
+    /// Applies `event` to `snapshot`.
+    ///
+    /// - Throws: ``TransitionError`` when the event does not fit (a finished run, a step that is
+    ///   not running); `snapshot` is then unchanged.
+    public static func apply(_ snapshot: RunSnapshot, _ event: RunEvent) throws(TransitionError) -> (RunSnapshot, [RunEffect]) {
+        var next = snapshot
+        var effects: [RunEffect] = []
+        switch event {
+        case .start(let at):
+            next.run.state = try runAfter(next.run, .start)
+            next.run.startedAt = at
+            effects.append(.persistRun)
+            effects += startReadySteps(&next, at: at)
+            effects += finishIfDone(&next, at: at)
+        case .attemptEnded(let stepID, let result, let at):
+            guard !next.run.state.isTerminal else { throw TransitionError("run \(next.run.id) has already ended") }
+            guard let index = next.steps.firstIndex(where: { $0.step == stepID }) else {
+                throw TransitionError("run \(next.run.id) has no step '\(stepID)'")
+            }
+            try endAttempt(&next.steps[index], result, at: at)
+            effects.append(.persistStep(stepID))
+            if next.steps[index].state != .succeeded {
+                effects += skipDependants(of: stepID, in: &next)
+            }
+            if next.run.cancelReason == nil {
+                effects += startReadySteps(&next, at: at)
+            }
+            effects += finishIfDone(&next, at: at)
+        case .cancel(let reason, let at):
+            guard !next.run.state.isTerminal else { throw TransitionError("run \(next.run.id) has already ended") }
+            guard next.run.cancelReason == nil else { return (snapshot, []) }  // asked twice: nothing new
+            next.run.cancelReason = reason
+            effects.append(.persistRun)
+            for index in next.steps.indices {
+                switch next.steps[index].state {
+                case .pending:
+                    next.steps[index].state = .skipped
+                    next.steps[index].error = "not started: the run was cancelled (\(reason))"
+                    effects.append(.persistStep(next.steps[index].step))
+                case .running:
+                    effects.append(.terminate(next.steps[index].step))
+                default:
+                    break
+                }
+            }
+            effects += finishIfDone(&next, at: at)
+        case .recover(let at):
+            guard !next.run.state.isTerminal else { throw TransitionError("run \(next.run.id) has already ended") }
+            let reason = "wfd stopped while the run was active"
+            for index in next.steps.indices {
+                switch next.steps[index].state {
+                case .running, .waiting, .retryWait:
+                    let interrupted = AttemptResult(outcome: .interrupted, error: "interrupted: \(reason)")
+                    if next.steps[index].state == .running, next.steps[index].attempts.last?.endedAt == nil,
+                        !next.steps[index].attempts.isEmpty
+                    {
+                        try endAttempt(&next.steps[index], interrupted, at: at)
+                    } else {
+                        next.steps[index].state = .failed
+                        next.steps[index].error = interrupted.error
+                    }
+                case .pending:
+                    next.steps[index].state = .skipped
+                    next.steps[index].error = "not started: \(reason)"
+                default:
+                    continue
+                }
+                effects.append(.persistStep(next.steps[index].step))
+            }
+            if next.run.state == .queued {
+                next.run.cancelReason = "wfd stopped before the run started"
+            }
+            effects += finishIfDone(&next, at: at)
+            if let error = next.run.error, next.run.state == .failed {
+                next.run.error = "interrupted: \(error)"
+            }
+        }
+        return (next, effects)
+    }
+
+    static func runAfter(_ run: RunRecord, _ transition: RunState.Transition) throws(TransitionError) -> RunState {
+        guard let state = run.state.after(transition) else {
+            throw TransitionError("run \(run.id) cannot \(transition.rawValue) from \(run.state.rawValue)")
+        }
+        return state
+    }
+
+    static func stepAfter(_ step: StepRecord, _ transition: StepState.Transition) throws(TransitionError) -> StepState {
+        guard let state = step.state.after(transition) else {
+            throw TransitionError("step '\(step.step)' cannot \(transition.rawValue) from \(step.state.rawValue)")
+        }
+        return state
+    }
+
+    static func endAttempt(_ step: inout StepRecord, _ result: AttemptResult, at: Date) throws(TransitionError) {
+        guard step.state == .running, var attempt = step.attempts.last, attempt.endedAt == nil else {
+            throw TransitionError("step '\(step.step)' has no running attempt")
+        }
+        let transition: StepState.Transition =
+            switch result.outcome {
+            case .succeeded: .succeed
+            case .cancelled: .cancel
+            case .failed, .timedOut, .interrupted: .fail
+            }
+        step.state = try stepAfter(step, transition)
+        attempt.endedAt = at
+        attempt.outcome = result.outcome
+        attempt.exitCode = result.exitCode
+        attempt.signal = result.signal
+        attempt.error = result.error
+        attempt.durationMilliseconds = Int64((at.timeIntervalSince(attempt.startedAt) * 1000).rounded())
+        step.attempts[step.attempts.count - 1] = attempt
+        step.error = result.outcome == .succeeded ? nil : result.error
+    }
+
+    /// Starts every pending step whose needs have all succeeded.
+    static func startReadySteps(_ snapshot: inout RunSnapshot, at: Date) -> [RunEffect] {
+        guard snapshot.run.state == .running else { return [] }
+        let succeeded = Set(snapshot.steps.filter { $0.state == .succeeded }.map(\.step))
+        var effects: [RunEffect] = []
+        for index in snapshot.steps.indices where snapshot.steps[index].state == .pending {
+            guard snapshot.steps[index].needs.allSatisfy(succeeded.contains) else { continue }
+            let number = snapshot.steps[index].attempts.count + 1
+            let id = snapshot.steps[index].step
+            snapshot.steps[index].state = .running
+            snapshot.steps[index].attempts.append(
+                Attempt(number: number, startedAt: at, log: "logs/\(id.rawValue).\(number).log"))
+            effects += [.persistStep(id), .spawn(id, attempt: number)]
+        }
+        return effects
+    }
+
+    /// Marks as skipped every pending step that needs `failed`, directly or through others.
+    static func skipDependants(of failed: StepID, in snapshot: inout RunSnapshot) -> [RunEffect] {
+        var blocked: Set<StepID> = [failed]
+        var effects: [RunEffect] = []
+        var changed = true
+        while changed {
+            changed = false
+            for index in snapshot.steps.indices where snapshot.steps[index].state == .pending {
+                guard let cause = snapshot.steps[index].needs.first(where: blocked.contains) else { continue }
+                snapshot.steps[index].state = .skipped
+                snapshot.steps[index].error = "not started: step '\(cause)' did not succeed"
+                blocked.insert(snapshot.steps[index].step)
+                effects.append(.persistStep(snapshot.steps[index].step))
+                changed = true
+            }
+        }
+        return effects
+    }
+
+    /// Ends the run when no step is running or can start.
+    static func finishIfDone(_ snapshot: inout RunSnapshot, at: Date) -> [RunEffect] {
+        guard !snapshot.run.state.isTerminal,
+            snapshot.steps.allSatisfy({ $0.state.isTerminal })
+        else { return [] }
+        let failed = snapshot.steps.first { $0.state == .failed }
+        let final: RunState
+        if let reason = snapshot.run.cancelReason {
+            final = .cancelled
+            snapshot.run.error = "cancelled: \(reason)"
+        } else if let failed {
+            final = .failed
+            snapshot.run.error = "step '\(failed.step)' failed: \(failed.error ?? "no reason recorded")"
+        } else if let cancelled = snapshot.steps.first(where: { $0.state == .cancelled }) {
+            final = .cancelled
+            snapshot.run.error = "step '\(cancelled.step)' was cancelled"
+        } else {
+            final = .succeeded
+        }
+        // Every path above is allowed from queued or running; the table tests pin that down.
+        snapshot.run.state = final
+        snapshot.run.endedAt = at
+        return [.persistRun, .finished(final)]
+    }
+}

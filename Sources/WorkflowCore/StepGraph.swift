@@ -1,0 +1,50 @@
+/// Graph questions about a job's steps and their `needs`.
+public enum StepGraph {
+    /// A cycle among the steps' `needs` as a path that returns to its start (`a -> b -> a`), or nil.
+    /// Unknown references are ignored here; the parser reports them separately.
+    public static func cycle(in steps: [StepDefinition]) -> [StepID]? {
+        let needs = Dictionary(steps.map { ($0.id, $0.needs) }, uniquingKeysWith: { first, _ in first })
+        var state: [StepID: Bool] = [:]  // false: on the current path, true: done
+        var path: [StepID] = []
+        func visit(_ id: StepID) -> [StepID]? {
+            if let done = state[id] {
+                guard !done, let start = path.firstIndex(of: id) else { return nil }
+                return Array(path[start...]) + [id]
+            }
+            state[id] = false
+            path.append(id)
+            for next in needs[id] ?? [] where needs[next] != nil {
+                if let found = visit(next) { return found }
+            }
+            path.removeLast()
+            state[id] = true
+            return nil
+        }
+        for step in steps {
+            if let found = visit(step.id) { return found }
+        }
+        return nil
+    }
+
+    /// The steps in an order where every step comes after all it needs, keeping file order otherwise.
+    /// Precondition: the graph has no cycle (the parser guarantees it for a loaded job).
+    public static func topologicalOrder(_ steps: [StepDefinition]) -> [StepID] {
+        var done: Set<StepID> = []
+        var order: [StepID] = []
+        var remaining = steps
+        while !remaining.isEmpty {
+            let before = remaining.count
+            remaining.removeAll { step in
+                guard step.needs.allSatisfy(done.contains) else { return false }
+                done.insert(step.id)
+                order.append(step.id)
+                return true
+            }
+            if remaining.count == before {  // a cycle: keep file order rather than loop forever
+                order += remaining.map(\.id)
+                break
+            }
+        }
+        return order
+    }
+}

@@ -1,0 +1,181 @@
+import Foundation
+import Logging
+import WorkflowCore
+import WorkflowStore
+
+/// A run that is about to execute, and the handle to stop it.
+public struct PreparedRun: Sendable {
+    public let snapshot: RunSnapshot
+    public let handle: RunHandle
+    let events: AsyncStream<RunEvent>
+}
+
+/// Lets others (shutdown, later `wfctl cancel`) ask a run to stop.
+public final class RunHandle: Sendable {
+    public let job: JobID
+    public let run: RunID
+    let continuation: AsyncStream<RunEvent>.Continuation
+    let clock: any WorkflowClock
+
+    init(job: JobID, run: RunID, continuation: AsyncStream<RunEvent>.Continuation, clock: any WorkflowClock) {
+        self.job = job
+        self.run = run
+        self.continuation = continuation
+        self.clock = clock
+    }
+
+    /// Asks the run to stop: pending steps are skipped, running ones terminated (TERM, grace, KILL).
+    public func cancel(reason: String) { continuation.yield(.cancel(reason: reason, at: clock.now())) }
+}
+
+/// Executes runs: feeds events to the pure ``RunMachine`` and carries out the effects it returns
+/// (durable writes first, then spawns), so the records on disk always lead the processes.
+public struct RunCoordinator: Sendable {
+    public let store: RunStore
+    public let executor: any StepExecutor
+    public let clock: any WorkflowClock
+    public let logger: Logger
+    /// Steps run in this directory: the jobs directory, so `run: ./bin/tool` finds job-local tools.
+    public let workingDirectory: String
+    public let daemonEnvironment: [String: String]
+
+    public init(
+        store: RunStore, executor: any StepExecutor, clock: any WorkflowClock, logger: Logger,
+        workingDirectory: String, daemonEnvironment: [String: String]
+    ) {
+        self.store = store
+        self.executor = executor
+        self.clock = clock
+        self.logger = logger
+        self.workingDirectory = workingDirectory
+        self.daemonEnvironment = daemonEnvironment
+    }
+
+    /// Creates the run (in memory) and the handle that can cancel it.
+    public func prepare(job: Job, trigger: Trigger, scheduledFor: Date?) -> PreparedRun {
+        let now = clock.now()
+        let id = RunID.make(at: now, suffix: UInt32.random(in: 0...0xFF_FFFF))
+        let snapshot = RunSnapshot(job: job, id: id, trigger: trigger, scheduledFor: scheduledFor, createdAt: now)
+        let (events, continuation) = AsyncStream.makeStream(of: RunEvent.self)
+        return PreparedRun(
+            snapshot: snapshot, handle: RunHandle(job: job.id, run: id, continuation: continuation, clock: clock),
+            events: events)
+    }
+
+    /// Runs `prepared` to its end and returns its final records. Never throws: problems become
+    /// the run's recorded outcome.
+    public func execute(_ prepared: PreparedRun) async -> RunSnapshot {
+        var snapshot = prepared.snapshot
+        let job = snapshot.run.definition
+        let runLogger = logger.with([LogField.job: job.id.rawValue, LogField.runID: snapshot.run.id.rawValue])
+        let continuation = prepared.handle.continuation
+        var controls: [StepID: StepControl] = [:]
+        do {
+            try store.save(snapshot.run)
+            try RecordFile.makeDirectory(store.directory.logsDirectory(job.id, snapshot.run.id))
+            try RecordFile.makeDirectory(store.directory.stepsDirectory(job.id, snapshot.run.id))
+        } catch {
+            runLogger.error("cannot record the new run, not starting it: \(error)")
+            snapshot.run.state = .failed
+            snapshot.run.error = "wfd could not write the run record: \(error)"
+            return snapshot
+        }
+        runLogger.info(
+            "run started (\(snapshot.run.trigger.rawValue))",
+            metadata: [LogField.trigger: .string(snapshot.run.trigger.rawValue)])
+
+        await withTaskGroup(of: Void.self) { group in
+            var queue: [RunEvent] = [.start(at: clock.now())]
+            var iterator = prepared.events.makeAsyncIterator()
+            while true {
+                while !queue.isEmpty {
+                    let event = queue.removeFirst()
+                    let effects: [RunEffect]
+                    do {
+                        (snapshot, effects) = try RunMachine.apply(snapshot, event)
+                    } catch {
+                        runLogger.error("ignoring an event that does not fit the run: \(error)")
+                        continue
+                    }
+                    if case .attemptEnded(let id, let result, _) = event {
+                        controls[id] = nil
+                        logAttempt(id, result, snapshot: snapshot, logger: runLogger)
+                    }
+                    var unrecorded: Set<StepID> = []
+                    for effect in effects {
+                        switch effect {
+                        case .persistRun:
+                            persist(runLogger) { () throws(StoreError) in try store.save(snapshot.run) }
+                        case .persistStep(let id):
+                            guard let record = snapshot.step(id) else { continue }
+                            if !persist(runLogger, { () throws(StoreError) in try store.save(record) }) {
+                                unrecorded.insert(id)
+                            }
+                        case .spawn(let id, let attempt):
+                            if unrecorded.contains(id) {
+                                // Never spawn what is not on disk: the intent write failed.
+                                let result = AttemptResult(outcome: .failed, error: "wfd could not record the step's start")
+                                queue.append(.attemptEnded(id, result, at: clock.now()))
+                                continue
+                            }
+                            guard let definition = job.steps.first(where: { $0.id == id }) else { continue }
+                            let control = StepControl()
+                            controls[id] = control
+                            let invocation = invocation(for: definition, attempt: attempt, snapshot: snapshot)
+                            let stepLogger = runLogger.with([LogField.step: id.rawValue, LogField.attempt: String(attempt)])
+                            stepLogger.info("step started: \(definition.run)")
+                            group.addTask {
+                                let result = await executor.execute(invocation, control: control, logger: stepLogger)
+                                continuation.yield(.attemptEnded(id, result, at: clock.now()))
+                            }
+                        case .terminate(let id):
+                            controls[id]?.terminate(reason: snapshot.run.cancelReason ?? "cancelled")
+                        case .finished(let state):
+                            let message = "run \(state.rawValue)" + (snapshot.run.error.map { ": \($0)" } ?? "")
+                            let level: Logger.Level = state == .succeeded ? .info : .error
+                            runLogger.log(level: level, "\(message)", metadata: [LogField.state: .string(state.rawValue)])
+                        }
+                    }
+                }
+                if snapshot.run.state.isTerminal { break }
+                guard let event = await iterator.next() else { break }
+                queue.append(event)
+            }
+        }
+        continuation.finish()
+        return snapshot
+    }
+
+    func invocation(for step: StepDefinition, attempt: Int, snapshot: RunSnapshot) -> StepInvocation {
+        let run = snapshot.run
+        let log = store.directory.runFile(run.job, run.id, relative: "logs/\(step.id.rawValue).\(attempt).log")
+        return StepInvocation(
+            job: run.job, run: run.id, step: step.id, attempt: attempt, command: step.run,
+            environment: StepEnvironment.make(
+                job: run.definition, step: step, run: run.id, attempt: attempt, daemonEnvironment: daemonEnvironment),
+            workingDirectory: workingDirectory, timeout: step.timeout, logFile: log)
+    }
+
+    func logAttempt(_ id: StepID, _ result: AttemptResult, snapshot: RunSnapshot, logger: Logger) {
+        let attempt = snapshot.step(id)?.attempts.last
+        let stepLogger = logger.with([LogField.step: id.rawValue, LogField.attempt: String(attempt?.number ?? 0)])
+        let took = attempt?.durationMilliseconds.map { " in \($0) ms" } ?? ""
+        switch result.outcome {
+        case .succeeded: stepLogger.info("step succeeded\(took)")
+        case .cancelled: stepLogger.warning("step cancelled\(took): \(result.error ?? "")")
+        case .failed, .timedOut, .interrupted: stepLogger.error("step failed\(took): \(result.error ?? "")")
+        }
+    }
+
+    /// Runs a durable write; a failure is logged (the records on disk stay at their last version).
+    @discardableResult
+    func persist(_ logger: Logger, _ write: () throws(StoreError) -> Void) -> Bool {
+        do {
+            try write()
+            return true
+        } catch {
+            logger.error("cannot write state, the record on disk keeps its previous version: \(error)")
+            return false
+        }
+    }
+}

@@ -1,0 +1,246 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import WorkflowCore
+import WorkflowStore
+
+/// The daemon's heart: loads jobs, recovers unfinished runs, sleeps until the next fire time (or a
+/// command), starts runs under their job lock, and drains them on shutdown.
+///
+/// All mutable state lives inside ``run()``; other tasks talk to it through ``reload()`` and
+/// ``shutdown()``, which only enqueue events.
+public final class Scheduler: Service, Sendable {
+    public struct Configuration: Sendable {
+        public var jobsDirectory: String
+        public var state: StateDirectory
+        public var hostZone: TimeZone
+        public var daemonEnvironment: [String: String]
+
+        public init(jobsDirectory: String, state: StateDirectory, hostZone: TimeZone, daemonEnvironment: [String: String]) {
+            self.jobsDirectory = jobsDirectory
+            self.state = state
+            self.hostZone = hostZone
+            self.daemonEnvironment = daemonEnvironment
+        }
+    }
+
+    enum Event: Sendable {
+        case wake
+        case reload
+        case shutdown
+        case runEnded(JobID, RunSnapshot)
+    }
+
+    let configuration: Configuration
+    let clock: any WorkflowClock
+    let executor: any StepExecutor
+    let reporter: any DaemonStatusReporter
+    let logger: Logger
+    private let events: AsyncStream<Event>
+    private let continuation: AsyncStream<Event>.Continuation
+
+    public init(
+        configuration: Configuration, clock: any WorkflowClock, executor: any StepExecutor,
+        reporter: any DaemonStatusReporter, logger: Logger
+    ) {
+        self.configuration = configuration
+        self.clock = clock
+        self.executor = executor
+        self.reporter = reporter
+        self.logger = logger
+        (events, continuation) = AsyncStream.makeStream(of: Event.self)
+    }
+
+    /// Re-reads `jobs.d` (SIGHUP, `systemctl reload`).
+    public func reload() { continuation.yield(.reload) }
+
+    /// Stops starting runs, cancels the active ones (TERM, grace, KILL), records them and returns.
+    public func shutdown() { continuation.yield(.shutdown) }
+
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await loop()
+        } onGracefulShutdown: {
+            self.shutdown()
+        }
+    }
+
+    struct ActiveRun {
+        let handle: RunHandle
+        let lock: FileLock
+    }
+
+    private func loop() async throws {
+        let store = RunStore(directory: configuration.state)
+        let coordinator = RunCoordinator(
+            store: store, executor: executor, clock: clock, logger: logger,
+            workingDirectory: configuration.jobsDirectory, daemonEnvironment: configuration.daemonEnvironment)
+        try RecordFile.makeDirectory(configuration.state.jobsRoot)
+        try RecordFile.makeDirectory(configuration.state.runsRoot)
+        recoverUnfinishedRuns(store)
+
+        var catalog = JobCatalog(directory: configuration.jobsDirectory)
+        var planner = SchedulePlanner()
+        apply(catalog.reload(), catalog: catalog, planner: &planner, store: store)
+        var active: [JobID: ActiveRun] = [:]
+        reporter.ready(status: statusLine(catalog: catalog, planner: planner, active: active.count))
+        logger.info("ready: \(catalog.jobs.count) jobs loaded from \(configuration.jobsDirectory)")
+
+        var timer: Task<Void, Never>?
+        var stopping = false
+        let watchdogHalf = reporter.watchdogInterval.map { $0 / 2 }
+
+        await withTaskGroup(of: Void.self) { group in
+            var iterator = events.makeAsyncIterator()
+            var pending: Event? = .wake
+            while let event = pending {
+                switch event {
+                case .wake:
+                    break
+                case .reload where !stopping:
+                    reporter.reloading(status: "reloading \(configuration.jobsDirectory)")
+                    apply(catalog.reload(), catalog: catalog, planner: &planner, store: store)
+                    reporter.ready(status: statusLine(catalog: catalog, planner: planner, active: active.count))
+                    logger.info("reloaded: \(catalog.jobs.count) jobs")
+                case .reload:
+                    break
+                case .shutdown:
+                    if !stopping {
+                        stopping = true
+                        reporter.stopping(status: "stopping: \(active.count) runs to finish")
+                        logger.notice("stopping: cancelling \(active.count) active runs")
+                        for run in active.values { run.handle.cancel(reason: "wfd is stopping") }
+                    }
+                case .runEnded(let job, _):
+                    active[job] = nil  // releases the job lock
+                }
+                if stopping {
+                    if active.isEmpty { break }
+                    reporter.status("stopping: \(active.count) runs to finish")
+                } else {
+                    let now = clock.now()
+                    for (id, fireTime) in planner.takeDue(now: now) {
+                        start(id, fireTime: fireTime, catalog: catalog, store: store, coordinator: coordinator, active: &active, group: &group)
+                    }
+                    reporter.status(statusLine(catalog: catalog, planner: planner, active: active.count))
+                    var deadline = planner.nextWake
+                    if let half = watchdogHalf {
+                        let ping = now.addingTimeInterval(Double(half.components.seconds) + Double(half.components.attoseconds) / 1e18)
+                        deadline = min(deadline ?? ping, ping)
+                    }
+                    timer?.cancel()
+                    timer = deadline.map { wakeAt in
+                        Task { [clock, continuation] in
+                            do {
+                                try await clock.sleep(until: wakeAt)
+                                continuation.yield(.wake)
+                            } catch {}
+                        }
+                    }
+                }
+                if watchdogHalf != nil { reporter.watchdog() }
+                pending = await iterator.next()
+            }
+            timer?.cancel()
+        }
+        logger.notice("stopped")
+    }
+
+    private func start(
+        _ id: JobID, fireTime: Date, catalog: JobCatalog, store: RunStore, coordinator: RunCoordinator,
+        active: inout [JobID: ActiveRun], group: inout TaskGroup<Void>
+    ) {
+        let jobLogger = logger.with([LogField.job: id.rawValue])
+        guard let job = catalog.entries[id]?.job else { return }
+        if let running = active[id] {
+            jobLogger.warning(
+                "skipping fire time \(Timestamp.rfc3339(fireTime)): run \(running.handle.run) is still running")
+            return
+        }
+        let lock: FileLock?
+        do {
+            try RecordFile.makeDirectory(configuration.state.jobDirectory(id))
+            lock = try FileLock.tryLock(configuration.state.jobLock(id))
+        } catch {
+            jobLogger.error("cannot take the job lock, skipping fire time \(Timestamp.rfc3339(fireTime)): \(error)")
+            return
+        }
+        guard let lock else {
+            jobLogger.warning("skipping fire time \(Timestamp.rfc3339(fireTime)): the job lock is held by another process")
+            return
+        }
+        let prepared = coordinator.prepare(job: job, trigger: .schedule, scheduledFor: fireTime)
+        active[id] = ActiveRun(handle: prepared.handle, lock: lock)
+        group.addTask { [continuation] in
+            let final = await coordinator.execute(prepared)
+            continuation.yield(.runEnded(id, final))
+        }
+    }
+
+    /// Applies a catalog load: logs what changed and every problem, refreshes `jobs/<job>/job.json`
+    /// and the planner.
+    private func apply(_ changes: [JobCatalog.Change], catalog: JobCatalog, planner: inout SchedulePlanner, store: RunStore) {
+        for change in changes {
+            switch change {
+            case .added(let id): logger.info("job added", metadata: [LogField.job: .string(id.rawValue)])
+            case .changed(let id): logger.info("job changed", metadata: [LogField.job: .string(id.rawValue)])
+            case .removed(let id):
+                logger.info("job removed", metadata: [LogField.job: .string(id.rawValue)])
+                do { try store.removeJobInfo(id) } catch { logger.error("cannot remove the job's index: \(error)") }
+            case .invalid(let id, let kept):
+                let what = kept ? "keeping its last valid version" : "not scheduling it"
+                logger.error("job file is invalid, \(what)", metadata: [LogField.job: .string(id.rawValue)])
+            }
+        }
+        for diagnostic in catalog.diagnostics {
+            logger.error("\(diagnostic.description)", metadata: [LogField.file: .string(diagnostic.file)])
+        }
+        let now = clock.now()
+        for (id, entry) in catalog.entries {
+            guard let job = entry.job else { continue }
+            do {
+                try store.saveJobInfo(JobInfo(job: job, file: entry.file, errors: entry.diagnostics, loadedAt: now))
+            } catch {
+                logger.error("cannot write the job's index: \(error)", metadata: [LogField.job: .string(id.rawValue)])
+            }
+        }
+        planner.update(jobs: catalog.jobs, now: now, hostZone: configuration.hostZone)
+    }
+
+    /// Ends every run a previous wfd left unfinished, so no run stays `running` forever.
+    private func recoverUnfinishedRuns(_ store: RunStore) {
+        for job in store.knownJobs() {
+            guard let latest = try? store.loadLatest(job), let active = latest.active else { continue }
+            let runLogger = logger.with([LogField.job: job.rawValue, LogField.runID: active.id.rawValue])
+            do {
+                let snapshot = try store.loadSnapshot(job, active.id)
+                guard !snapshot.run.state.isTerminal else {
+                    try store.save(snapshot.run)  // the index lagged behind: bring it up to date
+                    continue
+                }
+                let (recovered, effects) = try RunMachine.apply(snapshot, .recover(at: clock.now()))
+                for effect in effects {
+                    switch effect {
+                    case .persistStep(let id): if let step = recovered.step(id) { try store.save(step) }
+                    case .persistRun: try store.save(recovered.run)
+                    default: break
+                    }
+                }
+                runLogger.warning("recovered an unfinished run as \(recovered.run.state.rawValue): \(recovered.run.error ?? "")")
+            } catch {
+                runLogger.error("cannot recover the unfinished run: \(error)")
+            }
+        }
+    }
+
+    private func statusLine(catalog: JobCatalog, planner: SchedulePlanner, active: Int) -> String {
+        let invalid = catalog.entries.values.filter { !$0.diagnostics.isEmpty }.count + catalog.unnamed.count
+        var parts = ["\(catalog.jobs.count) jobs", "\(active) running"]
+        if invalid > 0 { parts.append("\(invalid) invalid files") }
+        if let soonest = planner.soonest {
+            let seconds = max(0, Int(soonest.at.timeIntervalSince(clock.now()).rounded(.up)))
+            parts.append("next: \(soonest.job) in \(seconds)s")
+        }
+        return parts.joined(separator: ", ")
+    }
+}

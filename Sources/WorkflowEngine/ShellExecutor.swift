@@ -1,0 +1,269 @@
+import Foundation
+import Logging
+import Subprocess
+import SystemPackage
+import Synchronization
+import WorkflowCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Runs `run:` steps with `/bin/sh -c` through swift-subprocess.
+///
+/// Each attempt gets its own session (so its own process group), a clean environment, and its
+/// output captured to the attempt's log file (capped at ``maxLogBytes``) and, line by line, to the
+/// logger with `job`, `run_id`, `step` and `attempt` fields. Stopping (timeout, cancel, shutdown)
+/// sends SIGTERM to the whole group, waits ``gracePeriod``, then SIGKILLs the group.
+public struct ShellExecutor: StepExecutor {
+    public var gracePeriod: Duration
+    public var maxLogBytes: Int
+    public var shell: String
+
+    public init(gracePeriod: Duration = .seconds(10), maxLogBytes: Int = 16 << 20, shell: String = "/bin/sh") {
+        self.gracePeriod = gracePeriod
+        self.maxLogBytes = maxLogBytes
+        self.shell = shell
+    }
+
+    public func execute(_ invocation: StepInvocation, control: StepControl, logger: Logger) async -> AttemptResult {
+        let logFD = open(invocation.logFile, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o640)
+        guard logFD >= 0 else {
+            let reason = String(cString: strerror(errno))
+            return AttemptResult(outcome: .failed, error: "could not open the log file '\(invocation.logFile)': \(reason)")
+        }
+        defer { close(logFD) }
+        let sink = OutputSink(fd: logFD, limit: maxLogBytes, logger: logger)
+        let group = ProcessGroupSlot()
+        let options: PlatformOptions = {
+            var options = PlatformOptions()
+            options.createSession = true
+            return options
+        }()
+        // NUL-terminated: swift-subprocess 1.0.2 passes each entry to strdup(), which would read
+        // past the end of an unterminated array (seen here as garbage after the last value).
+        let environment = invocation.environment.sorted { $0.key < $1.key }.map { Array("\($0.key)=\($0.value)".utf8) + [0] }
+
+        enum Finished: Sendable {
+            case process(TerminationStatus?, spawnError: String?)
+            case stopped(StopReason)
+        }
+        let grace = gracePeriod
+        let shell = shell
+        let finished: (TerminationStatus?, String?, StopReason?) = await withTaskGroup(of: Finished?.self) { tasks in
+            tasks.addTask {
+                do {
+                    let result = try await Subprocess.run(
+                        .path(FilePath(shell)), arguments: ["-c", invocation.command],
+                        environment: .custom(environment),
+                        workingDirectory: FilePath(invocation.workingDirectory),
+                        platformOptions: options, input: .none, output: .sequence, error: .sequence
+                    ) { execution in
+                        group.started(execution.processIdentifier.value)
+                        await withTaskGroup(of: Void.self) { pumps in
+                            pumps.addTask { await sink.pump(execution.standardOutput, stream: "stdout") }
+                            pumps.addTask { await sink.pump(execution.standardError, stream: "stderr") }
+                        }
+                    }
+                    group.exited()
+                    return .process(result.terminationStatus, spawnError: nil)
+                } catch {
+                    group.exited()
+                    return .process(nil, spawnError: "\(error)")
+                }
+            }
+            tasks.addTask {
+                guard let reason = await Self.waitForStop(control: control, timeout: invocation.timeout) else { return nil }
+                group.signal(SIGTERM)
+                do {
+                    try await Task.sleep(for: grace)
+                    group.signal(SIGKILL)
+                } catch {}
+                return .stopped(reason)
+            }
+            var status: TerminationStatus?
+            var spawnError: String?
+            var stop: StopReason?
+            while let next = await tasks.next() {
+                switch next {
+                case .process(let result, let error)?:
+                    (status, spawnError) = (result, error)
+                    tasks.cancelAll()
+                case .stopped(let reason)?: stop = reason
+                case nil: break
+                }
+            }
+            return (status, spawnError, stop)
+        }
+        sink.finish()
+        return Self.result(status: finished.0, spawnError: finished.1, stop: finished.2)
+    }
+
+    enum StopReason: Sendable {
+        case timeout(Duration)
+        case terminated(String)
+    }
+
+    static func waitForStop(control: StepControl, timeout: Duration?) async -> StopReason? {
+        await withTaskGroup(of: StopReason?.self) { race in
+            race.addTask { await control.waitForTermination().map(StopReason.terminated) }
+            if let timeout {
+                race.addTask {
+                    do {
+                        try await Task.sleep(for: timeout)
+                        return .timeout(timeout)
+                    } catch {
+                        return nil
+                    }
+                }
+            }
+            let first = await race.next() ?? nil
+            race.cancelAll()
+            return first
+        }
+    }
+
+    static func result(status: TerminationStatus?, spawnError: String?, stop: StopReason?) -> AttemptResult {
+        var exitCode: Int32?
+        var signal: Int32?
+        switch status {
+        case .exited(let code)?: exitCode = code
+        case .signaled(let number)?: signal = number
+        case nil: break
+        }
+        if let spawnError { return AttemptResult(outcome: .failed, error: "could not start the step: \(spawnError)") }
+        switch stop {
+        case .timeout(let limit)?:
+            return AttemptResult(
+                outcome: .timedOut, exitCode: exitCode, signal: signal,
+                error: "timed out after \(StepDuration.format(limit))")
+        case .terminated(let reason)?:
+            return AttemptResult(outcome: .cancelled, exitCode: exitCode, signal: signal, error: "cancelled: \(reason)")
+        case nil: break
+        }
+        if exitCode == 0 { return .success }
+        if let exitCode { return AttemptResult(outcome: .failed, exitCode: exitCode, error: "exited with status \(exitCode)") }
+        let name = signal.map(signalName) ?? "an unknown signal"
+        return AttemptResult(outcome: .failed, signal: signal, error: "killed by \(name)")
+    }
+}
+
+func signalName(_ number: Int32) -> String {
+    let names: [Int32: String] = [
+        SIGHUP: "SIGHUP", SIGINT: "SIGINT", SIGQUIT: "SIGQUIT", SIGILL: "SIGILL", SIGABRT: "SIGABRT",
+        SIGFPE: "SIGFPE", SIGKILL: "SIGKILL", SIGSEGV: "SIGSEGV", SIGPIPE: "SIGPIPE", SIGALRM: "SIGALRM",
+        SIGTERM: "SIGTERM", SIGBUS: "SIGBUS", SIGUSR1: "SIGUSR1", SIGUSR2: "SIGUSR2",
+    ]
+    return names[number] ?? "signal \(number)"
+}
+
+/// The process group of a running attempt, so that signals never reach a group id after its
+/// leader was reaped (the id could be reused).
+final class ProcessGroupSlot: Sendable {
+    private struct State {
+        var pid: pid_t?
+        var pendingSignal: Int32?
+        var exited = false
+    }
+
+    private let state = Mutex(State())
+
+    /// The leader started; deliver a signal that was asked for before it existed.
+    func started(_ pid: pid_t) {
+        let pending: Int32? = state.withLock {
+            $0.pid = pid
+            return $0.pendingSignal
+        }
+        if let pending { kill(-pid, pending) }
+    }
+
+    /// The leader was reaped: no more signals.
+    func exited() { state.withLock { $0.exited = true } }
+
+    /// Signals the whole group, or remembers the signal until the leader has started.
+    func signal(_ number: Int32) {
+        let target: pid_t? = state.withLock {
+            guard !$0.exited else { return nil }
+            guard let pid = $0.pid else {
+                $0.pendingSignal = number
+                return nil
+            }
+            return pid
+        }
+        if let target { kill(-target, number) }
+    }
+}
+
+/// Captures an attempt's output: to the log file up to a limit, and line by line to the logger.
+final class OutputSink: Sendable {
+    private struct State {
+        var written = 0
+        var truncated = false
+    }
+
+    private let fd: Int32
+    private let limit: Int
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    init(fd: Int32, limit: Int, logger: Logger) {
+        self.fd = fd
+        self.limit = limit
+        self.logger = logger
+    }
+
+    func pump(_ sequence: SubprocessOutputSequence, stream: String) async {
+        var partial: [UInt8] = []
+        let lineLogger = logger.with([LogField.stream: stream])
+        do {
+            for try await buffer in sequence {
+                let bytes = buffer.withUnsafeBytes { Array($0) }
+                write(bytes)
+                partial += bytes
+                while let newline = partial.firstIndex(of: UInt8(ascii: "\n")) {
+                    emit(partial[..<newline], logger: lineLogger)
+                    partial.removeSubrange(...newline)
+                }
+                if partial.count > 16 * 1024 {  // a very long line: log it in pieces
+                    emit(partial[...], logger: lineLogger)
+                    partial.removeAll()
+                }
+            }
+        } catch {
+            logger.warning("reading the step's \(stream) failed: \(error)")
+        }
+        if !partial.isEmpty { emit(partial[...], logger: lineLogger) }
+    }
+
+    func finish() {
+        let truncated = state.withLock { $0.truncated }
+        if truncated {
+            let note = "\n[wfd: output truncated at \(limit) bytes]\n"
+            Array(note.utf8).withUnsafeBytes { _ = Glibc.write(fd, $0.baseAddress, $0.count) }
+        }
+    }
+
+    private func emit(_ line: ArraySlice<UInt8>, logger: Logger) {
+        logger.info("\(String(decoding: line, as: UTF8.self))")
+    }
+
+    private func write(_ bytes: [UInt8]) {
+        let allowed: Int = state.withLock {
+            let room = max(0, limit - $0.written)
+            let take = min(room, bytes.count)
+            $0.written += take
+            if take < bytes.count { $0.truncated = true }
+            return take
+        }
+        guard allowed > 0 else { return }
+        bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < allowed {
+                let count = Glibc.write(fd, raw.baseAddress?.advanced(by: offset), allowed - offset)
+                if count < 0 && errno == EINTR { continue }
+                if count <= 0 { return }
+                offset += count
+            }
+        }
+    }
+}

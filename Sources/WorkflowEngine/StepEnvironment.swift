@@ -1,0 +1,35 @@
+import WorkflowCore
+
+/// Builds the clean environment of a step: nothing of wfd's own environment leaks in but a few
+/// harmless basics, and never `NOTIFY_SOCKET`, `WATCHDOG_*`, `LISTEN_*`, `INVOCATION_ID`,
+/// `JOURNAL_STREAM`, `CREDENTIALS_DIRECTORY` or the `*_DIRECTORY` variables systemd sets.
+public enum StepEnvironment {
+    /// The variables taken from wfd's environment when set there.
+    public static let passedThrough = ["PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "USER", "LOGNAME", "SHELL"]
+    /// Variables that a job's `env` may not set: they belong to the service manager.
+    public static let reserved: Set<String> = [
+        "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
+        "INVOCATION_ID", "JOURNAL_STREAM", "CREDENTIALS_DIRECTORY", "STATE_DIRECTORY",
+        "CONFIGURATION_DIRECTORY", "RUNTIME_DIRECTORY", "CACHE_DIRECTORY", "LOGS_DIRECTORY", "MAINPID",
+    ]
+    static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+    /// The environment of `attempt` of `step` in run `run` of `job`.
+    public static func make(
+        job: Job, step: StepDefinition, run: RunID, attempt: Int, daemonEnvironment: [String: String]
+    ) -> [String: String] {
+        var environment: [String: String] = [:]
+        for name in passedThrough {
+            if let value = daemonEnvironment[name] { environment[name] = value }
+        }
+        environment["PATH"] = environment["PATH"] ?? defaultPath
+        if let zone = job.timezone { environment["TZ"] = zone }
+        for (name, value) in job.env where !reserved.contains(name) { environment[name] = value }
+        for (name, value) in step.env where !reserved.contains(name) { environment[name] = value }
+        environment["WF_JOB"] = job.id.rawValue
+        environment["WF_RUN_ID"] = run.rawValue
+        environment["WF_STEP"] = step.id.rawValue
+        environment["WF_ATTEMPT"] = String(attempt)
+        return environment
+    }
+}

@@ -1,0 +1,48 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// An exclusive `flock` on a file, held until this value is released or deinitialised.
+///
+/// `flock` (not POSIX record locks) because a record lock is dropped when *any* descriptor of the
+/// file is closed by the process. The kernel releases the lock if the process dies.
+public final class FileLock: Sendable {
+    public let path: String
+    private let fd: Int32
+
+    private init(path: String, fd: Int32) {
+        self.path = path
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
+
+    /// Takes the lock without waiting; nil when another open file description holds it.
+    ///
+    /// - Throws: ``StoreError/system(operation:path:errno:)`` when the file cannot be opened.
+    public static func tryLock(_ path: String) throws(StoreError) -> FileLock? {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
+        guard fd >= 0 else { throw .system(operation: "open", path: path, errno: errno) }
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let code = errno
+            if code == EINTR { continue }
+            close(fd)
+            if code == EWOULDBLOCK { return nil }
+            throw .system(operation: "flock", path: path, errno: code)
+        }
+        return FileLock(path: path, fd: fd)
+    }
+
+    /// True when some process holds an exclusive lock on `path`. Probes with a shared lock, so it
+    /// never blocks the holder; a missing file is not held.
+    public static func isHeld(_ path: String) -> Bool {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        while flock(fd, LOCK_SH | LOCK_NB) != 0 {
+            if errno == EINTR { continue }
+            return errno == EWOULDBLOCK
+        }
+        return false
+    }
+}

@@ -1,0 +1,121 @@
+import Foundation
+import WorkflowCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The one durable, atomic way records reach the disk: write `name.tmp`, fsync it, rename it over
+/// `name`, fsync the directory. A reader sees the old or the new record, never a torn one, and after
+/// a power cut the record is one or the other.
+public enum RecordFile {
+    /// Writes `data` to `path` durably and atomically, creating the parent directory if needed.
+    ///
+    /// - Throws: ``StoreError/system(operation:path:errno:)``; the previous record is then intact.
+    public static func write(_ data: Data, to path: String) throws(StoreError) {
+        let directory = (path as NSString).deletingLastPathComponent
+        try makeDirectory(directory)
+        let temporary = path + ".tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
+        guard fd >= 0 else { throw .system(operation: "open", path: temporary, errno: errno) }
+        do throws(StoreError) {
+            try writeAll(fd, data, path: temporary)
+            guard fsync(fd) == 0 else { throw StoreError.system(operation: "fsync", path: temporary, errno: errno) }
+        } catch {
+            close(fd)
+            unlink(temporary)
+            throw error
+        }
+        guard close(fd) == 0 else {
+            let code = errno
+            unlink(temporary)
+            throw .system(operation: "close", path: temporary, errno: code)
+        }
+        guard rename(temporary, path) == 0 else {
+            let code = errno
+            unlink(temporary)
+            throw .system(operation: "rename", path: path, errno: code)
+        }
+        try syncDirectory(directory)
+    }
+
+    /// Encodes `value` as pretty, key-sorted JSON and writes it with ``write(_:to:)``.
+    public static func write<T: Encodable>(_ value: T, to path: String) throws(StoreError) {
+        let data: Data
+        do {
+            data = try Timestamp.makeEncoder().encode(value) + Data("\n".utf8)
+        } catch {
+            throw .corrupt(path: path, reason: "cannot encode: \(error)")
+        }
+        try write(data, to: path)
+    }
+
+    /// Reads and decodes the record at `path`.
+    ///
+    /// - Throws: ``StoreError/missing(path:)`` when absent, ``StoreError/corrupt(path:reason:)``
+    ///   when it does not decode.
+    public static func read<T: Decodable>(_ type: T.Type, from path: String) throws(StoreError) -> T {
+        let data = try readData(path)
+        do {
+            return try Timestamp.makeDecoder().decode(T.self, from: data)
+        } catch {
+            throw .corrupt(path: path, reason: "\(error)")
+        }
+    }
+
+    /// The bytes at `path`.
+    public static func readData(_ path: String) throws(StoreError) -> Data {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            let code = errno
+            throw code == ENOENT ? .missing(path: path) : .system(operation: "open", path: path, errno: code)
+        }
+        defer { close(fd) }
+        var data = Data()
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw .system(operation: "read", path: path, errno: errno)
+            }
+            if count == 0 { break }
+            data.append(contentsOf: buffer[0..<count])
+        }
+        return data
+    }
+
+    /// Creates `path` and its parents (mode 0750) and fsyncs each new directory's parent.
+    public static func makeDirectory(_ path: String) throws(StoreError) {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue { return }
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty, parent != path { try makeDirectory(parent) }
+        if mkdir(path, 0o750) != 0 && errno != EEXIST {
+            throw .system(operation: "mkdir", path: path, errno: errno)
+        }
+        if !parent.isEmpty { try syncDirectory(parent) }
+    }
+
+    /// fsyncs a directory so that renames and creations in it survive a power cut.
+    public static func syncDirectory(_ path: String) throws(StoreError) {
+        let fd = open(path.isEmpty ? "." : path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw .system(operation: "open", path: path, errno: errno) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw .system(operation: "fsync", path: path, errno: errno) }
+    }
+
+    static func writeAll(_ fd: Int32, _ data: Data, path: String) throws(StoreError) {
+        var offset = 0
+        while offset < data.count {
+            let written = data.withUnsafeBytes { bytes in
+                Glibc.write(fd, bytes.baseAddress?.advanced(by: offset), bytes.count - offset)
+            }
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw .system(operation: "write", path: path, errno: errno)
+            }
+            offset += written
+        }
+    }
+}

@@ -1,0 +1,44 @@
+import WorkflowCore
+
+/// The paths of the state directory, in one place.
+///
+/// ```
+/// wfd.lock                                  one daemon per state directory
+/// jobs/<job>/lock                           held while a run of <job> is active
+/// jobs/<job>/job.json                       the job as wfd last loaded it (for wfctl)
+/// jobs/<job>/latest.json                    the newest and the active run
+/// runs/<job>/<run>/run.json                 the run record
+/// runs/<job>/<run>/steps/<step>.json        the step record, with every attempt
+/// runs/<job>/<run>/logs/<step>.<n>.log      captured output of attempt n
+/// ```
+public struct StateDirectory: Sendable {
+    public let root: String
+
+    public init(root: String) {
+        var trimmed = root
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
+        self.root = trimmed
+    }
+
+    public var daemonLock: String { "\(root)/wfd.lock" }
+    public var jobsRoot: String { "\(root)/jobs" }
+    public var runsRoot: String { "\(root)/runs" }
+
+    public func jobDirectory(_ job: JobID) -> String { "\(jobsRoot)/\(job.rawValue)" }
+    public func jobLock(_ job: JobID) -> String { "\(jobDirectory(job))/lock" }
+    public func jobInfo(_ job: JobID) -> String { "\(jobDirectory(job))/job.json" }
+    public func latest(_ job: JobID) -> String { "\(jobDirectory(job))/latest.json" }
+
+    public func runsDirectory(_ job: JobID) -> String { "\(runsRoot)/\(job.rawValue)" }
+    public func runDirectory(_ job: JobID, _ run: RunID) -> String { "\(runsDirectory(job))/\(run.rawValue)" }
+    public func runRecord(_ job: JobID, _ run: RunID) -> String { "\(runDirectory(job, run))/run.json" }
+    public func stepsDirectory(_ job: JobID, _ run: RunID) -> String { "\(runDirectory(job, run))/steps" }
+    public func stepRecord(_ job: JobID, _ run: RunID, _ step: StepID) -> String {
+        "\(stepsDirectory(job, run))/\(step.rawValue).json"
+    }
+    public func logsDirectory(_ job: JobID, _ run: RunID) -> String { "\(runDirectory(job, run))/logs" }
+    /// An attempt's log, from its path relative to the run directory (as kept in ``Attempt/log``).
+    public func runFile(_ job: JobID, _ run: RunID, relative: String) -> String {
+        "\(runDirectory(job, run))/\(relative)"
+    }
+}

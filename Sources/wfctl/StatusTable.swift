@@ -1,0 +1,52 @@
+import Foundation
+import WorkflowControl
+import WorkflowCore
+
+/// Renders a ``StatusReport`` as the aligned table `wfctl status` prints.
+enum StatusTable {
+    static func render(_ report: StatusReport, now: Date) -> String {
+        var out = report.daemon.running ? "wfd is running" : "wfd is not running — showing state from disk"
+        out += " (\(report.stateDirectory))\n"
+        guard !report.jobs.isEmpty else {
+            return out + "no jobs yet: drop a job file into jobs.d and reload wfd\n"
+        }
+        var rows = [["JOB", "SCHEDULE", "NEXT", "LAST RUN", "RESULT", "RUNNING"]]
+        for job in report.jobs {
+            let next = job.nextFire.map { "\(ago($0, now: now)) (\(local($0)))" } ?? "-"
+            let last = job.lastRun.map { run in (run.endedAt ?? run.startedAt).map { ago($0, now: now) } ?? "-" } ?? "never"
+            var result = job.lastRun?.state.rawValue ?? "-"
+            if !job.errors.isEmpty { result += " (file invalid)" }
+            let running = job.running ? "yes: \(job.activeRun?.id.rawValue ?? "")" : (job.activeRun != nil ? "interrupted" : "no")
+            rows.append([job.job.rawValue, job.schedule ?? "-", next, last, result, running])
+        }
+        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+        for row in rows {
+            let cells = row.enumerated().map { index, cell in
+                index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }
+            out += cells.joined(separator: "  ") + "\n"
+        }
+        for job in report.jobs {
+            for error in job.errors { out += "\(job.job): \(error)\n" }
+        }
+        return out
+    }
+
+    /// `in 8s`, `3m ago`.
+    static func ago(_ date: Date, now: Date) -> String {
+        let seconds = Int(date.timeIntervalSince(now).rounded())
+        let magnitude = abs(seconds)
+        let text: String
+        switch magnitude {
+        case ..<120: text = "\(magnitude)s"
+        case ..<7200: text = "\(magnitude / 60)m"
+        case ..<172_800: text = "\(magnitude / 3600)h"
+        default: text = "\(magnitude / 86400)d"
+        }
+        return seconds >= 0 ? "in \(text)" : "\(text) ago"
+    }
+
+    static func local(_ date: Date) -> String {
+        date.formatted(.iso8601.year().month().day().dateTimeSeparator(.space).time(includingFractionalSeconds: false).timeZone(separator: .omitted))
+    }
+}

@@ -1,0 +1,104 @@
+import ArgumentParser
+import Foundation
+import WorkflowControl
+import WorkflowCore
+import WorkflowStore
+
+@main
+struct Wfctl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "wfctl",
+        abstract: "Inspect and control wfd, the workflow daemon.",
+        discussion: """
+            wfctl reads the state directory directly, so it answers even while wfd is stopped.
+            The state directory is --state, else $WFD_STATE_DIR, else /var/lib/wfd.
+
+            Exit codes: 0 ok, 1 what was asked about failed or could not be read, 64 usage,
+            77 permission denied.
+            """,
+        version: "0.1.0",
+        subcommands: [Status.self]
+    )
+}
+
+/// Options every command that reads state takes.
+struct StateOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The state directory (default: $WFD_STATE_DIR, else /var/lib/wfd).", valueName: "dir"))
+    var state: String?
+
+    var directory: StateDirectory {
+        let environment = ProcessInfo.processInfo.environment
+        let path = state ?? environment["WFD_STATE_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/var/lib/wfd"
+        return StateDirectory(root: path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path)
+    }
+}
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List every job: schedule, next fire time, last run, and whether one is running.",
+        discussion: """
+            Example:
+              wfctl status
+              wfctl status --json | jq '.jobs[] | select(.last_run.state == "failed") | .job'
+
+            --json prints {"version", "state_directory", "daemon": {"running"}, "jobs": [{"job",
+            "description", "file", "schedule", "timezone", "next_fire", "last_run", "running",
+            "active_run", "errors"}]} with times in RFC 3339 UTC.
+            """
+    )
+
+    @OptionGroup var options: StateOptions
+
+    @Flag(help: "Print the status as JSON.")
+    var json = false
+
+    func run() throws {
+        let directory = options.directory
+        let report: StatusReport
+        do {
+            report = try StatusReport.load(state: directory, now: Date(), hostZone: .current)
+        } catch {
+            throw CommandFailure.from(error, state: directory.root)
+        }
+        if json {
+            let data = try Timestamp.makeEncoder().encode(report)
+            FileHandle.standardOutput.write(data + Data("\n".utf8))
+        } else {
+            print(StatusTable.render(report, now: Date()), terminator: "")
+        }
+    }
+}
+
+/// An error that reaches a person: what happened, what to do, and the exit code.
+struct CommandFailure: Error, CustomStringConvertible {
+    let description: String
+    let code: Int32
+
+    static func from(_ error: StoreError, state: String) -> CommandFailure {
+        switch error {
+        case .missing:
+            CommandFailure(
+                description: "no state directory at \(state): is wfd installed and started? "
+                    + "Point wfctl at another one with --state DIR or WFD_STATE_DIR.",
+                code: 1)
+        case .system(_, _, let code) where code == EACCES || code == EPERM:
+            CommandFailure(description: "permission denied reading \(state): run as root or a member of its group.", code: 77)
+        default:
+            CommandFailure(description: "cannot read the state directory: \(error)", code: 1)
+        }
+    }
+}
+
+extension Wfctl {
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let failure as CommandFailure {
+            FileHandle.standardError.write(Data("wfctl: \(failure.description)\n".utf8))
+            Foundation.exit(failure.code)
+        } catch {
+            exit(withError: error)
+        }
+    }
+}

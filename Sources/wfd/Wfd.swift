@@ -1,0 +1,145 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import SystemdSupport
+import UnixSignals
+import WorkflowCore
+import WorkflowEngine
+import WorkflowStore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+@main
+struct Wfd: AsyncParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "wfd",
+        abstract: "The wfd workflow daemon: runs the jobs in jobs.d on their schedules, durably.",
+        discussion: """
+            wfd is meant to run as a systemd service (Type=notify): see systemd/wfd.service.
+            In the foreground it logs to stderr:
+
+              wfd --jobs ./jobs.d --state ./state
+
+            Directories: a flag wins; else $STATE_DIRECTORY and $CONFIGURATION_DIRECTORY/jobs.d \
+            (set by systemd's StateDirectory= and ConfigurationDirectory=); else /var/lib/wfd and \
+            /etc/wfd/jobs.d. SIGHUP reloads jobs.d; SIGTERM stops: running steps get SIGTERM, a \
+            grace period, then SIGKILL, and are recorded as cancelled.
+            """,
+        version: version
+    )
+
+    @Option(help: ArgumentHelp("The state directory (the database).", valueName: "dir"))
+    var state: String?
+
+    @Option(help: ArgumentHelp("The directory of job files.", valueName: "dir"))
+    var jobs: String?
+
+    @Option(help: "Where to log: auto (the journal under systemd, else stderr), journal or stderr.")
+    var logTarget: LogTarget = .auto
+
+    @Option(help: "The lowest level logged: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    @Option(help: ArgumentHelp("Seconds a step gets between SIGTERM and SIGKILL when stopped.", valueName: "seconds"))
+    var stopGrace: Int = 10
+
+    enum LogTarget: String, ExpressibleByArgument, CaseIterable { case auto, journal, stderr }
+
+    func validate() throws {
+        guard stopGrace >= 0, stopGrace <= 3600 else { throw ValidationError("--stop-grace must be 0 to 3600 seconds") }
+    }
+
+    func run() async throws {
+        signal(SIGPIPE, SIG_IGN)
+        let environment = ProcessInfo.processInfo.environment
+        let directories = Directories.resolve(stateFlag: state, jobsFlag: jobs, environment: environment)
+        let sink: LogSink =
+            switch logTarget {
+            case .auto: LogSink.detect(environment: environment)
+            case .journal: .journal
+            case .stderr: .stderr
+            }
+        let level = logLevel
+        LoggingSystem.bootstrap { _ in
+            var handler: any LogHandler =
+                sink == .journal ? JournalLogHandler(identifier: "wfd") : StderrLogHandler()
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "wfd")
+        let stateDirectory = StateDirectory(root: directories.state)
+        let daemonLock: FileLock
+        do {
+            try RecordFile.makeDirectory(directories.state)
+            daemonLock = try Self.takeDaemonLock(stateDirectory)
+        } catch {
+            Self.fail("\(error)")
+        }
+        var isDirectory: ObjCBool = false
+        if !FileManager.default.fileExists(atPath: directories.jobs, isDirectory: &isDirectory) || !isDirectory.boolValue {
+            logger.warning("the jobs directory \(directories.jobs) does not exist yet; create it and reload")
+        }
+        logger.info("wfd \(Self.version) starting: jobs \(directories.jobs), state \(directories.state), log \(sink.rawValue)")
+
+        let scheduler = Scheduler(
+            configuration: .init(
+                jobsDirectory: directories.jobs, state: stateDirectory, hostZone: .current,
+                daemonEnvironment: environment),
+            clock: SystemClock(),
+            executor: ShellExecutor(gracePeriod: .seconds(stopGrace)),
+            reporter: SystemdReporter(),
+            logger: logger)
+        let hangups = HangupService(scheduler: scheduler)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: scheduler),
+                    .init(service: hangups, successTerminationBehavior: .ignore),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        try await group.run()
+        withExtendedLifetime(daemonLock) {}
+    }
+
+    /// Takes `wfd.lock`, allowing a moment for a `wfctl` probe that holds it shared.
+    static func takeDaemonLock(_ state: StateDirectory) throws -> FileLock {
+        for _ in 0..<50 {
+            if let lock = try FileLock.tryLock(state.daemonLock) { return lock }
+            usleep(20_000)
+        }
+        throw DaemonError(
+            "another wfd is running on the state directory \(state.root) (\(state.daemonLock) is locked); "
+                + "stop it first, or give this one its own --state")
+    }
+
+    static func fail(_ message: String) -> Never {
+        let line = "wfd: \(message)\n"
+        _ = line.withCString { write(2, $0, strlen($0)) }
+        SystemdNotifier().notify(["STATUS=failed: \(message)", "ERRNO=1"])
+        Glibc.exit(1)
+    }
+}
+
+struct DaemonError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Turns SIGHUP into a reload of jobs.d.
+struct HangupService: Service {
+    let scheduler: Scheduler
+
+    func run() async throws {
+        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+            scheduler.reload()
+        }
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
