@@ -80,6 +80,11 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .executableTarget(
+            name: "wfd-testhelper",
+            dependencies: ["WorkflowStore"],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "WorkflowCoreTests",
             dependencies: ["WorkflowCore", "WorkflowTesting"],

@@ -1,0 +1,129 @@
+import Foundation
+import Testing
+import WorkflowCore
+
+@Suite struct RunMachineTests {
+    let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    func job(_ steps: [(String, [String])]) -> Job {
+        Job(
+            id: JobID("demo")!,
+            steps: steps.map { id, needs in
+                StepDefinition(id: StepID(id)!, run: "true", needs: needs.map { StepID($0)! })
+            })
+    }
+
+    func fresh(_ steps: [(String, [String])]) -> RunSnapshot {
+        RunSnapshot(job: job(steps), id: RunID.make(at: t0, suffix: 1), trigger: .schedule, scheduledFor: t0, createdAt: t0)
+    }
+
+    @Test func startPersistsBeforeSpawningEveryRootStep() throws {
+        let (snapshot, effects) = try RunMachine.apply(fresh([("a", []), ("b", []), ("c", ["a"])]), .start(at: t0))
+        #expect(snapshot.run.state == .running)
+        #expect(
+            effects == [
+                .persistRun, .persistStep(StepID("a")!), .spawn(StepID("a")!, attempt: 1),
+                .persistStep(StepID("b")!), .spawn(StepID("b")!, attempt: 1),
+            ])
+        #expect(snapshot.step(StepID("a")!)?.state == .running)
+        #expect(snapshot.step(StepID("a")!)?.attempts.first?.log == "logs/a.1.log")
+        #expect(snapshot.step(StepID("c")!)?.state == .pending)
+    }
+
+    @Test func successStartsDependantsAndEndsTheRun() throws {
+        var (snapshot, _) = try RunMachine.apply(fresh([("a", []), ("b", ["a"])]), .start(at: t0))
+        var effects: [RunEffect]
+        (snapshot, effects) = try RunMachine.apply(snapshot, .attemptEnded(StepID("a")!, .success, at: t0 + 1))
+        #expect(effects == [.persistStep(StepID("a")!), .persistStep(StepID("b")!), .spawn(StepID("b")!, attempt: 1)])
+        (snapshot, effects) = try RunMachine.apply(snapshot, .attemptEnded(StepID("b")!, .success, at: t0 + 2))
+        #expect(effects == [.persistStep(StepID("b")!), .persistRun, .finished(.succeeded)])
+        #expect(snapshot.run.state == .succeeded)
+        #expect(snapshot.run.endedAt == t0 + 2)
+        #expect(snapshot.step(StepID("a")!)?.attempts.first?.durationMilliseconds == 1000)
+    }
+
+    @Test func failureSkipsDependantsTransitivelyButNotIndependentSteps() throws {
+        var (snapshot, _) = try RunMachine.apply(
+            fresh([("a", []), ("b", ["a"]), ("c", ["b"]), ("d", [])]), .start(at: t0))
+        let failure = AttemptResult(outcome: .failed, exitCode: 3, error: "exited with status 3")
+        var effects: [RunEffect]
+        (snapshot, effects) = try RunMachine.apply(snapshot, .attemptEnded(StepID("a")!, failure, at: t0 + 1))
+        #expect(snapshot.step(StepID("b")!)?.state == .skipped)
+        #expect(snapshot.step(StepID("c")!)?.state == .skipped)
+        #expect(snapshot.step(StepID("c")!)?.error == "not started: step 'b' did not succeed")
+        #expect(snapshot.run.state == .running, "d still runs")
+        #expect(!effects.contains(.persistRun))
+        (snapshot, effects) = try RunMachine.apply(snapshot, .attemptEnded(StepID("d")!, .success, at: t0 + 2))
+        #expect(snapshot.run.state == .failed)
+        #expect(snapshot.run.error == "step 'a' failed: exited with status 3")
+        #expect(effects.last == .finished(.failed))
+        let attempt = try #require(snapshot.step(StepID("a")!)?.attempts.first)
+        #expect(attempt.exitCode == 3)
+        #expect(attempt.outcome == .failed)
+    }
+
+    @Test func cancelTerminatesRunningStepsAndEndsCancelledWhenTheyStop() throws {
+        var (snapshot, _) = try RunMachine.apply(fresh([("a", []), ("b", ["a"])]), .start(at: t0))
+        var effects: [RunEffect]
+        (snapshot, effects) = try RunMachine.apply(snapshot, .cancel(reason: "wfd is stopping", at: t0 + 1))
+        #expect(effects == [.persistRun, .terminate(StepID("a")!), .persistStep(StepID("b")!)])
+        #expect(snapshot.run.state == .running, "not over until the running step has stopped")
+        #expect(snapshot.step(StepID("b")!)?.state == .skipped)
+        (snapshot, effects) = try RunMachine.apply(snapshot, .cancel(reason: "again", at: t0 + 1))
+        #expect(effects.isEmpty)
+        let stopped = AttemptResult(outcome: .cancelled, signal: 15, error: "cancelled: wfd is stopping")
+        (snapshot, effects) = try RunMachine.apply(snapshot, .attemptEnded(StepID("a")!, stopped, at: t0 + 2))
+        #expect(snapshot.step(StepID("a")!)?.state == .cancelled)
+        #expect(snapshot.run.state == .cancelled)
+        #expect(snapshot.run.error == "cancelled: wfd is stopping")
+        #expect(effects.last == .finished(.cancelled))
+    }
+
+    @Test func cancellingAQueuedRunEndsItAtOnce() throws {
+        let (snapshot, effects) = try RunMachine.apply(fresh([("a", [])]), .cancel(reason: "no", at: t0))
+        #expect(snapshot.run.state == .cancelled)
+        #expect(effects.last == .finished(.cancelled))
+    }
+
+    @Test func eventsThatDoNotFitAreRefusedAndChangeNothing() throws {
+        let queued = fresh([("a", []), ("b", ["a"])])
+        #expect(throws: TransitionError.self) {
+            try RunMachine.apply(queued, .attemptEnded(StepID("a")!, .success, at: t0))
+        }
+        let (running, _) = try RunMachine.apply(queued, .start(at: t0))
+        #expect(throws: TransitionError.self) { try RunMachine.apply(running, .start(at: t0)) }
+        #expect(throws: TransitionError.self) {
+            try RunMachine.apply(running, .attemptEnded(StepID("b")!, .success, at: t0))
+        }
+        #expect(throws: TransitionError.self) {
+            try RunMachine.apply(running, .attemptEnded(StepID("zzz")!, .success, at: t0))
+        }
+        var (done, _) = try RunMachine.apply(running, .attemptEnded(StepID("a")!, .success, at: t0))
+        (done, _) = try RunMachine.apply(done, .attemptEnded(StepID("b")!, .success, at: t0))
+        #expect(throws: TransitionError.self) { try RunMachine.apply(done, .cancel(reason: "late", at: t0)) }
+        #expect(throws: TransitionError.self) { try RunMachine.apply(done, .recover(at: t0)) }
+    }
+
+    @Test func timeoutFailsTheStep() throws {
+        var (snapshot, _) = try RunMachine.apply(fresh([("a", [])]), .start(at: t0))
+        let result = AttemptResult(outcome: .timedOut, signal: 15, error: "timed out after 5s")
+        (snapshot, _) = try RunMachine.apply(snapshot, .attemptEnded(StepID("a")!, result, at: t0 + 5))
+        #expect(snapshot.step(StepID("a")!)?.state == .failed)
+        #expect(snapshot.step(StepID("a")!)?.attempts.first?.outcome == .timedOut)
+        #expect(snapshot.run.state == .failed)
+    }
+
+    @Test func recoveryEndsAnInterruptedRunAsFailedAndAQueuedOneAsCancelled() throws {
+        var (snapshot, _) = try RunMachine.apply(fresh([("a", []), ("b", ["a"])]), .start(at: t0))
+        let effects: [RunEffect]
+        (snapshot, effects) = try RunMachine.apply(snapshot, .recover(at: t0 + 9))
+        #expect(snapshot.run.state == .failed)
+        #expect(snapshot.run.error?.hasPrefix("interrupted: ") == true)
+        #expect(snapshot.step(StepID("a")!)?.attempts.first?.outcome == .interrupted)
+        #expect(snapshot.step(StepID("b")!)?.state == .skipped)
+        #expect(effects.contains(.persistRun))
+
+        let (queued, _) = try RunMachine.apply(fresh([("a", [])]), .recover(at: t0))
+        #expect(queued.run.state == .cancelled)
+    }
+}
