@@ -14,7 +14,8 @@ import WorkflowCore
 /// Each attempt gets its own session (so its own process group), a clean environment, and its
 /// output captured to the attempt's log file (capped at ``maxLogBytes``) and, line by line, to the
 /// logger with `job`, `run_id`, `step` and `attempt` fields. Stopping (timeout, cancel, shutdown)
-/// sends SIGTERM to the whole group, waits ``gracePeriod``, then SIGKILLs the group.
+/// sends SIGTERM to the whole group, waits ``gracePeriod``, then SIGKILLs the group. When the
+/// step's main process ends, anything it left running in its group is SIGKILLed.
 public struct ShellExecutor: StepExecutor {
     public var gracePeriod: Duration
     public var maxLogBytes: Int
@@ -177,8 +178,15 @@ final class ProcessGroupSlot: Sendable {
         if let pending { kill(-pid, pending) }
     }
 
-    /// The leader was reaped: no more signals.
-    func exited() { state.withLock { $0.exited = true } }
+    /// The leader was reaped: kill whatever it left behind in its group (a background child that
+    /// ignored SIGTERM, say), then send no more signals.
+    func exited() {
+        let leftover: pid_t? = state.withLock {
+            $0.exited = true
+            return $0.pid
+        }
+        if let leftover { kill(-leftover, SIGKILL) }
+    }
 
     /// Signals the whole group, or remembers the signal until the leader has started.
     func signal(_ number: Int32) {

@@ -57,3 +57,13 @@ public func runProgram(_ executable: String, _ arguments: [String], environment:
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
+
+/// True while `pid` is a live process: it exists and is not a zombie (an orphan's zombie can
+/// linger where PID 1 is slow to reap, as in some sandboxes).
+public func isAlive(_ pid: Int32) -> Bool {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        let close = stat.lastIndex(of: ")")
+    else { return false }
+    let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first
+    return state != "Z" && state != "X"
+}

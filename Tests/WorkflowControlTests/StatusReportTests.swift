@@ -1,0 +1,80 @@
+import Foundation
+import Testing
+import WorkflowControl
+import WorkflowCore
+import WorkflowStore
+import WorkflowTesting
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+@Suite struct StatusReportTests {
+    let t0 = Timestamp.parse("2026-01-01T00:00:00Z")!
+
+    func seed(_ dir: TemporaryDirectory) throws -> (StateDirectory, RunID) {
+        let state = StateDirectory(root: dir.path)
+        let store = RunStore(directory: state)
+        let job = Job(
+            id: JobID("nightly")!, description: "Nightly", schedule: try Schedule(parsing: "0 3 * * *"),
+            steps: [StepDefinition(id: StepID("s")!, run: "true")])
+        try store.saveJobInfo(JobInfo(job: job, file: "/etc/wfd/jobs.d/nightly.yaml", errors: [], loadedAt: t0))
+        var snapshot = RunSnapshot(job: job, id: RunID.make(at: t0, suffix: 1), trigger: .schedule, scheduledFor: t0, createdAt: t0)
+        (snapshot, _) = try RunMachine.apply(snapshot, .start(at: t0))
+        (snapshot, _) = try RunMachine.apply(
+            snapshot, .attemptEnded(StepID("s")!, AttemptResult(outcome: .failed, exitCode: 2, error: "exited with status 2"), at: t0 + 5))
+        try store.save(snapshot.run)
+        return (state, snapshot.run.id)
+    }
+
+    @Test func reportsScheduleNextFireAndLastRunFromDiskAlone() throws {
+        let dir = try TemporaryDirectory("status")
+        let (state, run) = try seed(dir)
+        let report = try StatusReport.load(state: state, now: t0 + 10, hostZone: .gmt)
+        #expect(report.daemon.running == false)
+        let job = try #require(report.jobs.first)
+        #expect(report.jobs.count == 1)
+        #expect(job.job == JobID("nightly"))
+        #expect(job.schedule == "0 3 * * *")
+        #expect(job.nextFire == Timestamp.parse("2026-01-01T03:00:00Z"))
+        #expect(job.lastRun?.id == run)
+        #expect(job.lastRun?.state == .failed)
+        #expect(job.lastRun?.error == "step 's' failed: exited with status 2")
+        #expect(job.running == false)
+    }
+
+    @Test func aHeldDaemonLockWithAnActiveRunMeansRunning() async throws {
+        let dir = try TemporaryDirectory("status")
+        let (state, _) = try seed(dir)
+        let store = RunStore(directory: state)
+        let job = try store.loadJobInfo(JobID("nightly")!)
+        var latest = try store.loadLatest(job.job)
+        latest.active = latest.last
+        try RecordFile.write(latest, to: state.latest(job.job))
+        #expect(try StatusReport.load(state: state, now: t0, hostZone: .gmt).jobs[0].running == false, "no daemon")
+        let holder = try DaemonProcess(
+            executable: try BuiltProducts.path("wfd-testhelper"), arguments: ["hold-lock", state.daemonLock],
+            environment: [:], stderrPath: dir.file("holder.out"))
+        defer { holder.send(SIGKILL) }
+        #expect(await eventually { holder.output.contains("locked") })
+        let report = try StatusReport.load(state: state, now: t0, hostZone: .gmt)
+        #expect(report.daemon.running)
+        #expect(report.jobs[0].running)
+    }
+
+    @Test func aMissingStateDirectoryIsAnError() {
+        #expect(throws: StoreError.missing(path: "/nonexistent/wfd")) {
+            try StatusReport.load(state: StateDirectory(root: "/nonexistent/wfd"), now: t0, hostZone: .gmt)
+        }
+    }
+
+    @Test func anUnreadableJobRecordIsReportedNotFatal() throws {
+        let dir = try TemporaryDirectory("status")
+        let (state, _) = try seed(dir)
+        try dir.write("jobs/broken/job.json", "{not json")
+        let report = try StatusReport.load(state: state, now: t0, hostZone: .gmt)
+        #expect(report.jobs.count == 2)
+        let broken = try #require(report.jobs.first { $0.job == JobID("broken") })
+        #expect(broken.errors.first?.message.contains("unreadable") == true)
+    }
+}
