@@ -1,5 +1,9 @@
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Finds the package's built executables for tests that run them.
 public enum BuiltProducts {
     /// The directory with `wfd` and `wfctl`: `$WFD_BIN_DIR`, else the test bundle's own directory
@@ -40,22 +44,38 @@ public func eventually(timeout: Duration = .seconds(10), _ condition: () throws 
 }
 
 /// Runs a program to completion and returns its exit status and combined output.
+///
+/// posix_spawn and waitpid rather than Foundation's Process, whose waitUntilExit() was seen to
+/// hang here once the program had left a background child behind; output goes through a file,
+/// so a child that inherits it cannot keep the read open either.
 @discardableResult
 public func runProgram(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> (
     status: Int32, output: String
 ) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    if let environment { process.environment = environment }
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    let dir = try TemporaryDirectory("run")
+    let outputPath = dir.file("output")
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    let environment = environment ?? ProcessInfo.processInfo.environment
+    let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer { envp.forEach { free($0) } }
+    var pid: pid_t = 0
+    let code = posix_spawn(&pid, executable, &actions, nil, argv, envp)
+    guard code == 0 else { throw TestKitError("cannot run \(executable): \(String(cString: strerror(code)))") }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 {
+        guard errno == EINTR else { throw TestKitError("waitpid: \(String(cString: strerror(errno)))") }
+    }
+    let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+    // WIFEXITED / WEXITSTATUS, which Swift does not import as macros.
+    let exited = status & 0x7F == 0
+    return (exited ? (status >> 8) & 0xFF : 128 + (status & 0x7F), output)
 }
 
 /// True while `pid` is a live process: it exists and is not a zombie (an orphan's zombie can

@@ -1,0 +1,131 @@
+import Foundation
+import Testing
+import WorkflowTesting
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A systemd 252 booted as PID 1 of private namespaces by `scripts/systemd-sandbox` (the recipe of
+/// SYSTEMD.md: own cgroup, private /run, /tmp and /var/tmp, units that write host state masked).
+final class SystemdSandbox: Sendable {
+    let pid: Int32
+    let id: String
+    let script: String
+
+    init() throws {
+        guard geteuid() == 0 else {
+            throw TestKitError("the end-to-end tests boot systemd in namespaces and need root: run 'sudo make test'")
+        }
+        script = BuiltProducts.packageRoot + "/scripts/systemd-sandbox"
+        id = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let started = try runProgram(script, ["start", id])
+        guard started.status == 0, let pid = Int32(started.output.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw TestKitError("systemd did not boot: \(started.output)")
+        }
+        self.pid = pid
+    }
+
+    /// Runs a command inside the instance's mount and PID namespaces.
+    @discardableResult
+    func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        try runProgram("/usr/bin/nsenter", ["-t", String(pid), "-m", "-p"] + arguments)
+    }
+
+    /// The instance's root as seen from the host (its private /run is only visible through here).
+    var root: String { "/proc/\(pid)/root" }
+
+    func stop() {
+        _ = try? runProgram(script, ["stop", String(pid), id])
+    }
+}
+
+@Suite struct SystemdEndToEndTests {
+    static let unitSource = BuiltProducts.packageRoot + "/systemd/wfd.service"
+
+    /// The shipped unit with test-only directory names and the built binary.
+    func testUnit(name: String) throws -> String {
+        let wfd = try BuiltProducts.path("wfd")
+        var text = try String(contentsOfFile: Self.unitSource, encoding: .utf8)
+        text = text.replacingOccurrences(of: "ExecStart=/usr/local/bin/wfd", with: "ExecStart=\(wfd)")
+        for key in ["StateDirectory", "ConfigurationDirectory", "RuntimeDirectory"] {
+            text = text.replacingOccurrences(of: "\(key)=wfd\n", with: "\(key)=\(name)\n")
+        }
+        text = text.replacingOccurrences(of: "WatchdogSec=30s", with: "WatchdogSec=3s")
+        return text
+    }
+
+    @Test func theUnitVerifiesCleanlyAndIsHardened() throws {
+        let dir = try TemporaryDirectory("unit")
+        let path = dir.file("wfd.service")
+        try testUnit(name: "wfd").write(toFile: path, atomically: true, encoding: .utf8)
+        let verify = Process()
+        verify.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-analyze")
+        verify.arguments = ["verify", "--man=no", path]
+        let errors = Pipe()
+        verify.standardError = errors
+        verify.standardOutput = FileHandle.nullDevice
+        try verify.run()
+        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        verify.waitUntilExit()
+        #expect(verify.terminationStatus == 0)
+        #expect(stderr == "", "systemd-analyze verify printed: \(stderr)")
+
+        let security = try runProgram("/usr/bin/systemd-analyze", ["security", "--offline=yes", Self.unitSource])
+        let line = try #require(security.output.split(separator: "\n").first { $0.contains("Overall exposure level") })
+        let score = try #require(line.split(separator: " ").compactMap { Double($0) }.first)
+        #expect(score <= 4.5, "\(line)")
+    }
+
+    @Test func runsUnderARealSystemdReloadsLogsToTheJournalAndStopsCleanly() async throws {
+        let sandbox = try SystemdSandbox()
+        let name = "wfd-e2e-\(sandbox.id)"
+        let configuration = "/etc/\(name)"
+        let state = "/var/lib/\(name)"
+        defer {
+            sandbox.stop()
+            try? FileManager.default.removeItem(atPath: configuration)
+            try? FileManager.default.removeItem(atPath: state)
+        }
+        try FileManager.default.createDirectory(atPath: "\(configuration)/jobs.d", withIntermediateDirectories: true)
+        try testUnit(name: name).write(
+            toFile: "\(sandbox.root)/run/systemd/system/\(name).service", atomically: false, encoding: .utf8)
+        #expect(try sandbox.run(["systemctl", "daemon-reload"]).status == 0)
+        let start = try sandbox.run(["systemctl", "start", "\(name).service"])
+        #expect(start.status == 0, "start: \(start.output)")
+        #expect(try sandbox.run(["systemctl", "is-active", "\(name).service"]).output == "active\n")
+
+        // A job dropped in and `systemctl reload` makes it run.
+        try "schedule: '* * * * * *'\nsteps:\n  - {id: greet, run: 'echo e2e says hello'}\n".write(
+            toFile: "\(configuration)/jobs.d/e2e.yaml", atomically: true, encoding: .utf8)
+        let reload = try sandbox.run(["systemctl", "reload", "\(name).service"])
+        #expect(reload.status == 0, "reload: \(reload.output)")
+        #expect(await eventually(timeout: .seconds(10)) {
+            let runs = (try? FileManager.default.contentsOfDirectory(atPath: "\(state)/runs/e2e")) ?? []
+            return !runs.isEmpty
+        })
+
+        // journalctl JOB=e2e shows the step's output with RUN_ID and STEP.
+        var entry: [String: Any]?
+        _ = await eventually(timeout: .seconds(10)) {
+            let journal = try sandbox.run(["journalctl", "--no-pager", "-o", "json", "JOB=e2e"])
+            entry = journal.output.split(separator: "\n")
+                .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+                .first { $0["MESSAGE"] as? String == "e2e says hello" }
+            return entry != nil
+        }
+        let found = try #require(entry, "the step's output line is in the journal")
+        #expect(found["STEP"] as? String == "greet")
+        #expect(found["ATTEMPT"] as? String == "1")
+        #expect((found["RUN_ID"] as? String)?.isEmpty == false)
+        #expect(found["_SYSTEMD_UNIT"] as? String == "\(name).service")
+        let status = try sandbox.run(["systemctl", "show", "-p", "StatusText", "\(name).service"])
+        #expect(status.output.contains("1 jobs"), "\(status.output)")
+
+        // systemctl stop ends with Result=success.
+        #expect(try sandbox.run(["systemctl", "stop", "\(name).service"]).status == 0)
+        let result = try sandbox.run(["systemctl", "show", "-p", "Result,ActiveState", "\(name).service"])
+        #expect(result.output.contains("Result=success"), "\(result.output)")
+        #expect(result.output.contains("ActiveState=inactive"), "\(result.output)")
+    }
+}
