@@ -62,7 +62,8 @@ public struct JournalLogHandler: LogHandler {
     public static func fieldName(_ key: String) -> String? {
         var name = String(
             key.uppercased().unicodeScalars.map { scalar -> Character in
-                (scalar.isASCII && (("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar))) ? Character(scalar) : "_"
+                (scalar.isASCII && (("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar)))
+                    ? Character(scalar) : "_"
             })
         while name.first == "_" || name.first?.isNumber == true { name.removeFirst() }
         if name.count > 64 { name = String(name.prefix(64)) }

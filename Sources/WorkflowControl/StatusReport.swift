@@ -53,7 +53,8 @@ public struct StatusReport: Sendable, Codable, Equatable {
     ///   unreadable record is reported in that job's `errors` instead.
     public static func load(state: StateDirectory, now: Date, hostZone: TimeZone) throws(StoreError) -> StatusReport {
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: state.root, isDirectory: &isDirectory), isDirectory.boolValue else {
+        guard FileManager.default.fileExists(atPath: state.root, isDirectory: &isDirectory), isDirectory.boolValue
+        else {
             throw .missing(path: state.root)
         }
         guard access(state.root, R_OK | X_OK) == 0 else {

@@ -25,7 +25,8 @@ public struct CronExpression: Sendable, Equatable {
         guard fields.count == 5 || fields.count == 6 else {
             throw ScheduleError(
                 expression: source, offset: 0,
-                message: "expected 5 fields (minute hour day-of-month month day-of-week) or 6 with leading seconds, found \(fields.count)"
+                message:
+                    "expected 5 fields (minute hour day-of-month month day-of-week) or 6 with leading seconds, found \(fields.count)"
             )
         }
         let hasSeconds = fields.count == 6
@@ -185,7 +186,8 @@ struct FieldSet: Sendable, Equatable {
         var step = 1
         if slash.count == 2 {
             guard let parsed = Int(slash[1]), parsed > 0, parsed <= kind.range.upperBound else {
-                throw fail("step '\(slash[1])' must be a number from 1 to \(kind.range.upperBound)", at: rangePart.count + 1)
+                throw fail(
+                    "step '\(slash[1])' must be a number from 1 to \(kind.range.upperBound)", at: rangePart.count + 1)
             }
             step = parsed
         }
@@ -245,7 +247,9 @@ struct LocalTime {
         guard let year = parts.year, let month = parts.month, let day = parts.day, let hour = parts.hour,
             let minute = parts.minute, let second = parts.second
         else { return nil }
-        (self.year, self.month, self.day, self.hour, self.minute, self.second) = (year, month, day, hour, minute, second)
+        (self.year, self.month, self.day, self.hour, self.minute, self.second) = (
+            year, month, day, hour, minute, second
+        )
     }
 
     var components: DateComponents {

@@ -22,7 +22,9 @@ public struct JobID: Hashable, Comparable, Sendable, Codable, CustomStringConver
     static func isValid(_ value: String) -> Bool {
         let bytes = Array(value.utf8)
         guard let first = bytes.first, bytes.count <= 64, isLowerAlnum(first) else { return false }
-        return bytes.allSatisfy { isLowerAlnum($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") }
+        return bytes.allSatisfy {
+            isLowerAlnum($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-")
+        }
     }
 
     public init(from decoder: any Decoder) throws {

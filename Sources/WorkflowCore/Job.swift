@@ -47,7 +47,9 @@ public struct StepDefinition: Sendable, Equatable, Codable {
         self.id = id
         self.run = run
         self.needs = needs
-        self.timeoutMilliseconds = timeout.map { $0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000 }
+        self.timeoutMilliseconds = timeout.map {
+            $0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000
+        }
         self.env = env
     }
 

@@ -76,7 +76,8 @@ private struct Context {
         case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
             .composer(let context, let problem, let mark, _):
             let prefix = context.map { "\($0.text), " } ?? ""
-            return Diagnostic(file: path, line: mark.line, column: mark.column, message: "YAML syntax error: \(prefix)\(problem)")
+            return Diagnostic(
+                file: path, line: mark.line, column: mark.column, message: "YAML syntax error: \(prefix)\(problem)")
         case .duplicatedKeysInMapping(let duplicates, let context):
             return Diagnostic(
                 file: path, line: context.mark.line, column: context.mark.column,
@@ -106,7 +107,8 @@ private struct Context {
                     // Point at the character at fault: the scalar's column, plus one for a quote.
                     let quoted = value.scalar.map { $0.style == .singleQuoted || $0.style == .doubleQuoted } ?? false
                     report(
-                        line: value.mark?.line ?? 1, column: (value.mark?.column ?? 1) + (quoted ? 1 : 0) + error.offset,
+                        line: value.mark?.line ?? 1,
+                        column: (value.mark?.column ?? 1) + (quoted ? 1 : 0) + error.offset,
                         "invalid schedule '\(text)': \(error.message)",
                         hint: "cron: 'minute hour day-of-month month day-of-week', optionally with leading seconds")
                 }
@@ -217,7 +219,8 @@ private struct Context {
                 report(
                     line: node?.mark?.line ?? 1, column: node?.mark?.column ?? 1,
                     "step '\(step.id)' needs unknown step '\(need)'",
-                    hint: suggestion.map { "did you mean '\($0)'?" } ?? "known steps: \(known.sorted().map(\.rawValue).joined(separator: ", "))")
+                    hint: suggestion.map { "did you mean '\($0)'?" }
+                        ?? "known steps: \(known.sorted().map(\.rawValue).joined(separator: ", "))")
             }
         }
         if let cycle = StepGraph.cycle(in: steps) {
@@ -300,7 +303,9 @@ private struct Context {
         guard let first = name.unicodeScalars.first, first.isASCII, first == "_" || first.properties.isAlphabetic else {
             return false
         }
-        return name.unicodeScalars.allSatisfy { $0.isASCII && ($0 == "_" || $0.properties.isAlphabetic || ("0"..."9").contains($0)) }
+        return name.unicodeScalars.allSatisfy {
+            $0.isASCII && ($0 == "_" || $0.properties.isAlphabetic || ("0"..."9").contains($0))
+        }
     }
 
     mutating func string(_ node: Node, key: String) -> String? {
@@ -320,7 +325,9 @@ private struct Context {
     }
 
     mutating func unknownKey(_ node: Node, _ key: String, allowed: [String], in place: String) {
-        let hint = closest(key, among: allowed).map { "did you mean '\($0)'?" } ?? "allowed keys: \(allowed.joined(separator: ", "))"
+        let hint =
+            closest(key, among: allowed).map { "did you mean '\($0)'?" }
+            ?? "allowed keys: \(allowed.joined(separator: ", "))"
         report(node, "unknown key '\(key)' in \(place)", hint: hint)
     }
 }

@@ -39,7 +39,8 @@ public enum Timestamp {
             let container = try decoder.singleValueContainer()
             let text = try container.decode(String.self)
             guard let date = parse(text) else {
-                throw DecodingError.dataCorruptedError(in: container, debugDescription: "not an RFC 3339 time: '\(text)'")
+                throw DecodingError.dataCorruptedError(
+                    in: container, debugDescription: "not an RFC 3339 time: '\(text)'")
             }
             return date
         }

@@ -35,9 +35,14 @@ public struct JobCatalog: Sendable {
         let parser = JobParser()
         let names: [String]
         do {
-            names = try FileManager.default.contentsOfDirectory(atPath: directory).filter(JobParser.isJobFileName).sorted()
+            names = try FileManager.default.contentsOfDirectory(atPath: directory).filter(JobParser.isJobFileName)
+                .sorted()
         } catch {
-            unnamed = [Diagnostic(file: directory, line: 0, column: 0, message: "cannot read the jobs directory: \(error.localizedDescription)")]
+            unnamed = [
+                Diagnostic(
+                    file: directory, line: 0, column: 0,
+                    message: "cannot read the jobs directory: \(error.localizedDescription)")
+            ]
             return []
         }
         var next: [JobID: Entry] = [:]
@@ -46,7 +51,9 @@ public struct JobCatalog: Sendable {
         for name in names {
             let path = "\(directory)/\(name)"
             guard let id = JobParser.jobID(forFileName: name) else {
-                unnamed.append(Diagnostic(file: path, line: 1, column: 1, message: "invalid job file name '\(name)'", hint: JobID.rule))
+                unnamed.append(
+                    Diagnostic(
+                        file: path, line: 1, column: 1, message: "invalid job file name '\(name)'", hint: JobID.rule))
                 continue
             }
             if let other = next[id] {
@@ -61,12 +68,17 @@ public struct JobCatalog: Sendable {
                 let text = try String(contentsOfFile: path, encoding: .utf8)
                 let job = try parser.parse(text, path: path)
                 next[id] = Entry(file: path, job: job, diagnostics: [])
-                if previous == nil { changes.append(.added(id)) } else if previous != job { changes.append(.changed(id)) }
+                if previous == nil {
+                    changes.append(.added(id))
+                } else if previous != job {
+                    changes.append(.changed(id))
+                }
             } catch let error as JobFileError {
                 next[id] = Entry(file: path, job: previous, diagnostics: error.diagnostics)
                 changes.append(.invalid(id, keptPrevious: previous != nil))
             } catch {
-                let diagnostic = Diagnostic(file: path, line: 1, column: 1, message: "cannot read the file: \(error.localizedDescription)")
+                let diagnostic = Diagnostic(
+                    file: path, line: 1, column: 1, message: "cannot read the file: \(error.localizedDescription)")
                 next[id] = Entry(file: path, job: previous, diagnostics: [diagnostic])
                 changes.append(.invalid(id, keptPrevious: previous != nil))
             }

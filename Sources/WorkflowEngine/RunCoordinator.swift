@@ -114,7 +114,8 @@ public struct RunCoordinator: Sendable {
                         case .spawn(let id, let attempt):
                             if unrecorded.contains(id) {
                                 // Never spawn what is not on disk: the intent write failed.
-                                let result = AttemptResult(outcome: .failed, error: "wfd could not record the step's start")
+                                let result = AttemptResult(
+                                    outcome: .failed, error: "wfd could not record the step's start")
                                 queue.append(.attemptEnded(id, result, at: clock.now()))
                                 continue
                             }
@@ -122,7 +123,9 @@ public struct RunCoordinator: Sendable {
                             let control = StepControl()
                             controls[id] = control
                             let invocation = invocation(for: definition, attempt: attempt, snapshot: snapshot)
-                            let stepLogger = runLogger.with([LogField.step: id.rawValue, LogField.attempt: String(attempt)])
+                            let stepLogger = runLogger.with([
+                                LogField.step: id.rawValue, LogField.attempt: String(attempt),
+                            ])
                             stepLogger.info("step started: \(definition.run)")
                             group.addTask {
                                 let result = await executor.execute(invocation, control: control, logger: stepLogger)
@@ -133,7 +136,8 @@ public struct RunCoordinator: Sendable {
                         case .finished(let state):
                             let message = "run \(state.rawValue)" + (snapshot.run.error.map { ": \($0)" } ?? "")
                             let level: Logger.Level = state == .succeeded ? .info : .error
-                            runLogger.log(level: level, "\(message)", metadata: [LogField.state: .string(state.rawValue)])
+                            runLogger.log(
+                                level: level, "\(message)", metadata: [LogField.state: .string(state.rawValue)])
                         }
                     }
                 }

@@ -26,7 +26,8 @@ public struct SchedulePlanner: Sendable {
             if let existing = entries[job.id], existing.schedule == schedule, existing.timeZone == zone {
                 updated[job.id] = existing
             } else {
-                updated[job.id] = Entry(schedule: schedule, timeZone: zone, next: schedule.nextFire(after: now, in: zone))
+                updated[job.id] = Entry(
+                    schedule: schedule, timeZone: zone, next: schedule.nextFire(after: now, in: zone))
             }
         }
         entries = updated

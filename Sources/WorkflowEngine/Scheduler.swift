@@ -16,7 +16,9 @@ public final class Scheduler: Service, Sendable {
         public var hostZone: TimeZone
         public var daemonEnvironment: [String: String]
 
-        public init(jobsDirectory: String, state: StateDirectory, hostZone: TimeZone, daemonEnvironment: [String: String]) {
+        public init(
+            jobsDirectory: String, state: StateDirectory, hostZone: TimeZone, daemonEnvironment: [String: String]
+        ) {
             self.jobsDirectory = jobsDirectory
             self.state = state
             self.hostZone = hostZone
@@ -120,12 +122,15 @@ public final class Scheduler: Service, Sendable {
                 } else {
                     let now = clock.now()
                     for (id, fireTime) in planner.takeDue(now: now) {
-                        start(id, fireTime: fireTime, catalog: catalog, store: store, coordinator: coordinator, active: &active, group: &group)
+                        start(
+                            id, fireTime: fireTime, catalog: catalog, store: store, coordinator: coordinator,
+                            active: &active, group: &group)
                     }
                     reporter.status(statusLine(catalog: catalog, planner: planner, active: active.count))
                     var deadline = planner.nextWake
                     if let half = watchdogHalf {
-                        let ping = now.addingTimeInterval(Double(half.components.seconds) + Double(half.components.attoseconds) / 1e18)
+                        let ping = now.addingTimeInterval(
+                            Double(half.components.seconds) + Double(half.components.attoseconds) / 1e18)
                         deadline = min(deadline ?? ping, ping)
                     }
                     timer?.cancel()
@@ -166,7 +171,8 @@ public final class Scheduler: Service, Sendable {
             return
         }
         guard let lock else {
-            jobLogger.warning("skipping fire time \(Timestamp.rfc3339(fireTime)): the job lock is held by another process")
+            jobLogger.warning(
+                "skipping fire time \(Timestamp.rfc3339(fireTime)): the job lock is held by another process")
             return
         }
         let prepared = coordinator.prepare(job: job, trigger: .schedule, scheduledFor: fireTime)
@@ -179,7 +185,9 @@ public final class Scheduler: Service, Sendable {
 
     /// Applies a catalog load: logs what changed and every problem, refreshes `jobs/<job>/job.json`
     /// and the planner.
-    private func apply(_ changes: [JobCatalog.Change], catalog: JobCatalog, planner: inout SchedulePlanner, store: RunStore) {
+    private func apply(
+        _ changes: [JobCatalog.Change], catalog: JobCatalog, planner: inout SchedulePlanner, store: RunStore
+    ) {
         for change in changes {
             switch change {
             case .added(let id): logger.info("job added", metadata: [LogField.job: .string(id.rawValue)])
@@ -226,7 +234,8 @@ public final class Scheduler: Service, Sendable {
                     default: break
                     }
                 }
-                runLogger.warning("recovered an unfinished run as \(recovered.run.state.rawValue): \(recovered.run.error ?? "")")
+                runLogger.warning(
+                    "recovered an unfinished run as \(recovered.run.state.rawValue): \(recovered.run.error ?? "")")
             } catch {
                 runLogger.error("cannot recover the unfinished run: \(error)")
             }

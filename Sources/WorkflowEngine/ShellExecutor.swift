@@ -1,8 +1,8 @@
 import Foundation
 import Logging
 import Subprocess
-import SystemPackage
 import Synchronization
+import SystemPackage
 import WorkflowCore
 
 #if canImport(Glibc)
@@ -31,7 +31,8 @@ public struct ShellExecutor: StepExecutor {
         let logFD = open(invocation.logFile, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o640)
         guard logFD >= 0 else {
             let reason = String(cString: strerror(errno))
-            return AttemptResult(outcome: .failed, error: "could not open the log file '\(invocation.logFile)': \(reason)")
+            return AttemptResult(
+                outcome: .failed, error: "could not open the log file '\(invocation.logFile)': \(reason)")
         }
         defer { close(logFD) }
         let sink = OutputSink(fd: logFD, limit: maxLogBytes, logger: logger)
@@ -43,7 +44,9 @@ public struct ShellExecutor: StepExecutor {
         }()
         // NUL-terminated: swift-subprocess 1.0.2 passes each entry to strdup(), which would read
         // past the end of an unterminated array (seen here as garbage after the last value).
-        let environment = invocation.environment.sorted { $0.key < $1.key }.map { Array("\($0.key)=\($0.value)".utf8) + [0] }
+        let environment = invocation.environment.sorted { $0.key < $1.key }.map {
+            Array("\($0.key)=\($0.value)".utf8) + [0]
+        }
 
         enum Finished: Sendable {
             case process(TerminationStatus?, spawnError: String?)
@@ -74,7 +77,9 @@ public struct ShellExecutor: StepExecutor {
                 }
             }
             tasks.addTask {
-                guard let reason = await Self.waitForStop(control: control, timeout: invocation.timeout) else { return nil }
+                guard let reason = await Self.waitForStop(control: control, timeout: invocation.timeout) else {
+                    return nil
+                }
                 group.signal(SIGTERM)
                 do {
                     try await Task.sleep(for: grace)
@@ -143,7 +148,9 @@ public struct ShellExecutor: StepExecutor {
         case nil: break
         }
         if exitCode == 0 { return .success }
-        if let exitCode { return AttemptResult(outcome: .failed, exitCode: exitCode, error: "exited with status \(exitCode)") }
+        if let exitCode {
+            return AttemptResult(outcome: .failed, exitCode: exitCode, error: "exited with status \(exitCode)")
+        }
         let name = signal.map(signalName) ?? "an unknown signal"
         return AttemptResult(outcome: .failed, signal: signal, error: "killed by \(name)")
     }

@@ -13,10 +13,12 @@ enum StatusTable {
         var rows = [["JOB", "SCHEDULE", "NEXT", "LAST RUN", "RESULT", "RUNNING"]]
         for job in report.jobs {
             let next = job.nextFire.map { "\(ago($0, now: now)) (\(local($0)))" } ?? "-"
-            let last = job.lastRun.map { run in (run.endedAt ?? run.startedAt).map { ago($0, now: now) } ?? "-" } ?? "never"
+            let last =
+                job.lastRun.map { run in (run.endedAt ?? run.startedAt).map { ago($0, now: now) } ?? "-" } ?? "never"
             var result = job.lastRun?.state.rawValue ?? "-"
             if !job.errors.isEmpty { result += " (file invalid)" }
-            let running = job.running ? "yes: \(job.activeRun?.id.rawValue ?? "")" : (job.activeRun != nil ? "interrupted" : "no")
+            let running =
+                job.running ? "yes: \(job.activeRun?.id.rawValue ?? "")" : (job.activeRun != nil ? "interrupted" : "no")
             rows.append([job.job.rawValue, job.schedule ?? "-", next, last, result, running])
         }
         let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
@@ -47,6 +49,8 @@ enum StatusTable {
     }
 
     static func local(_ date: Date) -> String {
-        date.formatted(.iso8601.year().month().day().dateTimeSeparator(.space).time(includingFractionalSeconds: false).timeZone(separator: .omitted))
+        date.formatted(
+            .iso8601.year().month().day().dateTimeSeparator(.space).time(includingFractionalSeconds: false).timeZone(
+                separator: .omitted))
     }
 }

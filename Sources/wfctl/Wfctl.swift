@@ -82,7 +82,8 @@ struct CommandFailure: Error, CustomStringConvertible {
                     + "Point wfctl at another one with --state DIR or WFD_STATE_DIR.",
                 code: 1)
         case .system(_, _, let code) where code == EACCES || code == EPERM:
-            CommandFailure(description: "permission denied reading \(state): run as root or a member of its group.", code: 77)
+            CommandFailure(
+                description: "permission denied reading \(state): run as root or a member of its group.", code: 77)
         default:
             CommandFailure(description: "cannot read the state directory: \(error)", code: 1)
         }

@@ -34,7 +34,8 @@ case "write-loop":
         seq += 1
         let digit = Character(String(seq % 10))
         do {
-            try RecordFile.write(LoopRecord(seq: seq, payload: String(repeating: digit, count: 256 * 1024)), to: arguments[2])
+            try RecordFile.write(
+                LoopRecord(seq: seq, payload: String(repeating: digit, count: 256 * 1024)), to: arguments[2])
         } catch {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             exit(1)

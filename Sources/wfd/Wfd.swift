@@ -81,10 +81,13 @@ struct Wfd: AsyncParsableCommand {
             Self.fail("\(error)")
         }
         var isDirectory: ObjCBool = false
-        if !FileManager.default.fileExists(atPath: directories.jobs, isDirectory: &isDirectory) || !isDirectory.boolValue {
+        if !FileManager.default.fileExists(atPath: directories.jobs, isDirectory: &isDirectory)
+            || !isDirectory.boolValue
+        {
             logger.warning("the jobs directory \(directories.jobs) does not exist yet; create it and reload")
         }
-        logger.info("wfd \(Self.version) starting: jobs \(directories.jobs), state \(directories.state), log \(sink.rawValue)")
+        logger.info(
+            "wfd \(Self.version) starting: jobs \(directories.jobs), state \(directories.state), log \(sink.rawValue)")
 
         let scheduler = Scheduler(
             configuration: .init(

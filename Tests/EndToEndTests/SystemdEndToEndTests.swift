@@ -20,7 +20,8 @@ final class SystemdSandbox: Sendable {
         script = BuiltProducts.packageRoot + "/scripts/systemd-sandbox"
         id = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let started = try runProgram(script, ["start", id])
-        guard started.status == 0, let pid = Int32(started.output.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        guard started.status == 0, let pid = Int32(started.output.trimmingCharacters(in: .whitespacesAndNewlines))
+        else {
             throw TestKitError("systemd did not boot: \(started.output)")
         }
         self.pid = pid
@@ -100,10 +101,11 @@ final class SystemdSandbox: Sendable {
             toFile: "\(configuration)/jobs.d/e2e.yaml", atomically: true, encoding: .utf8)
         let reload = try sandbox.run(["systemctl", "reload", "\(name).service"])
         #expect(reload.status == 0, "reload: \(reload.output)")
-        #expect(await eventually(timeout: .seconds(10)) {
-            let runs = (try? FileManager.default.contentsOfDirectory(atPath: "\(state)/runs/e2e")) ?? []
-            return !runs.isEmpty
-        })
+        #expect(
+            await eventually(timeout: .seconds(10)) {
+                let runs = (try? FileManager.default.contentsOfDirectory(atPath: "\(state)/runs/e2e")) ?? []
+                return !runs.isEmpty
+            })
 
         // journalctl JOB=e2e shows the step's output with RUN_ID and STEP.
         var entry: [String: Any]?

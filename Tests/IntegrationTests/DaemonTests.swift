@@ -22,7 +22,9 @@ import WorkflowTesting
         let socket = try socket ?? NotifySocket()
         let process = try DaemonProcess(
             executable: try BuiltProducts.path("wfd"),
-            arguments: ["--jobs", dir.file("jobs"), "--state", dir.file("state"), "--log-target", "stderr", "--stop-grace", "5"]
+            arguments: [
+                "--jobs", dir.file("jobs"), "--state", dir.file("state"), "--log-target", "stderr", "--stop-grace", "5",
+            ]
                 + extra,
             environment: ["NOTIFY_SOCKET": socket.address, "PATH": "/usr/bin:/bin", "HOME": "/root"],
             stderrPath: dir.file("wfd.\(UInt32.random(in: 0...UInt32.max)).log"))
@@ -35,7 +37,9 @@ import WorkflowTesting
 
     func finishedRuns(_ state: StateDirectory, _ job: String) -> [RunRecord] {
         let store = RunStore(directory: state)
-        return store.runIDs(JobID(job)!).compactMap { try? store.loadRun(JobID(job)!, $0) }.filter { $0.state.isTerminal }
+        return store.runIDs(JobID(job)!).compactMap { try? store.loadRun(JobID(job)!, $0) }.filter {
+            $0.state.isTerminal
+        }
     }
 
     /// Every record under `state/` must be complete JSON (locks and logs aside).
@@ -67,7 +71,8 @@ import WorkflowTesting
         let runs = finishedRuns(daemon.state, "tick")
         #expect(runs.allSatisfy { $0.state == .succeeded }, "\(runs.map(\.state))")
         let log = try String(
-            contentsOfFile: daemon.state.runFile(JobID("tick")!, runs[0].id, relative: "logs/say.1.log"), encoding: .utf8)
+            contentsOfFile: daemon.state.runFile(JobID("tick")!, runs[0].id, relative: "logs/say.1.log"),
+            encoding: .utf8)
         #expect(log == "tick \(runs[0].id)\n")
         try assertEveryRecordParses(daemon.state.root)
 
@@ -83,7 +88,8 @@ import WorkflowTesting
         #expect((jobs.first?["last_run"] as? [String: Any])?["state"] as? String == "succeeded")
 
         // SIGHUP: RELOADING=1 (with MONOTONIC_USEC) then READY=1, and a new job is picked up.
-        try dir.write("jobs/slow.yaml", "schedule: '* * * * * *'\nsteps:\n  - {id: nap, run: 'echo napping; sleep 30'}\n")
+        try dir.write(
+            "jobs/slow.yaml", "schedule: '* * * * * *'\nsteps:\n  - {id: nap, run: 'echo napping; sleep 30'}\n")
         let before = daemon.socket.messages.count
         daemon.process.send(SIGHUP)
         let reloading = await daemon.socket.waitFor(from: before) { $0.contains("RELOADING=1") }
@@ -94,11 +100,12 @@ import WorkflowTesting
         // SIGTERM while `sleep 30` runs: STOPPING=1, exit 0, the step recorded as cancelled.
         let store = RunStore(directory: daemon.state)
         let slow = JobID("slow")!
-        #expect(await eventually(timeout: .seconds(5)) {
-            guard let active = try? store.loadLatest(slow).active else { return false }
-            let log = daemon.state.runFile(slow, active.id, relative: "logs/nap.1.log")
-            return (try? String(contentsOfFile: log, encoding: .utf8))?.contains("napping") == true
-        })
+        #expect(
+            await eventually(timeout: .seconds(5)) {
+                guard let active = try? store.loadLatest(slow).active else { return false }
+                let log = daemon.state.runFile(slow, active.id, relative: "logs/nap.1.log")
+                return (try? String(contentsOfFile: log, encoding: .utf8))?.contains("napping") == true
+            })
         let activeRun = try #require(try store.loadLatest(slow).active?.id)
         let stopFrom = daemon.socket.messages.count
         daemon.process.send(SIGTERM)
@@ -140,7 +147,9 @@ import WorkflowTesting
         defer { Task { await daemon.process.stop() } }
         #expect(await daemon.socket.waitFor { $0.contains("READY=1") } != nil)
         #expect(await eventually { finishedRuns(daemon.state, "good").count >= 1 })
-        #expect(daemon.process.output.contains("\(dir.file("jobs/bad.yaml")):4:5: unknown key 'runn' in a step (did you mean 'run'?)"))
+        #expect(
+            daemon.process.output.contains(
+                "\(dir.file("jobs/bad.yaml")):4:5: unknown key 'runn' in a step (did you mean 'run'?)"))
         #expect(finishedRuns(daemon.state, "bad").isEmpty)
         daemon.process.send(SIGTERM)
         #expect(await daemon.process.waitForExit() == 0)

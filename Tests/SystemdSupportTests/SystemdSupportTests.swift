@@ -24,7 +24,8 @@ import WorkflowTesting
         #expect(messages[0] == "READY=1\nSTATUS=2 jobs, next soon")
         let reload = messages[1].split(separator: "\n")
         #expect(reload.first == "RELOADING=1")
-        let monotonic = try #require(reload.first { $0.hasPrefix("MONOTONIC_USEC=") }.flatMap { UInt64($0.dropFirst(15)) })
+        let monotonic = try #require(
+            reload.first { $0.hasPrefix("MONOTONIC_USEC=") }.flatMap { UInt64($0.dropFirst(15)) })
         #expect(monotonic <= SystemdNotifier.monotonicMicroseconds())
         #expect(monotonic > 0)
         unsetenv("NOTIFY_SOCKET")

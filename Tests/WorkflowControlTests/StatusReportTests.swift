@@ -19,10 +19,13 @@ import WorkflowTesting
             id: JobID("nightly")!, description: "Nightly", schedule: try Schedule(parsing: "0 3 * * *"),
             steps: [StepDefinition(id: StepID("s")!, run: "true")])
         try store.saveJobInfo(JobInfo(job: job, file: "/etc/wfd/jobs.d/nightly.yaml", errors: [], loadedAt: t0))
-        var snapshot = RunSnapshot(job: job, id: RunID.make(at: t0, suffix: 1), trigger: .schedule, scheduledFor: t0, createdAt: t0)
+        var snapshot = RunSnapshot(
+            job: job, id: RunID.make(at: t0, suffix: 1), trigger: .schedule, scheduledFor: t0, createdAt: t0)
         (snapshot, _) = try RunMachine.apply(snapshot, .start(at: t0))
         (snapshot, _) = try RunMachine.apply(
-            snapshot, .attemptEnded(StepID("s")!, AttemptResult(outcome: .failed, exitCode: 2, error: "exited with status 2"), at: t0 + 5))
+            snapshot,
+            .attemptEnded(
+                StepID("s")!, AttemptResult(outcome: .failed, exitCode: 2, error: "exited with status 2"), at: t0 + 5))
         try store.save(snapshot.run)
         return (state, snapshot.run.id)
     }

@@ -59,7 +59,9 @@ import WorkflowCore
 
     @Test func readsTimesInTheJobsZone() throws {
         let rome = TimeZone(identifier: "Europe/Rome")!
-        #expect(try fires("30 9 * * *", after: "2026-06-01T00:00:00Z", count: 1, zone: rome) == ["2026-06-01T07:30:00.000Z"])
+        #expect(
+            try fires("30 9 * * *", after: "2026-06-01T00:00:00Z", count: 1, zone: rome) == ["2026-06-01T07:30:00.000Z"]
+        )
     }
 
     @Test func impossibleDatesNeverFire() throws {
@@ -101,7 +103,9 @@ import WorkflowCore
         #expect(StepDuration.parse("2d") == .seconds(172_800))
         #expect(StepDuration.parse("250ms") == .milliseconds(250))
         #expect(StepDuration.parse("45") == .seconds(45))
-        for bad in ["", "0s", "1x", "h", "-5s", "1.5h", "99999999999999999d"] { #expect(StepDuration.parse(bad) == nil, "\(bad)") }
+        for bad in ["", "0s", "1x", "h", "-5s", "1.5h", "99999999999999999d"] {
+            #expect(StepDuration.parse(bad) == nil, "\(bad)")
+        }
         #expect(StepDuration.format(.seconds(5400)) == "1h30m")
         #expect(StepDuration.format(.milliseconds(1500)) == "1s500ms")
     }

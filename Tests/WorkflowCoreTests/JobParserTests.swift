@@ -121,7 +121,9 @@ import WorkflowCore
         #expect(diagnostics("steps: [{run: x}]").first?.message == "a step is missing 'id'")
         #expect(diagnostics("steps: [{id: a}]").first?.message == "step 'a' has no 'run' command")
         #expect(diagnostics("steps: [{id: 'a b', run: x}]").first?.message == "invalid step id 'a b'")
-        #expect(diagnostics("steps: [{id: a, run: x}]\nenv: {'1X': y}").first?.message == "invalid environment variable name '1X'")
+        #expect(
+            diagnostics("steps: [{id: a, run: x}]\nenv: {'1X': y}").first?.message
+                == "invalid environment variable name '1X'")
         #expect(diagnostics("steps: [{id: a, run: '  '}]").first?.message == "'run' is empty")
     }
 

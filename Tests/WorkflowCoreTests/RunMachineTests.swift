@@ -14,7 +14,8 @@ import WorkflowCore
     }
 
     func fresh(_ steps: [(String, [String])]) -> RunSnapshot {
-        RunSnapshot(job: job(steps), id: RunID.make(at: t0, suffix: 1), trigger: .schedule, scheduledFor: t0, createdAt: t0)
+        RunSnapshot(
+            job: job(steps), id: RunID.make(at: t0, suffix: 1), trigger: .schedule, scheduledFor: t0, createdAt: t0)
     }
 
     @Test func startPersistsBeforeSpawningEveryRootStep() throws {

@@ -6,7 +6,9 @@ import WorkflowCore
     @Test func runTransitionsMatchTheTableExactly() {
         let allowed: [RunState: [RunState.Transition: RunState]] = [
             .queued: [.start: .running, .cancel: .cancelled],
-            .running: [.wait: .waiting, .succeed: .succeeded, .fail: .failed, .cancel: .cancelled, .timeOut: .timedOut],
+            .running: [
+                .wait: .waiting, .succeed: .succeeded, .fail: .failed, .cancel: .cancelled, .timeOut: .timedOut,
+            ],
             .waiting: [.resume: .running, .fail: .failed, .cancel: .cancelled, .timeOut: .timedOut],
             .succeeded: [:], .failed: [:], .cancelled: [:], .timedOut: [:],
         ]
@@ -22,7 +24,9 @@ import WorkflowCore
     @Test func stepTransitionsMatchTheTableExactly() {
         let allowed: [StepState: [StepState.Transition: StepState]] = [
             .pending: [.start: .running, .skip: .skipped, .cancel: .cancelled],
-            .running: [.wait: .waiting, .succeed: .succeeded, .fail: .failed, .retryLater: .retryWait, .cancel: .cancelled],
+            .running: [
+                .wait: .waiting, .succeed: .succeeded, .fail: .failed, .retryLater: .retryWait, .cancel: .cancelled,
+            ],
             .waiting: [.resume: .succeeded, .fail: .failed, .cancel: .cancelled],
             .retryWait: [.start: .running, .cancel: .cancelled],
             .succeeded: [:], .failed: [:], .skipped: [:], .cancelled: [:],

@@ -11,7 +11,9 @@ import WorkflowTesting
     let t0 = Timestamp.parse("2026-01-01T00:00:00Z")!
 
     func job(_ id: String, _ schedule: String) throws -> Job {
-        Job(id: JobID(id)!, schedule: try Schedule(parsing: schedule), steps: [StepDefinition(id: StepID("s")!, run: "true")])
+        Job(
+            id: JobID(id)!, schedule: try Schedule(parsing: schedule),
+            steps: [StepDefinition(id: StepID("s")!, run: "true")])
     }
 
     @Test func firesWhatIsDueAndSleepsUntilTheNextFireTime() throws {
@@ -36,7 +38,8 @@ import WorkflowTesting
     @Test func anUnchangedJobKeepsItsNextFireAcrossReloadsAndAChangedOneIsReplanned() throws {
         var planner = SchedulePlanner()
         planner.update(jobs: [try job("a", "*/10 * * * * *")], now: t0, hostZone: utc)
-        planner.update(jobs: [try job("a", "*/10 * * * * *"), try job("b", "*/7 * * * * *")], now: t0 + 9, hostZone: utc)
+        planner.update(
+            jobs: [try job("a", "*/10 * * * * *"), try job("b", "*/7 * * * * *")], now: t0 + 9, hostZone: utc)
         #expect(planner.nextFire(of: JobID("a")!) == t0 + 10)
         #expect(planner.nextFire(of: JobID("b")!) == t0 + 14)
         planner.update(jobs: [try job("a", "*/3 * * * * *")], now: t0 + 9, hostZone: utc)
@@ -81,7 +84,8 @@ import WorkflowTesting
         let store = RunStore(directory: state)
         let t0 = Timestamp.parse("2026-01-01T00:00:00Z")!
         let job = Job(id: JobID("old")!, steps: [StepDefinition(id: StepID("s")!, run: "sleep 100")])
-        var snapshot = RunSnapshot(job: job, id: RunID.make(at: t0, suffix: 1), trigger: .schedule, scheduledFor: t0, createdAt: t0)
+        var snapshot = RunSnapshot(
+            job: job, id: RunID.make(at: t0, suffix: 1), trigger: .schedule, scheduledFor: t0, createdAt: t0)
         (snapshot, _) = try RunMachine.apply(snapshot, .start(at: t0))
         try store.save(snapshot.run)
         try store.save(snapshot.steps[0])

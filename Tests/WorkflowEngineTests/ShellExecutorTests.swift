@@ -48,7 +48,9 @@ final class CapturedLog: Sendable {
 }
 
 @Suite struct ShellExecutorTests {
-    func invocation(_ command: String, in dir: TemporaryDirectory, env: [String: String] = [:], timeout: Duration? = nil)
+    func invocation(
+        _ command: String, in dir: TemporaryDirectory, env: [String: String] = [:], timeout: Duration? = nil
+    )
         -> StepInvocation
     {
         StepInvocation(
@@ -61,7 +63,8 @@ final class CapturedLog: Sendable {
         let dir = try TemporaryDirectory("exec")
         let log = CapturedLog()
         let result = await ShellExecutor().execute(
-            invocation("echo one; echo two >&2; printf 'no newline'", in: dir), control: StepControl(), logger: log.logger)
+            invocation("echo one; echo two >&2; printf 'no newline'", in: dir), control: StepControl(),
+            logger: log.logger)
         #expect(result == .success)
         let file = try String(contentsOfFile: dir.file("s.1.log"), encoding: .utf8)
         #expect(file.contains("one\n") && file.contains("two\n") && file.contains("no newline"))
@@ -78,17 +81,23 @@ final class CapturedLog: Sendable {
             invocation("env > env.txt", in: dir, env: ["WF_RUN_ID": "abc", "EMPTY": "", "SPACES": "a b  c"]),
             control: StepControl(), logger: CapturedLog().logger)
         #expect(result == .success)
-        let lines = try String(contentsOfFile: dir.file("env.txt"), encoding: .utf8).split(separator: "\n").map(String.init)
+        let lines = try String(contentsOfFile: dir.file("env.txt"), encoding: .utf8).split(separator: "\n").map(
+            String.init)
         // /bin/sh adds PWD (and dash may add nothing else); everything else must be ours, byte for byte.
-        let ours = Set(lines.filter { !$0.hasPrefix("PWD=") && !$0.hasPrefix("OLDPWD=") && !$0.hasPrefix("SHLVL=") && !$0.hasPrefix("_=") })
+        let ours = Set(
+            lines.filter {
+                !$0.hasPrefix("PWD=") && !$0.hasPrefix("OLDPWD=") && !$0.hasPrefix("SHLVL=") && !$0.hasPrefix("_=")
+            })
         #expect(ours == ["PATH=/usr/bin:/bin", "WF_RUN_ID=abc", "EMPTY=", "SPACES=a b  c"])
     }
 
     @Test func nonZeroExitAndSignalsAreResultsNotErrors() async throws {
         let dir = try TemporaryDirectory("exec")
-        let failed = await ShellExecutor().execute(invocation("exit 7", in: dir), control: StepControl(), logger: CapturedLog().logger)
+        let failed = await ShellExecutor().execute(
+            invocation("exit 7", in: dir), control: StepControl(), logger: CapturedLog().logger)
         #expect(failed == AttemptResult(outcome: .failed, exitCode: 7, error: "exited with status 7"))
-        let killed = await ShellExecutor().execute(invocation("kill -KILL $$", in: dir), control: StepControl(), logger: CapturedLog().logger)
+        let killed = await ShellExecutor().execute(
+            invocation("kill -KILL $$", in: dir), control: StepControl(), logger: CapturedLog().logger)
         #expect(killed.outcome == .failed)
         #expect(killed.signal == SIGKILL)
         #expect(killed.error == "killed by SIGKILL")
@@ -109,7 +118,8 @@ final class CapturedLog: Sendable {
         let command = "sh -c 'trap \"\" TERM; echo $$ > child.pid; while :; do sleep 1; done' & wait"
         let executor = ShellExecutor(gracePeriod: .milliseconds(300))
         let result = await executor.execute(
-            invocation(command, in: dir, timeout: .milliseconds(700)), control: StepControl(), logger: CapturedLog().logger)
+            invocation(command, in: dir, timeout: .milliseconds(700)), control: StepControl(),
+            logger: CapturedLog().logger)
         #expect(result.outcome == .timedOut)
         #expect(result.error == "timed out after 700ms")
         let pidText = try String(contentsOfFile: dir.file("child.pid"), encoding: .utf8)
@@ -122,7 +132,10 @@ final class CapturedLog: Sendable {
         let control = StepControl()
         async let result = ShellExecutor(gracePeriod: .seconds(5)).execute(
             invocation("echo started; sleep 30", in: dir), control: control, logger: CapturedLog().logger)
-        #expect(await eventually { (try? String(contentsOfFile: dir.file("s.1.log"), encoding: .utf8))?.contains("started") == true })
+        #expect(
+            await eventually {
+                (try? String(contentsOfFile: dir.file("s.1.log"), encoding: .utf8))?.contains("started") == true
+            })
         control.terminate(reason: "wfd is stopping")
         let final = await result
         #expect(final.outcome == .cancelled)
@@ -133,7 +146,8 @@ final class CapturedLog: Sendable {
     @Test func outputBeyondTheLimitIsCutAndSaidSo() async throws {
         let dir = try TemporaryDirectory("exec")
         let result = await ShellExecutor(maxLogBytes: 1000).execute(
-            invocation("head -c 100000 /dev/zero | tr '\\0' x", in: dir), control: StepControl(), logger: CapturedLog().logger)
+            invocation("head -c 100000 /dev/zero | tr '\\0' x", in: dir), control: StepControl(),
+            logger: CapturedLog().logger)
         #expect(result == .success)
         let file = try String(contentsOfFile: dir.file("s.1.log"), encoding: .utf8)
         #expect(file.hasPrefix(String(repeating: "x", count: 1000)))
@@ -146,7 +160,8 @@ final class CapturedLog: Sendable {
             steps: [StepDefinition(id: StepID("s")!, run: "true", env: ["A": "step"])])
         let daemon = [
             "PATH": "/bin", "NOTIFY_SOCKET": "@x", "WATCHDOG_USEC": "1", "LISTEN_FDS": "3", "INVOCATION_ID": "i",
-            "JOURNAL_STREAM": "1:2", "CREDENTIALS_DIRECTORY": "/c", "STATE_DIRECTORY": "/s", "SECRET": "no", "HOME": "/root",
+            "JOURNAL_STREAM": "1:2", "CREDENTIALS_DIRECTORY": "/c", "STATE_DIRECTORY": "/s", "SECRET": "no",
+            "HOME": "/root",
         ]
         let environment = StepEnvironment.make(
             job: job, step: job.steps[0], run: RunID("r")!, attempt: 2, daemonEnvironment: daemon)

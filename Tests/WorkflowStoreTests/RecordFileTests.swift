@@ -60,7 +60,8 @@ import WorkflowTesting
         var lastSeq = 0
         for round in 0..<12 {
             let child = try DaemonProcess(
-                executable: helper, arguments: ["write-loop", path], environment: [:], stderrPath: dir.file("out.\(round)"))
+                executable: helper, arguments: ["write-loop", path], environment: [:],
+                stderrPath: dir.file("out.\(round)"))
             #expect(await eventually { FileManager.default.fileExists(atPath: path) && child.output.contains("first") })
             try await Task.sleep(for: .milliseconds(Int.random(in: 5...60)))
             child.send(SIGKILL)
@@ -110,7 +111,8 @@ import WorkflowTesting
         let store = RunStore(directory: StateDirectory(root: dir.path))
         let job = Job(id: JobID("j")!, steps: [StepDefinition(id: StepID("s")!, run: "true")])
         let t0 = Date(timeIntervalSince1970: 1_800_000_000)
-        var snapshot = RunSnapshot(job: job, id: RunID.make(at: t0, suffix: 7), trigger: .manual, scheduledFor: nil, createdAt: t0)
+        var snapshot = RunSnapshot(
+            job: job, id: RunID.make(at: t0, suffix: 7), trigger: .manual, scheduledFor: nil, createdAt: t0)
         (snapshot, _) = try RunMachine.apply(snapshot, .start(at: t0))
         try store.save(snapshot.run)
         try store.save(snapshot.steps[0])

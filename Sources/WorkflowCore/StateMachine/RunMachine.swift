@@ -59,7 +59,9 @@ public enum RunMachine {
     ///
     /// - Throws: ``TransitionError`` when the event does not fit (a finished run, a step that is
     ///   not running); `snapshot` is then unchanged.
-    public static func apply(_ snapshot: RunSnapshot, _ event: RunEvent) throws(TransitionError) -> (RunSnapshot, [RunEffect]) {
+    public static func apply(_ snapshot: RunSnapshot, _ event: RunEvent) throws(TransitionError) -> (
+        RunSnapshot, [RunEffect]
+    ) {
         var next = snapshot
         var effects: [RunEffect] = []
         switch event {

@@ -1,0 +1,59 @@
+# wfd: two commands do everything on a fresh Debian machine.
+#   make run    install what is missing, build, run wfd in the foreground on ./jobs.d and ./state
+#   make test   install what is missing, build, run every test (the systemd end-to-end ones need root)
+
+SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
+PREFIX ?= /usr/local
+DESTDIR ?=
+SYSTEMD_UNIT_DIR ?= /etc/systemd/system
+# Debian packages the build and the tests need.
+APT_PACKAGES = libsystemd-dev pkg-config systemd util-linux procps
+SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all deps build run test install uninstall lint clean
+
+all: build
+
+deps:
+	@missing=""; \
+	for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build
+
+run: build
+	@mkdir -p state
+	.build/debug/wfd --jobs ./jobs.d --state ./state --log-target stderr
+
+test: build
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+lint:
+	$(SWIFT) format lint --strict -r Sources Tests Package.swift
+
+release: deps
+	$(SWIFT) build -c release --product wfd
+	$(SWIFT) build -c release --product wfctl
+
+install:
+	@[ -x .build/release/wfd ] && [ -x .build/release/wfctl ] || $(MAKE) release
+	install -D -m 0755 .build/release/wfd $(DESTDIR)$(PREFIX)/bin/wfd
+	install -D -m 0755 .build/release/wfctl $(DESTDIR)$(PREFIX)/bin/wfctl
+	install -D -m 0644 systemd/wfd.service $(DESTDIR)$(SYSTEMD_UNIT_DIR)/wfd.service
+	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/wfd/README.md
+	install -d -m 0750 $(DESTDIR)/etc/wfd/jobs.d $(DESTDIR)/var/lib/wfd
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+	@echo "installed; start it with: systemctl enable --now wfd"
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/wfd $(DESTDIR)$(PREFIX)/bin/wfctl $(DESTDIR)$(SYSTEMD_UNIT_DIR)/wfd.service
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/wfd
+	@echo "left /etc/wfd and /var/lib/wfd (your jobs and history) in place"
+
+clean:
+	rm -rf .build
