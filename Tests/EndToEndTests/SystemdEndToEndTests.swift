@@ -44,9 +44,9 @@ final class SystemdSandbox: Sendable {
 @Suite struct SystemdEndToEndTests {
     static let unitSource = BuiltProducts.packageRoot + "/systemd/wfd.service"
 
-    /// The shipped unit with test-only directory names and the built binary.
-    func testUnit(name: String) throws -> String {
-        let wfd = try BuiltProducts.path("wfd")
+    /// The shipped unit with test-only directory names and `wfd` at `executable`.
+    func testUnit(name: String, executable: String) throws -> String {
+        let wfd = executable
         var text = try String(contentsOfFile: Self.unitSource, encoding: .utf8)
         text = text.replacingOccurrences(of: "ExecStart=/usr/local/bin/wfd", with: "ExecStart=\(wfd)")
         for key in ["StateDirectory", "ConfigurationDirectory", "RuntimeDirectory"] {
@@ -59,7 +59,8 @@ final class SystemdSandbox: Sendable {
     @Test func theUnitVerifiesCleanlyAndIsHardened() throws {
         let dir = try TemporaryDirectory("unit")
         let path = dir.file("wfd.service")
-        try testUnit(name: "wfd").write(toFile: path, atomically: true, encoding: .utf8)
+        try testUnit(name: "wfd", executable: try BuiltProducts.path("wfd"))
+            .write(toFile: path, atomically: true, encoding: .utf8)
         let verify = Process()
         verify.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-analyze")
         verify.arguments = ["verify", "--man=no", path]
@@ -89,7 +90,12 @@ final class SystemdSandbox: Sendable {
             try? FileManager.default.removeItem(atPath: state)
         }
         try FileManager.default.createDirectory(atPath: "\(configuration)/jobs.d", withIntermediateDirectories: true)
-        try testUnit(name: name).write(
+        // The instance has a private /tmp (where a clone may live), so the binary goes into its /run.
+        let binary = "/run/wfd-e2e-bin/wfd"
+        try FileManager.default.createDirectory(
+            atPath: "\(sandbox.root)/run/wfd-e2e-bin", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: try BuiltProducts.path("wfd"), toPath: sandbox.root + binary)
+        try testUnit(name: name, executable: binary).write(
             toFile: "\(sandbox.root)/run/systemd/system/\(name).service", atomically: false, encoding: .utf8)
         #expect(try sandbox.run(["systemctl", "daemon-reload"]).status == 0)
         let start = try sandbox.run(["systemctl", "start", "\(name).service"])

@@ -18,7 +18,10 @@ import WorkflowTesting
         var state: StateDirectory { StateDirectory(root: dir.file("state")) }
     }
 
-    func start(_ dir: TemporaryDirectory, socket: NotifySocket? = nil, extra: [String] = []) throws -> Daemon {
+    func start(
+        _ dir: TemporaryDirectory, socket: NotifySocket? = nil, extra: [String] = [],
+        environment: [String: String] = [:]
+    ) throws -> Daemon {
         let socket = try socket ?? NotifySocket()
         let process = try DaemonProcess(
             executable: try BuiltProducts.path("wfd"),
@@ -26,7 +29,11 @@ import WorkflowTesting
                 "--jobs", dir.file("jobs"), "--state", dir.file("state"), "--log-target", "stderr", "--stop-grace", "5",
             ]
                 + extra,
-            environment: ["NOTIFY_SOCKET": socket.address, "PATH": "/usr/bin:/bin", "HOME": "/root"],
+            environment: ["NOTIFY_SOCKET": socket.address, "PATH": "/usr/bin:/bin", "HOME": "/root"].merging(
+                environment
+            ) {
+                _, new in new
+            },
             stderrPath: dir.file("wfd.\(UInt32.random(in: 0...UInt32.max)).log"))
         return Daemon(dir: dir, socket: socket, process: process)
     }
@@ -174,6 +181,38 @@ import WorkflowTesting
         #expect(snapshot.run.error == "step 'first' failed: exited with status 3")
         #expect(snapshot.steps.map(\.state) == [.failed, .skipped])
         #expect(snapshot.steps[0].attempts[0].exitCode == 3)
+        daemon.process.send(SIGTERM)
+        #expect(await daemon.process.waitForExit() == 0)
+    }
+
+    @Test func theWatchdogIsPingedAtHalfItsIntervalFromTheSchedulerLoop() async throws {
+        let dir = try TemporaryDirectory("watchdog")
+        try dir.write("jobs/idle.yaml", "schedule: '0 0 1 1 *'\nsteps: [{id: a, run: 'true'}]\n")
+        // 600 ms: the loop must wake about every 300 ms though no job is due for months.
+        let daemon = try start(dir, environment: ["WATCHDOG_USEC": "600000"])
+        defer { Task { await daemon.process.stop() } }
+        guard let ready = await daemon.socket.waitFor({ $0.contains("READY=1") }) else {
+            Issue.record("no READY=1: \(daemon.process.output)")
+            return
+        }
+        let pings = await daemon.socket.waitFor(from: ready) { _ in
+            daemon.socket.messages[ready...].filter { $0 == "WATCHDOG=1" }.count >= 4
+        }
+        #expect(pings != nil, "at least 4 pings after READY=1: \(daemon.socket.messages)")
+        daemon.process.send(SIGTERM)
+        #expect(await daemon.process.waitForExit() == 0)
+    }
+
+    @Test func aFireTimeThatFindsTheJobStillRunningIsSkippedAndLogged() async throws {
+        let dir = try TemporaryDirectory("overlap")
+        try dir.write("jobs/long.yaml", "schedule: '* * * * * *'\nsteps: [{id: a, run: 'sleep 2.5'}]\n")
+        let daemon = try start(dir)
+        defer { Task { await daemon.process.stop() } }
+        #expect(await eventually(timeout: .seconds(8)) { daemon.process.output.contains("skipping fire time") })
+        #expect(daemon.process.output.contains("is still running"))
+        #expect(await eventually(timeout: .seconds(8)) { finishedRuns(daemon.state, "long").count >= 1 })
+        let store = RunStore(directory: daemon.state)
+        #expect(store.runIDs(JobID("long")!).count <= 2, "one run at a time: \(store.runIDs(JobID("long")!))")
         daemon.process.send(SIGTERM)
         #expect(await daemon.process.waitForExit() == 0)
     }
