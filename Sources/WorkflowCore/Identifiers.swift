@@ -3,7 +3,7 @@ import Foundation
 /// A job's identity: the job file's name without its extension.
 ///
 /// Valid ids match `[a-z0-9][a-z0-9._-]{0,63}`, so an id is always a safe single path component.
-public struct JobID: Hashable, Comparable, Sendable, Codable, CustomStringConvertible {
+public struct JobID: StringIdentifier {
     public let rawValue: String
 
     /// Creates an id, or returns nil when `rawValue` is not a valid job id.
@@ -11,10 +11,6 @@ public struct JobID: Hashable, Comparable, Sendable, Codable, CustomStringConver
         guard Self.isValid(rawValue) else { return nil }
         self.rawValue = rawValue
     }
-
-    public var description: String { rawValue }
-
-    public static func < (lhs: JobID, rhs: JobID) -> Bool { lhs.rawValue < rhs.rawValue }
 
     /// The rule a job id must follow, in words, for error messages.
     public static let rule = "a job id (the file name without extension) must match [a-z0-9][a-z0-9._-]{0,63}"
@@ -27,26 +23,13 @@ public struct JobID: Hashable, Comparable, Sendable, Codable, CustomStringConver
         }
     }
 
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        let value = try container.decode(String.self)
-        guard let id = JobID(value) else {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: "invalid job id '\(value)'")
-        }
-        self = id
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
 }
 
 /// A step's identity inside one job.
 ///
 /// Valid ids match `[A-Za-z_][A-Za-z0-9_-]{0,63}`: usable as a file name and, upper-cased, in
 /// environment variable names.
-public struct StepID: Hashable, Comparable, Sendable, Codable, CustomStringConvertible {
+public struct StepID: StringIdentifier {
     public let rawValue: String
 
     /// Creates an id, or returns nil when `rawValue` is not a valid step id.
@@ -59,30 +42,13 @@ public struct StepID: Hashable, Comparable, Sendable, Codable, CustomStringConve
         self.rawValue = rawValue
     }
 
-    public var description: String { rawValue }
-
-    public static func < (lhs: StepID, rhs: StepID) -> Bool { lhs.rawValue < rhs.rawValue }
-
     /// The rule a step id must follow, in words, for error messages.
     public static let rule = "a step id must match [A-Za-z_][A-Za-z0-9_-]{0,63}"
 
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        let value = try container.decode(String.self)
-        guard let id = StepID(value) else {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: "invalid step id '\(value)'")
-        }
-        self = id
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
 }
 
 /// A run's identity. Run ids sort by creation time: `YYYYMMDDTHHMMSS.mmmZ-xxxxxx`.
-public struct RunID: Hashable, Comparable, Sendable, Codable, CustomStringConvertible {
+public struct RunID: StringIdentifier {
     public let rawValue: String
 
     /// Accepts any id made only of `[A-Za-z0-9._-]`, 1 to 64 characters, not starting with a dot.
@@ -107,24 +73,6 @@ public struct RunID: Hashable, Comparable, Sendable, Codable, CustomStringConver
     }
 
     private init(unchecked: String) { self.rawValue = unchecked }
-
-    public var description: String { rawValue }
-
-    public static func < (lhs: RunID, rhs: RunID) -> Bool { lhs.rawValue < rhs.rawValue }
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        let value = try container.decode(String.self)
-        guard let id = RunID(value) else {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: "invalid run id '\(value)'")
-        }
-        self = id
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
 }
 
 private func isLowerAlnum(_ byte: UInt8) -> Bool {
@@ -136,3 +84,30 @@ private func isAlpha(_ byte: UInt8) -> Bool {
 }
 
 private func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
+
+/// An id that is a validated string: stored and compared as its text.
+public protocol StringIdentifier: Hashable, Comparable, Sendable, Codable, CustomStringConvertible {
+    var rawValue: String { get }
+    /// Returns nil when `rawValue` is not a valid id of this kind.
+    init?(_ rawValue: String)
+}
+
+extension StringIdentifier {
+    public var description: String { rawValue }
+
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let value = try container.decode(String.self)
+        guard let id = Self(value) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "invalid \(Self.self) '\(value)'")
+        }
+        self = id
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
+}
