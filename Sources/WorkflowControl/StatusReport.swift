@@ -23,7 +23,9 @@ public struct StatusReport: Sendable, Codable, Equatable {
         public var job: JobID
         public var description: String?
         public var file: String
-        public var schedule: String?
+        /// `active`, `disabled` or `invalid`.
+        public var state: JobInfo.State
+        public var schedules: [String]
         public var timezone: String?
         /// The next fire time after now, from the schedule.
         public var nextFire: Date?
@@ -35,7 +37,7 @@ public struct StatusReport: Sendable, Codable, Equatable {
         public var errors: [Diagnostic]
 
         enum CodingKeys: String, CodingKey {
-            case job, description, file, schedule, timezone, running, errors
+            case job, description, file, state, schedules, timezone, running, errors
             case nextFire = "next_fire"
             case lastRun = "last_run"
             case activeRun = "active_run"
@@ -72,16 +74,17 @@ public struct StatusReport: Sendable, Codable, Equatable {
             } catch {
                 jobs.append(
                     JobStatus(
-                        job: id, file: "", running: false,
+                        job: id, file: "", state: .invalid, schedules: [], running: false,
                         errors: [Diagnostic(file: state.jobInfo(id), line: 0, column: 0, message: error.description)]))
                 continue
             }
             var status = JobStatus(
-                job: id, description: info.description, file: info.file, schedule: info.schedule,
-                timezone: info.timezone, running: false, errors: info.errors)
-            if let text = info.schedule, let schedule = try? Schedule(parsing: text) {
+                job: id, description: info.description, file: info.file, state: info.state,
+                schedules: info.schedules, timezone: info.timezone, running: false, errors: info.errors)
+            if info.enabled {
                 let zone = info.timezone.flatMap(TimeZone.init(identifier:)) ?? hostZone
-                status.nextFire = schedule.nextFire(after: now, in: zone)
+                status.nextFire = info.schedules.compactMap { try? Schedule(parsing: $0) }
+                    .compactMap { $0.nextFire(after: now, in: zone) }.min()
             }
             do {
                 let latest = try store.loadLatest(id)

@@ -2,26 +2,47 @@ import Foundation
 
 /// A validated job: what one file in `jobs.d/` asks wfd to do.
 ///
-/// A `Job` is also the frozen definition kept in every run record, so it is `Codable`.
+/// A `Job` is also the frozen definition kept with every run (`spec.json`), so it is `Codable`.
 public struct Job: Sendable, Equatable, Codable {
     public var id: JobID
     public var description: String?
-    public var schedule: Schedule?
+    /// Every expression fires the job; empty means it only runs when triggered by hand.
+    public var schedules: [Schedule]
     /// An IANA zone name; nil means the host's zone.
     public var timezone: String?
+    public var catchup: CatchupPolicy
+    public var jitter: TimeSpan?
+    public var concurrency: ConcurrencyPolicy
+    /// The limit for a whole run.
+    public var timeout: TimeSpan?
+    public var budget: Budget?
+    public var params: [String: ParamSpec]
     public var env: [String: String]
+    /// Names of secrets, looked up in `$CREDENTIALS_DIRECTORY`.
+    public var secrets: [String]
+    public var enabled: Bool
+    public var retention: Retention?
     /// Steps in the order they were written; `needs` decides the order they run in.
     public var steps: [StepDefinition]
 
     public init(
-        id: JobID, description: String? = nil, schedule: Schedule? = nil, timezone: String? = nil,
+        id: JobID, description: String? = nil, schedules: [Schedule] = [], timezone: String? = nil,
         env: [String: String] = [:], steps: [StepDefinition]
     ) {
         self.id = id
         self.description = description
-        self.schedule = schedule
+        self.schedules = schedules
         self.timezone = timezone
+        catchup = .latest
+        jitter = nil
+        concurrency = .skip
+        timeout = nil
+        budget = nil
+        params = [:]
         self.env = env
+        secrets = []
+        enabled = true
+        retention = nil
         self.steps = steps
     }
 
@@ -29,35 +50,66 @@ public struct Job: Sendable, Equatable, Codable {
     public func resolvedTimeZone(hostZone: TimeZone) -> TimeZone {
         timezone.flatMap(TimeZone.init(identifier:)) ?? hostZone
     }
+
+    /// The first fire time of any of the job's schedules strictly after `date`.
+    public func nextFire(after date: Date, hostZone: TimeZone) -> Date? {
+        let zone = resolvedTimeZone(hostZone: hostZone)
+        return schedules.compactMap { $0.nextFire(after: date, in: zone) }.min()
+    }
 }
 
-/// One node of a job's DAG.
-public struct StepDefinition: Sendable, Equatable, Codable {
-    public var id: StepID
-    /// A shell command line, run with `/bin/sh -c`.
-    public var run: String
-    public var needs: [StepID]
-    /// Milliseconds; nil means no step timeout.
-    public var timeoutMilliseconds: Int64?
-    public var env: [String: String]
+/// What happens to fire times missed while wfd was down. Stored as its raw string.
+public enum CatchupPolicy: String, Sendable, Codable, CaseIterable {
+    case none, latest, all
+}
 
-    public init(
-        id: StepID, run: String, needs: [StepID] = [], timeout: Duration? = nil, env: [String: String] = [:]
-    ) {
-        self.id = id
-        self.run = run
-        self.needs = needs
-        self.timeoutMilliseconds = timeout.map {
-            $0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000
-        }
-        self.env = env
+/// What a new run does while one is active. Stored as its raw string.
+public enum ConcurrencyPolicy: String, Sendable, Codable, CaseIterable {
+    case skip, queue
+    case cancelPrevious = "cancel-previous"
+}
+
+/// Hard caps over the LLM steps of one run.
+public struct Budget: Sendable, Equatable, Codable {
+    public var usd: Double?
+    public var tokens: Int?
+
+    public init(usd: Double? = nil, tokens: Int? = nil) {
+        self.usd = usd
+        self.tokens = tokens
+    }
+}
+
+/// A parameter a run can be given (`wfctl run JOB --param name=value`).
+public struct ParamSpec: Sendable, Equatable, Codable {
+    public var defaultValue: String?
+    public var required: Bool
+    public var description: String?
+
+    public init(defaultValue: String? = nil, required: Bool = false, description: String? = nil) {
+        self.defaultValue = defaultValue
+        self.required = required
+        self.description = description
     }
 
-    /// The step timeout, if any.
-    public var timeout: Duration? { timeoutMilliseconds.map { .milliseconds($0) } }
+    enum CodingKeys: String, CodingKey {
+        case required, description
+        case defaultValue = "default"
+    }
+}
+
+/// How much run history to keep.
+public struct Retention: Sendable, Equatable, Codable {
+    public var keepRuns: Int?
+    public var keepDays: Int?
+
+    public init(keepRuns: Int? = nil, keepDays: Int? = nil) {
+        self.keepRuns = keepRuns
+        self.keepDays = keepDays
+    }
 
     enum CodingKeys: String, CodingKey {
-        case id, run, needs, env
-        case timeoutMilliseconds = "timeout_ms"
+        case keepRuns = "keep_runs"
+        case keepDays = "keep_days"
     }
 }

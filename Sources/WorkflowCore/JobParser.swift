@@ -4,10 +4,18 @@ import Yams
 /// Turns the text of a job file into a ``Job``, or into every problem found in it at once.
 ///
 /// The parser walks the YAML node tree itself (rather than `Codable`) so that every diagnostic
-/// carries a line and column, and unknown keys are reported instead of ignored.
+/// carries a line and column, unknown keys are reported instead of ignored, and references
+/// (`needs`, templates, secrets) are checked before anything runs.
 public struct JobParser: Sendable {
-    static let jobKeys = ["description", "schedule", "timezone", "env", "steps"]
-    static let stepKeys = ["id", "run", "needs", "timeout", "env"]
+    /// The largest job file accepted, in bytes.
+    public static let maximumFileSize = 1 << 20
+    /// The most YAML nodes a file may expand to (aliases count each time they are used).
+    public static let maximumNodes = 200_000
+
+    static let jobKeys = [
+        "description", "schedule", "timezone", "catchup", "jitter", "concurrency", "timeout", "budget", "params",
+        "env", "secrets", "enabled", "retention", "steps",
+    ]
 
     public init() {}
 
@@ -28,56 +36,59 @@ public struct JobParser: Sendable {
     /// - Throws: ``JobFileError`` with every diagnostic, each naming `path`, line and column.
     public func parse(_ text: String, path: String) throws(JobFileError) -> Job {
         let fileName = (path as NSString).lastPathComponent
-        var context = Context(path: path)
+        var reader = JobReader(path: path)
         let jobID = JobParser.jobID(forFileName: fileName)
         if jobID == nil {
-            context.report(line: 1, column: 1, "invalid job file name '\(fileName)'", hint: JobID.rule)
+            reader.report(line: 1, column: 1, "invalid job file name '\(fileName)'", hint: JobID.rule)
+        }
+        guard text.utf8.count <= Self.maximumFileSize else {
+            throw JobFileError([
+                Diagnostic(
+                    file: path, line: 1, column: 1, message: "the file is larger than 1 MiB",
+                    hint: "a job file describes steps; keep data and scripts in files of their own")
+            ])
         }
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
         } catch let error as YamlError {
-            throw JobFileError([context.diagnostic(for: error)])
+            throw JobFileError([reader.diagnostic(for: error)])
         } catch {
             throw JobFileError([Diagnostic(file: path, line: 1, column: 1, message: "cannot read YAML: \(error)")])
         }
         guard let root, case .mapping(let mapping) = root else {
-            let mark = root?.mark
             throw JobFileError([
                 Diagnostic(
-                    file: path, line: mark?.line ?? 1, column: mark?.column ?? 1,
-                    message: "a job file must be a mapping with 'schedule' and 'steps'",
-                    hint: "start from: schedule: \"*/10 * * * * *\" and steps: [{id: hello, run: echo hello}]")
+                    file: path, line: root?.mark?.line ?? 1, column: root?.mark?.column ?? 1,
+                    message: "a job file must be a mapping with 'steps' (and usually 'schedule')",
+                    hint: "start from: schedule: \"*/10 * * * *\" and steps: [{id: hello, run: echo hello}]")
             ])
         }
-        let job = context.job(mapping, id: jobID)
-        guard context.diagnostics.isEmpty, let job else { throw JobFileError(context.diagnostics) }
+        guard expandedSize(root, limit: Self.maximumNodes) < Self.maximumNodes else {
+            throw JobFileError([
+                Diagnostic(
+                    file: path, line: 1, column: 1,
+                    message: "the file expands to more than \(Self.maximumNodes) YAML nodes",
+                    hint: "YAML aliases (*name) that repeat each other multiply; write the values out")
+            ])
+        }
+        let job = reader.job(mapping, id: jobID)
+        guard reader.diagnostics.isEmpty, let job else {
+            throw JobFileError(reader.diagnostics.sorted { ($0.line, $0.column) < ($1.line, $1.column) })
+        }
         return job
     }
 }
 
-/// The walk over one file's node tree, collecting diagnostics.
-private struct Context {
-    let path: String
-    var diagnostics: [Diagnostic] = []
-
-    init(path: String) { self.path = path }
-
-    mutating func report(line: Int, column: Int, _ message: String, hint: String? = nil) {
-        diagnostics.append(Diagnostic(file: path, line: line, column: column, message: message, hint: hint))
-    }
-
-    mutating func report(_ node: Node, _ message: String, hint: String? = nil) {
-        report(line: node.mark?.line ?? 1, column: node.mark?.column ?? 1, message, hint: hint)
-    }
-
+extension JobReader {
     func diagnostic(for error: YamlError) -> Diagnostic {
         switch error {
         case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
             .composer(let context, let problem, let mark, _):
             let prefix = context.map { "\($0.text), " } ?? ""
             return Diagnostic(
-                file: path, line: mark.line, column: mark.column, message: "YAML syntax error: \(prefix)\(problem)")
+                file: path, line: mark.line, column: mark.column, message: "YAML syntax error: \(prefix)\(problem)",
+                hint: problem.contains("tab") ? "indent with spaces, not tabs" : nil)
         case .duplicatedKeysInMapping(let duplicates, let context):
             return Diagnostic(
                 file: path, line: context.mark.line, column: context.mark.column,
@@ -89,147 +100,151 @@ private struct Context {
     }
 
     mutating func job(_ mapping: Node.Mapping, id: JobID?) -> Job? {
-        var description: String?
-        var schedule: Schedule?
-        var timezone: String?
-        var env: [String: String] = [:]
-        var steps: [StepDefinition] = []
-        var sawSteps = false
-        for (keyNode, value) in mapping {
-            guard let key = scalarKey(keyNode) else { continue }
-            switch key {
-            case "description": description = string(value, key: key)
-            case "schedule":
-                guard let text = string(value, key: key) else { continue }
-                do {
-                    schedule = try Schedule(parsing: text)
-                } catch {
-                    // Point at the character at fault: the scalar's column, plus one for a quote.
-                    let quoted = value.scalar.map { $0.style == .singleQuoted || $0.style == .doubleQuoted } ?? false
-                    report(
-                        line: value.mark?.line ?? 1,
-                        column: (value.mark?.column ?? 1) + (quoted ? 1 : 0) + error.offset,
-                        "invalid schedule '\(text)': \(error.message)",
-                        hint: "cron: 'minute hour day-of-month month day-of-week', optionally with leading seconds")
-                }
-            case "timezone":
-                guard let text = string(value, key: key) else { continue }
-                if TimeZone(identifier: text) == nil {
-                    report(value, "unknown time zone '\(text)'", hint: "use an IANA name such as Europe/Rome or UTC")
-                } else {
-                    timezone = text
-                }
-            case "env": env = environment(value, key: key)
-            case "steps":
-                sawSteps = true
-                steps = stepList(value)
-            default:
-                unknownKey(keyNode, key, allowed: JobParser.jobKeys, in: "a job")
+        let elsewhere = Dictionary(
+            uniqueKeysWithValues: JobReader.stepKeys.filter { !JobParser.jobKeys.contains($0) }.map {
+                ($0, "a step under 'steps'")
+            })
+        let fields = fields(mapping, allowed: JobParser.jobKeys, in: "a job", elsewhere: elsewhere)
+        var job = Job(id: id ?? .placeholder, steps: [])
+        if let (_, node) = fields["description"] { job.description = string(node, "description") }
+        if let (_, node) = fields["schedule"] { job.schedules = schedules(node) }
+        if let (_, node) = fields["timezone"], let text = string(node, "timezone") {
+            if TimeZone(identifier: text) == nil {
+                let known = TimeZone.knownTimeZoneIdentifiers
+                let hint =
+                    closest(text, among: known).map { "did you mean '\($0)'?" }
+                    ?? "use an IANA name such as Europe/Rome or UTC"
+                report(node, "unknown time zone '\(text)'", hint: hint)
+            } else {
+                job.timezone = text
             }
         }
-        if !sawSteps {
+        if let (_, node) = fields["catchup"], let value = choice(node, "catchup", CatchupPolicy.self) {
+            job.catchup = value
+        }
+        if let (_, node) = fields["jitter"] { job.jitter = duration(node, "jitter") }
+        if let (_, node) = fields["concurrency"], let value = choice(node, "concurrency", ConcurrencyPolicy.self) {
+            job.concurrency = value
+        }
+        if let (_, node) = fields["timeout"] { job.timeout = duration(node, "timeout") }
+        if let (_, node) = fields["budget"] { job.budget = budget(node) }
+        if let (_, node) = fields["params"] { job.params = params(node) }
+        if let (_, node) = fields["env"] { job.env = environment(node) }
+        if let (_, node) = fields["secrets"] { job.secrets = secrets(node) }
+        if let (_, node) = fields["enabled"], let value = bool(node, "enabled") { job.enabled = value }
+        if let (_, node) = fields["retention"] { job.retention = retention(node) }
+        if let (_, node) = fields["steps"] {
+            job.steps = stepList(node)
+        } else {
             report(
-                line: 1, column: 1, "missing required key 'steps'",
-                hint: "add steps: [{id: hello, run: echo hello}]")
+                line: 1, column: 1, "missing required key 'steps'", hint: "add steps: [{id: hello, run: echo hello}]")
         }
-        checkGraph(steps, mapping: mapping)
-        guard let id else { return nil }
-        return Job(id: id, description: description, schedule: schedule, timezone: timezone, env: env, steps: steps)
+        check(job, stepNodes: stepNodesByID(mapping))
+        guard id != nil else { return nil }
+        return job
     }
 
-    mutating func stepList(_ node: Node) -> [StepDefinition] {
-        guard case .sequence(let sequence) = node else {
-            report(node, "'steps' must be a list of steps", hint: "write each step as '- id: name' with 'run:'")
-            return []
-        }
-        if sequence.isEmpty { report(node, "'steps' is empty", hint: "a job needs at least one step") }
-        var steps: [StepDefinition] = []
-        var seen: [StepID: Node] = [:]
-        for item in sequence {
-            guard let step = step(item) else { continue }
-            if seen[step.id] != nil {
-                report(item, "duplicate step id '\(step.id)'", hint: "step ids must be unique within a job")
-                continue
+    mutating func schedules(_ node: Node) -> [Schedule] {
+        guard let items = stringList(node, "schedule") else { return [] }
+        var result: [Schedule] = []
+        for (text, item) in items {
+            do {
+                result.append(try Schedule(parsing: text))
+            } catch {
+                report(
+                    position(in: item, offset: error.offset), "invalid schedule '\(text)': \(error.message)",
+                    hint: "cron: 'minute hour day-of-month month day-of-week', optionally with leading seconds")
             }
-            seen[step.id] = item
-            steps.append(step)
         }
-        return steps
+        if case .sequence(let sequence) = node, sequence.isEmpty {
+            report(node, "'schedule' is an empty list", hint: "leave 'schedule' out for a job that only runs by hand")
+        }
+        return result
     }
 
-    mutating func step(_ node: Node) -> StepDefinition? {
-        guard case .mapping(let mapping) = node else {
-            report(node, "a step must be a mapping", hint: "write '- id: name' and 'run: command'")
+    mutating func budget(_ node: Node) -> Budget? {
+        guard let mapping = mapping(node, "budget", example: "budget: { usd: 2.00, tokens: 400000 }") else {
             return nil
         }
-        var id: StepID?
-        var run: String?
-        var needs: [StepID] = []
-        var timeout: Duration?
-        var env: [String: String] = [:]
-        var valid = true
-        for (keyNode, value) in mapping {
-            guard let key = scalarKey(keyNode) else { continue }
-            switch key {
-            case "id":
-                guard let text = string(value, key: key) else {
-                    valid = false
-                    continue
-                }
-                id = StepID(text)
-                if id == nil {
-                    report(value, "invalid step id '\(text)'", hint: StepID.rule)
-                    valid = false
-                }
-            case "run":
-                run = string(value, key: key)
-                if let text = run, text.trimmingWhitespace().isEmpty {
-                    report(value, "'run' is empty", hint: "give the shell command to run")
-                    valid = false
-                }
-            case "needs": needs = stepReferences(value)
-            case "timeout":
-                guard let text = string(value, key: key) else { continue }
-                timeout = StepDuration.parse(text)
-                if timeout == nil { report(value, "invalid duration '\(text)' for 'timeout'", hint: StepDuration.form) }
-            case "env": env = environment(value, key: key)
-            default: unknownKey(keyNode, key, allowed: JobParser.stepKeys, in: "a step")
-            }
+        let fields = fields(mapping, allowed: ["usd", "tokens"], in: "'budget'")
+        var budget = Budget()
+        if let (_, value) = fields["usd"] { budget.usd = number(value, "budget.usd", range: 0.000_001...1_000_000) }
+        if let (_, value) = fields["tokens"] {
+            budget.tokens = int(value, "budget.tokens", range: 1...1_000_000_000_000)
         }
-        if id == nil && valid {
-            report(node, "a step is missing 'id'", hint: "add 'id: some-name'")
-            valid = false
-        }
-        if run == nil && valid {
-            report(node, "step '\(id?.rawValue ?? "?")' has no 'run' command", hint: "add 'run: the shell command'")
-            valid = false
-        }
-        guard valid, let id, let run else { return nil }
-        return StepDefinition(id: id, run: run, needs: needs, timeout: timeout, env: env)
+        if fields.isEmpty { report(node, "'budget' is empty", hint: "give usd, tokens or both") }
+        return budget
     }
 
-    /// Unknown `needs` references and cycles, each reported at the `needs` entry at fault.
-    mutating func checkGraph(_ steps: [StepDefinition], mapping: Node.Mapping) {
-        let known = Set(steps.map(\.id))
-        let stepNodes = stepNodesByID(mapping)
-        for step in steps {
-            for need in step.needs where !known.contains(need) {
-                let node = needsNode(of: step.id, named: need, in: stepNodes)
-                let suggestion = closest(need.rawValue, among: known.map(\.rawValue))
+    mutating func params(_ node: Node) -> [String: ParamSpec] {
+        guard let entries = mapping(node, "params", example: "params: { release: { default: latest } }") else {
+            return [:]
+        }
+        var result: [String: ParamSpec] = [:]
+        for (nameNode, value) in entries {
+            guard let name = nameNode.scalar?.string, JobReader.NameRule.environment.problem(name) == nil else {
                 report(
-                    line: node?.mark?.line ?? 1, column: node?.mark?.column ?? 1,
-                    "step '\(step.id)' needs unknown step '\(need)'",
-                    hint: suggestion.map { "did you mean '\($0)'?" }
-                        ?? "known steps: \(known.sorted().map(\.rawValue).joined(separator: ", "))")
+                    nameNode, "invalid parameter name \(JobReader.describe(nameNode))",
+                    hint: "use [A-Za-z_][A-Za-z0-9_]*")
+                continue
             }
+            var spec = ParamSpec()
+            if case .scalar(let scalar) = value, scalar.tagName == .null {
+                result[name] = spec
+                continue
+            }
+            guard
+                let fieldsMapping = mapping(value, "params.\(name)", example: "\(name): { default: x, description: … }")
+            else { continue }
+            let fields = fields(
+                fieldsMapping, allowed: ["default", "required", "description"], in: "parameter '\(name)'")
+            if let (_, item) = fields["default"] {
+                if case .scalar(let scalar) = item, scalar.tagName != .null {
+                    spec.defaultValue = scalar.string
+                } else {
+                    report(
+                        item,
+                        "the default of '\(name)' must be a string, number or boolean, not \(JobReader.describe(item))")
+                }
+            }
+            if let (_, item) = fields["required"], let flag = bool(item, "required") { spec.required = flag }
+            if let (_, item) = fields["description"] { spec.description = string(item, "description") }
+            if spec.required, spec.defaultValue != nil {
+                report(
+                    value, "parameter '\(name)' is required and has a default",
+                    hint: "drop one: a default makes it optional")
+            }
+            result[name] = spec
         }
-        if let cycle = StepGraph.cycle(in: steps) {
-            let node = stepNodes[cycle[0]]
-            report(
-                line: node?.mark?.line ?? 1, column: node?.mark?.column ?? 1,
-                "cycle in 'needs': \(cycle.map(\.rawValue).joined(separator: " -> "))",
-                hint: "a step cannot depend on itself, directly or through others")
+        return result
+    }
+
+    mutating func secrets(_ node: Node) -> [String] {
+        guard let items = stringList(node, "secrets") else { return [] }
+        var result: [String] = []
+        for (name, item) in items {
+            guard !name.isEmpty, name.count <= 255, name != ".", name != "..",
+                name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_.-".contains($0)) })
+            else {
+                report(
+                    item, "invalid secret name '\(name)'",
+                    hint: "a systemd credential name: letters, digits, '_', '.', '-'")
+                continue
+            }
+            if result.contains(name) { report(item, "secret '\(name)' is listed twice") } else { result.append(name) }
         }
+        return result
+    }
+
+    mutating func retention(_ node: Node) -> Retention? {
+        guard let mapping = mapping(node, "retention", example: "retention: { keep_runs: 100, keep_days: 30 }") else {
+            return nil
+        }
+        let fields = fields(mapping, allowed: ["keep_runs", "keep_days"], in: "'retention'")
+        var retention = Retention()
+        if let (_, value) = fields["keep_runs"] { retention.keepRuns = int(value, "keep_runs", range: 1...10_000_000) }
+        if let (_, value) = fields["keep_days"] { retention.keepDays = int(value, "keep_days", range: 1...36_500) }
+        return retention
     }
 
     func stepNodesByID(_ mapping: Node.Mapping) -> [StepID: Node] {
@@ -242,115 +257,12 @@ private struct Context {
         }
         return result
     }
-
-    func needsNode(of step: StepID, named need: StepID, in nodes: [StepID: Node]) -> Node? {
-        guard case .mapping(let mapping)? = nodes[step], let needs = mapping["needs"] else { return nodes[step] }
-        if case .sequence(let list) = needs {
-            return list.first { $0.scalar?.string == need.rawValue } ?? needs
-        }
-        return needs
-    }
-
-    mutating func stepReferences(_ node: Node) -> [StepID] {
-        let items: [Node]
-        switch node {
-        case .scalar: items = [node]
-        case .sequence(let sequence): items = Array(sequence)
-        default:
-            report(node, "'needs' must be a step id or a list of step ids", hint: "write needs: [build, test]")
-            return []
-        }
-        var result: [StepID] = []
-        for item in items {
-            guard let text = item.scalar?.string, let id = StepID(text) else {
-                report(item, "'needs' entries must be step ids", hint: StepID.rule)
-                continue
-            }
-            if !result.contains(id) { result.append(id) }
-        }
-        return result
-    }
-
-    mutating func environment(_ node: Node, key: String) -> [String: String] {
-        guard case .mapping(let mapping) = node else {
-            report(node, "'\(key)' must be a mapping of NAME: value", hint: "write \(key): { GREETING: hello }")
-            return [:]
-        }
-        var result: [String: String] = [:]
-        for (nameNode, value) in mapping {
-            guard let name = nameNode.scalar?.string else {
-                report(nameNode, "environment variable names must be strings")
-                continue
-            }
-            guard Self.isEnvironmentName(name) else {
-                report(nameNode, "invalid environment variable name '\(name)'", hint: "use [A-Za-z_][A-Za-z0-9_]*")
-                continue
-            }
-            guard let text = value.scalar?.string else {
-                report(value, "the value of '\(name)' must be a string, number or boolean")
-                continue
-            }
-            guard !text.utf8.contains(0) else {
-                report(value, "the value of '\(name)' contains a NUL byte")
-                continue
-            }
-            result[name] = text
-        }
-        return result
-    }
-
-    static func isEnvironmentName(_ name: String) -> Bool {
-        guard let first = name.unicodeScalars.first, first.isASCII, first == "_" || first.properties.isAlphabetic else {
-            return false
-        }
-        return name.unicodeScalars.allSatisfy {
-            $0.isASCII && ($0 == "_" || $0.properties.isAlphabetic || ("0"..."9").contains($0))
-        }
-    }
-
-    mutating func string(_ node: Node, key: String) -> String? {
-        guard case .scalar(let scalar) = node else {
-            report(node, "'\(key)' must be a string")
-            return nil
-        }
-        return scalar.string
-    }
-
-    mutating func scalarKey(_ node: Node) -> String? {
-        guard let key = node.scalar?.string else {
-            report(node, "keys must be plain strings")
-            return nil
-        }
-        return key
-    }
-
-    mutating func unknownKey(_ node: Node, _ key: String, allowed: [String], in place: String) {
-        let hint =
-            closest(key, among: allowed).map { "did you mean '\($0)'?" }
-            ?? "allowed keys: \(allowed.joined(separator: ", "))"
-        report(node, "unknown key '\(key)' in \(place)", hint: hint)
-    }
 }
 
-/// The candidate within edit distance 2 of `word` (and closer than the word's length), if any.
-func closest(_ word: String, among candidates: [String]) -> String? {
-    let scored = candidates.map { ($0, editDistance(word.lowercased(), $0.lowercased())) }
-    guard let best = scored.min(by: { $0.1 < $1.1 }), best.1 <= 2, best.1 < word.count else { return nil }
-    return best.0
-}
-
-func editDistance(_ a: String, _ b: String) -> Int {
-    let a = Array(a)
-    let b = Array(b)
-    if a.isEmpty { return b.count }
-    if b.isEmpty { return a.count }
-    var previous = Array(0...b.count)
-    for i in 1...a.count {
-        var current = [i] + Array(repeating: 0, count: b.count)
-        for j in 1...b.count {
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-        }
-        previous = current
-    }
-    return previous[b.count]
+extension JobID {
+    /// The id a job with an invalid file name is read under, so its other problems are still reported.
+    static let placeholder: JobID = {
+        guard let id = JobID("invalid") else { preconditionFailure("'invalid' is a valid job id") }
+        return id
+    }()
 }

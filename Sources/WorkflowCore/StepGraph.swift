@@ -47,4 +47,20 @@ public enum StepGraph {
         }
         return order
     }
+
+    /// For every step, the steps it needs directly or through others.
+    public static func upstream(of steps: [StepDefinition]) -> [StepID: Set<StepID>] {
+        let needs = Dictionary(steps.map { ($0.id, $0.needs) }, uniquingKeysWith: { first, _ in first })
+        var result: [StepID: Set<StepID>] = [:]
+        for step in steps {
+            var seen: Set<StepID> = []
+            var stack = step.needs
+            while let next = stack.popLast() {
+                guard seen.insert(next).inserted else { continue }
+                stack += needs[next] ?? []
+            }
+            result[step.id] = seen
+        }
+        return result
+    }
 }

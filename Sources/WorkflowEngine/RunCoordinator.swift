@@ -66,12 +66,13 @@ public struct RunCoordinator: Sendable {
     /// the run's recorded outcome.
     public func execute(_ prepared: PreparedRun) async -> RunSnapshot {
         var snapshot = prepared.snapshot
-        let job = snapshot.run.definition
+        let job = snapshot.spec
         let runLogger = logger.with([LogField.job: job.id.rawValue, LogField.runID: snapshot.run.id.rawValue])
         let continuation = prepared.handle.continuation
         var controls: [StepID: StepControl] = [:]
         do {
             try store.save(snapshot.run)
+            try store.saveSpec(snapshot.spec, run: snapshot.run.id)
             try RecordFile.makeDirectory(store.directory.logsDirectory(job.id, snapshot.run.id))
             try RecordFile.makeDirectory(store.directory.stepsDirectory(job.id, snapshot.run.id))
         } catch {
@@ -120,13 +121,22 @@ public struct RunCoordinator: Sendable {
                                 continue
                             }
                             guard let definition = job.steps.first(where: { $0.id == id }) else { continue }
+                            guard case .run(let command) = definition.kind else {
+                                let result = AttemptResult(
+                                    outcome: .failed,
+                                    error:
+                                        "'\(definition.kind.name)' steps are not supported by this version of wfd yet")
+                                queue.append(.attemptEnded(id, result, at: clock.now()))
+                                continue
+                            }
                             let control = StepControl()
                             controls[id] = control
-                            let invocation = invocation(for: definition, attempt: attempt, snapshot: snapshot)
+                            let invocation = invocation(
+                                for: definition, command: command, attempt: attempt, snapshot: snapshot)
                             let stepLogger = runLogger.with([
                                 LogField.step: id.rawValue, LogField.attempt: String(attempt),
                             ])
-                            stepLogger.info("step started: \(definition.run)")
+                            stepLogger.info("step started: \(command)")
                             group.addTask {
                                 let result = await executor.execute(invocation, control: control, logger: stepLogger)
                                 continuation.yield(.attemptEnded(id, result, at: clock.now()))
@@ -150,14 +160,20 @@ public struct RunCoordinator: Sendable {
         return snapshot
     }
 
-    func invocation(for step: StepDefinition, attempt: Int, snapshot: RunSnapshot) -> StepInvocation {
+    func invocation(for step: StepDefinition, command: String, attempt: Int, snapshot: RunSnapshot) -> StepInvocation {
         let run = snapshot.run
         let log = store.directory.runFile(run.job, run.id, relative: "logs/\(step.id.rawValue).\(attempt).log")
         return StepInvocation(
-            job: run.job, run: run.id, step: step.id, attempt: attempt, command: step.run,
+            job: run.job, run: run.id, step: step.id, attempt: attempt, command: command,
             environment: StepEnvironment.make(
-                job: run.definition, step: step, run: run.id, attempt: attempt, daemonEnvironment: daemonEnvironment),
-            workingDirectory: workingDirectory, timeout: step.timeout, logFile: log)
+                job: snapshot.spec, step: step, run: run.id, attempt: attempt, daemonEnvironment: daemonEnvironment),
+            workingDirectory: workingDirectory(for: step), timeout: step.timeout?.duration, logFile: log)
+    }
+
+    /// The step's `workdir`, relative ones resolved against the jobs directory.
+    func workingDirectory(for step: StepDefinition) -> String {
+        guard let workdir = step.workdir else { return workingDirectory }
+        return workdir.hasPrefix("/") ? workdir : "\(workingDirectory)/\(workdir)"
     }
 
     func logAttempt(_ id: StepID, _ result: AttemptResult, snapshot: RunSnapshot, logger: Logger) {

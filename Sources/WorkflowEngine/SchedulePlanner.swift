@@ -7,27 +7,27 @@ import WorkflowCore
 /// sleep, a busy machine) are collapsed into one firing; catch-up policies come later.
 public struct SchedulePlanner: Sendable {
     struct Entry: Sendable {
-        var schedule: Schedule
-        var timeZone: TimeZone
+        var job: Job
         var next: Date?
     }
 
+    let hostZone: TimeZone
     private(set) var entries: [JobID: Entry] = [:]
 
-    public init() {}
+    public init(hostZone: TimeZone) { self.hostZone = hostZone }
 
-    /// Replaces the set of scheduled jobs. A job whose schedule and zone are unchanged keeps its
-    /// next fire time; a new or changed one fires next strictly after `now`.
-    public mutating func update(jobs: [Job], now: Date, hostZone: TimeZone) {
+    /// Replaces the set of scheduled jobs (disabled and unscheduled ones are left out). A job whose
+    /// schedules and zone are unchanged keeps its next fire time; a new or changed one fires next
+    /// strictly after `now`.
+    public mutating func update(jobs: [Job], now: Date) {
         var updated: [JobID: Entry] = [:]
-        for job in jobs {
-            guard let schedule = job.schedule else { continue }
-            let zone = job.resolvedTimeZone(hostZone: hostZone)
-            if let existing = entries[job.id], existing.schedule == schedule, existing.timeZone == zone {
-                updated[job.id] = existing
+        for job in jobs where job.enabled && !job.schedules.isEmpty {
+            if let existing = entries[job.id], existing.job.schedules == job.schedules,
+                existing.job.timezone == job.timezone
+            {
+                updated[job.id] = Entry(job: job, next: existing.next)
             } else {
-                updated[job.id] = Entry(
-                    schedule: schedule, timeZone: zone, next: schedule.nextFire(after: now, in: zone))
+                updated[job.id] = Entry(job: job, next: job.nextFire(after: now, hostZone: hostZone))
             }
         }
         entries = updated
@@ -40,7 +40,7 @@ public struct SchedulePlanner: Sendable {
         for (id, entry) in entries {
             guard let next = entry.next, next <= now else { continue }
             due.append((id, next))
-            entries[id]?.next = entry.schedule.nextFire(after: now, in: entry.timeZone)
+            entries[id]?.next = entry.job.nextFire(after: now, hostZone: hostZone)
         }
         return due.sorted { $0.job < $1.job }
     }

@@ -82,7 +82,7 @@ public final class Scheduler: Service, Sendable {
         recoverUnfinishedRuns(store)
 
         var catalog = JobCatalog(directory: configuration.jobsDirectory)
-        var planner = SchedulePlanner()
+        var planner = SchedulePlanner(hostZone: configuration.hostZone)
         apply(catalog.reload(), catalog: catalog, planner: &planner, store: store)
         var active: [JobID: ActiveRun] = [:]
         reporter.ready(status: statusLine(catalog: catalog, planner: planner, active: active.count))
@@ -205,14 +205,14 @@ public final class Scheduler: Service, Sendable {
         }
         let now = clock.now()
         for (id, entry) in catalog.entries {
-            guard let job = entry.job else { continue }
             do {
-                try store.saveJobInfo(JobInfo(job: job, file: entry.file, errors: entry.diagnostics, loadedAt: now))
+                let info = JobInfo(id: id, job: entry.job, file: entry.file, errors: entry.diagnostics, loadedAt: now)
+                try store.saveJobInfo(info)
             } catch {
                 logger.error("cannot write the job's index: \(error)", metadata: [LogField.job: .string(id.rawValue)])
             }
         }
-        planner.update(jobs: catalog.jobs, now: now, hostZone: configuration.hostZone)
+        planner.update(jobs: catalog.jobs, now: now)
     }
 
     /// Ends every run a previous wfd left unfinished, so no run stays `running` forever.

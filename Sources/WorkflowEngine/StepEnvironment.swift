@@ -6,12 +6,9 @@ import WorkflowCore
 public enum StepEnvironment {
     /// The variables taken from wfd's environment when set there.
     public static let passedThrough = ["PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "USER", "LOGNAME", "SHELL"]
-    /// Variables that a job's `env` may not set: they belong to the service manager.
-    public static let reserved: Set<String> = [
-        "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
-        "INVOCATION_ID", "JOURNAL_STREAM", "CREDENTIALS_DIRECTORY", "STATE_DIRECTORY",
-        "CONFIGURATION_DIRECTORY", "RUNTIME_DIRECTORY", "CACHE_DIRECTORY", "LOGS_DIRECTORY", "MAINPID",
-    ]
+    /// Variables that a job's `env` may not set: they belong to the service manager (the parser
+    /// refuses them too).
+    public static var reserved: Set<String> { StepEnvironmentNames.reserved }
     static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
     /// The environment of `attempt` of `step` in run `run` of `job`.

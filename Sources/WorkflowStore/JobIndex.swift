@@ -2,7 +2,8 @@ import Foundation
 import WorkflowCore
 
 /// `jobs/<job>/job.json`: the job as wfd last loaded it, so `wfctl` can report on jobs without
-/// reading `jobs.d` (which it may not be allowed to read).
+/// reading `jobs.d` (which it may not be allowed to read). A file that never loaded has no
+/// schedule and steps but its errors; one that became invalid keeps its last valid version.
 public struct JobInfo: Sendable, Equatable, Codable {
     public static let currentVersion = 1
 
@@ -11,27 +12,40 @@ public struct JobInfo: Sendable, Equatable, Codable {
     /// The job file it came from.
     public var file: String
     public var description: String?
-    public var schedule: String?
+    public var schedules: [String]
     public var timezone: String?
+    public var enabled: Bool
     public var steps: [StepID]
+    /// `active`, `disabled` (`enabled: false`), or `invalid` (the file has errors; with a last
+    /// valid version, that version is what runs).
+    public var state: State
     /// Problems in the file as it is now; when non-empty, the last valid version is what runs.
     public var errors: [Diagnostic]
     public var loadedAt: Date
 
-    public init(job: Job, file: String, errors: [Diagnostic], loadedAt: Date) {
+    /// What became of the job file at the last load. Stored as its raw string.
+    public enum State: String, Sendable, Codable {
+        case active, disabled, invalid
+    }
+
+    /// The index entry of `id` loaded from `file`: `job` is what runs (nil when no version of
+    /// the file was ever valid), `errors` the problems of the file as it is now.
+    public init(id: JobID, job: Job?, file: String, errors: [Diagnostic], loadedAt: Date) {
         version = Self.currentVersion
-        self.job = job.id
+        self.job = id
         self.file = file
-        description = job.description
-        schedule = job.schedule?.description
-        timezone = job.timezone
-        steps = job.steps.map(\.id)
+        description = job?.description
+        schedules = job?.schedules.map(\.description) ?? []
+        timezone = job?.timezone
+        enabled = job?.enabled ?? false
+        steps = job?.steps.map(\.id) ?? []
+        state = !errors.isEmpty ? .invalid : (job?.enabled == false ? .disabled : .active)
         self.errors = errors
         self.loadedAt = loadedAt
     }
 
     enum CodingKeys: String, CodingKey {
-        case version, job, file, description, schedule, timezone, steps, errors
+        case version, job, file, description, schedules, timezone, enabled, steps, state, errors
         case loadedAt = "loaded_at"
     }
 }

@@ -35,17 +35,27 @@ public struct RunStore: Sendable {
     }
 
     /// The run with its step records, in the order of its definition; a step with no record yet is pending.
+    /// Writes the run's frozen job definition, once, when the run is created.
+    public func saveSpec(_ spec: Job, run: RunID) throws(StoreError) {
+        try RecordFile.write(SpecRecord(job: spec), to: directory.spec(spec.id, run))
+    }
+
+    public func loadSpec(_ job: JobID, _ run: RunID) throws(StoreError) -> Job {
+        try RecordFile.read(SpecRecord.self, from: directory.spec(job, run)).job
+    }
+
     public func loadSnapshot(_ job: JobID, _ run: RunID) throws(StoreError) -> RunSnapshot {
         let record = try loadRun(job, run)
+        let spec = try loadSpec(job, run)
         var steps: [StepRecord] = []
-        for definition in record.definition.steps {
+        for definition in spec.steps {
             do {
                 steps.append(try loadStep(job, run, definition.id))
             } catch .missing {
                 steps.append(StepRecord(job: job, run: run, step: definition))
             }
         }
-        return RunSnapshot(run: record, steps: steps)
+        return RunSnapshot(run: record, spec: spec, steps: steps)
     }
 
     public func loadLatest(_ job: JobID) throws(StoreError) -> LatestRuns {
@@ -78,4 +88,11 @@ public struct RunStore: Sendable {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.runsDirectory(job))) ?? []
         return names.compactMap(RunID.init).sorted()
     }
+}
+
+/// `runs/<job>/<run>/spec.json`: the job definition a run started with.
+struct SpecRecord: Codable {
+    static let currentVersion = 1
+    var version = currentVersion
+    var job: Job
 }

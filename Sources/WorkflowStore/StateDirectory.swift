@@ -8,6 +8,7 @@ import WorkflowCore
 /// jobs/<job>/job.json                       the job as wfd last loaded it (for wfctl)
 /// jobs/<job>/latest.json                    the newest and the active run
 /// runs/<job>/<run>/run.json                 the run record
+/// runs/<job>/<run>/spec.json                the job definition the run started with
 /// runs/<job>/<run>/steps/<step>.json        the step record, with every attempt
 /// runs/<job>/<run>/logs/<step>.<n>.log      captured output of attempt n
 /// ```
@@ -32,6 +33,7 @@ public struct StateDirectory: Sendable {
     public func runsDirectory(_ job: JobID) -> String { "\(runsRoot)/\(job.rawValue)" }
     public func runDirectory(_ job: JobID, _ run: RunID) -> String { "\(runsDirectory(job))/\(run.rawValue)" }
     public func runRecord(_ job: JobID, _ run: RunID) -> String { "\(runDirectory(job, run))/run.json" }
+    public func spec(_ job: JobID, _ run: RunID) -> String { "\(runDirectory(job, run))/spec.json" }
     public func stepsDirectory(_ job: JobID, _ run: RunID) -> String { "\(runDirectory(job, run))/steps" }
     public func stepRecord(_ job: JobID, _ run: RunID, _ step: StepID) -> String {
         "\(stepsDirectory(job, run))/\(step.rawValue).json"

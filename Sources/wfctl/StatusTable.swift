@@ -16,10 +16,12 @@ enum StatusTable {
             let last =
                 job.lastRun.map { run in (run.endedAt ?? run.startedAt).map { ago($0, now: now) } ?? "-" } ?? "never"
             var result = job.lastRun?.state.rawValue ?? "-"
-            if !job.errors.isEmpty { result += " (file invalid)" }
+            if job.state == .invalid { result += " (file invalid)" }
+            if job.state == .disabled { result += " (disabled)" }
             let running =
                 job.running ? "yes: \(job.activeRun?.id.rawValue ?? "")" : (job.activeRun != nil ? "interrupted" : "no")
-            rows.append([job.job.rawValue, job.schedule ?? "-", next, last, result, running])
+            let schedule = job.schedules.isEmpty ? "-" : job.schedules.joined(separator: "; ")
+            rows.append([job.job.rawValue, schedule, next, last, result, running])
         }
         let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
         for row in rows {

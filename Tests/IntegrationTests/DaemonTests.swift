@@ -90,7 +90,8 @@ import WorkflowTesting
         #expect((json["daemon"] as? [String: Any])?["running"] as? Bool == true)
         let jobs = try #require(json["jobs"] as? [[String: Any]])
         #expect(jobs.first?["job"] as? String == "tick")
-        #expect(jobs.first?["schedule"] as? String == "* * * * * *")
+        #expect(jobs.first?["schedules"] as? [String] == ["* * * * * *"])
+        #expect(jobs.first?["state"] as? String == "active")
         #expect(jobs.first?["next_fire"] is String)
         #expect((jobs.first?["last_run"] as? [String: Any])?["state"] as? String == "succeeded")
 

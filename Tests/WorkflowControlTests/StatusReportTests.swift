@@ -16,9 +16,10 @@ import WorkflowTesting
         let state = StateDirectory(root: dir.path)
         let store = RunStore(directory: state)
         let job = Job(
-            id: JobID("nightly")!, description: "Nightly", schedule: try Schedule(parsing: "0 3 * * *"),
+            id: JobID("nightly")!, description: "Nightly", schedules: [try Schedule(parsing: "0 3 * * *")],
             steps: [StepDefinition(id: StepID("s")!, run: "true")])
-        try store.saveJobInfo(JobInfo(job: job, file: "/etc/wfd/jobs.d/nightly.yaml", errors: [], loadedAt: t0))
+        try store.saveJobInfo(
+            JobInfo(id: job.id, job: job, file: "/etc/wfd/jobs.d/nightly.yaml", errors: [], loadedAt: t0))
         var snapshot = RunSnapshot(
             job: job, id: RunID.make(at: t0, suffix: 1), trigger: .schedule, scheduledFor: t0, createdAt: t0)
         (snapshot, _) = try RunMachine.apply(snapshot, .start(at: t0))
@@ -38,7 +39,8 @@ import WorkflowTesting
         let job = try #require(report.jobs.first)
         #expect(report.jobs.count == 1)
         #expect(job.job == JobID("nightly"))
-        #expect(job.schedule == "0 3 * * *")
+        #expect(job.schedules == ["0 3 * * *"])
+        #expect(job.state == .active)
         #expect(job.nextFire == Timestamp.parse("2026-01-01T03:00:00Z"))
         #expect(job.lastRun?.id == run)
         #expect(job.lastRun?.state == .failed)

@@ -12,13 +12,13 @@ import WorkflowTesting
 
     func job(_ id: String, _ schedule: String) throws -> Job {
         Job(
-            id: JobID(id)!, schedule: try Schedule(parsing: schedule),
+            id: JobID(id)!, schedules: [try Schedule(parsing: schedule)],
             steps: [StepDefinition(id: StepID("s")!, run: "true")])
     }
 
     @Test func firesWhatIsDueAndSleepsUntilTheNextFireTime() throws {
-        var planner = SchedulePlanner()
-        planner.update(jobs: [try job("a", "*/10 * * * * *"), try job("b", "0 * * * *")], now: t0, hostZone: utc)
+        var planner = SchedulePlanner(hostZone: utc)
+        planner.update(jobs: [try job("a", "*/10 * * * * *"), try job("b", "0 * * * *")], now: t0)
         #expect(planner.nextWake == t0 + 10)
         #expect(planner.takeDue(now: t0 + 9).isEmpty)
         let due = planner.takeDue(now: t0 + 10)
@@ -29,20 +29,20 @@ import WorkflowTesting
     }
 
     @Test func missedFireTimesCollapseIntoOne() throws {
-        var planner = SchedulePlanner()
-        planner.update(jobs: [try job("a", "*/10 * * * * *")], now: t0, hostZone: utc)
+        var planner = SchedulePlanner(hostZone: utc)
+        planner.update(jobs: [try job("a", "*/10 * * * * *")], now: t0)
         #expect(planner.takeDue(now: t0 + 95).count == 1)
         #expect(planner.nextWake == t0 + 100)
     }
 
     @Test func anUnchangedJobKeepsItsNextFireAcrossReloadsAndAChangedOneIsReplanned() throws {
-        var planner = SchedulePlanner()
-        planner.update(jobs: [try job("a", "*/10 * * * * *")], now: t0, hostZone: utc)
+        var planner = SchedulePlanner(hostZone: utc)
+        planner.update(jobs: [try job("a", "*/10 * * * * *")], now: t0)
         planner.update(
-            jobs: [try job("a", "*/10 * * * * *"), try job("b", "*/7 * * * * *")], now: t0 + 9, hostZone: utc)
+            jobs: [try job("a", "*/10 * * * * *"), try job("b", "*/7 * * * * *")], now: t0 + 9)
         #expect(planner.nextFire(of: JobID("a")!) == t0 + 10)
         #expect(planner.nextFire(of: JobID("b")!) == t0 + 14)
-        planner.update(jobs: [try job("a", "*/3 * * * * *")], now: t0 + 9, hostZone: utc)
+        planner.update(jobs: [try job("a", "*/3 * * * * *")], now: t0 + 9)
         #expect(planner.nextFire(of: JobID("a")!) == t0 + 12)
         #expect(planner.nextFire(of: JobID("b")!) == nil)
     }
@@ -88,6 +88,7 @@ import WorkflowTesting
             job: job, id: RunID.make(at: t0, suffix: 1), trigger: .schedule, scheduledFor: t0, createdAt: t0)
         (snapshot, _) = try RunMachine.apply(snapshot, .start(at: t0))
         try store.save(snapshot.run)
+        try store.saveSpec(job, run: snapshot.run.id)
         try store.save(snapshot.steps[0])
 
         let scheduler = Scheduler(

@@ -115,6 +115,7 @@ import WorkflowTesting
             job: job, id: RunID.make(at: t0, suffix: 7), trigger: .manual, scheduledFor: nil, createdAt: t0)
         (snapshot, _) = try RunMachine.apply(snapshot, .start(at: t0))
         try store.save(snapshot.run)
+        try store.saveSpec(job, run: snapshot.run.id)
         try store.save(snapshot.steps[0])
         #expect(try store.loadLatest(job.id).active?.id == snapshot.run.id)
         #expect(try store.loadLatest(job.id).last == nil)

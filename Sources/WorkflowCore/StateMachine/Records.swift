@@ -18,8 +18,6 @@ public struct RunRecord: Sendable, Equatable, Codable {
     public var error: String?
     /// Set once a cancel was asked for; the run ends `cancelled` when its running steps have stopped.
     public var cancelReason: String?
-    /// The job as it was when the run was created: later edits of the file do not change a run.
-    public var definition: Job
 
     public init(job: Job, id: RunID, trigger: Trigger, scheduledFor: Date?, createdAt: Date) {
         version = Self.currentVersion
@@ -29,11 +27,10 @@ public struct RunRecord: Sendable, Equatable, Codable {
         state = .queued
         self.scheduledFor = scheduledFor
         self.createdAt = createdAt
-        definition = job
     }
 
     enum CodingKeys: String, CodingKey {
-        case version, job, id, trigger, state, error, definition
+        case version, job, id, trigger, state, error
         case scheduledFor = "scheduled_for"
         case createdAt = "created_at"
         case startedAt = "started_at"

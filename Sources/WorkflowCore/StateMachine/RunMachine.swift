@@ -1,19 +1,23 @@
 import Foundation
 
-/// A run and its steps: what the state machine transforms.
+/// A run, its frozen job definition and its steps: what the state machine transforms.
 public struct RunSnapshot: Sendable, Equatable {
     public var run: RunRecord
+    /// The job as it was when the run was created (`spec.json`): later edits never change a run.
+    public let spec: Job
     /// In the order the job file lists them.
     public var steps: [StepRecord]
 
     /// A fresh, queued run of `job` with every step pending.
     public init(job: Job, id: RunID, trigger: Trigger, scheduledFor: Date?, createdAt: Date) {
         run = RunRecord(job: job, id: id, trigger: trigger, scheduledFor: scheduledFor, createdAt: createdAt)
+        spec = job
         steps = job.steps.map { StepRecord(job: job.id, run: id, step: $0) }
     }
 
-    public init(run: RunRecord, steps: [StepRecord]) {
+    public init(run: RunRecord, spec: Job, steps: [StepRecord]) {
         self.run = run
+        self.spec = spec
         self.steps = steps
     }
 
