@@ -75,7 +75,7 @@ let package = Package(
         .executableTarget(
             name: "wfctl",
             dependencies: [
-                "WorkflowCore", "WorkflowStore", "WorkflowControl",
+                "WorkflowCore", "WorkflowStore", "WorkflowControl", "WorkflowEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

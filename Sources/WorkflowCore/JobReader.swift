@@ -38,6 +38,12 @@ struct JobReader {
         }
     }
 
+    /// "put it in quotes" for a number, boolean or date where text was expected.
+    static func quoteHint(_ node: Node) -> String? {
+        guard case .scalar(let scalar) = node, scalar.tagName != .null else { return nil }
+        return "put it in quotes: \"\(scalar.string)\""
+    }
+
     // MARK: - Mappings and keys
 
     /// The mapping's entries by key, after reporting keys that are not plain strings or not in
@@ -77,8 +83,8 @@ struct JobReader {
     // MARK: - Scalars
 
     mutating func string(_ node: Node, _ key: String) -> String? {
-        guard case .scalar(let scalar) = node, scalar.tagName != .null else {
-            report(node, "'\(key)' must be a string, not \(Self.describe(node))")
+        guard case .scalar(let scalar) = node, scalar.tagName == .str else {
+            report(node, "'\(key)' must be a string, not \(Self.describe(node))", hint: Self.quoteHint(node))
             return nil
         }
         guard !scalar.string.utf8.contains(0) else {
@@ -181,8 +187,10 @@ struct JobReader {
         }
         var result: [(String, Node)] = []
         for item in items {
-            guard case .scalar(let scalar) = item, scalar.tagName != .null else {
-                report(item, "each entry of '\(key)' must be a string, not \(Self.describe(item))")
+            guard case .scalar(let scalar) = item, scalar.tagName == .str else {
+                report(
+                    item, "each entry of '\(key)' must be a string, not \(Self.describe(item))",
+                    hint: Self.quoteHint(item))
                 continue
             }
             result.append((scalar.string, item))

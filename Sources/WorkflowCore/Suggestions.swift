@@ -27,5 +27,5 @@ func editDistance(_ a: String, _ b: String) -> Int {
 
 extension Node.Scalar {
     /// The resolved YAML tag: plain `3` is an int, `'3'` a string, `~` null.
-    var tagName: Tag.Name { Tag.Name(rawValue: tag.rawValue) }
+    var tagName: Tag.Name { Tag.Name(rawValue: Node.scalar(self).tag.rawValue) }
 }

@@ -14,10 +14,10 @@ struct Wfctl: ParsableCommand {
             The state directory is --state, else $WFD_STATE_DIR, else /var/lib/wfd.
 
             Exit codes: 0 ok, 1 what was asked about failed or could not be read, 64 usage,
-            77 permission denied.
+            65 invalid job files, 77 permission denied.
             """,
         version: "0.1.0",
-        subcommands: [Status.self]
+        subcommands: [Status.self, Validate.self, Schema.self]
     )
 }
 

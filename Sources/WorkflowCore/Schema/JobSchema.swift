@@ -1,0 +1,602 @@
+/// The JSON Schema (draft 2020-12) of the job format, printed by `wfctl schema`.
+///
+/// It mirrors ``JobParser`` rule for rule where JSON Schema can say it; what it cannot (a cron
+/// field out of range, an unknown time zone, `needs` that name no step, cycles, template
+/// references, the file name) only the parser checks. Tests hold the two together: the same
+/// property names, and the same verdict on every example and on a corpus of invalid files.
+public enum JobSchema {
+    public static let text = #"""
+        {
+          "$schema": "https://json-schema.org/draft/2020-12/schema",
+          "$id": "https://wfd.invalid/schema/job.json",
+          "title": "wfd job file",
+          "description": "One file in jobs.d: what wfd runs and when. The job id is the file name without its extension and must match [a-z0-9][a-z0-9._-]{0,63}.",
+          "type": "object",
+          "additionalProperties": false,
+          "required": [
+            "steps"
+          ],
+          "properties": {
+            "description": {
+              "type": "string",
+              "description": "What the job is for, in a sentence."
+            },
+            "schedule": {
+              "description": "When the job fires: a cron expression (5 fields, or 6 with leading seconds) or a list of them. Leave it out for a job that only runs by hand.",
+              "anyOf": [
+                {
+                  "$ref": "#/$defs/cron"
+                },
+                {
+                  "type": "array",
+                  "minItems": 1,
+                  "items": {
+                    "$ref": "#/$defs/cron"
+                  }
+                }
+              ]
+            },
+            "timezone": {
+              "type": "string",
+              "description": "The IANA zone the schedule is read in, like Europe/Rome; default: the host's zone."
+            },
+            "catchup": {
+              "enum": [
+                "none",
+                "latest",
+                "all"
+              ],
+              "description": "Fire times missed while wfd was down: none, latest (default) or all."
+            },
+            "jitter": {
+              "$ref": "#/$defs/duration",
+              "description": "A random delay in [0, jitter) added to each fire time."
+            },
+            "concurrency": {
+              "enum": [
+                "skip",
+                "queue",
+                "cancel-previous"
+              ],
+              "description": "What a new run does while one is active: skip (default), queue or cancel-previous."
+            },
+            "timeout": {
+              "$ref": "#/$defs/duration",
+              "description": "The limit for a whole run."
+            },
+            "budget": {
+              "type": "object",
+              "additionalProperties": false,
+              "minProperties": 1,
+              "description": "Hard caps over the LLM steps of one run.",
+              "properties": {
+                "usd": {
+                  "type": "number",
+                  "exclusiveMinimum": 0,
+                  "maximum": 1000000,
+                  "description": "Dollars."
+                },
+                "tokens": {
+                  "type": "integer",
+                  "minimum": 1,
+                  "maximum": 1000000000000,
+                  "description": "Input plus output tokens."
+                }
+              }
+            },
+            "params": {
+              "type": "object",
+              "description": "Parameters a run can be given (wfctl run JOB --param name=value); steps see them as WF_PARAM_<NAME>.",
+              "propertyNames": {
+                "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"
+              },
+              "additionalProperties": {
+                "anyOf": [
+                  {
+                    "type": "null"
+                  },
+                  {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "properties": {
+                      "default": {
+                        "type": [
+                          "string",
+                          "number",
+                          "boolean"
+                        ],
+                        "description": "The value when none is given."
+                      },
+                      "required": {
+                        "type": "boolean",
+                        "description": "A run must be given this parameter."
+                      },
+                      "description": {
+                        "type": "string"
+                      }
+                    },
+                    "if": {
+                      "properties": {
+                        "required": {
+                          "const": true
+                        }
+                      },
+                      "required": [
+                        "required"
+                      ]
+                    },
+                    "then": {
+                      "not": {
+                        "required": [
+                          "default"
+                        ]
+                      }
+                    }
+                  }
+                ]
+              }
+            },
+            "env": {
+              "$ref": "#/$defs/env"
+            },
+            "secrets": {
+              "description": "Names of secrets (systemd credentials, from $CREDENTIALS_DIRECTORY) the job may use.",
+              "anyOf": [
+                {
+                  "$ref": "#/$defs/secretName"
+                },
+                {
+                  "type": "array",
+                  "uniqueItems": true,
+                  "items": {
+                    "$ref": "#/$defs/secretName"
+                  }
+                }
+              ]
+            },
+            "enabled": {
+              "type": "boolean",
+              "description": "false keeps the job loaded but never scheduled; default true."
+            },
+            "retention": {
+              "type": "object",
+              "additionalProperties": false,
+              "description": "How much run history to keep.",
+              "properties": {
+                "keep_runs": {
+                  "type": "integer",
+                  "minimum": 1,
+                  "maximum": 10000000
+                },
+                "keep_days": {
+                  "type": "integer",
+                  "minimum": 1,
+                  "maximum": 36500
+                }
+              }
+            },
+            "steps": {
+              "type": "array",
+              "minItems": 1,
+              "items": {
+                "$ref": "#/$defs/step"
+              },
+              "description": "The steps; 'needs' decides their order, independent steps run in parallel."
+            }
+          },
+          "$defs": {
+            "duration": {
+              "description": "A positive duration: 500ms, 90s, 5m, 1h30m, 2d (units ms, s, m, h, d); a bare number is seconds.",
+              "anyOf": [
+                {
+                  "type": "string",
+                  "pattern": "^\\s*(?=[0-9])([0-9]{1,12}(ms|s|m|h|d))*[0-9]{0,12}\\s*$"
+                },
+                {
+                  "type": "integer",
+                  "minimum": 1
+                }
+              ]
+            },
+            "cron": {
+              "type": "string",
+              "pattern": "^\\s*\\S+(\\s+\\S+){4,5}\\s*$",
+              "description": "minute hour day-of-month month day-of-week, optionally with a leading seconds field."
+            },
+            "env": {
+              "type": "object",
+              "description": "Environment variables for the steps. Values are plain text; templates are not filled here.",
+              "propertyNames": {
+                "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+                "not": {
+                  "enum": [
+                    "NOTIFY_SOCKET",
+                    "WATCHDOG_USEC",
+                    "WATCHDOG_PID",
+                    "LISTEN_FDS",
+                    "LISTEN_PID",
+                    "LISTEN_FDNAMES",
+                    "INVOCATION_ID",
+                    "JOURNAL_STREAM",
+                    "CREDENTIALS_DIRECTORY",
+                    "STATE_DIRECTORY",
+                    "CONFIGURATION_DIRECTORY",
+                    "RUNTIME_DIRECTORY",
+                    "CACHE_DIRECTORY",
+                    "LOGS_DIRECTORY",
+                    "MAINPID"
+                  ]
+                }
+              },
+              "additionalProperties": {
+                "allOf": [
+                  {
+                    "type": [
+                      "string",
+                      "number",
+                      "boolean"
+                    ]
+                  },
+                  {
+                    "not": {
+                      "type": "string",
+                      "pattern": "\\$\\{\\{"
+                    }
+                  }
+                ]
+              }
+            },
+            "secretName": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9_.-]{1,255}$",
+              "not": {
+                "enum": [
+                  ".",
+                  ".."
+                ]
+              }
+            },
+            "stepId": {
+              "type": "string",
+              "pattern": "^[A-Za-z_][A-Za-z0-9_-]{0,63}$"
+            },
+            "template": {
+              "type": "string",
+              "description": "Text with ${{ path }} references: steps.<id>.output[.field], params.<name>, secrets.<name>, item[.field], run.id, run.trigger, job.id."
+            },
+            "step": {
+              "type": "object",
+              "additionalProperties": false,
+              "required": [
+                "id"
+              ],
+              "description": "One node of the DAG. Exactly one of run, http, llm, approval.",
+              "oneOf": [
+                {
+                  "required": [
+                    "run"
+                  ]
+                },
+                {
+                  "required": [
+                    "http"
+                  ]
+                },
+                {
+                  "required": [
+                    "llm"
+                  ]
+                },
+                {
+                  "required": [
+                    "approval"
+                  ]
+                }
+              ],
+              "properties": {
+                "id": {
+                  "$ref": "#/$defs/stepId",
+                  "description": "Unique within the job; [A-Za-z_][A-Za-z0-9_-]{0,63}."
+                },
+                "needs": {
+                  "description": "Steps that must succeed first.",
+                  "anyOf": [
+                    {
+                      "$ref": "#/$defs/stepId"
+                    },
+                    {
+                      "type": "array",
+                      "items": {
+                        "$ref": "#/$defs/stepId"
+                      }
+                    }
+                  ]
+                },
+                "run": {
+                  "type": "string",
+                  "pattern": "\\S",
+                  "not": {
+                    "pattern": "\\$\\{\\{"
+                  },
+                  "description": "A shell command line (/bin/sh -c). Inputs arrive as environment variables; templates are never spliced in."
+                },
+                "http": {
+                  "type": "object",
+                  "additionalProperties": false,
+                  "required": [
+                    "url"
+                  ],
+                  "description": "One HTTP request.",
+                  "not": {
+                    "required": [
+                      "json",
+                      "body"
+                    ]
+                  },
+                  "properties": {
+                    "method": {
+                      "enum": [
+                        "GET",
+                        "HEAD",
+                        "POST",
+                        "PUT",
+                        "PATCH",
+                        "DELETE",
+                        "OPTIONS",
+                        "get",
+                        "head",
+                        "post",
+                        "put",
+                        "patch",
+                        "delete",
+                        "options"
+                      ],
+                      "description": "Default GET."
+                    },
+                    "url": {
+                      "type": "string",
+                      "pattern": "^(https?://.*|.*\\$\\{\\{.*)$",
+                      "description": "http:// or https://; may hold templates."
+                    },
+                    "headers": {
+                      "type": "object",
+                      "propertyNames": {
+                        "pattern": "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"
+                      },
+                      "additionalProperties": {
+                        "type": [
+                          "string",
+                          "number",
+                          "boolean"
+                        ]
+                      }
+                    },
+                    "query": {
+                      "type": "object",
+                      "propertyNames": {
+                        "minLength": 1
+                      },
+                      "additionalProperties": {
+                        "type": [
+                          "string",
+                          "number",
+                          "boolean"
+                        ]
+                      }
+                    },
+                    "json": {
+                      "description": "A JSON body (any value); strings in it may hold templates."
+                    },
+                    "body": {
+                      "type": "string",
+                      "description": "A raw body."
+                    },
+                    "timeout": {
+                      "$ref": "#/$defs/duration"
+                    },
+                    "expect": {
+                      "description": "Status codes that count as success; default any 2xx.",
+                      "anyOf": [
+                        {
+                          "type": "integer",
+                          "minimum": 100,
+                          "maximum": 599
+                        },
+                        {
+                          "type": "array",
+                          "items": {
+                            "type": "integer",
+                            "minimum": 100,
+                            "maximum": 599
+                          }
+                        }
+                      ]
+                    },
+                    "idempotency_key": {
+                      "type": "string",
+                      "pattern": "\\S",
+                      "description": "Sent as Idempotency-Key and recorded, so a retried POST is safe."
+                    }
+                  }
+                },
+                "llm": {
+                  "type": "object",
+                  "additionalProperties": false,
+                  "required": [
+                    "provider",
+                    "model",
+                    "prompt"
+                  ],
+                  "description": "One model call; with schema, its output is validated (and repaired) before it counts.",
+                  "properties": {
+                    "provider": {
+                      "enum": [
+                        "openai",
+                        "anthropic"
+                      ]
+                    },
+                    "model": {
+                      "type": "string",
+                      "pattern": "\\S"
+                    },
+                    "base_url": {
+                      "type": "string",
+                      "pattern": "^https?://",
+                      "description": "Any OpenAI-compatible server (Ollama, vLLM, llama.cpp) for provider openai."
+                    },
+                    "api_key_secret": {
+                      "type": "string",
+                      "description": "The name of a secret the job declares."
+                    },
+                    "system": {
+                      "type": "string"
+                    },
+                    "prompt": {
+                      "type": "string",
+                      "pattern": "\\S"
+                    },
+                    "temperature": {
+                      "type": "number",
+                      "minimum": 0,
+                      "maximum": 2
+                    },
+                    "max_tokens": {
+                      "type": "integer",
+                      "minimum": 1,
+                      "maximum": 10000000
+                    },
+                    "schema": {
+                      "type": [
+                        "object",
+                        "boolean"
+                      ],
+                      "description": "A JSON Schema (draft 2020-12) the output must match."
+                    },
+                    "repair_attempts": {
+                      "type": "integer",
+                      "minimum": 0,
+                      "maximum": 10,
+                      "description": "How often a schema violation is fed back to the model; default 2."
+                    }
+                  }
+                },
+                "approval": {
+                  "type": "object",
+                  "additionalProperties": false,
+                  "required": [
+                    "message"
+                  ],
+                  "description": "A person must approve (wfctl approve) before the run goes on.",
+                  "properties": {
+                    "message": {
+                      "type": "string",
+                      "pattern": "\\S"
+                    },
+                    "timeout": {
+                      "$ref": "#/$defs/duration"
+                    }
+                  }
+                },
+                "output": {
+                  "enum": [
+                    "text",
+                    "json"
+                  ],
+                  "description": "How stdout becomes the step's output; json must parse. Default text."
+                },
+                "retry": {
+                  "type": "object",
+                  "additionalProperties": false,
+                  "required": [
+                    "attempts"
+                  ],
+                  "description": "How failed attempts are tried again.",
+                  "properties": {
+                    "attempts": {
+                      "type": "integer",
+                      "minimum": 1,
+                      "maximum": 100,
+                      "description": "Counts the first try."
+                    },
+                    "delay": {
+                      "$ref": "#/$defs/duration"
+                    },
+                    "backoff": {
+                      "type": "number",
+                      "minimum": 1,
+                      "maximum": 10
+                    },
+                    "max_delay": {
+                      "$ref": "#/$defs/duration"
+                    },
+                    "on_exit_codes": {
+                      "anyOf": [
+                        {
+                          "type": "integer",
+                          "minimum": 1,
+                          "maximum": 255
+                        },
+                        {
+                          "type": "array",
+                          "items": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": 255
+                          }
+                        }
+                      ]
+                    }
+                  }
+                },
+                "timeout": {
+                  "$ref": "#/$defs/duration",
+                  "description": "The limit for one attempt: SIGTERM to its process group, a grace period, SIGKILL."
+                },
+                "env": {
+                  "$ref": "#/$defs/env"
+                },
+                "workdir": {
+                  "type": "string",
+                  "pattern": "\\S",
+                  "description": "The working directory; relative to the jobs directory. Default: the jobs directory."
+                },
+                "user": {
+                  "type": "string",
+                  "pattern": "^[A-Za-z0-9_.$-]+$",
+                  "description": "Run the step as this user (wfd must run as root)."
+                },
+                "effect": {
+                  "enum": [
+                    "pure",
+                    "idempotent",
+                    "effectful"
+                  ],
+                  "description": "What recovery may re-run after a crash; default effectful for run, by method for http, pure for llm."
+                },
+                "for_each": {
+                  "type": "string",
+                  "pattern": "^\\s*\\$\\{\\{[^}]*\\}\\}\\s*$",
+                  "description": "One reference to a JSON array; the step runs once per item (${{ item }})."
+                },
+                "when": {
+                  "description": "success (default), always, failure, or a ${{ … }} expression.",
+                  "anyOf": [
+                    {
+                      "enum": [
+                        "success",
+                        "always",
+                        "failure"
+                      ]
+                    },
+                    {
+                      "type": "string",
+                      "pattern": "\\$\\{\\{"
+                    }
+                  ]
+                }
+              }
+            }
+          }
+        }
+        """#
+}
