@@ -52,7 +52,7 @@ public struct JobParser: Sendable {
         do {
             root = try Yams.compose(yaml: text)
         } catch let error as YamlError {
-            throw JobFileError([reader.diagnostic(for: error)])
+            throw JobFileError([reader.diagnostic(for: error, text: text)])
         } catch {
             throw JobFileError([Diagnostic(file: path, line: 1, column: 1, message: "cannot read YAML: \(error)")])
         }
@@ -81,17 +81,38 @@ public struct JobParser: Sendable {
 }
 
 extension JobReader {
-    func diagnostic(for error: YamlError) -> Diagnostic {
+    func diagnostic(for error: YamlError, text: String) -> Diagnostic {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         switch error {
         case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
             .composer(let context, let problem, let mark, _):
             let prefix = context.map { "\($0.text), " } ?? ""
+            let line = mark.line >= 1 && mark.line <= lines.count ? lines[mark.line - 1] : ""
+            let tab = line.prefix(while: { $0 == " " || $0 == "\t" }).contains("\t")
             return Diagnostic(
                 file: path, line: mark.line, column: mark.column, message: "YAML syntax error: \(prefix)\(problem)",
-                hint: problem.contains("tab") ? "indent with spaces, not tabs" : nil)
+                hint: tab ? "indent with spaces, not tabs" : nil)
         case .duplicatedKeysInMapping(let duplicates, let context):
+            // Point at the second occurrence: the mapping's mark is where it starts.
+            var line = context.mark.line
+            var column = context.mark.column
+            if let key = duplicates.first {
+                var seen = false
+                for (index, content) in lines.enumerated() where index + 1 >= context.mark.line {
+                    let indent = content.prefix(while: { $0 == " " }).count
+                    let rest = content.dropFirst(indent).drop(while: { $0 == "-" || $0 == " " })
+                    guard rest.hasPrefix("\(key):") || rest.hasPrefix("\"\(key)\":") || rest.hasPrefix("'\(key)':")
+                    else { continue }
+                    if seen {
+                        line = index + 1
+                        column = content.count - rest.count + 1
+                        break
+                    }
+                    seen = true
+                }
+            }
             return Diagnostic(
-                file: path, line: context.mark.line, column: context.mark.column,
+                file: path, line: line, column: column,
                 message: "duplicate key \(duplicates.map { "'\($0)'" }.joined(separator: ", "))",
                 hint: "each key may appear once in a mapping")
         default:
@@ -168,7 +189,15 @@ extension JobReader {
         }
         let fields = fields(mapping, allowed: ["usd", "tokens"], in: "'budget'")
         var budget = Budget()
-        if let (_, value) = fields["usd"] { budget.usd = number(value, "budget.usd", range: 0.000_001...1_000_000) }
+        if let (_, value) = fields["usd"],
+            let usd = number(value, "budget.usd", range: -Double.greatestFiniteMagnitude...1_000_000)
+        {
+            if usd > 0 {
+                budget.usd = usd
+            } else {
+                report(value, "'budget.usd' must be more than 0, not \(JobReader.format(usd))")
+            }
+        }
         if let (_, value) = fields["tokens"] {
             budget.tokens = int(value, "budget.tokens", range: 1...1_000_000_000_000)
         }

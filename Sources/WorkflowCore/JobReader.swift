@@ -44,6 +44,14 @@ struct JobReader {
         return "put it in quotes: \"\(scalar.string)\""
     }
 
+    /// Words other tools use for wfd's keys.
+    static let synonyms: [String: String] = [
+        "command": "run", "cmd": "run", "script": "run", "shell": "run", "exec": "run",
+        "depends_on": "needs", "depends": "needs", "after": "needs", "requires": "needs", "dependencies": "needs",
+        "name": "id", "cron": "schedule", "tz": "timezone", "environment": "env", "retries": "retry",
+        "working_dir": "workdir", "cwd": "workdir", "foreach": "for_each", "each": "for_each", "if": "when",
+    ]
+
     // MARK: - Mappings and keys
 
     /// The mapping's entries by key, after reporting keys that are not plain strings or not in
@@ -63,7 +71,8 @@ struct JobReader {
             } else if let home = elsewhere[key] {
                 report(keyNode, "'\(key)' does not belong in \(place)", hint: "it goes inside '\(home)'")
             } else {
-                let hint = closest(key, among: allowed).map { "did you mean '\($0)'?" }
+                let synonym = Self.synonyms[key].flatMap { allowed.contains($0) ? $0 : nil }
+                let hint = (synonym ?? closest(key, among: allowed)).map { "did you mean '\($0)'?" }
                 report(
                     keyNode, "unknown key '\(key)' in \(place)",
                     hint: hint ?? "allowed: \(allowed.joined(separator: ", "))")
@@ -83,7 +92,8 @@ struct JobReader {
     // MARK: - Scalars
 
     mutating func string(_ node: Node, _ key: String) -> String? {
-        guard case .scalar(let scalar) = node, scalar.tagName == .str else {
+        // A date is text too (YAML would make 2024-11-25 a timestamp); numbers and booleans are not.
+        guard case .scalar(let scalar) = node, scalar.tagName == .str || scalar.tagName == .timestamp else {
             report(node, "'\(key)' must be a string, not \(Self.describe(node))", hint: Self.quoteHint(node))
             return nil
         }
