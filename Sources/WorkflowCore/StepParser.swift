@@ -68,7 +68,12 @@ extension JobReader {
         var kind: StepKind?
         switch present.count {
         case 0:
-            report(node, "\(name) has no kind", hint: "give exactly one of run, http, llm, approval")
+            // A misspelt kind ('runn', 'command') was reported as an unknown key with the fix.
+            let misspelt = mapping.contains { key, _ in
+                guard let text = key.scalar?.string, !Self.stepKeys.contains(text) else { return false }
+                return Self.kinds.contains(Self.synonyms[text] ?? closest(text, among: Self.kinds) ?? "")
+            }
+            if !misspelt { report(node, "\(name) has no kind", hint: "give exactly one of run, http, llm, approval") }
         case 1:
             if let (_, value) = fields[present[0]] { kind = stepKind(present[0], value, step: id) }
         default:

@@ -28,7 +28,8 @@ public final class Scheduler: Service, Sendable {
 
     enum Event: Sendable {
         case wake
-        case reload
+        /// Re-read jobs.d; `announce` tells the supervisor (RELOADING=1 … READY=1), as for SIGHUP.
+        case reload(announce: Bool)
         case shutdown
         case runEnded(JobID, RunSnapshot)
     }
@@ -53,8 +54,11 @@ public final class Scheduler: Service, Sendable {
         (events, continuation) = AsyncStream.makeStream(of: Event.self)
     }
 
-    /// Re-reads `jobs.d` (SIGHUP, `systemctl reload`).
-    public func reload() { continuation.yield(.reload) }
+    /// Re-reads `jobs.d` (SIGHUP, `systemctl reload`), announced to the supervisor.
+    public func reload() { continuation.yield(.reload(announce: true)) }
+
+    /// Re-reads `jobs.d` after a change seen on disk, without telling the supervisor.
+    public func reloadQuietly() { continuation.yield(.reload(announce: false)) }
 
     /// Stops starting runs, cancels the active ones (TERM, grace, KILL), records them and returns.
     public func shutdown() { continuation.yield(.shutdown) }
@@ -99,10 +103,12 @@ public final class Scheduler: Service, Sendable {
                 switch event {
                 case .wake:
                     break
-                case .reload where !stopping:
-                    reporter.reloading(status: "reloading \(configuration.jobsDirectory)")
+                case .reload(let announce) where !stopping:
+                    if announce { reporter.reloading(status: "reloading \(configuration.jobsDirectory)") }
                     apply(catalog.reload(), catalog: catalog, planner: &planner, store: store)
-                    reporter.ready(status: statusLine(catalog: catalog, planner: planner, active: active.count))
+                    if announce {
+                        reporter.ready(status: statusLine(catalog: catalog, planner: planner, active: active.count))
+                    }
                     logger.info("reloaded: \(catalog.jobs.count) jobs")
                 case .reload:
                     break

@@ -98,11 +98,13 @@ struct Wfd: AsyncParsableCommand {
             reporter: SystemdReporter(),
             logger: logger)
         let hangups = HangupService(scheduler: scheduler)
+        let watcher = JobsDirectoryWatcher(directory: directories.jobs, logger: logger) { scheduler.reloadQuietly() }
         let group = ServiceGroup(
             configuration: .init(
                 services: [
                     .init(service: scheduler),
                     .init(service: hangups, successTerminationBehavior: .ignore),
+                    .init(service: watcher, successTerminationBehavior: .ignore),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))

@@ -1,0 +1,151 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import WorkflowCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Watches `jobs.d` with inotify and calls `onChange` once the directory has been quiet for
+/// ``debounce`` after a change to a job file: creates, writes, deletes, renames (editors save by
+/// rename), and mode changes. A missing directory is watched for once a second until it appears;
+/// a directory that is removed or replaced is watched again.
+///
+/// The inotify descriptor is read on a thread of its own, so waiting never blocks the concurrency
+/// pool.
+public final class JobsDirectoryWatcher: Service, Sendable {
+    public let directory: String
+    public let debounce: Duration
+    let onChange: @Sendable () -> Void
+    let logger: Logger
+    private let stopped = Mutex(false)
+
+    public init(
+        directory: String, debounce: Duration = .milliseconds(50), logger: Logger,
+        onChange: @escaping @Sendable () -> Void
+    ) {
+        self.directory = directory
+        self.debounce = debounce
+        self.logger = logger
+        self.onChange = onChange
+    }
+
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                    let thread = Thread { [self] in
+                        watch()
+                        done.resume()
+                    }
+                    thread.name = "wfd-inotify"
+                    thread.start()
+                }
+            } onCancel: {
+                self.stop()
+            }
+        } onGracefulShutdown: {
+            self.stop()
+        }
+    }
+
+    /// Ends the watch within about 100 ms.
+    public func stop() { stopped.withLock { $0 = true } }
+
+    private var isStopped: Bool { stopped.withLock { $0 } }
+
+    private func watch() {
+        let fd = inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK))
+        guard fd >= 0 else {
+            logger.error("cannot watch \(directory) (inotify: \(String(cString: strerror(errno)))); reload with SIGHUP")
+            return
+        }
+        defer { close(fd) }
+        let mask = UInt32(
+            IN_CREATE | IN_DELETE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_ATTRIB
+                | IN_DELETE_SELF
+                | IN_MOVE_SELF | IN_ONLYDIR)
+        var watch: Int32 = -1
+        var warned = false
+        var pendingSince: ContinuousClock.Instant?
+        var lastEvent = ContinuousClock.now
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while !isStopped {
+            if watch < 0 {
+                watch = inotify_add_watch(fd, directory, mask)
+                if watch < 0 {
+                    if !warned {
+                        logger.warning(
+                            "cannot watch \(directory) yet (\(String(cString: strerror(errno)))); retrying every second"
+                        )
+                        warned = true
+                    }
+                    Thread.sleep(forTimeInterval: 1)
+                    continue
+                }
+                if warned {
+                    warned = false
+                    pendingSince = pendingSince ?? .now  // it appeared: load what is in it
+                    lastEvent = .now
+                }
+            }
+            var timeout: Int32 = 100
+            if pendingSince != nil {
+                let remaining = (lastEvent + debounce) - .now
+                timeout = max(
+                    0,
+                    Int32(
+                        remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000))
+            }
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&poller, 1, timeout)
+            if ready > 0 {
+                let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+                if count > 0 {
+                    let (relevant, lost) = Self.scan(buffer, count: count)
+                    if lost {
+                        inotify_rm_watch(fd, watch)
+                        watch = -1
+                        warned = true  // re-add quietly, then reload
+                        pendingSince = pendingSince ?? .now
+                        lastEvent = .now
+                    } else if relevant {
+                        pendingSince = pendingSince ?? .now
+                        lastEvent = .now
+                    }
+                }
+                continue
+            }
+            if pendingSince != nil, ContinuousClock.now - lastEvent >= debounce {
+                pendingSince = nil
+                onChange()
+            }
+        }
+    }
+
+    /// Whether the events in `buffer` touch a job file, and whether the watch itself was lost.
+    static func scan(_ buffer: [UInt8], count: Int) -> (relevant: Bool, lost: Bool) {
+        var relevant = false
+        var lost = false
+        var offset = 0
+        let header = MemoryLayout<inotify_event>.size
+        while offset + header <= count {
+            let (mask, length) = buffer.withUnsafeBytes { raw -> (UInt32, Int) in
+                let event = raw.loadUnaligned(fromByteOffset: offset, as: inotify_event.self)
+                return (event.mask, Int(event.len))
+            }
+            if mask & UInt32(IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED | IN_Q_OVERFLOW) != 0 {
+                lost = lost || mask & UInt32(IN_Q_OVERFLOW) == 0
+                relevant = true
+            } else if length > 0 {
+                let nameBytes = buffer[(offset + header)..<min(count, offset + header + length)].prefix { $0 != 0 }
+                let name = String(decoding: nameBytes, as: UTF8.self)
+                if JobParser.isJobFileName(name) { relevant = true }
+            }
+            offset += header + length
+        }
+        return (relevant, lost)
+    }
+}
