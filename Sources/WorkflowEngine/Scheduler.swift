@@ -28,8 +28,9 @@ public final class Scheduler: Service, Sendable {
 
     enum Event: Sendable {
         case wake
-        /// Re-read jobs.d; `announce` tells the supervisor (RELOADING=1 … READY=1), as for SIGHUP.
-        case reload(announce: Bool)
+        /// Re-read jobs.d; `announce` tells the supervisor (RELOADING=1 … READY=1), as for SIGHUP;
+        /// `done` hears the summary once the new jobs are in effect.
+        case reload(announce: Bool, done: (@Sendable (String) -> Void)?)
         case shutdown
         case runEnded(JobID, RunSnapshot)
     }
@@ -55,10 +56,16 @@ public final class Scheduler: Service, Sendable {
     }
 
     /// Re-reads `jobs.d` (SIGHUP, `systemctl reload`), announced to the supervisor.
-    public func reload() { continuation.yield(.reload(announce: true)) }
+    public func reload() { continuation.yield(.reload(announce: true, done: nil)) }
+
+    /// Re-reads `jobs.d`, announced, and calls `done` with a summary once it is in effect (or
+    /// with why not, when wfd is stopping).
+    public func reload(done: @escaping @Sendable (String) -> Void) {
+        continuation.yield(.reload(announce: true, done: done))
+    }
 
     /// Re-reads `jobs.d` after a change seen on disk, without telling the supervisor.
-    public func reloadQuietly() { continuation.yield(.reload(announce: false)) }
+    public func reloadQuietly() { continuation.yield(.reload(announce: false, done: nil)) }
 
     /// Stops starting runs, cancels the active ones (TERM, grace, KILL), records them and returns.
     public func shutdown() { continuation.yield(.shutdown) }
@@ -103,15 +110,17 @@ public final class Scheduler: Service, Sendable {
                 switch event {
                 case .wake:
                     break
-                case .reload(let announce) where !stopping:
+                case .reload(let announce, let done) where !stopping:
                     if announce { reporter.reloading(status: "reloading \(configuration.jobsDirectory)") }
                     apply(catalog.reload(), catalog: catalog, planner: &planner, store: store)
                     if announce {
                         reporter.ready(status: statusLine(catalog: catalog, planner: planner, active: active.count))
                     }
-                    logger.info("reloaded: \(catalog.jobs.count) jobs")
-                case .reload:
-                    break
+                    let summary = "reloaded: \(catalog.jobs.count) jobs, \(catalog.diagnostics.count) problems"
+                    logger.info("\(summary)")
+                    done?(summary)
+                case .reload(_, let done):
+                    done?("not reloaded: wfd is stopping")
                 case .shutdown:
                     if !stopping {
                         stopping = true

@@ -34,15 +34,25 @@ public final class FileLock: Sendable {
     }
 
     /// True when some process holds an exclusive lock on `path`. Probes with a shared lock, so it
-    /// never blocks the holder; a missing file is not held.
-    public static func isHeld(_ path: String) -> Bool {
+    /// never blocks the holder; a missing or unreadable file counts as not held.
+    public static func isHeld(_ path: String) -> Bool { probe(path) == .held }
+
+    /// What a look at the lock on `path` found.
+    public enum Probe: Sendable, Equatable {
+        case held, free, missing
+        /// The caller may not open the file, so cannot tell.
+        case denied
+    }
+
+    /// Looks at the lock on `path` with a shared, non-blocking `flock`.
+    public static func probe(_ path: String) -> Probe {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return false }
+        guard fd >= 0 else { return errno == ENOENT ? .missing : .denied }
         defer { close(fd) }
         while flock(fd, LOCK_SH | LOCK_NB) != 0 {
             if errno == EINTR { continue }
-            return errno == EWOULDBLOCK
+            return errno == EWOULDBLOCK ? .held : .free
         }
-        return false
+        return .free
     }
 }

@@ -22,7 +22,11 @@ public struct StateDirectory: Sendable {
     }
 
     public var daemonLock: String { "\(root)/wfd.lock" }
+    /// How to reach the running wfd: its pid and control socket.
+    public var daemonInfo: String { "\(root)/daemon.json" }
     public var jobsRoot: String { "\(root)/jobs" }
+    /// A file directly in the state directory.
+    public func file(_ name: String) -> String { "\(root)/\(name)" }
     public var runsRoot: String { "\(root)/runs" }
 
     public func jobDirectory(_ job: JobID) -> String { "\(jobsRoot)/\(job.rawValue)" }

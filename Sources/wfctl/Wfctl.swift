@@ -11,13 +11,14 @@ struct Wfctl: ParsableCommand {
         abstract: "Inspect and control wfd, the workflow daemon.",
         discussion: """
             wfctl reads the state directory directly, so it answers even while wfd is stopped.
-            The state directory is --state, else $WFD_STATE_DIR, else /var/lib/wfd.
+            The state directory is --state, else $WFD_STATE_DIR, else $STATE_DIRECTORY (as systemd
+            sets it for ExecReload=), else /var/lib/wfd.
 
             Exit codes: 0 ok, 1 what was asked about failed or could not be read, 64 usage,
-            65 invalid job files, 77 permission denied.
+            65 invalid job files, 69 wfd is not running (for reload), 77 permission denied.
             """,
         version: "0.1.0",
-        subcommands: [Status.self, Validate.self, Schema.self]
+        subcommands: [Status.self, Validate.self, Schema.self, Reload.self]
     )
 }
 
@@ -28,7 +29,10 @@ struct StateOptions: ParsableArguments {
 
     var directory: StateDirectory {
         let environment = ProcessInfo.processInfo.environment
-        let path = state ?? environment["WFD_STATE_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/var/lib/wfd"
+        func nonEmpty(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+        let path =
+            state ?? nonEmpty("WFD_STATE_DIR") ?? nonEmpty("STATE_DIRECTORY").map { String($0.prefix { $0 != ":" }) }
+            ?? "/var/lib/wfd"
         return StateDirectory(root: path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path)
     }
 }

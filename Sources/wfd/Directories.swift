@@ -8,6 +8,8 @@ import Foundation
 struct Directories: Equatable {
     var state: String
     var jobs: String
+    /// The control socket: in `$RUNTIME_DIRECTORY` under systemd, else in the state directory.
+    var socket: String
 
     static func resolve(stateFlag: String?, jobsFlag: String?, environment: [String: String]) -> Directories {
         func first(_ name: String) -> String? {
@@ -16,7 +18,8 @@ struct Directories: Equatable {
         }
         let state = stateFlag ?? first("STATE_DIRECTORY") ?? "/var/lib/wfd"
         let jobs = jobsFlag ?? first("CONFIGURATION_DIRECTORY").map { "\($0)/jobs.d" } ?? "/etc/wfd/jobs.d"
-        return Directories(state: absolute(state), jobs: absolute(jobs))
+        let socket = first("RUNTIME_DIRECTORY").map { "\($0)/control.sock" } ?? "\(absolute(state))/control.sock"
+        return Directories(state: absolute(state), jobs: absolute(jobs), socket: socket)
     }
 
     static func absolute(_ path: String) -> String {

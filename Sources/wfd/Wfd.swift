@@ -4,6 +4,7 @@ import Logging
 import ServiceLifecycle
 import SystemdSupport
 import UnixSignals
+import WorkflowControl
 import WorkflowCore
 import WorkflowEngine
 import WorkflowStore
@@ -99,12 +100,22 @@ struct Wfd: AsyncParsableCommand {
             logger: logger)
         let hangups = HangupService(scheduler: scheduler)
         let watcher = JobsDirectoryWatcher(directory: directories.jobs, logger: logger) { scheduler.reloadQuietly() }
+        let control: ControlServer
+        do {
+            control = try ControlServer(path: directories.socket, scheduler: scheduler, logger: logger)
+            let info = DaemonInfo(
+                pid: getpid(), socket: directories.socket, startedAt: Date(), wfdVersion: Self.version)
+            try RecordFile.write(info, to: stateDirectory.daemonInfo)
+        } catch {
+            Self.fail("cannot open the control socket: \(error)")
+        }
         let group = ServiceGroup(
             configuration: .init(
                 services: [
                     .init(service: scheduler),
                     .init(service: hangups, successTerminationBehavior: .ignore),
                     .init(service: watcher, successTerminationBehavior: .ignore),
+                    .init(service: control, successTerminationBehavior: .ignore),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))

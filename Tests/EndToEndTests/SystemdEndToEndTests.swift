@@ -44,11 +44,11 @@ final class SystemdSandbox: Sendable {
 @Suite struct SystemdEndToEndTests {
     static let unitSource = BuiltProducts.packageRoot + "/systemd/wfd.service"
 
-    /// The shipped unit with test-only directory names and `wfd` at `executable`.
-    func testUnit(name: String, executable: String) throws -> String {
-        let wfd = executable
+    /// The shipped unit with test-only directory names, and `wfd` and `wfctl` in `binaries`.
+    func testUnit(name: String, binaries: String) throws -> String {
         var text = try String(contentsOfFile: Self.unitSource, encoding: .utf8)
-        text = text.replacingOccurrences(of: "ExecStart=/usr/local/bin/wfd", with: "ExecStart=\(wfd)")
+        text = text.replacingOccurrences(of: "ExecStart=/usr/local/bin/wfd", with: "ExecStart=\(binaries)/wfd")
+        text = text.replacingOccurrences(of: "ExecReload=/usr/local/bin/wfctl", with: "ExecReload=\(binaries)/wfctl")
         for key in ["StateDirectory", "ConfigurationDirectory", "RuntimeDirectory"] {
             text = text.replacingOccurrences(of: "\(key)=wfd\n", with: "\(key)=\(name)\n")
         }
@@ -59,7 +59,7 @@ final class SystemdSandbox: Sendable {
     @Test func theUnitVerifiesCleanlyAndIsHardened() throws {
         let dir = try TemporaryDirectory("unit")
         let path = dir.file("wfd.service")
-        try testUnit(name: "wfd", executable: try BuiltProducts.path("wfd"))
+        try testUnit(name: "wfd", binaries: BuiltProducts.directory)
             .write(toFile: path, atomically: true, encoding: .utf8)
         let verify = Process()
         verify.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-analyze")
@@ -90,12 +90,14 @@ final class SystemdSandbox: Sendable {
             try? FileManager.default.removeItem(atPath: state)
         }
         try FileManager.default.createDirectory(atPath: "\(configuration)/jobs.d", withIntermediateDirectories: true)
-        // The instance has a private /tmp (where a clone may live), so the binary goes into its /run.
-        let binary = "/run/wfd-e2e-bin/wfd"
-        try FileManager.default.createDirectory(
-            atPath: "\(sandbox.root)/run/wfd-e2e-bin", withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: try BuiltProducts.path("wfd"), toPath: sandbox.root + binary)
-        try testUnit(name: name, executable: binary).write(
+        // The instance has a private /tmp (where a clone may live), so the binaries go into its /run.
+        let binaries = "/run/wfd-e2e-bin"
+        try FileManager.default.createDirectory(atPath: sandbox.root + binaries, withIntermediateDirectories: true)
+        for program in ["wfd", "wfctl"] {
+            try FileManager.default.copyItem(
+                atPath: try BuiltProducts.path(program), toPath: "\(sandbox.root)\(binaries)/\(program)")
+        }
+        try testUnit(name: name, binaries: binaries).write(
             toFile: "\(sandbox.root)/run/systemd/system/\(name).service", atomically: false, encoding: .utf8)
         #expect(try sandbox.run(["systemctl", "daemon-reload"]).status == 0)
         let start = try sandbox.run(["systemctl", "start", "\(name).service"])

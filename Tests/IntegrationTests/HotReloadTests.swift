@@ -160,3 +160,48 @@ import WorkflowTesting
         #expect(json["$schema"] as? String == "https://json-schema.org/draft/2020-12/schema")
     }
 }
+
+@Suite struct ReloadCommandTests {
+    @Test func reloadReturnsOnceTheNewJobsAreInEffect() async throws {
+        let dir = try TemporaryDirectory("reload")
+        try FileManager.default.createDirectory(atPath: dir.file("jobs"), withIntermediateDirectories: true)
+        let socket = try NotifySocket()
+        let daemon = try DaemonProcess(
+            executable: try BuiltProducts.path("wfd"),
+            arguments: ["--jobs", dir.file("jobs"), "--state", dir.file("state"), "--log-target", "stderr"],
+            environment: ["NOTIFY_SOCKET": socket.address, "PATH": "/usr/bin:/bin"], stderrPath: dir.file("wfd.log"))
+        defer { Task { await daemon.stop() } }
+        #expect(await socket.waitFor { $0.contains("READY=1") } != nil)
+        let wfctl = try BuiltProducts.path("wfctl")
+        let state = StateDirectory(root: dir.file("state"))
+
+        try dir.write("jobs/new.yaml", "schedule: '0 0 1 1 *'\nsteps: [{id: a, run: 'true'}]\n")
+        let before = socket.messages.count
+        let reload = try runProgram(wfctl, ["reload", "--state", state.root])
+        #expect(reload.status == 0, "\(reload.output)")
+        #expect(reload.output.hasPrefix("reloaded: 1 jobs"))
+        #expect(FileManager.default.fileExists(atPath: state.jobInfo(JobID("new")!)), "in effect when reload returns")
+        let reloading = socket.messages[before...].firstIndex { $0.contains("RELOADING=1") }
+        #expect(reloading != nil)
+        #expect(
+            socket.messages[before...].lastIndex { $0.contains("READY=1") }.map { $0 > (reloading ?? .max) } == true)
+
+        // Another user may not send commands, even when the socket itself is open to everyone.
+        chmod(dir.path, 0o755)
+        chmod(state.root, 0o755)
+        chmod(state.daemonLock, 0o644)
+        chmod(state.daemonInfo, 0o644)
+        chmod(state.file("control.sock"), 0o666)
+        let stranger = try runProgram(
+            "/usr/bin/setpriv",
+            ["--reuid=65534", "--regid=65534", "--clear-groups", wfctl, "reload", "--state", state.root])
+        #expect(stranger.status == 77, "\(stranger.output)")
+        #expect(stranger.output.contains("permission denied"))
+
+        daemon.send(SIGTERM)
+        #expect(await daemon.waitForExit() == 0)
+        let stopped = try runProgram(wfctl, ["reload", "--state", state.root])
+        #expect(stopped.status == 69)
+        #expect(stopped.output.contains("wfd is not running"))
+    }
+}

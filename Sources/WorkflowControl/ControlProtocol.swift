@@ -1,0 +1,64 @@
+import Foundation
+import WorkflowCore
+
+/// A request to the running wfd over its control socket: one JSON object on one line.
+public struct ControlRequest: Sendable, Codable, Equatable {
+    /// `reload` (re-read jobs.d and answer when done) or `ping`.
+    public var command: String
+
+    public init(command: String) { self.command = command }
+}
+
+/// wfd's answer: one JSON object on one line.
+public struct ControlResponse: Sendable, Codable, Equatable {
+    public var ok: Bool
+    public var message: String
+    /// Set when `ok` is false: `permission_denied`, `unknown_command`, `bad_request`, `failed`.
+    public var error: String?
+
+    public init(ok: Bool, message: String, error: String? = nil) {
+        self.ok = ok
+        self.message = message
+        self.error = error
+    }
+}
+
+/// `state/daemon.json`: how to reach the running wfd. Written at start-up.
+public struct DaemonInfo: Sendable, Codable, Equatable {
+    public static let currentVersion = 1
+
+    public var version: Int
+    public var pid: Int32
+    /// The control socket's path.
+    public var socket: String
+    public var startedAt: Date
+    public var wfdVersion: String
+
+    public init(pid: Int32, socket: String, startedAt: Date, wfdVersion: String) {
+        version = Self.currentVersion
+        self.pid = pid
+        self.socket = socket
+        self.startedAt = startedAt
+        self.wfdVersion = wfdVersion
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case version, pid, socket
+        case startedAt = "started_at"
+        case wfdVersion = "wfd_version"
+    }
+}
+
+/// Line framing for control messages: JSON without newlines, then `\n`; lines are capped.
+public enum ControlFraming {
+    /// The longest line either side accepts.
+    public static let maximumLine = 64 * 1024
+
+    public static func encode<T: Encodable>(_ value: T) throws -> Data {
+        try Timestamp.makeEncoder(pretty: false).encode(value) + Data("\n".utf8)
+    }
+
+    public static func decode<T: Decodable>(_ type: T.Type, from line: Data) throws -> T {
+        try Timestamp.makeDecoder().decode(T.self, from: line)
+    }
+}

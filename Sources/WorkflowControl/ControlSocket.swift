@@ -1,0 +1,129 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Unix stream sockets for the control protocol, and the peer's credentials (`SO_PEERCRED`).
+public enum ControlSocket {
+    /// A failure of the socket itself (not an answer from wfd).
+    public struct Failure: Error, CustomStringConvertible, Sendable {
+        public let description: String
+        public let errno: Int32
+    }
+
+    /// The credentials of the process at the other end of `fd`.
+    public struct Peer: Sendable, Equatable {
+        public var pid: Int32
+        public var uid: UInt32
+        public var gid: UInt32
+    }
+
+    public static func peer(of fd: Int32) -> Peer? {
+        // struct ucred { pid_t pid; uid_t uid; gid_t gid; }: Glibc only exports it with _GNU_SOURCE.
+        var credentials: (Int32, UInt32, UInt32) = (0, 0, 0)
+        var length = socklen_t(MemoryLayout<(Int32, UInt32, UInt32)>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0, length == 12 else { return nil }
+        return Peer(pid: credentials.0, uid: credentials.1, gid: credentials.2)
+    }
+
+    static func address(_ path: String) throws(Failure) -> (sockaddr_un, socklen_t) {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            throw Failure(description: "the socket path '\(path)' is too long", errno: ENAMETOOLONG)
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in bytes.enumerated() { raw[index] = byte }
+            raw[bytes.count] = 0
+        }
+        return (address, socklen_t(MemoryLayout<sa_family_t>.size + bytes.count + 1))
+    }
+
+    /// Binds and listens on `path` (replacing a stale socket file), mode 0660.
+    public static func listen(at path: String) throws(Failure) -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw Failure(description: "socket: \(String(cString: strerror(errno)))", errno: errno) }
+        var (address, length) = try address(path)
+        unlink(path)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
+        guard bound == 0, chmod(path, 0o660) == 0, Glibc.listen(fd, 16) == 0 else {
+            let code = errno
+            close(fd)
+            throw Failure(description: "cannot listen on \(path): \(String(cString: strerror(code)))", errno: code)
+        }
+        return fd
+    }
+
+    /// Connects to `path`, sends `request` and waits up to `timeout` for the answer.
+    public static func exchange(_ request: ControlRequest, at path: String, timeout: Duration) throws(Failure)
+        -> ControlResponse
+    {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw Failure(description: "socket: \(String(cString: strerror(errno)))", errno: errno) }
+        defer { close(fd) }
+        var (address, length) = try address(path)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, length) }
+        }
+        guard connected == 0 else {
+            throw Failure(description: "cannot connect to \(path): \(String(cString: strerror(errno)))", errno: errno)
+        }
+        guard let data = try? ControlFraming.encode(request) else {
+            throw Failure(description: "cannot encode the request", errno: EINVAL)
+        }
+        try writeAll(fd, data)
+        guard let line = try readLine(fd, timeout: timeout) else {
+            throw Failure(description: "wfd closed the connection without an answer", errno: ECONNRESET)
+        }
+        guard let response = try? ControlFraming.decode(ControlResponse.self, from: line) else {
+            throw Failure(description: "wfd's answer is not a control response", errno: EPROTO)
+        }
+        return response
+    }
+
+    /// Writes all of `data` to `fd`.
+    public static func writeAll(_ fd: Int32, _ data: Data) throws(Failure) {
+        var offset = 0
+        while offset < data.count {
+            let written = data.withUnsafeBytes {
+                send(fd, $0.baseAddress?.advanced(by: offset), $0.count - offset, Int32(MSG_NOSIGNAL))
+            }
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else {
+                throw Failure(description: "write: \(String(cString: strerror(errno)))", errno: errno)
+            }
+            offset += written
+        }
+    }
+
+    /// Reads one line (without its newline) within `timeout`; nil at end of stream.
+    public static func readLine(_ fd: Int32, timeout: Duration) throws(Failure) -> Data? {
+        let deadline = ContinuousClock.now + timeout
+        var line = Data()
+        var byte: UInt8 = 0
+        while true {
+            let left = deadline - .now
+            let millis = max(
+                0, Int32(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&poller, 1, millis)
+            if ready < 0 && errno == EINTR { continue }
+            guard ready > 0 else { throw Failure(description: "no answer within \(timeout)", errno: ETIMEDOUT) }
+            let count = recv(fd, &byte, 1, 0)
+            if count < 0 && errno == EINTR { continue }
+            guard count >= 0 else {
+                throw Failure(description: "read: \(String(cString: strerror(errno)))", errno: errno)
+            }
+            if count == 0 { return line.isEmpty ? nil : line }
+            if byte == UInt8(ascii: "\n") { return line }
+            line.append(byte)
+            guard line.count <= ControlFraming.maximumLine else {
+                throw Failure(description: "a control message is longer than 64 KiB", errno: EMSGSIZE)
+            }
+        }
+    }
+}

@@ -1,0 +1,118 @@
+import Dispatch
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import WorkflowControl
+import WorkflowEngine
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Serves the control socket: one request per connection, answered once it is carried out.
+/// Only root and wfd's own user may send commands (checked with `SO_PEERCRED`).
+///
+/// Connections are accepted and served on a thread of its own: each is small and bounded (a
+/// 64 KiB line, a 5 s read timeout), and waiting never blocks the concurrency pool.
+final class ControlServer: Service, Sendable {
+    let path: String
+    let scheduler: Scheduler
+    let logger: Logger
+    let allowedUsers: Set<UInt32>
+    private let stopped = Mutex(false)
+    private let listener: Int32
+
+    init(path: String, scheduler: Scheduler, logger: Logger) throws(ControlSocket.Failure) {
+        self.path = path
+        self.scheduler = scheduler
+        self.logger = logger
+        allowedUsers = [0, geteuid()]
+        listener = try ControlSocket.listen(at: path)
+    }
+
+    deinit {
+        close(listener)
+        unlink(path)
+    }
+
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                    let thread = Thread { [self] in
+                        serve()
+                        done.resume()
+                    }
+                    thread.name = "wfd-control"
+                    thread.start()
+                }
+            } onCancel: {
+                self.stopped.withLock { $0 = true }
+            }
+        } onGracefulShutdown: {
+            self.stopped.withLock { $0 = true }
+        }
+    }
+
+    private func serve() {
+        while !stopped.withLock({ $0 }) {
+            var poller = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, 100) > 0 else { continue }
+            // accept4() is not exported by Glibc's module; FD_CLOEXEC follows at once (a step
+            // spawned in between could inherit the connection, which only delays its close).
+            let connection = accept(listener, nil, nil)
+            guard connection >= 0 else { continue }
+            _ = fcntl(connection, F_SETFD, FD_CLOEXEC)
+            handle(connection)
+            close(connection)
+        }
+    }
+
+    private func handle(_ connection: Int32) {
+        let response = answer(connection)
+        if let data = try? ControlFraming.encode(response) {
+            try? ControlSocket.writeAll(connection, data)
+        }
+    }
+
+    private func answer(_ connection: Int32) -> ControlResponse {
+        let request: ControlRequest
+        do {
+            guard let line = try ControlSocket.readLine(connection, timeout: .seconds(5)) else {
+                return ControlResponse(ok: false, message: "empty request", error: "bad_request")
+            }
+            request = try ControlFraming.decode(ControlRequest.self, from: line)
+        } catch {
+            return ControlResponse(ok: false, message: "unreadable request: \(error)", error: "bad_request")
+        }
+        // Read first, then refuse: the client gets an answer rather than a broken pipe.
+        guard let peer = ControlSocket.peer(of: connection), allowedUsers.contains(peer.uid) else {
+            let who = ControlSocket.peer(of: connection).map { "uid \($0.uid), pid \($0.pid)" } ?? "an unknown peer"
+            logger.warning("refused control command '\(request.command)' from \(who)")
+            return ControlResponse(
+                ok: false, message: "permission denied: only root and wfd's user may control wfd",
+                error: "permission_denied")
+        }
+        switch request.command {
+        case "ping":
+            return ControlResponse(ok: true, message: "pong")
+        case "reload":
+            let summary = Mutex<String?>(nil)
+            let finished = DispatchSemaphore(value: 0)
+            scheduler.reload { text in
+                summary.withLock { $0 = text }
+                finished.signal()
+            }
+            guard finished.wait(timeout: .now() + 60) == .success else {
+                return ControlResponse(ok: false, message: "the reload did not finish within 60 s", error: "failed")
+            }
+            let text = summary.withLock { $0 } ?? "reloaded"
+            return ControlResponse(
+                ok: !text.hasPrefix("not reloaded"), message: text,
+                error: text.hasPrefix("not reloaded") ? "failed" : nil)
+        default:
+            return ControlResponse(ok: false, message: "unknown command '\(request.command)'", error: "unknown_command")
+        }
+    }
+}
