@@ -6,15 +6,16 @@ SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 PREFIX ?= /usr/local
 DESTDIR ?=
 SYSTEMD_UNIT_DIR ?= /etc/systemd/system
-# Debian packages the build and the tests need.
-APT_PACKAGES = libsystemd-dev pkg-config systemd util-linux procps
+# Debian packages the build and the tests need (python3's jsonschema checks the published schema).
+APT_PACKAGES = libsystemd-dev pkg-config systemd util-linux procps python3
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build run test install uninstall lint clean
+.PHONY: all deps build run test bench install uninstall lint clean
 
 all: build
 
 deps:
+	@python3 -c 'import jsonschema' 2>/dev/null || python3 -m pip install --quiet jsonschema
 	@missing=""; \
 	for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -27,11 +28,15 @@ build: deps
 
 run: build
 	@mkdir -p state
+	@chmod go-w jobs.d/*.yaml  # wfd refuses job files others could change, like cron
 	.build/debug/wfd --jobs ./jobs.d --state ./state --log-target stderr
 
 test: build
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+bench: release
+	python3 scripts/bench.py .build/release
 
 lint:
 	$(SWIFT) format lint --strict -r Sources Tests Package.swift

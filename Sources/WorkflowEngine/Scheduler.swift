@@ -94,7 +94,8 @@ public final class Scheduler: Service, Sendable {
 
         var catalog = JobCatalog(directory: configuration.jobsDirectory)
         var planner = SchedulePlanner(hostZone: configuration.hostZone)
-        apply(catalog.reload(), catalog: catalog, planner: &planner, store: store)
+        var indexed: [JobID: JobInfo] = [:]
+        apply(catalog.reload(), catalog: catalog, planner: &planner, indexed: &indexed, store: store)
         var active: [JobID: ActiveRun] = [:]
         reporter.ready(status: statusLine(catalog: catalog, planner: planner, active: active.count))
         logger.info("ready: \(catalog.jobs.count) jobs loaded from \(configuration.jobsDirectory)")
@@ -112,7 +113,7 @@ public final class Scheduler: Service, Sendable {
                     break
                 case .reload(let announce, let done) where !stopping:
                     if announce { reporter.reloading(status: "reloading \(configuration.jobsDirectory)") }
-                    apply(catalog.reload(), catalog: catalog, planner: &planner, store: store)
+                    apply(catalog.reload(), catalog: catalog, planner: &planner, indexed: &indexed, store: store)
                     if announce {
                         reporter.ready(status: statusLine(catalog: catalog, planner: planner, active: active.count))
                     }
@@ -198,10 +199,12 @@ public final class Scheduler: Service, Sendable {
         }
     }
 
-    /// Applies a catalog load: logs what changed and every problem, refreshes `jobs/<job>/job.json`
-    /// and the planner.
+    /// Applies a catalog load: logs what changed and every problem, refreshes the planner and the
+    /// `jobs/<job>/job.json` files whose content changed (`indexed` is what is on disk; a reload of
+    /// many unchanged jobs costs no durable writes).
     private func apply(
-        _ changes: [JobCatalog.Change], catalog: JobCatalog, planner: inout SchedulePlanner, store: RunStore
+        _ changes: [JobCatalog.Change], catalog: JobCatalog, planner: inout SchedulePlanner,
+        indexed: inout [JobID: JobInfo], store: RunStore
     ) {
         for change in changes {
             switch change {
@@ -209,6 +212,7 @@ public final class Scheduler: Service, Sendable {
             case .changed(let id): logger.info("job changed", metadata: [LogField.job: .string(id.rawValue)])
             case .removed(let id):
                 logger.info("job removed", metadata: [LogField.job: .string(id.rawValue)])
+                indexed[id] = nil
                 do { try store.removeJobInfo(id) } catch { logger.error("cannot remove the job's index: \(error)") }
             case .invalid(let id, let kept):
                 let what = kept ? "keeping its last valid version" : "not scheduling it"
@@ -220,9 +224,15 @@ public final class Scheduler: Service, Sendable {
         }
         let now = clock.now()
         for (id, entry) in catalog.entries {
+            var info = JobInfo(id: id, job: entry.job, file: entry.file, errors: entry.diagnostics, loadedAt: now)
+            if let previous = indexed[id] {
+                info.loadedAt = previous.loadedAt
+                if info == previous { continue }
+                info.loadedAt = now
+            }
             do {
-                let info = JobInfo(id: id, job: entry.job, file: entry.file, errors: entry.diagnostics, loadedAt: now)
                 try store.saveJobInfo(info)
+                indexed[id] = info
             } catch {
                 logger.error("cannot write the job's index: \(error)", metadata: [LogField.job: .string(id.rawValue)])
             }

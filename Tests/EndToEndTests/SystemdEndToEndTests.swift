@@ -108,7 +108,10 @@ final class SystemdSandbox: Sendable {
         try "schedule: '* * * * * *'\nsteps:\n  - {id: greet, run: 'echo e2e says hello'}\n".write(
             toFile: "\(configuration)/jobs.d/e2e.yaml", atomically: true, encoding: .utf8)
         let reload = try sandbox.run(["systemctl", "reload", "\(name).service"])
-        #expect(reload.status == 0, "reload: \(reload.output)")
+        if reload.status != 0 {
+            let journal = try sandbox.run(["journalctl", "--no-pager", "-u", "\(name).service"])
+            Issue.record("systemctl reload failed: \(reload.output)\n\(journal.output)")
+        }
         #expect(
             await eventually(timeout: .seconds(10)) {
                 let runs = (try? FileManager.default.contentsOfDirectory(atPath: "\(state)/runs/e2e")) ?? []
