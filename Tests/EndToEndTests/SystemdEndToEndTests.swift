@@ -93,9 +93,12 @@ final class SystemdSandbox: Sendable {
         // The instance has a private /tmp (where a clone may live), so the binaries go into its /run.
         let binaries = "/run/wfd-e2e-bin"
         try FileManager.default.createDirectory(atPath: sandbox.root + binaries, withIntermediateDirectories: true)
+        // Copied by cp in a process of its own: a write descriptor open in this (multi-threaded)
+        // process could leak into a child another test spawns and make exec fail with ETXTBSY.
         for program in ["wfd", "wfctl"] {
-            try FileManager.default.copyItem(
-                atPath: try BuiltProducts.path(program), toPath: "\(sandbox.root)\(binaries)/\(program)")
+            let copy = try runProgram(
+                "/bin/cp", [try BuiltProducts.path(program), "\(sandbox.root)\(binaries)/\(program)"])
+            guard copy.status == 0 else { throw TestKitError("cp \(program): \(copy.output)") }
         }
         try testUnit(name: name, binaries: binaries).write(
             toFile: "\(sandbox.root)/run/systemd/system/\(name).service", atomically: false, encoding: .utf8)

@@ -144,7 +144,7 @@ import WorkflowTesting
         #expect(files.allSatisfy { $0["valid"] as? Bool == false })
         let good = try runProgram(wfctl, ["validate", root + "/jobs.d", root + "/Tests/Fixtures/jobs/valid"])
         #expect(good.status == 0, "\(good.output)")
-        #expect(good.output.contains("ok: 4 job files valid"))
+        #expect(good.output.contains("ok: 5 job files valid"))
         let one = try runProgram(wfctl, ["validate", root + "/Tests/Fixtures/jobs/invalid/04-need-not-needs.yaml"])
         #expect(one.status == 65)
         #expect(one.output.contains("04-need-not-needs.yaml:5:5: unknown key 'need' in a step (did you mean 'needs'?)"))
