@@ -33,22 +33,7 @@ public final class JobsDirectoryWatcher: Service, Sendable {
     }
 
     public func run() async throws {
-        await withGracefulShutdownHandler {
-            await withTaskCancellationHandler {
-                await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-                    let thread = Thread { [self] in
-                        watch()
-                        done.resume()
-                    }
-                    thread.name = "wfd-inotify"
-                    thread.start()
-                }
-            } onCancel: {
-                self.stop()
-            }
-        } onGracefulShutdown: {
-            self.stop()
-        }
+        await runOnOwnThread(named: "wfd-inotify", stop: { self.stop() }) { self.watch() }
     }
 
     /// Ends the watch within about 100 ms.

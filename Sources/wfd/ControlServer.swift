@@ -37,22 +37,7 @@ final class ControlServer: Service, Sendable {
     }
 
     func run() async throws {
-        await withGracefulShutdownHandler {
-            await withTaskCancellationHandler {
-                await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-                    let thread = Thread { [self] in
-                        serve()
-                        done.resume()
-                    }
-                    thread.name = "wfd-control"
-                    thread.start()
-                }
-            } onCancel: {
-                self.stopped.withLock { $0 = true }
-            }
-        } onGracefulShutdown: {
-            self.stopped.withLock { $0 = true }
-        }
+        await runOnOwnThread(named: "wfd-control", stop: { self.stopped.withLock { $0 = true } }) { self.serve() }
     }
 
     private func serve() {
