@@ -17,11 +17,37 @@ public struct CronExpression: Sendable, Equatable {
     let dayOfMonthStar: Bool
     let dayOfWeekStar: Bool
 
-    /// Parses `source`. Throws ``ScheduleError`` naming the field and the character at fault.
+    /// True for a 5-field expression whose minute and hour fields do not start with `*` (and the
+    /// aliases but `@hourly`): matched on local wall-clock time, so a time in a spring-forward gap
+    /// fires once when the gap ends and a time repeated by a fall-back fires once. Every other
+    /// expression fires at each real instant whose wall-clock reading matches (Debian cron).
+    public let isFixedTime: Bool
+
+    /// The aliases and what they stand for.
+    public static let aliases: [String: String] = [
+        "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *", "@weekly": "0 0 * * 0",
+        "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *",
+    ]
+
+    /// Parses `source`. Throws ``ScheduleError`` naming the field and the character at fault, or
+    /// saying that the expression can never fire (`0 0 30 2 *`).
     public init(parsing source: String) throws(ScheduleError) {
         self.source = source
-        let fields = source.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
-        let offsets = Self.fieldOffsets(source)
+        var text = source
+        let trimmed = String(source.trimmingWhitespace())
+        if trimmed.hasPrefix("@") {
+            guard let expansion = Self.aliases[trimmed] else {  // case-sensitive, as in Vixie cron
+                let known = Self.aliases.keys.sorted().joined(separator: " ")
+                let message =
+                    trimmed == "@reboot"
+                    ? "@reboot has no fire times: wfd schedules by the clock"
+                    : "unknown alias '\(trimmed)'; known: \(known)"
+                throw ScheduleError(expression: source, offset: 0, message: message)
+            }
+            text = expansion
+        }
+        let fields = text.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+        let offsets = trimmed.hasPrefix("@") ? Array(repeating: 0, count: 6) : Self.fieldOffsets(text)
         guard fields.count == 5 || fields.count == 6 else {
             throw ScheduleError(
                 expression: source, offset: 0,
@@ -45,18 +71,81 @@ public struct CronExpression: Sendable, Equatable {
         daysOfWeek = weekdays
         dayOfMonthStar = fields[base + 2].hasPrefix("*")
         dayOfWeekStar = fields[base + 4].hasPrefix("*")
+        isFixedTime = !hasSeconds && !fields[base].hasPrefix("*") && !fields[base + 1].hasPrefix("*")
+        // Only day-of-month can make an expression impossible, when it alone decides the day.
+        if !dayOfMonthStar && (dayOfWeekStar || weekdays.bits == 0) {
+            let possible = (1...12).contains { month in
+                months.contains(month)
+                    && (1...LocalTime.daysIn(month: month, year: 2024)).contains(where: daysOfMonth.contains)
+            }
+            guard possible else {
+                throw ScheduleError(
+                    expression: source, offset: offsets[base + 2],
+                    message: "this day of month never exists in the months given, so the schedule never fires")
+            }
+        }
     }
 
     /// The first instant strictly after `date` at which the expression fires, in `timeZone`;
-    /// nil when there is none within eight years (for example `0 0 30 2 *`).
+    /// nil when there is none within eight years.
     public func nextFire(after date: Date, in timeZone: TimeZone) -> Date? {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = timeZone
-        let start = Date(timeIntervalSince1970: (date.timeIntervalSince1970).rounded(.down) + 1)
-        let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: start)
-        guard var local = LocalTime(parts) else { return nil }
-        let limitYear = local.year + 8
-        while local.year <= limitYear {
+        let start = Int64(date.timeIntervalSince1970.rounded(.down))
+        let next = isFixedTime ? nextFixedTime(after: start, in: timeZone) : nextWallClock(after: start, in: timeZone)
+        return next.map { Date(timeIntervalSince1970: TimeInterval($0)) }
+    }
+
+    /// Every real instant whose wall-clock reading matches: walk the stretches of constant UTC
+    /// offset between transitions, so gap times never occur and repeated times occur twice.
+    func nextWallClock(after start: Int64, in zone: TimeZone) -> Int64? {
+        var instant = start + 1
+        let horizon = start + 8 * 366 * 86400
+        while instant < horizon {
+            let offset = Int64(zone.secondsFromGMT(for: Date(timeIntervalSince1970: TimeInterval(instant))))
+            let transition = zone.nextDaylightSavingTimeTransition(
+                after: Date(timeIntervalSince1970: TimeInterval(instant))
+            )
+            .map { Int64($0.timeIntervalSince1970.rounded(.up)) }
+            let end = min(transition ?? horizon, horizon)
+            if let local = firstMatch(from: LocalTime(epoch: instant + offset), before: end + offset) {
+                return local.epoch - offset
+            }
+            instant = end
+        }
+        return nil
+    }
+
+    /// Wall-clock times resolved to instants: the first occurrence of a repeated time, the end of
+    /// the gap for a time that does not exist; results on the same instant count once.
+    func nextFixedTime(after start: Int64, in zone: TimeZone) -> Int64? {
+        let offset = Int64(zone.secondsFromGMT(for: Date(timeIntervalSince1970: TimeInterval(start))))
+        var from = LocalTime(epoch: start + offset + 1)
+        let horizon = start + offset + 8 * 366 * 86400
+        while let local = firstMatch(from: from, before: horizon) {
+            if let instant = Self.resolve(local.epoch, in: zone), instant > start { return instant }
+            from = LocalTime(epoch: local.epoch + 1)
+        }
+        return nil
+    }
+
+    /// The instant a wall-clock time (as seconds since 1970 read as UTC) stands for in `zone`.
+    static func resolve(_ wall: Int64, in zone: TimeZone) -> Int64? {
+        func offset(_ instant: Int64) -> Int64 {
+            Int64(zone.secondsFromGMT(for: Date(timeIntervalSince1970: TimeInterval(instant))))
+        }
+        let before = offset(wall - 86400)
+        let after = offset(wall + 86400)
+        let candidates = Set([before, after]).map { wall - $0 }.filter { offset($0) == wall - $0 }
+        if let first = candidates.min() { return first }
+        // In a gap: the first real instant after it is the transition itself.
+        let probe = Date(timeIntervalSince1970: TimeInterval(wall - max(before, after)))
+        return zone.nextDaylightSavingTimeTransition(after: probe).map { Int64($0.timeIntervalSince1970.rounded(.up)) }
+    }
+
+    /// The first wall-clock time at or after `from` that matches every field, before `limit`
+    /// (seconds since 1970 read as UTC).
+    func firstMatch(from: LocalTime, before limit: Int64) -> LocalTime? {
+        var local = from
+        while local.epoch < limit {
             guard months.contains(local.month) else {
                 local.advanceMonth()
                 continue
@@ -77,10 +166,7 @@ public struct CronExpression: Sendable, Equatable {
                 local.advanceSecond()
                 continue
             }
-            if let instant = calendar.date(from: local.components), instant > date {
-                return instant
-            }
-            local.advanceSecond()
+            return local
         }
         return nil
     }
@@ -185,9 +271,8 @@ struct FieldSet: Sendable, Equatable {
         let rangePart = slash[0]
         var step = 1
         if slash.count == 2 {
-            guard let parsed = Int(slash[1]), parsed > 0, parsed <= kind.range.upperBound else {
-                throw fail(
-                    "step '\(slash[1])' must be a number from 1 to \(kind.range.upperBound)", at: rangePart.count + 1)
+            guard let parsed = Int(slash[1]), slash[1].allSatisfy(\.isASCII), parsed > 0, parsed <= 9999 else {
+                throw fail("step '\(slash[1])' must be a whole number of at least 1", at: rangePart.count + 1)
             }
             step = parsed
         }
@@ -243,17 +328,31 @@ struct LocalTime {
     var minute: Int
     var second: Int
 
-    init?(_ parts: DateComponents) {
-        guard let year = parts.year, let month = parts.month, let day = parts.day, let hour = parts.hour,
-            let minute = parts.minute, let second = parts.second
-        else { return nil }
-        (self.year, self.month, self.day, self.hour, self.minute, self.second) = (
-            year, month, day, hour, minute, second
-        )
+    /// The wall-clock time `epoch` seconds after 1970-01-01 00:00:00 (no zone involved).
+    init(epoch: Int64) {
+        let days = epoch >= 0 ? epoch / 86400 : (epoch - 86399) / 86400
+        let seconds = Int(epoch - days * 86400)
+        (year, month, day) = LocalTime.civil(fromDays: Int(days))
+        (hour, minute, second) = (seconds / 3600, seconds / 60 % 60, seconds % 60)
     }
 
-    var components: DateComponents {
-        DateComponents(year: year, month: month, day: day, hour: hour, minute: minute, second: second)
+    /// Seconds since 1970-01-01 00:00:00 of this wall-clock time, read as if it were UTC.
+    var epoch: Int64 {
+        Int64(LocalTime.daysFromCivil(year: year, month: month, day: day)) * 86400
+            + Int64(hour * 3600 + minute * 60 + second)
+    }
+
+    /// Year, month, day of `days` since 1970-01-01 (Howard Hinnant's algorithm).
+    static func civil(fromDays days: Int) -> (Int, Int, Int) {
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 
     /// 0 = Sunday … 6 = Saturday.

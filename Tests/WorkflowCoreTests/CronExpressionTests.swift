@@ -64,8 +64,40 @@ import WorkflowCore
         )
     }
 
-    @Test func impossibleDatesNeverFire() throws {
-        #expect(try fires("0 0 30 2 *", after: "2026-01-01T00:00:00Z", count: 1).isEmpty)
+    @Test func impossibleDatesAreRejectedAndRareOnesFound() throws {
+        #expect(throws: ScheduleError.self) { try CronExpression(parsing: "0 0 30 2 *") }
+        #expect(throws: ScheduleError.self) { try CronExpression(parsing: "0 0 31 4,6,9,11 *") }
+        // Feb 29 exists; from 2025 the next one is 2028. With a weekday the OR rule makes it common.
+        #expect(try fires("0 0 29 2 *", after: "2025-01-01T00:00:00Z", count: 1) == ["2028-02-29T00:00:00.000Z"])
+        #expect(try fires("0 0 30 2 MON", after: "2026-02-01T00:00:00Z", count: 1) == ["2026-02-02T00:00:00.000Z"])
+    }
+
+    @Test func aliasesExpandAndUnknownOnesAreRefused() throws {
+        #expect(try fires("@daily", after: "2026-01-01T10:00:00Z", count: 1) == ["2026-01-02T00:00:00.000Z"])
+        #expect(try fires("@hourly", after: "2026-01-01T10:00:00Z", count: 1) == ["2026-01-01T11:00:00.000Z"])
+        #expect(try CronExpression(parsing: "@weekly").isFixedTime)
+        #expect(try !CronExpression(parsing: "@hourly").isFixedTime)
+        #expect(try !CronExpression(parsing: "0 2 * * * *").isFixedTime, "six fields follow the wall clock")
+        #expect(throws: ScheduleError.self) { try CronExpression(parsing: "@reboot") }
+        #expect(throws: ScheduleError.self) { try CronExpression(parsing: "@weekly 1") }
+    }
+
+    /// The two DST models, in America/New_York (spring 2024-03-10, fall 2024-11-03).
+    @Test func dstFixedTimeAndWallClockJobsDiffer() throws {
+        let york = TimeZone(identifier: "America/New_York")!
+        // 02:30 does not exist on 2024-03-10: a fixed-time job fires once when the gap ends.
+        #expect(
+            try fires("30 2 * * *", after: "2024-03-09T12:00:00Z", count: 2, zone: york) == [
+                "2024-03-10T07:00:00.000Z", "2024-03-11T06:30:00.000Z",
+            ])
+        // 01:30 happens twice on 2024-11-03: a fixed-time job fires at the first, a wall-clock job at both.
+        #expect(
+            try fires("30 1 * * *", after: "2024-11-03T04:00:00Z", count: 1, zone: york) == ["2024-11-03T05:30:00.000Z"]
+        )
+        #expect(
+            try fires("30 * * * *", after: "2024-11-03T05:00:00Z", count: 2, zone: york) == [
+                "2024-11-03T05:30:00.000Z", "2024-11-03T06:30:00.000Z",
+            ])
     }
 
     @Test(arguments: [
@@ -74,7 +106,7 @@ import WorkflowCore
         ("* * 0 * *", "day-of-month field: 0 is out of range 1-31"),
         ("* * * 13 *", "month field: 13 is out of range 1-12"),
         ("* * * * 8", "day-of-week field: 8 is out of range 0-7"),
-        ("*/0 * * * *", "step '0' must be a number"),
+        ("*/0 * * * *", "step '0' must be a whole number of at least 1"),
         ("5-1 * * * *", "runs backwards"),
         ("a * * * *", "'a' is not a number from 0 to 59"),
         ("1,,2 * * * *", "empty list item"),

@@ -200,8 +200,8 @@ public enum JobSchema {
             },
             "cron": {
               "type": "string",
-              "pattern": "^\\s*\\S+(\\s+\\S+){4,5}\\s*$",
-              "description": "minute hour day-of-month month day-of-week, optionally with a leading seconds field."
+              "pattern": "^(\\s*\\S+(\\s+\\S+){4,5}\\s*|\\s*@(yearly|annually|monthly|weekly|daily|midnight|hourly)\\s*)$",
+              "description": "minute hour day-of-month month day-of-week, optionally with a leading seconds field; or @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly."
             },
             "env": {
               "type": "object",
