@@ -174,7 +174,9 @@ extension JobReader {
             } catch {
                 report(
                     position(in: item, offset: error.offset), "invalid schedule '\(text)': \(error.message)",
-                    hint: "cron: 'minute hour day-of-month month day-of-week', optionally with leading seconds")
+                    hint:
+                        "cron has 5 fields (minute hour day-of-month month day-of-week) or 6 with leading seconds; a calendar event looks like 'Mon..Fri 09:00' or 'daily'; try: wfctl next 'EXPR'"
+                )
             }
         }
         if case .sequence(let sequence) = node, sequence.isEmpty {

@@ -22,7 +22,7 @@ public enum JobSchema {
               "description": "What the job is for, in a sentence."
             },
             "schedule": {
-              "description": "When the job fires: a cron expression (5 fields, or 6 with leading seconds) or a list of them. Leave it out for a job that only runs by hand.",
+              "description": "When the job fires: a cron expression or a systemd calendar event, or a list of them. Leave it out for a job that only runs by hand.",
               "anyOf": [
                 {
                   "$ref": "#/$defs/cron"
@@ -200,8 +200,8 @@ public enum JobSchema {
             },
             "cron": {
               "type": "string",
-              "pattern": "^(\\s*\\S+(\\s+\\S+){4,5}\\s*|\\s*@(yearly|annually|monthly|weekly|daily|midnight|hourly)\\s*)$",
-              "description": "minute hour day-of-month month day-of-week, optionally with a leading seconds field; or @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly."
+              "pattern": "\\S",
+              "description": "A cron expression (5 fields minute hour day-of-month month day-of-week, or 6 with leading seconds, or @daily and the other aliases) or a systemd calendar event (daily, Mon..Fri 09:00, *-*-01 02:30 Europe/Berlin). 5 or 6 fields or a leading @ means cron."
             },
             "env": {
               "type": "object",
