@@ -8,6 +8,11 @@ public enum Timestamp {
     /// `2026-11-25T10:30:00.123Z`.
     public static func rfc3339(_ date: Date) -> String { style.format(date) }
 
+    /// `2026-11-25T11:30:00+01:00`: RFC 3339 with the offset `zone` had at that instant.
+    public static func rfc3339(_ date: Date, in zone: TimeZone) -> String {
+        Date.ISO8601FormatStyle(timeZoneSeparator: .colon, timeZone: zone).format(date)
+    }
+
     /// Parses RFC 3339 with or without fractional seconds and with any offset; nil if it is not one.
     public static func parse(_ text: String) -> Date? {
         if let date = try? style.parse(text) { return date }

@@ -1,0 +1,69 @@
+import Foundation
+import Testing
+import WorkflowCore
+import WorkflowStore
+import WorkflowTesting
+
+@Suite struct NextCommandTests {
+    let wfctl: String
+
+    init() throws { wfctl = try BuiltProducts.path("wfctl") }
+
+    @Test func printsTheNextTimesOfAnExpressionAsJSON() throws {
+        let result = try runProgram(
+            wfctl,
+            [
+                "next", "30 2 * * *", "--tz", "America/New_York", "--from", "2024-03-09T12:00:00Z", "--count", "2",
+                "--json",
+            ])
+        #expect(result.status == 0, "\(result.output)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+        #expect(json["expr"] as? String == "30 2 * * *")
+        #expect(json["normalized"] as? String == "30 2 * * *")
+        #expect(json["grammar"] as? String == "cron")
+        #expect(json["timezone"] as? String == "America/New_York")
+        // 02:30 does not exist on 2024-03-10: a fixed-time cron job fires when the gap ends.
+        #expect(json["next"] as? [String] == ["2024-03-10T03:00:00-04:00", "2024-03-11T02:30:00-04:00"])
+    }
+
+    @Test func calendarEventsAreNormalizedLikeSystemd() throws {
+        let result = try runProgram(
+            wfctl,
+            ["next", "Sat,Thu,Mon..Wed,Sat..Sun", "--tz", "UTC", "--from", "2026-11-25T12:00:00Z", "--count", "3"])
+        #expect(result.status == 0)
+        #expect(result.output.contains("Normalized form: Mon..Thu,Sat,Sun *-*-* 00:00:00 (calendar)"))
+        #expect(result.output.contains("    Next elapse: 2026-11-26T00:00:00Z"))
+        #expect(result.output.contains("       Iter. #3: 2026-11-29T00:00:00Z"), "Thu, Sat, Sun")
+    }
+
+    @Test func anInvalidExpressionSaysWhatAndWhereAndExits65() throws {
+        let result = try runProgram(wfctl, ["next", "0 25 * * *"])
+        #expect(result.status == 65)
+        #expect(result.output.contains("hours field: 25 is out of range 0-23"))
+        #expect(result.output.contains("  0 25 * * *\n    ^"))
+        #expect(try runProgram(wfctl, ["next", "*-13-01"]).status == 65)
+        #expect(try runProgram(wfctl, ["next", "daily", "--count", "0"]).status == 64)
+    }
+
+    @Test func aJobsSchedulesAreMerged() throws {
+        let dir = try TemporaryDirectory("next")
+        let state = StateDirectory(root: dir.path)
+        let job = Job(
+            id: JobID("report")!,
+            schedules: [try Schedule(parsing: "0 9 * * *"), try Schedule(parsing: "*-*-* 12:00")],
+            timezone: "Europe/Rome", steps: [StepDefinition(id: StepID("a")!, run: "true")])
+        try RunStore(directory: state).saveJobInfo(
+            JobInfo(id: job.id, job: job, file: "/j/report.yaml", errors: [], loadedAt: Date()))
+        let result = try runProgram(
+            wfctl,
+            ["next", "report", "--state", state.root, "--from", "2026-06-01T00:00:00Z", "--count", "3", "--json"])
+        #expect(result.status == 0, "\(result.output)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+        #expect(json["job"] as? String == "report")
+        #expect(json["grammar"] as? [String] == ["cron", "calendar"])
+        #expect(
+            json["next"] as? [String] == [
+                "2026-06-01T09:00:00+02:00", "2026-06-01T12:00:00+02:00", "2026-06-02T09:00:00+02:00",
+            ])
+    }
+}
