@@ -1,58 +1,225 @@
 import Foundation
 import WorkflowCore
 
-/// The pure part of scheduling: given the time, which jobs are due and when to wake next.
+/// A fire time the planner decided about.
+public struct Firing: Sendable, Equatable {
+    public var job: JobID
+    /// The schedule's fire time.
+    public var fireTime: Date
+    /// `schedule` when on time, `catchup` for a fire time that was missed (wfd down, clock jumped).
+    public var trigger: Trigger
+
+    public init(job: JobID, fireTime: Date, trigger: Trigger) {
+        self.job = job
+        self.fireTime = fireTime
+        self.trigger = trigger
+    }
+}
+
+/// What to do with a fire time. Every decision is logged and recorded (`schedule.json`).
+public enum FiringDecision: Sendable, Equatable {
+    /// Start a run now.
+    case start(Firing)
+    /// Drop it, for `reason` (still running, missed with `catchup: none`, queue full, …).
+    case skip(Firing, reason: String)
+    /// Start it when the active run ends (`concurrency: queue`, or `catchup: all`).
+    case queue(Firing)
+    /// Cancel the active run and start this one when it has stopped (`concurrency: cancel-previous`).
+    case replace(Firing)
+
+    public var firing: Firing {
+        switch self {
+        case .start(let firing), .skip(let firing, _), .queue(let firing), .replace(let firing): firing
+        }
+    }
+}
+
+/// The pure part of scheduling: given the time, the jobs and what is running, which fire times
+/// to start, queue, skip or catch up, and when to wake next. No clock, no I/O: the scheduler
+/// hands it `now` and carries out its decisions.
 ///
-/// It holds each job's next fire time. Fire times missed while the loop was not looking (a long
-/// sleep, a busy machine) are collapsed into one firing; catch-up policies come later.
+/// Fire times missed while wfd was down (from each job's mark, the last fire time handled) or
+/// jumped over by the wall clock follow the job's `catchup` policy instead of firing a burst.
 public struct SchedulePlanner: Sendable {
     struct Entry: Sendable {
         var job: Job
+        /// The next fire time not handled yet.
         var next: Date?
+        /// The moment `next` is started: the fire time plus its jitter.
+        var startAt: Date?
+        var queue: [Firing] = []
     }
 
+    /// How late a fire time may be handled and still count as on time.
+    public static let tolerance: TimeInterval = 5
+    /// The most fire times `catchup: all` replays and `concurrency: queue` holds.
+    public static let catchupCap = 100
+    public static let queueCap = 10
+
     let hostZone: TimeZone
+    /// Draws the jitter for a fire time in [0, limit); injected so tests are deterministic.
+    let jitter: @Sendable (TimeInterval) -> TimeInterval
     private(set) var entries: [JobID: Entry] = [:]
 
-    public init(hostZone: TimeZone) { self.hostZone = hostZone }
+    public init(
+        hostZone: TimeZone,
+        jitter: @escaping @Sendable (TimeInterval) -> TimeInterval = { Double.random(in: 0..<max($0, 0.001)) }
+    ) {
+        self.hostZone = hostZone
+        self.jitter = jitter
+    }
 
-    /// Replaces the set of scheduled jobs (disabled and unscheduled ones are left out). A job whose
-    /// schedules and zone are unchanged keeps its next fire time; a new or changed one fires next
-    /// strictly after `now`.
-    public mutating func update(jobs: [Job], now: Date) {
+    /// Replaces the set of scheduled jobs (disabled and unscheduled ones are left out).
+    ///
+    /// An unchanged job keeps its next fire time. Otherwise a job with a mark (the last fire time
+    /// handled, from `schedule.json`) continues after the mark, so fire times missed while wfd was
+    /// down come due at once and meet the catch-up policy; a job without one starts after `now`.
+    public mutating func update(jobs: [Job], now: Date, marks: [JobID: Date] = [:]) {
         var updated: [JobID: Entry] = [:]
         for job in jobs where job.enabled && !job.schedules.isEmpty {
-            if let existing = entries[job.id], existing.job.schedules == job.schedules,
-                existing.job.timezone == job.timezone
+            if var existing = entries[job.id], existing.job.schedules == job.schedules,
+                existing.job.timezone == job.timezone,
+                existing.job.jitter == job.jitter
             {
-                updated[job.id] = Entry(job: job, next: existing.next)
-            } else {
-                updated[job.id] = Entry(job: job, next: job.nextFire(after: now, hostZone: hostZone))
+                existing.job = job
+                updated[job.id] = existing
+                continue
             }
+            var entry = Entry(job: job, queue: entries[job.id]?.queue ?? [])
+            let after = marks[job.id].map { min($0, now) } ?? now
+            entry.next = job.nextFire(after: after, hostZone: hostZone)
+            entry.startAt = startTime(of: entry)
+            updated[job.id] = entry
         }
         entries = updated
     }
 
-    /// The jobs whose fire time is at or before `now`, with that fire time, sorted by job; each one's
-    /// next fire time moves past `now`.
-    public mutating func takeDue(now: Date) -> [(job: JobID, fireTime: Date)] {
-        var due: [(job: JobID, fireTime: Date)] = []
+    /// After the wall clock was set: a fire time now in the past comes due (and meets the
+    /// catch-up policy); after a step back, jobs fire from the new time on rather than going quiet.
+    public mutating func clockChanged(now: Date) {
         for (id, entry) in entries {
-            guard let next = entry.next, next <= now else { continue }
-            due.append((id, next))
-            entries[id]?.next = entry.job.nextFire(after: now, hostZone: hostZone)
+            guard let next = entry.next, let fresh = entry.job.nextFire(after: now, hostZone: hostZone), fresh < next
+            else { continue }
+            var moved = entry
+            moved.next = fresh
+            moved.startAt = startTime(of: moved)
+            entries[id] = moved
         }
-        return due.sorted { $0.job < $1.job }
     }
 
-    /// The earliest next fire time of any job, or nil when nothing is scheduled.
-    public var nextWake: Date? { entries.values.compactMap(\.next).min() }
+    /// Decides about every fire time due at `now`, given the jobs with an active run.
+    public mutating func takeDue(now: Date, active: Set<JobID>) -> [FiringDecision] {
+        var decisions: [FiringDecision] = []
+        for id in entries.keys.sorted() {
+            guard var entry = entries[id], let next = entry.next, let startAt = entry.startAt, startAt <= now else {
+                continue
+            }
+            // Every fire time from `next` up to now, oldest first (bounded).
+            var due: [Date] = [next]
+            while due.count <= Self.catchupCap,
+                let later = entry.job.nextFire(after: due[due.count - 1], hostZone: hostZone),
+                later <= now
+            {
+                due.append(later)
+            }
+            entry.next = entry.job.nextFire(after: max(now, due[due.count - 1]), hostZone: hostZone)
+            entry.startAt = startTime(of: entry)
+            let latest = due[due.count - 1]
+            let onTime =
+                now.timeIntervalSince(latest) <= Self.tolerance
+                + (entry.job.jitter.map { Double($0.milliseconds) / 1000 } ?? 0)
+            var wanted: [Firing] = []
+            switch entry.job.catchup {
+            case .none:
+                for missed in due.dropLast() {
+                    decisions.append(
+                        .skip(
+                            Firing(job: id, fireTime: missed, trigger: .catchup), reason: "missed, and catchup is none")
+                    )
+                }
+                if onTime {
+                    wanted = [Firing(job: id, fireTime: latest, trigger: .schedule)]
+                } else {
+                    decisions.append(
+                        .skip(
+                            Firing(job: id, fireTime: latest, trigger: .catchup), reason: "missed, and catchup is none")
+                    )
+                }
+            case .latest:
+                for missed in due.dropLast() {
+                    decisions.append(
+                        .skip(
+                            Firing(job: id, fireTime: missed, trigger: .catchup),
+                            reason: "missed; catchup latest runs only the newest"))
+                }
+                wanted = [Firing(job: id, fireTime: latest, trigger: onTime ? .schedule : .catchup)]
+            case .all:
+                let replay = due.suffix(Self.catchupCap)
+                for dropped in due.dropLast(replay.count) {
+                    decisions.append(
+                        .skip(
+                            Firing(job: id, fireTime: dropped, trigger: .catchup),
+                            reason: "beyond the catch-up cap of \(Self.catchupCap)"))
+                }
+                wanted = replay.map {
+                    Firing(job: id, fireTime: $0, trigger: $0 == latest && onTime ? .schedule : .catchup)
+                }
+            }
+            // Concurrency: the first wanted firing meets the policy; the rest of a catch-up replays queue behind it.
+            var running = active.contains(id) || !entry.queue.isEmpty
+            for (index, firing) in wanted.enumerated() {
+                if !running {
+                    decisions.append(.start(firing))
+                    running = true
+                    continue
+                }
+                let replaying = entry.job.catchup == .all && index > 0
+                switch replaying ? .queue : entry.job.concurrency {
+                case .skip:
+                    decisions.append(.skip(firing, reason: "the previous run is still running"))
+                case .queue:
+                    let cap = replaying ? Self.catchupCap : Self.queueCap
+                    if entry.queue.count < cap {
+                        entry.queue.append(firing)
+                        decisions.append(.queue(firing))
+                    } else {
+                        decisions.append(.skip(firing, reason: "the queue is full (\(cap) waiting)"))
+                    }
+                case .cancelPrevious:
+                    entry.queue = [firing]
+                    decisions.append(.replace(firing))
+                }
+            }
+            entries[id] = entry
+        }
+        return decisions
+    }
+
+    /// The run of `job` ended: the next queued fire time to start, if any.
+    public mutating func runEnded(_ job: JobID) -> Firing? {
+        guard var entry = entries[job], !entry.queue.isEmpty else { return nil }
+        let next = entry.queue.removeFirst()
+        entries[job] = entry
+        return next
+    }
+
+    /// When the loop must wake next: the earliest start time of any job.
+    public var nextWake: Date? { entries.values.compactMap(\.startAt).min() }
 
     /// The next fire time of `job`.
     public func nextFire(of job: JobID) -> Date? { entries[job]?.next }
 
+    /// The fire times waiting for `job`'s active run to end.
+    public func queued(_ job: JobID) -> [Firing] { entries[job]?.queue ?? [] }
+
     /// The job that fires soonest, with its time.
     public var soonest: (job: JobID, at: Date)? {
-        entries.compactMap { id, entry in entry.next.map { (id, $0) } }.min { $0.1 < $1.1 }
+        entries.compactMap { id, entry in entry.startAt.map { (id, $0) } }.min { $0.1 < $1.1 }
+    }
+
+    private func startTime(of entry: Entry) -> Date? {
+        guard let next = entry.next else { return nil }
+        guard let limit = entry.job.jitter, limit.milliseconds > 0 else { return next }
+        return next.addingTimeInterval(jitter(Double(limit.milliseconds) / 1000))
     }
 }

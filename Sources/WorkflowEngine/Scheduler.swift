@@ -33,6 +33,8 @@ public final class Scheduler: Service, Sendable {
         case reload(announce: Bool, done: (@Sendable (String) -> Void)?)
         case shutdown
         case runEnded(JobID, RunSnapshot)
+        /// The wall clock was set (NTP step, `date -s`): fire times are planned anew.
+        case clockChanged
     }
 
     let configuration: Configuration
@@ -70,6 +72,9 @@ public final class Scheduler: Service, Sendable {
     /// Stops starting runs, cancels the active ones (TERM, grace, KILL), records them and returns.
     public func shutdown() { continuation.yield(.shutdown) }
 
+    /// Tells the scheduler that the wall clock was set, so that it re-plans at once.
+    public func clockChanged() { continuation.yield(.clockChanged) }
+
     public func run() async throws {
         try await withGracefulShutdownHandler {
             try await loop()
@@ -95,7 +100,11 @@ public final class Scheduler: Service, Sendable {
         var catalog = JobCatalog(directory: configuration.jobsDirectory)
         var planner = SchedulePlanner(hostZone: configuration.hostZone)
         var indexed: [JobID: JobInfo] = [:]
-        apply(catalog.reload(), catalog: catalog, planner: &planner, indexed: &indexed, store: store)
+        var marks: [JobID: ScheduleMark] = [:]
+        for job in store.knownJobs() {
+            if let mark = try? store.loadScheduleMark(job) { marks[job] = mark }
+        }
+        apply(catalog.reload(), catalog: catalog, planner: &planner, indexed: &indexed, marks: marks, store: store)
         var active: [JobID: ActiveRun] = [:]
         reporter.ready(status: statusLine(catalog: catalog, planner: planner, active: active.count))
         logger.info("ready: \(catalog.jobs.count) jobs loaded from \(configuration.jobsDirectory)")
@@ -113,7 +122,9 @@ public final class Scheduler: Service, Sendable {
                     break
                 case .reload(let announce, let done) where !stopping:
                     if announce { reporter.reloading(status: "reloading \(configuration.jobsDirectory)") }
-                    apply(catalog.reload(), catalog: catalog, planner: &planner, indexed: &indexed, store: store)
+                    apply(
+                        catalog.reload(), catalog: catalog, planner: &planner, indexed: &indexed, marks: marks,
+                        store: store)
                     if announce {
                         reporter.ready(status: statusLine(catalog: catalog, planner: planner, active: active.count))
                     }
@@ -131,16 +142,24 @@ public final class Scheduler: Service, Sendable {
                     }
                 case .runEnded(let job, _):
                     active[job] = nil  // releases the job lock
+                    if !stopping, let queued = planner.runEnded(job) {
+                        decide(
+                            .start(queued), catalog: catalog, store: store, coordinator: coordinator, active: &active,
+                            marks: &marks, group: &group)
+                    }
+                case .clockChanged:
+                    logger.notice("the wall clock was set: planning fire times anew")
+                    planner.clockChanged(now: clock.now())
                 }
                 if stopping {
                     if active.isEmpty { break }
                     reporter.status("stopping: \(active.count) runs to finish")
                 } else {
                     let now = clock.now()
-                    for (id, fireTime) in planner.takeDue(now: now) {
-                        start(
-                            id, fireTime: fireTime, catalog: catalog, store: store, coordinator: coordinator,
-                            active: &active, group: &group)
+                    for decision in planner.takeDue(now: now, active: Set(active.keys)) {
+                        decide(
+                            decision, catalog: catalog, store: store, coordinator: coordinator, active: &active,
+                            marks: &marks, group: &group)
                     }
                     reporter.status(statusLine(catalog: catalog, planner: planner, active: active.count))
                     var deadline = planner.nextWake
@@ -167,36 +186,83 @@ public final class Scheduler: Service, Sendable {
         logger.notice("stopped")
     }
 
-    private func start(
-        _ id: JobID, fireTime: Date, catalog: JobCatalog, store: RunStore, coordinator: RunCoordinator,
-        active: inout [JobID: ActiveRun], group: inout TaskGroup<Void>
+    /// Carries out one of the planner's decisions, logs it with its reason, and records it in the
+    /// job's `schedule.json` (which also moves the job's mark past that fire time).
+    private func decide(
+        _ decision: FiringDecision, catalog: JobCatalog, store: RunStore, coordinator: RunCoordinator,
+        active: inout [JobID: ActiveRun], marks: inout [JobID: ScheduleMark], group: inout TaskGroup<Void>
     ) {
-        let jobLogger = logger.with([LogField.job: id.rawValue])
-        guard let job = catalog.entries[id]?.job else { return }
+        let firing = decision.firing
+        let jobLogger = logger.with([LogField.job: firing.job.rawValue, LogField.trigger: firing.trigger.rawValue])
+        let when = Timestamp.rfc3339(firing.fireTime)
+        var outcome: String
+        var reason: String?
+        var run: RunID?
+        switch decision {
+        case .start:
+            switch start(firing, catalog: catalog, coordinator: coordinator, active: &active, group: &group) {
+            case .success(let id):
+                (outcome, run) = ("started", id)
+                if firing.trigger == .catchup { jobLogger.notice("catching up the missed fire time \(when)") }
+            case .failure(let problem):
+                (outcome, reason) = ("skipped", problem.reason)
+                jobLogger.warning("skipping fire time \(when): \(problem.reason)")
+            }
+        case .skip(_, let why):
+            (outcome, reason) = ("skipped", why)
+            jobLogger.warning("skipping fire time \(when): \(why)")
+        case .queue:
+            outcome = "queued"
+            jobLogger.info("queued fire time \(when) behind the active run")
+        case .replace:
+            outcome = "replaced"
+            reason = "cancels the active run (concurrency: cancel-previous)"
+            jobLogger.notice("fire time \(when) cancels the active run (concurrency: cancel-previous)")
+            active[firing.job]?.handle.cancel(reason: "superseded by the fire time \(when)")
+        }
+        var mark = marks[firing.job] ?? ScheduleMark(job: firing.job)
+        mark.record(
+            ScheduleMark.Decision(
+                fireTime: firing.fireTime, trigger: firing.trigger, outcome: outcome, reason: reason,
+                decidedAt: clock.now(),
+                run: run))
+        marks[firing.job] = mark
+        do {
+            try RecordFile.makeDirectory(configuration.state.jobDirectory(firing.job))
+            try store.saveScheduleMark(mark)
+        } catch {
+            jobLogger.error("cannot record the scheduling decision: \(error)")
+        }
+    }
+
+    struct StartProblem: Error {
+        let reason: String
+    }
+
+    private func start(
+        _ firing: Firing, catalog: JobCatalog, coordinator: RunCoordinator, active: inout [JobID: ActiveRun],
+        group: inout TaskGroup<Void>
+    ) -> Result<RunID, StartProblem> {
+        let id = firing.job
+        guard let job = catalog.entries[id]?.job else { return .failure(StartProblem(reason: "the job is gone")) }
         if let running = active[id] {
-            jobLogger.warning(
-                "skipping fire time \(Timestamp.rfc3339(fireTime)): run \(running.handle.run) is still running")
-            return
+            return .failure(StartProblem(reason: "run \(running.handle.run) is still running"))
         }
         let lock: FileLock?
         do {
             try RecordFile.makeDirectory(configuration.state.jobDirectory(id))
             lock = try FileLock.tryLock(configuration.state.jobLock(id))
         } catch {
-            jobLogger.error("cannot take the job lock, skipping fire time \(Timestamp.rfc3339(fireTime)): \(error)")
-            return
+            return .failure(StartProblem(reason: "cannot take the job lock: \(error)"))
         }
-        guard let lock else {
-            jobLogger.warning(
-                "skipping fire time \(Timestamp.rfc3339(fireTime)): the job lock is held by another process")
-            return
-        }
-        let prepared = coordinator.prepare(job: job, trigger: .schedule, scheduledFor: fireTime)
+        guard let lock else { return .failure(StartProblem(reason: "the job lock is held by another process")) }
+        let prepared = coordinator.prepare(job: job, trigger: firing.trigger, scheduledFor: firing.fireTime)
         active[id] = ActiveRun(handle: prepared.handle, lock: lock)
         group.addTask { [continuation] in
             let final = await coordinator.execute(prepared)
             continuation.yield(.runEnded(id, final))
         }
+        return .success(prepared.snapshot.run.id)
     }
 
     /// Applies a catalog load: logs what changed and every problem, refreshes the planner and the
@@ -204,7 +270,7 @@ public final class Scheduler: Service, Sendable {
     /// many unchanged jobs costs no durable writes).
     private func apply(
         _ changes: [JobCatalog.Change], catalog: JobCatalog, planner: inout SchedulePlanner,
-        indexed: inout [JobID: JobInfo], store: RunStore
+        indexed: inout [JobID: JobInfo], marks: [JobID: ScheduleMark], store: RunStore
     ) {
         for change in changes {
             switch change {
@@ -237,7 +303,7 @@ public final class Scheduler: Service, Sendable {
                 logger.error("cannot write the job's index: \(error)", metadata: [LogField.job: .string(id.rawValue)])
             }
         }
-        planner.update(jobs: catalog.jobs, now: now)
+        planner.update(jobs: catalog.jobs, now: now, marks: marks.compactMapValues(\.lastFireTime))
     }
 
     /// Ends every run a previous wfd left unfinished, so no run stays `running` forever.

@@ -33,6 +33,7 @@ public struct StateDirectory: Sendable {
     public func jobLock(_ job: JobID) -> String { "\(jobDirectory(job))/lock" }
     public func jobInfo(_ job: JobID) -> String { "\(jobDirectory(job))/job.json" }
     public func latest(_ job: JobID) -> String { "\(jobDirectory(job))/latest.json" }
+    public func scheduleMark(_ job: JobID) -> String { "\(jobDirectory(job))/schedule.json" }
 
     public func runsDirectory(_ job: JobID) -> String { "\(runsRoot)/\(job.rawValue)" }
     public func runDirectory(_ job: JobID, _ run: RunID) -> String { "\(runsDirectory(job))/\(run.rawValue)" }

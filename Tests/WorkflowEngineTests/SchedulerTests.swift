@@ -10,41 +10,136 @@ import WorkflowTesting
     let utc = TimeZone(identifier: "UTC")!
     let t0 = Timestamp.parse("2026-01-01T00:00:00Z")!
 
-    func job(_ id: String, _ schedule: String) throws -> Job {
-        Job(
-            id: JobID(id)!, schedules: [try Schedule(parsing: schedule)],
+    func job(
+        _ id: String, _ schedule: String, catchup: CatchupPolicy = .latest, concurrency: ConcurrencyPolicy = .skip,
+        timezone: String? = nil, jitter: TimeSpan? = nil
+    ) throws -> Job {
+        var job = Job(
+            id: JobID(id)!, schedules: [try Schedule(parsing: schedule)], timezone: timezone,
             steps: [StepDefinition(id: StepID("s")!, run: "true")])
+        job.catchup = catchup
+        job.concurrency = concurrency
+        job.jitter = jitter
+        return job
+    }
+
+    func starts(_ decisions: [FiringDecision]) -> [Date] {
+        decisions.compactMap { if case .start(let firing) = $0 { firing.fireTime } else { nil } }
     }
 
     @Test func firesWhatIsDueAndSleepsUntilTheNextFireTime() throws {
         var planner = SchedulePlanner(hostZone: utc)
         planner.update(jobs: [try job("a", "*/10 * * * * *"), try job("b", "0 * * * *")], now: t0)
         #expect(planner.nextWake == t0 + 10)
-        #expect(planner.takeDue(now: t0 + 9).isEmpty)
-        let due = planner.takeDue(now: t0 + 10)
-        #expect(due.map(\.job) == [JobID("a")!])
-        #expect(due.first?.fireTime == t0 + 10)
+        #expect(planner.takeDue(now: t0 + 9, active: []).isEmpty)
+        let due = planner.takeDue(now: t0 + 10, active: [])
+        #expect(due == [.start(Firing(job: JobID("a")!, fireTime: t0 + 10, trigger: .schedule))])
         #expect(planner.nextWake == t0 + 20)
         #expect(planner.nextFire(of: JobID("b")!) == t0 + 3600)
-    }
-
-    @Test func missedFireTimesCollapseIntoOne() throws {
-        var planner = SchedulePlanner(hostZone: utc)
-        planner.update(jobs: [try job("a", "*/10 * * * * *")], now: t0)
-        #expect(planner.takeDue(now: t0 + 95).count == 1)
-        #expect(planner.nextWake == t0 + 100)
     }
 
     @Test func anUnchangedJobKeepsItsNextFireAcrossReloadsAndAChangedOneIsReplanned() throws {
         var planner = SchedulePlanner(hostZone: utc)
         planner.update(jobs: [try job("a", "*/10 * * * * *")], now: t0)
-        planner.update(
-            jobs: [try job("a", "*/10 * * * * *"), try job("b", "*/7 * * * * *")], now: t0 + 9)
+        planner.update(jobs: [try job("a", "*/10 * * * * *"), try job("b", "*/7 * * * * *")], now: t0 + 9)
         #expect(planner.nextFire(of: JobID("a")!) == t0 + 10)
         #expect(planner.nextFire(of: JobID("b")!) == t0 + 14)
         planner.update(jobs: [try job("a", "*/3 * * * * *")], now: t0 + 9)
         #expect(planner.nextFire(of: JobID("a")!) == t0 + 12)
         #expect(planner.nextFire(of: JobID("b")!) == nil)
+    }
+
+    /// wfd was down from 00:00 to 00:10 with a job due every minute: the mark says 00:00 was the
+    /// last fire time handled, so 00:01 … 00:10 are missed.
+    @Test func catchupLatestRunsTheNewestMissedFireTimeOnce() throws {
+        var planner = SchedulePlanner(hostZone: utc)
+        planner.update(jobs: [try job("a", "* * * * *")], now: t0 + 630, marks: [JobID("a")!: t0])
+        let decisions = planner.takeDue(now: t0 + 630, active: [])
+        #expect(starts(decisions) == [t0 + 600])
+        #expect(decisions.first { if case .start = $0 { true } else { false } }?.firing.trigger == .catchup)
+        #expect(decisions.filter { if case .skip = $0 { true } else { false } }.count == 9)
+        #expect(planner.nextWake == t0 + 660, "no burst: the next is the next minute")
+    }
+
+    @Test func catchupNoneSkipsEveryMissedFireTime() throws {
+        var planner = SchedulePlanner(hostZone: utc)
+        planner.update(jobs: [try job("a", "* * * * *", catchup: .none)], now: t0 + 630, marks: [JobID("a")!: t0])
+        let decisions = planner.takeDue(now: t0 + 630, active: [])
+        #expect(starts(decisions).isEmpty)
+        #expect(decisions.count == 10)
+        #expect(
+            decisions.allSatisfy {
+                if case .skip(_, let reason) = $0 { reason.contains("catchup is none") } else { false }
+            })
+    }
+
+    @Test func catchupAllReplaysEveryMissedFireTimeOneAfterAnotherUpToTheCap() throws {
+        var planner = SchedulePlanner(hostZone: utc)
+        planner.update(jobs: [try job("a", "* * * * *", catchup: .all)], now: t0 + 630, marks: [JobID("a")!: t0])
+        let decisions = planner.takeDue(now: t0 + 630, active: [])
+        #expect(starts(decisions) == [t0 + 60])
+        #expect(planner.queued(JobID("a")!).map(\.fireTime) == (2...10).map { t0 + Double($0 * 60) })
+        #expect(planner.runEnded(JobID("a")!)?.fireTime == t0 + 120)
+
+        var capped = SchedulePlanner(hostZone: utc)
+        capped.update(jobs: [try job("b", "* * * * * *", catchup: .all)], now: t0 + 500, marks: [JobID("b")!: t0])
+        let many = capped.takeDue(now: t0 + 500, active: [])
+        #expect(many.filter { if case .skip(_, let reason) = $0 { reason.contains("cap") } else { false } }.count >= 1)
+        #expect(capped.queued(JobID("b")!).count == SchedulePlanner.catchupCap - 1)
+    }
+
+    @Test func overlapFollowsTheConcurrencyPolicy() throws {
+        var planner = SchedulePlanner(hostZone: utc)
+        planner.update(
+            jobs: [
+                try job("skip", "* * * * * *"), try job("queue", "* * * * * *", concurrency: .queue),
+                try job("cancel", "* * * * * *", concurrency: .cancelPrevious),
+            ], now: t0)
+        let active: Set<JobID> = [JobID("skip")!, JobID("queue")!, JobID("cancel")!]
+        let decisions = planner.takeDue(now: t0 + 1, active: active)
+        let firing = { (id: String) in Firing(job: JobID(id)!, fireTime: self.t0 + 1, trigger: .schedule) }
+        #expect(decisions.contains(.skip(firing("skip"), reason: "the previous run is still running")))
+        #expect(decisions.contains(.queue(firing("queue"))))
+        #expect(decisions.contains(.replace(firing("cancel"))))
+        #expect(planner.runEnded(JobID("cancel")!) == firing("cancel"), "starts once the cancelled run has stopped")
+        #expect(planner.runEnded(JobID("skip")!) == nil)
+        // The queue is bounded.
+        for second in 2...20 { _ = planner.takeDue(now: t0 + Double(second), active: active) }
+        #expect(planner.queued(JobID("queue")!).count == SchedulePlanner.queueCap)
+    }
+
+    @Test func jitterDelaysTheStartButNotTheFireTime() throws {
+        var planner = SchedulePlanner(hostZone: utc, jitter: { limit in limit / 2 })
+        planner.update(jobs: [try job("a", "0 * * * *", jitter: TimeSpan(.seconds(30)))], now: t0)
+        #expect(planner.nextWake == t0 + 3615)
+        #expect(planner.takeDue(now: t0 + 3610, active: []).isEmpty)
+        #expect(
+            planner.takeDue(now: t0 + 3615, active: []) == [
+                .start(Firing(job: JobID("a")!, fireTime: t0 + 3600, trigger: .schedule))
+            ])
+    }
+
+    /// A daily 02:30 job in New York across the spring-forward night: it fires once, at 03:00 EDT.
+    @Test func dstGapFiresOnceWhenTheGapEnds() throws {
+        var planner = SchedulePlanner(hostZone: utc)
+        let start = Timestamp.parse("2024-03-09T12:00:00Z")!
+        planner.update(jobs: [try job("a", "30 2 * * *", timezone: "America/New_York")], now: start)
+        #expect(planner.nextWake == Timestamp.parse("2024-03-10T07:00:00Z"))
+        let decisions = planner.takeDue(now: Timestamp.parse("2024-03-10T07:00:00Z")!, active: [])
+        #expect(starts(decisions) == [Timestamp.parse("2024-03-10T07:00:00Z")!])
+        #expect(planner.nextWake == Timestamp.parse("2024-03-11T06:30:00Z"))
+    }
+
+    @Test func clockJumpsAreCaughtUpOrReplannedNotBurstOrQuiet() throws {
+        var planner = SchedulePlanner(hostZone: utc)
+        planner.update(jobs: [try job("a", "*/10 * * * *")], now: t0)
+        // Forward by an hour: one catch-up run, not six.
+        planner.clockChanged(now: t0 + 3605)
+        let decisions = planner.takeDue(now: t0 + 3605, active: [])
+        #expect(starts(decisions) == [t0 + 3600])
+        // Back by a day: the job fires at the next fire time after the new now, not in a day.
+        planner.clockChanged(now: t0 - 86400)
+        #expect(planner.nextWake == t0 - 86400 + 600)
     }
 }
 
@@ -64,6 +159,7 @@ import WorkflowTesting
         let running = Task { try await scheduler.run() }
         #expect(await eventually { clock.sleeperCount == 1 })
         #expect(reporter.recorded.first?.hasPrefix("READY=1 STATUS=1 jobs, 0 running, next: tick in 30s") == true)
+        #expect((try? RunStore(directory: state).loadScheduleMark(JobID("tick")!)) == nil, "nothing handled yet")
         let store = RunStore(directory: state)
         clock.advance(to: t0 + 29)
         try await Task.sleep(for: .milliseconds(50))
@@ -72,6 +168,10 @@ import WorkflowTesting
         #expect(await eventually { (try? store.loadLatest(JobID("tick")!))?.last?.state == .succeeded })
         let run = try #require(try store.loadLatest(JobID("tick")!).last)
         #expect(try store.loadRun(JobID("tick")!, run.id).scheduledFor == t0 + 30)
+        let mark = try store.loadScheduleMark(JobID("tick")!)
+        #expect(mark.lastFireTime == t0 + 30)
+        #expect(mark.recent.last?.outcome == "started")
+        #expect(mark.recent.last?.run == run.id)
         scheduler.shutdown()
         try await running.value
         #expect(reporter.recorded.contains { $0.hasPrefix("STOPPING=1") })
