@@ -24,6 +24,7 @@ let package = Package(
             pkgConfig: "libsystemd",
             providers: [.apt(["libsystemd-dev"])]
         ),
+        .systemLibrary(name: "CLinux"),
         .target(
             name: "WorkflowCore",
             dependencies: [.product(name: "Yams", package: "Yams")],
@@ -37,6 +38,7 @@ let package = Package(
         .target(
             name: "WorkflowEngine",
             dependencies: [
+                "CLinux",
                 "WorkflowCore",
                 "WorkflowStore",
                 .product(name: "Logging", package: "swift-log"),

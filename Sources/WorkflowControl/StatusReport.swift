@@ -35,9 +35,12 @@ public struct StatusReport: Sendable, Codable, Equatable {
         public var activeRun: RunSummary?
         /// Problems in the job file as it is now (the last valid version runs meanwhile).
         public var errors: [Diagnostic]
+        /// The latest scheduling decisions (newest last): started, skipped, queued, replaced,
+        /// each with its trigger (`catchup` for a missed fire time) and reason.
+        public var decisions: [ScheduleMark.Decision] = []
 
         enum CodingKeys: String, CodingKey {
-            case job, description, file, state, schedules, timezone, running, errors
+            case job, description, file, state, schedules, timezone, running, errors, decisions
             case nextFire = "next_fire"
             case lastRun = "last_run"
             case activeRun = "active_run"
@@ -86,6 +89,7 @@ public struct StatusReport: Sendable, Codable, Equatable {
                 status.nextFire = info.schedules.compactMap { try? Schedule(parsing: $0) }
                     .compactMap { $0.nextFire(after: now, in: zone) }.min()
             }
+            status.decisions = (try? store.loadScheduleMark(id))?.recent ?? []
             do {
                 let latest = try store.loadLatest(id)
                 status.lastRun = latest.last

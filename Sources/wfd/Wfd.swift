@@ -100,6 +100,7 @@ struct Wfd: AsyncParsableCommand {
             logger: logger)
         let hangups = HangupService(scheduler: scheduler)
         let watcher = JobsDirectoryWatcher(directory: directories.jobs, logger: logger) { scheduler.reloadQuietly() }
+        let clockMonitor = WallClockMonitor(logger: logger) { scheduler.clockChanged() }
         let control: ControlServer
         do {
             control = try ControlServer(path: directories.socket, scheduler: scheduler, logger: logger)
@@ -115,6 +116,7 @@ struct Wfd: AsyncParsableCommand {
                     .init(service: scheduler),
                     .init(service: hangups, successTerminationBehavior: .ignore),
                     .init(service: watcher, successTerminationBehavior: .ignore),
+                    .init(service: clockMonitor, successTerminationBehavior: .ignore),
                     .init(service: control, successTerminationBehavior: .ignore),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],

@@ -213,10 +213,52 @@ import WorkflowTesting
         defer { Task { await daemon.process.stop() } }
         #expect(await eventually(timeout: .seconds(8)) { daemon.process.output.contains("skipping fire time") })
         #expect(daemon.process.output.contains("is still running"))
+        let status = try wfctl(["status", "--state", daemon.state.root])
+        #expect(status.output.contains("long: skipped fire time"), "\(status.output)")
+        #expect(status.output.contains("the previous run is still running"))
         #expect(await eventually(timeout: .seconds(8)) { finishedRuns(daemon.state, "long").count >= 1 })
         let store = RunStore(directory: daemon.state)
         #expect(store.runIDs(JobID("long")!).count <= 2, "one run at a time: \(store.runIDs(JobID("long")!))")
         daemon.process.send(SIGTERM)
         #expect(await daemon.process.waitForExit() == 0)
+    }
+
+    /// wfd stopped for a few seconds: on restart the fire times missed meanwhile are not fired
+    /// in a burst; with `catchup: latest` (the default) the newest runs and the others are
+    /// recorded as skipped, with the reason, in schedule.json (the planner tests cover the
+    /// `catchup` trigger of a fire time that is no longer on time).
+    @Test func firesMissedWhileStoppedAreNotFiredInABurst() async throws {
+        let dir = try TemporaryDirectory("catchup")
+        try dir.write("jobs/tick.yaml", "schedule: '* * * * * *'\nsteps: [{id: a, run: 'true'}]\n")
+        let first = try start(dir)
+        #expect(await eventually(timeout: .seconds(5)) { finishedRuns(first.state, "tick").count >= 1 })
+        first.process.send(SIGTERM)
+        #expect(await first.process.waitForExit() == 0)
+        let store = RunStore(directory: first.state)
+        let before = Set(store.runIDs(JobID("tick")!))
+        let stoppedAt = Date()
+        try await Task.sleep(for: .seconds(3))
+        let second = try start(dir)
+        defer { Task { await second.process.stop() } }
+        #expect(
+            await eventually(timeout: .seconds(5)) {
+                (try? store.loadScheduleMark(JobID("tick")!))?.recent.contains {
+                    $0.reason?.contains("catchup latest") == true
+                } == true
+            })
+        let restartedAt = Date()
+        second.process.send(SIGTERM)
+        #expect(await second.process.waitForExit() == 0)
+        let mark = try store.loadScheduleMark(JobID("tick")!)
+        let skipped = mark.recent.filter {
+            $0.outcome == "skipped" && $0.reason == "missed; catchup latest runs only the newest"
+        }
+        #expect(skipped.count >= 2, "\(mark.recent)")
+        #expect(skipped.allSatisfy { $0.fireTime > stoppedAt && $0.fireTime < restartedAt })
+        // At most one run per fire time after the restart: no run for a skipped one.
+        let newRuns = store.runIDs(JobID("tick")!).filter { !before.contains($0) }.compactMap {
+            try? store.loadRun(JobID("tick")!, $0)
+        }
+        #expect(!newRuns.contains { run in skipped.contains { $0.fireTime == run.scheduledFor } })
     }
 }

@@ -1,0 +1,5 @@
+#ifndef WFD_CLINUX_SHIM_H
+#define WFD_CLINUX_SHIM_H
+/* Linux interfaces Swift's Glibc module does not export. */
+#include <sys/timerfd.h>
+#endif
