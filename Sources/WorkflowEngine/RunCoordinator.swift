@@ -64,17 +64,25 @@ public struct RunCoordinator: Sendable {
 
     /// Runs `prepared` to its end and returns its final records. Never throws: problems become
     /// the run's recorded outcome.
-    public func execute(_ prepared: PreparedRun) async -> RunSnapshot {
+    ///
+    /// With `notBefore`, every record (the intent of each first step included) is written durably
+    /// first and the steps are spawned at `notBefore`: a run decided ahead of its fire time starts
+    /// on the dot, and what is on disk still leads the processes.
+    public func execute(_ prepared: PreparedRun, notBefore: Date? = nil) async -> RunSnapshot {
         var snapshot = prepared.snapshot
         let job = snapshot.spec
         let runLogger = logger.with([LogField.job: job.id.rawValue, LogField.runID: snapshot.run.id.rawValue])
         let continuation = prepared.handle.continuation
         var controls: [StepID: StepControl] = [:]
+        // The spec and the directories first; the run record follows with the start transition
+        // (a crash in between leaves a directory no index points at, never a half-made run).
+        let (store, spec, runID) = (store, snapshot.spec, snapshot.run.id)
         do {
-            try store.save(snapshot.run)
-            try store.saveSpec(snapshot.spec, run: snapshot.run.id)
-            try RecordFile.makeDirectory(store.directory.logsDirectory(job.id, snapshot.run.id))
-            try RecordFile.makeDirectory(store.directory.stepsDirectory(job.id, snapshot.run.id))
+            try await BlockingIO.shared.run { () throws(StoreError) in
+                try store.saveSpec(spec, run: runID)
+                try RecordFile.makeDirectory(store.directory.logsDirectory(spec.id, runID))
+                try RecordFile.makeDirectory(store.directory.stepsDirectory(spec.id, runID))
+            }
         } catch {
             runLogger.error("cannot record the new run, not starting it: \(error)")
             snapshot.run.state = .failed
@@ -86,7 +94,8 @@ public struct RunCoordinator: Sendable {
             metadata: [LogField.trigger: .string(snapshot.run.trigger.rawValue)])
 
         await withTaskGroup(of: Void.self) { group in
-            var queue: [RunEvent] = [.start(at: clock.now())]
+            var queue: [RunEvent] = [.start(at: max(clock.now(), notBefore ?? .distantPast))]
+            var waitedForStart = notBefore == nil
             var iterator = prepared.events.makeAsyncIterator()
             while true {
                 while !queue.isEmpty {
@@ -106,13 +115,18 @@ public struct RunCoordinator: Sendable {
                     for effect in effects {
                         switch effect {
                         case .persistRun:
-                            persist(runLogger) { () throws(StoreError) in try store.save(snapshot.run) }
+                            let run = snapshot.run
+                            await persist(runLogger) { () throws(StoreError) in try store.save(run) }
                         case .persistStep(let id):
                             guard let record = snapshot.step(id) else { continue }
-                            if !persist(runLogger, { () throws(StoreError) in try store.save(record) }) {
+                            if await !persist(runLogger, { () throws(StoreError) in try store.save(record) }) {
                                 unrecorded.insert(id)
                             }
                         case .spawn(let id, let attempt):
+                            if !waitedForStart, let notBefore {
+                                waitedForStart = true
+                                try? await clock.sleep(until: notBefore)
+                            }
                             if unrecorded.contains(id) {
                                 // Never spawn what is not on disk: the intent write failed.
                                 let result = AttemptResult(
@@ -187,11 +201,12 @@ public struct RunCoordinator: Sendable {
         }
     }
 
-    /// Runs a durable write; a failure is logged (the records on disk stay at their last version).
+    /// Runs a durable write on an I/O thread; a failure is logged (the records on disk stay at
+    /// their last version).
     @discardableResult
-    func persist(_ logger: Logger, _ write: () throws(StoreError) -> Void) -> Bool {
+    func persist(_ logger: Logger, _ write: @escaping @Sendable () throws(StoreError) -> Void) async -> Bool {
         do {
-            try write()
+            try await BlockingIO.shared.run(write)
             return true
         } catch {
             logger.error("cannot write state, the record on disk keeps its previous version: \(error)")

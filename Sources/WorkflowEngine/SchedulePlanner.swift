@@ -8,11 +8,14 @@ public struct Firing: Sendable, Equatable {
     public var fireTime: Date
     /// `schedule` when on time, `catchup` for a fire time that was missed (wfd down, clock jumped).
     public var trigger: Trigger
+    /// When its run should start: the fire time plus jitter; nil means at once.
+    public var startAt: Date?
 
-    public init(job: JobID, fireTime: Date, trigger: Trigger) {
+    public init(job: JobID, fireTime: Date, trigger: Trigger, startAt: Date? = nil) {
         self.job = job
         self.fireTime = fireTime
         self.trigger = trigger
+        self.startAt = startAt
     }
 }
 
@@ -108,12 +111,17 @@ public struct SchedulePlanner: Sendable {
     }
 
     /// Decides about every fire time due at `now`, given the jobs with an active run.
-    public mutating func takeDue(now: Date, active: Set<JobID>) -> [FiringDecision] {
+    ///
+    /// With a `lead`, fire times up to `lead` ahead are decided early, so that their runs can be
+    /// written durably before the fire time and start on the dot (``Firing/startAt``); a job whose
+    /// run is still active is decided only when its time has come, so that the overlap policy
+    /// sees the real situation.
+    public mutating func takeDue(now realNow: Date, active: Set<JobID>, lead: TimeInterval = 0) -> [FiringDecision] {
         var decisions: [FiringDecision] = []
         for id in entries.keys.sorted() {
-            guard var entry = entries[id], let next = entry.next, let startAt = entry.startAt, startAt <= now else {
-                continue
-            }
+            guard var entry = entries[id], let next = entry.next, let startAt = entry.startAt else { continue }
+            guard startAt <= (active.contains(id) ? realNow : realNow.addingTimeInterval(lead)) else { continue }
+            let now = max(realNow, startAt)
             // Every fire time from `next` up to now, oldest first (bounded).
             var due: [Date] = [next]
             while due.count <= Self.catchupCap,
@@ -138,7 +146,9 @@ public struct SchedulePlanner: Sendable {
                     )
                 }
                 if onTime {
-                    wanted = [Firing(job: id, fireTime: latest, trigger: .schedule)]
+                    wanted = [
+                        Firing(job: id, fireTime: latest, trigger: .schedule, startAt: latest == next ? startAt : nil)
+                    ]
                 } else {
                     decisions.append(
                         .skip(
@@ -152,7 +162,11 @@ public struct SchedulePlanner: Sendable {
                             Firing(job: id, fireTime: missed, trigger: .catchup),
                             reason: "missed; catchup latest runs only the newest"))
                 }
-                wanted = [Firing(job: id, fireTime: latest, trigger: onTime ? .schedule : .catchup)]
+                wanted = [
+                    Firing(
+                        job: id, fireTime: latest, trigger: onTime ? .schedule : .catchup,
+                        startAt: onTime && latest == next ? startAt : nil)
+                ]
             case .all:
                 let replay = due.suffix(Self.catchupCap)
                 for dropped in due.dropLast(replay.count) {
@@ -205,6 +219,13 @@ public struct SchedulePlanner: Sendable {
 
     /// When the loop must wake next: the earliest start time of any job.
     public var nextWake: Date? { entries.values.compactMap(\.startAt).min() }
+
+    /// When the loop must wake to decide `lead` ahead (at the time itself for jobs with an active run).
+    public func nextWake(lead: TimeInterval, active: Set<JobID>) -> Date? {
+        entries.compactMap { id, entry in
+            entry.startAt.map { active.contains(id) ? $0 : $0.addingTimeInterval(-lead) }
+        }.min()
+    }
 
     /// The next fire time of `job`.
     public func nextFire(of job: JobID) -> Date? { entries[job]?.next }

@@ -146,6 +146,7 @@ public final class Scheduler: Service, Sendable {
                         decide(
                             .start(queued), catalog: catalog, store: store, coordinator: coordinator, active: &active,
                             marks: &marks, group: &group)
+                        await saveMarks([job], marks, store)
                     }
                 case .clockChanged:
                     logger.notice("the wall clock was set: planning fire times anew")
@@ -156,13 +157,16 @@ public final class Scheduler: Service, Sendable {
                     reporter.status("stopping: \(active.count) runs to finish")
                 } else {
                     let now = clock.now()
-                    for decision in planner.takeDue(now: now, active: Set(active.keys)) {
+                    let decisions = planner.takeDue(now: now, active: Set(active.keys), lead: Self.lead)
+                    for decision in decisions {
                         decide(
                             decision, catalog: catalog, store: store, coordinator: coordinator, active: &active,
                             marks: &marks, group: &group)
                     }
+                    // Recorded once every run has started, all at once, so no start waits for a mark.
+                    await saveMarks(Set(decisions.map(\.firing.job)), marks, store)
                     reporter.status(statusLine(catalog: catalog, planner: planner, active: active.count))
-                    var deadline = planner.nextWake
+                    var deadline = planner.nextWake(lead: Self.lead, active: Set(active.keys))
                     if let half = watchdogHalf {
                         let ping = now.addingTimeInterval(
                             Double(half.components.seconds) + Double(half.components.attoseconds) / 1e18)
@@ -227,13 +231,32 @@ public final class Scheduler: Service, Sendable {
                 decidedAt: clock.now(),
                 run: run))
         marks[firing.job] = mark
-        do {
-            try RecordFile.makeDirectory(configuration.state.jobDirectory(firing.job))
-            try store.saveScheduleMark(mark)
-        } catch {
-            jobLogger.error("cannot record the scheduling decision: \(error)")
+    }
+
+    /// Writes the marks of `jobs` durably, concurrently on the I/O threads.
+    private func saveMarks(_ jobs: Set<JobID>, _ marks: [JobID: ScheduleMark], _ store: RunStore) async {
+        let directory = configuration.state
+        await withTaskGroup(of: Void.self) { group in
+            for job in jobs {
+                guard let mark = marks[job] else { continue }
+                group.addTask { [logger] in
+                    do {
+                        try await BlockingIO.shared.run { () throws(StoreError) in
+                            try RecordFile.makeDirectory(directory.jobDirectory(job))
+                            try store.saveScheduleMark(mark)
+                        }
+                    } catch {
+                        logger.error(
+                            "cannot record the scheduling decision: \(error)",
+                            metadata: [LogField.job: .string(job.rawValue)])
+                    }
+                }
+            }
         }
     }
+
+    /// How far ahead of its fire time a run is decided and written, so it starts on the dot.
+    static let lead: TimeInterval = 0.5
 
     struct StartProblem: Error {
         let reason: String
@@ -258,8 +281,9 @@ public final class Scheduler: Service, Sendable {
         guard let lock else { return .failure(StartProblem(reason: "the job lock is held by another process")) }
         let prepared = coordinator.prepare(job: job, trigger: firing.trigger, scheduledFor: firing.fireTime)
         active[id] = ActiveRun(handle: prepared.handle, lock: lock)
+        let notBefore = firing.startAt
         group.addTask { [continuation] in
-            let final = await coordinator.execute(prepared)
+            let final = await coordinator.execute(prepared, notBefore: notBefore)
             continuation.yield(.runEnded(id, final))
         }
         return .success(prepared.snapshot.run.id)

@@ -20,6 +20,6 @@ public struct SystemClock: WorkflowClock {
             try Task.checkCancellation()
             return
         }
-        try await Task.sleep(for: .milliseconds(Int64((seconds * 1000).rounded(.up))))
+        try await Task.sleep(for: .nanoseconds(Int64((seconds * 1e9).rounded(.up))))
     }
 }

@@ -33,7 +33,7 @@ import WorkflowTesting
         #expect(planner.nextWake == t0 + 10)
         #expect(planner.takeDue(now: t0 + 9, active: []).isEmpty)
         let due = planner.takeDue(now: t0 + 10, active: [])
-        #expect(due == [.start(Firing(job: JobID("a")!, fireTime: t0 + 10, trigger: .schedule))])
+        #expect(due == [.start(Firing(job: JobID("a")!, fireTime: t0 + 10, trigger: .schedule, startAt: t0 + 10))])
         #expect(planner.nextWake == t0 + 20)
         #expect(planner.nextFire(of: JobID("b")!) == t0 + 3600)
     }
@@ -97,7 +97,9 @@ import WorkflowTesting
             ], now: t0)
         let active: Set<JobID> = [JobID("skip")!, JobID("queue")!, JobID("cancel")!]
         let decisions = planner.takeDue(now: t0 + 1, active: active)
-        let firing = { (id: String) in Firing(job: JobID(id)!, fireTime: self.t0 + 1, trigger: .schedule) }
+        let firing = { (id: String) in
+            Firing(job: JobID(id)!, fireTime: self.t0 + 1, trigger: .schedule, startAt: self.t0 + 1)
+        }
         #expect(decisions.contains(.skip(firing("skip"), reason: "the previous run is still running")))
         #expect(decisions.contains(.queue(firing("queue"))))
         #expect(decisions.contains(.replace(firing("cancel"))))
@@ -115,8 +117,21 @@ import WorkflowTesting
         #expect(planner.takeDue(now: t0 + 3610, active: []).isEmpty)
         #expect(
             planner.takeDue(now: t0 + 3615, active: []) == [
-                .start(Firing(job: JobID("a")!, fireTime: t0 + 3600, trigger: .schedule))
+                .start(Firing(job: JobID("a")!, fireTime: t0 + 3600, trigger: .schedule, startAt: t0 + 3615))
             ])
+    }
+
+    /// Runs are decided half a second early so their records are durable before the fire time,
+    /// except for a job whose run is still active: its overlap is decided at the fire time.
+    @Test func decisionsAreMadeAheadSoRunsStartOnTheDot() throws {
+        var planner = SchedulePlanner(hostZone: utc)
+        planner.update(jobs: [try job("a", "*/10 * * * * *"), try job("b", "*/10 * * * * *")], now: t0)
+        #expect(planner.nextWake(lead: 0.5, active: []) == t0 + 9.5)
+        let early = planner.takeDue(now: t0 + 9.6, active: [JobID("b")!], lead: 0.5)
+        #expect(early == [.start(Firing(job: JobID("a")!, fireTime: t0 + 10, trigger: .schedule, startAt: t0 + 10))])
+        #expect(planner.nextWake(lead: 0.5, active: [JobID("b")!]) == t0 + 10, "b waits for its real time")
+        let onTime = planner.takeDue(now: t0 + 10, active: [JobID("b")!], lead: 0.5)
+        #expect(onTime.map(\.firing.job) == [JobID("b")!])
     }
 
     /// A daily 02:30 job in New York across the spring-forward night: it fires once, at 03:00 EDT.
