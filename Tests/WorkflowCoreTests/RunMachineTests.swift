@@ -127,4 +127,50 @@ import WorkflowCore
         let (queued, _) = try RunMachine.apply(fresh([("a", [])]), .recover(at: t0))
         #expect(queued.run.state == .cancelled)
     }
+
+    func fresh(_ steps: [(String, [String], WhenCondition)]) -> RunSnapshot {
+        let job = Job(
+            id: JobID("demo")!,
+            steps: steps.map { id, needs, when in
+                var step = StepDefinition(id: StepID(id)!, run: "true", needs: needs.map { StepID($0)! })
+                step.when = when
+                return step
+            })
+        return RunSnapshot(
+            job: job, id: RunID.make(at: t0, suffix: 2), trigger: .manual, scheduledFor: nil, createdAt: t0)
+    }
+
+    func state(_ snapshot: RunSnapshot, _ id: String) -> StepState? { snapshot.step(StepID(id)!)?.state }
+
+    @Test func alwaysAndFailureStepsRunAfterAFailure() throws {
+        var (snapshot, _) = try RunMachine.apply(
+            fresh([
+                ("a", [], .success), ("after", ["a"], .success), ("cleanup", ["after"], .always),
+                ("alert", ["a"], .failure),
+            ]),
+            .start(at: t0))
+        let failure = AttemptResult(outcome: .failed, exitCode: 1, error: "exited with status 1")
+        var effects: [RunEffect]
+        (snapshot, effects) = try RunMachine.apply(snapshot, .attemptEnded(StepID("a")!, failure, at: t0 + 1))
+        #expect(state(snapshot, "after") == .skipped)
+        #expect(state(snapshot, "cleanup") == .running, "always: its need ended (skipped)")
+        #expect(state(snapshot, "alert") == .running, "failure: a need failed")
+        #expect(effects.contains(.spawn(StepID("cleanup")!, attempt: 1)))
+        (snapshot, _) = try RunMachine.apply(snapshot, .attemptEnded(StepID("cleanup")!, .success, at: t0 + 2))
+        (snapshot, _) = try RunMachine.apply(snapshot, .attemptEnded(StepID("alert")!, .success, at: t0 + 2))
+        #expect(snapshot.run.state == .failed, "clean-up does not make a failed run succeed")
+        #expect(snapshot.run.error == "step 'a' failed: exited with status 1")
+    }
+
+    @Test func aFailureStepIsSkippedWhenEverythingSucceeded() throws {
+        var (snapshot, _) = try RunMachine.apply(
+            fresh([("a", [], .success), ("alert", ["a"], .failure), ("cleanup", ["a"], .always)]), .start(at: t0))
+        #expect(state(snapshot, "alert") == .pending, "waits for its need")
+        (snapshot, _) = try RunMachine.apply(snapshot, .attemptEnded(StepID("a")!, .success, at: t0 + 1))
+        #expect(state(snapshot, "alert") == .skipped)
+        #expect(snapshot.step(StepID("alert")!)?.error == "not run: everything it needs succeeded (when: failure)")
+        #expect(state(snapshot, "cleanup") == .running)
+        (snapshot, _) = try RunMachine.apply(snapshot, .attemptEnded(StepID("cleanup")!, .success, at: t0 + 2))
+        #expect(snapshot.run.state == .succeeded, "a skipped failure handler is not a failure")
+    }
 }

@@ -73,7 +73,7 @@ public enum RunMachine {
             next.run.state = try runAfter(next.run, .start)
             next.run.startedAt = at
             effects.append(.persistRun)
-            effects += startReadySteps(&next, at: at)
+            effects += settle(&next, at: at, startNew: true)
             effects += finishIfDone(&next, at: at)
         case .attemptEnded(let stepID, let result, let at):
             guard !next.run.state.isTerminal else { throw TransitionError("run \(next.run.id) has already ended") }
@@ -82,12 +82,7 @@ public enum RunMachine {
             }
             try endAttempt(&next.steps[index], result, at: at)
             effects.append(.persistStep(stepID))
-            if next.steps[index].state != .succeeded {
-                effects += skipDependants(of: stepID, in: &next)
-            }
-            if next.run.cancelReason == nil {
-                effects += startReadySteps(&next, at: at)
-            }
+            effects += settle(&next, at: at, startNew: next.run.cancelReason == nil)
             effects += finishIfDone(&next, at: at)
         case .cancel(let reason, let at):
             guard !next.run.state.isTerminal else { throw TransitionError("run \(next.run.id) has already ended") }
@@ -176,37 +171,57 @@ public enum RunMachine {
         step.error = result.outcome == .succeeded ? nil : result.error
     }
 
-    /// Starts every pending step whose needs have all succeeded.
-    static func startReadySteps(_ snapshot: inout RunSnapshot, at: Date) -> [RunEffect] {
+    /// Settles the pending steps until nothing changes: starts those whose `when` is satisfied
+    /// (when `startNew`), skips those that can no longer run, and leaves the rest waiting.
+    ///
+    /// `success` (the default, and template expressions until they are rendered): every need
+    /// succeeded; skipped as soon as one did not. `always`: every need has ended, however.
+    /// `failure`: every need has ended and one did not succeed; skipped when all succeeded.
+    static func settle(_ snapshot: inout RunSnapshot, at: Date, startNew: Bool) -> [RunEffect] {
         guard snapshot.run.state == .running else { return [] }
-        let succeeded = Set(snapshot.steps.filter { $0.state == .succeeded }.map(\.step))
-        var effects: [RunEffect] = []
-        for index in snapshot.steps.indices where snapshot.steps[index].state == .pending {
-            guard snapshot.steps[index].needs.allSatisfy(succeeded.contains) else { continue }
-            let number = snapshot.steps[index].attempts.count + 1
-            let id = snapshot.steps[index].step
-            snapshot.steps[index].state = .running
-            snapshot.steps[index].attempts.append(
-                Attempt(number: number, startedAt: at, log: "logs/\(id.rawValue).\(number).log"))
-            effects += [.persistStep(id), .spawn(id, attempt: number)]
-        }
-        return effects
-    }
-
-    /// Marks as skipped every pending step that needs `failed`, directly or through others.
-    static func skipDependants(of failed: StepID, in snapshot: inout RunSnapshot) -> [RunEffect] {
-        var blocked: Set<StepID> = [failed]
+        let when = Dictionary(snapshot.spec.steps.map { ($0.id, $0.when) }, uniquingKeysWith: { first, _ in first })
         var effects: [RunEffect] = []
         var changed = true
         while changed {
             changed = false
+            let states = Dictionary(snapshot.steps.map { ($0.step, $0.state) }, uniquingKeysWith: { first, _ in first })
             for index in snapshot.steps.indices where snapshot.steps[index].state == .pending {
-                guard let cause = snapshot.steps[index].needs.first(where: blocked.contains) else { continue }
-                snapshot.steps[index].state = .skipped
-                snapshot.steps[index].error = "not started: step '\(cause)' did not succeed"
-                blocked.insert(snapshot.steps[index].step)
-                effects.append(.persistStep(snapshot.steps[index].step))
-                changed = true
+                let step = snapshot.steps[index]
+                let needs = step.needs.map { ($0, states[$0] ?? .pending) }
+                let unsuccessful = needs.first { $0.1.isTerminal && $0.1 != .succeeded }?.0
+                let allEnded = needs.allSatisfy { $0.1.isTerminal }
+                var skipReason: String?
+                var start = false
+                switch when[step.step] ?? .success {
+                case .success, .expression:
+                    if let cause = unsuccessful {
+                        skipReason = "not started: step '\(cause)' did not succeed"
+                    } else {
+                        start = allEnded
+                    }
+                case .always:
+                    start = allEnded
+                case .failure:
+                    guard allEnded else { continue }
+                    if unsuccessful == nil {
+                        skipReason = "not run: everything it needs succeeded (when: failure)"
+                    } else {
+                        start = true
+                    }
+                }
+                if let skipReason {
+                    snapshot.steps[index].state = .skipped
+                    snapshot.steps[index].error = skipReason
+                    effects.append(.persistStep(step.step))
+                    changed = true
+                } else if start && startNew {
+                    let number = step.attempts.count + 1
+                    snapshot.steps[index].state = .running
+                    snapshot.steps[index].attempts.append(
+                        Attempt(number: number, startedAt: at, log: "logs/\(step.step.rawValue).\(number).log"))
+                    effects += [.persistStep(step.step), .spawn(step.step, attempt: number)]
+                    changed = true
+                }
             }
         }
         return effects
