@@ -151,8 +151,11 @@ public struct RunCoordinator: Sendable {
                                 LogField.step: id.rawValue, LogField.attempt: String(attempt),
                             ])
                             stepLogger.info("step started: \(command)")
+                            let paths = (store.directory, job.id, snapshot.run.id)
                             group.addTask {
-                                let result = await executor.execute(invocation, control: control, logger: stepLogger)
+                                let raw = await executor.execute(invocation, control: control, logger: stepLogger)
+                                let result = await Self.recordOutput(
+                                    raw, of: definition, in: paths, logger: stepLogger)
                                 continuation.yield(.attemptEnded(id, result, at: clock.now()))
                             }
                         case .terminate(let id):
@@ -180,8 +183,68 @@ public struct RunCoordinator: Sendable {
         return StepInvocation(
             job: run.job, run: run.id, step: step.id, attempt: attempt, command: command,
             environment: StepEnvironment.make(
-                job: snapshot.spec, step: step, run: run.id, attempt: attempt, daemonEnvironment: daemonEnvironment),
+                job: snapshot.spec, step: step, run: run.id, attempt: attempt, daemonEnvironment: daemonEnvironment
+            )
+            .merging(upstreamOutputs(of: step, snapshot: snapshot)) { _, output in output },
             workingDirectory: workingDirectory(for: step), timeout: step.timeout?.duration, logFile: log)
+    }
+
+    /// `WF_STEP_<ID>_OUTPUT_FILE` for every succeeded step `step` needs (directly or not), and
+    /// `WF_STEP_<ID>_OUTPUT` with the value itself when it fits an environment variable.
+    func upstreamOutputs(of step: StepDefinition, snapshot: RunSnapshot) -> [String: String] {
+        let upstream = StepGraph.upstream(of: snapshot.spec.steps)[step.id] ?? []
+        var environment: [String: String] = [:]
+        for record in snapshot.steps where upstream.contains(record.step) && record.state == .succeeded {
+            guard let relative = record.attempts.last?.output else { continue }
+            let path = store.directory.runFile(snapshot.run.job, snapshot.run.id, relative: relative)
+            let name = StepEnvironment.outputName(of: record.step)
+            environment[name + "_FILE"] = path
+            if let data = try? RecordFile.readData(path), data.count <= StepEnvironment.maximumValue,
+                let text = String(data: data, encoding: .utf8), !text.utf8.contains(0)
+            {
+                environment[name] = text
+            }
+        }
+        return environment
+    }
+
+    /// Turns a successful attempt's stdout into its output: validated for `output: json`, written
+    /// durably to `outputs/<step>` before the step is recorded as succeeded.
+    static func recordOutput(
+        _ raw: AttemptResult, of step: StepDefinition, in paths: (StateDirectory, JobID, RunID), logger: Logger
+    ) async -> AttemptResult {
+        var result = raw
+        result.stdout = nil
+        guard raw.outcome == .succeeded, var value = raw.stdout else { return result }
+        func fail(_ message: String) -> AttemptResult {
+            AttemptResult(outcome: .failed, exitCode: raw.exitCode, error: message)
+        }
+        if value.last == UInt8(ascii: "\n") { value.removeLast() }  // echo's newline is not part of the value
+        switch step.output {
+        case .json:
+            if raw.stdoutTruncated {
+                return fail("its output is larger than the output limit; write big data to a file and output its path")
+            }
+            do {
+                _ = try JSONSerialization.jsonObject(with: Data(value), options: [.fragmentsAllowed])
+            } catch {
+                let preview = String(decoding: value.prefix(80), as: UTF8.self)
+                return fail("its stdout is not valid JSON (output: json): '\(preview)'")
+            }
+        case .text:
+            if raw.stdoutTruncated { logger.warning("output cut at the output limit (output: text)") }
+        }
+        let (directory, job, run) = paths
+        let relative = "outputs/\(step.id.rawValue)"
+        let file = directory.runFile(job, run, relative: relative)
+        let data = Data(value)
+        do {
+            try await BlockingIO.shared.run { () throws(StoreError) in try RecordFile.write(data, to: file) }
+        } catch {
+            return fail("wfd could not record its output: \(error)")
+        }
+        result.outputFile = relative
+        return result
     }
 
     /// The step's `workdir`, relative ones resolved against the jobs directory.

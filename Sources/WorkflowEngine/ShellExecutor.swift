@@ -19,11 +19,17 @@ import WorkflowCore
 public struct ShellExecutor: StepExecutor {
     public var gracePeriod: Duration
     public var maxLogBytes: Int
+    /// How much of stdout is kept as the step's output (the log keeps up to ``maxLogBytes``).
+    public var maxOutputBytes: Int
     public var shell: String
 
-    public init(gracePeriod: Duration = .seconds(10), maxLogBytes: Int = 16 << 20, shell: String = "/bin/sh") {
+    public init(
+        gracePeriod: Duration = .seconds(10), maxLogBytes: Int = 16 << 20, maxOutputBytes: Int = 1 << 20,
+        shell: String = "/bin/sh"
+    ) {
         self.gracePeriod = gracePeriod
         self.maxLogBytes = maxLogBytes
+        self.maxOutputBytes = maxOutputBytes
         self.shell = shell
     }
 
@@ -35,7 +41,7 @@ public struct ShellExecutor: StepExecutor {
                 outcome: .failed, error: "could not open the log file '\(invocation.logFile)': \(reason)")
         }
         defer { close(logFD) }
-        let sink = OutputSink(fd: logFD, limit: maxLogBytes, logger: logger)
+        let sink = OutputSink(fd: logFD, limit: maxLogBytes, outputLimit: maxOutputBytes, logger: logger)
         let group = ProcessGroupSlot()
         let options: PlatformOptions = {
             var options = PlatformOptions()
@@ -102,7 +108,9 @@ public struct ShellExecutor: StepExecutor {
             return (status, spawnError, stop)
         }
         sink.finish()
-        return Self.result(status: finished.0, spawnError: finished.1, stop: finished.2)
+        var result = Self.result(status: finished.0, spawnError: finished.1, stop: finished.2)
+        (result.stdout, result.stdoutTruncated) = sink.capturedOutput
+        return result
     }
 
     enum StopReason: Sendable {
@@ -214,17 +222,32 @@ final class OutputSink: Sendable {
     private struct State {
         var written = 0
         var truncated = false
+        var output: [UInt8] = []
+        var outputTruncated = false
     }
 
     private let fd: Int32
     private let limit: Int
+    private let outputLimit: Int
     private let logger: Logger
     private let state = Mutex(State())
 
-    init(fd: Int32, limit: Int, logger: Logger) {
+    init(fd: Int32, limit: Int, outputLimit: Int, logger: Logger) {
         self.fd = fd
         self.limit = limit
+        self.outputLimit = outputLimit
         self.logger = logger
+    }
+
+    /// Stdout up to the output limit, and whether there was more.
+    var capturedOutput: ([UInt8], Bool) { state.withLock { ($0.output, $0.outputTruncated) } }
+
+    private func capture(_ bytes: [UInt8]) {
+        state.withLock {
+            let room = max(0, outputLimit - $0.output.count)
+            if bytes.count > room { $0.outputTruncated = true }
+            $0.output += bytes.prefix(room)
+        }
     }
 
     func pump(_ sequence: SubprocessOutputSequence, stream: String) async {
@@ -234,6 +257,7 @@ final class OutputSink: Sendable {
             for try await buffer in sequence {
                 let bytes = buffer.withUnsafeBytes { Array($0) }
                 write(bytes)
+                if stream == "stdout" { capture(bytes) }
                 partial += bytes
                 while let newline = partial.firstIndex(of: UInt8(ascii: "\n")) {
                     emit(partial[..<newline], logger: lineLogger)

@@ -9,6 +9,15 @@ public enum StepEnvironment {
     /// Variables that a job's `env` may not set: they belong to the service manager (the parser
     /// refuses them too).
     public static var reserved: Set<String> { StepEnvironmentNames.reserved }
+    /// The longest value passed in one environment variable (Linux caps one at 128 KiB).
+    public static let maximumValue = 64 * 1024
+
+    /// `WF_STEP_<ID>_OUTPUT`: the id upper-cased, anything but letters and digits as `_`.
+    public static func outputName(of step: StepID) -> String {
+        let id = String(step.rawValue.uppercased().map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" })
+        return "WF_STEP_\(id)_OUTPUT"
+    }
+
     static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
     /// The environment of `attempt` of `step` in run `run` of `job`.

@@ -65,7 +65,7 @@ final class CapturedLog: Sendable {
         let result = await ShellExecutor().execute(
             invocation("echo one; echo two >&2; printf 'no newline'", in: dir), control: StepControl(),
             logger: log.logger)
-        #expect(result == .success)
+        #expect(result.outcome == .succeeded)
         let file = try String(contentsOfFile: dir.file("s.1.log"), encoding: .utf8)
         #expect(file.contains("one\n") && file.contains("two\n") && file.contains("no newline"))
         #expect(file.utf8.count == "one\ntwo\nno newline".utf8.count)
@@ -80,7 +80,7 @@ final class CapturedLog: Sendable {
         let result = await ShellExecutor().execute(
             invocation("env > env.txt", in: dir, env: ["WF_RUN_ID": "abc", "EMPTY": "", "SPACES": "a b  c"]),
             control: StepControl(), logger: CapturedLog().logger)
-        #expect(result == .success)
+        #expect(result.outcome == .succeeded)
         let lines = try String(contentsOfFile: dir.file("env.txt"), encoding: .utf8).split(separator: "\n").map(
             String.init)
         // /bin/sh adds PWD (and dash may add nothing else); everything else must be ours, byte for byte.
@@ -95,7 +95,7 @@ final class CapturedLog: Sendable {
         let dir = try TemporaryDirectory("exec")
         let failed = await ShellExecutor().execute(
             invocation("exit 7", in: dir), control: StepControl(), logger: CapturedLog().logger)
-        #expect(failed == AttemptResult(outcome: .failed, exitCode: 7, error: "exited with status 7"))
+        #expect(failed.outcome == .failed && failed.exitCode == 7 && failed.error == "exited with status 7")
         let killed = await ShellExecutor().execute(
             invocation("kill -KILL $$", in: dir), control: StepControl(), logger: CapturedLog().logger)
         #expect(killed.outcome == .failed)
@@ -148,7 +148,7 @@ final class CapturedLog: Sendable {
         let result = await ShellExecutor(maxLogBytes: 1000).execute(
             invocation("head -c 100000 /dev/zero | tr '\\0' x", in: dir), control: StepControl(),
             logger: CapturedLog().logger)
-        #expect(result == .success)
+        #expect(result.outcome == .succeeded)
         let file = try String(contentsOfFile: dir.file("s.1.log"), encoding: .utf8)
         #expect(file.hasPrefix(String(repeating: "x", count: 1000)))
         #expect(file.hasSuffix("[wfd: output truncated at 1000 bytes]\n"))

@@ -75,6 +75,8 @@ public struct Attempt: Sendable, Equatable, Codable {
     public var error: String?
     /// The attempt's captured output, relative to the run directory: `logs/<step>.<attempt>.log`.
     public var log: String
+    /// The step's output value (stdout), relative to the run directory: `outputs/<step>`.
+    public var output: String?
     public var durationMilliseconds: Int64?
 
     public init(number: Int, startedAt: Date, log: String) {
@@ -84,7 +86,7 @@ public struct Attempt: Sendable, Equatable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case number, outcome, signal, error, log
+        case number, outcome, signal, error, log, output
         case startedAt = "started_at"
         case endedAt = "ended_at"
         case exitCode = "exit_code"
@@ -107,12 +109,23 @@ public struct AttemptResult: Sendable, Equatable {
     public var signal: Int32?
     /// A one-sentence explanation for anything but success.
     public var error: String?
+    /// What the step wrote to stdout (up to the executor's cap), for its output.
+    public var stdout: [UInt8]?
+    /// True when stdout was longer than the cap.
+    public var stdoutTruncated: Bool
+    /// Where the output value was written, relative to the run directory.
+    public var outputFile: String?
 
-    public init(outcome: AttemptOutcome, exitCode: Int32? = nil, signal: Int32? = nil, error: String? = nil) {
+    public init(
+        outcome: AttemptOutcome, exitCode: Int32? = nil, signal: Int32? = nil, error: String? = nil,
+        stdout: [UInt8]? = nil, stdoutTruncated: Bool = false
+    ) {
         self.outcome = outcome
         self.exitCode = exitCode
         self.signal = signal
         self.error = error
+        self.stdout = stdout
+        self.stdoutTruncated = stdoutTruncated
     }
 
     public static let success = AttemptResult(outcome: .succeeded, exitCode: 0)

@@ -166,6 +166,7 @@ public enum RunMachine {
         attempt.exitCode = result.exitCode
         attempt.signal = result.signal
         attempt.error = result.error
+        attempt.output = result.outputFile
         attempt.durationMilliseconds = Int64((at.timeIntervalSince(attempt.startedAt) * 1000).rounded())
         step.attempts[step.attempts.count - 1] = attempt
         step.error = result.outcome == .succeeded ? nil : result.error
