@@ -74,6 +74,8 @@ public struct RunCoordinator: Sendable {
         let runLogger = logger.with([LogField.job: job.id.rawValue, LogField.runID: snapshot.run.id.rawValue])
         let continuation = prepared.handle.continuation
         var controls: [StepID: StepControl] = [:]
+        var retryTimers: [StepID: Task<Void, Never>] = [:]
+        defer { retryTimers.values.forEach { $0.cancel() } }
         // The spec and the directories first; the run record follows with the start transition
         // (a crash in between leaves a directory no index points at, never a half-made run).
         let (store, spec, runID) = (store, snapshot.spec, snapshot.run.id)
@@ -157,6 +159,19 @@ public struct RunCoordinator: Sendable {
                                 let result = await Self.recordOutput(
                                     raw, of: definition, in: paths, logger: stepLogger)
                                 continuation.yield(.attemptEnded(id, result, at: clock.now()))
+                            }
+                        case .scheduleRetry(let id, let due):
+                            let attempts = snapshot.step(id)?.attempts.count ?? 0
+                            let limit = job.steps.first { $0.id == id }?.retry?.attempts ?? attempts
+                            runLogger.notice(
+                                "step '\(id)' will be tried again at \(Timestamp.rfc3339(due)) (attempt \(attempts + 1) of \(limit))",
+                                metadata: [LogField.step: .string(id.rawValue)])
+                            retryTimers[id]?.cancel()
+                            retryTimers[id] = Task { [clock] in
+                                do {
+                                    try await clock.sleep(until: due)
+                                    continuation.yield(.retryDue(id, at: clock.now()))
+                                } catch {}
                             }
                         case .terminate(let id):
                             controls[id]?.terminate(reason: snapshot.run.cancelReason ?? "cancelled")

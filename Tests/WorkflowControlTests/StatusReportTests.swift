@@ -42,7 +42,7 @@ import WorkflowTesting
         #expect(job.schedules == ["0 3 * * *"])
         #expect(job.state == .active)
         #expect(job.nextFire == Timestamp.parse("2026-01-01T03:00:00Z"))
-        #expect(job.lastRun?.id == run)
+        #expect(job.lastRun?.id == run, "errors: \(job.errors)")
         #expect(job.lastRun?.state == .failed)
         #expect(job.lastRun?.error == "step 's' failed: exited with status 2")
         #expect(job.running == false)

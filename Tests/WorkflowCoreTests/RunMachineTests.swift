@@ -173,4 +173,72 @@ import WorkflowCore
         (snapshot, _) = try RunMachine.apply(snapshot, .attemptEnded(StepID("cleanup")!, .success, at: t0 + 2))
         #expect(snapshot.run.state == .succeeded, "a skipped failure handler is not a failure")
     }
+
+    func retrying(_ policy: RetryPolicy) -> RunSnapshot {
+        var step = StepDefinition(id: StepID("flaky")!, run: "false")
+        step.retry = policy
+        let job = Job(id: JobID("demo")!, steps: [step])
+        return RunSnapshot(
+            job: job, id: RunID.make(at: t0, suffix: 3), trigger: .manual, scheduledFor: nil, createdAt: t0)
+    }
+
+    @Test func aFailedAttemptWaitsAndRetriesUntilTheAttemptsAreSpent() throws {
+        let flaky = StepID("flaky")!
+        let failure = AttemptResult(outcome: .failed, exitCode: 1, error: "exited with status 1")
+        var (snapshot, _) = try RunMachine.apply(
+            retrying(RetryPolicy(attempts: 3, delay: TimeSpan(.seconds(10)), backoff: 2)), .start(at: t0))
+        var effects: [RunEffect]
+        (snapshot, effects) = try RunMachine.apply(snapshot, .attemptEnded(flaky, failure, at: t0 + 1))
+        let firstDue = try #require(snapshot.step(flaky)?.retryAt)
+        #expect(snapshot.step(flaky)?.state == .retryWait)
+        #expect(firstDue >= t0 + 1 && firstDue <= t0 + 11, "full jitter within the 10 s delay")
+        #expect(effects == [.persistStep(flaky), .scheduleRetry(flaky, at: firstDue)])
+        #expect(snapshot.run.state == .running)
+        #expect(
+            try RunMachine.apply(
+                retrying(RetryPolicy(attempts: 3, delay: TimeSpan(.seconds(10)), backoff: 2)), .start(at: t0)
+            ).0.run.state == .running)
+
+        (snapshot, effects) = try RunMachine.apply(snapshot, .retryDue(flaky, at: firstDue))
+        #expect(snapshot.step(flaky)?.state == .running)
+        #expect(snapshot.step(flaky)?.attempts.count == 2)
+        #expect(effects == [.persistStep(flaky), .spawn(flaky, attempt: 2)])
+        (snapshot, _) = try RunMachine.apply(snapshot, .attemptEnded(flaky, failure, at: firstDue + 1))
+        let secondDue = try #require(snapshot.step(flaky)?.retryAt)
+        #expect(secondDue <= firstDue + 1 + 20, "backoff 2: at most 20 s")
+        (snapshot, _) = try RunMachine.apply(snapshot, .retryDue(flaky, at: secondDue))
+        (snapshot, effects) = try RunMachine.apply(snapshot, .attemptEnded(flaky, failure, at: secondDue + 1))
+        #expect(snapshot.step(flaky)?.state == .failed, "three attempts spent")
+        #expect(snapshot.run.state == .failed)
+        #expect(effects.last == .finished(.failed))
+    }
+
+    @Test func onlyTheListedExitCodesAreRetried() throws {
+        let flaky = StepID("flaky")!
+        let policy = RetryPolicy(attempts: 5, onExitCodes: [75])
+        var (snapshot, _) = try RunMachine.apply(retrying(policy), .start(at: t0))
+        (snapshot, _) = try RunMachine.apply(
+            snapshot, .attemptEnded(flaky, AttemptResult(outcome: .failed, exitCode: 75), at: t0))
+        #expect(snapshot.step(flaky)?.state == .retryWait)
+        (snapshot, _) = try RunMachine.apply(snapshot, .retryDue(flaky, at: t0 + 1))
+        (snapshot, _) = try RunMachine.apply(
+            snapshot, .attemptEnded(flaky, AttemptResult(outcome: .failed, exitCode: 1), at: t0 + 2))
+        #expect(snapshot.step(flaky)?.state == .failed)
+        // Cancellation is never retried.
+        (snapshot, _) = try RunMachine.apply(retrying(RetryPolicy(attempts: 5)), .start(at: t0))
+        (snapshot, _) = try RunMachine.apply(snapshot, .attemptEnded(flaky, AttemptResult(outcome: .cancelled), at: t0))
+        #expect(snapshot.step(flaky)?.state == .cancelled)
+    }
+
+    @Test func cancellingDuringARetryWaitEndsTheRun() throws {
+        let flaky = StepID("flaky")!
+        var (snapshot, _) = try RunMachine.apply(retrying(RetryPolicy(attempts: 3)), .start(at: t0))
+        (snapshot, _) = try RunMachine.apply(
+            snapshot, .attemptEnded(flaky, AttemptResult(outcome: .failed, exitCode: 1), at: t0))
+        (snapshot, _) = try RunMachine.apply(snapshot, .cancel(reason: "wfd is stopping", at: t0 + 0.5))
+        #expect(snapshot.step(flaky)?.state == .cancelled)
+        #expect(snapshot.step(flaky)?.retryAt == nil)
+        #expect(snapshot.run.state == .cancelled)
+        #expect(throws: TransitionError.self) { try RunMachine.apply(snapshot, .retryDue(flaky, at: t0 + 1)) }
+    }
 }

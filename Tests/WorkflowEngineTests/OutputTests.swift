@@ -67,4 +67,18 @@ import WorkflowTesting
             StateDirectory(root: dir.file("state")).runFile(JobID("out")!, text.run.id, relative: "outputs/big"))
         #expect(stored.count == 1000)
     }
+
+    @Test func aStepThatFailsOnceIsRetriedAndSucceeds() async throws {
+        var flaky = step("flaky", "n=$(cat count 2>/dev/null || echo 0); echo $((n + 1)) > count; [ $n -ge 1 ]")
+        flaky.retry = RetryPolicy(attempts: 3, delay: TimeSpan(.milliseconds(200)))
+        let (snapshot, dir) = try await run([flaky])
+        #expect(snapshot.run.state == .succeeded)
+        let attempts = try #require(snapshot.step(StepID("flaky")!)?.attempts)
+        #expect(attempts.map(\.outcome) == [.failed, .succeeded])
+        #expect(try String(contentsOfFile: dir.file("count"), encoding: .utf8) == "2\n")
+        let stored = try RunStore(directory: StateDirectory(root: dir.file("state"))).loadStep(
+            JobID("out")!, snapshot.run.id, StepID("flaky")!)
+        #expect(stored.attempts.count == 2)
+        #expect(stored.retryAt == nil)
+    }
 }

@@ -52,6 +52,8 @@ public struct StepRecord: Sendable, Equatable, Codable {
     public var attempts: [Attempt]
     /// Why the step failed, was skipped or cancelled, in one sentence.
     public var error: String?
+    /// While `retry_wait`: when the next attempt is due.
+    public var retryAt: Date?
 
     public init(job: JobID, run: RunID, step: StepDefinition) {
         version = Self.currentVersion
@@ -61,6 +63,11 @@ public struct StepRecord: Sendable, Equatable, Codable {
         state = .pending
         needs = step.needs
         attempts = []
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case version, job, run, step, state, needs, attempts, error
+        case retryAt = "retry_at"
     }
 }
 

@@ -34,6 +34,8 @@ public enum RunEvent: Sendable, Equatable {
     case cancel(reason: String, at: Date)
     /// wfd found the run unfinished at start-up: it died while the run was active.
     case recover(at: Date)
+    /// A step waiting in `retry_wait` is due for its next attempt.
+    case retryDue(StepID, at: Date)
 }
 
 /// What the engine must do after a transition, in order.
@@ -46,6 +48,8 @@ public enum RunEffect: Sendable, Equatable {
     case spawn(StepID, attempt: Int)
     /// Stop the step's running attempt (TERM, grace period, KILL).
     case terminate(StepID)
+    /// Send ``RunEvent/retryDue(_:at:)`` for this step at this time (persisted as `retry_at`).
+    case scheduleRetry(StepID, at: Date)
     /// The run reached a terminal state: release its lock, update indexes, log.
     case finished(RunState)
 }
@@ -81,6 +85,16 @@ public enum RunMachine {
                 throw TransitionError("run \(next.run.id) has no step '\(stepID)'")
             }
             try endAttempt(&next.steps[index], result, at: at)
+            if next.run.cancelReason == nil,
+                let definition = next.spec.steps.first(where: { $0.id == stepID }),
+                let due = retryTime(
+                    for: next.steps[index], definition: definition, result: result, run: next.run.id, at: at)
+            {
+                next.steps[index].state = .retryWait
+                next.steps[index].retryAt = due
+                effects += [.persistStep(stepID), .scheduleRetry(stepID, at: due)]
+                return (next, effects)
+            }
             effects.append(.persistStep(stepID))
             effects += settle(&next, at: at, startNew: next.run.cancelReason == nil)
             effects += finishIfDone(&next, at: at)
@@ -97,11 +111,28 @@ public enum RunMachine {
                     effects.append(.persistStep(next.steps[index].step))
                 case .running:
                     effects.append(.terminate(next.steps[index].step))
+                case .retryWait:
+                    next.steps[index].state = .cancelled
+                    next.steps[index].retryAt = nil
+                    next.steps[index].error = "cancelled while waiting to retry: \(reason)"
+                    effects.append(.persistStep(next.steps[index].step))
                 default:
                     break
                 }
             }
             effects += finishIfDone(&next, at: at)
+        case .retryDue(let stepID, let at):
+            guard !next.run.state.isTerminal else { throw TransitionError("run \(next.run.id) has already ended") }
+            guard let index = next.steps.firstIndex(where: { $0.step == stepID }) else {
+                throw TransitionError("run \(next.run.id) has no step '\(stepID)'")
+            }
+            guard next.run.cancelReason == nil else { return (snapshot, []) }
+            next.steps[index].state = try stepAfter(next.steps[index], .start)
+            next.steps[index].retryAt = nil
+            let number = next.steps[index].attempts.count + 1
+            next.steps[index].attempts.append(
+                Attempt(number: number, startedAt: at, log: "logs/\(stepID.rawValue).\(number).log"))
+            effects += [.persistStep(stepID), .spawn(stepID, attempt: number)]
         case .recover(let at):
             guard !next.run.state.isTerminal else { throw TransitionError("run \(next.run.id) has already ended") }
             let reason = "wfd stopped while the run was active"
@@ -115,6 +146,7 @@ public enum RunMachine {
                         try endAttempt(&next.steps[index], interrupted, at: at)
                     } else {
                         next.steps[index].state = .failed
+                        next.steps[index].retryAt = nil
                         next.steps[index].error = interrupted.error
                     }
                 case .pending:
@@ -170,6 +202,31 @@ public enum RunMachine {
         attempt.durationMilliseconds = Int64((at.timeIntervalSince(attempt.startedAt) * 1000).rounded())
         step.attempts[step.attempts.count - 1] = attempt
         step.error = result.outcome == .succeeded ? nil : result.error
+    }
+
+    /// When the failed attempt `step` just ended should be tried again, or nil: the step's
+    /// `retry` allows another attempt, the failure is one it retries (failed or timed out, and
+    /// `on_exit_codes` when given), and the run goes on. The delay grows by `backoff` from `delay`
+    /// up to `max_delay`, with full jitter drawn from a hash of run, step and attempt, so the
+    /// function stays pure and a replay gives the same time.
+    static func retryTime(
+        for step: StepRecord, definition: StepDefinition, result: AttemptResult, run: RunID, at: Date
+    ) -> Date? {
+        guard let policy = definition.retry, step.attempts.count < policy.attempts,
+            result.outcome == .failed || result.outcome == .timedOut
+        else { return nil }
+        if !policy.onExitCodes.isEmpty {
+            guard let code = result.exitCode, policy.onExitCodes.contains(Int(code)) else { return nil }
+        }
+        let base = Double(policy.delay?.milliseconds ?? 1000) / 1000
+        var delay = base * pow(policy.backoff, Double(step.attempts.count - 1))
+        if let cap = policy.maxDelay { delay = min(delay, Double(cap.milliseconds) / 1000) }
+        var hash: UInt64 = 14_695_981_039_346_656_037  // FNV-1a of "run/step/attempt"
+        for byte in "\(run.rawValue)/\(step.step.rawValue)/\(step.attempts.count)".utf8 {
+            hash = (hash ^ UInt64(byte)) &* 1_099_511_628_211
+        }
+        let fraction = Double(hash % 1_000_000) / 1_000_000
+        return at.addingTimeInterval(delay * fraction)
     }
 
     /// Settles the pending steps until nothing changes: starts those whose `when` is satisfied
