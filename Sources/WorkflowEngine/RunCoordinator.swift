@@ -75,7 +75,20 @@ public struct RunCoordinator: Sendable {
         let continuation = prepared.handle.continuation
         var controls: [StepID: StepControl] = [:]
         var retryTimers: [StepID: Task<Void, Never>] = [:]
-        defer { retryTimers.values.forEach { $0.cancel() } }
+        var deadline: Task<Void, Never>?
+        defer {
+            retryTimers.values.forEach { $0.cancel() }
+            deadline?.cancel()
+        }
+        if let limit = job.timeout {
+            let due = max(clock.now(), notBefore ?? .distantPast).addingTimeInterval(Double(limit.milliseconds) / 1000)
+            deadline = Task { [clock] in
+                do {
+                    try await clock.sleep(until: due)
+                    continuation.yield(.timeOut(after: limit.description, at: clock.now()))
+                } catch {}
+            }
+        }
         // The spec and the directories first; the run record follows with the start transition
         // (a crash in between leaves a directory no index points at, never a half-made run).
         let (store, spec, runID) = (store, snapshot.spec, snapshot.run.id)

@@ -241,4 +241,17 @@ import WorkflowCore
         #expect(snapshot.run.state == .cancelled)
         #expect(throws: TransitionError.self) { try RunMachine.apply(snapshot, .retryDue(flaky, at: t0 + 1)) }
     }
+
+    @Test func theRunTimeoutStopsItLikeACancelButEndsTimedOut() throws {
+        var (snapshot, _) = try RunMachine.apply(fresh([("a", []), ("b", ["a"])]), .start(at: t0))
+        var effects: [RunEffect]
+        (snapshot, effects) = try RunMachine.apply(snapshot, .timeOut(after: "2s", at: t0 + 2))
+        #expect(effects.contains(.terminate(StepID("a")!)))
+        #expect(snapshot.step(StepID("b")!)?.state == .skipped)
+        (snapshot, effects) = try RunMachine.apply(
+            snapshot, .attemptEnded(StepID("a")!, AttemptResult(outcome: .cancelled, signal: 15), at: t0 + 2.1))
+        #expect(snapshot.run.state == .timedOut)
+        #expect(snapshot.run.error == "the run timed out after 2s")
+        #expect(effects.last == .finished(.timedOut))
+    }
 }

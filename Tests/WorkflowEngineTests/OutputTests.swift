@@ -81,4 +81,22 @@ import WorkflowTesting
         #expect(stored.attempts.count == 2)
         #expect(stored.retryAt == nil)
     }
+
+    @Test func theJobTimeoutStopsTheRunAsTimedOut() async throws {
+        let dir = try TemporaryDirectory("runtimeout")
+        let store = RunStore(directory: StateDirectory(root: dir.file("state")))
+        let coordinator = RunCoordinator(
+            store: store, executor: ShellExecutor(gracePeriod: .seconds(2)), clock: SystemClock(),
+            logger: CapturedLog().logger, workingDirectory: dir.path, daemonEnvironment: ["PATH": "/usr/bin:/bin"])
+        var job = Job(id: JobID("slow")!, steps: [step("nap", "sleep 30"), step("after", "true", needs: ["nap"])])
+        job.timeout = TimeSpan(.milliseconds(300))
+        let started = ContinuousClock.now
+        let snapshot = await coordinator.execute(coordinator.prepare(job: job, trigger: .manual, scheduledFor: nil))
+        #expect(ContinuousClock.now - started < .seconds(10), "stopped, not waited out")
+        #expect(snapshot.run.state == .timedOut)
+        #expect(snapshot.run.error == "the run timed out after 300ms")
+        #expect(snapshot.step(StepID("nap")!)?.state == .cancelled)
+        #expect(snapshot.step(StepID("after")!)?.state == .skipped)
+        #expect(try store.loadRun(JobID("slow")!, snapshot.run.id).state == .timedOut)
+    }
 }

@@ -18,6 +18,8 @@ public struct RunRecord: Sendable, Equatable, Codable {
     public var error: String?
     /// Set once a cancel was asked for; the run ends `cancelled` when its running steps have stopped.
     public var cancelReason: String?
+    /// Set when the run's own `timeout` passed: it then ends `timed_out` rather than `cancelled`.
+    public var timedOut: Bool?
 
     public init(job: Job, id: RunID, trigger: Trigger, scheduledFor: Date?, createdAt: Date) {
         version = Self.currentVersion
@@ -36,6 +38,7 @@ public struct RunRecord: Sendable, Equatable, Codable {
         case startedAt = "started_at"
         case endedAt = "ended_at"
         case cancelReason = "cancel_reason"
+        case timedOut = "timed_out"
     }
 }
 

@@ -34,6 +34,8 @@ public enum RunEvent: Sendable, Equatable {
     case cancel(reason: String, at: Date)
     /// wfd found the run unfinished at start-up: it died while the run was active.
     case recover(at: Date)
+    /// The job's `timeout` for the whole run passed: stop it like a cancel, ending `timed_out`.
+    case timeOut(after: String, at: Date)
     /// A step waiting in `retry_wait` is due for its next attempt.
     case retryDue(StepID, at: Date)
 }
@@ -70,6 +72,12 @@ public enum RunMachine {
     public static func apply(_ snapshot: RunSnapshot, _ event: RunEvent) throws(TransitionError) -> (
         RunSnapshot, [RunEffect]
     ) {
+        try apply(snapshot, event, timedOut: false)
+    }
+
+    static func apply(_ snapshot: RunSnapshot, _ event: RunEvent, timedOut: Bool) throws(TransitionError) -> (
+        RunSnapshot, [RunEffect]
+    ) {
         var next = snapshot
         var effects: [RunEffect] = []
         switch event {
@@ -98,10 +106,13 @@ public enum RunMachine {
             effects.append(.persistStep(stepID))
             effects += settle(&next, at: at, startNew: next.run.cancelReason == nil)
             effects += finishIfDone(&next, at: at)
+        case .timeOut(let limit, let at):
+            return try apply(snapshot, .cancel(reason: "the run timed out after \(limit)", at: at), timedOut: true)
         case .cancel(let reason, let at):
             guard !next.run.state.isTerminal else { throw TransitionError("run \(next.run.id) has already ended") }
             guard next.run.cancelReason == nil else { return (snapshot, []) }  // asked twice: nothing new
             next.run.cancelReason = reason
+            if timedOut { next.run.timedOut = true }
             effects.append(.persistRun)
             for index in next.steps.indices {
                 switch next.steps[index].state {
@@ -293,8 +304,8 @@ public enum RunMachine {
         let failed = snapshot.steps.first { $0.state == .failed }
         let final: RunState
         if let reason = snapshot.run.cancelReason {
-            final = .cancelled
-            snapshot.run.error = "cancelled: \(reason)"
+            final = snapshot.run.timedOut == true ? .timedOut : .cancelled
+            snapshot.run.error = snapshot.run.timedOut == true ? reason : "cancelled: \(reason)"
         } else if let failed {
             final = .failed
             snapshot.run.error = "step '\(failed.step)' failed: \(failed.error ?? "no reason recorded")"
