@@ -3,23 +3,32 @@ import WorkflowCore
 
 /// A request to the running wfd over its control socket: one JSON object on one line.
 public struct ControlRequest: Sendable, Codable, Equatable {
-    /// `reload` (re-read jobs.d and answer when done) or `ping`.
+    /// `reload` (re-read jobs.d and answer when done), `run` (start a run of `job` now) or `ping`.
     public var command: String
+    /// The job, for `run`.
+    public var job: String?
 
-    public init(command: String) { self.command = command }
+    public init(command: String, job: String? = nil) {
+        self.command = command
+        self.job = job
+    }
 }
 
 /// wfd's answer: one JSON object on one line.
 public struct ControlResponse: Sendable, Codable, Equatable {
     public var ok: Bool
     public var message: String
-    /// Set when `ok` is false: `permission_denied`, `unknown_command`, `bad_request`, `failed`.
+    /// Set when `ok` is false: `permission_denied`, `unknown_command`, `bad_request`, `failed`,
+    /// `no_such_job`, `busy`.
     public var error: String?
+    /// The run started, for `run`.
+    public var run: String?
 
-    public init(ok: Bool, message: String, error: String? = nil) {
+    public init(ok: Bool, message: String, error: String? = nil, run: String? = nil) {
         self.ok = ok
         self.message = message
         self.error = error
+        self.run = run
     }
 }
 

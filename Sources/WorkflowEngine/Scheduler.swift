@@ -35,6 +35,8 @@ public final class Scheduler: Service, Sendable {
         case runEnded(JobID, RunSnapshot)
         /// The wall clock was set (NTP step, `date -s`): fire times are planned anew.
         case clockChanged
+        /// Start a run of the job now (`wfctl run`); `done` hears the run id or why not.
+        case runNow(JobID, done: @Sendable (Result<RunID, ManualRunRefusal>) -> Void)
     }
 
     let configuration: Configuration
@@ -74,6 +76,18 @@ public final class Scheduler: Service, Sendable {
 
     /// Tells the scheduler that the wall clock was set, so that it re-plans at once.
     public func clockChanged() { continuation.yield(.clockChanged) }
+
+    /// Starts a run of `job` now, triggered by hand; `done` hears its id or why it did not start.
+    public func runNow(_ job: JobID, done: @escaping @Sendable (Result<RunID, ManualRunRefusal>) -> Void) {
+        continuation.yield(.runNow(job, done: done))
+    }
+
+    /// Why a manual run did not start.
+    public struct ManualRunRefusal: Error, Sendable {
+        /// `no_such_job`, `busy` or `failed`.
+        public let code: String
+        public let message: String
+    }
 
     public func run() async throws {
         try await withGracefulShutdownHandler {
@@ -151,6 +165,29 @@ public final class Scheduler: Service, Sendable {
                 case .clockChanged:
                     logger.notice("the wall clock was set: planning fire times anew")
                     planner.clockChanged(now: clock.now())
+                case .runNow(let id, let done):
+                    guard !stopping else {
+                        done(.failure(ManualRunRefusal(code: "failed", message: "wfd is stopping")))
+                        break
+                    }
+                    guard catalog.entries[id]?.job != nil else {
+                        let known = catalog.jobs.map(\.id.rawValue).joined(separator: ", ")
+                        done(
+                            .failure(
+                                ManualRunRefusal(
+                                    code: "no_such_job", message: "no job '\(id)' is loaded (jobs: \(known))")))
+                        break
+                    }
+                    let firing = Firing(job: id, fireTime: clock.now(), trigger: .manual)
+                    switch start(firing, catalog: catalog, coordinator: coordinator, active: &active, group: &group) {
+                    case .success(let run):
+                        logger.info(
+                            "run started by hand",
+                            metadata: [LogField.job: .string(id.rawValue), LogField.runID: .string(run.rawValue)])
+                        done(.success(run))
+                    case .failure(let problem):
+                        done(.failure(ManualRunRefusal(code: "busy", message: "not started: \(problem.reason)")))
+                    }
                 }
                 if stopping {
                     if active.isEmpty { break }

@@ -23,39 +23,8 @@ struct Reload: ParsableCommand {
     var json = false
 
     func run() throws {
-        let state = options.directory
-        switch FileLock.probe(state.daemonLock) {
-        case .held: break
-        case .denied:
-            throw CommandFailure(
-                description: "permission denied reading \(state.root): run as root or wfd's user", code: 77)
-        case .free, .missing:
-            throw CommandFailure(
-                description: "wfd is not running on \(state.root): start it (systemctl start wfd), or give --state",
-                code: 69)
-        }
-        let path: String
-        if let socket {
-            path = socket
-        } else {
-            do {
-                path = try RecordFile.read(DaemonInfo.self, from: state.daemonInfo).socket
-            } catch .system(_, _, let code) where code == EACCES || code == EPERM {
-                throw CommandFailure(
-                    description: "permission denied reading \(state.daemonInfo): run as root or wfd's user", code: 77)
-            } catch {
-                throw CommandFailure(description: "cannot find wfd's control socket: \(error)", code: 69)
-            }
-        }
-        let response: ControlResponse
-        do {
-            response = try ControlSocket.exchange(ControlRequest(command: "reload"), at: path, timeout: .seconds(90))
-        } catch {
-            let denied = error.errno == EACCES || error.errno == EPERM
-            throw CommandFailure(
-                description: denied ? "permission denied on \(path): run as root or wfd's user" : "\(error)",
-                code: denied ? 77 : 69)
-        }
+        let response = try sendToDaemon(
+            ControlRequest(command: "reload"), state: options.directory, socket: socket, timeout: .seconds(90))
         if json {
             FileHandle.standardOutput.write(try ControlFraming.encode(response))
         } else if response.ok {

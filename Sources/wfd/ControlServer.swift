@@ -4,6 +4,7 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 import WorkflowControl
+import WorkflowCore
 import WorkflowEngine
 
 #if canImport(Glibc)
@@ -96,6 +97,25 @@ final class ControlServer: Service, Sendable {
             return ControlResponse(
                 ok: !text.hasPrefix("not reloaded"), message: text,
                 error: text.hasPrefix("not reloaded") ? "failed" : nil)
+        case "run":
+            guard let name = request.job, let job = JobID(name) else {
+                return ControlResponse(ok: false, message: "run needs a job id", error: "bad_request")
+            }
+            let outcome = Mutex<Result<RunID, Scheduler.ManualRunRefusal>?>(nil)
+            let finished = DispatchSemaphore(value: 0)
+            scheduler.runNow(job) { result in
+                outcome.withLock { $0 = result }
+                finished.signal()
+            }
+            guard finished.wait(timeout: .now() + 30) == .success, let result = outcome.withLock({ $0 }) else {
+                return ControlResponse(ok: false, message: "wfd did not answer within 30 s", error: "failed")
+            }
+            switch result {
+            case .success(let run):
+                return ControlResponse(ok: true, message: "started run \(run) of \(job)", run: run.rawValue)
+            case .failure(let refusal):
+                return ControlResponse(ok: false, message: refusal.message, error: refusal.code)
+            }
         default:
             return ControlResponse(ok: false, message: "unknown command '\(request.command)'", error: "unknown_command")
         }

@@ -4,6 +4,10 @@ import WorkflowCore
 import WorkflowStore
 import WorkflowTesting
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 @Suite struct NextCommandTests {
     let wfctl: String
 
@@ -65,5 +69,41 @@ import WorkflowTesting
             json["next"] as? [String] == [
                 "2026-06-01T09:00:00+02:00", "2026-06-01T12:00:00+02:00", "2026-06-02T09:00:00+02:00",
             ])
+    }
+}
+
+@Suite struct RunCommandTests {
+    @Test func runStartsAJobByHandAndWaitReportsItsOutcome() async throws {
+        let dir = try TemporaryDirectory("manual")
+        try dir.write("jobs/manual.yaml", "steps: [{id: a, run: 'echo by hand'}]\n")
+        try dir.write("jobs/broken.yaml", "steps: [{id: a, run: 'exit 4'}]\n")
+        let socket = try NotifySocket()
+        let daemon = try DaemonProcess(
+            executable: try BuiltProducts.path("wfd"),
+            arguments: ["--jobs", dir.file("jobs"), "--state", dir.file("state"), "--log-target", "stderr"],
+            environment: ["NOTIFY_SOCKET": socket.address, "PATH": "/usr/bin:/bin"], stderrPath: dir.file("wfd.log"))
+        defer { Task { await daemon.stop() } }
+        #expect(await socket.waitFor { $0.contains("READY=1") } != nil)
+        let wfctl = try BuiltProducts.path("wfctl")
+        let state = StateDirectory(root: dir.file("state"))
+
+        let ok = try runProgram(wfctl, ["run", "manual", "--wait", "--json", "--state", state.root])
+        #expect(ok.status == 0, "\(ok.output)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(ok.output.utf8)) as? [String: Any])
+        #expect(json["state"] as? String == "succeeded")
+        let run = try #require((json["run"] as? String).flatMap(RunID.init))
+        let record = try RunStore(directory: state).loadRun(JobID("manual")!, run)
+        #expect(record.trigger == .manual)
+
+        let failed = try runProgram(wfctl, ["run", "broken", "--wait", "--state", state.root])
+        #expect(failed.status == 1)
+        #expect(failed.output.contains(": failed: step 'a' failed: exited with status 4"), "\(failed.output)")
+
+        let unknown = try runProgram(wfctl, ["run", "nope", "--state", state.root])
+        #expect(unknown.status == 1)
+        #expect(unknown.output.contains("no job 'nope' is loaded"))
+        daemon.send(SIGTERM)
+        #expect(await daemon.waitForExit() == 0)
+        #expect(try runProgram(wfctl, ["run", "manual", "--state", state.root]).status == 69)
     }
 }

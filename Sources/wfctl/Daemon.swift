@@ -1,0 +1,42 @@
+import Foundation
+import WorkflowControl
+import WorkflowCore
+import WorkflowStore
+
+/// Sends one request to the running wfd and returns its answer, or a failure that says what to do
+/// (69 when wfd is not running, 77 when the caller may not talk to it).
+func sendToDaemon(_ request: ControlRequest, state: StateDirectory, socket: String?, timeout: Duration) throws
+    -> ControlResponse
+{
+    switch FileLock.probe(state.daemonLock) {
+    case .held: break
+    case .denied:
+        throw CommandFailure(
+            description: "permission denied reading \(state.root): run as root or wfd's user", code: 77)
+    case .free, .missing:
+        throw CommandFailure(
+            description: "wfd is not running on \(state.root): start it (systemctl start wfd), or give --state",
+            code: 69)
+    }
+    let path: String
+    if let socket {
+        path = socket
+    } else {
+        do {
+            path = try RecordFile.read(DaemonInfo.self, from: state.daemonInfo).socket
+        } catch .system(_, _, let code) where code == EACCES || code == EPERM {
+            throw CommandFailure(
+                description: "permission denied reading \(state.daemonInfo): run as root or wfd's user", code: 77)
+        } catch {
+            throw CommandFailure(description: "cannot find wfd's control socket: \(error)", code: 69)
+        }
+    }
+    do {
+        return try ControlSocket.exchange(request, at: path, timeout: timeout)
+    } catch {
+        let denied = error.errno == EACCES || error.errno == EPERM
+        throw CommandFailure(
+            description: denied ? "permission denied on \(path): run as root or wfd's user" : "\(error)",
+            code: denied ? 77 : 69)
+    }
+}

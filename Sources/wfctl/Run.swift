@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import WorkflowControl
+import WorkflowCore
+import WorkflowStore
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Start a run of a job now.",
+        discussion: """
+            The run's trigger is 'manual'; it takes the job's lock like a scheduled run, so it does
+            not start while another run of the job is active.
+
+            Examples:
+              wfctl run backup
+              wfctl run backup --wait && echo "backup done"
+
+            Exit codes: 0 started (with --wait: succeeded), 1 refused or (with --wait) the run did
+            not succeed, 69 wfd is not running, 77 permission denied.
+            """
+    )
+
+    @Argument(help: ArgumentHelp("The job to run.", valueName: "job"))
+    var job: String
+
+    @Flag(help: "Wait for the run to end and exit with its outcome (0 only if it succeeded).")
+    var wait = false
+
+    @Flag(help: "Print the result as JSON: {\"job\", \"run\", \"state\", \"error\"}.")
+    var json = false
+
+    @Option(help: ArgumentHelp("The control socket (default: the one the running wfd recorded).", valueName: "path"))
+    var socket: String?
+
+    @OptionGroup var options: StateOptions
+
+    struct Output: Codable {
+        var job: String
+        var run: String
+        var state: String
+        var error: String?
+    }
+
+    func validate() throws {
+        guard JobID(job) != nil else { throw ValidationError("'\(job)' is not a job id: \(JobID.rule)") }
+    }
+
+    func run() throws {
+        let state = options.directory
+        let response = try sendToDaemon(
+            ControlRequest(command: "run", job: job), state: state, socket: socket, timeout: .seconds(60))
+        guard response.ok, let runName = response.run, let runID = RunID(runName), let jobID = JobID(job) else {
+            throw CommandFailure(description: response.message, code: response.error == "permission_denied" ? 77 : 1)
+        }
+        var output = Output(job: job, run: runName, state: "running", error: nil)
+        if wait {
+            let store = RunStore(directory: state)
+            while true {
+                if let record = try? store.loadRun(jobID, runID), record.state.isTerminal {
+                    output.state = record.state.rawValue
+                    output.error = record.error
+                    break
+                }
+                guard FileLock.isHeld(state.daemonLock) else {
+                    throw CommandFailure(description: "wfd stopped before run \(runName) ended", code: 69)
+                }
+                usleep(50_000)
+            }
+        }
+        if json {
+            FileHandle.standardOutput.write(try Timestamp.makeEncoder().encode(output) + Data("\n".utf8))
+        } else if wait {
+            print("run \(runName) of \(job): \(output.state)" + (output.error.map { ": \($0)" } ?? ""))
+        } else {
+            print(response.message)
+        }
+        if wait && output.state != RunState.succeeded.rawValue { throw ExitCode(1) }
+    }
+}
