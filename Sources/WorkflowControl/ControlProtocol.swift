@@ -3,14 +3,18 @@ import WorkflowCore
 
 /// A request to the running wfd over its control socket: one JSON object on one line.
 public struct ControlRequest: Sendable, Codable, Equatable {
-    /// `reload` (re-read jobs.d and answer when done), `run` (start a run of `job` now) or `ping`.
+    /// `reload` (re-read jobs.d and answer when done), `run` (start a run of `job` now), `cancel`
+    /// (stop `run`) or `ping`.
     public var command: String
     /// The job, for `run`.
     public var job: String?
+    /// The run, for `cancel`.
+    public var run: String?
 
-    public init(command: String, job: String? = nil) {
+    public init(command: String, job: String? = nil, run: String? = nil) {
         self.command = command
         self.job = job
+        self.run = run
     }
 }
 

@@ -35,6 +35,8 @@ public final class Scheduler: Service, Sendable {
         case runEnded(JobID, RunSnapshot)
         /// The wall clock was set (NTP step, `date -s`): fire times are planned anew.
         case clockChanged
+        /// Cancel the active run `run` (`wfctl cancel`); `done` hears whether it was active.
+        case cancelRun(RunID, reason: String, done: @Sendable (Bool) -> Void)
         /// Start a run of the job now (`wfctl run`); `done` hears the run id or why not.
         case runNow(JobID, done: @Sendable (Result<RunID, ManualRunRefusal>) -> Void)
     }
@@ -76,6 +78,12 @@ public final class Scheduler: Service, Sendable {
 
     /// Tells the scheduler that the wall clock was set, so that it re-plans at once.
     public func clockChanged() { continuation.yield(.clockChanged) }
+
+    /// Asks the active run `run` to stop (its steps get TERM, a grace period, KILL); `done` hears
+    /// false when no such run is active.
+    public func cancelRun(_ run: RunID, reason: String, done: @escaping @Sendable (Bool) -> Void) {
+        continuation.yield(.cancelRun(run, reason: reason, done: done))
+    }
 
     /// Starts a run of `job` now, triggered by hand; `done` hears its id or why it did not start.
     public func runNow(_ job: JobID, done: @escaping @Sendable (Result<RunID, ManualRunRefusal>) -> Void) {
@@ -165,6 +173,16 @@ public final class Scheduler: Service, Sendable {
                 case .clockChanged:
                     logger.notice("the wall clock was set: planning fire times anew")
                     planner.clockChanged(now: clock.now())
+                case .cancelRun(let run, let reason, let done):
+                    guard let target = active.values.first(where: { $0.handle.run == run }) else {
+                        done(false)
+                        break
+                    }
+                    logger.notice(
+                        "cancelling run \(run): \(reason)",
+                        metadata: [LogField.job: .string(target.handle.job.rawValue)])
+                    target.handle.cancel(reason: reason)
+                    done(true)
                 case .runNow(let id, let done):
                     guard !stopping else {
                         done(.failure(ManualRunRefusal(code: "failed", message: "wfd is stopping")))

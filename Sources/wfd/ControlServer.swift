@@ -97,6 +97,22 @@ final class ControlServer: Service, Sendable {
             return ControlResponse(
                 ok: !text.hasPrefix("not reloaded"), message: text,
                 error: text.hasPrefix("not reloaded") ? "failed" : nil)
+        case "cancel":
+            guard let name = request.run, let run = RunID(name) else {
+                return ControlResponse(ok: false, message: "cancel needs a run id", error: "bad_request")
+            }
+            let found = Mutex<Bool?>(nil)
+            let finished = DispatchSemaphore(value: 0)
+            scheduler.cancelRun(run, reason: "cancelled with wfctl by uid \(peer.uid)") { active in
+                found.withLock { $0 = active }
+                finished.signal()
+            }
+            guard finished.wait(timeout: .now() + 30) == .success, let active = found.withLock({ $0 }) else {
+                return ControlResponse(ok: false, message: "wfd did not answer within 30 s", error: "failed")
+            }
+            return active
+                ? ControlResponse(ok: true, message: "cancelling run \(run)", run: run.rawValue)
+                : ControlResponse(ok: false, message: "run \(run) is not active", error: "not_active")
         case "run":
             guard let name = request.job, let job = JobID(name) else {
                 return ControlResponse(ok: false, message: "run needs a job id", error: "bad_request")

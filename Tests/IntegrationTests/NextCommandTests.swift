@@ -99,6 +99,20 @@ import WorkflowTesting
         #expect(failed.status == 1)
         #expect(failed.output.contains(": failed: step 'a' failed: exited with status 4"), "\(failed.output)")
 
+        // A long run, cancelled by hand.
+        try dir.write("jobs/long.yaml", "steps: [{id: nap, run: 'sleep 30'}]\n")
+        #expect(try runProgram(wfctl, ["reload", "--state", state.root]).status == 0)
+        let started = try runProgram(wfctl, ["run", "long", "--json", "--state", state.root])
+        let long = try #require(
+            (try JSONSerialization.jsonObject(with: Data(started.output.utf8)) as? [String: Any])?["run"] as? String)
+        let cancel = try runProgram(wfctl, ["cancel", long, "--wait", "--state", state.root])
+        #expect(cancel.status == 0, "\(cancel.output)")
+        #expect(cancel.output.contains("run \(long): cancelled"))
+        let stopped = try RunStore(directory: state).loadSnapshot(JobID("long")!, try #require(RunID(long)))
+        #expect(stopped.steps[0].state == .cancelled)
+        #expect(stopped.run.error?.contains("cancelled with wfctl by uid") == true)
+        #expect(try runProgram(wfctl, ["cancel", long, "--state", state.root]).status == 1, "no longer active")
+
         let unknown = try runProgram(wfctl, ["run", "nope", "--state", state.root])
         #expect(unknown.status == 1)
         #expect(unknown.output.contains("no job 'nope' is loaded"))

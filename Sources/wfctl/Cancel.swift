@@ -1,0 +1,48 @@
+import ArgumentParser
+import Foundation
+import WorkflowControl
+import WorkflowCore
+import WorkflowStore
+
+struct Cancel: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Stop an active run: its steps get SIGTERM, a grace period, then SIGKILL.",
+        discussion: """
+            Pending steps are skipped and the run ends 'cancelled'. With --wait, wfctl returns once
+            the run has ended. Exit codes: 0 cancelled, 1 the run is not active, 69 wfd is not
+            running, 77 permission denied.
+            """
+    )
+
+    @Argument(help: ArgumentHelp("The run id (wfctl status shows active runs).", valueName: "run"))
+    var target: String
+
+    @Flag(help: "Wait until the run has ended.")
+    var wait = false
+
+    @Option(help: ArgumentHelp("The control socket (default: the one the running wfd recorded).", valueName: "path"))
+    var socket: String?
+
+    @OptionGroup var options: StateOptions
+
+    func validate() throws {
+        guard RunID(target) != nil else { throw ValidationError("'\(target)' is not a run id") }
+    }
+
+    func run() throws {
+        let state = options.directory
+        let response = try sendToDaemon(
+            ControlRequest(command: "cancel", run: target), state: state, socket: socket, timeout: .seconds(30))
+        guard response.ok else {
+            throw CommandFailure(description: response.message, code: response.error == "permission_denied" ? 77 : 1)
+        }
+        print(response.message)
+        guard wait, let runID = RunID(target) else { return }
+        let store = RunStore(directory: state)
+        let job = store.knownJobs().first { FileManager.default.fileExists(atPath: state.runRecord($0, runID)) }
+        while let job, (try? store.loadRun(job, runID))?.state.isTerminal != true, FileLock.isHeld(state.daemonLock) {
+            usleep(50_000)
+        }
+        if let job, let record = try? store.loadRun(job, runID) { print("run \(target): \(record.state.rawValue)") }
+    }
+}
