@@ -24,16 +24,8 @@ import WorkflowTesting
     }
 
     func startDaemon(_ dir: TemporaryDirectory) async throws -> (DaemonProcess, NotifySocket, StateDirectory) {
-        let socket = try NotifySocket()
-        let process = try DaemonProcess(
-            executable: try BuiltProducts.path("wfd"),
-            arguments: ["--jobs", dir.file("jobs"), "--state", dir.file("state"), "--log-target", "stderr"],
-            environment: ["NOTIFY_SOCKET": socket.address, "PATH": "/usr/bin:/bin"], stderrPath: dir.file("wfd.log"))
-        guard await socket.waitFor({ $0.contains("READY=1") }) != nil else {
-            await process.stop()
-            throw TestKitError("no READY=1: \(process.output)")
-        }
-        return (process, socket, StateDirectory(root: dir.file("state")))
+        let started = try await TestDaemon.start(dir)
+        return (started.process, started.socket, StateDirectory(root: started.state))
     }
 
     @Test func editsAreAppliedWithoutASignalAndAnInvalidEditKeepsTheLastValidVersion() async throws {
@@ -164,14 +156,9 @@ import WorkflowTesting
 @Suite struct ReloadCommandTests {
     @Test func reloadReturnsOnceTheNewJobsAreInEffect() async throws {
         let dir = try TemporaryDirectory("reload")
-        try FileManager.default.createDirectory(atPath: dir.file("jobs"), withIntermediateDirectories: true)
-        let socket = try NotifySocket()
-        let daemon = try DaemonProcess(
-            executable: try BuiltProducts.path("wfd"),
-            arguments: ["--jobs", dir.file("jobs"), "--state", dir.file("state"), "--log-target", "stderr"],
-            environment: ["NOTIFY_SOCKET": socket.address, "PATH": "/usr/bin:/bin"], stderrPath: dir.file("wfd.log"))
+        let started = try await TestDaemon.start(dir)
+        let (daemon, socket) = (started.process, started.socket)
         defer { Task { await daemon.stop() } }
-        #expect(await socket.waitFor { $0.contains("READY=1") } != nil)
         let wfctl = try BuiltProducts.path("wfctl")
         let state = StateDirectory(root: dir.file("state"))
 

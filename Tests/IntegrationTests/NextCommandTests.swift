@@ -77,13 +77,9 @@ import WorkflowTesting
         let dir = try TemporaryDirectory("manual")
         try dir.write("jobs/manual.yaml", "steps: [{id: a, run: 'echo by hand'}]\n")
         try dir.write("jobs/broken.yaml", "steps: [{id: a, run: 'exit 4'}]\n")
-        let socket = try NotifySocket()
-        let daemon = try DaemonProcess(
-            executable: try BuiltProducts.path("wfd"),
-            arguments: ["--jobs", dir.file("jobs"), "--state", dir.file("state"), "--log-target", "stderr"],
-            environment: ["NOTIFY_SOCKET": socket.address, "PATH": "/usr/bin:/bin"], stderrPath: dir.file("wfd.log"))
+        let started = try await TestDaemon.start(dir)
+        let (daemon, socket) = (started.process, started.socket)
         defer { Task { await daemon.stop() } }
-        #expect(await socket.waitFor { $0.contains("READY=1") } != nil)
         let wfctl = try BuiltProducts.path("wfctl")
         let state = StateDirectory(root: dir.file("state"))
 
@@ -102,9 +98,9 @@ import WorkflowTesting
         // A long run, cancelled by hand.
         try dir.write("jobs/long.yaml", "steps: [{id: nap, run: 'sleep 30'}]\n")
         #expect(try runProgram(wfctl, ["reload", "--state", state.root]).status == 0)
-        let started = try runProgram(wfctl, ["run", "long", "--json", "--state", state.root])
+        let launched = try runProgram(wfctl, ["run", "long", "--json", "--state", state.root])
         let long = try #require(
-            (try JSONSerialization.jsonObject(with: Data(started.output.utf8)) as? [String: Any])?["run"] as? String)
+            (try JSONSerialization.jsonObject(with: Data(launched.output.utf8)) as? [String: Any])?["run"] as? String)
         let cancel = try runProgram(wfctl, ["cancel", long, "--wait", "--state", state.root])
         #expect(cancel.status == 0, "\(cancel.output)")
         #expect(cancel.output.contains("run \(long): cancelled"))
