@@ -95,7 +95,8 @@ extension Scheduler {
             return .failure(StartProblem(reason: "cannot take the job lock: \(error)"))
         }
         guard let lock else { return .failure(StartProblem(reason: "the job lock is held by another process")) }
-        let prepared = coordinator.prepare(job: job, trigger: firing.trigger, scheduledFor: firing.fireTime)
+        let prepared = coordinator.prepare(
+            job: job, trigger: firing.trigger, scheduledFor: firing.trigger == .manual ? nil : firing.fireTime)
         active[id] = ActiveRun(handle: prepared.handle, lock: lock)
         let notBefore = firing.startAt
         group.addTask { [continuation] in

@@ -23,13 +23,7 @@ enum StatusTable {
             let schedule = job.schedules.isEmpty ? "-" : job.schedules.joined(separator: "; ")
             rows.append([job.job.rawValue, schedule, next, last, result, running])
         }
-        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
-        for row in rows {
-            let cells = row.enumerated().map { index, cell in
-                index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
-            }
-            out += cells.joined(separator: "  ") + "\n"
-        }
+        out += columns(rows)
         for job in report.jobs {
             for error in job.errors { out += "\(job.job): \(error)\n" }
             // The latest fire times that did not simply start on time.
@@ -43,10 +37,25 @@ enum StatusTable {
         return out
     }
 
+    /// Rows as aligned columns; the last column is not padded.
+    static func columns(_ rows: [[String]]) -> String {
+        guard let header = rows.first else { return "" }
+        let widths = header.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+        var out = ""
+        for row in rows {
+            let cells = row.enumerated().map { index, cell in
+                index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }
+            out += cells.joined(separator: "  ") + "\n"
+        }
+        return out
+    }
+
     /// `in 8s`, `3m ago`.
     static func ago(_ date: Date, now: Date) -> String {
         let seconds = Int(date.timeIntervalSince(now).rounded())
         let magnitude = abs(seconds)
+        if magnitude == 0 { return "now" }
         let text: String
         switch magnitude {
         case ..<120: text = "\(magnitude)s"

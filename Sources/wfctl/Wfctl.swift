@@ -18,7 +18,10 @@ struct Wfctl: ParsableCommand {
             65 invalid job files, 69 wfd is not running (for reload), 77 permission denied.
             """,
         version: "0.1.0",
-        subcommands: [Status.self, Run.self, Cancel.self, Next.self, Validate.self, Schema.self, Reload.self]
+        subcommands: [
+            Status.self, Runs.self, Show.self, Run.self, Cancel.self, Next.self, Validate.self, Schema.self,
+            Reload.self,
+        ]
     )
 }
 

@@ -109,6 +109,21 @@ import WorkflowTesting
         #expect(stopped.run.error?.contains("cancelled with wfctl by uid") == true)
         #expect(try runProgram(wfctl, ["cancel", long, "--state", state.root]).status == 1, "no longer active")
 
+        // The history, as a person reads it.
+        let runs = try runProgram(wfctl, ["runs", "--state", state.root])
+        #expect(runs.status == 0)
+        #expect(runs.output.hasPrefix("RUN "))
+        #expect(runs.output.contains("broken") && runs.output.contains("manual") && runs.output.contains("cancelled"))
+        let listed = try runProgram(wfctl, ["runs", "manual", "--json", "--state", state.root])
+        let records = try #require(try JSONSerialization.jsonObject(with: Data(listed.output.utf8)) as? [[String: Any]])
+        #expect(records.map { $0["id"] as? String } == [run.rawValue])
+        let show = try runProgram(wfctl, ["show", long, "--state", state.root])
+        #expect(show.status == 0, "\(show.output)")
+        #expect(show.output.contains("run \(long) of long: cancelled (manual)"))
+        #expect(show.output.contains("  nap: cancelled"))
+        #expect(show.output.contains("    attempt 1: cancelled"))
+        #expect(try runProgram(wfctl, ["show", "20990101T000000.000Z-000000", "--state", state.root]).status == 1)
+
         let unknown = try runProgram(wfctl, ["run", "nope", "--state", state.root])
         #expect(unknown.status == 1)
         #expect(unknown.output.contains("no job 'nope' is loaded"))
