@@ -22,6 +22,8 @@ public struct Job: Sendable, Equatable, Codable {
     public var secrets: [String]
     public var enabled: Bool
     public var retention: Retention?
+    /// How many steps of one run may run at once.
+    public var maxParallel: Int
     /// Steps in the order they were written; `needs` decides the order they run in.
     public var steps: [StepDefinition]
 
@@ -43,7 +45,14 @@ public struct Job: Sendable, Equatable, Codable {
         secrets = []
         enabled = true
         retention = nil
+        maxParallel = 4
         self.steps = steps
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, description, schedules, timezone, catchup, jitter, concurrency, timeout, budget, params, env, secrets
+        case enabled, retention, steps
+        case maxParallel = "max_parallel"
     }
 
     /// The zone the schedule is read in: the job's, else `hostZone`.

@@ -14,7 +14,7 @@ public struct JobParser: Sendable {
 
     static let jobKeys = [
         "description", "schedule", "timezone", "catchup", "jitter", "concurrency", "timeout", "budget", "params",
-        "env", "secrets", "enabled", "retention", "steps",
+        "env", "secrets", "enabled", "retention", "max_parallel", "steps",
     ]
 
     public init() {}
@@ -154,6 +154,9 @@ extension JobReader {
         if let (_, node) = fields["secrets"] { job.secrets = secrets(node) }
         if let (_, node) = fields["enabled"], let value = bool(node, "enabled") { job.enabled = value }
         if let (_, node) = fields["retention"] { job.retention = retention(node) }
+        if let (_, node) = fields["max_parallel"], let count = int(node, "max_parallel", range: 1...1000) {
+            job.maxParallel = count
+        }
         if let (_, node) = fields["steps"] {
             job.steps = stepList(node)
         } else {

@@ -254,4 +254,19 @@ import WorkflowCore
         #expect(snapshot.run.error == "the run timed out after 2s")
         #expect(effects.last == .finished(.timedOut))
     }
+
+    @Test func noMoreThanMaxParallelStepsRunAtOnce() throws {
+        var job = Job(id: JobID("wide")!, steps: (1...5).map { StepDefinition(id: StepID("s\($0)")!, run: "true") })
+        job.maxParallel = 2
+        var snapshot = RunSnapshot(
+            job: job, id: RunID.make(at: t0, suffix: 4), trigger: .manual, scheduledFor: nil, createdAt: t0)
+        var effects: [RunEffect]
+        (snapshot, effects) = try RunMachine.apply(snapshot, .start(at: t0))
+        #expect(effects.filter { if case .spawn = $0 { true } else { false } }.count == 2)
+        #expect(snapshot.steps.filter { $0.state == .running }.count == 2)
+        (snapshot, effects) = try RunMachine.apply(snapshot, .attemptEnded(StepID("s1")!, .success, at: t0 + 1))
+        #expect(effects.contains(.spawn(StepID("s3")!, attempt: 1)), "a slot freed, the next step starts")
+        #expect(snapshot.steps.filter { $0.state == .running }.count == 2)
+        #expect(Job(id: JobID("d")!, steps: []).maxParallel == 4, "the default")
+    }
 }

@@ -175,7 +175,13 @@ public enum JobSchema {
                 }
               }
             },
-            "steps": {
+            "max_parallel": {
+          "type": "integer",
+          "minimum": 1,
+          "maximum": 1000,
+          "description": "How many steps of one run may run at once; default 4."
+        },
+        "steps": {
               "type": "array",
               "minItems": 1,
               "items": {

@@ -250,6 +250,7 @@ public enum RunMachine {
         guard snapshot.run.state == .running else { return [] }
         let when = Dictionary(snapshot.spec.steps.map { ($0.id, $0.when) }, uniquingKeysWith: { first, _ in first })
         var effects: [RunEffect] = []
+        var running = snapshot.steps.filter { $0.state == .running }.count
         var changed = true
         while changed {
             changed = false
@@ -283,7 +284,8 @@ public enum RunMachine {
                     snapshot.steps[index].error = skipReason
                     effects.append(.persistStep(step.step))
                     changed = true
-                } else if start && startNew {
+                } else if start && startNew && running < snapshot.spec.maxParallel {
+                    running += 1
                     let number = step.attempts.count + 1
                     snapshot.steps[index].state = .running
                     snapshot.steps[index].attempts.append(
