@@ -218,7 +218,7 @@ public struct SchedulePlanner: Sendable {
     }
 
     /// When the loop must wake next: the earliest start time of any job.
-    public var nextWake: Date? { entries.values.compactMap(\.startAt).min() }
+    public var nextWake: Date? { nextWake(lead: 0, active: []) }
 
     /// When the loop must wake to decide `lead` ahead (at the time itself for jobs with an active run).
     public func nextWake(lead: TimeInterval, active: Set<JobID>) -> Date? {
