@@ -4,12 +4,18 @@ import WorkflowCore
 /// A request to the running wfd over its control socket: one JSON object on one line.
 public struct ControlRequest: Sendable, Codable, Equatable {
     /// `reload` (re-read jobs.d and answer when done), `run` (start a run of `job` now), `cancel`
-    /// (stop `run`) or `ping`.
+    /// (stop `run`), `retry` (run `run` of `job` again) or `ping`.
     public var command: String
     /// The job, for `run`.
     public var job: String?
-    /// The run, for `cancel`.
+    /// The run, for `cancel` and `retry`.
     public var run: String?
+    /// For `retry`: also run this step and everything after it again.
+    public var from: String?
+    /// For `retry`: steps to record as done by hand.
+    public var skip: [String]?
+    /// For `retry`: the outputs of skipped steps, by step.
+    public var outputs: [String: String]?
 
     public init(command: String, job: String? = nil, run: String? = nil) {
         self.command = command
@@ -23,7 +29,7 @@ public struct ControlResponse: Sendable, Codable, Equatable {
     public var ok: Bool
     public var message: String
     /// Set when `ok` is false: `permission_denied`, `unknown_command`, `bad_request`, `failed`,
-    /// `no_such_job`, `busy`.
+    /// `no_such_job`, `no_such_run`, `not_retryable`, `busy`.
     public var error: String?
     /// The run started, for `run`.
     public var run: String?
@@ -64,8 +70,8 @@ public struct DaemonInfo: Sendable, Codable, Equatable {
 
 /// Line framing for control messages: JSON without newlines, then `\n`; lines are capped.
 public enum ControlFraming {
-    /// The longest line either side accepts.
-    public static let maximumLine = 64 * 1024
+    /// The longest line either side accepts: room for the outputs `retry --skip` hands over.
+    public static let maximumLine = 4 * 1024 * 1024
 
     public static func encode<T: Encodable>(_ value: T) throws -> Data {
         try Timestamp.makeEncoder(pretty: false).encode(value) + Data("\n".utf8)

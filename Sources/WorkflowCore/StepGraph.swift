@@ -63,4 +63,13 @@ public enum StepGraph {
         }
         return result
     }
+
+    /// For every step, the steps that need it directly or through others.
+    public static func downstream(of steps: [StepDefinition]) -> [StepID: Set<StepID>] {
+        var result: [StepID: Set<StepID>] = [:]
+        for (step, ancestors) in upstream(of: steps) {
+            for ancestor in ancestors { result[ancestor, default: []].insert(step) }
+        }
+        return result
+    }
 }

@@ -62,13 +62,29 @@ public struct RunCoordinator: Sendable {
             events: events)
     }
 
+    /// Takes up a run that is on disk already (recovery, `wfctl retry`), with a handle to cancel it.
+    public func resume(_ snapshot: RunSnapshot) -> PreparedRun {
+        let (events, continuation) = AsyncStream.makeStream(of: RunEvent.self)
+        return PreparedRun(
+            snapshot: snapshot,
+            handle: RunHandle(job: snapshot.run.job, run: snapshot.run.id, continuation: continuation, clock: clock),
+            events: events)
+    }
+
     /// Runs `prepared` to its end and returns its final records. Never throws: problems become
     /// the run's recorded outcome.
+    ///
+    /// A new run begins with the start transition; a run from ``resume(_:)`` with `first`
+    /// (``RunEvent/recover(at:)`` or ``RunEvent/retry(_:at:)``). `recorded` is called once the
+    /// first transition is on disk, before anything else happens.
     ///
     /// With `notBefore`, every record (the intent of each first step included) is written durably
     /// first and the steps are spawned at `notBefore`: a run decided ahead of its fire time starts
     /// on the dot, and what is on disk still leads the processes.
-    public func execute(_ prepared: PreparedRun, notBefore: Date? = nil) async -> RunSnapshot {
+    public func execute(
+        _ prepared: PreparedRun, notBefore: Date? = nil, first: RunEvent? = nil,
+        recorded: (@Sendable () -> Void)? = nil
+    ) async -> RunSnapshot {
         var snapshot = prepared.snapshot
         let job = snapshot.spec
         let runLogger = logger.with([LogField.job: job.id.rawValue, LogField.runID: snapshot.run.id.rawValue])
@@ -81,7 +97,9 @@ public struct RunCoordinator: Sendable {
             deadline?.cancel()
         }
         if let limit = job.timeout {
-            let due = max(clock.now(), notBefore ?? .distantPast).addingTimeInterval(Double(limit.milliseconds) / 1000)
+            var since = max(clock.now(), notBefore ?? .distantPast)
+            if case .recover = first, let started = snapshot.run.startedAt { since = started }
+            let due = since.addingTimeInterval(Double(limit.milliseconds) / 1000)
             deadline = Task { [clock] in
                 do {
                     try await clock.sleep(until: due)
@@ -92,27 +110,31 @@ public struct RunCoordinator: Sendable {
         // The spec and the directories first; the run record follows with the start transition
         // (a crash in between leaves a directory no index points at, never a half-made run).
         let (store, spec, runID) = (store, snapshot.spec, snapshot.run.id)
-        do {
-            try await BlockingIO.shared.run { () throws(StoreError) in
-                try store.saveSpec(spec, run: runID)
-                try RecordFile.makeDirectory(store.directory.logsDirectory(spec.id, runID))
-                try RecordFile.makeDirectory(store.directory.stepsDirectory(spec.id, runID))
+        if first == nil {
+            do {
+                try await BlockingIO.shared.run { () throws(StoreError) in
+                    try store.saveSpec(spec, run: runID)
+                    try RecordFile.makeDirectory(store.directory.logsDirectory(spec.id, runID))
+                    try RecordFile.makeDirectory(store.directory.stepsDirectory(spec.id, runID))
+                }
+            } catch {
+                runLogger.error("cannot record the new run, not starting it: \(error)")
+                snapshot.run.state = .failed
+                snapshot.run.error = "wfd could not write the run record: \(error)"
+                recorded?()
+                return snapshot
             }
-        } catch {
-            runLogger.error("cannot record the new run, not starting it: \(error)")
-            snapshot.run.state = .failed
-            snapshot.run.error = "wfd could not write the run record: \(error)"
-            return snapshot
+            runLogger.info(
+                "run started (\(snapshot.run.trigger.rawValue))",
+                metadata: [LogField.trigger: .string(snapshot.run.trigger.rawValue)])
         }
-        runLogger.info(
-            "run started (\(snapshot.run.trigger.rawValue))",
-            metadata: [LogField.trigger: .string(snapshot.run.trigger.rawValue)])
 
         await withTaskGroup(of: Void.self) { group in
-            var queue: [RunEvent] = [.start(at: max(clock.now(), notBefore ?? .distantPast))]
+            var queue: [RunEvent] = [first ?? .start(at: max(clock.now(), notBefore ?? .distantPast))]
+            var announced = recorded
             var waitedForStart = notBefore == nil
             var iterator = prepared.events.makeAsyncIterator()
-            while true {
+            loop: while true {
                 while !queue.isEmpty {
                     let event = queue.removeFirst()
                     let effects: [RunEffect]
@@ -120,6 +142,10 @@ public struct RunCoordinator: Sendable {
                         (snapshot, effects) = try RunMachine.apply(snapshot, event)
                     } catch {
                         runLogger.error("ignoring an event that does not fit the run: \(error)")
+                        if let first = announced {  // the run was never taken up: leave it as it is
+                            first()
+                            break loop
+                        }
                         continue
                     }
                     if case .attemptEnded(let id, let result, _) = event {
@@ -195,6 +221,8 @@ public struct RunCoordinator: Sendable {
                                 level: level, "\(message)", metadata: [LogField.state: .string(state.rawValue)])
                         }
                     }
+                    announced?()
+                    announced = nil
                 }
                 if snapshot.run.state.isTerminal { break }
                 guard let event = await iterator.next() else { break }

@@ -39,6 +39,8 @@ public final class Scheduler: Service, Sendable {
         case cancelRun(RunID, reason: String, done: @Sendable (Bool) -> Void)
         /// Start a run of the job now (`wfctl run`); `done` hears the run id or why not.
         case runNow(JobID, done: @Sendable (Result<RunID, ManualRunRefusal>) -> Void)
+        /// Run an ended run again from its failed steps (`wfctl retry`).
+        case retryRun(RetryOrder)
     }
 
     let configuration: Configuration
@@ -90,9 +92,20 @@ public final class Scheduler: Service, Sendable {
         continuation.yield(.runNow(job, done: done))
     }
 
-    /// Why a manual run did not start.
+    /// Runs `run` of `job` again (`wfctl retry`): its failed steps and what follows them, or from
+    /// `request.from`; skipped steps are marked done with `outputs`. `done` hears once the retry
+    /// is on disk, or why it was refused.
+    public func retryRun(
+        _ run: RunID, of job: JobID, request: RetryRequest, outputs: [StepID: Data], by: String,
+        done: @escaping @Sendable (Result<RunID, ManualRunRefusal>) -> Void
+    ) {
+        continuation.yield(
+            .retryRun(RetryOrder(job: job, run: run, request: request, outputs: outputs, by: by, done: done)))
+    }
+
+    /// Why a manual run or a retry did not start.
     public struct ManualRunRefusal: Error, Sendable {
-        /// `no_such_job`, `busy` or `failed`.
+        /// `no_such_job`, `no_such_run`, `not_retryable`, `bad_request`, `busy` or `failed`.
         public let code: String
         public let message: String
     }
@@ -117,7 +130,6 @@ public final class Scheduler: Service, Sendable {
             workingDirectory: configuration.jobsDirectory, daemonEnvironment: configuration.daemonEnvironment)
         try RecordFile.makeDirectory(configuration.state.jobsRoot)
         try RecordFile.makeDirectory(configuration.state.runsRoot)
-        recoverUnfinishedRuns(store)
 
         var catalog = JobCatalog(directory: configuration.jobsDirectory)
         var planner = SchedulePlanner(hostZone: configuration.hostZone)
@@ -126,16 +138,24 @@ public final class Scheduler: Service, Sendable {
         for job in store.knownJobs() {
             if let mark = try? store.loadScheduleMark(job) { marks[job] = mark }
         }
-        apply(catalog.reload(), catalog: catalog, planner: &planner, indexed: &indexed, marks: marks, store: store)
         var active: [JobID: ActiveRun] = [:]
-        reporter.ready(status: statusLine(catalog: catalog, planner: planner, active: active.count))
-        logger.info("ready: \(catalog.jobs.count) jobs loaded from \(configuration.jobsDirectory)")
-
         var timer: Task<Void, Never>?
         var stopping = false
         let watchdogHalf = reporter.watchdogInterval.map { $0 / 2 }
 
         await withTaskGroup(of: Void.self) { group in
+            let recovered = await recoverRuns(store, coordinator: coordinator, active: &active, group: &group)
+            for (job, fireTime) in recovered {
+                var mark = marks[job] ?? ScheduleMark(job: job)
+                mark.lastFireTime = max(mark.lastFireTime ?? fireTime, fireTime)
+                marks[job] = mark
+            }
+            await saveMarks(Set(recovered.keys), marks, store)
+            apply(catalog.reload(), catalog: catalog, planner: &planner, indexed: &indexed, marks: marks, store: store)
+            reporter.ready(status: statusLine(catalog: catalog, planner: planner, active: active.count))
+            logger.info(
+                "ready: \(catalog.jobs.count) jobs loaded from \(configuration.jobsDirectory), \(active.count) runs recovered")
+
             var iterator = events.makeAsyncIterator()
             var pending: Event? = .wake
             while let event = pending {
@@ -183,6 +203,12 @@ public final class Scheduler: Service, Sendable {
                         metadata: [LogField.job: .string(target.handle.job.rawValue)])
                     target.handle.cancel(reason: reason)
                     done(true)
+                case .retryRun(let order):
+                    guard !stopping else {
+                        order.done(.failure(ManualRunRefusal(code: "failed", message: "wfd is stopping")))
+                        break
+                    }
+                    retry(order, store: store, coordinator: coordinator, active: &active, group: &group)
                 case .runNow(let id, let done):
                     guard !stopping else {
                         done(.failure(ManualRunRefusal(code: "failed", message: "wfd is stopping")))
@@ -284,33 +310,6 @@ public final class Scheduler: Service, Sendable {
             }
         }
         planner.update(jobs: catalog.jobs, now: now, marks: marks.compactMapValues(\.lastFireTime))
-    }
-
-    /// Ends every run a previous wfd left unfinished, so no run stays `running` forever.
-    private func recoverUnfinishedRuns(_ store: RunStore) {
-        for job in store.knownJobs() {
-            guard let latest = try? store.loadLatest(job), let active = latest.active else { continue }
-            let runLogger = logger.with([LogField.job: job.rawValue, LogField.runID: active.id.rawValue])
-            do {
-                let snapshot = try store.loadSnapshot(job, active.id)
-                guard !snapshot.run.state.isTerminal else {
-                    try store.save(snapshot.run)  // the index lagged behind: bring it up to date
-                    continue
-                }
-                let (recovered, effects) = try RunMachine.apply(snapshot, .recover(at: clock.now()))
-                for effect in effects {
-                    switch effect {
-                    case .persistStep(let id): if let step = recovered.step(id) { try store.save(step) }
-                    case .persistRun: try store.save(recovered.run)
-                    default: break
-                    }
-                }
-                runLogger.warning(
-                    "recovered an unfinished run as \(recovered.run.state.rawValue): \(recovered.run.error ?? "")")
-            } catch {
-                runLogger.error("cannot recover the unfinished run: \(error)")
-            }
-        }
     }
 
     private func statusLine(catalog: JobCatalog, planner: SchedulePlanner, active: Int) -> String {

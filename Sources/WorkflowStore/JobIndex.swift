@@ -73,6 +73,7 @@ public struct RunSummary: Sendable, Equatable, Codable {
     public var id: RunID
     public var state: RunState
     public var trigger: Trigger
+    public var scheduledFor: Date?
     public var startedAt: Date?
     public var endedAt: Date?
     public var error: String?
@@ -81,6 +82,7 @@ public struct RunSummary: Sendable, Equatable, Codable {
         id = run.id
         state = run.state
         trigger = run.trigger
+        scheduledFor = run.scheduledFor
         startedAt = run.startedAt ?? run.createdAt
         endedAt = run.endedAt
         error = run.error
@@ -88,6 +90,7 @@ public struct RunSummary: Sendable, Equatable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case id, state, trigger, error
+        case scheduledFor = "scheduled_for"
         case startedAt = "started_at"
         case endedAt = "ended_at"
     }

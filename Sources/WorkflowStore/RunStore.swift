@@ -10,16 +10,22 @@ public struct RunStore: Sendable {
     public init(directory: StateDirectory) { self.directory = directory }
 
     /// Writes the run record and keeps `latest.json` in step with it.
+    ///
+    /// The order makes a crash between the two writes harmless: an active run is pointed at
+    /// before its record says so (recovery then finds it, with or without its record), and a run
+    /// that ended is recorded before the pointer lets go of it.
     public func save(_ run: RunRecord) throws(StoreError) {
-        try RecordFile.write(run, to: directory.runRecord(run.job, run.id))
         var latest = (try? loadLatest(run.job)) ?? LatestRuns(job: run.job)
         if run.state.isTerminal {
+            try RecordFile.write(run, to: directory.runRecord(run.job, run.id))
             if latest.active?.id == run.id { latest.active = nil }
             if latest.last.map({ $0.id <= run.id }) ?? true { latest.last = RunSummary(run) }
+            try RecordFile.write(latest, to: directory.latest(run.job))
         } else {
             latest.active = RunSummary(run)
+            try RecordFile.write(latest, to: directory.latest(run.job))
+            try RecordFile.write(run, to: directory.runRecord(run.job, run.id))
         }
-        try RecordFile.write(latest, to: directory.latest(run.job))
     }
 
     public func save(_ step: StepRecord) throws(StoreError) {
@@ -56,6 +62,10 @@ public struct RunStore: Sendable {
             }
         }
         return RunSnapshot(run: record, spec: spec, steps: steps)
+    }
+
+    public func saveLatest(_ latest: LatestRuns) throws(StoreError) {
+        try RecordFile.write(latest, to: directory.latest(latest.job))
     }
 
     public func loadLatest(_ job: JobID) throws(StoreError) -> LatestRuns {

@@ -38,11 +38,8 @@ struct Cancel: ParsableCommand {
         }
         print(response.message)
         guard wait, let runID = RunID(target) else { return }
-        let store = RunStore(directory: state)
-        let job = store.knownJobs().first { FileManager.default.fileExists(atPath: state.runRecord($0, runID)) }
-        while let job, (try? store.loadRun(job, runID))?.state.isTerminal != true, FileLock.isHeld(state.daemonLock) {
-            usleep(50_000)
-        }
-        if let job, let record = try? store.loadRun(job, runID) { print("run \(target): \(record.state.rawValue)") }
+        let job = try jobOfRun(runID, in: state)
+        let record = try followRun(runID, of: job, state: state, quiet: true)
+        print("run \(target): \(record.state.rawValue)")
     }
 }

@@ -23,7 +23,7 @@ struct Run: ParsableCommand {
     @Argument(help: ArgumentHelp("The job to run.", valueName: "job"))
     var job: String
 
-    @Flag(help: "Wait for the run to end and exit with its outcome (0 only if it succeeded).")
+    @Flag(help: "Follow the run, printing each step as it changes, and exit with its outcome (0 only if it succeeded).")
     var wait = false
 
     @Flag(help: "Print the result as JSON: {\"job\", \"run\", \"state\", \"error\"}.")
@@ -54,18 +54,10 @@ struct Run: ParsableCommand {
         }
         var output = Output(job: job, run: runName, state: "running", error: nil)
         if wait {
-            let store = RunStore(directory: state)
-            while true {
-                if let record = try? store.loadRun(jobID, runID), record.state.isTerminal {
-                    output.state = record.state.rawValue
-                    output.error = record.error
-                    break
-                }
-                guard FileLock.isHeld(state.daemonLock) else {
-                    throw CommandFailure(description: "wfd stopped before run \(runName) ended", code: 69)
-                }
-                usleep(50_000)
-            }
+            if !json { print(response.message) }
+            let record = try followRun(runID, of: jobID, state: state, quiet: json)
+            output.state = record.state.rawValue
+            output.error = record.error
         }
         if json {
             FileHandle.standardOutput.write(try Timestamp.makeEncoder().encode(output) + Data("\n".utf8))

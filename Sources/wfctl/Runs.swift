@@ -88,12 +88,7 @@ struct Show: ParsableCommand {
         guard let id = RunID(target) else { throw ValidationError("'\(target)' is not a run id") }
         let state = options.directory
         let store = RunStore(directory: state)
-        guard
-            let job = store.knownJobs().first(where: { FileManager.default.fileExists(atPath: state.runRecord($0, id)) }
-            )
-        else {
-            throw CommandFailure(description: "no run \(target) in \(state.root): see wfctl runs", code: 1)
-        }
+        let job = try jobOfRun(id, in: state)
         let snapshot: RunSnapshot
         do {
             snapshot = try store.loadSnapshot(job, id)
@@ -106,7 +101,8 @@ struct Show: ParsableCommand {
             return
         }
         let run = snapshot.run
-        print("run \(run.id) of \(run.job): \(run.state.rawValue) (\(run.trigger.rawValue))")
+        let interrupted = run.interrupted == true ? " (interrupted: waiting for wfctl retry)" : ""
+        print("run \(run.id) of \(run.job): \(run.state.rawValue)\(interrupted) (\(run.trigger.rawValue))")
         if let scheduled = run.scheduledFor { print("  scheduled for \(Timestamp.rfc3339(scheduled))") }
         if let error = run.error { print("  \(error)") }
         for step in snapshot.steps {
@@ -114,9 +110,12 @@ struct Show: ParsableCommand {
             print("  \(step.step)\(needs): \(step.state.rawValue)" + (step.error.map { ": \($0)" } ?? ""))
             for attempt in step.attempts {
                 let took = attempt.durationMilliseconds.map { " in \($0) ms" } ?? ""
-                let how = attempt.exitCode.map { "exit \($0)" } ?? attempt.signal.map { "signal \($0)" } ?? ""
+                let how =
+                    attempt.byHand == true
+                    ? "marked done by hand"
+                    : attempt.exitCode.map { "exit \($0)" } ?? attempt.signal.map { "signal \($0)" } ?? ""
                 print(
-                    "    attempt \(attempt.number): \(attempt.outcome?.rawValue ?? "running")\(took) \(how)  \(attempt.log)"
+                    "    attempt \(attempt.number): \(attempt.outcome?.rawValue ?? "running")\(took) \(how)  \(attempt.log ?? "")"
                 )
             }
             if let due = step.retryAt { print("    next attempt at \(Timestamp.rfc3339(due))") }

@@ -132,6 +132,41 @@ final class ControlServer: Service, Sendable {
             case .failure(let refusal):
                 return ControlResponse(ok: false, message: refusal.message, error: refusal.code)
             }
+        case "retry":
+            guard let jobName = request.job, let job = JobID(jobName), let runName = request.run, let run = RunID(runName)
+            else {
+                return ControlResponse(ok: false, message: "retry needs a job id and a run id", error: "bad_request")
+            }
+            var retry = RetryRequest(from: request.from.flatMap(StepID.init))
+            var outputs: [StepID: Data] = [:]
+            for name in request.skip ?? [] {
+                guard let step = StepID(name) else {
+                    return ControlResponse(ok: false, message: "'\(name)' is not a step id", error: "bad_request")
+                }
+                retry.skip[step] = .some(nil)
+            }
+            for (name, text) in request.outputs ?? [:] {
+                guard let step = StepID(name) else {
+                    return ControlResponse(ok: false, message: "'\(name)' is not a step id", error: "bad_request")
+                }
+                outputs[step] = Data(text.utf8)
+            }
+            let outcome = Mutex<Result<RunID, Scheduler.ManualRunRefusal>?>(nil)
+            let finished = DispatchSemaphore(value: 0)
+            scheduler.retryRun(run, of: job, request: retry, outputs: outputs, by: "uid \(peer.uid)") { result in
+                outcome.withLock { $0 = result }
+                finished.signal()
+            }
+            guard finished.wait(timeout: .now() + 30) == .success, let result = outcome.withLock({ $0 }) else {
+                return ControlResponse(ok: false, message: "wfd did not answer within 30 s", error: "failed")
+            }
+            switch result {
+            case .success(let run):
+                let what = retry.from.map { "from step '\($0)'" } ?? "from its failed steps"
+                return ControlResponse(ok: true, message: "retrying run \(run) of \(job) \(what)", run: run.rawValue)
+            case .failure(let refusal):
+                return ControlResponse(ok: false, message: refusal.message, error: refusal.code)
+            }
         default:
             return ControlResponse(ok: false, message: "unknown command '\(request.command)'", error: "unknown_command")
         }

@@ -114,20 +114,6 @@ import WorkflowCore
         #expect(snapshot.run.state == .failed)
     }
 
-    @Test func recoveryEndsAnInterruptedRunAsFailedAndAQueuedOneAsCancelled() throws {
-        var (snapshot, _) = try RunMachine.apply(fresh([("a", []), ("b", ["a"])]), .start(at: t0))
-        let effects: [RunEffect]
-        (snapshot, effects) = try RunMachine.apply(snapshot, .recover(at: t0 + 9))
-        #expect(snapshot.run.state == .failed)
-        #expect(snapshot.run.error?.hasPrefix("interrupted: ") == true)
-        #expect(snapshot.step(StepID("a")!)?.attempts.first?.outcome == .interrupted)
-        #expect(snapshot.step(StepID("b")!)?.state == .skipped)
-        #expect(effects.contains(.persistRun))
-
-        let (queued, _) = try RunMachine.apply(fresh([("a", [])]), .recover(at: t0))
-        #expect(queued.run.state == .cancelled)
-    }
-
     func fresh(_ steps: [(String, [String], WhenCondition)]) -> RunSnapshot {
         let job = Job(
             id: JobID("demo")!,

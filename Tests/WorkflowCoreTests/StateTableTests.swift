@@ -10,7 +10,8 @@ import WorkflowCore
                 .wait: .waiting, .succeed: .succeeded, .fail: .failed, .cancel: .cancelled, .timeOut: .timedOut,
             ],
             .waiting: [.resume: .running, .fail: .failed, .cancel: .cancelled, .timeOut: .timedOut],
-            .succeeded: [:], .failed: [:], .cancelled: [:], .timedOut: [:],
+            .succeeded: [.retry: .running], .failed: [.retry: .running], .cancelled: [.retry: .running],
+            .timedOut: [.retry: .running],
         ]
         for state in RunState.allCases {
             for transition in RunState.Transition.allCases {
@@ -23,13 +24,15 @@ import WorkflowCore
 
     @Test func stepTransitionsMatchTheTableExactly() {
         let allowed: [StepState: [StepState.Transition: StepState]] = [
-            .pending: [.start: .running, .skip: .skipped, .cancel: .cancelled],
+            .pending: [.start: .running, .skip: .skipped, .cancel: .cancelled, .markDone: .succeeded],
             .running: [
                 .wait: .waiting, .succeed: .succeeded, .fail: .failed, .retryLater: .retryWait, .cancel: .cancelled,
+                .interrupt: .interrupted,
             ],
             .waiting: [.resume: .succeeded, .fail: .failed, .cancel: .cancelled],
             .retryWait: [.start: .running, .cancel: .cancelled],
-            .succeeded: [:], .failed: [:], .skipped: [:], .cancelled: [:],
+            .succeeded: [.reset: .pending], .failed: [.reset: .pending], .skipped: [.reset: .pending],
+            .cancelled: [.reset: .pending], .interrupted: [.reset: .pending],
         ]
         for state in StepState.allCases {
             for transition in StepState.Transition.allCases {
@@ -40,12 +43,13 @@ import WorkflowCore
         }
     }
 
-    @Test func terminalStatesAllowNoTransition() {
+    /// Only a person (`wfctl retry`) moves what has ended.
+    @Test func terminalStatesMoveOnlyByRetry() {
         for state in RunState.allCases where state.isTerminal {
-            #expect(RunState.Transition.allCases.allSatisfy { state.after($0) == nil })
+            #expect(RunState.Transition.allCases.allSatisfy { state.after($0) == nil || $0 == .retry })
         }
         for state in StepState.allCases where state.isTerminal {
-            #expect(StepState.Transition.allCases.allSatisfy { state.after($0) == nil })
+            #expect(StepState.Transition.allCases.allSatisfy { state.after($0) == nil || $0 == .reset })
         }
     }
 

@@ -20,6 +20,10 @@ public struct RunRecord: Sendable, Equatable, Codable {
     public var cancelReason: String?
     /// Set when the run's own `timeout` passed: it then ends `timed_out` rather than `cancelled`.
     public var timedOut: Bool?
+    /// Set when the run failed because an `effectful` step was interrupted: it waits for a person.
+    public var interrupted: Bool?
+    /// Every `wfctl retry` of this run, oldest first.
+    public var retries: [RetryNote]?
 
     public init(job: Job, id: RunID, trigger: Trigger, scheduledFor: Date?, createdAt: Date) {
         version = Self.currentVersion
@@ -39,6 +43,23 @@ public struct RunRecord: Sendable, Equatable, Codable {
         case endedAt = "ended_at"
         case cancelReason = "cancel_reason"
         case timedOut = "timed_out"
+        case interrupted, retries
+    }
+}
+
+/// One `wfctl retry` of a run: when, from which step, and which steps a person marked done.
+public struct RetryNote: Sendable, Equatable, Codable {
+    public var at: Date
+    public var from: StepID?
+    public var skipped: [StepID]
+    /// The steps run again.
+    public var reset: [StepID]
+
+    public init(at: Date, from: StepID?, skipped: [StepID], reset: [StepID]) {
+        self.at = at
+        self.from = from
+        self.skipped = skipped
+        self.reset = reset
     }
 }
 
@@ -57,6 +78,8 @@ public struct StepRecord: Sendable, Equatable, Codable {
     public var error: String?
     /// While `retry_wait`: when the next attempt is due.
     public var retryAt: Date?
+    /// Attempts made before the last `wfctl retry`: the step's `retry.attempts` counts from here.
+    public var attemptsBefore: Int?
 
     public init(job: JobID, run: RunID, step: StepDefinition) {
         version = Self.currentVersion
@@ -71,6 +94,7 @@ public struct StepRecord: Sendable, Equatable, Codable {
     enum CodingKeys: String, CodingKey {
         case version, job, run, step, state, needs, attempts, error
         case retryAt = "retry_at"
+        case attemptsBefore = "attempts_before"
     }
 }
 
@@ -83,13 +107,16 @@ public struct Attempt: Sendable, Equatable, Codable {
     public var exitCode: Int32?
     public var signal: Int32?
     public var error: String?
-    /// The attempt's captured output, relative to the run directory: `logs/<step>.<attempt>.log`.
-    public var log: String
+    /// The attempt's captured output, relative to the run directory: `logs/<step>.<attempt>.log`;
+    /// nil for a step a person marked done.
+    public var log: String?
     /// The step's output value (stdout), relative to the run directory: `outputs/<step>`.
     public var output: String?
     public var durationMilliseconds: Int64?
+    /// True when a person recorded the step as done (`wfctl retry --skip`) instead of running it.
+    public var byHand: Bool?
 
-    public init(number: Int, startedAt: Date, log: String) {
+    public init(number: Int, startedAt: Date, log: String?) {
         self.number = number
         self.startedAt = startedAt
         self.log = log
@@ -101,6 +128,7 @@ public struct Attempt: Sendable, Equatable, Codable {
         case endedAt = "ended_at"
         case exitCode = "exit_code"
         case durationMilliseconds = "duration_ms"
+        case byHand = "by_hand"
     }
 }
 

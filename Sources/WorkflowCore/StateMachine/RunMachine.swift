@@ -38,6 +38,21 @@ public enum RunEvent: Sendable, Equatable {
     case timeOut(after: String, at: Date)
     /// A step waiting in `retry_wait` is due for its next attempt.
     case retryDue(StepID, at: Date)
+    /// A person asked for the ended run to go on (`wfctl retry`).
+    case retry(RetryRequest, at: Date)
+}
+
+/// What `wfctl retry` asks of a run that ended: every step that did not succeed runs again, and
+/// with `from` that step too, with everything after them; `skip` records steps as done by hand.
+public struct RetryRequest: Sendable, Equatable {
+    public var from: StepID?
+    /// Steps a person marks done, with their output (relative to the run directory) when given.
+    public var skip: [StepID: String?]
+
+    public init(from: StepID? = nil, skip: [StepID: String?] = [:]) {
+        self.from = from
+        self.skip = skip
+    }
 }
 
 /// What the engine must do after a transition, in order.
@@ -114,23 +129,7 @@ public enum RunMachine {
             next.run.cancelReason = reason
             if timedOut { next.run.timedOut = true }
             effects.append(.persistRun)
-            for index in next.steps.indices {
-                switch next.steps[index].state {
-                case .pending:
-                    next.steps[index].state = .skipped
-                    next.steps[index].error = "not started: the run was cancelled (\(reason))"
-                    effects.append(.persistStep(next.steps[index].step))
-                case .running:
-                    effects.append(.terminate(next.steps[index].step))
-                case .retryWait:
-                    next.steps[index].state = .cancelled
-                    next.steps[index].retryAt = nil
-                    next.steps[index].error = "cancelled while waiting to retry: \(reason)"
-                    effects.append(.persistStep(next.steps[index].step))
-                default:
-                    break
-                }
-            }
+            effects += stopSteps(&next, reason: reason)
             effects += finishIfDone(&next, at: at)
         case .retryDue(let stepID, let at):
             guard !next.run.state.isTerminal else { throw TransitionError("run \(next.run.id) has already ended") }
@@ -146,35 +145,12 @@ public enum RunMachine {
             effects += [.persistStep(stepID), .spawn(stepID, attempt: number)]
         case .recover(let at):
             guard !next.run.state.isTerminal else { throw TransitionError("run \(next.run.id) has already ended") }
-            let reason = "wfd stopped while the run was active"
-            for index in next.steps.indices {
-                switch next.steps[index].state {
-                case .running, .waiting, .retryWait:
-                    let interrupted = AttemptResult(outcome: .interrupted, error: "interrupted: \(reason)")
-                    if next.steps[index].state == .running, next.steps[index].attempts.last?.endedAt == nil,
-                        !next.steps[index].attempts.isEmpty
-                    {
-                        try endAttempt(&next.steps[index], interrupted, at: at)
-                    } else {
-                        next.steps[index].state = .failed
-                        next.steps[index].retryAt = nil
-                        next.steps[index].error = interrupted.error
-                    }
-                case .pending:
-                    next.steps[index].state = .skipped
-                    next.steps[index].error = "not started: \(reason)"
-                default:
-                    continue
-                }
-                effects.append(.persistStep(next.steps[index].step))
-            }
-            if next.run.state == .queued {
-                next.run.cancelReason = "wfd stopped before the run started"
-            }
+            if next.run.state == .queued { return try apply(snapshot, .start(at: at)) }
+            effects += recover(&next, at: at)
+        case .retry(let request, let at):
+            effects += try retry(&next, request, at: at)
+            effects += settle(&next, at: at, startNew: true)
             effects += finishIfDone(&next, at: at)
-            if let error = next.run.error, next.run.state == .failed {
-                next.run.error = "interrupted: \(error)"
-            }
         }
         return (next, effects)
     }
@@ -201,7 +177,8 @@ public enum RunMachine {
             switch result.outcome {
             case .succeeded: .succeed
             case .cancelled: .cancel
-            case .failed, .timedOut, .interrupted: .fail
+            case .failed, .timedOut: .fail
+            case .interrupted: .interrupt
             }
         step.state = try stepAfter(step, transition)
         attempt.endedAt = at
@@ -223,14 +200,15 @@ public enum RunMachine {
     static func retryTime(
         for step: StepRecord, definition: StepDefinition, result: AttemptResult, run: RunID, at: Date
     ) -> Date? {
-        guard let policy = definition.retry, step.attempts.count < policy.attempts,
+        let counted = step.attempts.dropFirst(step.attemptsBefore ?? 0).filter { $0.outcome != .interrupted }
+        guard let policy = definition.retry, counted.count < policy.attempts,
             result.outcome == .failed || result.outcome == .timedOut
         else { return nil }
         if !policy.onExitCodes.isEmpty {
             guard let code = result.exitCode, policy.onExitCodes.contains(Int(code)) else { return nil }
         }
         let base = Double(policy.delay?.milliseconds ?? 1000) / 1000
-        var delay = base * pow(policy.backoff, Double(step.attempts.count - 1))
+        var delay = base * pow(policy.backoff, Double(counted.count - 1))
         if let cap = policy.maxDelay { delay = min(delay, Double(cap.milliseconds) / 1000) }
         var hash: UInt64 = 14_695_981_039_346_656_037  // FNV-1a of "run/step/attempt"
         for byte in "\(run.rawValue)/\(step.step.rawValue)/\(step.attempts.count)".utf8 {
@@ -304,8 +282,19 @@ public enum RunMachine {
             snapshot.steps.allSatisfy({ $0.state.isTerminal })
         else { return [] }
         let failed = snapshot.steps.first { $0.state == .failed }
+        let interrupted = snapshot.steps.filter { $0.state == .interrupted }.map(\.step)
         let final: RunState
-        if let reason = snapshot.run.cancelReason {
+        if !interrupted.isEmpty {
+            final = .failed
+            snapshot.run.interrupted = true
+            let list = interrupted.map { "'\($0)'" }.joined(separator: ", ")
+            let skips = interrupted.map { "--skip \($0) --output FILE" }.joined(separator: " ")
+            snapshot.run.error =
+                "interrupted: wfd stopped while the effectful step\(interrupted.count == 1 ? "" : "s") \(list) ran; "
+                + "whether \(interrupted.count == 1 ? "it" : "they") did \(interrupted.count == 1 ? "its" : "their") work is unknown. "
+                + "Check, then `wfctl retry \(snapshot.run.id)` to run \(interrupted.count == 1 ? "it" : "them") again, "
+                + "or `wfctl retry \(snapshot.run.id) \(skips)` to record \(interrupted.count == 1 ? "it" : "them") as done"
+        } else if let reason = snapshot.run.cancelReason {
             final = snapshot.run.timedOut == true ? .timedOut : .cancelled
             snapshot.run.error = snapshot.run.timedOut == true ? reason : "cancelled: \(reason)"
         } else if let failed {
@@ -321,5 +310,130 @@ public enum RunMachine {
         snapshot.run.state = final
         snapshot.run.endedAt = at
         return [.persistRun, .finished(final)]
+    }
+
+    /// Skips the pending steps and cancels those waiting to retry; running ones are asked to stop.
+    static func stopSteps(_ next: inout RunSnapshot, reason: String) -> [RunEffect] {
+        var effects: [RunEffect] = []
+        for index in next.steps.indices {
+            switch next.steps[index].state {
+            case .pending:
+                next.steps[index].state = .skipped
+                next.steps[index].error = "not started: the run was cancelled (\(reason))"
+                effects.append(.persistStep(next.steps[index].step))
+            case .running:
+                effects.append(.terminate(next.steps[index].step))
+            case .retryWait:
+                next.steps[index].state = .cancelled
+                next.steps[index].retryAt = nil
+                next.steps[index].error = "cancelled while waiting to retry: \(reason)"
+                effects.append(.persistStep(next.steps[index].step))
+            default:
+                break
+            }
+        }
+        return effects
+    }
+
+    /// Takes up a run a previous wfd left active. Succeeded steps stay done. An attempt that was
+    /// running ends `interrupted`; its step runs again as a new attempt when it is `pure` or
+    /// `idempotent`, and becomes `interrupted` (waiting for a person) when it is `effectful`.
+    /// Steps waiting to retry keep their due time. A run that was being cancelled ends.
+    static func recover(_ next: inout RunSnapshot, at: Date) -> [RunEffect] {
+        var effects: [RunEffect] = []
+        let reason = "wfd stopped during this attempt"
+        for index in next.steps.indices {
+            let id = next.steps[index].step
+            switch next.steps[index].state {
+            case .running:
+                let definition = next.spec.steps.first { $0.id == id }
+                let effect = definition?.effect ?? definition?.defaultEffect ?? .effectful
+                if next.steps[index].attempts.last.map({ $0.endedAt == nil }) == true {
+                    // Cannot throw: the step is running with an open attempt.
+                    try? endAttempt(
+                        &next.steps[index], AttemptResult(outcome: .interrupted, error: reason), at: at)
+                }
+                if effect == .effectful {
+                    next.steps[index].state = .interrupted
+                    next.steps[index].error =
+                        "interrupted: wfd stopped while it ran, and an effectful step is not run again without a person"
+                } else {
+                    next.steps[index].state = .pending
+                    next.steps[index].error = nil
+                }
+                effects.append(.persistStep(id))
+            case .retryWait:
+                effects.append(.scheduleRetry(id, at: max(next.steps[index].retryAt ?? at, at)))
+            default:
+                continue
+            }
+        }
+        if let cancel = next.run.cancelReason {
+            effects += stopSteps(&next, reason: cancel)
+        } else {
+            effects += settle(&next, at: at, startNew: true)
+        }
+        effects += finishIfDone(&next, at: at)
+        return effects
+    }
+
+    /// Resets the steps `request` runs again and marks those it skips as done by hand.
+    static func retry(_ next: inout RunSnapshot, _ request: RetryRequest, at: Date) throws(TransitionError)
+        -> [RunEffect]
+    {
+        let run = next.run
+        guard run.state.isTerminal else {
+            throw TransitionError("run \(run.id) is still \(run.state.rawValue): only an ended run can be retried")
+        }
+        let known = Set(next.steps.map(\.step))
+        for id in [request.from].compactMap({ $0 }) + request.skip.keys.sorted() where !known.contains(id) {
+            let names = next.steps.map(\.step.rawValue).joined(separator: ", ")
+            throw TransitionError("run \(run.id) has no step '\(id)' (its steps: \(names))")
+        }
+        var roots = Set(next.steps.filter { $0.state != .succeeded }.map(\.step))
+        if let from = request.from { roots.insert(from) }
+        guard !roots.isEmpty else {
+            throw TransitionError(
+                "run \(run.id) succeeded: nothing to retry (name a step with --from to run it and what follows again)")
+        }
+        let downstream = StepGraph.downstream(of: next.spec.steps)
+        var reset = roots
+        for root in roots { reset.formUnion(downstream[root] ?? []) }
+        for id in request.skip.keys.sorted() where !reset.contains(id) {
+            throw TransitionError("step '\(id)' succeeded and is not run again: there is nothing to skip")
+        }
+        var effects: [RunEffect] = []
+        for index in next.steps.indices where reset.contains(next.steps[index].step) {
+            var step = next.steps[index]
+            step.state = try stepAfter(step, .reset)
+            step.error = nil
+            step.retryAt = nil
+            step.attemptsBefore = step.attempts.count
+            if let output = request.skip[step.step] {
+                step.state = try stepAfter(step, .markDone)
+                var attempt = Attempt(number: step.attempts.count + 1, startedAt: at, log: nil)
+                attempt.endedAt = at
+                attempt.outcome = .succeeded
+                attempt.output = output
+                attempt.durationMilliseconds = 0
+                attempt.byHand = true
+                step.attempts.append(attempt)
+            }
+            next.steps[index] = step
+            effects.append(.persistStep(step.step))
+        }
+        next.run.state = try runAfter(run, .retry)
+        next.run.endedAt = nil
+        next.run.error = nil
+        next.run.cancelReason = nil
+        next.run.timedOut = nil
+        next.run.interrupted = nil
+        let order = next.steps.map(\.step)
+        next.run.retries = (run.retries ?? []) + [
+            RetryNote(
+                at: at, from: request.from, skipped: order.filter { request.skip.keys.contains($0) },
+                reset: order.filter { reset.contains($0) })
+        ]
+        return [.persistRun] + effects
     }
 }

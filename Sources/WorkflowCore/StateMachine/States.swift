@@ -19,6 +19,8 @@ public enum RunState: String, Sendable, Codable, CaseIterable {
     /// What moves a run from one state to the next.
     public enum Transition: String, Sendable, CaseIterable {
         case start, wait, resume, succeed, fail, cancel, timeOut
+        /// `wfctl retry`: a run that did not succeed (or, from a chosen step, one that did) goes on.
+        case retry
     }
 
     /// The state after `transition`, or nil when the transition is not allowed from this state.
@@ -32,6 +34,7 @@ public enum RunState: String, Sendable, Codable, CaseIterable {
         case (.running, .fail), (.waiting, .fail): .failed
         case (.running, .cancel), (.waiting, .cancel): .cancelled
         case (.running, .timeOut), (.waiting, .timeOut): .timedOut
+        case (.failed, .retry), (.cancelled, .retry), (.timedOut, .retry), (.succeeded, .retry): .running
         default: nil
         }
     }
@@ -41,11 +44,14 @@ public enum RunState: String, Sendable, Codable, CaseIterable {
 public enum StepState: String, Sendable, Codable, CaseIterable {
     case pending, running, waiting, succeeded, failed, skipped, cancelled
     case retryWait = "retry_wait"
+    /// An `effectful` step was running when wfd stopped: whether it did its work is unknown, so it
+    /// waits for a person (`wfctl retry`) and is never re-run by a guess.
+    case interrupted
 
-    /// True once nothing will change the step any more.
+    /// True once nothing but a person (`wfctl retry`) will change the step any more.
     public var isTerminal: Bool {
         switch self {
-        case .succeeded, .failed, .skipped, .cancelled: true
+        case .succeeded, .failed, .skipped, .cancelled, .interrupted: true
         case .pending, .running, .waiting, .retryWait: false
         }
     }
@@ -53,6 +59,12 @@ public enum StepState: String, Sendable, Codable, CaseIterable {
     /// What moves a step from one state to the next.
     public enum Transition: String, Sendable, CaseIterable {
         case start, wait, resume, succeed, fail, retryLater, cancel, skip
+        /// wfd stopped while an `effectful` attempt ran.
+        case interrupt
+        /// `wfctl retry` runs the step again: back to pending.
+        case reset
+        /// `wfctl retry --skip`: a person records the step as done, with its output.
+        case markDone
     }
 
     /// The state after `transition`, or nil when the transition is not allowed from this state.
@@ -66,6 +78,11 @@ public enum StepState: String, Sendable, Codable, CaseIterable {
         case (.running, .succeed): .succeeded
         case (.running, .fail), (.waiting, .fail): .failed
         case (.running, .retryLater): .retryWait
+        case (.running, .interrupt): .interrupted
+        case (.failed, .reset), (.skipped, .reset), (.cancelled, .reset), (.interrupted, .reset),
+            (.succeeded, .reset):
+            .pending
+        case (.pending, .markDone): .succeeded
         default: nil
         }
     }

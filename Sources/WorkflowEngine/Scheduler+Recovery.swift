@@ -1,0 +1,153 @@
+import Foundation
+import Logging
+import WorkflowCore
+import WorkflowStore
+
+/// Taking up runs that are on disk already: those a previous wfd left active (at start-up, before
+/// `READY=1`) and those a person retries (`wfctl retry`).
+extension Scheduler {
+    /// Recovers every run a previous wfd left active: each is taken up under its job lock with
+    /// ``RunEvent/recover(at:)`` and returns once every recovery transition is on disk (the
+    /// processes of re-run steps may start after). Returns the fire times those runs were started
+    /// for, so that catch-up does not start them a second time.
+    func recoverRuns(
+        _ store: RunStore, coordinator: RunCoordinator, active: inout [JobID: ActiveRun], group: inout TaskGroup<Void>
+    ) async -> [JobID: Date] {
+        let (signals, signal) = AsyncStream.makeStream(of: Void.self)
+        var waiting = 0
+        var fireTimes: [JobID: Date] = [:]
+        for job in store.knownJobs() {
+            guard let latest = try? store.loadLatest(job), let summary = latest.active else { continue }
+            let runLogger = logger.with([LogField.job: job.rawValue, LogField.runID: summary.id.rawValue])
+            guard let snapshot = loadForRecovery(store, job: job, summary: summary, logger: runLogger) else { continue }
+            if let scheduled = snapshot.run.scheduledFor { fireTimes[job] = scheduled }
+            guard !snapshot.run.state.isTerminal else {
+                do { try store.save(snapshot.run) } catch {  // the pointer lagged behind: bring it up to date
+                    runLogger.error("cannot update the job's latest.json: \(error)")
+                }
+                continue
+            }
+            let lock: FileLock?
+            do {
+                lock = try FileLock.tryLock(configuration.state.jobLock(job))
+            } catch {
+                runLogger.error("cannot recover the unfinished run, its job lock cannot be taken: \(error)")
+                continue
+            }
+            guard let lock else {
+                runLogger.error("cannot recover the unfinished run: another process holds the job lock")
+                continue
+            }
+            let prepared = coordinator.resume(snapshot)
+            active[job] = ActiveRun(handle: prepared.handle, lock: lock)
+            waiting += 1
+            runLogger.warning("recovering the run a previous wfd left \(snapshot.run.state.rawValue)")
+            let at = clock.now()
+            group.addTask { [continuation] in
+                let final = await coordinator.execute(prepared, first: .recover(at: at), recorded: { signal.yield() })
+                continuation.yield(.runEnded(job, final))
+            }
+        }
+        var iterator = signals.makeAsyncIterator()
+        for _ in 0..<waiting { _ = await iterator.next() }
+        signal.finish()
+        return fireTimes
+    }
+
+    /// The run `summary` points at, with its steps. A run whose record was never written (wfd
+    /// died between pointing at it and recording its start) is rebuilt, queued, from its frozen
+    /// definition; without that, the pointer is dropped.
+    private func loadForRecovery(_ store: RunStore, job: JobID, summary: RunSummary, logger: Logger) -> RunSnapshot? {
+        do {
+            return try store.loadSnapshot(job, summary.id)
+        } catch .missing(let path) where path == store.directory.runRecord(job, summary.id) {
+            if let spec = try? store.loadSpec(job, summary.id) {
+                logger.warning("the run's record was never written: starting it from its frozen definition")
+                return RunSnapshot(
+                    job: spec, id: summary.id, trigger: summary.trigger, scheduledFor: summary.scheduledFor,
+                    createdAt: summary.startedAt ?? clock.now())
+            }
+            logger.error("latest.json names a run that has no record and no definition: forgetting it")
+            var latest = (try? store.loadLatest(job)) ?? LatestRuns(job: job)
+            latest.active = nil
+            do { try store.saveLatest(latest) } catch { logger.error("cannot update the job's latest.json: \(error)") }
+            return nil
+        } catch {
+            logger.error("cannot recover the unfinished run: \(error)")
+            return nil
+        }
+    }
+
+    /// A `wfctl retry` request: run `run` of `job` again from its failed steps (or `request.from`),
+    /// with `outputs` the contents given for skipped steps.
+    struct RetryOrder: Sendable {
+        let job: JobID
+        let run: RunID
+        let request: RetryRequest
+        let outputs: [StepID: Data]
+        let by: String
+        let done: @Sendable (Result<RunID, ManualRunRefusal>) -> Void
+    }
+
+    /// Checks and starts a retry: the run must have ended, its job must have no active run; the
+    /// outputs of skipped steps are written durably first. `order.done` hears of it once the retry
+    /// transition is on disk.
+    func retry(
+        _ order: RetryOrder, store: RunStore, coordinator: RunCoordinator, active: inout [JobID: ActiveRun],
+        group: inout TaskGroup<Void>
+    ) {
+        func refuse(_ code: String, _ message: String) { order.done(.failure(ManualRunRefusal(code: code, message: message))) }
+        let job = order.job
+        if let running = active[job] {
+            return refuse("busy", "run \(running.handle.run) of \(job) is active: retry once it has ended")
+        }
+        let snapshot: RunSnapshot
+        do {
+            snapshot = try store.loadSnapshot(job, order.run)
+        } catch .missing {
+            return refuse("no_such_run", "no run \(order.run) of job '\(job)' in \(configuration.state.root)")
+        } catch {
+            return refuse("failed", "cannot read run \(order.run): \(error)")
+        }
+        var request = order.request
+        for (step, data) in order.outputs {
+            guard request.skip.keys.contains(step) else {
+                return refuse("bad_request", "an output was given for '\(step)', which is not skipped")
+            }
+            if snapshot.spec.steps.first(where: { $0.id == step })?.output == .json,
+                (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) == nil
+            {
+                return refuse("bad_request", "the output given for '\(step)' is not valid JSON, and the step has output: json")
+            }
+            request.skip[step] = "outputs/\(step.rawValue)"
+        }
+        let at = clock.now()
+        do {
+            _ = try RunMachine.apply(snapshot, .retry(request, at: at))
+        } catch {
+            return refuse("not_retryable", error.description)
+        }
+        let lock: FileLock?
+        do {
+            lock = try FileLock.tryLock(configuration.state.jobLock(job))
+            for (step, data) in order.outputs {
+                try RecordFile.write(data, to: store.directory.runFile(job, order.run, relative: "outputs/\(step.rawValue)"))
+            }
+        } catch {
+            return refuse("failed", "cannot prepare the retry: \(error)")
+        }
+        guard let lock else { return refuse("busy", "another process holds the lock of job '\(job)'") }
+        let prepared = coordinator.resume(snapshot)
+        active[job] = ActiveRun(handle: prepared.handle, lock: lock)
+        let what = request.from.map { "from step '\($0)'" } ?? "from its failed steps"
+        logger.notice(
+            "run retried \(what) by \(order.by)",
+            metadata: [LogField.job: .string(job.rawValue), LogField.runID: .string(order.run.rawValue)])
+        let (run, done) = (order.run, order.done)
+        group.addTask { [continuation] in
+            let final = await coordinator.execute(
+                prepared, first: .retry(request, at: at), recorded: { done(.success(run)) })
+            continuation.yield(.runEnded(job, final))
+        }
+    }
+}

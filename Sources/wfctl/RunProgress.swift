@@ -1,0 +1,38 @@
+import ArgumentParser
+import Foundation
+import WorkflowCore
+import WorkflowStore
+
+/// The job a run belongs to, found by its directory under `runs/`.
+func jobOfRun(_ run: RunID, in state: StateDirectory) throws -> JobID {
+    let jobs = ((try? FileManager.default.contentsOfDirectory(atPath: state.runsRoot)) ?? []).compactMap(JobID.init)
+    guard let job = jobs.first(where: { FileManager.default.fileExists(atPath: state.runDirectory($0, run)) }) else {
+        throw CommandFailure(description: "no run \(run) in \(state.root): see wfctl runs", code: 1)
+    }
+    return job
+}
+
+/// Follows a run until it ends, printing each step's change of state as it happens (unless
+/// `quiet`), and returns its final record. Fails with 69 when wfd stops first.
+func followRun(_ run: RunID, of job: JobID, state: StateDirectory, quiet: Bool) throws -> RunRecord {
+    let store = RunStore(directory: state)
+    var seen: [StepID: (StepState, Int)] = [:]
+    while true {
+        let record = try? store.loadRun(job, run)
+        if !quiet, let snapshot = try? store.loadSnapshot(job, run) {
+            for step in snapshot.steps {
+                let now = (step.state, step.attempts.count)
+                guard seen[step.step].map({ $0 != now }) ?? (step.state != .pending) else { continue }
+                seen[step.step] = now
+                let attempt = step.attempts.last.map { " (attempt \($0.number))" } ?? ""
+                let why = step.state == .succeeded || step.state == .running ? "" : step.error.map { ": \($0)" } ?? ""
+                print("  \(step.step): \(step.state.rawValue)\(attempt)\(why)")
+            }
+        }
+        if let record, record.state.isTerminal { return record }
+        guard FileLock.isHeld(state.daemonLock) else {
+            throw CommandFailure(description: "wfd stopped before run \(run) ended; it resumes the run when it starts", code: 69)
+        }
+        usleep(50_000)
+    }
+}
