@@ -1,6 +1,7 @@
 # wfd: two commands do everything on a fresh Debian machine.
 #   make run    install what is missing, build, run wfd in the foreground on ./jobs.d and ./state
 #   make test   install what is missing, build, run every test (the systemd end-to-end ones need root)
+#   make soak   the kill -9 crash test with 1,000 kills instead of 50 (about 10 minutes)
 
 SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 PREFIX ?= /usr/local
@@ -10,7 +11,7 @@ SYSTEMD_UNIT_DIR ?= /etc/systemd/system
 APT_PACKAGES = libsystemd-dev pkg-config systemd util-linux procps python3
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build run test bench install uninstall lint clean
+.PHONY: all deps build run test soak bench install uninstall lint clean
 
 all: build
 
@@ -34,6 +35,11 @@ run: build
 test: build
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# The crash test of `make test` (50 kills of wfd -9 at random moments) with 1,000 kills.
+soak: build
+	$(SWIFT) build --build-tests
+	WFD_CRASH_KILLS=1000 $(SWIFT) test --skip-build --filter CrashRecoveryTests
 
 bench: release
 	python3 scripts/bench.py .build/release

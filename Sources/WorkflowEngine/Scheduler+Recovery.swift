@@ -96,7 +96,9 @@ extension Scheduler {
         _ order: RetryOrder, store: RunStore, coordinator: RunCoordinator, active: inout [JobID: ActiveRun],
         group: inout TaskGroup<Void>
     ) {
-        func refuse(_ code: String, _ message: String) { order.done(.failure(ManualRunRefusal(code: code, message: message))) }
+        func refuse(_ code: String, _ message: String) {
+            order.done(.failure(ManualRunRefusal(code: code, message: message)))
+        }
         let job = order.job
         if let running = active[job] {
             return refuse("busy", "run \(running.handle.run) of \(job) is active: retry once it has ended")
@@ -117,7 +119,8 @@ extension Scheduler {
             if snapshot.spec.steps.first(where: { $0.id == step })?.output == .json,
                 (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) == nil
             {
-                return refuse("bad_request", "the output given for '\(step)' is not valid JSON, and the step has output: json")
+                return refuse(
+                    "bad_request", "the output given for '\(step)' is not valid JSON, and the step has output: json")
             }
             request.skip[step] = "outputs/\(step.rawValue)"
         }
@@ -131,7 +134,8 @@ extension Scheduler {
         do {
             lock = try FileLock.tryLock(configuration.state.jobLock(job))
             for (step, data) in order.outputs {
-                try RecordFile.write(data, to: store.directory.runFile(job, order.run, relative: "outputs/\(step.rawValue)"))
+                try RecordFile.write(
+                    data, to: store.directory.runFile(job, order.run, relative: "outputs/\(step.rawValue)"))
             }
         } catch {
             return refuse("failed", "cannot prepare the retry: \(error)")

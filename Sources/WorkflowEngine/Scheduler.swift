@@ -154,7 +154,8 @@ public final class Scheduler: Service, Sendable {
             apply(catalog.reload(), catalog: catalog, planner: &planner, indexed: &indexed, marks: marks, store: store)
             reporter.ready(status: statusLine(catalog: catalog, planner: planner, active: active.count))
             logger.info(
-                "ready: \(catalog.jobs.count) jobs loaded from \(configuration.jobsDirectory), \(active.count) runs recovered")
+                "ready: \(catalog.jobs.count) jobs loaded from \(configuration.jobsDirectory), \(active.count) runs recovered"
+            )
 
             var iterator = events.makeAsyncIterator()
             var pending: Event? = .wake

@@ -57,7 +57,8 @@ struct Retry: ParsableCommand {
             throw ValidationError("'\(step)' is not a step id: \(StepID.rule)")
         }
         guard output.count <= skip.count else {
-            throw ValidationError("--output gives the output of a --skip step: \(output.count) outputs for \(skip.count) skipped steps")
+            throw ValidationError(
+                "--output gives the output of a --skip step: \(output.count) outputs for \(skip.count) skipped steps")
         }
         guard output.filter({ $0 == "-" }).count <= 1 else { throw ValidationError("only one --output can read stdin") }
     }
@@ -70,9 +71,13 @@ struct Retry: ParsableCommand {
         for (step, file) in zip(skip, output) {
             let data: Data
             do {
-                data = file == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: file))
+                data =
+                    file == "-"
+                    ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: file))
             } catch {
-                throw CommandFailure(description: "cannot read the output of '\(step)' from \(file): \(error.localizedDescription)", code: 1)
+                throw CommandFailure(
+                    description: "cannot read the output of '\(step)' from \(file): \(error.localizedDescription)",
+                    code: 1)
             }
             guard let text = String(data: data, encoding: .utf8), !text.utf8.contains(0) else {
                 throw CommandFailure(description: "the output of '\(step)' in \(file) is not UTF-8 text", code: 1)
@@ -93,7 +98,9 @@ struct Retry: ParsableCommand {
             let record = try followRun(runID, of: job, state: state, quiet: json)
             result.state = record.state.rawValue
             result.error = record.error
-            if !json { print("run \(target) of \(job): \(record.state.rawValue)" + (record.error.map { ": \($0)" } ?? "")) }
+            if !json {
+                print("run \(target) of \(job): \(record.state.rawValue)" + (record.error.map { ": \($0)" } ?? ""))
+            }
         }
         if json { FileHandle.standardOutput.write(try Timestamp.makeEncoder().encode(result) + Data("\n".utf8)) }
         if wait && result.state != RunState.succeeded.rawValue { throw ExitCode(1) }

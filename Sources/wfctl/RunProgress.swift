@@ -31,7 +31,8 @@ func followRun(_ run: RunID, of job: JobID, state: StateDirectory, quiet: Bool) 
         }
         if let record, record.state.isTerminal { return record }
         guard FileLock.isHeld(state.daemonLock) else {
-            throw CommandFailure(description: "wfd stopped before run \(run) ended; it resumes the run when it starts", code: 69)
+            throw CommandFailure(
+                description: "wfd stopped before run \(run) ended; it resumes the run when it starts", code: 69)
         }
         usleep(50_000)
     }

@@ -133,7 +133,8 @@ final class ControlServer: Service, Sendable {
                 return ControlResponse(ok: false, message: refusal.message, error: refusal.code)
             }
         case "retry":
-            guard let jobName = request.job, let job = JobID(jobName), let runName = request.run, let run = RunID(runName)
+            guard let jobName = request.job, let job = JobID(jobName), let runName = request.run,
+                let run = RunID(runName)
             else {
                 return ControlResponse(ok: false, message: "retry needs a job id and a run id", error: "bad_request")
             }

@@ -16,7 +16,8 @@ import WorkflowCore
                 step.retry = retry
                 return step
             })
-        return RunSnapshot(job: job, id: RunID.make(at: t0, suffix: 7), trigger: .manual, scheduledFor: nil, createdAt: t0)
+        return RunSnapshot(
+            job: job, id: RunID.make(at: t0, suffix: 7), trigger: .manual, scheduledFor: nil, createdAt: t0)
     }
 
     func id(_ name: String) -> StepID { StepID(name)! }
@@ -94,7 +95,8 @@ import WorkflowCore
 
     @Test func retryRunsTheFailedStepsAgainAndKeepsTheSucceededOnes() throws {
         var (snapshot, _) = try RunMachine.apply(
-            fresh([("a", [], nil), ("b", ["a"], nil), ("c", ["b"], nil), ("d", [], nil)],
+            fresh(
+                [("a", [], nil), ("b", ["a"], nil), ("c", ["b"], nil), ("d", [], nil)],
                 retry: RetryPolicy(attempts: 2)),
             .start(at: t0))
         (snapshot, _) = try RunMachine.apply(snapshot, .attemptEnded(id("a"), .success, at: t0 + 1))
@@ -118,8 +120,11 @@ import WorkflowCore
     }
 
     @Test func retryFromAStepRunsItAndWhatFollowsEvenIfTheySucceeded() throws {
-        var (snapshot, _) = try RunMachine.apply(fresh([("a", [], nil), ("b", ["a"], nil), ("x", [], nil)]), .start(at: t0))
-        for step in ["a", "x"] { (snapshot, _) = try RunMachine.apply(snapshot, .attemptEnded(id(step), .success, at: t0)) }
+        var (snapshot, _) = try RunMachine.apply(
+            fresh([("a", [], nil), ("b", ["a"], nil), ("x", [], nil)]), .start(at: t0))
+        for step in ["a", "x"] {
+            (snapshot, _) = try RunMachine.apply(snapshot, .attemptEnded(id(step), .success, at: t0))
+        }
         (snapshot, _) = try RunMachine.apply(snapshot, .attemptEnded(id("b"), .success, at: t0))
         #expect(snapshot.run.state == .succeeded)
         #expect(throws: TransitionError.self) { try RunMachine.apply(snapshot, .retry(RetryRequest(), at: t0)) }
@@ -131,7 +136,8 @@ import WorkflowCore
     }
 
     @Test func skippingAnInterruptedStepRecordsItDoneByHandWithItsOutput() throws {
-        var (snapshot, _) = try RunMachine.apply(fresh([("charge", [], nil), ("mail", ["charge"], nil)]), .start(at: t0))
+        var (snapshot, _) = try RunMachine.apply(
+            fresh([("charge", [], nil), ("mail", ["charge"], nil)]), .start(at: t0))
         (snapshot, _) = try RunMachine.apply(snapshot, .recover(at: t0 + 1))
         #expect(snapshot.run.interrupted == true)
 
@@ -152,10 +158,13 @@ import WorkflowCore
         #expect(throws: TransitionError.self) { try RunMachine.apply(running, .retry(RetryRequest(), at: t0)) }
         var (failed, _) = try RunMachine.apply(running, .attemptEnded(id("a"), .success, at: t0))
         (failed, _) = try RunMachine.apply(failed, .attemptEnded(id("b"), failure, at: t0))
-        #expect(throws: TransitionError.self) { try RunMachine.apply(failed, .retry(RetryRequest(from: id("zz")), at: t0)) }
+        #expect(throws: TransitionError.self) {
+            try RunMachine.apply(failed, .retry(RetryRequest(from: id("zz")), at: t0))
+        }
         #expect(throws: TransitionError.self, "a succeeded step cannot be skipped") {
             try RunMachine.apply(failed, .retry(RetryRequest(skip: [id("a"): nil]), at: t0))
         }
-        #expect(try RunMachine.apply(failed, .retry(RetryRequest(skip: [id("b"): nil]), at: t0)).0.run.state == .succeeded)
+        #expect(
+            try RunMachine.apply(failed, .retry(RetryRequest(skip: [id("b"): nil]), at: t0)).0.run.state == .succeeded)
     }
 }

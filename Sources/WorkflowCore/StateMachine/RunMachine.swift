@@ -429,11 +429,12 @@ public enum RunMachine {
         next.run.timedOut = nil
         next.run.interrupted = nil
         let order = next.steps.map(\.step)
-        next.run.retries = (run.retries ?? []) + [
-            RetryNote(
-                at: at, from: request.from, skipped: order.filter { request.skip.keys.contains($0) },
-                reset: order.filter { reset.contains($0) })
-        ]
+        next.run.retries =
+            (run.retries ?? []) + [
+                RetryNote(
+                    at: at, from: request.from, skipped: order.filter { request.skip.keys.contains($0) },
+                    reset: order.filter { reset.contains($0) })
+            ]
         return [.persistRun] + effects
     }
 }
