@@ -12,6 +12,8 @@ public struct StatusReport: Sendable, Codable, Equatable {
     public var stateDirectory: String
     public var daemon: Daemon
     public var jobs: [JobStatus]
+    /// Records wfd moved aside because they failed their checks (`quarantine.json`), newest last.
+    public var quarantined: [QuarantineLog.Entry] = []
 
     /// Whether a wfd holds the state directory's lock.
     public struct Daemon: Sendable, Codable, Equatable {
@@ -48,7 +50,7 @@ public struct StatusReport: Sendable, Codable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case version, daemon, jobs
+        case version, daemon, jobs, quarantined
         case stateDirectory = "state_directory"
     }
 
@@ -101,7 +103,9 @@ public struct StatusReport: Sendable, Codable, Equatable {
             }
             jobs.append(status)
         }
-        return StatusReport(
+        var report = StatusReport(
             version: currentVersion, stateDirectory: state.root, daemon: Daemon(running: daemonRunning), jobs: jobs)
+        report.quarantined = store.loadQuarantineLog().entries
+        return report
     }
 }

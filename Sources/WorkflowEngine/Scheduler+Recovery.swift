@@ -17,7 +17,7 @@ extension Scheduler {
         var waiting = 0
         var fireTimes: [JobID: Date] = [:]
         for job in store.knownJobs() {
-            guard let latest = try? store.loadLatest(job), let summary = latest.active else { continue }
+            guard let summary = activeRun(of: job, store) else { continue }
             let runLogger = logger.with([LogField.job: job.rawValue, LogField.runID: summary.id.rawValue])
             guard let snapshot = loadForRecovery(store, job: job, summary: summary, logger: runLogger) else { continue }
             if let scheduled = snapshot.run.scheduledFor { fireTimes[job] = scheduled }
@@ -54,26 +54,47 @@ extension Scheduler {
         return fireTimes
     }
 
-    /// The run `summary` points at, with its steps. A run whose record was never written (wfd
-    /// died between pointing at it and recording its start) is rebuilt, queued, from its frozen
-    /// definition; without that, the pointer is dropped.
+    /// The run `latest.json` names active. A damaged `latest.json` is moved aside and the
+    /// newest run of the job, if it has not ended, is taken as the active one.
+    private func activeRun(of job: JobID, _ store: RunStore) -> RunSummary? {
+        do {
+            return try store.loadLatest(job).active
+        } catch .corrupt(let path, let reason) {
+            do {
+                let entry = try store.quarantine(path, reason: reason, at: clock.now())
+                logger.error(
+                    "moved a damaged latest.json aside as \(entry.movedTo) (\(reason))",
+                    metadata: [LogField.job: .string(job.rawValue)])
+            } catch {
+                logger.error("cannot move a damaged latest.json aside: \(error)")
+                return nil
+            }
+            guard let newest = store.runIDs(job).last else { return nil }
+            if let record = try? store.loadRun(job, newest) {
+                return record.state.isTerminal ? nil : RunSummary(record)
+            }
+            guard let spec = try? store.loadSpec(job, newest) else { return nil }
+            return RunSummary(
+                RunRecord(job: spec, id: newest, trigger: .schedule, scheduledFor: nil, createdAt: clock.now()))
+        } catch {
+            return nil
+        }
+    }
+
+    /// The run `summary` points at, with its steps, damaged or missing records rebuilt (see
+    /// ``RunStore/loadForRecovery(_:summary:at:)``); without a frozen definition the pointer is dropped.
     private func loadForRecovery(_ store: RunStore, job: JobID, summary: RunSummary, logger: Logger) -> RunSnapshot? {
         do {
-            return try store.loadSnapshot(job, summary.id)
-        } catch .missing(let path) where path == store.directory.runRecord(job, summary.id) {
-            if let spec = try? store.loadSpec(job, summary.id) {
-                logger.warning("the run's record was never written: starting it from its frozen definition")
-                return RunSnapshot(
-                    job: spec, id: summary.id, trigger: summary.trigger, scheduledFor: summary.scheduledFor,
-                    createdAt: summary.startedAt ?? clock.now())
+            let (snapshot, moved) = try store.loadForRecovery(job, summary: summary, at: clock.now())
+            for entry in moved {
+                logger.error("moved a damaged record aside as \(entry.movedTo) (\(entry.reason)); rebuilt it")
             }
-            logger.error("latest.json names a run that has no record and no definition: forgetting it")
+            return snapshot
+        } catch {
+            logger.error("cannot recover the unfinished run, forgetting it: \(error)")
             var latest = (try? store.loadLatest(job)) ?? LatestRuns(job: job)
             latest.active = nil
             do { try store.saveLatest(latest) } catch { logger.error("cannot update the job's latest.json: \(error)") }
-            return nil
-        } catch {
-            logger.error("cannot recover the unfinished run: \(error)")
             return nil
         }
     }

@@ -136,7 +136,15 @@ public final class Scheduler: Service, Sendable {
         var indexed: [JobID: JobInfo] = [:]
         var marks: [JobID: ScheduleMark] = [:]
         for job in store.knownJobs() {
-            if let mark = try? store.loadScheduleMark(job) { marks[job] = mark }
+            do {
+                marks[job] = try store.loadScheduleMark(job)
+            } catch .corrupt(let path, let reason) {
+                // Kept for a person; the job's catch-up starts from its next fire time.
+                let moved = try? store.quarantine(path, reason: reason, at: clock.now())
+                logger.error(
+                    "moved a damaged schedule.json aside as \(moved?.movedTo ?? "(failed)") (\(reason))",
+                    metadata: [LogField.job: .string(job.rawValue)])
+            } catch {}
         }
         var active: [JobID: ActiveRun] = [:]
         var timer: Task<Void, Never>?

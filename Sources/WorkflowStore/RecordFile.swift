@@ -39,23 +39,39 @@ public enum RecordFile {
         try syncDirectory(directory)
     }
 
-    /// Encodes `value` as pretty, key-sorted JSON and writes it with ``write(_:to:)``.
+    /// Moves a record that failed its checks aside as `<name>.corrupt-<UTC time>`, never to be
+    /// replaced silently, and returns the new path.
+    public static func quarantine(_ path: String, at time: Date) throws(StoreError) -> String {
+        let stamp = Timestamp.rfc3339(time).replacingOccurrences(of: ":", with: "")
+        let target = "\(path).corrupt-\(stamp)"
+        guard rename(path, target) == 0 else { throw .system(operation: "rename", path: path, errno: errno) }
+        try syncDirectory((path as NSString).deletingLastPathComponent)
+        return target
+    }
+
+    /// Encodes `value` as pretty, key-sorted JSON, seals it (``RecordSeal``: the file's next
+    /// sequence number and a checksum) and writes it with ``write(_:to:)``.
     public static func write<T: Encodable>(_ value: T, to path: String) throws(StoreError) {
-        let data: Data
+        let json: Data
         do {
-            data = try Timestamp.makeEncoder().encode(value) + Data("\n".utf8)
+            json = try Timestamp.makeEncoder().encode(value)
         } catch {
             throw .corrupt(path: path, reason: "cannot encode: \(error)")
         }
-        try write(data, to: path)
+        let previous = (try? readData(path)).flatMap(RecordSeal.seq(of:)) ?? 0
+        guard let sealed = RecordSeal.seal(json, seq: previous + 1) else {
+            throw .corrupt(path: path, reason: "cannot seal: the record is not a JSON object")
+        }
+        try write(sealed, to: path)
     }
 
-    /// Reads and decodes the record at `path`.
+    /// Reads, checks and decodes the record at `path`.
     ///
     /// - Throws: ``StoreError/missing(path:)`` when absent, ``StoreError/corrupt(path:reason:)``
-    ///   when it does not decode.
+    ///   when its checksum does not match or it does not decode.
     public static func read<T: Decodable>(_ type: T.Type, from path: String) throws(StoreError) -> T {
         let data = try readData(path)
+        if let problem = RecordSeal.problem(in: data) { throw .corrupt(path: path, reason: problem) }
         do {
             return try Timestamp.makeDecoder().decode(T.self, from: data)
         } catch {

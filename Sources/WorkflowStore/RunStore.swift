@@ -15,7 +15,15 @@ public struct RunStore: Sendable {
     /// before its record says so (recovery then finds it, with or without its record), and a run
     /// that ended is recorded before the pointer lets go of it.
     public func save(_ run: RunRecord) throws(StoreError) {
-        var latest = (try? loadLatest(run.job)) ?? LatestRuns(job: run.job)
+        var latest: LatestRuns
+        do {
+            latest = try loadLatest(run.job)
+        } catch .missing {
+            latest = LatestRuns(job: run.job)
+        } catch .corrupt(let path, let reason) {
+            try quarantine(path, reason: reason, at: Date())  // kept for a person, never silently replaced
+            latest = LatestRuns(job: run.job)
+        }
         if run.state.isTerminal {
             try RecordFile.write(run, to: directory.runRecord(run.job, run.id))
             if latest.active?.id == run.id { latest.active = nil }
@@ -66,6 +74,62 @@ public struct RunStore: Sendable {
 
     public func saveLatest(_ latest: LatestRuns) throws(StoreError) {
         try RecordFile.write(latest, to: directory.latest(latest.job))
+    }
+
+    /// The active run `summary` names, for recovery, rebuilding what is missing or damaged
+    /// rather than giving up on the run. A damaged record is moved aside first (see
+    /// ``quarantine(_:reason:at:)``; the entries are returned for the log). A run record that was
+    /// never written or is damaged is rebuilt from the frozen definition (`running` when a step
+    /// has a record, else `queued`); a damaged step record becomes a running attempt of unknown
+    /// outcome, which recovery then treats by the step's effect class: never a guess.
+    ///
+    /// - Throws: when the frozen definition itself cannot be read: nothing can be rebuilt.
+    public func loadForRecovery(_ job: JobID, summary: RunSummary, at: Date) throws(StoreError) -> (
+        RunSnapshot, [QuarantineLog.Entry]
+    ) {
+        var moved: [QuarantineLog.Entry] = []
+        let spec: Job
+        do {
+            spec = try loadSpec(job, summary.id)
+        } catch .corrupt(let path, let reason) {
+            try quarantine(path, reason: reason, at: at)
+            throw .corrupt(path: path, reason: reason)
+        }
+        var steps: [StepRecord] = []
+        for definition in spec.steps {
+            do {
+                steps.append(try loadStep(job, summary.id, definition.id))
+            } catch .missing {
+                steps.append(StepRecord(job: job, run: summary.id, step: definition))
+            } catch .corrupt(let path, let reason) {
+                moved.append(try quarantine(path, reason: reason, at: at))
+                var step = StepRecord(job: job, run: summary.id, step: definition)
+                let prefix = "\(definition.id.rawValue)."
+                let logs = (try? FileManager.default.contentsOfDirectory(atPath: directory.logsDirectory(job, summary.id)))?
+                    .filter { $0.hasPrefix(prefix) && $0.hasSuffix(".log") }.count ?? 0
+                step.state = .running
+                for number in 1...max(1, logs) {
+                    step.attempts.append(
+                        Attempt(number: number, startedAt: at, log: "logs/\(definition.id.rawValue).\(number).log"))
+                }
+                step.error = "its record was damaged and rebuilt: the outcome of its last attempt is unknown"
+                steps.append(step)
+            }
+        }
+        var run: RunRecord
+        do {
+            run = try loadRun(job, summary.id)
+        } catch .missing {
+            run = RunRecord(job: spec, id: summary.id, trigger: summary.trigger, scheduledFor: summary.scheduledFor, createdAt: summary.startedAt ?? at)
+        } catch .corrupt(let path, let reason) {
+            moved.append(try quarantine(path, reason: reason, at: at))
+            run = RunRecord(job: spec, id: summary.id, trigger: summary.trigger, scheduledFor: summary.scheduledFor, createdAt: summary.startedAt ?? at)
+        }
+        if run.state == .queued, steps.contains(where: { $0.state != .pending }) {
+            run.state = .running
+            run.startedAt = run.createdAt
+        }
+        return (RunSnapshot(run: run, spec: spec, steps: steps), moved)
     }
 
     public func loadLatest(_ job: JobID) throws(StoreError) -> LatestRuns {

@@ -34,6 +34,10 @@ enum StatusTable {
                 out += "\(job.job): \(what) fire time \(local(decision.fireTime))\(why)\n"
             }
         }
+        if !report.quarantined.isEmpty {
+            out += "\(report.quarantined.count) damaged records were moved aside (wfctl fsck explains); the newest:\n"
+            for entry in report.quarantined.suffix(3) { out += "  \(entry.movedTo): \(entry.reason)\n" }
+        }
         return out
     }
 

@@ -1,0 +1,60 @@
+import Foundation
+import Testing
+import WorkflowCore
+import WorkflowStore
+import WorkflowTesting
+
+@Suite struct RecordSealTests {
+    @Test func recordsCarryACountingSequenceNumberAndAChecksumAndStayPlainJSON() throws {
+        let dir = try TemporaryDirectory("seal")
+        let path = dir.file("latest.json")
+        var latest = LatestRuns(job: JobID("demo")!)
+        try RecordFile.write(latest, to: path)
+        latest.version = 2
+        try RecordFile.write(latest, to: path)
+        let data = try RecordFile.readData(path)
+        #expect(RecordSeal.seq(of: data) == 2)
+        #expect(RecordSeal.problem(in: data) == nil)
+        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect(object["seq"] as? Int == 2)
+        #expect((object["checksum"] as? String)?.hasPrefix("crc32c:") == true)
+        #expect(try RecordFile.read(LatestRuns.self, from: path).version == 2)
+    }
+
+    @Test func anyChangedByteOrACutFailsTheCheck() throws {
+        let dir = try TemporaryDirectory("seal")
+        let path = dir.file("run.json")
+        try RecordFile.write(LatestRuns(job: JobID("demo")!), to: path)
+        let good = try RecordFile.readData(path)
+        for index in stride(from: 0, to: good.count, by: 3) {
+            var bad = good
+            bad[index] ^= 0x01
+            #expect(RecordSeal.problem(in: bad) != nil, "a flipped bit at \(index) is noticed")
+        }
+        for length in [0, 10, good.count / 2, good.count - 3] {
+            #expect(RecordSeal.problem(in: good.prefix(length)) != nil, "cut at \(length)")
+        }
+        var edited = good
+        edited.replaceSubrange(edited.range(of: Data("demo".utf8))!, with: Data("deme".utf8))
+        try RecordFile.write(edited, to: path)  // a hand edit that keeps the JSON valid
+        #expect {
+            try RecordFile.read(LatestRuns.self, from: path)
+        } throws: { error in
+            (error as? StoreError).map { "\($0)".contains("checksum does not match") } ?? false
+        }
+    }
+
+    @Test func crc32cMatchesTheStandardCheckValue() {
+        #expect(RecordSeal.crc32c(Array("123456789".utf8)) == 0xE306_9283)
+    }
+
+    @Test func quarantineMovesTheRecordAsideUnderATimestampedName() throws {
+        let dir = try TemporaryDirectory("seal")
+        let path = dir.file("schedule.json")
+        try RecordFile.write(Data("{ torn".utf8), to: path)
+        let moved = try RecordFile.quarantine(path, at: Date(timeIntervalSince1970: 1_800_000_000))
+        #expect(moved == path + ".corrupt-2027-01-15T080000.000Z")
+        #expect(!FileManager.default.fileExists(atPath: path))
+        #expect(try String(contentsOfFile: moved, encoding: .utf8) == "{ torn")
+    }
+}
