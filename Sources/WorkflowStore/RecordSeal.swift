@@ -40,7 +40,8 @@ public enum RecordSeal {
         }
         let actual = crc32c(data[..<range.lowerBound])
         guard actual == stored else {
-            return "its checksum does not match its content (stored \(String(stored, radix: 16)), computed \(String(actual, radix: 16)))"
+            return
+                "its checksum does not match its content (stored \(String(stored, radix: 16)), computed \(String(actual, radix: 16)))"
         }
         let tail = String(decoding: data[(range.upperBound + 8)...], as: UTF8.self)
         guard tail == "\"\n}\n" || tail == "\"\n}" else { return "something follows its checksum" }

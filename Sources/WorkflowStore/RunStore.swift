@@ -105,7 +105,8 @@ public struct RunStore: Sendable {
                 moved.append(try quarantine(path, reason: reason, at: at))
                 var step = StepRecord(job: job, run: summary.id, step: definition)
                 let prefix = "\(definition.id.rawValue)."
-                let logs = (try? FileManager.default.contentsOfDirectory(atPath: directory.logsDirectory(job, summary.id)))?
+                let logs =
+                    (try? FileManager.default.contentsOfDirectory(atPath: directory.logsDirectory(job, summary.id)))?
                     .filter { $0.hasPrefix(prefix) && $0.hasSuffix(".log") }.count ?? 0
                 step.state = .running
                 for number in 1...max(1, logs) {
@@ -120,10 +121,14 @@ public struct RunStore: Sendable {
         do {
             run = try loadRun(job, summary.id)
         } catch .missing {
-            run = RunRecord(job: spec, id: summary.id, trigger: summary.trigger, scheduledFor: summary.scheduledFor, createdAt: summary.startedAt ?? at)
+            run = RunRecord(
+                job: spec, id: summary.id, trigger: summary.trigger, scheduledFor: summary.scheduledFor,
+                createdAt: summary.startedAt ?? at)
         } catch .corrupt(let path, let reason) {
             moved.append(try quarantine(path, reason: reason, at: at))
-            run = RunRecord(job: spec, id: summary.id, trigger: summary.trigger, scheduledFor: summary.scheduledFor, createdAt: summary.startedAt ?? at)
+            run = RunRecord(
+                job: spec, id: summary.id, trigger: summary.trigger, scheduledFor: summary.scheduledFor,
+                createdAt: summary.startedAt ?? at)
         }
         if run.state == .queued, steps.contains(where: { $0.state != .pending }) {
             run.state = .running
