@@ -3,7 +3,9 @@
 fails `make test`. Timings of wfctl are also given as a ratio to spawning /bin/true in the same
 run, since these machines are shared and noisy.
 
-    scripts/bench.py BIN_DIR          (make bench builds release binaries and calls this)
+    scripts/bench.py BIN_DIR [SECTION...]   sections: startup durable precision (default: all)
+
+make bench builds release binaries and calls this.
 """
 import os
 import shutil
@@ -15,6 +17,7 @@ import tempfile
 import time
 
 BIN = sys.argv[1] if len(sys.argv) > 1 else ".build/release"
+SECTIONS = set(sys.argv[2:]) or {"startup", "durable", "precision"}
 WFD, WFCTL = os.path.join(BIN, "wfd"), os.path.join(BIN, "wfctl")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 JOBS = 100
@@ -38,53 +41,54 @@ def rss_kib(pid):
     return 0
 
 
-work = tempfile.mkdtemp(prefix="wfd-bench-")
-try:
-    jobs = os.path.join(work, "jobs")
-    os.makedirs(jobs)
-    for i in range(JOBS):
-        with open(os.path.join(jobs, f"job{i:03}.yaml"), "w") as f:
-            f.write(f"schedule: '{i % 60} 3 * * *'\nsteps:\n  - {{id: a, run: 'true'}}\n  - {{id: b, needs: [a], run: 'true'}}\n")
-    state = os.path.join(work, "state")
-    daemon = subprocess.Popen([WFD, "--jobs", jobs, "--state", state, "--log-target", "stderr"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    info = os.path.join(state, "jobs", f"job{JOBS - 1:03}", "job.json")
-    start = time.perf_counter()
-    while not os.path.exists(info):
-        time.sleep(0.001)
-    rows.append((f"start-up with {JOBS} jobs: last job indexed", f"{(time.perf_counter() - start) * 1000:.0f} ms", "-"))
-    time.sleep(0.5)
-    rows.append((f"wfd RSS with {JOBS} jobs (release)", f"{rss_kib(daemon.pid) / 1024:.1f} MiB", "<= 20 MiB"))
-
-    latencies = []
-    for i in range(20):
-        name = f"new{i:02}"
-        temporary = os.path.join(jobs, f".{name}.swp")
-        with open(temporary, "w") as f:
-            f.write("schedule: '0 0 1 1 *'\nsteps: [{id: a, run: 'true'}]\n")
-        target = os.path.join(state, "jobs", name, "job.json")
+def startup():
+    work = tempfile.mkdtemp(prefix="wfd-bench-")
+    try:
+        jobs = os.path.join(work, "jobs")
+        os.makedirs(jobs)
+        for i in range(JOBS):
+            with open(os.path.join(jobs, f"job{i:03}.yaml"), "w") as f:
+                f.write(f"schedule: '{i % 60} 3 * * *'\nsteps:\n  - {{id: a, run: 'true'}}\n  - {{id: b, needs: [a], run: 'true'}}\n")
+        state = os.path.join(work, "state")
+        daemon = subprocess.Popen([WFD, "--jobs", jobs, "--state", state, "--log-target", "stderr"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        info = os.path.join(state, "jobs", f"job{JOBS - 1:03}", "job.json")
         start = time.perf_counter()
-        os.rename(temporary, os.path.join(jobs, f"{name}.yaml"))
-        while not os.path.exists(target):
-            time.sleep(0.0005)
-        latencies.append((time.perf_counter() - start) * 1000)
-        time.sleep(0.1)
-    latencies.sort()
-    rows.append(("hot reload: rename -> job indexed, median", f"{statistics.median(latencies):.0f} ms", "<= 200 ms"))
-    rows.append(("hot reload: p95 (20 edits)", f"{latencies[18]:.0f} ms", "<= 200 ms"))
+        while not os.path.exists(info):
+            time.sleep(0.001)
+        rows.append((f"start-up with {JOBS} jobs: last job indexed", f"{(time.perf_counter() - start) * 1000:.0f} ms", "-"))
+        time.sleep(0.5)
+        rows.append((f"wfd RSS with {JOBS} jobs (release)", f"{rss_kib(daemon.pid) / 1024:.1f} MiB", "<= 20 MiB"))
 
-    baseline = timed(["/bin/true"])
-    status = timed([WFCTL, "status", "--state", state])
-    rows.append((f"wfctl status, {JOBS + 20} jobs", f"{status * 1000:.1f} ms ({status / baseline:.0f}x /bin/true)", "<= 50 ms"))
-    validate = timed([WFCTL, "validate", os.path.join(ROOT, "Tests/Fixtures/jobs/invalid")])
-    rows.append(("wfctl validate, 60-file corpus", f"{validate * 1000:.1f} ms ({validate / baseline:.0f}x /bin/true)", "-"))
-    reload = timed([WFCTL, "reload", "--state", state], runs=10)
-    rows.append((f"wfctl reload, {JOBS + 20} jobs", f"{reload * 1000:.1f} ms", "-"))
-    rows.append(("baseline: spawn /bin/true", f"{baseline * 1000:.2f} ms", "-"))
-    daemon.send_signal(signal.SIGTERM)
-    daemon.wait(timeout=30)
-finally:
-    shutil.rmtree(work, ignore_errors=True)
+        latencies = []
+        for i in range(20):
+            name = f"new{i:02}"
+            temporary = os.path.join(jobs, f".{name}.swp")
+            with open(temporary, "w") as f:
+                f.write("schedule: '0 0 1 1 *'\nsteps: [{id: a, run: 'true'}]\n")
+            target = os.path.join(state, "jobs", name, "job.json")
+            start = time.perf_counter()
+            os.rename(temporary, os.path.join(jobs, f"{name}.yaml"))
+            while not os.path.exists(target):
+                time.sleep(0.0005)
+            latencies.append((time.perf_counter() - start) * 1000)
+            time.sleep(0.1)
+        latencies.sort()
+        rows.append(("hot reload: rename -> job indexed, median", f"{statistics.median(latencies):.0f} ms", "<= 200 ms"))
+        rows.append(("hot reload: p95 (20 edits)", f"{latencies[18]:.0f} ms", "<= 200 ms"))
+
+        baseline = timed(["/bin/true"])
+        status = timed([WFCTL, "status", "--state", state])
+        rows.append((f"wfctl status, {JOBS + 20} jobs", f"{status * 1000:.1f} ms ({status / baseline:.0f}x /bin/true)", "<= 50 ms"))
+        validate = timed([WFCTL, "validate", os.path.join(ROOT, "Tests/Fixtures/jobs/invalid")])
+        rows.append(("wfctl validate, 60-file corpus", f"{validate * 1000:.1f} ms ({validate / baseline:.0f}x /bin/true)", "-"))
+        reload = timed([WFCTL, "reload", "--state", state], runs=10)
+        rows.append((f"wfctl reload, {JOBS + 20} jobs", f"{reload * 1000:.1f} ms", "-"))
+        rows.append(("baseline: spawn /bin/true", f"{baseline * 1000:.2f} ms", "-"))
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def precision(seconds=30, jobs=50):
@@ -135,15 +139,108 @@ def spawn_baseline(runs=50):
     return statistics.median(samples)
 
 
-baseline_step = spawn_baseline()
-runs, skipped, p50, p99, worst = precision()
-rows.append(("precision: 50 jobs every second, 30 s: runs", f"{runs} ({skipped} skipped in the last 20 decisions)", "~1500"))
-rows.append(("precision: step's own clock - fire time, p50", f"{p50:.1f} ms", "<= 1 ms"))
-rows.append(("precision: p99", f"{p99:.1f} ms", "<= 5 ms"))
-rows.append(("precision: max", f"{worst:.1f} ms", "-"))
-runs1, _, one50, one99, _ = precision(seconds=10, jobs=1)
-rows.append(("precision: 1 job every second, p50 / p99", f"{one50:.1f} / {one99:.1f} ms", "-"))
-rows.append(("baseline: sh -c date spawned by python, p50", f"{baseline_step:.1f} ms", "-"))
+def precision_rows():
+    baseline_step = spawn_baseline()
+    runs, skipped, p50, p99, worst = precision()
+    rows.append(("precision: 50 jobs every second, 30 s: runs", f"{runs} ({skipped} skipped in the last 20 decisions)", "~1500"))
+    rows.append(("precision: step's own clock - fire time, p50", f"{p50:.1f} ms", "<= 1 ms"))
+    rows.append(("precision: p99", f"{p99:.1f} ms", "<= 5 ms"))
+    rows.append(("precision: max", f"{worst:.1f} ms", "-"))
+    runs1, _, one50, one99, _ = precision(seconds=10, jobs=1)
+    rows.append(("precision: 1 job every second, p50 / p99", f"{one50:.1f} / {one99:.1f} ms", "-"))
+    rows.append(("baseline: sh -c date spawned by python, p50", f"{baseline_step:.1f} ms", "-"))
+
+
+def read_json(path):
+    import json
+    with open(path) as f:
+        return json.load(f)
+
+
+def rfc3339(text):
+    from datetime import datetime
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def c_baseline(steps):
+    """Milliseconds the C baseline (scripts/baseline.c) needs for `steps` steps."""
+    work = tempfile.mkdtemp(prefix="wfd-baseline-")
+    try:
+        out = subprocess.run([BASELINE, work, str(steps)], capture_output=True, text=True, check=True).stdout
+        return float(out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def durable(rounds=3, steps=200, jobs=200):
+    """W1: one job of 200 sequential `true` steps; W2: 200 one-step jobs firing at the same second.
+    Each round runs the C baseline right before, so the ratios compare like with like."""
+    import datetime
+    w1, w2, base = [], [], []
+    for _ in range(rounds):
+        work = tempfile.mkdtemp(prefix="wfd-durable-")
+        try:
+            jobs_dir, state = os.path.join(work, "jobs"), os.path.join(work, "state")
+            os.makedirs(jobs_dir)
+            with open(os.path.join(jobs_dir, "w1.yaml"), "w") as f:
+                f.write("steps:\n" + "".join(
+                    f"  - {{id: s{i:03}, run: 'true'" + (f", needs: [s{i - 1:03}]" if i else "") + "}\n"
+                    for i in range(steps)))
+            fire = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) + datetime.timedelta(seconds=4)
+            cron = f"{fire.second} {fire.minute} {fire.hour} * * *"
+            for i in range(jobs):
+                with open(os.path.join(jobs_dir, f"w2_{i:03}.yaml"), "w") as f:
+                    f.write(f"schedule: '{cron}'\ntimezone: UTC\nsteps: [{{id: a, run: 'true'}}]\n")
+            base.append(c_baseline(steps))
+            daemon = subprocess.Popen([WFD, "--jobs", jobs_dir, "--state", state, "--log-target", "stderr"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            ends = []
+            deadline = time.time() + 60
+            while time.time() < deadline and len(ends) < jobs:
+                time.sleep(0.05)
+                ends = []
+                for i in range(jobs):
+                    latest = os.path.join(state, "jobs", f"w2_{i:03}", "latest.json")
+                    if os.path.exists(latest):
+                        last = read_json(latest).get("last")
+                        if last and last.get("ended_at"):
+                            ends.append(rfc3339(last["ended_at"]))
+            w2.append((max(ends) - fire.timestamp()) * 1000 if len(ends) == jobs else float("nan"))
+            subprocess.run([WFCTL, "run", "w1", "--state", state], capture_output=True, check=True)
+            runs_dir = os.path.join(state, "runs", "w1")
+            while True:
+                time.sleep(0.05)
+                run = sorted(os.listdir(runs_dir))[-1]
+                path = os.path.join(runs_dir, run, "run.json")
+                record = read_json(path) if os.path.exists(path) else {}
+                if record.get("state") in ("succeeded", "failed"):
+                    break
+            w1.append((rfc3339(record["ended_at"]) - rfc3339(record["started_at"])) * 1000)
+            daemon.send_signal(signal.SIGTERM)
+            daemon.wait(timeout=30)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    b, one, two = statistics.median(base), statistics.median(w1), statistics.median(w2)
+    rows.append((f"W1: {steps} sequential steps, ms per step (median of {rounds})",
+                 f"{one / steps:.2f} ms ({one / b:.2f}x baseline)", "<= 1.2x baseline"))
+    rows.append((f"W2: {jobs} one-step jobs firing at once, fire time -> last run ended",
+                 f"{two / 1000:.3f} s ({two / b:.2f}x baseline's {steps} steps)", "<= 0.3 s"))
+    rows.append(("baseline (C): spawn true + 2 durable writes, ms per step",
+                 f"{b / steps:.2f} ms (rounds: {', '.join(f'{x / steps:.2f}' for x in base)})", "-"))
+    rows.append(("W1 rounds, ms per step", ", ".join(f"{x / steps:.2f}" for x in w1), "-"))
+    rows.append(("W2 rounds, s", ", ".join(f"{x / 1000:.3f}" for x in w2), "-"))
+
+
+BASELINE = os.path.join(tempfile.mkdtemp(prefix="wfd-cc-"), "baseline")
+if "durable" in SECTIONS:
+    cc = shutil.which("cc") or shutil.which("clang") or "/opt/swift/usr/bin/clang"
+    subprocess.run([cc, "-O2", "-o", BASELINE, os.path.join(ROOT, "scripts", "baseline.c")], check=True)
+if "startup" in SECTIONS:
+    startup()
+if "durable" in SECTIONS:
+    durable()
+if "precision" in SECTIONS:
+    precision_rows()
 
 width = max(len(r[0]) for r in rows)
 print(f"{'benchmark'.ljust(width)}  {'figure'.ljust(30)}  goal")

@@ -52,15 +52,7 @@ public enum StepGraph {
     public static func upstream(of steps: [StepDefinition]) -> [StepID: Set<StepID>] {
         let needs = Dictionary(steps.map { ($0.id, $0.needs) }, uniquingKeysWith: { first, _ in first })
         var result: [StepID: Set<StepID>] = [:]
-        for step in steps {
-            var seen: Set<StepID> = []
-            var stack = step.needs
-            while let next = stack.popLast() {
-                guard seen.insert(next).inserted else { continue }
-                stack += needs[next] ?? []
-            }
-            result[step.id] = seen
-        }
+        for step in steps { result[step.id] = upstream(of: step.id, needs: needs) }
         return result
     }
 
@@ -71,5 +63,16 @@ public enum StepGraph {
             for ancestor in ancestors { result[ancestor, default: []].insert(step) }
         }
         return result
+    }
+
+    /// The steps `step` needs directly or through others, from each step's direct `needs`.
+    public static func upstream(of step: StepID, needs: [StepID: [StepID]]) -> Set<StepID> {
+        var seen: Set<StepID> = []
+        var stack = needs[step] ?? []
+        while let next = stack.popLast() {
+            guard seen.insert(next).inserted else { continue }
+            stack += needs[next] ?? []
+        }
+        return seen
     }
 }

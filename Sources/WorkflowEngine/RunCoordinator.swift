@@ -90,6 +90,8 @@ public struct RunCoordinator: Sendable {
         let runLogger = logger.with([LogField.job: job.id.rawValue, LogField.runID: snapshot.run.id.rawValue])
         let continuation = prepared.handle.continuation
         var controls: [StepID: StepControl] = [:]
+        var outputs = OutputCache(
+            needs: Dictionary(job.steps.map { ($0.id, $0.needs) }, uniquingKeysWith: { first, _ in first }))
         var retryTimers: [StepID: Task<Void, Never>] = [:]
         var deadline: Task<Void, Never>?
         defer {
@@ -150,6 +152,7 @@ public struct RunCoordinator: Sendable {
                     }
                     if case .attemptEnded(let id, let result, _) = event {
                         controls[id] = nil
+                        if result.outcome == .succeeded { outputs.values[id] = Data(result.stdout ?? []) }
                         logAttempt(id, result, snapshot: snapshot, logger: runLogger)
                     }
                     var unrecorded: Set<StepID> = []
@@ -187,7 +190,8 @@ public struct RunCoordinator: Sendable {
                             let control = StepControl()
                             controls[id] = control
                             let invocation = invocation(
-                                for: definition, command: command, attempt: attempt, snapshot: snapshot)
+                                for: definition, command: command, attempt: attempt, snapshot: snapshot,
+                                outputs: outputs)
                             let stepLogger = runLogger.with([
                                 LogField.step: id.rawValue, LogField.attempt: String(attempt),
                             ])
@@ -233,7 +237,9 @@ public struct RunCoordinator: Sendable {
         return snapshot
     }
 
-    func invocation(for step: StepDefinition, command: String, attempt: Int, snapshot: RunSnapshot) -> StepInvocation {
+    func invocation(
+        for step: StepDefinition, command: String, attempt: Int, snapshot: RunSnapshot, outputs: OutputCache
+    ) -> StepInvocation {
         let run = snapshot.run
         let log = store.directory.runFile(run.job, run.id, relative: "logs/\(step.id.rawValue).\(attempt).log")
         return StepInvocation(
@@ -241,22 +247,31 @@ public struct RunCoordinator: Sendable {
             environment: StepEnvironment.make(
                 job: snapshot.spec, step: step, run: run.id, attempt: attempt, daemonEnvironment: daemonEnvironment
             )
-            .merging(upstreamOutputs(of: step, snapshot: snapshot)) { _, output in output },
+            .merging(upstreamOutputs(of: step, snapshot: snapshot, outputs: outputs)) { _, output in output },
             workingDirectory: workingDirectory(for: step), timeout: step.timeout?.duration, logFile: log)
     }
 
-    /// `WF_STEP_<ID>_OUTPUT_FILE` for every succeeded step `step` needs (directly or not), and
-    /// `WF_STEP_<ID>_OUTPUT` with the value itself when it fits an environment variable.
-    func upstreamOutputs(of step: StepDefinition, snapshot: RunSnapshot) -> [String: String] {
-        let upstream = StepGraph.upstream(of: snapshot.spec.steps)[step.id] ?? []
+    /// The outputs of the steps that succeeded while this wfd ran the run, and each step's direct
+    /// needs: what a spawn needs to build its environment without reading every upstream file.
+    struct OutputCache {
+        var values: [StepID: Data] = [:]
+        let needs: [StepID: [StepID]]
+    }
+
+    /// `WF_STEP_<ID>_OUTPUT_FILE` for every succeeded step `step` needs (directly or not) that has
+    /// an output file, and `WF_STEP_<ID>_OUTPUT` with the value itself when it fits an
+    /// environment variable (empty for a step that printed nothing).
+    func upstreamOutputs(of step: StepDefinition, snapshot: RunSnapshot, outputs: OutputCache) -> [String: String] {
+        let upstream = StepGraph.upstream(of: step.id, needs: outputs.needs)
         var environment: [String: String] = [:]
         for record in snapshot.steps where upstream.contains(record.step) && record.state == .succeeded {
-            guard let relative = record.attempts.last?.output else { continue }
-            let path = store.directory.runFile(snapshot.run.job, snapshot.run.id, relative: relative)
             let name = StepEnvironment.outputName(of: record.step)
-            environment[name + "_FILE"] = path
-            if let data = try? RecordFile.readData(path), data.count <= StepEnvironment.maximumValue,
-                let text = String(data: data, encoding: .utf8), !text.utf8.contains(0)
+            let relative = record.attempts.last?.output
+            let path = relative.map { store.directory.runFile(snapshot.run.job, snapshot.run.id, relative: $0) }
+            if let path { environment[name + "_FILE"] = path }
+            let data = outputs.values[record.step] ?? path.flatMap { try? RecordFile.readData($0) } ?? Data()
+            if data.count <= StepEnvironment.maximumValue, let text = String(data: data, encoding: .utf8),
+                !text.utf8.contains(0)
             {
                 environment[name] = text
             }
@@ -290,6 +305,8 @@ public struct RunCoordinator: Sendable {
         case .text:
             if raw.stdoutTruncated { logger.warning("output cut at the output limit (output: text)") }
         }
+        result.stdout = value  // the value, for the run's output cache
+        if value.isEmpty { return result }  // nothing printed: no file, an empty output
         let (directory, job, run) = paths
         let relative = "outputs/\(step.id.rawValue)"
         let file = directory.runFile(job, run, relative: relative)

@@ -59,12 +59,14 @@ public struct ShellExecutor: StepExecutor {
             case stopped(StopReason)
         }
         let grace = gracePeriod
-        let shell = shell
+        let (program, arguments) =
+            Self.directCommand(invocation.command, path: invocation.environment["PATH"])
+            ?? (shell, ["-c", invocation.command])
         let finished: (TerminationStatus?, String?, StopReason?) = await withTaskGroup(of: Finished?.self) { tasks in
             tasks.addTask {
                 do {
                     let result = try await Subprocess.run(
-                        .path(FilePath(shell)), arguments: ["-c", invocation.command],
+                        .path(FilePath(program)), arguments: Arguments(arguments),
                         environment: .custom(environment),
                         workingDirectory: FilePath(invocation.workingDirectory),
                         platformOptions: options, input: .none, output: .sequence, error: .sequence
@@ -304,5 +306,38 @@ final class OutputSink: Sendable {
                 offset += count
             }
         }
+    }
+}
+
+extension ShellExecutor {
+    /// Shell words that mean something else when run as a program of that name.
+    static let shellOnly: Set<String> = [
+        ".", ":", "alias", "break", "cd", "command", "continue", "eval", "exec", "exit", "export", "getopts",
+        "hash", "local", "read", "readonly", "return", "set", "shift", "source", "times", "trap", "type", "ulimit",
+        "umask", "unalias", "unset", "wait", "echo", "pwd", "if", "then", "else", "elif", "fi", "for", "while",
+        "until", "do", "done", "case", "esac", "function", "!", "{", "}",
+    ]
+
+    /// The program and arguments of `command` when the shell would do nothing but run it: plain
+    /// words (no quotes, expansions, redirections, globs, operators or assignments) whose first is
+    /// a program found in `path`. Running it directly spares starting a shell; anything else goes
+    /// through `sh -c`, with identical results.
+    public static func directCommand(_ command: String, path: String?) -> (String, [String])? {
+        let plain = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./:@%+,-")
+        guard command.allSatisfy({ plain.contains($0) || $0 == " " }) else { return nil }
+        let words = command.split(separator: " ").map(String.init)
+        guard let first = words.first, !shellOnly.contains(first), !first.contains("=") else { return nil }
+        let candidates =
+            first.contains("/")
+            ? [first] : (path ?? "/usr/bin:/bin").split(separator: ":").map { "\($0)/\(first)" }
+        func isProgram(_ path: String) -> Bool {
+            var info = stat()
+            return path.hasPrefix("/") && stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFREG
+                && access(path, X_OK) == 0
+        }
+        guard let program = candidates.first(where: isProgram) else {
+            return nil
+        }
+        return (program, Array(words.dropFirst()))
     }
 }

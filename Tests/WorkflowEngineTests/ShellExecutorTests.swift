@@ -172,3 +172,18 @@ final class CapturedLog: Sendable {
             ])
     }
 }
+
+@Suite struct DirectCommandTests {
+    @Test func plainWordsRunWithoutAShellAndAnythingElseGoesThroughSh() {
+        let path = "/usr/bin:/bin"
+        #expect(ShellExecutor.directCommand("true", path: path)?.0.hasSuffix("/true") == true)
+        #expect(ShellExecutor.directCommand("sleep 0.1", path: path)?.1 == ["0.1"])
+        #expect(ShellExecutor.directCommand("/bin/date +%s", path: path)?.0 == "/bin/date")
+        for shellish in [
+            "echo hi", "cd /tmp", "exit 3", "true && false", "ls *", "echo $HOME", "a=b true", "true > /dev/null",
+            "true # comment", "'true'", "nosuchprogram-xyz", "./relative", "usr", "", "true; false", "sleep 1 &",
+        ] {
+            #expect(ShellExecutor.directCommand(shellish, path: path) == nil, "\(shellish) needs a shell")
+        }
+    }
+}
