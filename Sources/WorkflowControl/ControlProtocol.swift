@@ -16,6 +16,8 @@ public struct ControlRequest: Sendable, Codable, Equatable {
     public var skip: [String]?
     /// For `retry`: the outputs of skipped steps, by step.
     public var outputs: [String: String]?
+    /// For `run`: parameter values.
+    public var params: [String: String]?
 
     public init(command: String, job: String? = nil, run: String? = nil) {
         self.command = command

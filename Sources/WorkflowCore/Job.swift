@@ -122,3 +122,33 @@ public struct Retention: Sendable, Equatable, Codable {
         case keepDays = "keep_days"
     }
 }
+
+extension Job {
+    /// The values of a run's parameters: `given` over the declared defaults.
+    ///
+    /// - Returns: the values, or why not, in one sentence: a name the job does not declare, or a
+    ///   required parameter without a value.
+    public func parameterValues(_ given: [String: String]) -> Result<[String: String], ParameterProblem> {
+        for name in given.keys.sorted() where params[name] == nil {
+            let declared = params.keys.sorted()
+            let known = declared.isEmpty ? "it declares none" : "it declares \(declared.joined(separator: ", "))"
+            return .failure(ParameterProblem(message: "job '\(id)' has no parameter '\(name)' (\(known))"))
+        }
+        var values: [String: String] = [:]
+        for (name, spec) in params {
+            if let value = given[name] ?? spec.defaultValue {
+                values[name] = value
+            } else if spec.required {
+                return .failure(
+                    ParameterProblem(
+                        message: "parameter '\(name)' of job '\(id)' is required: give it with --param \(name)=VALUE"))
+            }
+        }
+        return .success(values)
+    }
+}
+
+/// Why a run cannot have the parameters it was given.
+public struct ParameterProblem: Error, Sendable, Equatable {
+    public let message: String
+}

@@ -52,10 +52,12 @@ public struct RunCoordinator: Sendable {
     }
 
     /// Creates the run (in memory) and the handle that can cancel it.
-    public func prepare(job: Job, trigger: Trigger, scheduledFor: Date?) -> PreparedRun {
+    public func prepare(job: Job, trigger: Trigger, scheduledFor: Date?, params: [String: String] = [:]) -> PreparedRun
+    {
         let now = clock.now()
         let id = RunID.make(at: now, suffix: UInt32.random(in: 0...0xFF_FFFF))
-        let snapshot = RunSnapshot(job: job, id: id, trigger: trigger, scheduledFor: scheduledFor, createdAt: now)
+        var snapshot = RunSnapshot(job: job, id: id, trigger: trigger, scheduledFor: scheduledFor, createdAt: now)
+        snapshot.run.params = params.isEmpty ? nil : params
         let (events, continuation) = AsyncStream.makeStream(of: RunEvent.self)
         return PreparedRun(
             snapshot: snapshot, handle: RunHandle(job: job.id, run: id, continuation: continuation, clock: clock),
@@ -245,7 +247,8 @@ public struct RunCoordinator: Sendable {
         return StepInvocation(
             job: run.job, run: run.id, step: step.id, attempt: attempt, command: command,
             environment: StepEnvironment.make(
-                job: snapshot.spec, step: step, run: run.id, attempt: attempt, daemonEnvironment: daemonEnvironment
+                job: snapshot.spec, step: step, run: run.id, attempt: attempt, params: run.params ?? [:],
+                daemonEnvironment: daemonEnvironment
             )
             .merging(upstreamOutputs(of: step, snapshot: snapshot, outputs: outputs)) { _, output in output },
             workingDirectory: workingDirectory(for: step), timeout: step.timeout?.duration, logFile: log)

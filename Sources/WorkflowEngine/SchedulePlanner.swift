@@ -10,12 +10,17 @@ public struct Firing: Sendable, Equatable {
     public var trigger: Trigger
     /// When its run should start: the fire time plus jitter; nil means at once.
     public var startAt: Date?
+    /// Parameter values given by hand (`wfctl run --param`); scheduled runs take the defaults.
+    public var params: [String: String]
 
-    public init(job: JobID, fireTime: Date, trigger: Trigger, startAt: Date? = nil) {
+    public init(
+        job: JobID, fireTime: Date, trigger: Trigger, startAt: Date? = nil, params: [String: String] = [:]
+    ) {
         self.job = job
         self.fireTime = fireTime
         self.trigger = trigger
         self.startAt = startAt
+        self.params = params
     }
 }
 

@@ -76,6 +76,8 @@ extension Scheduler {
 
     struct StartProblem: Error {
         let reason: String
+        /// For a manual run's refusal: `busy`, or `bad_request` for parameters that do not fit.
+        var code = "busy"
     }
 
     func start(
@@ -95,8 +97,14 @@ extension Scheduler {
             return .failure(StartProblem(reason: "cannot take the job lock: \(error)"))
         }
         guard let lock else { return .failure(StartProblem(reason: "the job lock is held by another process")) }
+        let params: [String: String]
+        switch job.parameterValues(firing.params) {
+        case .success(let values): params = values
+        case .failure(let problem): return .failure(StartProblem(reason: problem.message, code: "bad_request"))
+        }
         let prepared = coordinator.prepare(
-            job: job, trigger: firing.trigger, scheduledFor: firing.trigger == .manual ? nil : firing.fireTime)
+            job: job, trigger: firing.trigger, scheduledFor: firing.trigger == .manual ? nil : firing.fireTime,
+            params: params)
         active[id] = ActiveRun(handle: prepared.handle, lock: lock)
         let notBefore = firing.startAt
         group.addTask { [continuation] in

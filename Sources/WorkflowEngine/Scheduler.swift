@@ -38,7 +38,7 @@ public final class Scheduler: Service, Sendable {
         /// Cancel the active run `run` (`wfctl cancel`); `done` hears whether it was active.
         case cancelRun(RunID, reason: String, done: @Sendable (Bool) -> Void)
         /// Start a run of the job now (`wfctl run`); `done` hears the run id or why not.
-        case runNow(JobID, done: @Sendable (Result<RunID, ManualRunRefusal>) -> Void)
+        case runNow(JobID, params: [String: String], done: @Sendable (Result<RunID, ManualRunRefusal>) -> Void)
         /// Run an ended run again from its failed steps (`wfctl retry`).
         case retryRun(RetryOrder)
     }
@@ -88,8 +88,11 @@ public final class Scheduler: Service, Sendable {
     }
 
     /// Starts a run of `job` now, triggered by hand; `done` hears its id or why it did not start.
-    public func runNow(_ job: JobID, done: @escaping @Sendable (Result<RunID, ManualRunRefusal>) -> Void) {
-        continuation.yield(.runNow(job, done: done))
+    public func runNow(
+        _ job: JobID, params: [String: String] = [:],
+        done: @escaping @Sendable (Result<RunID, ManualRunRefusal>) -> Void
+    ) {
+        continuation.yield(.runNow(job, params: params, done: done))
     }
 
     /// Runs `run` of `job` again (`wfctl retry`): its failed steps and what follows them, or from
@@ -218,7 +221,7 @@ public final class Scheduler: Service, Sendable {
                         break
                     }
                     retry(order, store: store, coordinator: coordinator, active: &active, group: &group)
-                case .runNow(let id, let done):
+                case .runNow(let id, let params, let done):
                     guard !stopping else {
                         done(.failure(ManualRunRefusal(code: "failed", message: "wfd is stopping")))
                         break
@@ -231,7 +234,7 @@ public final class Scheduler: Service, Sendable {
                                     code: "no_such_job", message: "no job '\(id)' is loaded (jobs: \(known))")))
                         break
                     }
-                    let firing = Firing(job: id, fireTime: clock.now(), trigger: .manual)
+                    let firing = Firing(job: id, fireTime: clock.now(), trigger: .manual, params: params)
                     switch start(firing, catalog: catalog, coordinator: coordinator, active: &active, group: &group) {
                     case .success(let run):
                         logger.info(
@@ -239,7 +242,7 @@ public final class Scheduler: Service, Sendable {
                             metadata: [LogField.job: .string(id.rawValue), LogField.runID: .string(run.rawValue)])
                         done(.success(run))
                     case .failure(let problem):
-                        done(.failure(ManualRunRefusal(code: "busy", message: "not started: \(problem.reason)")))
+                        done(.failure(ManualRunRefusal(code: problem.code, message: "not started: \(problem.reason)")))
                     }
                 }
                 if stopping {

@@ -13,16 +13,22 @@ public enum StepEnvironment {
     public static let maximumValue = 64 * 1024
 
     /// `WF_STEP_<ID>_OUTPUT`: the id upper-cased, anything but letters and digits as `_`.
-    public static func outputName(of step: StepID) -> String {
-        let id = String(step.rawValue.uppercased().map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" })
-        return "WF_STEP_\(id)_OUTPUT"
+    public static func outputName(of step: StepID) -> String { "WF_STEP_\(variablePart(step.rawValue))_OUTPUT" }
+
+    /// `WF_PARAM_<NAME>`.
+    public static func parameterName(_ name: String) -> String { "WF_PARAM_\(variablePart(name))" }
+
+    /// Upper-cased, anything but ASCII letters and digits as `_`.
+    static func variablePart(_ name: String) -> String {
+        String(name.uppercased().map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" })
     }
 
     static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
     /// The environment of `attempt` of `step` in run `run` of `job`.
     public static func make(
-        job: Job, step: StepDefinition, run: RunID, attempt: Int, daemonEnvironment: [String: String]
+        job: Job, step: StepDefinition, run: RunID, attempt: Int, params: [String: String] = [:],
+        daemonEnvironment: [String: String]
     ) -> [String: String] {
         var environment: [String: String] = [:]
         for name in passedThrough {
@@ -36,6 +42,7 @@ public enum StepEnvironment {
         environment["WF_RUN_ID"] = run.rawValue
         environment["WF_STEP"] = step.id.rawValue
         environment["WF_ATTEMPT"] = String(attempt)
+        for (name, value) in params { environment[parameterName(name)] = value }
         return environment
     }
 }

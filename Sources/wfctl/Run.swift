@@ -13,7 +13,7 @@ struct Run: ParsableCommand {
 
             Examples:
               wfctl run backup
-              wfctl run backup --wait && echo "backup done"
+              wfctl run report --param day=2026-11-24 --wait && echo "report done"
 
             Exit codes: 0 started (with --wait: succeeded), 1 refused or (with --wait) the run did
             not succeed, 69 wfd is not running, 77 permission denied.
@@ -22,6 +22,13 @@ struct Run: ParsableCommand {
 
     @Argument(help: ArgumentHelp("The job to run.", valueName: "job"))
     var job: String
+
+    @Option(
+        name: .customLong("param"),
+        help: ArgumentHelp(
+            "A parameter of the run, as name=value (repeatable); the step sees it as $WF_PARAM_<NAME>.",
+            valueName: "name=value"))
+    var params: [String] = []
 
     @Flag(help: "Follow the run, printing each step as it changes, and exit with its outcome (0 only if it succeeded).")
     var wait = false
@@ -43,12 +50,24 @@ struct Run: ParsableCommand {
 
     func validate() throws {
         guard JobID(job) != nil else { throw ValidationError("'\(job)' is not a job id: \(JobID.rule)") }
+        for param in params where !param.contains("=") || param.hasPrefix("=") {
+            throw ValidationError("--param takes name=value, not '\(param)'")
+        }
     }
 
     func run() throws {
         let state = options.directory
-        let response = try sendToDaemon(
-            ControlRequest(command: "run", job: job), state: state, socket: socket, timeout: .seconds(60))
+        var request = ControlRequest(command: "run", job: job)
+        if !params.isEmpty {
+            var values: [String: String] = [:]
+            for param in params {
+                let name = String(param.prefix { $0 != "=" })
+                guard values[name] == nil else { throw ValidationError("--param \(name) is given twice") }
+                values[name] = String(param.dropFirst(name.count + 1))
+            }
+            request.params = values
+        }
+        let response = try sendToDaemon(request, state: state, socket: socket, timeout: .seconds(60))
         guard response.ok, let runName = response.run, let runID = RunID(runName), let jobID = JobID(job) else {
             throw CommandFailure(description: response.message, code: response.error == "permission_denied" ? 77 : 1)
         }

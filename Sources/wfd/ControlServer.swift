@@ -119,7 +119,7 @@ final class ControlServer: Service, Sendable {
             }
             let outcome = Mutex<Result<RunID, Scheduler.ManualRunRefusal>?>(nil)
             let finished = DispatchSemaphore(value: 0)
-            scheduler.runNow(job) { result in
+            scheduler.runNow(job, params: request.params ?? [:]) { result in
                 outcome.withLock { $0 = result }
                 finished.signal()
             }

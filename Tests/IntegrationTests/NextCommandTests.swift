@@ -131,4 +131,43 @@ import WorkflowTesting
         #expect(await daemon.waitForExit() == 0)
         #expect(try runProgram(wfctl, ["run", "manual", "--state", state.root]).status == 69)
     }
+
+    @Test func parametersReachTheStepAndWrongOnesAreRefused() async throws {
+        let dir = try TemporaryDirectory("params")
+        try dir.write(
+            "jobs/report.yaml",
+            """
+            params:
+              day: { default: today }
+              who: { required: true }
+            steps:
+              - id: a
+                run: echo "$WF_PARAM_DAY $WF_PARAM_WHO" > "$OUT/params"
+            env: { OUT: \(dir.path) }
+            """)
+        let daemon = try await TestDaemon.start(dir)
+        defer { Task { await daemon.process.stop() } }
+        let wfctl = try BuiltProducts.path("wfctl")
+        let state = dir.file("state")
+
+        let given = try runProgram(wfctl, ["run", "report", "--param", "who=ann", "--wait", "--state", state])
+        #expect(given.status == 0, "\(given.output)")
+        #expect(try String(contentsOfFile: dir.file("params"), encoding: .utf8) == "today ann\n")
+        let run = try #require(RunStore(directory: StateDirectory(root: state)).runIDs(JobID("report")!).last)
+        #expect(
+            try RunStore(directory: StateDirectory(root: state)).loadRun(JobID("report")!, run).params == [
+                "day": "today", "who": "ann",
+            ])
+
+        let missing = try runProgram(wfctl, ["run", "report", "--state", state])
+        #expect(missing.status == 1)
+        #expect(missing.output.contains("parameter 'who' of job 'report' is required: give it with --param who=VALUE"))
+        let unknown = try runProgram(
+            wfctl, ["run", "report", "--param", "who=x", "--param", "colour=red", "--state", state])
+        #expect(unknown.status == 1)
+        #expect(
+            unknown.output.contains("job 'report' has no parameter 'colour' (it declares day, who)"),
+            "\(unknown.output)")
+        #expect(try runProgram(wfctl, ["run", "report", "--param", "who", "--state", state]).status == 64)
+    }
 }

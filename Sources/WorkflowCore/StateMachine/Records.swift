@@ -24,6 +24,8 @@ public struct RunRecord: Sendable, Equatable, Codable {
     public var interrupted: Bool?
     /// Every `wfctl retry` of this run, oldest first.
     public var retries: [RetryNote]?
+    /// The run's parameter values (given, or the job's defaults); nil when the job has none.
+    public var params: [String: String]?
 
     public init(job: Job, id: RunID, trigger: Trigger, scheduledFor: Date?, createdAt: Date) {
         version = Self.currentVersion
@@ -43,7 +45,7 @@ public struct RunRecord: Sendable, Equatable, Codable {
         case endedAt = "ended_at"
         case cancelReason = "cancel_reason"
         case timedOut = "timed_out"
-        case interrupted, retries
+        case interrupted, retries, params
     }
 }
 
