@@ -170,4 +170,39 @@ import WorkflowTesting
             "\(unknown.output)")
         #expect(try runProgram(wfctl, ["run", "report", "--param", "who", "--state", state]).status == 64)
     }
+
+    @Test func logsPrintEachAttemptAndFollowARunToItsEnd() async throws {
+        let dir = try TemporaryDirectory("logs")
+        try dir.write(
+            "jobs/talk.yaml",
+            """
+            steps:
+              - id: hello
+                run: echo one; sleep 0.3; echo two >&2; sleep 0.3; printf three
+              - id: bye
+                run: echo bye
+                needs: [hello]
+            """)
+        let daemon = try await TestDaemon.start(dir)
+        defer { Task { await daemon.process.stop() } }
+        let wfctl = try BuiltProducts.path("wfctl")
+        let state = dir.file("state")
+        let started = try runProgram(wfctl, ["run", "talk", "--json", "--state", state])
+        let run = try #require(
+            (try JSONSerialization.jsonObject(with: Data(started.output.utf8)) as? [String: Any])?["run"] as? String)
+
+        let followed = try runProgram(wfctl, ["logs", run, "--follow", "--state", state])
+        #expect(followed.status == 0, "\(followed.output)")
+        #expect(followed.output.contains("==> hello (attempt 1, running) <==\none\ntwo\nthree\n"), "\(followed.output)")
+        #expect(followed.output.contains("==> bye (attempt 1,") && followed.output.hasSuffix("bye\n"))
+
+        let one = try runProgram(wfctl, ["logs", run, "--step", "hello", "--state", state])
+        #expect(one.output == "==> hello (attempt 1, succeeded) <==\none\ntwo\nthree\n", "\(one.output)")
+        let json = try runProgram(wfctl, ["logs", run, "--json", "--state", state])
+        let entries = try #require(try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [[String: Any]])
+        #expect(entries.map { $0["step"] as? String } == ["hello", "bye"])
+        #expect(entries.first?["log"] as? String == "one\ntwo\nthree")
+        let wrong = try runProgram(wfctl, ["logs", run, "--step", "nope", "--state", state])
+        #expect(wrong.status == 1 && wrong.output.contains("has no step 'nope' (its steps: hello, bye)"))
+    }
 }
