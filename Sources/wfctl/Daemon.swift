@@ -36,7 +36,9 @@ func sendToDaemon(_ request: ControlRequest, state: StateDirectory, socket: Stri
     } catch {
         let denied = error.errno == EACCES || error.errno == EPERM
         throw CommandFailure(
-            description: denied ? "permission denied on \(path): run as root or wfd's user" : "\(error)",
+            description: denied
+                ? "permission denied on \(path): run as root, wfd's user, or a member of its control group (default wfd)"
+                : "\(error)",
             code: denied ? 77 : 69)
     }
 }

@@ -20,16 +20,23 @@ final class ControlServer: Service, Sendable {
     let path: String
     let scheduler: Scheduler
     let logger: Logger
-    let allowedUsers: Set<UInt32>
+    let policy: ControlPolicy
     private let stopped = Mutex(false)
     private let listener: Int32
 
-    init(path: String, scheduler: Scheduler, logger: Logger) throws(ControlSocket.Failure) {
+    init(path: String, scheduler: Scheduler, policy: ControlPolicy, logger: Logger) throws(ControlSocket.Failure) {
         self.path = path
         self.scheduler = scheduler
         self.logger = logger
-        allowedUsers = [0, geteuid()]
+        self.policy = policy
         listener = try ControlSocket.listen(at: path)
+        // The socket is 0660: its group lets the control group's members connect at all; what
+        // they may do is then decided by their credentials.
+        if let group = policy.groupID, chown(path, uid_t.max, group) != 0 {
+            logger.warning(
+                "cannot give the control socket to group '\(policy.groupName ?? "")': \(String(cString: strerror(errno)))"
+            )
+        }
     }
 
     deinit {
@@ -73,12 +80,15 @@ final class ControlServer: Service, Sendable {
             return ControlResponse(ok: false, message: "unreadable request: \(error)", error: "bad_request")
         }
         // Read first, then refuse: the client gets an answer rather than a broken pipe.
-        guard let peer = ControlSocket.peer(of: connection), allowedUsers.contains(peer.uid) else {
-            let who = ControlSocket.peer(of: connection).map { "uid \($0.uid), pid \($0.pid)" } ?? "an unknown peer"
-            logger.warning("refused control command '\(request.command)' from \(who)")
+        guard let peer = ControlSocket.peer(of: connection) else {
             return ControlResponse(
-                ok: false, message: "permission denied: only root and wfd's user may control wfd",
+                ok: false, message: "permission denied: the caller's credentials cannot be read",
                 error: "permission_denied")
+        }
+        if let refusal = policy.refusal(uid: peer.uid, gid: peer.gid) {
+            logger.warning(
+                "refused control command '\(request.command)' from uid \(peer.uid), pid \(peer.pid): \(refusal)")
+            return ControlResponse(ok: false, message: "permission denied: \(refusal)", error: "permission_denied")
         }
         switch request.command {
         case "ping":

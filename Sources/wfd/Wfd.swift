@@ -49,6 +49,12 @@ struct Wfd: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds a step gets between SIGTERM and SIGKILL when stopped.", valueName: "seconds"))
     var stopGrace: Int = 10
 
+    @Option(
+        help: ArgumentHelp(
+            "Members of this group may send commands with wfctl (run, retry, cancel, reload), as root and wfd's user may.",
+            valueName: "group"))
+    var controlGroup: String = "wfd"
+
     enum LogTarget: String, ExpressibleByArgument, CaseIterable { case auto, journal, stderr }
 
     func validate() throws {
@@ -103,7 +109,11 @@ struct Wfd: AsyncParsableCommand {
         let clockMonitor = WallClockMonitor(logger: logger) { scheduler.clockChanged() }
         let control: ControlServer
         do {
-            control = try ControlServer(path: directories.socket, scheduler: scheduler, logger: logger)
+            let policy = ControlPolicy(users: [0, geteuid()], groupName: controlGroup.isEmpty ? nil : controlGroup)
+            if policy.groupID == nil, !controlGroup.isEmpty {
+                logger.notice("group '\(controlGroup)' does not exist: only root and wfd's user may send commands")
+            }
+            control = try ControlServer(path: directories.socket, scheduler: scheduler, policy: policy, logger: logger)
             let info = DaemonInfo(
                 pid: getpid(), socket: directories.socket, startedAt: Date(), wfdVersion: Self.version)
             try RecordFile.write(info, to: stateDirectory.daemonInfo)

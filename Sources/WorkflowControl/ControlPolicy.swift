@@ -1,0 +1,59 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Who may send commands to wfd: root, wfd's own user, and members of one group (default `wfd`),
+/// checked against the peer's credentials (`SO_PEERCRED`) and its groups as the system knows them.
+public struct ControlPolicy: Sendable {
+    /// Always allowed: root and the user wfd runs as.
+    public let users: Set<UInt32>
+    /// The group whose members may control wfd, as configured.
+    public let groupName: String?
+    /// The group's id, nil when no such group exists.
+    public let groupID: UInt32?
+
+    public init(users: Set<UInt32>, groupName: String?) {
+        self.users = users
+        self.groupName = groupName
+        groupID = groupName.flatMap(Self.groupID(named:))
+    }
+
+    /// nil when `uid` (whose primary group is `gid`) may control wfd; else why not, in one sentence.
+    public func refusal(uid: UInt32, gid: UInt32) -> String? {
+        if users.contains(uid) { return nil }
+        if let groupID, gid == groupID || Self.groups(of: uid, primary: gid).contains(groupID) { return nil }
+        let who = users.sorted().map { $0 == 0 ? "root" : "uid \($0) (wfd's user)" }.joined(separator: ", ")
+        guard let groupName else { return "uid \(uid) is not \(who); only they may control wfd" }
+        guard groupID != nil else {
+            return "uid \(uid) is not \(who), and group '\(groupName)' does not exist: create it "
+                + "(groupadd \(groupName)) and add the user to it to allow them"
+        }
+        return "uid \(uid) is not \(who) or a member of group '\(groupName)': add it with "
+            + "usermod -aG \(groupName) USER (and log in again)"
+    }
+
+    static func groupID(named name: String) -> UInt32? {
+        var group = group()
+        var result: UnsafeMutablePointer<group>?
+        var buffer = [CChar](repeating: 0, count: 16 * 1024)
+        guard getgrnam_r(name, &group, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
+        return group.gr_gid
+    }
+
+    /// The groups of the user `uid` in the system's databases (its supplementary groups as they
+    /// are now, which is what `usermod -aG` changes).
+    static func groups(of uid: UInt32, primary: UInt32) -> [UInt32] {
+        var passwd = passwd()
+        var result: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 16 * 1024)
+        guard getpwuid_r(uid, &passwd, &buffer, buffer.count, &result) == 0, result != nil, let name = passwd.pw_name
+        else { return [] }
+        var count: Int32 = 64
+        var groups = [gid_t](repeating: 0, count: Int(count))
+        if getgrouplist(name, primary, &groups, &count) < 0 {
+            groups = [gid_t](repeating: 0, count: Int(count))
+            guard getgrouplist(name, primary, &groups, &count) >= 0 else { return [] }
+        }
+        return Array(groups.prefix(Int(count)))
+    }
+}
