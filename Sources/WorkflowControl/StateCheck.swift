@@ -9,8 +9,8 @@ public struct StateCheck: Sendable {
     public struct Finding: Sendable, Codable, Equatable {
         /// Relative to the state directory.
         public var path: String
-        /// `damaged`, `temporary`, `moved_aside`, `never_started`, `unindexed_run`, `dangling_index`,
-        /// `waiting_for_person`.
+        /// `damaged`, `temporary`, `moved_aside`, `never_started`, `unindexed_run`, `index_behind`,
+        /// `dangling_index`, `waiting_for_person`.
         public var kind: String
         public var message: String
         /// What `--repair` does about it, or nil when it is for a person to decide.
@@ -77,6 +77,9 @@ public struct StateCheck: Sendable {
 
         for job in runJobs() {
             let latest = try? store.loadLatest(job)
+            let index = RunIndex(directory: state)
+            let indexed = index.all(job)
+            var ended: [RunIndex.Entry] = []
             for run in store.runIDs(job) {
                 let directory = state.runDirectory(job, run)
                 guard let record = try? store.loadRun(job, run) else {
@@ -105,10 +108,20 @@ public struct StateCheck: Sendable {
                             try store.saveLatest(fixed)
                         })
                 }
+                if record.state.isTerminal { ended.append(RunIndex.Entry(record)) }
                 if record.interrupted == true {
                     add(
                         state.runRecord(job, run), "waiting_for_person", record.error ?? "interrupted", note: true)
                 }
+            }
+            let missing = ended.filter { indexed[$0.id]?.state != $0.state }
+            if !missing.isEmpty {
+                add(
+                    state.runIndex(job), "index_behind",
+                    "\(missing.count) ended runs are missing from it or listed with an old state, so wfctl runs "
+                        + "does not show them as they are (the newest: \(missing.last?.id.rawValue ?? ""))",
+                    repair: "rebuild it from the run records",
+                    apply: { try index.rewrite(job, ended) })
             }
             guard var latest else { continue }
             for (label, summary) in [("active", latest.active), ("last", latest.last)] {

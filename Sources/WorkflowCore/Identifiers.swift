@@ -73,6 +73,17 @@ public struct RunID: StringIdentifier {
     }
 
     private init(unchecked: String) { self.rawValue = unchecked }
+
+    /// When the run was created, read back from an id made by ``make(at:suffix:)``.
+    public var createdAt: Date? {
+        // 20261125T061430.066Z-b6fc9b -> 2026-11-25T06:14:30.066Z
+        let stamp = Array(rawValue.prefix { $0 != "-" })
+        guard stamp.count == 20, stamp[8] == "T" else { return nil }
+        let text =
+            "\(String(stamp[0..<4]))-\(String(stamp[4..<6]))-\(String(stamp[6..<8]))T"
+            + "\(String(stamp[9..<11])):\(String(stamp[11..<13])):\(String(stamp[13...]))"
+        return Timestamp.parse(text)
+    }
 }
 
 private func isLowerAlnum(_ byte: UInt8) -> Bool {

@@ -15,14 +15,18 @@ public final class Scheduler: Service, Sendable {
         public var state: StateDirectory
         public var hostZone: TimeZone
         public var daemonEnvironment: [String: String]
+        /// Retention for jobs that give none (and for deleted jobs).
+        public var retention: Retention
 
         public init(
-            jobsDirectory: String, state: StateDirectory, hostZone: TimeZone, daemonEnvironment: [String: String]
+            jobsDirectory: String, state: StateDirectory, hostZone: TimeZone, daemonEnvironment: [String: String],
+            retention: Retention = Scheduler.defaultRetention
         ) {
             self.jobsDirectory = jobsDirectory
             self.state = state
             self.hostZone = hostZone
             self.daemonEnvironment = daemonEnvironment
+            self.retention = retention
         }
     }
 
@@ -121,6 +125,9 @@ public final class Scheduler: Service, Sendable {
         }
     }
 
+    /// How often retention looks at every job.
+    static let retentionInterval: TimeInterval = 3600
+
     struct ActiveRun {
         let handle: RunHandle
         let lock: FileLock
@@ -152,6 +159,7 @@ public final class Scheduler: Service, Sendable {
         var active: [JobID: ActiveRun] = [:]
         var timer: Task<Void, Never>?
         var stopping = false
+        var nextRetention = Date.distantPast  // the first pass right after start-up
         let watchdogHalf = reporter.watchdogInterval.map { $0 / 2 }
 
         await withTaskGroup(of: Void.self) { group in
@@ -194,8 +202,9 @@ public final class Scheduler: Service, Sendable {
                         logger.notice("stopping: cancelling \(active.count) active runs")
                         for run in active.values { run.handle.cancel(reason: "wfd is stopping") }
                     }
-                case .runEnded(let job, _):
+                case .runEnded(let job, let final):
                     active[job] = nil  // releases the job lock
+                    enforceRetention(job, retention: final.spec.retention, store: store)
                     if !stopping, let queued = planner.runEnded(job) {
                         decide(
                             .start(queued), catalog: catalog, store: store, coordinator: coordinator, active: &active,
@@ -250,6 +259,10 @@ public final class Scheduler: Service, Sendable {
                     reporter.status("stopping: \(active.count) runs to finish")
                 } else {
                     let now = clock.now()
+                    if now >= nextRetention || now < nextRetention.addingTimeInterval(-2 * Self.retentionInterval) {
+                        enforceRetentionEverywhere(catalog: catalog, active: Set(active.keys), store: store)
+                        nextRetention = now.addingTimeInterval(Self.retentionInterval)
+                    }
                     let decisions = planner.takeDue(now: now, active: Set(active.keys), lead: Self.lead)
                     for decision in decisions {
                         decide(
@@ -259,20 +272,19 @@ public final class Scheduler: Service, Sendable {
                     // Recorded once every run has started, all at once, so no start waits for a mark.
                     await saveMarks(Set(decisions.map(\.firing.job)), marks, store)
                     reporter.status(statusLine(catalog: catalog, planner: planner, active: active.count))
-                    var deadline = planner.nextWake(lead: Self.lead, active: Set(active.keys))
+                    var deadline = min(
+                        planner.nextWake(lead: Self.lead, active: Set(active.keys)) ?? nextRetention, nextRetention)
                     if let half = watchdogHalf {
                         let ping = now.addingTimeInterval(
                             Double(half.components.seconds) + Double(half.components.attoseconds) / 1e18)
-                        deadline = min(deadline ?? ping, ping)
+                        deadline = min(deadline, ping)
                     }
                     timer?.cancel()
-                    timer = deadline.map { wakeAt in
-                        Task { [clock, continuation] in
-                            do {
-                                try await clock.sleep(until: wakeAt)
-                                continuation.yield(.wake)
-                            } catch {}
-                        }
+                    timer = Task { [clock, continuation, deadline] in
+                        do {
+                            try await clock.sleep(until: deadline)
+                            continuation.yield(.wake)
+                        } catch {}
                     }
                 }
                 if watchdogHalf != nil { reporter.watchdog() }

@@ -9,7 +9,7 @@ public struct RunStore: Sendable {
 
     public init(directory: StateDirectory) { self.directory = directory }
 
-    /// Writes the run record and keeps `latest.json` in step with it.
+    /// Writes the run record and keeps `latest.json` and, once it has ended, `runs.jsonl` in step with it.
     ///
     /// The order makes a crash between the two writes harmless: an active run is pointed at
     /// before its record says so (recovery then finds it, with or without its record), and a run
@@ -26,6 +26,9 @@ public struct RunStore: Sendable {
         }
         if run.state.isTerminal {
             try RecordFile.write(run, to: directory.runRecord(run.job, run.id))
+            // Before latest.json lets go of the run: a crash in between makes recovery save it
+            // again (a second line for the same id) rather than leave it out of the index.
+            try RunIndex(directory: directory).append(run)
             if latest.active?.id == run.id { latest.active = nil }
             if latest.last.map({ $0.id <= run.id }) ?? true { latest.last = RunSummary(run) }
             try RecordFile.write(latest, to: directory.latest(run.job))
@@ -166,6 +169,40 @@ public struct RunStore: Sendable {
     public func runIDs(_ job: JobID) -> [RunID] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.runsDirectory(job))) ?? []
         return names.compactMap(RunID.init).sorted()
+    }
+}
+
+extension RunStore {
+    /// Deletes the runs of `job` that retention no longer keeps: beyond the newest `keepRuns`, or
+    /// created more than `keepDays` ago. Never the active run, an unfinished one, or one that
+    /// failed interrupted (it waits for a person); a run whose record cannot be read is left
+    /// for `wfctl fsck`. Rewrites the job's index without them. Returns what was deleted.
+    public func applyRetention(_ job: JobID, keepRuns: Int, keepDays: Int, now: Date) throws(StoreError) -> [RunID] {
+        let runs = runIDs(job)
+        let active = (try? loadLatest(job))?.active?.id
+        let cutoff = now.addingTimeInterval(-Double(keepDays) * 86_400)
+        let excess = runs.count - keepRuns
+        var removed: [RunID] = []
+        for (position, run) in runs.enumerated() where run != active {
+            guard position < excess || (run.createdAt ?? now) < cutoff else { continue }
+            if let record = try? loadRun(job, run) {
+                guard record.state.isTerminal, record.interrupted != true else { continue }
+            } else if FileManager.default.fileExists(atPath: directory.runRecord(job, run)) {
+                continue  // unreadable: for a person, through wfctl fsck
+            }
+            do {
+                try FileManager.default.removeItem(atPath: directory.runDirectory(job, run))
+            } catch {
+                throw .system(operation: "remove", path: directory.runDirectory(job, run), errno: errno)
+            }
+            removed.append(run)
+        }
+        guard !removed.isEmpty else { return [] }
+        try RecordFile.syncDirectory(directory.runsDirectory(job))
+        let index = RunIndex(directory: directory)
+        let gone = Set(removed)
+        try index.rewrite(job, index.all(job).values.filter { !gone.contains($0.id) }.sorted { $0.id < $1.id })
+        return removed
     }
 }
 

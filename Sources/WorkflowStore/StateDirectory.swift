@@ -7,6 +7,7 @@ import WorkflowCore
 /// jobs/<job>/lock                           held while a run of <job> is active
 /// jobs/<job>/job.json                       the job as wfd last loaded it (for wfctl)
 /// jobs/<job>/latest.json                    the newest and the active run
+/// jobs/<job>/runs.jsonl                     one line per ended run, appended
 /// runs/<job>/<run>/run.json                 the run record
 /// runs/<job>/<run>/spec.json                the job definition the run started with
 /// runs/<job>/<run>/steps/<step>.json        the step record, with every attempt
@@ -34,6 +35,8 @@ public struct StateDirectory: Sendable {
     public func jobInfo(_ job: JobID) -> String { "\(jobDirectory(job))/job.json" }
     public func latest(_ job: JobID) -> String { "\(jobDirectory(job))/latest.json" }
     public func scheduleMark(_ job: JobID) -> String { "\(jobDirectory(job))/schedule.json" }
+    /// One line per ended run, appended: `wfctl runs` reads its tail, whatever the history's size.
+    public func runIndex(_ job: JobID) -> String { "\(jobDirectory(job))/runs.jsonl" }
 
     public func runsDirectory(_ job: JobID) -> String { "\(runsRoot)/\(job.rawValue)" }
     public func runDirectory(_ job: JobID, _ run: RunID) -> String { "\(runsDirectory(job))/\(run.rawValue)" }

@@ -34,12 +34,25 @@ struct Runs: ParsableCommand {
     }
 
     func run() throws {
-        let store = RunStore(directory: options.directory)
-        let jobs = job.flatMap(JobID.init).map { [$0] } ?? store.knownJobs()
-        var runs: [RunRecord] = []
+        let state = options.directory
+        let store = RunStore(directory: state)
+        let index = RunIndex(directory: state)
+        let jobs =
+            job.flatMap(JobID.init).map { [$0] }
+            ?? ((try? FileManager.default.contentsOfDirectory(atPath: state.runsRoot)) ?? []).compactMap(JobID.init)
+        var runs: [RunIndex.Entry] = []
         for id in jobs {
-            for run in store.runIDs(id).suffix(limit).reversed() {
-                if let record = try? store.loadRun(id, run) { runs.append(record) }
+            // The active run is not in the index yet; ended ones come from its tail.
+            if let active = (try? store.loadLatest(id))?.active, let record = try? store.loadRun(id, active.id) {
+                runs.append(RunIndex.Entry(record))
+            }
+            let recent = index.recent(id, limit: limit)
+            if recent.isEmpty {  // a history from before the index: read the records
+                for run in store.runIDs(id).suffix(limit).reversed() {
+                    if let record = try? store.loadRun(id, run) { runs.append(RunIndex.Entry(record)) }
+                }
+            } else {
+                runs += recent.filter { entry in !runs.contains { $0.id == entry.id } }
             }
         }
         runs = Array(runs.sorted { $0.id > $1.id }.prefix(limit))
@@ -54,7 +67,7 @@ struct Runs: ParsableCommand {
         let now = Date()
         var rows = [["RUN", "JOB", "STATE", "TRIGGER", "STARTED", "TOOK", "ERROR"]]
         for run in runs {
-            let started = (run.startedAt ?? run.createdAt)
+            let started = run.startedAt ?? run.id.createdAt ?? now
             let took = run.endedAt.map { String(format: "%.1fs", $0.timeIntervalSince(started)) } ?? "-"
             rows.append([
                 run.id.rawValue, run.job.rawValue, run.state.rawValue, run.trigger.rawValue,

@@ -55,10 +55,18 @@ struct Wfd: AsyncParsableCommand {
             valueName: "group"))
     var controlGroup: String = "wfd"
 
+    @Option(help: ArgumentHelp("Runs kept per job when its file sets no retention.keep_runs.", valueName: "n"))
+    var keepRuns: Int = 1000
+
+    @Option(help: ArgumentHelp("Days runs are kept when a job's file sets no retention.keep_days.", valueName: "days"))
+    var keepDays: Int = 30
+
     enum LogTarget: String, ExpressibleByArgument, CaseIterable { case auto, journal, stderr }
 
     func validate() throws {
         guard stopGrace >= 0, stopGrace <= 3600 else { throw ValidationError("--stop-grace must be 0 to 3600 seconds") }
+        guard keepRuns >= 1 else { throw ValidationError("--keep-runs must be at least 1") }
+        guard keepDays >= 1 else { throw ValidationError("--keep-days must be at least 1") }
     }
 
     func run() async throws {
@@ -99,7 +107,7 @@ struct Wfd: AsyncParsableCommand {
         let scheduler = Scheduler(
             configuration: .init(
                 jobsDirectory: directories.jobs, state: stateDirectory, hostZone: .current,
-                daemonEnvironment: environment),
+                daemonEnvironment: environment, retention: Retention(keepRuns: keepRuns, keepDays: keepDays)),
             clock: SystemClock(),
             executor: ShellExecutor(gracePeriod: .seconds(stopGrace)),
             reporter: SystemdReporter(),

@@ -1,0 +1,121 @@
+import Foundation
+import WorkflowCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `jobs/<job>/runs.jsonl`: one JSON line per ended run (a run retried and ended again appears
+/// again; the last line of an id wins). Appended without fsync: the index is derived from the
+/// run records, which are durable, and `wfctl fsck --repair` rebuilds it; a torn last line is
+/// skipped by readers and cut off by the next append.
+public struct RunIndex: Sendable {
+    public let directory: StateDirectory
+
+    public init(directory: StateDirectory) { self.directory = directory }
+
+    /// One line of the index.
+    public struct Entry: Sendable, Equatable, Codable {
+        public var job: JobID
+        public var id: RunID
+        public var state: RunState
+        public var trigger: Trigger
+        public var scheduledFor: Date?
+        public var startedAt: Date?
+        public var endedAt: Date?
+        public var error: String?
+
+        public init(_ run: RunRecord) {
+            job = run.job
+            id = run.id
+            state = run.state
+            trigger = run.trigger
+            scheduledFor = run.scheduledFor
+            startedAt = run.startedAt ?? run.createdAt
+            endedAt = run.endedAt
+            error = run.error
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case job, id, state, trigger, error
+            case scheduledFor = "scheduled_for"
+            case startedAt = "started_at"
+            case endedAt = "ended_at"
+        }
+    }
+
+    /// Appends the ended run `run`.
+    public func append(_ run: RunRecord) throws(StoreError) {
+        let path = directory.runIndex(run.job)
+        guard var line = try? Timestamp.makeEncoder(pretty: false).encode(Entry(run)) else {
+            throw .corrupt(path: path, reason: "cannot encode the index entry of \(run.id)")
+        }
+        line.append(UInt8(ascii: "\n"))
+        try RecordFile.makeDirectory(directory.jobDirectory(run.job))
+        let fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+        guard fd >= 0 else { throw .system(operation: "open", path: path, errno: errno) }
+        defer { close(fd) }
+        // A line torn by a crash is ended first, so the new line stands on its own.
+        var last: UInt8 = UInt8(ascii: "\n")
+        let size = lseek(fd, 0, SEEK_END)
+        if size > 0, pread(fd, &last, 1, size - 1) == 1, last != UInt8(ascii: "\n") {
+            line.insert(UInt8(ascii: "\n"), at: 0)
+        }
+        try RecordFile.writeAll(fd, line, path: path)
+    }
+
+    /// The newest `limit` runs of `job`, newest first, read from the end of the index: the cost
+    /// depends on `limit`, not on the length of the history.
+    public func recent(_ job: JobID, limit: Int) -> [Entry] {
+        let path = directory.runIndex(job)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return [] }
+        defer { close(fd) }
+        var end = lseek(fd, 0, SEEK_END)
+        var carry: [UInt8] = []
+        var seen: Set<RunID> = []
+        var entries: [Entry] = []
+        let decoder = Timestamp.makeDecoder()
+        let chunk = 64 * 1024
+        while end > 0 && entries.count < limit {
+            let start = max(0, end - off_t(chunk))
+            var buffer = [UInt8](repeating: 0, count: Int(end - start))
+            let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, start) }
+            guard count == buffer.count else { break }
+            buffer += carry
+            var lines = buffer.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+            // The first piece may be the end of a line that starts in the previous chunk.
+            carry = start > 0 ? Array(lines.removeFirst()) : []
+            for line in lines.reversed() where !line.isEmpty {
+                guard let entry = try? decoder.decode(Entry.self, from: Data(line)) else { continue }
+                if seen.insert(entry.id).inserted { entries.append(entry) }
+                if entries.count == limit { break }
+            }
+            end = start
+        }
+        return entries
+    }
+
+    /// Every run of `job` in the index, the last line of each id.
+    public func all(_ job: JobID) -> [RunID: Entry] {
+        guard let data = try? RecordFile.readData(directory.runIndex(job)) else { return [:] }
+        let decoder = Timestamp.makeDecoder()
+        var entries: [RunID: Entry] = [:]
+        for line in data.split(separator: UInt8(ascii: "\n")) {
+            if let entry = try? decoder.decode(Entry.self, from: Data(line)) { entries[entry.id] = entry }
+        }
+        return entries
+    }
+
+    /// Replaces the index of `job` with `entries` (oldest first), durably: after retention, or
+    /// to rebuild it from the run records.
+    public func rewrite(_ job: JobID, _ entries: [Entry]) throws(StoreError) {
+        let encoder = Timestamp.makeEncoder(pretty: false)
+        var data = Data()
+        for entry in entries {
+            guard let line = try? encoder.encode(entry) else { continue }
+            data += line + Data("\n".utf8)
+        }
+        try RecordFile.write(data, to: directory.runIndex(job))
+    }
+}
