@@ -189,11 +189,29 @@ public struct RunCoordinator: Sendable {
                                 queue.append(.attemptEnded(id, result, at: clock.now()))
                                 continue
                             }
+                            var account: UserAccount?
+                            if let user = definition.user {
+                                switch UserAccount.resolve(user) {
+                                case .success(let found): account = found
+                                case .failure(let problem):
+                                    queue.append(
+                                        .attemptEnded(
+                                            id, AttemptResult(outcome: .failed, error: problem.message), at: clock.now()
+                                        ))
+                                    continue
+                                }
+                            }
                             let control = StepControl()
                             controls[id] = control
-                            let invocation = invocation(
+                            var invocation = invocation(
                                 for: definition, command: command, attempt: attempt, snapshot: snapshot,
                                 outputs: outputs)
+                            if let account {
+                                invocation.account = account
+                                invocation.environment["HOME"] = account.home
+                                invocation.environment["USER"] = account.name
+                                invocation.environment["LOGNAME"] = account.name
+                            }
                             let stepLogger = runLogger.with([
                                 LogField.step: id.rawValue, LogField.attempt: String(attempt),
                             ])

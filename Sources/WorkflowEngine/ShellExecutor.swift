@@ -46,6 +46,11 @@ public struct ShellExecutor: StepExecutor {
         let options: PlatformOptions = {
             var options = PlatformOptions()
             options.createSession = true
+            if let account = invocation.account {
+                options.userID = account.uid
+                options.groupID = account.gid
+                options.supplementaryGroups = account.groups
+            }
             return options
         }()
         // NUL-terminated: swift-subprocess 1.0.2 passes each entry to strdup(), which would read

@@ -16,6 +16,8 @@ public struct StepInvocation: Sendable {
     public var timeout: Duration?
     /// Where stdout and stderr are captured.
     public var logFile: String
+    /// The account the step runs as (`user:`); nil: wfd's own.
+    public var account: UserAccount?
 
     public init(
         job: JobID, run: RunID, step: StepID, attempt: Int, command: String, environment: [String: String],
