@@ -6,6 +6,8 @@ public enum LogField {
     public static let runID = "run_id"
     public static let step = "step"
     public static let attempt = "attempt"
+    /// The index of a for_each item.
+    public static let item = "item"
     public static let stream = "stream"
     public static let file = "file"
     public static let state = "state"

@@ -91,10 +91,10 @@ public struct RunCoordinator: Sendable {
         let job = snapshot.spec
         let runLogger = logger.with([LogField.job: job.id.rawValue, LogField.runID: snapshot.run.id.rawValue])
         let continuation = prepared.handle.continuation
-        var controls: [StepID: StepControl] = [:]
+        var controls: [Slot: StepControl] = [:]
         var outputs = OutputCache(
             needs: Dictionary(job.steps.map { ($0.id, $0.needs) }, uniquingKeysWith: { first, _ in first }))
-        var retryTimers: [StepID: Task<Void, Never>] = [:]
+        var retryTimers: [Slot: Task<Void, Never>] = [:]
         var deadline: Task<Void, Never>?
         defer {
             retryTimers.values.forEach { $0.cancel() }
@@ -152,10 +152,11 @@ public struct RunCoordinator: Sendable {
                         }
                         continue
                     }
-                    if case .attemptEnded(let id, let result, _) = event {
-                        controls[id] = nil
-                        if result.outcome == .succeeded { outputs.values[id] = Data(result.stdout ?? []) }
-                        logAttempt(id, result, snapshot: snapshot, logger: runLogger)
+                    if case .attemptEnded(let id, let result, _, let item) = event {
+                        let slot = Slot(step: id, item: item)
+                        controls[slot] = nil
+                        if result.outcome == .succeeded { outputs.values[slot] = Data(result.stdout ?? []) }
+                        logAttempt(slot, result, snapshot: snapshot, logger: runLogger)
                     }
                     var unrecorded: Set<StepID> = []
                     for effect in effects {
@@ -168,76 +169,54 @@ public struct RunCoordinator: Sendable {
                             if await !persist(runLogger, { () throws(StoreError) in try store.save(record) }) {
                                 unrecorded.insert(id)
                             }
-                        case .spawn(let id, let attempt):
+                        case .spawn(let id, let attempt, let item):
                             if !waitedForStart, let notBefore {
                                 waitedForStart = true
                                 try? await clock.sleep(until: notBefore)
                             }
-                            if unrecorded.contains(id) {
-                                // Never spawn what is not on disk: the intent write failed.
-                                let result = AttemptResult(
-                                    outcome: .failed, error: "wfd could not record the step's start")
-                                queue.append(.attemptEnded(id, result, at: clock.now()))
-                                continue
-                            }
-                            guard let definition = job.steps.first(where: { $0.id == id }) else { continue }
-                            guard case .run(let command) = definition.kind else {
-                                let result = AttemptResult(
-                                    outcome: .failed,
-                                    error:
-                                        "'\(definition.kind.name)' steps are not supported by this version of wfd yet")
-                                queue.append(.attemptEnded(id, result, at: clock.now()))
-                                continue
-                            }
-                            var account: UserAccount?
-                            if let user = definition.user {
-                                switch UserAccount.resolve(user) {
-                                case .success(let found): account = found
-                                case .failure(let problem):
-                                    queue.append(
-                                        .attemptEnded(
-                                            id, AttemptResult(outcome: .failed, error: problem.message), at: clock.now()
-                                        ))
-                                    continue
+                            let slot = Slot(step: id, item: item)
+                            // Never spawn what is not on disk: the intent write failed.
+                            let launch: Launch =
+                                unrecorded.contains(id)
+                                ? .refused(
+                                    AttemptResult(outcome: .failed, error: "wfd could not record the step's start"))
+                                : prepareLaunch(
+                                    slot, attempt: attempt, snapshot: snapshot, outputs: outputs, logger: runLogger)
+                            switch launch {
+                            case .refused(let result):
+                                queue.append(.attemptEnded(id, result, at: clock.now(), item: item))
+                            case .ready(let invocation, let definition, let stepLogger):
+                                let control = StepControl()
+                                controls[slot] = control
+                                let paths = (store.directory, job.id, snapshot.run.id)
+                                group.addTask {
+                                    let raw = await executor.execute(invocation, control: control, logger: stepLogger)
+                                    let result = await Self.recordOutput(
+                                        raw, of: definition, item: item, in: paths, logger: stepLogger)
+                                    continuation.yield(.attemptEnded(id, result, at: clock.now(), item: item))
                                 }
                             }
-                            let control = StepControl()
-                            controls[id] = control
-                            var invocation = invocation(
-                                for: definition, command: command, attempt: attempt, snapshot: snapshot,
-                                outputs: outputs)
-                            if let account {
-                                invocation.account = account
-                                invocation.environment["HOME"] = account.home
-                                invocation.environment["USER"] = account.name
-                                invocation.environment["LOGNAME"] = account.name
-                            }
-                            let stepLogger = runLogger.with([
-                                LogField.step: id.rawValue, LogField.attempt: String(attempt),
-                            ])
-                            stepLogger.info("step started: \(command)")
-                            let paths = (store.directory, job.id, snapshot.run.id)
-                            group.addTask {
-                                let raw = await executor.execute(invocation, control: control, logger: stepLogger)
-                                let result = await Self.recordOutput(
-                                    raw, of: definition, in: paths, logger: stepLogger)
-                                continuation.yield(.attemptEnded(id, result, at: clock.now()))
-                            }
-                        case .scheduleRetry(let id, let due):
-                            let attempts = snapshot.step(id)?.attempts.count ?? 0
+                        case .expand(let id):
+                            queue.append(expand(id, snapshot: snapshot, outputs: outputs, logger: runLogger))
+                        case .scheduleRetry(let id, let due, let item):
+                            let slot = Slot(step: id, item: item)
+                            let record = snapshot.step(id).flatMap { try? RunMachine.slot($0, item) }
+                            let attempts = record?.attempts.count ?? 0
                             let limit = job.steps.first { $0.id == id }?.retry?.attempts ?? attempts
                             runLogger.notice(
-                                "step '\(id)' will be tried again at \(Timestamp.rfc3339(due)) (attempt \(attempts + 1) of \(limit))",
+                                "step '\(slot)' will be tried again at \(Timestamp.rfc3339(due)) (attempt \(attempts + 1) of \(limit))",
                                 metadata: [LogField.step: .string(id.rawValue)])
-                            retryTimers[id]?.cancel()
-                            retryTimers[id] = Task { [clock] in
+                            retryTimers[slot]?.cancel()
+                            retryTimers[slot] = Task { [clock] in
                                 do {
                                     try await clock.sleep(until: due)
-                                    continuation.yield(.retryDue(id, at: clock.now()))
+                                    continuation.yield(.retryDue(id, at: clock.now(), item: item))
                                 } catch {}
                             }
                         case .terminate(let id):
-                            controls[id]?.terminate(reason: snapshot.run.cancelReason ?? "cancelled")
+                            for (slot, control) in controls where slot.step == id {
+                                control.terminate(reason: snapshot.run.cancelReason ?? "cancelled")
+                            }
                         case .finished(let state):
                             let message = "run \(state.rawValue)" + (snapshot.run.error.map { ": \($0)" } ?? "")
                             let level: Logger.Level = state == .succeeded ? .info : .error
@@ -257,45 +236,138 @@ public struct RunCoordinator: Sendable {
         return snapshot
     }
 
-    func invocation(
-        for step: StepDefinition, command: String, attempt: Int, snapshot: RunSnapshot, outputs: OutputCache
-    ) -> StepInvocation {
+    /// One process of a run: a step, or item `item` of a `for_each` step.
+    struct Slot: Hashable, CustomStringConvertible {
+        let step: StepID
+        let item: Int?
+
+        var description: String { item.map { "\(step)[\($0)]" } ?? step.rawValue }
+    }
+
+    enum Launch {
+        case ready(StepInvocation, StepDefinition, Logger)
+        /// The attempt ends at once with this result.
+        case refused(AttemptResult)
+    }
+
+    /// The invocation of `attempt` of `slot`, or the failed result that stands for it when it
+    /// cannot be started (not a shell step, an unknown user).
+    func prepareLaunch(
+        _ slot: Slot, attempt: Int, snapshot: RunSnapshot, outputs: OutputCache, logger: Logger
+    ) -> Launch {
+        guard let definition = snapshot.spec.steps.first(where: { $0.id == slot.step }) else {
+            return .refused(AttemptResult(outcome: .failed, error: "the step is not in the run's definition"))
+        }
+        guard case .run(let command) = definition.kind else {
+            return .refused(
+                AttemptResult(
+                    outcome: .failed,
+                    error: "'\(definition.kind.name)' steps are not supported by this version of wfd yet"))
+        }
         let run = snapshot.run
-        let log = store.directory.runFile(run.job, run.id, relative: "logs/\(step.id.rawValue).\(attempt).log")
-        return StepInvocation(
-            job: run.job, run: run.id, step: step.id, attempt: attempt, command: command,
-            environment: StepEnvironment.make(
-                job: snapshot.spec, step: step, run: run.id, attempt: attempt, params: run.params ?? [:],
-                daemonEnvironment: daemonEnvironment
-            )
-            .merging(upstreamOutputs(of: step, snapshot: snapshot, outputs: outputs)) { _, output in output },
-            workingDirectory: workingDirectory(for: step), timeout: step.timeout?.duration, logFile: log)
+        let record = snapshot.step(slot.step).flatMap { try? RunMachine.slot($0, slot.item) }
+        let relative = record?.attempts.last?.log ?? "logs/\(slot.step.rawValue).\(attempt).log"
+        var environment = StepEnvironment.make(
+            job: snapshot.spec, step: definition, run: run.id, attempt: attempt, params: run.params ?? [:],
+            daemonEnvironment: daemonEnvironment
+        )
+        .merging(upstreamOutputs(of: definition, snapshot: snapshot, outputs: outputs)) { _, output in output }
+        if let item = slot.item, let value = record?.value {
+            environment["WF_ITEM"] = value.environmentText
+            environment["WF_ITEM_INDEX"] = String(item)
+        }
+        var invocation = StepInvocation(
+            job: run.job, run: run.id, step: slot.step, attempt: attempt, command: command,
+            environment: environment, workingDirectory: workingDirectory(for: definition),
+            timeout: definition.timeout?.duration,
+            logFile: store.directory.runFile(run.job, run.id, relative: relative))
+        if let user = definition.user {
+            switch UserAccount.resolve(user) {
+            case .success(let account):
+                invocation.account = account
+                invocation.environment["HOME"] = account.home
+                invocation.environment["USER"] = account.name
+                invocation.environment["LOGNAME"] = account.name
+            case .failure(let problem):
+                return .refused(AttemptResult(outcome: .failed, error: problem.message))
+            }
+        }
+        var fields = [LogField.step: slot.step.rawValue, LogField.attempt: String(attempt)]
+        if let item = slot.item { fields[LogField.item] = String(item) }
+        let stepLogger = logger.with(fields)
+        stepLogger.info("step started: \(command)")
+        return .ready(invocation, definition, stepLogger)
+    }
+
+    /// Works out the array of the `for_each` step `id` from what has run so far.
+    func expand(_ id: StepID, snapshot: RunSnapshot, outputs: OutputCache, logger: Logger) -> RunEvent {
+        guard let text = snapshot.spec.steps.first(where: { $0.id == id })?.forEach else {
+            return .expansionFailed(id, error: "the step has no for_each", at: clock.now())
+        }
+        var values = TemplateValues(
+            outputs: [:], params: snapshot.run.params ?? [:], run: snapshot.run.id, trigger: snapshot.run.trigger,
+            job: snapshot.run.job)
+        for record in snapshot.steps where record.state == .succeeded {
+            values.outputs[record.step] = outputValue(of: record, snapshot: snapshot, outputs: outputs)
+        }
+        switch ForEachExpansion.items(text, values: values) {
+        case .success(let items):
+            logger.info(
+                "step '\(id)' fans out over \(items.count) items", metadata: [LogField.step: .string(id.rawValue)])
+            return .expanded(id, items: items, at: clock.now())
+        case .failure(let problem):
+            return .expansionFailed(id, error: problem.message, at: clock.now())
+        }
     }
 
     /// The outputs of the steps that succeeded while this wfd ran the run, and each step's direct
     /// needs: what a spawn needs to build its environment without reading every upstream file.
     struct OutputCache {
-        var values: [StepID: Data] = [:]
+        var values: [Slot: Data] = [:]
         let needs: [StepID: [StepID]]
+    }
+
+    /// The output bytes of a succeeded step or item: from the cache, else from its output file;
+    /// empty when it printed nothing.
+    func outputData(of record: StepRecord, snapshot: RunSnapshot, outputs: OutputCache) -> Data {
+        if let cached = outputs.values[Slot(step: record.step, item: record.item)] { return cached }
+        guard let relative = record.attempts.last?.output else { return Data() }
+        return
+            (try? RecordFile.readData(store.directory.runFile(snapshot.run.job, snapshot.run.id, relative: relative)))
+            ?? Data()
+    }
+
+    /// A succeeded step's output as a value: parsed for `output: json`, a string for text, and
+    /// for a `for_each` step the array of its items' outputs.
+    func outputValue(of record: StepRecord, snapshot: RunSnapshot, outputs: OutputCache) -> JSONValue {
+        if let items = record.items, record.attempts.last?.byHand != true {
+            return .array(items.map { outputValue(of: $0, snapshot: snapshot, outputs: outputs) })
+        }
+        let data = outputData(of: record, snapshot: snapshot, outputs: outputs)
+        let json = snapshot.spec.steps.first { $0.id == record.step }?.output == .json
+        return json ? (JSONValue.parse(data) ?? .null) : .string(String(decoding: data, as: UTF8.self))
     }
 
     /// `WF_STEP_<ID>_OUTPUT_FILE` for every succeeded step `step` needs (directly or not) that has
     /// an output file, and `WF_STEP_<ID>_OUTPUT` with the value itself when it fits an
-    /// environment variable (empty for a step that printed nothing).
+    /// environment variable (empty for a step that printed nothing; the JSON array of its items'
+    /// outputs for a `for_each` step).
     func upstreamOutputs(of step: StepDefinition, snapshot: RunSnapshot, outputs: OutputCache) -> [String: String] {
         let upstream = StepGraph.upstream(of: step.id, needs: outputs.needs)
         var environment: [String: String] = [:]
         for record in snapshot.steps where upstream.contains(record.step) && record.state == .succeeded {
             let name = StepEnvironment.outputName(of: record.step)
-            let relative = record.attempts.last?.output
-            let path = relative.map { store.directory.runFile(snapshot.run.job, snapshot.run.id, relative: $0) }
-            if let path { environment[name + "_FILE"] = path }
-            let data = outputs.values[record.step] ?? path.flatMap { try? RecordFile.readData($0) } ?? Data()
-            if data.count <= StepEnvironment.maximumValue, let text = String(data: data, encoding: .utf8),
-                !text.utf8.contains(0)
-            {
-                environment[name] = text
+            let text: String
+            if record.items != nil, record.attempts.last?.byHand != true {
+                text = outputValue(of: record, snapshot: snapshot, outputs: outputs).environmentText
+            } else {
+                if let relative = record.attempts.last?.output {
+                    environment[name + "_FILE"] = store.directory.runFile(
+                        snapshot.run.job, snapshot.run.id, relative: relative)
+                }
+                text = String(decoding: outputData(of: record, snapshot: snapshot, outputs: outputs), as: UTF8.self)
             }
+            if text.utf8.count <= StepEnvironment.maximumValue, !text.utf8.contains(0) { environment[name] = text }
         }
         return environment
     }
@@ -303,7 +375,8 @@ public struct RunCoordinator: Sendable {
     /// Turns a successful attempt's stdout into its output: validated for `output: json`, written
     /// durably to `outputs/<step>` before the step is recorded as succeeded.
     static func recordOutput(
-        _ raw: AttemptResult, of step: StepDefinition, in paths: (StateDirectory, JobID, RunID), logger: Logger
+        _ raw: AttemptResult, of step: StepDefinition, item: Int? = nil, in paths: (StateDirectory, JobID, RunID),
+        logger: Logger
     ) async -> AttemptResult {
         var result = raw
         result.stdout = nil
@@ -329,7 +402,7 @@ public struct RunCoordinator: Sendable {
         result.stdout = value  // the value, for the run's output cache
         if value.isEmpty { return result }  // nothing printed: no file, an empty output
         let (directory, job, run) = paths
-        let relative = "outputs/\(step.id.rawValue)"
+        let relative = "outputs/\(step.id.rawValue)" + (item.map { ".\($0)" } ?? "")
         let file = directory.runFile(job, run, relative: relative)
         let data = Data(value)
         do {
@@ -347,9 +420,12 @@ public struct RunCoordinator: Sendable {
         return workdir.hasPrefix("/") ? workdir : "\(workingDirectory)/\(workdir)"
     }
 
-    func logAttempt(_ id: StepID, _ result: AttemptResult, snapshot: RunSnapshot, logger: Logger) {
-        let attempt = snapshot.step(id)?.attempts.last
-        let stepLogger = logger.with([LogField.step: id.rawValue, LogField.attempt: String(attempt?.number ?? 0)])
+    func logAttempt(_ slot: Slot, _ result: AttemptResult, snapshot: RunSnapshot, logger: Logger) {
+        let record = snapshot.step(slot.step).flatMap { try? RunMachine.slot($0, slot.item) }
+        let attempt = record?.attempts.last
+        var fields = [LogField.step: slot.step.rawValue, LogField.attempt: String(attempt?.number ?? 0)]
+        if let item = slot.item { fields[LogField.item] = String(item) }
+        let stepLogger = logger.with(fields)
         let took = attempt?.durationMilliseconds.map { " in \($0) ms" } ?? ""
         switch result.outcome {
         case .succeeded: stepLogger.info("step succeeded\(took)")

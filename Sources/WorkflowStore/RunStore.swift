@@ -107,6 +107,15 @@ public struct RunStore: Sendable {
             } catch .corrupt(let path, let reason) {
                 moved.append(try quarantine(path, reason: reason, at: at))
                 var step = StepRecord(job: job, run: summary.id, step: definition)
+                if definition.forEach != nil {
+                    // Its items' states are lost: an effectful step's items could have done their
+                    // work, so a person decides; others are fanned out and run again.
+                    let effectful = (definition.effect ?? definition.defaultEffect) == .effectful
+                    step.state = effectful ? .interrupted : .pending
+                    step.error = "its record was damaged: which of its items ran is unknown"
+                    steps.append(step)
+                    continue
+                }
                 let prefix = "\(definition.id.rawValue)."
                 let logs =
                     (try? FileManager.default.contentsOfDirectory(atPath: directory.logsDirectory(job, summary.id)))?

@@ -39,6 +39,7 @@ struct Logs: ParsableCommand {
 
     struct Entry: Codable {
         var step: String
+        var item: Int?
         var attempt: Int
         var outcome: String?
         var log: String
@@ -71,8 +72,8 @@ struct Logs: ParsableCommand {
                 let data = attempt.log.flatMap { try? RecordFile.readData(state.runFile(job, runID, relative: $0)) }
                 entries.append(
                     Entry(
-                        step: record.step.rawValue, attempt: attempt.number, outcome: attempt.outcome?.rawValue,
-                        log: String(decoding: data ?? Data(), as: UTF8.self)))
+                        step: record.step.rawValue, item: record.item, attempt: attempt.number,
+                        outcome: attempt.outcome?.rawValue, log: String(decoding: data ?? Data(), as: UTF8.self)))
             }
             FileHandle.standardOutput.write(try Timestamp.makeEncoder().encode(entries) + Data("\n".utf8))
             return
@@ -89,7 +90,8 @@ struct Logs: ParsableCommand {
                 let offset = printed[relative] ?? 0
                 if printed[relative] == nil || (data.count > offset && current != relative) {
                     let what = attempt.outcome?.rawValue ?? "running"
-                    out((atLineStart ? "" : "\n") + "==> \(record.step) (attempt \(attempt.number), \(what)) <==\n")
+                    let name = record.item.map { "\(record.step)[\($0)]" } ?? record.step.rawValue
+                    out((atLineStart ? "" : "\n") + "==> \(name) (attempt \(attempt.number), \(what)) <==\n")
                     (current, atLineStart) = (relative, true)
                 }
                 if data.count > offset {
@@ -116,7 +118,9 @@ struct Logs: ParsableCommand {
     /// The attempts to show, in the order the steps are defined.
     func attempts(of snapshot: RunSnapshot) -> [(StepRecord, Attempt)] {
         snapshot.steps.filter { step == nil || $0.step.rawValue == step }.flatMap { record in
-            record.attempts.filter { attempt == nil || $0.number == attempt }.map { (record, $0) }
+            ([record] + (record.items ?? [])).flatMap { slot in
+                slot.attempts.filter { attempt == nil || $0.number == attempt }.map { (slot, $0) }
+            }
         }
     }
 }

@@ -121,17 +121,24 @@ struct Show: ParsableCommand {
         for step in snapshot.steps {
             let needs = step.needs.isEmpty ? "" : " (needs \(step.needs.map(\.rawValue).joined(separator: ", ")))"
             print("  \(step.step)\(needs): \(step.state.rawValue)" + (step.error.map { ": \($0)" } ?? ""))
-            for attempt in step.attempts {
-                let took = attempt.durationMilliseconds.map { " in \($0) ms" } ?? ""
-                let how =
-                    attempt.byHand == true
-                    ? "marked done by hand"
-                    : attempt.exitCode.map { "exit \($0)" } ?? attempt.signal.map { "signal \($0)" } ?? ""
+            for attempt in step.attempts { print("    " + Self.describe(attempt)) }
+            for item in step.items ?? [] {
+                let value = item.value.map { " \($0.environmentText.prefix(40))" } ?? ""
                 print(
-                    "    attempt \(attempt.number): \(attempt.outcome?.rawValue ?? "running")\(took) \(how)  \(attempt.log ?? "")"
-                )
+                    "    item \(item.item ?? 0)\(value): \(item.state.rawValue)" + (item.error.map { ": \($0)" } ?? ""))
+                for attempt in item.attempts { print("      " + Self.describe(attempt)) }
             }
             if let due = step.retryAt { print("    next attempt at \(Timestamp.rfc3339(due))") }
         }
+    }
+
+    static func describe(_ attempt: Attempt) -> String {
+        let took = attempt.durationMilliseconds.map { " in \($0) ms" } ?? ""
+        let how =
+            attempt.byHand == true
+            ? "marked done by hand"
+            : attempt.exitCode.map { "exit \($0)" } ?? attempt.signal.map { "signal \($0)" } ?? ""
+        return
+            "attempt \(attempt.number): \(attempt.outcome?.rawValue ?? "running")\(took) \(how)  \(attempt.log ?? "")"
     }
 }

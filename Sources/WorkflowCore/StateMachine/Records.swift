@@ -82,6 +82,13 @@ public struct StepRecord: Sendable, Equatable, Codable {
     public var retryAt: Date?
     /// Attempts made before the last `wfctl retry`: the step's `retry.attempts` counts from here.
     public var attemptsBefore: Int?
+    /// For a `for_each` step once its array is known: one record per item, each with its own
+    /// state and attempts (the step itself is running until every item has ended).
+    public var items: [StepRecord]?
+    /// In an item's record: its position in the array.
+    public var item: Int?
+    /// In an item's record: the item (`WF_ITEM`).
+    public var value: JSONValue?
 
     public init(job: JobID, run: RunID, step: StepDefinition) {
         version = Self.currentVersion
@@ -97,6 +104,26 @@ public struct StepRecord: Sendable, Equatable, Codable {
         case version, job, run, step, state, needs, attempts, error
         case retryAt = "retry_at"
         case attemptsBefore = "attempts_before"
+        case items, item, value
+    }
+
+    /// The record of item `index` of a `for_each` step.
+    public init(item index: Int, of parent: StepRecord, value: JSONValue) {
+        version = Self.currentVersion
+        job = parent.job
+        run = parent.run
+        step = parent.step
+        state = .pending
+        needs = []
+        attempts = []
+        item = index
+        self.value = value
+    }
+
+    /// The log of attempt `number`, relative to the run directory: `logs/<step>.<n>.log`, or
+    /// `logs/<step>.<item>.<n>.log` for an item.
+    public func logPath(attempt number: Int) -> String {
+        "logs/\(step.rawValue).\(item.map { "\($0)." } ?? "")\(number).log"
     }
 }
 

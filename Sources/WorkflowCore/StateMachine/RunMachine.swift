@@ -28,16 +28,20 @@ public struct RunSnapshot: Sendable, Equatable {
 public enum RunEvent: Sendable, Equatable {
     /// The run may begin: its job lock is held.
     case start(at: Date)
-    /// An attempt of a running step ended.
-    case attemptEnded(StepID, AttemptResult, at: Date)
+    /// An attempt of a running step (or of item `item` of a `for_each` step) ended.
+    case attemptEnded(StepID, AttemptResult, at: Date, item: Int? = nil)
     /// A person, a newer run or shutdown asked the run to stop.
     case cancel(reason: String, at: Date)
     /// wfd found the run unfinished at start-up: it died while the run was active.
     case recover(at: Date)
     /// The job's `timeout` for the whole run passed: stop it like a cancel, ending `timed_out`.
     case timeOut(after: String, at: Date)
-    /// A step waiting in `retry_wait` is due for its next attempt.
-    case retryDue(StepID, at: Date)
+    /// A step (or item) waiting in `retry_wait` is due for its next attempt.
+    case retryDue(StepID, at: Date, item: Int? = nil)
+    /// The array of a `for_each` step is known: one item each.
+    case expanded(StepID, items: [JSONValue], at: Date)
+    /// The array of a `for_each` step could not be had: the step fails with `error`.
+    case expansionFailed(StepID, error: String, at: Date)
     /// A person asked for the ended run to go on (`wfctl retry`).
     case retry(RetryRequest, at: Date)
 }
@@ -61,12 +65,15 @@ public enum RunEffect: Sendable, Equatable {
     case persistRun
     /// Write this step's record durably.
     case persistStep(StepID)
-    /// Spawn this attempt of the step. Always preceded by its `persistStep`, so the intent is on disk first.
-    case spawn(StepID, attempt: Int)
-    /// Stop the step's running attempt (TERM, grace period, KILL).
+    /// Spawn this attempt of the step (of its item `item`). Always preceded by its `persistStep`,
+    /// so the intent is on disk first.
+    case spawn(StepID, attempt: Int, item: Int? = nil)
+    /// Work out the array of this `for_each` step and send ``RunEvent/expanded(_:items:at:)``.
+    case expand(StepID)
+    /// Stop the step's running attempts, its items' included (TERM, grace period, KILL).
     case terminate(StepID)
-    /// Send ``RunEvent/retryDue(_:at:)`` for this step at this time (persisted as `retry_at`).
-    case scheduleRetry(StepID, at: Date)
+    /// Send ``RunEvent/retryDue(_:at:item:)`` for this step (item) at this time (persisted as `retry_at`).
+    case scheduleRetry(StepID, at: Date, item: Int? = nil)
     /// The run reached a terminal state: release its lock, update indexes, log.
     case finished(RunState)
 }
@@ -102,22 +109,23 @@ public enum RunMachine {
             effects.append(.persistRun)
             effects += settle(&next, at: at, startNew: true)
             effects += finishIfDone(&next, at: at)
-        case .attemptEnded(let stepID, let result, let at):
+        case .attemptEnded(let stepID, let result, let at, let item):
             guard !next.run.state.isTerminal else { throw TransitionError("run \(next.run.id) has already ended") }
-            guard let index = next.steps.firstIndex(where: { $0.step == stepID }) else {
-                throw TransitionError("run \(next.run.id) has no step '\(stepID)'")
-            }
-            try endAttempt(&next.steps[index], result, at: at)
+            let index = try stepIndex(next, stepID)
+            var record = try slot(next.steps[index], item)
+            try endAttempt(&record, result, at: at)
             if next.run.cancelReason == nil,
                 let definition = next.spec.steps.first(where: { $0.id == stepID }),
-                let due = retryTime(
-                    for: next.steps[index], definition: definition, result: result, run: next.run.id, at: at)
+                let due = retryTime(for: record, definition: definition, result: result, run: next.run.id, at: at)
             {
-                next.steps[index].state = .retryWait
-                next.steps[index].retryAt = due
-                effects += [.persistStep(stepID), .scheduleRetry(stepID, at: due)]
+                record.state = .retryWait
+                record.retryAt = due
+                store(record, item, in: &next.steps[index])
+                effects += [.persistStep(stepID), .scheduleRetry(stepID, at: due, item: item)]
                 return (next, effects)
             }
+            store(record, item, in: &next.steps[index])
+            if item != nil { conclude(&next.steps[index]) }
             effects.append(.persistStep(stepID))
             effects += settle(&next, at: at, startNew: next.run.cancelReason == nil)
             effects += finishIfDone(&next, at: at)
@@ -131,18 +139,42 @@ public enum RunMachine {
             effects.append(.persistRun)
             effects += stopSteps(&next, reason: reason)
             effects += finishIfDone(&next, at: at)
-        case .retryDue(let stepID, let at):
+        case .retryDue(let stepID, let at, let item):
             guard !next.run.state.isTerminal else { throw TransitionError("run \(next.run.id) has already ended") }
-            guard let index = next.steps.firstIndex(where: { $0.step == stepID }) else {
-                throw TransitionError("run \(next.run.id) has no step '\(stepID)'")
-            }
+            let index = try stepIndex(next, stepID)
             guard next.run.cancelReason == nil else { return (snapshot, []) }
-            next.steps[index].state = try stepAfter(next.steps[index], .start)
-            next.steps[index].retryAt = nil
-            let number = next.steps[index].attempts.count + 1
-            next.steps[index].attempts.append(
-                Attempt(number: number, startedAt: at, log: "logs/\(stepID.rawValue).\(number).log"))
-            effects += [.persistStep(stepID), .spawn(stepID, attempt: number)]
+            var record = try slot(next.steps[index], item)
+            record.state = try stepAfter(record, .start)
+            record.retryAt = nil
+            let number = record.attempts.count + 1
+            record.attempts.append(Attempt(number: number, startedAt: at, log: record.logPath(attempt: number)))
+            store(record, item, in: &next.steps[index])
+            effects += [.persistStep(stepID), .spawn(stepID, attempt: number, item: item)]
+        case .expanded(let stepID, let values, let at):
+            guard !next.run.state.isTerminal else { throw TransitionError("run \(next.run.id) has already ended") }
+            let index = try stepIndex(next, stepID)
+            guard next.steps[index].state == .running, next.steps[index].items == nil else {
+                throw TransitionError("step '\(stepID)' is not waiting for its items")
+            }
+            let parent = next.steps[index]
+            next.steps[index].items = values.enumerated().map {
+                StepRecord(item: $0.offset, of: parent, value: $0.element)
+            }
+            conclude(&next.steps[index])
+            effects.append(.persistStep(stepID))
+            effects += settle(&next, at: at, startNew: next.run.cancelReason == nil)
+            effects += finishIfDone(&next, at: at)
+        case .expansionFailed(let stepID, let error, let at):
+            guard !next.run.state.isTerminal else { throw TransitionError("run \(next.run.id) has already ended") }
+            let index = try stepIndex(next, stepID)
+            guard next.steps[index].state == .running, next.steps[index].items == nil else {
+                throw TransitionError("step '\(stepID)' is not waiting for its items")
+            }
+            next.steps[index].state = .failed
+            next.steps[index].error = error
+            effects.append(.persistStep(stepID))
+            effects += settle(&next, at: at, startNew: next.run.cancelReason == nil)
+            effects += finishIfDone(&next, at: at)
         case .recover(let at):
             guard !next.run.state.isTerminal else { throw TransitionError("run \(next.run.id) has already ended") }
             if next.run.state == .queued { return try apply(snapshot, .start(at: at)) }
@@ -153,6 +185,48 @@ public enum RunMachine {
             effects += finishIfDone(&next, at: at)
         }
         return (next, effects)
+    }
+
+    static func stepIndex(_ snapshot: RunSnapshot, _ id: StepID) throws(TransitionError) -> Int {
+        guard let index = snapshot.steps.firstIndex(where: { $0.step == id }) else {
+            throw TransitionError("run \(snapshot.run.id) has no step '\(id)'")
+        }
+        return index
+    }
+
+    /// The record an event is about: the step's own, or that of its item `item`.
+    public static func slot(_ step: StepRecord, _ item: Int?) throws(TransitionError) -> StepRecord {
+        guard let item else { return step }
+        guard let items = step.items, items.indices.contains(item) else {
+            throw TransitionError("step '\(step.step)' has no item \(item)")
+        }
+        return items[item]
+    }
+
+    static func store(_ record: StepRecord, _ item: Int?, in step: inout StepRecord) {
+        if let item { step.items?[item] = record } else { step = record }
+    }
+
+    /// Ends a running `for_each` step once all its items have ended: succeeded when they all
+    /// did, else as its first item that did not (interrupted before failed before cancelled).
+    static func conclude(_ step: inout StepRecord) {
+        guard step.state == .running, let items = step.items, items.allSatisfy({ $0.state.isTerminal }) else { return }
+        func describe(_ item: StepRecord) -> String {
+            "item \(item.item ?? 0) of \(items.count)" + (item.error.map { ": \($0)" } ?? "")
+        }
+        if let item = items.first(where: { $0.state == .interrupted }) {
+            step.state = .interrupted
+            step.error = describe(item)
+        } else if let item = items.first(where: { $0.state == .failed }) {
+            step.state = .failed
+            step.error = describe(item)
+        } else if let item = items.first(where: { $0.state != .succeeded }) {
+            step.state = .cancelled
+            step.error = describe(item)
+        } else {
+            step.state = .succeeded
+            step.error = nil
+        }
     }
 
     static func runAfter(_ run: RunRecord, _ transition: RunState.Transition) throws(TransitionError) -> RunState {
@@ -227,8 +301,13 @@ public enum RunMachine {
     static func settle(_ snapshot: inout RunSnapshot, at: Date, startNew: Bool) -> [RunEffect] {
         guard snapshot.run.state == .running else { return [] }
         let when = Dictionary(snapshot.spec.steps.map { ($0.id, $0.when) }, uniquingKeysWith: { first, _ in first })
+        let fanned = Set(snapshot.spec.steps.filter { $0.forEach != nil }.map(\.id))
         var effects: [RunEffect] = []
-        var running = snapshot.steps.filter { $0.state == .running }.count
+        // Processes running: a for_each step counts its running items, not itself.
+        var running = snapshot.steps.reduce(0) { count, step in
+            if let items = step.items { return count + items.filter { $0.state == .running }.count }
+            return count + (step.state == .running && !fanned.contains(step.step) ? 1 : 0)
+        }
         var changed = true
         while changed {
             changed = false
@@ -262,15 +341,34 @@ public enum RunMachine {
                     snapshot.steps[index].error = skipReason
                     effects.append(.persistStep(step.step))
                     changed = true
+                } else if start && startNew && fanned.contains(step.step) {
+                    snapshot.steps[index].state = .running  // its items start once they are known
+                    effects += [.persistStep(step.step), .expand(step.step)]
+                    changed = true
                 } else if start && startNew && running < snapshot.spec.maxParallel {
                     running += 1
                     let number = step.attempts.count + 1
                     snapshot.steps[index].state = .running
                     snapshot.steps[index].attempts.append(
-                        Attempt(number: number, startedAt: at, log: "logs/\(step.step.rawValue).\(number).log"))
+                        Attempt(number: number, startedAt: at, log: step.logPath(attempt: number)))
                     effects += [.persistStep(step.step), .spawn(step.step, attempt: number)]
                     changed = true
                 }
+            }
+        }
+        guard startNew else { return effects }
+        for index in snapshot.steps.indices where snapshot.steps[index].state == .running {
+            guard let items = snapshot.steps[index].items else { continue }
+            for item in items.indices where items[item].state == .pending && running < snapshot.spec.maxParallel {
+                running += 1
+                let number = items[item].attempts.count + 1
+                snapshot.steps[index].items?[item].state = .running
+                snapshot.steps[index].items?[item].attempts.append(
+                    Attempt(number: number, startedAt: at, log: items[item].logPath(attempt: number)))
+                effects += [
+                    .persistStep(snapshot.steps[index].step),
+                    .spawn(snapshot.steps[index].step, attempt: number, item: item),
+                ]
             }
         }
         return effects
@@ -315,22 +413,48 @@ public enum RunMachine {
     /// Skips the pending steps and cancels those waiting to retry; running ones are asked to stop.
     static func stopSteps(_ next: inout RunSnapshot, reason: String) -> [RunEffect] {
         var effects: [RunEffect] = []
-        for index in next.steps.indices {
-            switch next.steps[index].state {
+        let fanned = Set(next.spec.steps.filter { $0.forEach != nil }.map(\.id))
+        /// Stops one record; true when it has a process to terminate.
+        func stop(_ record: inout StepRecord) -> (changed: Bool, terminate: Bool) {
+            switch record.state {
             case .pending:
-                next.steps[index].state = .skipped
-                next.steps[index].error = "not started: the run was cancelled (\(reason))"
-                effects.append(.persistStep(next.steps[index].step))
-            case .running:
-                effects.append(.terminate(next.steps[index].step))
+                record.state = .skipped
+                record.error = "not started: the run was cancelled (\(reason))"
+                return (true, false)
             case .retryWait:
-                next.steps[index].state = .cancelled
-                next.steps[index].retryAt = nil
-                next.steps[index].error = "cancelled while waiting to retry: \(reason)"
-                effects.append(.persistStep(next.steps[index].step))
-            default:
-                break
+                record.state = .cancelled
+                record.retryAt = nil
+                record.error = "cancelled while waiting to retry: \(reason)"
+                return (true, false)
+            case .running: return (false, true)
+            default: return (false, false)
             }
+        }
+        for index in next.steps.indices {
+            let id = next.steps[index].step
+            if next.steps[index].state == .running, fanned.contains(id) {
+                guard var items = next.steps[index].items else {
+                    next.steps[index].state = .cancelled  // its items were not known yet
+                    next.steps[index].error = "cancelled before its items were known: \(reason)"
+                    effects.append(.persistStep(id))
+                    continue
+                }
+                var changed = false
+                var terminate = false
+                for item in items.indices {
+                    let outcome = stop(&items[item])
+                    changed = changed || outcome.changed
+                    terminate = terminate || outcome.terminate
+                }
+                next.steps[index].items = items
+                conclude(&next.steps[index])
+                if changed || next.steps[index].state != .running { effects.append(.persistStep(id)) }
+                if terminate { effects.append(.terminate(id)) }
+                continue
+            }
+            let outcome = stop(&next.steps[index])
+            if outcome.changed { effects.append(.persistStep(id)) }
+            if outcome.terminate { effects.append(.terminate(id)) }
         }
         return effects
     }
@@ -342,30 +466,47 @@ public enum RunMachine {
     static func recover(_ next: inout RunSnapshot, at: Date) -> [RunEffect] {
         var effects: [RunEffect] = []
         let reason = "wfd stopped during this attempt"
-        for index in next.steps.indices {
-            let id = next.steps[index].step
-            switch next.steps[index].state {
+        /// Takes up one record (a step's or an item's); true when it changed.
+        func takeUp(_ record: inout StepRecord, effect: EffectClass, item: Int?) -> Bool {
+            switch record.state {
             case .running:
-                let definition = next.spec.steps.first { $0.id == id }
-                let effect = definition?.effect ?? definition?.defaultEffect ?? .effectful
-                if next.steps[index].attempts.last.map({ $0.endedAt == nil }) == true {
-                    // Cannot throw: the step is running with an open attempt.
-                    try? endAttempt(
-                        &next.steps[index], AttemptResult(outcome: .interrupted, error: reason), at: at)
+                if record.attempts.last.map({ $0.endedAt == nil }) == true {
+                    // Cannot throw: the record is running with an open attempt.
+                    try? endAttempt(&record, AttemptResult(outcome: .interrupted, error: reason), at: at)
                 }
                 if effect == .effectful {
-                    next.steps[index].state = .interrupted
-                    next.steps[index].error =
+                    record.state = .interrupted
+                    record.error =
                         "interrupted: wfd stopped while it ran, and an effectful step is not run again without a person"
                 } else {
-                    next.steps[index].state = .pending
-                    next.steps[index].error = nil
+                    record.state = .pending
+                    record.error = nil
                 }
-                effects.append(.persistStep(id))
+                return true
             case .retryWait:
-                effects.append(.scheduleRetry(id, at: max(next.steps[index].retryAt ?? at, at)))
+                effects.append(.scheduleRetry(record.step, at: max(record.retryAt ?? at, at), item: item))
+                return false
             default:
-                continue
+                return false
+            }
+        }
+        for index in next.steps.indices {
+            let id = next.steps[index].step
+            let definition = next.spec.steps.first { $0.id == id }
+            let effect = definition?.effect ?? definition?.defaultEffect ?? .effectful
+            if definition?.forEach != nil, next.steps[index].state == .running {
+                guard var items = next.steps[index].items else {
+                    next.steps[index].state = .pending  // its items are worked out again
+                    effects.append(.persistStep(id))
+                    continue
+                }
+                var changed = false
+                for item in items.indices where takeUp(&items[item], effect: effect, item: item) { changed = true }
+                next.steps[index].items = items
+                conclude(&next.steps[index])
+                if changed { effects.append(.persistStep(id)) }
+            } else if takeUp(&next.steps[index], effect: effect, item: nil) {
+                effects.append(.persistStep(id))
             }
         }
         if let cancel = next.run.cancelReason {
@@ -403,8 +544,29 @@ public enum RunMachine {
             throw TransitionError("step '\(id)' succeeded and is not run again: there is nothing to skip")
         }
         var effects: [RunEffect] = []
+        let needs = Dictionary(next.spec.steps.map { ($0.id, $0.needs) }, uniquingKeysWith: { first, _ in first })
         for index in next.steps.indices where reset.contains(next.steps[index].step) {
             var step = next.steps[index]
+            // A for_each step that only failed itself keeps its items: those that succeeded stay
+            // done, the others run again. Named by --from or after a step that runs again, its
+            // array is worked out anew.
+            if var items = step.items, step.step != request.from, request.skip[step.step] == nil,
+                StepGraph.upstream(of: step.step, needs: needs).isDisjoint(with: reset)
+            {
+                for item in items.indices where items[item].state != .succeeded {
+                    items[item].state = try stepAfter(items[item], .reset)
+                    items[item].error = nil
+                    items[item].retryAt = nil
+                    items[item].attemptsBefore = items[item].attempts.count
+                }
+                step.items = items
+                step.state = .running
+                step.error = nil
+                next.steps[index] = step
+                effects.append(.persistStep(step.step))
+                continue
+            }
+            if request.skip[step.step] == nil { step.items = nil }
             step.state = try stepAfter(step, .reset)
             step.error = nil
             step.retryAt = nil

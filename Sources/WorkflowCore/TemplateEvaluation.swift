@@ -1,0 +1,132 @@
+import Foundation
+
+/// What templates can refer to while a run executes.
+public struct TemplateValues: Sendable {
+    /// The outputs of the steps that have succeeded: parsed for `output: json`, strings for
+    /// `output: text`, arrays of their items' outputs for `for_each` steps.
+    public var outputs: [StepID: JSONValue]
+    public var params: [String: String]
+    public var run: RunID
+    public var trigger: Trigger
+    public var job: JobID
+
+    public init(outputs: [StepID: JSONValue], params: [String: String], run: RunID, trigger: Trigger, job: JobID) {
+        self.outputs = outputs
+        self.params = params
+        self.run = run
+        self.trigger = trigger
+        self.job = job
+    }
+}
+
+extension TemplateReference {
+    /// The value this reference stands for, or why there is none, in one sentence.
+    public func value(in values: TemplateValues, item: JSONValue? = nil) -> Result<JSONValue, TemplateProblem> {
+        switch self {
+        case .stepOutput(let step, let path):
+            guard let output = values.outputs[step] else {
+                return .failure(TemplateProblem(message: "step '\(step)' has no output (it has not succeeded)"))
+            }
+            return Self.walk(output, path, name: "steps.\(step).output")
+        case .param(let name):
+            guard let value = values.params[name] else {
+                return .failure(TemplateProblem(message: "parameter '\(name)' has no value"))
+            }
+            return .success(.string(value))
+        case .secret(let name):
+            return .failure(TemplateProblem(message: "secret '\(name)' cannot be used here"))
+        case .item(let path):
+            guard let item else {
+                return .failure(TemplateProblem(message: "'item' is only defined in a for_each step"))
+            }
+            return Self.walk(item, path, name: "item")
+        case .runID: return .success(.string(values.run.rawValue))
+        case .runTrigger: return .success(.string(values.trigger.rawValue))
+        case .jobID: return .success(.string(values.job.rawValue))
+        }
+    }
+
+    static func walk(_ value: JSONValue, _ path: [String], name: String) -> Result<JSONValue, TemplateProblem> {
+        var current = value
+        var walked = name
+        for field in path {
+            switch current {
+            case .object(let fields):
+                guard let next = fields[field] else {
+                    let known = fields.keys.sorted().prefix(8).joined(separator: ", ")
+                    return .failure(TemplateProblem(message: "\(walked) has no field '\(field)' (it has: \(known))"))
+                }
+                current = next
+            case .array(let elements):
+                guard let index = Int(field), elements.indices.contains(index) else {
+                    return .failure(
+                        TemplateProblem(
+                            message: "\(walked) is an array of \(elements.count); '\(field)' is not an index of it"))
+                }
+                current = elements[index]
+            default:
+                return .failure(
+                    TemplateProblem(message: "\(walked) is \(current.kindName), which has no field '\(field)'"))
+            }
+            walked += ".\(field)"
+        }
+        return .success(current)
+    }
+}
+
+/// A template that could not be given a value when the run needed it.
+public struct TemplateProblem: Error, Sendable, Equatable {
+    public let message: String
+
+    public init(message: String) { self.message = message }
+}
+
+extension JSONValue {
+    /// `an object`, `an array`, … for messages.
+    public var kindName: String {
+        switch self {
+        case .null: "null"
+        case .bool: "a boolean"
+        case .number: "a number"
+        case .string: "a string"
+        case .array: "an array"
+        case .object: "an object"
+        }
+    }
+
+    /// The value as a step sees it in an environment variable: a string as it is, anything else
+    /// as compact JSON.
+    public var environmentText: String {
+        if case .string(let text) = self { return text }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+    }
+
+    /// Parses JSON text.
+    public static func parse(_ data: Data) -> JSONValue? {
+        try? JSONDecoder().decode(JSONValue.self, from: data)
+    }
+}
+
+/// `for_each`: the array a step fans out over.
+public enum ForEachExpansion {
+    /// The items of `text` (one `${{ … }}` reference, to an array or to a string holding a JSON
+    /// array), or why not.
+    public static func items(_ text: String, values: TemplateValues) -> Result<[JSONValue], TemplateProblem> {
+        guard let template = try? Template(parsing: text), template.isSingleReference,
+            let reference = template.references.first
+        else {
+            return .failure(TemplateProblem(message: "for_each must be one ${{ … }} reference to an array"))
+        }
+        switch reference.value(in: values) {
+        case .failure(let problem): return .failure(TemplateProblem(message: "for_each: \(problem.message)"))
+        case .success(.array(let items)): return .success(items)
+        case .success(.string(let text)):
+            if case .array(let items)? = JSONValue.parse(Data(text.utf8)) { return .success(items) }
+            return .failure(TemplateProblem(message: "for_each: \(text.prefix(60)) is a string, not a JSON array"))
+        case .success(let other):
+            return .failure(TemplateProblem(message: "for_each needs an array; it got \(other.kindName)"))
+        }
+    }
+}
