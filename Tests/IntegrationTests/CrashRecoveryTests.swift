@@ -17,7 +17,7 @@ import WorkflowTesting
     static func step(_ id: String, needs: [String] = [], effect: String, more: [String] = [], fail: Bool = false)
         -> String
     {
-        let mark = "echo \"$WF_RUN_ID $WF_STEP $WF_ATTEMPT\""
+        let mark = "echo \"$WF_RUN_ID $WF_STEP${WF_ITEM_INDEX:+#$WF_ITEM_INDEX} $WF_ATTEMPT\""
         let failFirst = fail ? "[ \"$WF_ATTEMPT\" -gt 1 ] || exit 3; " : ""
         var lines = [
             "  - id: \(id)",
@@ -28,7 +28,8 @@ import WorkflowTesting
         return (lines + more).joined(separator: "\n") + "\n"
     }
 
-    /// Three jobs firing every second: a chain, a fan-in, and a step that fails once and retries.
+    /// Four jobs firing every second: a chain, a fan-in, a step that fails once and retries, and
+    /// a fan-out over an earlier output (for_each).
     static func jobs(marks: String, enabled: Bool) -> [String: String] {
         let head = "schedule: \"* * * * * *\"\nenabled: \(enabled)\nenv: { MARKS: \(marks) }\nsteps:\n"
         return [
@@ -39,6 +40,10 @@ import WorkflowTesting
             "flaky.yaml": head
                 + step("call", effect: "idempotent", more: ["    retry: { attempts: 3, delay: 200ms }"], fail: true)
                 + step("after", needs: ["call"], effect: "pure"),
+            "items.yaml": head.replacingOccurrences(of: "steps:", with: "max_parallel: 2\nsteps:")
+                + "  - id: list\n    effect: pure\n    output: json\n    run: echo '[1, 2, 3, 4]'\n"
+                + step(
+                    "each", needs: ["list"], effect: "effectful", more: ["    for_each: ${{ steps.list.output }}"]),
         ]
     }
 
@@ -78,7 +83,7 @@ import WorkflowTesting
         let daemon = try await TestDaemon.start(dir)
         let state = StateDirectory(root: daemon.state)
         let store = RunStore(directory: state)
-        let jobs = ["chain", "fan", "flaky"].compactMap(JobID.init)
+        let jobs = ["chain", "fan", "flaky", "items"].compactMap(JobID.init)
         let settled = await eventually(timeout: .seconds(60)) {
             jobs.allSatisfy { (try? store.loadLatest($0))?.active == nil }
         }
@@ -105,9 +110,10 @@ import WorkflowTesting
                 runs += 1
                 #expect(snapshot.run.state.isTerminal, "\(run) is \(snapshot.run.state)")
                 if snapshot.run.interrupted == true { interrupted += 1 }
-                for step in snapshot.steps {
+                for step in snapshot.steps.flatMap({ [$0] + ($0.items ?? []) }) {
                     let definition = try #require(snapshot.spec.steps.first { $0.id == step.step })
-                    let ran = startedBy["\(run)/\(step.step)"] ?? []
+                    let name = step.item.map { "\(step.step)#\($0)" } ?? step.step.rawValue
+                    let ran = startedBy["\(run)/\(name)"] ?? []
                     for mark in ran {
                         #expect(
                             mark.attempt <= step.attempts.count,
@@ -136,6 +142,7 @@ import WorkflowTesting
         #expect(!files.contains { $0.contains(".corrupt-") }, "no record was found corrupt")
         #expect(runs >= kills / 2, "the workload ran (\(runs) runs)")
         #expect(recoveredAttempts > 0, "some kills caught a step running")
+        #expect(started.contains { $0.step.hasPrefix("each#") }, "for_each items ran")
         print("crash test: \(kills) kills, \(runs) runs, \(interrupted) interrupted, \(recoveredAttempts) attempts cut")
     }
 }
