@@ -34,14 +34,8 @@ public struct ShellExecutor: StepExecutor {
     }
 
     public func execute(_ invocation: StepInvocation, control: StepControl, logger: Logger) async -> AttemptResult {
-        let logFD = open(invocation.logFile, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o640)
-        guard logFD >= 0 else {
-            let reason = String(cString: strerror(errno))
-            return AttemptResult(
-                outcome: .failed, error: "could not open the log file '\(invocation.logFile)': \(reason)")
-        }
-        defer { close(logFD) }
-        let sink = OutputSink(fd: logFD, limit: maxLogBytes, outputLimit: maxOutputBytes, logger: logger)
+        let sink = OutputSink(path: invocation.logFile, limit: maxLogBytes, outputLimit: maxOutputBytes, logger: logger)
+        defer { sink.close() }
         let group = ProcessGroupSlot()
         let options: PlatformOptions = {
             var options = PlatformOptions()
@@ -227,20 +221,23 @@ final class ProcessGroupSlot: Sendable {
 /// Captures an attempt's output: to the log file up to a limit, and line by line to the logger.
 final class OutputSink: Sendable {
     private struct State {
+        /// The log file, opened at the first byte: a step that prints nothing costs no file.
+        var fd: Int32?
+        var openFailed = false
         var written = 0
         var truncated = false
         var output: [UInt8] = []
         var outputTruncated = false
     }
 
-    private let fd: Int32
+    private let path: String
     private let limit: Int
     private let outputLimit: Int
     private let logger: Logger
     private let state = Mutex(State())
 
-    init(fd: Int32, limit: Int, outputLimit: Int, logger: Logger) {
-        self.fd = fd
+    init(path: String, limit: Int, outputLimit: Int, logger: Logger) {
+        self.path = path
         self.limit = limit
         self.outputLimit = outputLimit
         self.logger = logger
@@ -282,10 +279,17 @@ final class OutputSink: Sendable {
     }
 
     func finish() {
-        let truncated = state.withLock { $0.truncated }
-        if truncated {
+        let (truncated, fd) = state.withLock { ($0.truncated, $0.fd) }
+        if truncated, let fd {
             let note = "\n[wfd: output truncated at \(limit) bytes]\n"
             Array(note.utf8).withUnsafeBytes { _ = Glibc.write(fd, $0.baseAddress, $0.count) }
+        }
+    }
+
+    func close() {
+        state.withLock {
+            if let fd = $0.fd { Glibc.close(fd) }
+            $0.fd = nil
         }
     }
 
@@ -294,14 +298,25 @@ final class OutputSink: Sendable {
     }
 
     private func write(_ bytes: [UInt8]) {
-        let allowed: Int = state.withLock {
+        let (allowed, fd): (Int, Int32?) = state.withLock {
             let room = max(0, limit - $0.written)
             let take = min(room, bytes.count)
             $0.written += take
             if take < bytes.count { $0.truncated = true }
-            return take
+            if $0.fd == nil, !$0.openFailed, take > 0 {
+                let opened = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o640)
+                if opened >= 0 {
+                    $0.fd = opened
+                } else {
+                    $0.openFailed = true
+                    logger.error(
+                        "cannot open the log file '\(path)': \(String(cString: strerror(errno))); the output goes to the journal only"
+                    )
+                }
+            }
+            return (take, $0.fd)
         }
-        guard allowed > 0 else { return }
+        guard allowed > 0, let fd else { return }
         bytes.withUnsafeBytes { raw in
             var offset = 0
             while offset < allowed {
