@@ -27,6 +27,7 @@ public final class DaemonProcess: Sendable {
         let (stream, continuation) = AsyncStream.makeStream(of: Int32.self)
         let status = exitStatus
         process.terminationHandler = { finished in
+            Leftovers.forget(finished.processIdentifier)
             status.value.withLock { $0 = finished.terminationStatus }
             continuation.yield(finished.terminationStatus)
             continuation.finish()
@@ -34,6 +35,9 @@ public final class DaemonProcess: Sendable {
         try process.run()
         self.process = process
         pid = process.processIdentifier
+        Leftovers.killAtExit(pid)
+        // It may have ended (and been forgotten) before it was registered.
+        if status.value.withLock({ $0 }) != nil { Leftovers.forget(pid) }
         self.stderrPath = stderrPath
         exited = stream
     }

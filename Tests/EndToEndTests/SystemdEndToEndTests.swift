@@ -25,6 +25,7 @@ final class SystemdSandbox: Sendable {
             throw TestKitError("systemd did not boot: \(started.output)")
         }
         self.pid = pid
+        Leftovers.killAtExit(pid)
     }
 
     /// Runs a command inside the instance's mount and PID namespaces.
@@ -38,6 +39,7 @@ final class SystemdSandbox: Sendable {
 
     func stop() {
         _ = try? runProgram(script, ["stop", String(pid), id])
+        Leftovers.forget(pid)
     }
 }
 
