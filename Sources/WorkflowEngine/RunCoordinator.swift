@@ -159,16 +159,24 @@ public struct RunCoordinator: Sendable {
                         logAttempt(slot, result, snapshot: snapshot, logger: runLogger)
                     }
                     var unrecorded: Set<StepID> = []
-                    for effect in effects {
+                    var written: Set<StepID> = []
+                    for (position, effect) in effects.enumerated() {
                         switch effect {
                         case .persistRun:
                             let run = snapshot.run
                             await persist(runLogger) { () throws(StoreError) in try store.save(run) }
-                        case .persistStep(let id):
-                            guard let record = snapshot.step(id) else { continue }
-                            if await !persist(runLogger, { () throws(StoreError) in try store.save(record) }) {
-                                unrecorded.insert(id)
+                        case .persistStep:
+                            // Consecutive step writes go out together: they are independent files,
+                            // and all are durable before the next effect (a spawn, the run record).
+                            // Every effect writes the final snapshot, so each step is written once.
+                            guard written.isEmpty || !isStepWrite(effects, position - 1) else { continue }
+                            var batch: [StepRecord] = []
+                            var next = position
+                            while next < effects.count, case .persistStep(let id) = effects[next] {
+                                if written.insert(id).inserted, let record = snapshot.step(id) { batch.append(record) }
+                                next += 1
                             }
+                            unrecorded.formUnion(await persist(batch, logger: runLogger))
                         case .spawn(let id, let attempt, let item):
                             if !waitedForStart, let notBefore {
                                 waitedForStart = true
@@ -431,6 +439,27 @@ public struct RunCoordinator: Sendable {
         case .succeeded: stepLogger.info("step succeeded\(took)")
         case .cancelled: stepLogger.warning("step cancelled\(took): \(result.error ?? "")")
         case .failed, .timedOut, .interrupted: stepLogger.error("step failed\(took): \(result.error ?? "")")
+        }
+    }
+
+    func isStepWrite(_ effects: [RunEffect], _ position: Int) -> Bool {
+        guard effects.indices.contains(position), case .persistStep = effects[position] else { return false }
+        return true
+    }
+
+    /// Writes `records` durably, at the same time on the I/O threads; returns the steps whose
+    /// write failed (logged; their records on disk keep the previous version).
+    func persist(_ records: [StepRecord], logger: Logger) async -> Set<StepID> {
+        let store = store
+        return await withTaskGroup(of: StepID?.self) { group in
+            for record in records {
+                group.addTask {
+                    await persist(logger, { () throws(StoreError) in try store.save(record) }) ? nil : record.step
+                }
+            }
+            var failed: Set<StepID> = []
+            for await id in group { if let id { failed.insert(id) } }
+            return failed
         }
     }
 
