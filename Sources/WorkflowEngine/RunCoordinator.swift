@@ -117,9 +117,8 @@ public struct RunCoordinator: Sendable {
         if first == nil {
             do {
                 try await BlockingIO.shared.run { () throws(StoreError) in
+                    // The steps/ directory comes with the first step record, logs/ with the first byte of output.
                     try store.saveSpec(spec, run: runID)
-                    try RecordFile.makeDirectory(store.directory.logsDirectory(spec.id, runID))
-                    try RecordFile.makeDirectory(store.directory.stepsDirectory(spec.id, runID))
                 }
             } catch {
                 runLogger.error("cannot record the new run, not starting it: \(error)")

@@ -4,6 +4,7 @@ import Subprocess
 import Synchronization
 import SystemPackage
 import WorkflowCore
+import WorkflowStore
 
 #if canImport(Glibc)
     import Glibc
@@ -304,7 +305,12 @@ final class OutputSink: Sendable {
             $0.written += take
             if take < bytes.count { $0.truncated = true }
             if $0.fd == nil, !$0.openFailed, take > 0 {
-                let opened = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o640)
+                let flags = O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC
+                var opened = open(path, flags, 0o640)
+                if opened < 0, errno == ENOENT {  // the run's logs/ directory, made at its first output
+                    try? RecordFile.makeDirectory((path as NSString).deletingLastPathComponent)
+                    opened = open(path, flags, 0o640)
+                }
                 if opened >= 0 {
                     $0.fd = opened
                 } else {
