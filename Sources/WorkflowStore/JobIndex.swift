@@ -68,8 +68,10 @@ public struct LatestRuns: Sendable, Equatable, Codable {
     }
 }
 
-/// The few facts about a run that status needs.
+/// The few facts about a run that status and `wfctl runs` need.
 public struct RunSummary: Sendable, Equatable, Codable {
+    /// Absent in summaries written before it was added.
+    public var job: JobID?
     public var id: RunID
     public var state: RunState
     public var trigger: Trigger
@@ -79,6 +81,7 @@ public struct RunSummary: Sendable, Equatable, Codable {
     public var error: String?
 
     public init(_ run: RunRecord) {
+        job = run.job
         id = run.id
         state = run.state
         trigger = run.trigger
@@ -89,7 +92,7 @@ public struct RunSummary: Sendable, Equatable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, state, trigger, error
+        case job, id, state, trigger, error
         case scheduledFor = "scheduled_for"
         case startedAt = "started_at"
         case endedAt = "ended_at"

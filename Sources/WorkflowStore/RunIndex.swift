@@ -14,35 +14,8 @@ public struct RunIndex: Sendable {
 
     public init(directory: StateDirectory) { self.directory = directory }
 
-    /// One line of the index.
-    public struct Entry: Sendable, Equatable, Codable {
-        public var job: JobID
-        public var id: RunID
-        public var state: RunState
-        public var trigger: Trigger
-        public var scheduledFor: Date?
-        public var startedAt: Date?
-        public var endedAt: Date?
-        public var error: String?
-
-        public init(_ run: RunRecord) {
-            job = run.job
-            id = run.id
-            state = run.state
-            trigger = run.trigger
-            scheduledFor = run.scheduledFor
-            startedAt = run.startedAt ?? run.createdAt
-            endedAt = run.endedAt
-            error = run.error
-        }
-
-        enum CodingKeys: String, CodingKey {
-            case job, id, state, trigger, error
-            case scheduledFor = "scheduled_for"
-            case startedAt = "started_at"
-            case endedAt = "ended_at"
-        }
-    }
+    /// One line of the index: the run's summary, as in `latest.json`.
+    public typealias Entry = RunSummary
 
     /// Appends the ended run `run`.
     public func append(_ run: RunRecord) throws(StoreError) {

@@ -20,8 +20,7 @@ struct Cancel: ParsableCommand {
     @Flag(help: "Wait until the run has ended.")
     var wait = false
 
-    @Option(help: ArgumentHelp("The control socket (default: the one the running wfd recorded).", valueName: "path"))
-    var socket: String?
+    @OptionGroup var daemon: DaemonOptions
 
     @OptionGroup var options: StateOptions
 
@@ -32,7 +31,7 @@ struct Cancel: ParsableCommand {
     func run() throws {
         let state = options.directory
         let response = try sendToDaemon(
-            ControlRequest(command: "cancel", run: target), state: state, socket: socket, timeout: .seconds(30))
+            ControlRequest(command: "cancel", run: target), state: state, socket: daemon.socket, timeout: .seconds(30))
         guard response.ok else {
             throw CommandFailure(description: response.message, code: response.error == "permission_denied" ? 77 : 1)
         }

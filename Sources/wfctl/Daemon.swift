@@ -1,7 +1,14 @@
+import ArgumentParser
 import Foundation
 import WorkflowControl
 import WorkflowCore
 import WorkflowStore
+
+/// Options of the commands that talk to the running wfd.
+struct DaemonOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The control socket (default: the one the running wfd recorded).", valueName: "path"))
+    var socket: String?
+}
 
 /// Sends one request to the running wfd and returns its answer, or a failure that says what to do
 /// (69 when wfd is not running, 77 when the caller may not talk to it).

@@ -16,15 +16,14 @@ struct Reload: ParsableCommand {
 
     @OptionGroup var options: StateOptions
 
-    @Option(help: ArgumentHelp("The control socket (default: the one the running wfd recorded).", valueName: "path"))
-    var socket: String?
+    @OptionGroup var daemon: DaemonOptions
 
     @Flag(help: "Print wfd's answer as JSON: {\"ok\", \"message\", \"error\"}.")
     var json = false
 
     func run() throws {
         let response = try sendToDaemon(
-            ControlRequest(command: "reload"), state: options.directory, socket: socket, timeout: .seconds(90))
+            ControlRequest(command: "reload"), state: options.directory, socket: daemon.socket, timeout: .seconds(90))
         if json {
             FileHandle.standardOutput.write(try ControlFraming.encode(response))
         } else if response.ok {

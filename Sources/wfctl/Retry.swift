@@ -46,8 +46,7 @@ struct Retry: ParsableCommand {
     @Flag(help: "Print the result as JSON: {\"job\", \"run\", \"state\", \"error\"}.")
     var json = false
 
-    @Option(help: ArgumentHelp("The control socket (default: the one the running wfd recorded).", valueName: "path"))
-    var socket: String?
+    @OptionGroup var daemon: DaemonOptions
 
     @OptionGroup var options: StateOptions
 
@@ -88,7 +87,7 @@ struct Retry: ParsableCommand {
         request.from = from
         request.skip = skip.isEmpty ? nil : skip
         request.outputs = outputs.isEmpty ? nil : outputs
-        let response = try sendToDaemon(request, state: state, socket: socket, timeout: .seconds(60))
+        let response = try sendToDaemon(request, state: state, socket: daemon.socket, timeout: .seconds(60))
         guard response.ok else {
             throw CommandFailure(description: response.message, code: response.error == "permission_denied" ? 77 : 1)
         }

@@ -36,8 +36,7 @@ struct Run: ParsableCommand {
     @Flag(help: "Print the result as JSON: {\"job\", \"run\", \"state\", \"error\"}.")
     var json = false
 
-    @Option(help: ArgumentHelp("The control socket (default: the one the running wfd recorded).", valueName: "path"))
-    var socket: String?
+    @OptionGroup var daemon: DaemonOptions
 
     @OptionGroup var options: StateOptions
 
@@ -67,7 +66,7 @@ struct Run: ParsableCommand {
             }
             request.params = values
         }
-        let response = try sendToDaemon(request, state: state, socket: socket, timeout: .seconds(60))
+        let response = try sendToDaemon(request, state: state, socket: daemon.socket, timeout: .seconds(60))
         guard response.ok, let runName = response.run, let runID = RunID(runName), let jobID = JobID(job) else {
             throw CommandFailure(description: response.message, code: response.error == "permission_denied" ? 77 : 1)
         }

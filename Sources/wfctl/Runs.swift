@@ -70,7 +70,7 @@ struct Runs: ParsableCommand {
             let started = run.startedAt ?? run.id.createdAt ?? now
             let took = run.endedAt.map { String(format: "%.1fs", $0.timeIntervalSince(started)) } ?? "-"
             rows.append([
-                run.id.rawValue, run.job.rawValue, run.state.rawValue, run.trigger.rawValue,
+                run.id.rawValue, run.job?.rawValue ?? "", run.state.rawValue, run.trigger.rawValue,
                 StatusTable.ago(started, now: now), took, run.error ?? "",
             ])
         }

@@ -127,20 +127,8 @@ final class ControlServer: Service, Sendable {
             guard let name = request.job, let job = JobID(name) else {
                 return ControlResponse(ok: false, message: "run needs a job id", error: "bad_request")
             }
-            let outcome = Mutex<Result<RunID, Scheduler.ManualRunRefusal>?>(nil)
-            let finished = DispatchSemaphore(value: 0)
-            scheduler.runNow(job, params: request.params ?? [:]) { result in
-                outcome.withLock { $0 = result }
-                finished.signal()
-            }
-            guard finished.wait(timeout: .now() + 30) == .success, let result = outcome.withLock({ $0 }) else {
-                return ControlResponse(ok: false, message: "wfd did not answer within 30 s", error: "failed")
-            }
-            switch result {
-            case .success(let run):
-                return ControlResponse(ok: true, message: "started run \(run) of \(job)", run: run.rawValue)
-            case .failure(let refusal):
-                return ControlResponse(ok: false, message: refusal.message, error: refusal.code)
+            return respond(to: { scheduler.runNow(job, params: request.params ?? [:], done: $0) }) { run in
+                "started run \(run) of \(job)"
             }
         case "retry":
             guard let jobName = request.job, let job = JobID(jobName), let runName = request.run,
@@ -162,24 +150,32 @@ final class ControlServer: Service, Sendable {
                 }
                 outputs[step] = Data(text.utf8)
             }
-            let outcome = Mutex<Result<RunID, Scheduler.ManualRunRefusal>?>(nil)
-            let finished = DispatchSemaphore(value: 0)
-            scheduler.retryRun(run, of: job, request: retry, outputs: outputs, by: "uid \(peer.uid)") { result in
-                outcome.withLock { $0 = result }
-                finished.signal()
-            }
-            guard finished.wait(timeout: .now() + 30) == .success, let result = outcome.withLock({ $0 }) else {
-                return ControlResponse(ok: false, message: "wfd did not answer within 30 s", error: "failed")
-            }
-            switch result {
-            case .success(let run):
-                let what = retry.from.map { "from step '\($0)'" } ?? "from its failed steps"
-                return ControlResponse(ok: true, message: "retrying run \(run) of \(job) \(what)", run: run.rawValue)
-            case .failure(let refusal):
-                return ControlResponse(ok: false, message: refusal.message, error: refusal.code)
-            }
+            let what = retry.from.map { "from step '\($0)'" } ?? "from its failed steps"
+            return respond(to: {
+                scheduler.retryRun(run, of: job, request: retry, outputs: outputs, by: "uid \(peer.uid)", done: $0)
+            }) { run in "retrying run \(run) of \(job) \(what)" }
         default:
             return ControlResponse(ok: false, message: "unknown command '\(request.command)'", error: "unknown_command")
+        }
+    }
+
+    /// Sends a command that starts a run to the scheduler and waits (30 s at most) for its answer.
+    private func respond(
+        to send: (@escaping @Sendable (Result<RunID, Scheduler.ManualRunRefusal>) -> Void) -> Void,
+        success: (RunID) -> String
+    ) -> ControlResponse {
+        let outcome = Mutex<Result<RunID, Scheduler.ManualRunRefusal>?>(nil)
+        let finished = DispatchSemaphore(value: 0)
+        send { result in
+            outcome.withLock { $0 = result }
+            finished.signal()
+        }
+        guard finished.wait(timeout: .now() + 30) == .success, let result = outcome.withLock({ $0 }) else {
+            return ControlResponse(ok: false, message: "wfd did not answer within 30 s", error: "failed")
+        }
+        switch result {
+        case .success(let run): return ControlResponse(ok: true, message: success(run), run: run.rawValue)
+        case .failure(let refusal): return ControlResponse(ok: false, message: refusal.message, error: refusal.code)
         }
     }
 }
