@@ -288,6 +288,8 @@ public struct RunCoordinator: Sendable {
             environment: environment, workingDirectory: workingDirectory(for: definition),
             timeout: definition.timeout?.duration,
             logFile: store.directory.runFile(run.job, run.id, relative: relative))
+        invocation.item = slot.item
+        invocation.processRecord = ProcessRecord.path(store.directory, run.job, run.id)
         if let user = definition.user {
             switch UserAccount.resolve(user) {
             case .success(let account):

@@ -38,6 +38,7 @@ extension Scheduler {
                 runLogger.error("cannot recover the unfinished run: another process holds the job lock")
                 continue
             }
+            killLeftovers(of: snapshot, store: store, logger: runLogger)
             let prepared = coordinator.resume(snapshot)
             active[job] = ActiveRun(handle: prepared.handle, lock: lock)
             waiting += 1
@@ -52,6 +53,29 @@ extension Scheduler {
         for _ in 0..<waiting { _ = await iterator.next() }
         signal.finish()
         return fireTimes
+    }
+
+    /// Kills the process groups of attempts that are still running from the previous wfd
+    /// (outside systemd nothing else does; under systemd the unit's cgroup was killed already),
+    /// so that nothing runs twice at once: the attempts then end `interrupted` as usual. A pid
+    /// counts only if its start time matches the one noted at spawn (pids are reused).
+    func killLeftovers(of snapshot: RunSnapshot, store: RunStore, logger: Logger) {
+        let noted = ProcessRecord.read(ProcessRecord.path(store.directory, snapshot.run.job, snapshot.run.id))
+        guard !noted.isEmpty else { return }
+        for record in snapshot.steps.flatMap({ [$0] + ($0.items ?? []) }) where record.state == .running {
+            guard let attempt = record.attempts.last, attempt.endedAt == nil,
+                let entry = noted.last(where: {
+                    $0.step == record.step && $0.item == record.item && $0.attempt == attempt.number
+                }),
+                entry.startTime != 0, ProcessRecord.startTime(of: entry.pid) == entry.startTime
+            else { continue }
+            kill(-entry.pid, SIGKILL)  // the step's own session and process group
+            kill(entry.pid, SIGKILL)
+            for _ in 0..<200 where ProcessRecord.startTime(of: entry.pid) == entry.startTime { usleep(10_000) }
+            logger.warning(
+                "killed process group \(entry.pid) of step '\(record.step)' (attempt \(attempt.number)), which outlived the previous wfd",
+                metadata: [LogField.step: .string(record.step.rawValue)])
+        }
     }
 
     /// The run `latest.json` names active. A damaged `latest.json` is moved aside and the

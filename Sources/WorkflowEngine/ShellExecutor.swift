@@ -71,7 +71,15 @@ public struct ShellExecutor: StepExecutor {
                         workingDirectory: FilePath(invocation.workingDirectory),
                         platformOptions: options, input: .none, output: .sequence, error: .sequence
                     ) { execution in
-                        group.started(execution.processIdentifier.value)
+                        let pid = execution.processIdentifier.value
+                        group.started(pid)
+                        if let record = invocation.processRecord {
+                            ProcessRecord.append(
+                                ProcessRecord.Entry(
+                                    step: invocation.step, item: invocation.item, attempt: invocation.attempt, pid: pid,
+                                    startTime: ProcessRecord.startTime(of: pid) ?? 0),
+                                to: record)
+                        }
                         await withTaskGroup(of: Void.self) { pumps in
                             pumps.addTask { await sink.pump(execution.standardOutput, stream: "stdout") }
                             pumps.addTask { await sink.pump(execution.standardError, stream: "stderr") }

@@ -18,6 +18,10 @@ public struct StepInvocation: Sendable {
     public var logFile: String
     /// The account the step runs as (`user:`); nil: wfd's own.
     public var account: UserAccount?
+    /// For a `for_each` item: its index.
+    public var item: Int?
+    /// Where the spawned process is noted (``ProcessRecord``), so a later wfd can find it.
+    public var processRecord: String?
 
     public init(
         job: JobID, run: RunID, step: StepID, attempt: Int, command: String, environment: [String: String],

@@ -98,12 +98,15 @@ import WorkflowTesting
         #expect(await eventually { FileManager.default.fileExists(atPath: dir.file("charge.pid")) })
         daemon.process.send(SIGKILL)
         _ = await daemon.process.waitForExit()
-        // The step outlives wfd outside systemd (under systemd the unit's cgroup is killed).
+        // Outside systemd the step outlives wfd; the next wfd kills it before anything runs.
         let pidText = try String(contentsOfFile: dir.file("charge.pid"), encoding: .utf8)
-        if let pid = Int32(pidText.trimmingCharacters(in: .whitespacesAndNewlines)) { kill(pid, SIGKILL) }
+        let pid = try #require(Int32(pidText.trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(isAlive(pid))
 
         let restarted = try await TestDaemon.start(dir)
         defer { Task { await restarted.process.stop() } }
+        #expect(!isAlive(pid), "the leftover step was killed during recovery")
+        #expect(restarted.process.output.contains("which outlived the previous wfd"))
         let run = try #require(store.runIDs(job).last)
         let record = try #require(await waitForEnd(store, job, run))
         #expect(record.state == .failed)
