@@ -16,6 +16,7 @@ enum StatusTable {
             let last =
                 job.lastRun.map { run in (run.endedAt ?? run.startedAt).map { ago($0, now: now) } ?? "-" } ?? "never"
             var result = job.lastRun?.state.rawValue ?? "-"
+            if job.lastRun?.error?.hasPrefix("interrupted:") == true { result += " (interrupted: see wfctl show)" }
             if job.state == .invalid { result += " (file invalid)" }
             if job.state == .disabled { result += " (disabled)" }
             let running =

@@ -115,6 +115,8 @@ import WorkflowTesting
             record.error?.contains("wfctl retry \(run) --skip charge --output FILE") == true, "\(record.error ?? "")")
         #expect(try store.loadStep(job, run, StepID("charge")!).state == .interrupted)
         #expect(try store.loadStep(job, run, StepID("charge")!).attempts.count == 1, "not re-run by a guess")
+        let status = try wfctl(["status"], state: state)
+        #expect(status.output.contains("failed (interrupted: see wfctl show)"), "\(status.output)")
         let shown = try wfctl(["show", run.rawValue], state: state)
         #expect(shown.output.contains("failed (interrupted: waiting for wfctl retry)"), "\(shown.output)")
 
