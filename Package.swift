@@ -14,9 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
-        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
-        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
     targets: [
         .systemLibrary(
@@ -25,6 +23,8 @@ let package = Package(
             providers: [.apt(["libsystemd-dev"])]
         ),
         .systemLibrary(name: "CLinux"),
+        // Starting step processes: clone(CLONE_VM|CLONE_VFORK) with a session, credentials and pipes.
+        .target(name: "CSpawn"),
         .target(
             name: "WorkflowCore",
             dependencies: [.product(name: "Yams", package: "Yams")],
@@ -39,12 +39,11 @@ let package = Package(
             name: "WorkflowEngine",
             dependencies: [
                 "CLinux",
+                "CSpawn",
                 "WorkflowCore",
                 "WorkflowStore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Subprocess", package: "swift-subprocess"),
-                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict
         ),

@@ -1,8 +1,6 @@
 import Foundation
 import Logging
-import Subprocess
 import Synchronization
-import SystemPackage
 import WorkflowCore
 import WorkflowStore
 
@@ -38,58 +36,38 @@ public struct ShellExecutor: StepExecutor {
         let sink = OutputSink(path: invocation.logFile, limit: maxLogBytes, outputLimit: maxOutputBytes, logger: logger)
         defer { sink.close() }
         let group = ProcessGroupSlot()
-        let options: PlatformOptions = {
-            var options = PlatformOptions()
-            options.createSession = true
-            if let account = invocation.account {
-                options.userID = account.uid
-                options.groupID = account.gid
-                options.supplementaryGroups = account.groups
-            }
-            return options
-        }()
-        // NUL-terminated: swift-subprocess 1.0.2 passes each entry to strdup(), which would read
-        // past the end of an unterminated array (seen here as garbage after the last value).
-        let environment = invocation.environment.sorted { $0.key < $1.key }.map {
-            Array("\($0.key)=\($0.value)".utf8) + [0]
-        }
-
-        enum Finished: Sendable {
-            case process(TerminationStatus?, spawnError: String?)
-            case stopped(StopReason)
-        }
-        let grace = gracePeriod
         let (program, arguments) =
             Self.directCommand(invocation.command, path: invocation.environment["PATH"])
             ?? (shell, ["-c", invocation.command])
-        let finished: (TerminationStatus?, String?, StopReason?) = await withTaskGroup(of: Finished?.self) { tasks in
+        let request = ChildProcess.Request(
+            program: program, arguments: arguments, environment: invocation.environment,
+            workingDirectory: invocation.workingDirectory, account: invocation.account)
+
+        enum Finished: Sendable {
+            case process(ChildProcess.End?, spawnError: String?)
+            case stopped(StopReason)
+        }
+        let grace = gracePeriod
+        let finished: (ChildProcess.End?, String?, StopReason?) = await withTaskGroup(of: Finished?.self) { tasks in
             tasks.addTask {
-                do {
-                    let result = try await Subprocess.run(
-                        .path(FilePath(program)), arguments: Arguments(arguments),
-                        environment: .custom(environment),
-                        workingDirectory: FilePath(invocation.workingDirectory),
-                        platformOptions: options, input: .none, output: .sequence, error: .sequence
-                    ) { execution in
-                        let pid = execution.processIdentifier.value
-                        group.started(pid)
-                        if let record = invocation.processRecord {
-                            ProcessRecord.append(
-                                ProcessRecord.Entry(
-                                    step: invocation.step, item: invocation.item, attempt: invocation.attempt, pid: pid,
-                                    startTime: ProcessRecord.startTime(of: pid) ?? 0),
-                                to: record)
-                        }
-                        await withTaskGroup(of: Void.self) { pumps in
-                            pumps.addTask { await sink.pump(execution.standardOutput, stream: "stdout") }
-                            pumps.addTask { await sink.pump(execution.standardError, stream: "stderr") }
-                        }
-                    }
+                let child: ChildProcess
+                switch ChildProcess.spawn(request) {
+                case .success(let started): child = started
+                case .failure(let error):
                     group.exited()
-                    return .process(result.terminationStatus, spawnError: nil)
-                } catch {
-                    group.exited()
-                    return .process(nil, spawnError: "\(error)")
+                    return .process(nil, spawnError: error.description)
+                }
+                group.started(child.pid)
+                if let record = invocation.processRecord {
+                    ProcessRecord.append(
+                        ProcessRecord.Entry(
+                            step: invocation.step, item: invocation.item, attempt: invocation.attempt, pid: child.pid,
+                            startTime: ProcessRecord.startTime(of: child.pid) ?? 0),
+                        to: record)
+                }
+                switch await Self.wait(for: child, group: group, sink: sink) {
+                case .success(let end): return .process(end, spawnError: nil)
+                case .failure(let error): return .process(nil, spawnError: error.description)
                 }
             }
             tasks.addTask {
@@ -103,24 +81,50 @@ public struct ShellExecutor: StepExecutor {
                 } catch {}
                 return .stopped(reason)
             }
-            var status: TerminationStatus?
+            var end: ChildProcess.End?
             var spawnError: String?
             var stop: StopReason?
             while let next = await tasks.next() {
                 switch next {
                 case .process(let result, let error)?:
-                    (status, spawnError) = (result, error)
+                    (end, spawnError) = (result, error)
                     tasks.cancelAll()
                 case .stopped(let reason)?: stop = reason
                 case nil: break
                 }
             }
-            return (status, spawnError, stop)
+            return (end, spawnError, stop)
         }
         sink.finish()
-        var result = Self.result(status: finished.0, spawnError: finished.1, stop: finished.2)
+        var result = Self.result(end: finished.0, spawnError: finished.1, stop: finished.2)
         (result.stdout, result.stdoutTruncated) = sink.capturedOutput
         return result
+    }
+
+    /// Hands `child` to the reactor and returns how it ended, once its output is all read.
+    static func wait(
+        for child: ChildProcess, group: ProcessGroupSlot, sink: OutputSink
+    ) async -> Result<ChildProcess.End, ProcessReactor.WatchError> {
+        await withCheckedContinuation { continuation in
+            let handlers = ProcessReactor.Handlers(
+                output: { bytes, stream in sink.consume(bytes, from: stream) },
+                exited: { group.exited() },
+                finished: { end, abandoned in
+                    if abandoned { sink.noteAbandonedOutput() }
+                    continuation.resume(returning: .success(end))
+                })
+            do throws(ProcessReactor.WatchError) {
+                try ProcessReactor.shared.watch(child, handlers: handlers)
+            } catch {
+                // Not watchable: end it here, so that nothing runs unobserved.
+                kill(-child.pid, SIGKILL)
+                var status: Int32 = 0
+                while waitpid(child.pid, &status, 0) < 0 && errno == EINTR {}
+                group.exited()
+                [child.pidfd, child.stdout, child.stderr].forEach { _ = close($0) }
+                continuation.resume(returning: .failure(error))
+            }
+        }
     }
 
     enum StopReason: Sendable {
@@ -147,12 +151,15 @@ public struct ShellExecutor: StepExecutor {
         }
     }
 
-    static func result(status: TerminationStatus?, spawnError: String?, stop: StopReason?) -> AttemptResult {
+    static func result(end: ChildProcess.End?, spawnError: String?, stop: StopReason?) -> AttemptResult {
         var exitCode: Int32?
         var signal: Int32?
-        switch status {
+        switch end {
         case .exited(let code)?: exitCode = code
         case .signaled(let number)?: signal = number
+        case .lost?:
+            return AttemptResult(
+                outcome: .failed, error: "wfd lost track of the step's process; its exit status is unknown")
         case nil: break
         }
         if let spawnError { return AttemptResult(outcome: .failed, error: "could not start the step: \(spawnError)") }
@@ -237,6 +244,9 @@ final class OutputSink: Sendable {
         var truncated = false
         var output: [UInt8] = []
         var outputTruncated = false
+        /// The unfinished last line of each stream.
+        var partial: [ProcessReactor.Stream: [UInt8]] = [:]
+        var abandoned = false
     }
 
     private let path: String
@@ -263,35 +273,60 @@ final class OutputSink: Sendable {
         }
     }
 
-    func pump(_ sequence: SubprocessOutputSequence, stream: String) async {
-        var partial: [UInt8] = []
-        let lineLogger = logger.with([LogField.stream: stream])
-        do {
-            for try await buffer in sequence {
-                let bytes = buffer.withUnsafeBytes { Array($0) }
-                write(bytes)
-                if stream == "stdout" { capture(bytes) }
-                partial += bytes
-                while let newline = partial.firstIndex(of: UInt8(ascii: "\n")) {
-                    emit(partial[..<newline], logger: lineLogger)
-                    partial.removeSubrange(...newline)
-                }
-                if partial.count > 16 * 1024 {  // a very long line: log it in pieces
-                    emit(partial[...], logger: lineLogger)
-                    partial.removeAll()
-                }
+    /// Takes bytes the step wrote to `stream`: into the log file and the output (both capped),
+    /// and complete lines to the logger, until the log's limit is reached.
+    func consume(_ bytes: [UInt8], from stream: ProcessReactor.Stream) {
+        let logged = write(bytes)
+        if stream == .stdout { capture(bytes) }
+        let lines: [ArraySlice<UInt8>] = state.withLock { state in
+            var partial = state.partial[stream, default: []]
+            partial += bytes.prefix(logged)
+            var lines: [ArraySlice<UInt8>] = []
+            var start = partial.startIndex
+            while let newline = partial[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                lines.append(partial[start..<newline])
+                start = newline + 1
             }
-        } catch {
-            logger.warning("reading the step's \(stream) failed: \(error)")
+            partial.removeSubrange(..<start)
+            if partial.count > 16 * 1024 {  // a very long line: log it in pieces
+                lines.append(partial[...])
+                partial.removeAll()
+            }
+            state.partial[stream] = partial
+            return lines
         }
-        if !partial.isEmpty { emit(partial[...], logger: lineLogger) }
+        guard !lines.isEmpty else { return }
+        let lineLogger = logger.with([LogField.stream: stream.rawValue])
+        for line in lines { emit(line, logger: lineLogger) }
     }
 
+    /// Pipes of the step were still held open by a process outside its group when it ended.
+    func noteAbandonedOutput() {
+        state.withLock { $0.abandoned = true }
+    }
+
+    /// Logs what is left of unfinished lines and notes a cut in the log file.
     func finish() {
-        let (truncated, fd) = state.withLock { ($0.truncated, $0.fd) }
-        if truncated, let fd {
-            let note = "\n[wfd: output truncated at \(limit) bytes]\n"
-            Array(note.utf8).withUnsafeBytes { _ = Glibc.write(fd, $0.baseAddress, $0.count) }
+        let (partial, truncated, abandoned, fd) = state.withLock { state in
+            defer { state.partial = [:] }
+            return (state.partial, state.truncated, state.abandoned, state.fd)
+        }
+        for (stream, rest) in partial.sorted(by: { $0.key.rawValue > $1.key.rawValue }) where !rest.isEmpty {
+            emit(rest[...], logger: logger.with([LogField.stream: stream.rawValue]))
+        }
+        var notes: [String] = []
+        if truncated {
+            notes.append("[wfd: output truncated at \(limit) bytes]")
+            logger.warning("the step's output was cut at \(limit) bytes (in its log file and here)")
+        }
+        if abandoned {
+            notes.append("[wfd: output after the step's end was not read: a process outside its group held the pipe]")
+            logger.warning(
+                "the step ended, but a process that left its process group kept its output open; stopped reading")
+        }
+        if let fd, !notes.isEmpty {
+            let text = "\n" + notes.joined(separator: "\n") + "\n"
+            Array(text.utf8).withUnsafeBytes { _ = Glibc.write(fd, $0.baseAddress, $0.count) }
         }
     }
 
@@ -306,7 +341,8 @@ final class OutputSink: Sendable {
         logger.info("\(String(decoding: line, as: UTF8.self))")
     }
 
-    private func write(_ bytes: [UInt8]) {
+    /// Appends to the log file what fits under the limit; returns how many bytes that was.
+    private func write(_ bytes: [UInt8]) -> Int {
         let (allowed, fd): (Int, Int32?) = state.withLock {
             let room = max(0, limit - $0.written)
             let take = min(room, bytes.count)
@@ -330,7 +366,7 @@ final class OutputSink: Sendable {
             }
             return (take, $0.fd)
         }
-        guard allowed > 0, let fd else { return }
+        guard allowed > 0, let fd else { return allowed }
         bytes.withUnsafeBytes { raw in
             var offset = 0
             while offset < allowed {
@@ -340,6 +376,7 @@ final class OutputSink: Sendable {
                 offset += count
             }
         }
+        return allowed
     }
 }
 
