@@ -8,8 +8,8 @@ struct Cancel: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Stop an active run: its steps get SIGTERM, a grace period, then SIGKILL.",
         discussion: """
-            Pending steps are skipped and the run ends 'cancelled'. With --wait, wfctl returns once
-            the run has ended. Exit codes: 0 cancelled, 1 the run is not active, 69 wfd is not
+            Pending steps are skipped and the run ends 'cancelled'. With --wait, wfctl returns once \
+            the run has ended. Exit codes: 0 cancelled, 1 the run is not active, 69 wfd is not \
             running, 77 permission denied.
             """
     )

@@ -8,14 +8,14 @@ struct Fsck: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check the whole state directory and explain each problem; --repair fixes the safe ones.",
         discussion: """
-            Checks every record's checksum, leftover temporary files, records wfd moved aside,
-            runs that never started, unfinished runs recovery would miss, and latest.json files
-            that name runs that do not exist. Runs waiting for a person (interrupted) are listed
+            Checks every record's checksum, leftover temporary files, records wfd moved aside, \
+            runs that never started, unfinished runs recovery would miss, and latest.json files \
+            that name runs that do not exist. Runs waiting for a person (interrupted) are listed \
             as notes.
 
-            --repair moves damaged records aside (never deletes them), deletes leftovers of
-            writes that never completed and runs that never started, and fixes latest.json.
-            Repairs that could race a running wfd (deleting files, indexing unfinished runs) are
+            --repair moves damaged records aside (never deletes them), deletes leftovers of \
+            writes that never completed and runs that never started, and fixes latest.json. \
+            Repairs that could race a running wfd (deleting files, indexing unfinished runs) are \
             only made while wfd is stopped.
 
             Examples:

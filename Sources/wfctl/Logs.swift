@@ -8,7 +8,7 @@ struct Logs: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print what a run's steps wrote (stdout and stderr, as they came), attempt by attempt.",
         discussion: """
-            Each attempt's output is kept in the state directory (runs/<job>/<run>/logs/) and is
+            Each attempt's output is kept in the state directory (runs/<job>/<run>/logs/) and is \
             also in the journal (journalctl -t wfd RUN_ID=<run>). Reading it never needs wfd.
 
             Examples:

@@ -7,8 +7,8 @@ struct Next: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show when a schedule (or a job) fires next, like systemd-analyze calendar.",
         discussion: """
-            TARGET is a schedule expression or a job id. A schedule that starts with @ or has 5 or
-            6 fields is cron; anything else is a systemd calendar event (daily, Mon..Fri 09:00,
+            TARGET is a schedule expression or a job id. A schedule that starts with @ or has 5 or \
+            6 fields is cron; anything else is a systemd calendar event (daily, Mon..Fri 09:00, \
             *-*-01 02:30 Europe/Berlin). Times are strictly after --from.
 
             Examples:
@@ -16,8 +16,8 @@ struct Next: ParsableCommand {
               wfctl next 'Mon *-05~07/1' --json
               wfctl next backup
 
-            --json prints {"expr", "normalized", "grammar", "timezone", "next": [RFC 3339 with
-            offset, …]}; for a job also "job", and "expr"/"normalized" list every schedule.
+            --json prints {"expr", "normalized", "grammar", "timezone", "next": [RFC 3339 with \
+            offset, …]}; for a job also "job", and "expr"/"normalized" list every schedule. \
             Exit codes: 0 ok, 65 an invalid expression (what is wrong and where), 1 no such job.
             """
     )

@@ -8,8 +8,8 @@ struct Reload: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Make the running wfd re-read jobs.d; returns once the new jobs are in effect.",
         discussion: """
-            wfd also picks up changes in jobs.d by itself within a fraction of a second; reload is
-            for scripts that must know the change is in effect, and for systemd's ExecReload=.
+            wfd also picks up changes in jobs.d by itself within a fraction of a second; reload is \
+            for scripts that must know the change is in effect, and for systemd's ExecReload=. \
             Exit codes: 0 reloaded, 1 the reload failed, 69 wfd is not running, 77 permission denied.
             """
     )

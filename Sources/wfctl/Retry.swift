@@ -8,14 +8,14 @@ struct Retry: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run an ended run again from its failed steps, keeping the steps that succeeded.",
         discussion: """
-            The run keeps its id and its frozen job definition. Every step that did not succeed
-            runs again as a new attempt, and so does everything after it; steps that succeeded are
-            not run again (their outputs are kept). --from STEP also runs STEP and everything after
+            The run keeps its id and its frozen job definition. Every step that did not succeed \
+            runs again as a new attempt, and so does everything after it; steps that succeeded are \
+            not run again (their outputs are kept). --from STEP also runs STEP and everything after \
             it again, even if they succeeded.
 
-            A run that failed as 'interrupted' had an effectful step running when wfd stopped:
-            whether it did its work is unknown. Check, then either run it again (wfctl retry RUN)
-            or record it as done by hand with --skip STEP, giving its output with --output FILE
+            A run that failed as 'interrupted' had an effectful step running when wfd stopped: \
+            whether it did its work is unknown. Check, then either run it again (wfctl retry RUN) \
+            or record it as done by hand with --skip STEP, giving its output with --output FILE \
             (the k-th --output belongs to the k-th --skip; '-' reads standard input).
 
             Examples:
@@ -23,7 +23,7 @@ struct Retry: ParsableCommand {
               wfctl retry 20261125T061502Z-3f2a1c --from publish --wait
               wfctl retry 20261125T061502Z-3f2a1c --skip charge --output charge-result.json
 
-            Exit codes: 0 retried (with --wait: the run succeeded), 1 refused or (with --wait) the
+            Exit codes: 0 retried (with --wait: the run succeeded), 1 refused or (with --wait) the \
             run did not succeed, 69 wfd is not running, 77 permission denied.
             """
     )

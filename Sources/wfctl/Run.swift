@@ -8,14 +8,14 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Start a run of a job now.",
         discussion: """
-            The run's trigger is 'manual'; it takes the job's lock like a scheduled run, so it does
+            The run's trigger is 'manual'; it takes the job's lock like a scheduled run, so it does \
             not start while another run of the job is active.
 
             Examples:
               wfctl run backup
               wfctl run report --param day=2026-11-24 --wait && echo "report done"
 
-            Exit codes: 0 started (with --wait: succeeded), 1 refused or (with --wait) the run did
+            Exit codes: 0 started (with --wait: succeeded), 1 refused or (with --wait) the run did \
             not succeed, 69 wfd is not running, 77 permission denied.
             """
     )

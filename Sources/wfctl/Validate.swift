@@ -7,9 +7,9 @@ struct Validate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check job files and report every problem with its line and column.",
         discussion: """
-            PATH is a job file or a directory of them (default: $WFD_JOBS_DIR, else /etc/wfd/jobs.d).
-            Files are checked as wfd loads them: the YAML, every key and value, schedules, 'needs'
-            (unknown steps, cycles), templates, and that the file is a regular file owned by root or
+            PATH is a job file or a directory of them (default: $WFD_JOBS_DIR, else /etc/wfd/jobs.d). \
+            Files are checked as wfd loads them: the YAML, every key and value, schedules, 'needs' \
+            (unknown steps, cycles), templates, and that the file is a regular file owned by root or \
             you and not writable by group or others.
 
             Exit codes: 0 all valid, 65 a file is invalid.
@@ -104,7 +104,7 @@ struct Schema: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print the JSON Schema (draft 2020-12) of job files, for editors and LLMs.",
         discussion: """
-            The schema says what the parser checks wherever JSON Schema can; 'wfctl validate' also
+            The schema says what the parser checks wherever JSON Schema can; 'wfctl validate' also \
             checks what it cannot (cron fields, time zones, 'needs' references, cycles, templates).
 
             Example (VS Code YAML extension, first line of a job file):

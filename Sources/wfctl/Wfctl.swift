@@ -10,11 +10,11 @@ struct Wfctl: ParsableCommand {
         commandName: "wfctl",
         abstract: "Inspect and control wfd, the workflow daemon.",
         discussion: """
-            wfctl reads the state directory directly, so it answers even while wfd is stopped.
-            The state directory is --state, else $WFD_STATE_DIR, else $STATE_DIRECTORY (as systemd
+            wfctl reads the state directory directly, so it answers even while wfd is stopped. \
+            The state directory is --state, else $WFD_STATE_DIR, else $STATE_DIRECTORY (as systemd \
             sets it for ExecReload=), else /var/lib/wfd.
 
-            Exit codes: 0 ok, 1 what was asked about failed or could not be read, 64 usage,
+            Exit codes: 0 ok, 1 what was asked about failed or could not be read, 64 usage, \
             65 invalid job files, 69 wfd is not running (for reload), 77 permission denied.
             """,
         version: "0.1.0",
@@ -50,8 +50,8 @@ struct Status: ParsableCommand {
               wfctl status
               wfctl status --json | jq '.jobs[] | select(.last_run.state == "failed") | .job'
 
-            --json prints {"version", "state_directory", "daemon": {"running"}, "jobs": [{"job",
-            "description", "file", "schedule", "timezone", "next_fire", "last_run", "running",
+            --json prints {"version", "state_directory", "daemon": {"running"}, "jobs": [{"job", \
+            "description", "file", "schedule", "timezone", "next_fire", "last_run", "running", \
             "active_run", "errors"}]} with times in RFC 3339 UTC.
             """
     )

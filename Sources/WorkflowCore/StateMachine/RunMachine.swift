@@ -477,7 +477,7 @@ public enum RunMachine {
                 if effect == .effectful {
                     record.state = .interrupted
                     record.error =
-                        "interrupted: wfd stopped while it ran, and an effectful step is not run again without a person"
+                        "wfd stopped while it ran, and an effectful step is not run again without a person"
                 } else {
                     record.state = .pending
                     record.error = nil
