@@ -240,7 +240,7 @@ extension JobReader {
         if let (_, value) = fields["max_tokens"] { spec.maxTokens = int(value, "max_tokens", range: 1...10_000_000) }
         if let (_, value) = fields["schema"] {
             if case .mapping = value {
-                spec.schema = json(value)
+                spec.schema = jsonSchema(value, "schema")
             } else if value.bool != nil, case .scalar(let s) = value, s.tagName == .bool {
                 spec.schema = json(value)
             } else {

@@ -472,10 +472,7 @@ public enum JobSchema {
                       "maximum": 10000000
                     },
                     "schema": {
-                      "type": [
-                        "object",
-                        "boolean"
-                      ],
+                      "$ref": "https://json-schema.org/draft/2020-12/schema",
                       "description": "A JSON Schema (draft 2020-12) the output must match."
                     },
                     "repair_attempts": {
