@@ -16,6 +16,12 @@ public struct Job: Sendable, Equatable, Codable {
     /// The limit for a whole run.
     public var timeout: TimeSpan?
     public var budget: Budget?
+    /// Caps over the LLM calls of all runs of the job in one UTC day.
+    public var dailyBudget: Budget?
+    /// What a call that could pass a budget does; nil means ``BudgetAction/fail``.
+    public var onBudget: BudgetAction?
+    /// Prices per model over the host's prices file.
+    public var prices: [String: ModelPrice]?
     public var params: [String: ParamSpec]
     public var env: [String: String]
     /// Names of secrets, looked up in `$CREDENTIALS_DIRECTORY`.
@@ -51,8 +57,10 @@ public struct Job: Sendable, Equatable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case id, description, schedules, timezone, catchup, jitter, concurrency, timeout, budget, params, env, secrets
-        case enabled, retention, steps
+        case enabled, retention, steps, prices
         case maxParallel = "max_parallel"
+        case dailyBudget = "daily_budget"
+        case onBudget = "on_budget"
     }
 
     /// The zone the schedule is read in: the job's, else `hostZone`.
@@ -86,6 +94,25 @@ public struct Budget: Sendable, Equatable, Codable {
     public init(usd: Double? = nil, tokens: Int? = nil) {
         self.usd = usd
         self.tokens = tokens
+    }
+}
+
+/// What a model call that could pass a budget does. Stored as its raw string.
+public enum BudgetAction: String, Sendable, Codable, CaseIterable {
+    /// The step fails as `budget_exceeded` and is not retried.
+    case fail
+    /// The step waits for a person (`wfctl approve` lets the call be made).
+    case approve
+}
+
+/// What a model's tokens cost, in US dollars per million.
+public struct ModelPrice: Sendable, Equatable, Codable {
+    public var input: Double
+    public var output: Double
+
+    public init(input: Double, output: Double) {
+        self.input = input
+        self.output = output
     }
 }
 

@@ -13,8 +13,8 @@ public struct JobParser: Sendable {
     public static let maximumNodes = 200_000
 
     static let jobKeys = [
-        "description", "schedule", "timezone", "catchup", "jitter", "concurrency", "timeout", "budget", "params",
-        "env", "secrets", "enabled", "retention", "max_parallel", "steps",
+        "description", "schedule", "timezone", "catchup", "jitter", "concurrency", "timeout", "budget", "daily_budget",
+        "on_budget", "prices", "params", "env", "secrets", "enabled", "retention", "max_parallel", "steps",
     ]
 
     public init() {}
@@ -148,7 +148,10 @@ extension JobReader {
             job.concurrency = value
         }
         if let (_, node) = fields["timeout"] { job.timeout = duration(node, "timeout") }
-        if let (_, node) = fields["budget"] { job.budget = budget(node) }
+        if let (_, node) = fields["budget"] { job.budget = budget(node, "budget") }
+        if let (_, node) = fields["daily_budget"] { job.dailyBudget = budget(node, "daily_budget") }
+        if let (_, node) = fields["on_budget"] { job.onBudget = choice(node, "on_budget", BudgetAction.self) }
+        if let (_, node) = fields["prices"] { job.prices = prices(node) }
         if let (_, node) = fields["params"] { job.params = params(node) }
         if let (_, node) = fields["env"] { job.env = environment(node) }
         if let (_, node) = fields["secrets"] { job.secrets = secrets(node) }
@@ -188,26 +191,46 @@ extension JobReader {
         return result
     }
 
-    mutating func budget(_ node: Node) -> Budget? {
-        guard let mapping = mapping(node, "budget", example: "budget: { usd: 2.00, tokens: 400000 }") else {
+    mutating func budget(_ node: Node, _ key: String) -> Budget? {
+        guard let mapping = mapping(node, key, example: "\(key): { usd: 2.00, tokens: 400000 }") else {
             return nil
         }
-        let fields = fields(mapping, allowed: ["usd", "tokens"], in: "'budget'")
+        let fields = fields(mapping, allowed: ["usd", "tokens"], in: "'\(key)'")
         var budget = Budget()
         if let (_, value) = fields["usd"],
-            let usd = number(value, "budget.usd", range: -Double.greatestFiniteMagnitude...1_000_000)
+            let usd = number(value, "\(key).usd", range: -Double.greatestFiniteMagnitude...1_000_000)
         {
             if usd > 0 {
                 budget.usd = usd
             } else {
-                report(value, "'budget.usd' must be more than 0, not \(JobReader.format(usd))")
+                report(value, "'\(key).usd' must be more than 0, not \(JobReader.format(usd))")
             }
         }
         if let (_, value) = fields["tokens"] {
-            budget.tokens = int(value, "budget.tokens", range: 1...1_000_000_000_000)
+            budget.tokens = int(value, "\(key).tokens", range: 1...1_000_000_000_000)
         }
-        if fields.isEmpty { report(node, "'budget' is empty", hint: "give usd, tokens or both") }
+        if fields.isEmpty { report(node, "'\(key)' is empty", hint: "give usd, tokens or both") }
         return budget
+    }
+
+    /// `prices: { MODEL: { input: 0.15, output: 0.60 } }`: US dollars per million tokens.
+    mutating func prices(_ node: Node) -> [String: ModelPrice]? {
+        guard let entries = mapping(node, "prices", example: "prices: { my-model: { input: 0.15, output: 0.60 } }")
+        else { return nil }
+        var result: [String: ModelPrice] = [:]
+        for (key, value) in entries {
+            guard let model = string(key, "a model name") else { continue }
+            guard let mapping = mapping(value, "prices.\(model)", example: "\(model): { input: 0.15, output: 0.60 }")
+            else { continue }
+            let fields = fields(mapping, allowed: ["input", "output"], in: "'prices.\(model)'")
+            let input = fields["input"].flatMap { number($0.value, "input", range: 0...1_000_000) }
+            let output = fields["output"].flatMap { number($0.value, "output", range: 0...1_000_000) }
+            for name in ["input", "output"] where fields[name] == nil {
+                report(value, "'prices.\(model)' is missing '\(name)'", hint: "US dollars per million tokens")
+            }
+            if let input, let output { result[model] = ModelPrice(input: input, output: output) }
+        }
+        return result
     }
 
     mutating func params(_ node: Node) -> [String: ParamSpec] {

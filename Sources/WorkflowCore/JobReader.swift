@@ -381,6 +381,15 @@ public enum StepEnvironmentNames {
         "INVOCATION_ID", "JOURNAL_STREAM", "CREDENTIALS_DIRECTORY", "STATE_DIRECTORY",
         "CONFIGURATION_DIRECTORY", "RUNTIME_DIRECTORY", "CACHE_DIRECTORY", "LOGS_DIRECTORY", "MAINPID",
     ]
+
+    /// A name as part of a variable (`WF_PARAM_<NAME>`, `WF_SECRET_<NAME>`): upper-cased,
+    /// anything but ASCII letters and digits as `_`.
+    public static func variablePart(_ name: String) -> String {
+        String(name.uppercased().map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" })
+    }
+
+    /// `WF_SECRET_<NAME>`: how a `run` step that names a secret receives it.
+    public static func secretName(_ name: String) -> String { "WF_SECRET_\(variablePart(name))" }
 }
 
 /// Counts the nodes of a tree as expanded (aliases count every time they are used), stopping at

@@ -14,6 +14,15 @@ extension JobReader {
                     hint: suggestion.map { "did you mean '\($0)'?" }
                         ?? "known steps: \(known.sorted().map(\.rawValue).joined(separator: ", "))")
             }
+            for secret in step.secrets ?? [] where !job.secrets.contains(secret) {
+                report(
+                    stepNodes[step.id].flatMap { node -> Node? in
+                        guard case .mapping(let mapping) = node else { return nil }
+                        return mapping["secrets"]
+                    } ?? stepNodes[step.id],
+                    "step '\(step.id)' uses secret '\(secret)' that the job does not declare",
+                    hint: "add it to the job's 'secrets:' list")
+            }
             if case .llm(let call) = step.kind, let secret = call.apiKeySecret, !job.secrets.contains(secret) {
                 report(
                     field("api_key_secret", of: step.id, inside: "llm", in: stepNodes),
@@ -60,6 +69,14 @@ extension JobReader {
         case .secret(let name):
             guard job.secrets.contains(name) else {
                 return ("unknown secret '\(name)'", "add '\(name)' to the job's 'secrets:' list")
+            }
+            // Anywhere else a secret's value could end up in a record, a log or a model's prompt.
+            guard site.field.hasPrefix("http.headers.") else {
+                return (
+                    "a secret can only be used in http headers",
+                    "give it to a run step with 'secrets: [\(name)]' (as $\(StepEnvironmentNames.secretName(name))), "
+                        + "or to a model with api_key_secret"
+                )
             }
         case .item:
             let step = site.step.flatMap { id in job.steps.first { $0.id == id } }

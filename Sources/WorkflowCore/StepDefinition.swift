@@ -8,6 +8,8 @@ public struct StepDefinition: Sendable, Equatable, Codable {
     public var retry: RetryPolicy?
     public var timeout: TimeSpan?
     public var env: [String: String]
+    /// Secrets of the job that the step's process gets as `WF_SECRET_<NAME>`; nil: none.
+    public var secrets: [String]?
     /// Relative paths are relative to the jobs directory; nil means the jobs directory.
     public var workdir: String?
     public var user: String?
@@ -45,13 +47,15 @@ public struct StepDefinition: Sendable, Equatable, Codable {
     public var defaultEffect: EffectClass {
         switch kind {
         case .run, .approval: .effectful
-        case .http(let request): ["GET", "HEAD", "OPTIONS"].contains(request.method) ? .idempotent : .effectful
+        case .http(let request):
+            ["GET", "HEAD", "OPTIONS"].contains(request.method) || request.idempotencyKey != nil
+                ? .idempotent : .effectful
         case .llm: .pure
         }
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, needs, kind, output, retry, timeout, env, workdir, user, effect, when
+        case id, needs, kind, output, retry, timeout, env, workdir, user, effect, when, secrets
         case forEach = "for_each"
     }
 }
@@ -140,11 +144,25 @@ public enum LLMProvider: String, Sendable, Codable, CaseIterable {
 public struct ApprovalSpec: Sendable, Equatable, Codable {
     public var message: String
     public var timeout: TimeSpan?
+    /// What the timeout decides; nil means reject.
+    public var onTimeout: ApprovalTimeoutAction?
+    /// A JSON Schema for data the approver gives (`wfctl approve --input`), the step's output.
+    public var input: JSONValue?
 
     public init(message: String, timeout: TimeSpan? = nil) {
         self.message = message
         self.timeout = timeout
     }
+
+    enum CodingKeys: String, CodingKey {
+        case message, timeout, input
+        case onTimeout = "on_timeout"
+    }
+}
+
+/// What an approval's timeout decides. Stored as its raw string.
+public enum ApprovalTimeoutAction: String, Sendable, Codable, CaseIterable {
+    case reject, approve
 }
 
 /// `retry:` — how failed attempts are tried again.

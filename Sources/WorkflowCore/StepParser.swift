@@ -2,8 +2,8 @@ import Yams
 
 extension JobReader {
     static let stepKeys = [
-        "id", "needs", "run", "http", "llm", "approval", "output", "retry", "timeout", "env", "workdir", "user",
-        "effect", "for_each", "when",
+        "id", "needs", "run", "http", "llm", "approval", "output", "retry", "timeout", "env", "secrets", "workdir",
+        "user", "effect", "for_each", "when",
     ]
     static let kinds = ["run", "http", "llm", "approval"]
     static let httpKeys = ["method", "url", "headers", "query", "json", "body", "timeout", "expect", "idempotency_key"]
@@ -11,7 +11,7 @@ extension JobReader {
         "provider", "model", "base_url", "api_key_secret", "system", "prompt", "temperature", "max_tokens", "schema",
         "repair_attempts",
     ]
-    static let approvalKeys = ["message", "timeout"]
+    static let approvalKeys = ["message", "timeout", "on_timeout", "input"]
     static let retryKeys = ["attempts", "delay", "backoff", "max_delay", "on_exit_codes"]
     static let httpMethods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
@@ -88,6 +88,14 @@ extension JobReader {
         if let (_, value) = fields["retry"] { step.retry = retry(value) }
         if let (_, value) = fields["timeout"] { step.timeout = duration(value, "timeout") }
         if let (_, value) = fields["env"] { step.env = environment(value) }
+        if let (_, value) = fields["secrets"] {
+            step.secrets = secrets(value)
+            if step.kind.name != "run" {
+                report(
+                    value, "'secrets' gives secrets to a step's process; an \(step.kind.name) step has none",
+                    hint: "use ${{ secrets.NAME }} in http headers, or api_key_secret in llm")
+            }
+        }
         if let (_, value) = fields["workdir"] {
             step.workdir = nonEmptyString(value, "workdir", hint: "a directory path")
         }
@@ -271,6 +279,21 @@ extension JobReader {
         noteTemplates(message, node: messageNode, field: "approval.message", step: step)
         var spec = ApprovalSpec(message: message)
         if let (_, value) = fields["timeout"] { spec.timeout = duration(value, "approval.timeout") }
+        if let (_, value) = fields["on_timeout"] {
+            spec.onTimeout = choice(value, "on_timeout", ApprovalTimeoutAction.self)
+            if fields["timeout"] == nil {
+                report(value, "'on_timeout' without 'timeout' never applies", hint: "add timeout: 24h")
+            }
+        }
+        if let (_, value) = fields["input"] {
+            if case .mapping = value {
+                spec.input = jsonSchema(value, "input")
+            } else {
+                report(
+                    value, "'input' must be a JSON Schema (a mapping), not \(Self.describe(value))",
+                    hint: "e.g. input: { type: object, required: [ticket] }")
+            }
+        }
         return spec
     }
 

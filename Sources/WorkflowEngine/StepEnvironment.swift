@@ -18,10 +18,7 @@ public enum StepEnvironment {
     /// `WF_PARAM_<NAME>`.
     public static func parameterName(_ name: String) -> String { "WF_PARAM_\(variablePart(name))" }
 
-    /// Upper-cased, anything but ASCII letters and digits as `_`.
-    static func variablePart(_ name: String) -> String {
-        String(name.uppercased().map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" })
-    }
+    static func variablePart(_ name: String) -> String { StepEnvironmentNames.variablePart(name) }
 
     static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 

@@ -84,6 +84,55 @@ public enum JobSchema {
                 }
               }
             },
+            "daily_budget": {
+              "type": "object",
+              "additionalProperties": false,
+              "minProperties": 1,
+              "description": "Hard caps over the LLM steps of all runs of the job in one day (UTC).",
+              "properties": {
+                "usd": {
+                  "type": "number",
+                  "exclusiveMinimum": 0,
+                  "maximum": 1000000,
+                  "description": "Dollars."
+                },
+                "tokens": {
+                  "type": "integer",
+                  "minimum": 1,
+                  "maximum": 1000000000000,
+                  "description": "Input plus output tokens."
+                }
+              }
+            },
+            "on_budget": {
+              "enum": [
+                "fail",
+                "approve"
+              ],
+              "description": "What an LLM call that could pass a budget does: fail the step as budget_exceeded (default), or wait for a person to approve it (wfctl approve)."
+            },
+            "prices": {
+              "type": "object",
+              "description": "Prices per model in USD per million tokens, over those of /etc/wfd/prices.yaml.",
+              "additionalProperties": {
+                "type": "object",
+                "additionalProperties": false,
+                "required": [
+                  "input",
+                  "output"
+                ],
+                "properties": {
+                  "input": {
+                    "type": "number",
+                    "minimum": 0
+                  },
+                  "output": {
+                    "type": "number",
+                    "minimum": 0
+                  }
+                }
+              }
+            },
             "params": {
               "type": "object",
               "description": "Parameters a run can be given (wfctl run JOB --param name=value); steps see them as WF_PARAM_<NAME>.",
@@ -176,12 +225,12 @@ public enum JobSchema {
               }
             },
             "max_parallel": {
-          "type": "integer",
-          "minimum": 1,
-          "maximum": 1000,
-          "description": "How many steps of one run may run at once; default 4."
-        },
-        "steps": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 1000,
+              "description": "How many steps of one run may run at once; default 4."
+            },
+            "steps": {
               "type": "array",
               "minItems": 1,
               "items": {
@@ -497,6 +546,17 @@ public enum JobSchema {
                     },
                     "timeout": {
                       "$ref": "#/$defs/duration"
+                    },
+                    "on_timeout": {
+                      "enum": [
+                        "reject",
+                        "approve"
+                      ],
+                      "description": "What the timeout decides; default reject."
+                    },
+                    "input": {
+                      "$ref": "https://json-schema.org/draft/2020-12/schema",
+                      "description": "A JSON Schema for data the approver supplies (wfctl approve --input); it becomes the step's output."
                     }
                   }
                 },
@@ -557,6 +617,14 @@ public enum JobSchema {
                 },
                 "env": {
                   "$ref": "#/$defs/env"
+                },
+                "secrets": {
+                  "type": "array",
+                  "uniqueItems": true,
+                  "items": {
+                    "$ref": "#/$defs/secretName"
+                  },
+                  "description": "Secrets of the job this step's process gets, as $WF_SECRET_<NAME>."
                 },
                 "workdir": {
                   "type": "string",

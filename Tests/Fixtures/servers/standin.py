@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""A loopback stand-in for the services wfd talks to, speaking their real wire protocols.
+
+    standin.py SCENARIO.json LOG.jsonl      prints "PORT <n>" once it listens on 127.0.0.1
+
+SCENARIO: {"routes": [ROUTE, ...]}. A ROUTE matches "method" and "path" (a regular expression
+matched against the whole path, query excluded) and answers with its "responses" in turn (the last
+one repeats). A RESPONSE is {"status": 200, "headers": {...}, "delay_ms": 0} plus one of:
+  "json": any JSON value                       sent as application/json
+  "body": "text"                                sent as text/plain
+  "openai": {"content": "...", "prompt_tokens": n, "completion_tokens": m}
+                                                a Chat Completions response
+  "anthropic": {"input": {...}} or {"text": "..."}, with "input_tokens"/"output_tokens"
+                                                a Messages response (tool_use or text)
+A route with "idempotent": true remembers the response it gave for each Idempotency-Key and gives
+it again for the same key without counting a new effect.
+
+Every request is appended to LOG as one JSON line: method, path, query, headers (lower-case
+names), body (parsed JSON when it is JSON), idempotency_key, replayed (true for a remembered key)
+and the status sent.
+"""
+import json
+import re
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+SCENARIO = json.load(open(sys.argv[1]))
+LOG_PATH = sys.argv[2]
+lock = threading.Lock()
+served = {}        # route index -> how many requests it answered
+remembered = {}    # (route index, idempotency key) -> response
+
+
+def completion(spec, model):
+    content = spec.get("content", "")
+    if not isinstance(content, str):
+        content = json.dumps(content)
+    prompt, completion_tokens = spec.get("prompt_tokens", 10), spec.get("completion_tokens", 5)
+    return {
+        "id": "chatcmpl-standin", "object": "chat.completion", "created": int(time.time()), "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                     "finish_reason": spec.get("finish_reason", "stop")}],
+        "usage": {"prompt_tokens": prompt, "completion_tokens": completion_tokens,
+                  "total_tokens": prompt + completion_tokens},
+    }
+
+
+def message(spec, request):
+    if "input" in spec:
+        tools = request.get("tools") or [{"name": "output"}]
+        content = [{"type": "tool_use", "id": "toolu_standin", "name": tools[0]["name"], "input": spec["input"]}]
+        stop = "tool_use"
+    else:
+        content = [{"type": "text", "text": spec.get("text", "")}]
+        stop = "end_turn"
+    return {
+        "id": "msg_standin", "type": "message", "role": "assistant", "model": request.get("model", ""),
+        "content": content, "stop_reason": stop, "stop_sequence": None,
+        "usage": {"input_tokens": spec.get("input_tokens", 10), "output_tokens": spec.get("output_tokens", 5)},
+    }
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else each response waits ~40 ms for the client's ACK
+
+    def log_message(self, *args):
+        pass
+
+    def handle_any(self):
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode("utf-8", "replace")
+        key = self.headers.get("Idempotency-Key")
+        entry = {"method": self.command, "path": parts.path, "query": parts.query,
+                 "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body,
+                 "idempotency_key": key, "replayed": False}
+        response = None
+        with lock:
+            for index, route in enumerate(SCENARIO["routes"]):
+                if route.get("method", "GET") == self.command and re.fullmatch(route["path"], parts.path):
+                    if route.get("idempotent") and key and (index, key) in remembered:
+                        response = remembered[(index, key)]
+                        entry["replayed"] = True
+                    else:
+                        responses = route["responses"]
+                        response = responses[min(served.get(index, 0), len(responses) - 1)]
+                        served[index] = served.get(index, 0) + 1
+                        if route.get("idempotent") and key:
+                            remembered[(index, key)] = response
+                    break
+        if response is None:
+            response = {"status": 404, "json": {"error": "no such route in the scenario"}}
+        time.sleep(response.get("delay_ms", 0) / 1000)
+        status = response.get("status", 200)
+        entry["status"] = status
+        with lock, open(LOG_PATH, "a") as log:
+            log.write(json.dumps(entry) + "\n")
+        if "openai" in response:
+            payload, kind = json.dumps(completion(response["openai"], (body or {}).get("model", ""))), "application/json"
+        elif "anthropic" in response:
+            payload, kind = json.dumps(message(response["anthropic"], body or {})), "application/json"
+        elif "json" in response:
+            payload, kind = json.dumps(response["json"]), "application/json"
+        else:
+            payload, kind = response.get("body", ""), "text/plain"
+        data = payload.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in response.get("headers", {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = handle_any
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+
+server = Server(("127.0.0.1", 0), Handler)
+print(f"PORT {server.server_address[1]}", flush=True)
+server.serve_forever()
