@@ -8,7 +8,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 SYSTEMD_UNIT_DIR ?= /etc/systemd/system
 # Debian packages the build and the tests need (python3's jsonschema checks the published schema).
-APT_PACKAGES = libsystemd-dev pkg-config systemd util-linux procps python3
+APT_PACKAGES = libsystemd-dev libcurl4 pkg-config systemd util-linux procps python3
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps build run test soak bench install uninstall lint clean

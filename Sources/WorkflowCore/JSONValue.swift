@@ -46,3 +46,62 @@ public enum JSONValue: Sendable, Equatable, Hashable, Codable {
         }
     }
 }
+
+extension JSONValue {
+    /// Compact JSON text with sorted keys; whole numbers without a fraction (`4096`, not `4096.0`).
+    public var jsonText: String {
+        var text = ""
+        write(into: &text)
+        return text
+    }
+
+    private func write(into text: inout String) {
+        switch self {
+        case .null: text += "null"
+        case .bool(let value): text += value ? "true" : "false"
+        case .number(let value):
+            if value.isFinite, value.rounded() == value, abs(value) < 9_007_199_254_740_992 {
+                text += String(Int64(value))
+            } else if value.isFinite {
+                text += "\(value)"
+            } else {
+                text += "null"  // JSON has no infinities
+            }
+        case .string(let value): Self.writeString(value, into: &text)
+        case .array(let values):
+            text += "["
+            for (index, value) in values.enumerated() {
+                if index > 0 { text += "," }
+                value.write(into: &text)
+            }
+            text += "]"
+        case .object(let members):
+            text += "{"
+            for (index, key) in members.keys.sorted().enumerated() {
+                if index > 0 { text += "," }
+                Self.writeString(key, into: &text)
+                text += ":"
+                members[key]?.write(into: &text)
+            }
+            text += "}"
+        }
+    }
+
+    private static func writeString(_ value: String, into text: inout String) {
+        text += "\""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\"": text += "\\\""
+            case "\\": text += "\\\\"
+            case "\n": text += "\\n"
+            case "\r": text += "\\r"
+            case "\t": text += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                text += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: text.unicodeScalars.append(scalar)
+            }
+        }
+        text += "\""
+    }
+}

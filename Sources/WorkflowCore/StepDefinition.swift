@@ -54,6 +54,20 @@ public struct StepDefinition: Sendable, Equatable, Codable {
         }
     }
 
+    /// The retry policy in force: the step's own, else for `http` and `llm` steps three
+    /// attempts, 2 s apart and doubling up to a minute (connections fail, servers answer 429 and
+    /// 5xx, models answer off-schema), else none.
+    public var effectiveRetry: RetryPolicy? {
+        if let retry { return retry }
+        switch kind {
+        case .http, .llm:
+            return RetryPolicy(
+                attempts: 3, delay: TimeSpan(milliseconds: 2000), backoff: 2, maxDelay: TimeSpan(milliseconds: 60_000))
+        case .run, .approval:
+            return nil
+        }
+    }
+
     enum CodingKeys: String, CodingKey {
         case id, needs, kind, output, retry, timeout, env, workdir, user, effect, when, secrets
         case forEach = "for_each"

@@ -9,13 +9,88 @@ public struct TemplateValues: Sendable {
     public var run: RunID
     public var trigger: Trigger
     public var job: JobID
+    /// Secret values by name: given only where secrets may be used (http headers).
+    public var secrets: [String: String]
 
-    public init(outputs: [StepID: JSONValue], params: [String: String], run: RunID, trigger: Trigger, job: JobID) {
+    public init(
+        outputs: [StepID: JSONValue], params: [String: String], run: RunID, trigger: Trigger, job: JobID,
+        secrets: [String: String] = [:]
+    ) {
         self.outputs = outputs
         self.params = params
         self.run = run
         self.trigger = trigger
         self.job = job
+        self.secrets = secrets
+    }
+}
+
+extension Template {
+    /// The text with every reference replaced by its value: a string as it is, anything else as
+    /// compact JSON. Fails with the first reference that has no value.
+    public func render(_ values: TemplateValues, item: JSONValue? = nil) -> Result<String, TemplateProblem> {
+        var text = ""
+        for part in parts {
+            switch part {
+            case .literal(let literal): text += literal
+            case .reference(let reference):
+                switch reference.value(in: values, item: item) {
+                case .success(let value): text += value.environmentText
+                case .failure(let problem): return .failure(problem)
+                }
+            }
+        }
+        return .success(text)
+    }
+
+    /// `text` rendered; text without `${{` is returned as it is.
+    public static func render(_ text: String, _ values: TemplateValues, item: JSONValue? = nil) -> Result<
+        String, TemplateProblem
+    > {
+        guard containsTemplate(text) else { return .success(text) }
+        do {
+            return try Template(parsing: text).render(values, item: item)
+        } catch {
+            return .failure(TemplateProblem(message: error.message))
+        }
+    }
+}
+
+extension JSONValue {
+    /// The value with the templates in its strings rendered. A string that is exactly one
+    /// reference becomes the referenced value itself (an array stays an array).
+    public func rendered(_ values: TemplateValues, item: JSONValue? = nil) -> Result<JSONValue, TemplateProblem> {
+        switch self {
+        case .string(let text):
+            guard Template.containsTemplate(text) else { return .success(self) }
+            guard let template = try? Template(parsing: text) else {
+                return .failure(TemplateProblem(message: "'\(text.prefix(40))' is not a valid template"))
+            }
+            if template.isSingleReference, let reference = template.references.first {
+                return reference.value(in: values, item: item)
+            }
+            return template.render(values, item: item).map(JSONValue.string)
+        case .array(let elements):
+            var result: [JSONValue] = []
+            for element in elements {
+                switch element.rendered(values, item: item) {
+                case .success(let value): result.append(value)
+                case .failure(let problem): return .failure(problem)
+                }
+            }
+            return .success(.array(result))
+        case .object(let members):
+            var result: [String: JSONValue] = [:]
+            for (key, member) in members {
+                switch member.rendered(values, item: item) {
+                case .success(let value): result[key] = value
+                case .failure(let problem): return .failure(problem)
+                }
+            }
+            return .success(.object(result))
+        case .null, .bool, .number:
+            return .success(self)
+        }
     }
 }
 
@@ -34,7 +109,10 @@ extension TemplateReference {
             }
             return .success(.string(value))
         case .secret(let name):
-            return .failure(TemplateProblem(message: "secret '\(name)' cannot be used here"))
+            guard let value = values.secrets[name] else {
+                return .failure(TemplateProblem(message: "secret '\(name)' cannot be used here"))
+            }
+            return .success(.string(value))
         case .item(let path):
             guard let item else {
                 return .failure(TemplateProblem(message: "'item' is only defined in a for_each step"))

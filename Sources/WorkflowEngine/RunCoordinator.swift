@@ -7,17 +7,40 @@ import WorkflowStore
 public struct PreparedRun: Sendable {
     public let snapshot: RunSnapshot
     public let handle: RunHandle
-    let events: AsyncStream<RunEvent>
+    let inputs: AsyncStream<RunInput>
 }
 
-/// Lets others (shutdown, later `wfctl cancel`) ask a run to stop.
+/// What reaches a running run from outside its machine: events, and decisions on waiting steps
+/// (which are checked and their output written before they become an event).
+enum RunInput: Sendable {
+    case event(RunEvent)
+    case decision(DecisionRequest)
+}
+
+/// A decision on a waiting step, and who hears how it went.
+public struct DecisionRequest: Sendable {
+    public var step: StepID
+    public var item: Int?
+    public var decision: Decision
+    /// Called once the decision is on disk (nil), or with why it was refused.
+    public var reply: @Sendable (String?) -> Void
+
+    public init(step: StepID, item: Int? = nil, decision: Decision, reply: @escaping @Sendable (String?) -> Void) {
+        self.step = step
+        self.item = item
+        self.decision = decision
+        self.reply = reply
+    }
+}
+
+/// Lets others (shutdown, `wfctl cancel`, `wfctl approve`) reach a run.
 public final class RunHandle: Sendable {
     public let job: JobID
     public let run: RunID
-    let continuation: AsyncStream<RunEvent>.Continuation
+    let continuation: AsyncStream<RunInput>.Continuation
     let clock: any WorkflowClock
 
-    init(job: JobID, run: RunID, continuation: AsyncStream<RunEvent>.Continuation, clock: any WorkflowClock) {
+    init(job: JobID, run: RunID, continuation: AsyncStream<RunInput>.Continuation, clock: any WorkflowClock) {
         self.job = job
         self.run = run
         self.continuation = continuation
@@ -25,7 +48,15 @@ public final class RunHandle: Sendable {
     }
 
     /// Asks the run to stop: pending steps are skipped, running ones terminated (TERM, grace, KILL).
-    public func cancel(reason: String) { continuation.yield(.cancel(reason: reason, at: clock.now())) }
+    public func cancel(reason: String) { continuation.yield(.event(.cancel(reason: reason, at: clock.now()))) }
+
+    /// Decides on a waiting step; the request's `reply` hears the result (also when the run
+    /// ended before it got there).
+    public func decide(_ request: DecisionRequest) {
+        if case .terminated = continuation.yield(.decision(request)) { request.reply("the run has ended") }
+    }
+
+    func send(_ event: RunEvent) { continuation.yield(.event(event)) }
 }
 
 /// Executes runs: feeds events to the pure ``RunMachine`` and carries out the effects it returns
@@ -38,10 +69,15 @@ public struct RunCoordinator: Sendable {
     /// Steps run in this directory: the jobs directory, so `run: ./bin/tool` finds job-local tools.
     public let workingDirectory: String
     public let daemonEnvironment: [String: String]
+    public var http: HTTPStepExecutor
+    public var llm: LLMStepExecutor
+    public var secrets: SecretStore
+    /// The host's prices (a job's own `prices:` go over them).
+    public var prices: PriceTable
 
     public init(
         store: RunStore, executor: any StepExecutor, clock: any WorkflowClock, logger: Logger,
-        workingDirectory: String, daemonEnvironment: [String: String]
+        workingDirectory: String, daemonEnvironment: [String: String], prices: PriceTable = PriceTable()
     ) {
         self.store = store
         self.executor = executor
@@ -49,6 +85,10 @@ public struct RunCoordinator: Sendable {
         self.logger = logger
         self.workingDirectory = workingDirectory
         self.daemonEnvironment = daemonEnvironment
+        http = HTTPStepExecutor()
+        llm = LLMStepExecutor()
+        secrets = SecretStore(directory: daemonEnvironment["CREDENTIALS_DIRECTORY"])
+        self.prices = prices
     }
 
     /// Creates the run (in memory) and the handle that can cancel it.
@@ -58,19 +98,19 @@ public struct RunCoordinator: Sendable {
         let id = RunID.make(at: now, suffix: UInt32.random(in: 0...0xFF_FFFF))
         var snapshot = RunSnapshot(job: job, id: id, trigger: trigger, scheduledFor: scheduledFor, createdAt: now)
         snapshot.run.params = params.isEmpty ? nil : params
-        let (events, continuation) = AsyncStream.makeStream(of: RunEvent.self)
+        let (inputs, continuation) = AsyncStream.makeStream(of: RunInput.self)
         return PreparedRun(
             snapshot: snapshot, handle: RunHandle(job: job.id, run: id, continuation: continuation, clock: clock),
-            events: events)
+            inputs: inputs)
     }
 
     /// Takes up a run that is on disk already (recovery, `wfctl retry`), with a handle to cancel it.
     public func resume(_ snapshot: RunSnapshot) -> PreparedRun {
-        let (events, continuation) = AsyncStream.makeStream(of: RunEvent.self)
+        let (inputs, continuation) = AsyncStream.makeStream(of: RunInput.self)
         return PreparedRun(
             snapshot: snapshot,
             handle: RunHandle(job: snapshot.run.job, run: snapshot.run.id, continuation: continuation, clock: clock),
-            events: events)
+            inputs: inputs)
     }
 
     /// Runs `prepared` to its end and returns its final records. Never throws: problems become
@@ -90,16 +130,19 @@ public struct RunCoordinator: Sendable {
         var snapshot = prepared.snapshot
         let job = snapshot.spec
         let runLogger = logger.with([LogField.job: job.id.rawValue, LogField.runID: snapshot.run.id.rawValue])
-        let continuation = prepared.handle.continuation
+        let handle = prepared.handle
         var controls: [Slot: StepControl] = [:]
         var outputs = OutputCache(
             needs: Dictionary(job.steps.map { ($0.id, $0.needs) }, uniquingKeysWith: { first, _ in first }))
         var retryTimers: [Slot: Task<Void, Never>] = [:]
+        var decisionTimers: [Slot: Task<Void, Never>] = [:]
         var deadline: Task<Void, Never>?
         defer {
             retryTimers.values.forEach { $0.cancel() }
+            decisionTimers.values.forEach { $0.cancel() }
             deadline?.cancel()
         }
+        let context = context(for: snapshot, logger: runLogger)
         if let limit = job.timeout {
             var since = max(clock.now(), notBefore ?? .distantPast)
             if case .recover = first, let started = snapshot.run.startedAt { since = started }
@@ -107,7 +150,7 @@ public struct RunCoordinator: Sendable {
             deadline = Task { [clock] in
                 do {
                     try await clock.sleep(until: due)
-                    continuation.yield(.timeOut(after: limit.description, at: clock.now()))
+                    handle.send(.timeOut(after: limit.description, at: clock.now()))
                 } catch {}
             }
         }
@@ -132,11 +175,12 @@ public struct RunCoordinator: Sendable {
                 metadata: [LogField.trigger: .string(snapshot.run.trigger.rawValue)])
         }
 
+        var iterator = prepared.inputs.makeAsyncIterator()
         await withTaskGroup(of: Void.self) { group in
             var queue: [RunEvent] = [first ?? .start(at: max(clock.now(), notBefore ?? .distantPast))]
             var announced = recorded
             var waitedForStart = notBefore == nil
-            var iterator = prepared.events.makeAsyncIterator()
+            var replies: [@Sendable () -> Void] = []
             loop: while true {
                 while !queue.isEmpty {
                     let event = queue.removeFirst()
@@ -151,7 +195,7 @@ public struct RunCoordinator: Sendable {
                         }
                         continue
                     }
-                    if case .attemptEnded(let id, let result, _, let item) = event {
+                    if case .attemptEnded(let id, let result, _, let item) = event, result.wait == nil {
                         let slot = Slot(step: id, item: item)
                         controls[slot] = nil
                         if result.outcome == .succeeded { outputs.values[slot] = Data(result.stdout ?? []) }
@@ -185,22 +229,23 @@ public struct RunCoordinator: Sendable {
                             // Never spawn what is not on disk: the intent write failed.
                             let launch: Launch =
                                 unrecorded.contains(id)
-                                ? .refused(
-                                    AttemptResult(outcome: .failed, error: "wfd could not record the step's start"))
+                                ? .ended(.failure(.start, "wfd could not record the step's start"))
                                 : prepareLaunch(
-                                    slot, attempt: attempt, snapshot: snapshot, outputs: outputs, logger: runLogger)
+                                    slot, attempt: attempt, snapshot: snapshot, outputs: outputs, context: context,
+                                    logger: runLogger)
                             switch launch {
-                            case .refused(let result):
+                            case .ended(let result):
                                 queue.append(.attemptEnded(id, result, at: clock.now(), item: item))
-                            case .ready(let invocation, let definition, let stepLogger):
+                            case .work(let work, let definition, let stepLogger):
                                 let control = StepControl()
                                 controls[slot] = control
                                 let paths = (store.directory, job.id, snapshot.run.id)
                                 group.addTask {
-                                    let raw = await executor.execute(invocation, control: control, logger: stepLogger)
+                                    let raw = await run(work, context: context, control: control, logger: stepLogger)
                                     let result = await Self.recordOutput(
-                                        raw, of: definition, item: item, in: paths, logger: stepLogger)
-                                    continuation.yield(.attemptEnded(id, result, at: clock.now(), item: item))
+                                        raw, of: definition, item: item, in: paths, redactor: context.redactor,
+                                        logger: stepLogger)
+                                    handle.send(.attemptEnded(id, result, at: clock.now(), item: item))
                                 }
                             }
                         case .expand(let id):
@@ -209,7 +254,7 @@ public struct RunCoordinator: Sendable {
                             let slot = Slot(step: id, item: item)
                             let record = snapshot.step(id).flatMap { try? RunMachine.slot($0, item) }
                             let attempts = record?.attempts.count ?? 0
-                            let limit = job.steps.first { $0.id == id }?.retry?.attempts ?? attempts
+                            let limit = job.steps.first { $0.id == id }?.effectiveRetry?.attempts ?? attempts
                             runLogger.notice(
                                 "step '\(slot)' will be tried again at \(Timestamp.rfc3339(due)) (attempt \(attempts + 1) of \(limit))",
                                 metadata: [LogField.step: .string(id.rawValue)])
@@ -217,7 +262,18 @@ public struct RunCoordinator: Sendable {
                             retryTimers[slot] = Task { [clock] in
                                 do {
                                     try await clock.sleep(until: due)
-                                    continuation.yield(.retryDue(id, at: clock.now(), item: item))
+                                    handle.send(.retryDue(id, at: clock.now(), item: item))
+                                } catch {}
+                            }
+                        case .scheduleDecision(let id, let due, let item):
+                            let slot = Slot(step: id, item: item)
+                            let approve = Self.timeoutApproves(job.steps.first { $0.id == id })
+                            decisionTimers[slot]?.cancel()
+                            decisionTimers[slot] = Task { [clock] in
+                                do {
+                                    try await clock.sleep(until: due)
+                                    let decision = Decision(approved: approve, by: "timeout", at: clock.now())
+                                    handle.decide(DecisionRequest(step: id, item: item, decision: decision) { _ in })
                                 } catch {}
                             }
                         case .terminate(let id):
@@ -234,12 +290,30 @@ public struct RunCoordinator: Sendable {
                     announced?()
                     announced = nil
                 }
+                replies.forEach { $0() }  // every decision taken is on disk now
+                replies = []
                 if snapshot.run.state.isTerminal { break }
-                guard let event = await iterator.next() else { break }
-                queue.append(event)
+                guard let input = await iterator.next() else { break }
+                switch input {
+                case .event(let event):
+                    queue.append(event)
+                case .decision(let request):
+                    switch await accept(request, snapshot: snapshot, context: context, logger: runLogger) {
+                    case .success(let event):
+                        decisionTimers[Slot(step: request.step, item: request.item)]?.cancel()
+                        queue.append(event)
+                        replies.append { request.reply(nil) }
+                    case .failure(let refusal):
+                        request.reply(refusal.message)
+                    }
+                }
             }
         }
-        continuation.finish()
+        handle.continuation.finish()
+        // Decisions that arrived as the run ended hear so.
+        while let input = await iterator.next() {
+            if case .decision(let request) = input { request.reply("the run has ended") }
+        }
         return snapshot
     }
 
@@ -249,184 +323,6 @@ public struct RunCoordinator: Sendable {
         let item: Int?
 
         var description: String { item.map { "\(step)[\($0)]" } ?? step.rawValue }
-    }
-
-    enum Launch {
-        case ready(StepInvocation, StepDefinition, Logger)
-        /// The attempt ends at once with this result.
-        case refused(AttemptResult)
-    }
-
-    /// The invocation of `attempt` of `slot`, or the failed result that stands for it when it
-    /// cannot be started (not a shell step, an unknown user).
-    func prepareLaunch(
-        _ slot: Slot, attempt: Int, snapshot: RunSnapshot, outputs: OutputCache, logger: Logger
-    ) -> Launch {
-        guard let definition = snapshot.spec.steps.first(where: { $0.id == slot.step }) else {
-            return .refused(AttemptResult(outcome: .failed, error: "the step is not in the run's definition"))
-        }
-        guard case .run(let command) = definition.kind else {
-            return .refused(
-                AttemptResult(
-                    outcome: .failed,
-                    error: "'\(definition.kind.name)' steps are not supported by this version of wfd yet"))
-        }
-        let run = snapshot.run
-        let record = snapshot.step(slot.step).flatMap { try? RunMachine.slot($0, slot.item) }
-        let relative = record?.attempts.last?.log ?? "logs/\(slot.step.rawValue).\(attempt).log"
-        var environment = StepEnvironment.make(
-            job: snapshot.spec, step: definition, run: run.id, attempt: attempt, params: run.params ?? [:],
-            daemonEnvironment: daemonEnvironment
-        )
-        .merging(upstreamOutputs(of: definition, snapshot: snapshot, outputs: outputs)) { _, output in output }
-        if let item = slot.item, let value = record?.value {
-            environment["WF_ITEM"] = value.environmentText
-            environment["WF_ITEM_INDEX"] = String(item)
-        }
-        var invocation = StepInvocation(
-            job: run.job, run: run.id, step: slot.step, attempt: attempt, command: command,
-            environment: environment, workingDirectory: workingDirectory(for: definition),
-            timeout: definition.timeout?.duration,
-            logFile: store.directory.runFile(run.job, run.id, relative: relative))
-        invocation.item = slot.item
-        invocation.processRecord = ProcessRecord.path(store.directory, run.job, run.id)
-        if let user = definition.user {
-            switch UserAccount.resolve(user) {
-            case .success(let account):
-                invocation.account = account
-                invocation.environment["HOME"] = account.home
-                invocation.environment["USER"] = account.name
-                invocation.environment["LOGNAME"] = account.name
-            case .failure(let problem):
-                return .refused(AttemptResult(outcome: .failed, error: problem.message))
-            }
-        }
-        var fields = [LogField.step: slot.step.rawValue, LogField.attempt: String(attempt)]
-        if let item = slot.item { fields[LogField.item] = String(item) }
-        let stepLogger = logger.with(fields)
-        stepLogger.info("step started: \(command)")
-        return .ready(invocation, definition, stepLogger)
-    }
-
-    /// Works out the array of the `for_each` step `id` from what has run so far.
-    func expand(_ id: StepID, snapshot: RunSnapshot, outputs: OutputCache, logger: Logger) -> RunEvent {
-        guard let text = snapshot.spec.steps.first(where: { $0.id == id })?.forEach else {
-            return .expansionFailed(id, error: "the step has no for_each", at: clock.now())
-        }
-        var values = TemplateValues(
-            outputs: [:], params: snapshot.run.params ?? [:], run: snapshot.run.id, trigger: snapshot.run.trigger,
-            job: snapshot.run.job)
-        for record in snapshot.steps where record.state == .succeeded {
-            values.outputs[record.step] = outputValue(of: record, snapshot: snapshot, outputs: outputs)
-        }
-        switch ForEachExpansion.items(text, values: values) {
-        case .success(let items):
-            logger.info(
-                "step '\(id)' fans out over \(items.count) items", metadata: [LogField.step: .string(id.rawValue)])
-            return .expanded(id, items: items, at: clock.now())
-        case .failure(let problem):
-            return .expansionFailed(id, error: problem.message, at: clock.now())
-        }
-    }
-
-    /// The outputs of the steps that succeeded while this wfd ran the run, and each step's direct
-    /// needs: what a spawn needs to build its environment without reading every upstream file.
-    struct OutputCache {
-        var values: [Slot: Data] = [:]
-        let needs: [StepID: [StepID]]
-    }
-
-    /// The output bytes of a succeeded step or item: from the cache, else from its output file;
-    /// empty when it printed nothing.
-    func outputData(of record: StepRecord, snapshot: RunSnapshot, outputs: OutputCache) -> Data {
-        if let cached = outputs.values[Slot(step: record.step, item: record.item)] { return cached }
-        guard let relative = record.attempts.last?.output else { return Data() }
-        return
-            (try? RecordFile.readData(store.directory.runFile(snapshot.run.job, snapshot.run.id, relative: relative)))
-            ?? Data()
-    }
-
-    /// A succeeded step's output as a value: parsed for `output: json`, a string for text, and
-    /// for a `for_each` step the array of its items' outputs.
-    func outputValue(of record: StepRecord, snapshot: RunSnapshot, outputs: OutputCache) -> JSONValue {
-        if let items = record.items, record.attempts.last?.byHand != true {
-            return .array(items.map { outputValue(of: $0, snapshot: snapshot, outputs: outputs) })
-        }
-        let data = outputData(of: record, snapshot: snapshot, outputs: outputs)
-        let json = snapshot.spec.steps.first { $0.id == record.step }?.output == .json
-        return json ? (JSONValue.parse(data) ?? .null) : .string(String(decoding: data, as: UTF8.self))
-    }
-
-    /// `WF_STEP_<ID>_OUTPUT_FILE` for every succeeded step `step` needs (directly or not) that has
-    /// an output file, and `WF_STEP_<ID>_OUTPUT` with the value itself when it fits an
-    /// environment variable (empty for a step that printed nothing; the JSON array of its items'
-    /// outputs for a `for_each` step).
-    func upstreamOutputs(of step: StepDefinition, snapshot: RunSnapshot, outputs: OutputCache) -> [String: String] {
-        let upstream = StepGraph.upstream(of: step.id, needs: outputs.needs)
-        var environment: [String: String] = [:]
-        for record in snapshot.steps where upstream.contains(record.step) && record.state == .succeeded {
-            let name = StepEnvironment.outputName(of: record.step)
-            let text: String
-            if record.items != nil, record.attempts.last?.byHand != true {
-                text = outputValue(of: record, snapshot: snapshot, outputs: outputs).environmentText
-            } else {
-                if let relative = record.attempts.last?.output {
-                    environment[name + "_FILE"] = store.directory.runFile(
-                        snapshot.run.job, snapshot.run.id, relative: relative)
-                }
-                text = String(decoding: outputData(of: record, snapshot: snapshot, outputs: outputs), as: UTF8.self)
-            }
-            if text.utf8.count <= StepEnvironment.maximumValue, !text.utf8.contains(0) { environment[name] = text }
-        }
-        return environment
-    }
-
-    /// Turns a successful attempt's stdout into its output: validated for `output: json`, written
-    /// durably to `outputs/<step>` before the step is recorded as succeeded.
-    static func recordOutput(
-        _ raw: AttemptResult, of step: StepDefinition, item: Int? = nil, in paths: (StateDirectory, JobID, RunID),
-        logger: Logger
-    ) async -> AttemptResult {
-        var result = raw
-        result.stdout = nil
-        guard raw.outcome == .succeeded, var value = raw.stdout else { return result }
-        func fail(_ message: String) -> AttemptResult {
-            AttemptResult(outcome: .failed, exitCode: raw.exitCode, error: message)
-        }
-        if value.last == UInt8(ascii: "\n") { value.removeLast() }  // echo's newline is not part of the value
-        switch step.output {
-        case .json:
-            if raw.stdoutTruncated {
-                return fail("its output is larger than the output limit; write big data to a file and output its path")
-            }
-            do {
-                _ = try JSONSerialization.jsonObject(with: Data(value), options: [.fragmentsAllowed])
-            } catch {
-                let preview = String(decoding: value.prefix(80), as: UTF8.self)
-                return fail("its stdout is not valid JSON (output: json): '\(preview)'")
-            }
-        case .text:
-            if raw.stdoutTruncated { logger.warning("output cut at the output limit (output: text)") }
-        }
-        result.stdout = value  // the value, for the run's output cache
-        if value.isEmpty { return result }  // nothing printed: no file, an empty output
-        let (directory, job, run) = paths
-        let relative = "outputs/\(step.id.rawValue)" + (item.map { ".\($0)" } ?? "")
-        let file = directory.runFile(job, run, relative: relative)
-        let data = Data(value)
-        do {
-            try await BlockingIO.shared.run { () throws(StoreError) in try RecordFile.write(data, to: file) }
-        } catch {
-            return fail("wfd could not record its output: \(error)")
-        }
-        result.outputFile = relative
-        return result
-    }
-
-    /// The step's `workdir`, relative ones resolved against the jobs directory.
-    func workingDirectory(for step: StepDefinition) -> String {
-        guard let workdir = step.workdir else { return workingDirectory }
-        return workdir.hasPrefix("/") ? workdir : "\(workingDirectory)/\(workdir)"
     }
 
     func logAttempt(_ slot: Slot, _ result: AttemptResult, snapshot: RunSnapshot, logger: Logger) {

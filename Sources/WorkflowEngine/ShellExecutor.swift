@@ -33,7 +33,9 @@ public struct ShellExecutor: StepExecutor {
     }
 
     public func execute(_ invocation: StepInvocation, control: StepControl, logger: Logger) async -> AttemptResult {
-        let sink = OutputSink(path: invocation.logFile, limit: maxLogBytes, outputLimit: maxOutputBytes, logger: logger)
+        let sink = OutputSink(
+            path: invocation.logFile, limit: maxLogBytes, outputLimit: maxOutputBytes, logger: logger,
+            redactor: invocation.redactor)
         defer { sink.close() }
         let group = ProcessGroupSlot()
         let (program, arguments) =
@@ -246,6 +248,8 @@ final class OutputSink: Sendable {
         var outputTruncated = false
         /// The unfinished last line of each stream.
         var partial: [ProcessReactor.Stream: [UInt8]] = [:]
+        /// The end of each stream not yet taken: it may be the start of a secret.
+        var held: [ProcessReactor.Stream: [UInt8]] = [:]
         var abandoned = false
     }
 
@@ -253,13 +257,15 @@ final class OutputSink: Sendable {
     private let limit: Int
     private let outputLimit: Int
     private let logger: Logger
+    private let redactor: Redactor
     private let state = Mutex(State())
 
-    init(path: String, limit: Int, outputLimit: Int, logger: Logger) {
+    init(path: String, limit: Int, outputLimit: Int, logger: Logger, redactor: Redactor = .none) {
         self.path = path
         self.limit = limit
         self.outputLimit = outputLimit
         self.logger = logger
+        self.redactor = redactor
     }
 
     /// Stdout up to the output limit, and whether there was more.
@@ -274,8 +280,19 @@ final class OutputSink: Sendable {
     }
 
     /// Takes bytes the step wrote to `stream`: into the log file and the output (both capped),
-    /// and complete lines to the logger, until the log's limit is reached.
+    /// and complete lines to the logger, until the log's limit is reached; secrets replaced.
     func consume(_ bytes: [UInt8], from stream: ProcessReactor.Stream) {
+        guard !redactor.isEmpty else { return take(bytes, from: stream) }
+        let ready: [UInt8] = state.withLock { state in
+            let buffer = redactor.redact(state.held[stream, default: []] + bytes)
+            let keep = min(buffer.count, redactor.longest - 1)
+            state.held[stream] = Array(buffer.suffix(keep))
+            return Array(buffer.dropLast(keep))
+        }
+        if !ready.isEmpty { take(ready, from: stream) }
+    }
+
+    private func take(_ bytes: [UInt8], from stream: ProcessReactor.Stream) {
         let logged = write(bytes)
         if stream == .stdout { capture(bytes) }
         let lines: [ArraySlice<UInt8>] = state.withLock { state in
@@ -307,6 +324,13 @@ final class OutputSink: Sendable {
 
     /// Logs what is left of unfinished lines and notes a cut in the log file.
     func finish() {
+        let held = state.withLock { state in
+            defer { state.held = [:] }
+            return state.held
+        }
+        for (stream, rest) in held.sorted(by: { $0.key.rawValue > $1.key.rawValue }) where !rest.isEmpty {
+            take(redactor.redact(rest), from: stream)
+        }
         let (partial, truncated, abandoned, fd) = state.withLock { state in
             defer { state.partial = [:] }
             return (state.partial, state.truncated, state.abandoned, state.fd)

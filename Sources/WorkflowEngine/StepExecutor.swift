@@ -22,6 +22,8 @@ public struct StepInvocation: Sendable {
     public var item: Int?
     /// Where the spawned process is noted (``ProcessRecord``), so a later wfd can find it.
     public var processRecord: String?
+    /// Replaces the job's secrets in what the step writes.
+    public var redactor: Redactor = .none
 
     public init(
         job: JobID, run: RunID, step: StepID, attempt: Int, command: String, environment: [String: String],

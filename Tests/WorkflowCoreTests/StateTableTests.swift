@@ -29,7 +29,7 @@ import WorkflowCore
                 .wait: .waiting, .succeed: .succeeded, .fail: .failed, .retryLater: .retryWait, .cancel: .cancelled,
                 .interrupt: .interrupted,
             ],
-            .waiting: [.resume: .succeeded, .fail: .failed, .cancel: .cancelled],
+            .waiting: [.resume: .succeeded, .fail: .failed, .cancel: .cancelled, .start: .running],
             .retryWait: [.start: .running, .cancel: .cancelled],
             .succeeded: [.reset: .pending], .failed: [.reset: .pending], .skipped: [.reset: .pending],
             .cancelled: [.reset: .pending], .interrupted: [.reset: .pending],

@@ -177,13 +177,13 @@ extension JSONValue {
         }
     }
 
-    var stringValue: String? {
+    public var stringValue: String? {
         if case .string(let text) = self { return text }
         return nil
     }
 
-    /// A non-negative whole number, as JSON Schema's count keywords take.
-    var integerValue: Int? {
+    /// A non-negative whole number (as JSON Schema's count keywords take), or nil.
+    public var integerValue: Int? {
         guard case .number(let value) = self, value.isFinite, value.rounded() == value, value >= 0,
             value < Double(Int.max)
         else { return nil }

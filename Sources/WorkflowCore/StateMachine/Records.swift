@@ -89,6 +89,10 @@ public struct StepRecord: Sendable, Equatable, Codable {
     public var item: Int?
     /// In an item's record: the item (`WF_ITEM`).
     public var value: JSONValue?
+    /// While `waiting`: for what, since when, until when.
+    public var waiting: WaitInfo?
+    /// A person let the step's next attempt pass its budget (`on_budget: approve`).
+    public var budgetApproval: Decision?
 
     public init(job: JobID, run: RunID, step: StepDefinition) {
         version = Self.currentVersion
@@ -104,7 +108,8 @@ public struct StepRecord: Sendable, Equatable, Codable {
         case version, job, run, step, state, needs, attempts, error
         case retryAt = "retry_at"
         case attemptsBefore = "attempts_before"
-        case items, item, value
+        case items, item, value, waiting
+        case budgetApproval = "budget_approval"
     }
 
     /// The record of item `index` of a `for_each` step.
@@ -144,6 +149,14 @@ public struct Attempt: Sendable, Equatable, Codable {
     public var durationMilliseconds: Int64?
     /// True when a person recorded the step as done (`wfctl retry --skip`) instead of running it.
     public var byHand: Bool?
+    /// What kind of failure, for statistics and for what may be retried.
+    public var errorKind: FailureKind?
+    /// `llm` steps: every call made to the model, in order.
+    public var calls: [ModelCall]?
+    /// `http` steps: the request made and what came back.
+    public var http: HTTPExchange?
+    /// `approval` steps, and budget approvals: who decided, when and how.
+    public var decision: Decision?
 
     public init(number: Int, startedAt: Date, log: String?) {
         self.number = number
@@ -158,6 +171,145 @@ public struct Attempt: Sendable, Equatable, Codable {
         case exitCode = "exit_code"
         case durationMilliseconds = "duration_ms"
         case byHand = "by_hand"
+        case errorKind = "error_kind"
+        case calls, http, decision
+    }
+}
+
+/// What kind of failure ended an attempt. Stored as its raw string.
+public enum FailureKind: String, Sendable, Codable, CaseIterable {
+    /// A process exited with a non-zero status.
+    case exitStatus = "exit_status"
+    /// A process was killed by a signal it did not ask for.
+    case signal
+    case timeout
+    /// The step could not be started (no such program, user, working directory, secret…).
+    case start
+    /// Its output broke `output: json` or the output limit.
+    case output
+    /// A template could not be filled.
+    case template
+    /// An HTTP status outside `expect`.
+    case httpStatus = "http_status"
+    /// The connection failed, the server answered 429 or 5xx, or it did not answer in time.
+    case transport
+    /// The model's output did not match the schema after every repair.
+    case invalidOutput = "invalid_output"
+    /// The next model call could have passed a budget.
+    case budgetExceeded = "budget_exceeded"
+    /// A person (or the approval's timeout) rejected it.
+    case rejected
+    case cancelled
+    case interrupted
+}
+
+/// One call to a model, as `wfctl show` and the budgets count it.
+public struct ModelCall: Sendable, Equatable, Codable {
+    public var provider: LLMProvider
+    public var model: String
+    /// SHA-256 of the request's messages (system, prompt, repairs), in hex.
+    public var promptSHA256: String
+    public var startedAt: Date
+    public var latencyMilliseconds: Int64
+    /// The HTTP status, when an answer came.
+    public var status: Int?
+    public var inputTokens: Int?
+    public var outputTokens: Int?
+    /// nil when the model has no price.
+    public var costUSD: Double?
+    /// `ok`, `invalid_output` (a repair follows, or the attempt fails), `http_error`, `transport_error`.
+    public var result: String
+    public var error: String?
+
+    public init(provider: LLMProvider, model: String, promptSHA256: String, startedAt: Date) {
+        self.provider = provider
+        self.model = model
+        self.promptSHA256 = promptSHA256
+        self.startedAt = startedAt
+        latencyMilliseconds = 0
+        result = "transport_error"
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case provider, model, status, result, error
+        case promptSHA256 = "prompt_sha256"
+        case startedAt = "started_at"
+        case latencyMilliseconds = "latency_ms"
+        case inputTokens = "input_tokens"
+        case outputTokens = "output_tokens"
+        case costUSD = "cost_usd"
+    }
+}
+
+/// What an `http` step sent and what came back (never a header: they may carry secrets).
+public struct HTTPExchange: Sendable, Equatable, Codable {
+    public var method: String
+    public var url: String
+    public var status: Int?
+    public var idempotencyKey: String?
+    public var latencyMilliseconds: Int64
+    /// Bytes of the response body.
+    public var responseBytes: Int?
+
+    public init(method: String, url: String, idempotencyKey: String?) {
+        self.method = method
+        self.url = url
+        self.idempotencyKey = idempotencyKey
+        latencyMilliseconds = 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case method, url, status
+        case idempotencyKey = "idempotency_key"
+        case latencyMilliseconds = "latency_ms"
+        case responseBytes = "response_bytes"
+    }
+}
+
+/// A person's decision on an approval (or on a budget), or its timeout's.
+public struct Decision: Sendable, Equatable, Codable {
+    public var approved: Bool
+    /// Who: `uid 1000 (alice)`, or `timeout`.
+    public var by: String
+    public var uid: UInt32?
+    public var at: Date
+    public var comment: String?
+    /// The data the approver gave (`approval.input`).
+    public var input: JSONValue?
+
+    public init(
+        approved: Bool, by: String, uid: UInt32? = nil, at: Date, comment: String? = nil, input: JSONValue? = nil
+    ) {
+        self.approved = approved
+        self.by = by
+        self.uid = uid
+        self.at = at
+        self.comment = comment
+        self.input = input
+    }
+}
+
+/// Why a step is `waiting`, and until when.
+public struct WaitInfo: Sendable, Equatable, Codable {
+    public enum Kind: String, Sendable, Codable, CaseIterable {
+        /// An `approval` step.
+        case approval
+        /// A model call that could pass a budget, with `on_budget: approve`.
+        case budget
+    }
+
+    public var kind: Kind
+    public var since: Date
+    /// When the approval's timeout decides; nil: never.
+    public var deadline: Date?
+    /// What the person is asked, rendered.
+    public var message: String
+
+    public init(kind: Kind, since: Date, deadline: Date?, message: String) {
+        self.kind = kind
+        self.since = since
+        self.deadline = deadline
+        self.message = message
     }
 }
 
@@ -182,6 +334,15 @@ public struct AttemptResult: Sendable, Equatable {
     public var stdoutTruncated: Bool
     /// Where the output value was written, relative to the run directory.
     public var outputFile: String?
+    public var errorKind: FailureKind?
+    /// False for a failure that trying again cannot mend (a 4xx status, a rejected budget).
+    public var retriable: Bool
+    /// The server asked to wait this long before trying again (`Retry-After`), in seconds.
+    public var retryAfter: TimeInterval?
+    public var calls: [ModelCall]?
+    public var http: HTTPExchange?
+    /// The attempt stops here, open, until a person decides: the step becomes `waiting`.
+    public var wait: WaitInfo?
 
     public init(
         outcome: AttemptOutcome, exitCode: Int32? = nil, signal: Int32? = nil, error: String? = nil,
@@ -193,6 +354,15 @@ public struct AttemptResult: Sendable, Equatable {
         self.error = error
         self.stdout = stdout
         self.stdoutTruncated = stdoutTruncated
+        retriable = true
+    }
+
+    /// A failure of `kind`, said in one sentence.
+    public static func failure(_ kind: FailureKind, _ error: String, retriable: Bool = true) -> AttemptResult {
+        var result = AttemptResult(outcome: .failed, error: error)
+        result.errorKind = kind
+        result.retriable = retriable
+        return result
     }
 
     public static let success = AttemptResult(outcome: .succeeded, exitCode: 0)

@@ -44,6 +44,9 @@ public enum RunEvent: Sendable, Equatable {
     case expansionFailed(StepID, error: String, at: Date)
     /// A person asked for the ended run to go on (`wfctl retry`).
     case retry(RetryRequest, at: Date)
+    /// A person (or a waiting step's timeout) decided on a `waiting` step; `output` is where an
+    /// approved approval's output was written, relative to the run directory.
+    case decide(StepID, Decision, output: String?, at: Date, item: Int? = nil)
 }
 
 /// What `wfctl retry` asks of a run that ended: every step that did not succeed runs again, and
@@ -74,6 +77,9 @@ public enum RunEffect: Sendable, Equatable {
     case terminate(StepID)
     /// Send ``RunEvent/retryDue(_:at:item:)`` for this step (item) at this time (persisted as `retry_at`).
     case scheduleRetry(StepID, at: Date, item: Int? = nil)
+    /// Send ``RunEvent/decide(_:_:output:at:item:)`` with the timeout's decision at this time,
+    /// unless a person decides first.
+    case scheduleDecision(StepID, at: Date, item: Int? = nil)
     /// The run reached a terminal state: release its lock, update indexes, log.
     case finished(RunState)
 }
@@ -113,6 +119,14 @@ public enum RunMachine {
             guard !next.run.state.isTerminal else { throw TransitionError("run \(next.run.id) has already ended") }
             let index = try stepIndex(next, stepID)
             var record = try slot(next.steps[index], item)
+            if let wait = result.wait, next.run.cancelReason == nil {
+                try beginWaiting(&record, wait, result: result)
+                store(record, item, in: &next.steps[index])
+                effects.append(.persistStep(stepID))
+                if let deadline = wait.deadline { effects.append(.scheduleDecision(stepID, at: deadline, item: item)) }
+                effects += syncWaiting(&next)
+                return (next, effects)
+            }
             try endAttempt(&record, result, at: at)
             if next.run.cancelReason == nil,
                 let definition = next.spec.steps.first(where: { $0.id == stepID }),
@@ -128,6 +142,7 @@ public enum RunMachine {
             if item != nil { conclude(&next.steps[index]) }
             effects.append(.persistStep(stepID))
             effects += settle(&next, at: at, startNew: next.run.cancelReason == nil)
+            effects += syncWaiting(&next)
             effects += finishIfDone(&next, at: at)
         case .timeOut(let limit, let at):
             return try apply(snapshot, .cancel(reason: "the run timed out after \(limit)", at: at), timedOut: true)
@@ -137,7 +152,7 @@ public enum RunMachine {
             next.run.cancelReason = reason
             if timedOut { next.run.timedOut = true }
             effects.append(.persistRun)
-            effects += stopSteps(&next, reason: reason)
+            effects += stopSteps(&next, reason: reason, at: at)
             effects += finishIfDone(&next, at: at)
         case .retryDue(let stepID, let at, let item):
             guard !next.run.state.isTerminal else { throw TransitionError("run \(next.run.id) has already ended") }
@@ -183,6 +198,8 @@ public enum RunMachine {
             effects += try retry(&next, request, at: at)
             effects += settle(&next, at: at, startNew: true)
             effects += finishIfDone(&next, at: at)
+        case .decide(let stepID, let decision, let output, let at, let item):
+            effects += try decide(&next, stepID, decision, output: output, at: at, item: item)
         }
         return (next, effects)
     }
@@ -243,39 +260,71 @@ public enum RunMachine {
         return state
     }
 
+    /// Ends the open attempt of a running (or waiting) step with `result`.
     static func endAttempt(_ step: inout StepRecord, _ result: AttemptResult, at: Date) throws(TransitionError) {
-        guard step.state == .running, var attempt = step.attempts.last, attempt.endedAt == nil else {
+        guard step.state == .running || step.state == .waiting, let attempt = step.attempts.last,
+            attempt.endedAt == nil
+        else {
             throw TransitionError("step '\(step.step)' has no running attempt")
         }
         let transition: StepState.Transition =
             switch result.outcome {
-            case .succeeded: .succeed
+            case .succeeded: step.state == .waiting ? .resume : .succeed
             case .cancelled: .cancel
             case .failed, .timedOut: .fail
             case .interrupted: .interrupt
             }
         step.state = try stepAfter(step, transition)
+        closeAttempt(&step, result, at: at)
+        step.waiting = nil
+        step.error = result.outcome == .succeeded ? nil : result.error
+    }
+
+    /// Writes how the open attempt ended, without moving the step.
+    static func closeAttempt(_ step: inout StepRecord, _ result: AttemptResult, at: Date) {
+        guard var attempt = step.attempts.last else { return }
         attempt.endedAt = at
         attempt.outcome = result.outcome
         attempt.exitCode = result.exitCode
         attempt.signal = result.signal
         attempt.error = result.error
         attempt.output = result.outputFile
+        attempt.errorKind = result.errorKind ?? failureKind(of: result)
+        attempt.calls = result.calls ?? attempt.calls
+        attempt.http = result.http ?? attempt.http
         attempt.durationMilliseconds = Int64((at.timeIntervalSince(attempt.startedAt) * 1000).rounded())
         step.attempts[step.attempts.count - 1] = attempt
-        step.error = result.outcome == .succeeded ? nil : result.error
+    }
+
+    /// The kind of a failure an executor did not name: from its outcome, exit status or signal.
+    static func failureKind(of result: AttemptResult) -> FailureKind? {
+        switch result.outcome {
+        case .succeeded: nil
+        case .timedOut: .timeout
+        case .cancelled: .cancelled
+        case .interrupted: .interrupted
+        case .failed:
+            if let code = result.exitCode, code != 0 {
+                .exitStatus
+            } else if result.signal != nil {
+                .signal
+            } else {
+                nil
+            }
+        }
     }
 
     /// When the failed attempt `step` just ended should be tried again, or nil: the step's
     /// `retry` allows another attempt, the failure is one it retries (failed or timed out, and
-    /// `on_exit_codes` when given), and the run goes on. The delay grows by `backoff` from `delay`
+    /// `on_exit_codes` when given, not one the executor calls hopeless), and the run goes on;
+    /// never sooner than a server's `Retry-After`. The delay grows by `backoff` from `delay`
     /// up to `max_delay`, with full jitter drawn from a hash of run, step and attempt, so the
     /// function stays pure and a replay gives the same time.
     static func retryTime(
         for step: StepRecord, definition: StepDefinition, result: AttemptResult, run: RunID, at: Date
     ) -> Date? {
         let counted = step.attempts.dropFirst(step.attemptsBefore ?? 0).filter { $0.outcome != .interrupted }
-        guard let policy = definition.retry, counted.count < policy.attempts,
+        guard let policy = definition.effectiveRetry, counted.count < policy.attempts, result.retriable,
             result.outcome == .failed || result.outcome == .timedOut
         else { return nil }
         if !policy.onExitCodes.isEmpty {
@@ -289,7 +338,7 @@ public enum RunMachine {
             hash = (hash ^ UInt64(byte)) &* 1_099_511_628_211
         }
         let fraction = Double(hash % 1_000_000) / 1_000_000
-        return at.addingTimeInterval(delay * fraction)
+        return at.addingTimeInterval(max(delay * fraction, result.retryAfter ?? 0))
     }
 
     /// Settles the pending steps until nothing changes: starts those whose `when` is satisfied
@@ -411,7 +460,7 @@ public enum RunMachine {
     }
 
     /// Skips the pending steps and cancels those waiting to retry; running ones are asked to stop.
-    static func stopSteps(_ next: inout RunSnapshot, reason: String) -> [RunEffect] {
+    static func stopSteps(_ next: inout RunSnapshot, reason: String, at: Date) -> [RunEffect] {
         var effects: [RunEffect] = []
         let fanned = Set(next.spec.steps.filter { $0.forEach != nil }.map(\.id))
         /// Stops one record; true when it has a process to terminate.
@@ -425,6 +474,13 @@ public enum RunMachine {
                 record.state = .cancelled
                 record.retryAt = nil
                 record.error = "cancelled while waiting to retry: \(reason)"
+                return (true, false)
+            case .waiting:
+                closeAttempt(&record, .failure(.cancelled, "cancelled while waiting: \(reason)"), at: at)
+                record.attempts[record.attempts.count - 1].outcome = .cancelled
+                record.state = .cancelled
+                record.waiting = nil
+                record.error = "cancelled while waiting for a decision: \(reason)"
                 return (true, false)
             case .running: return (false, true)
             default: return (false, false)
@@ -457,146 +513,5 @@ public enum RunMachine {
             if outcome.terminate { effects.append(.terminate(id)) }
         }
         return effects
-    }
-
-    /// Takes up a run a previous wfd left active. Succeeded steps stay done. An attempt that was
-    /// running ends `interrupted`; its step runs again as a new attempt when it is `pure` or
-    /// `idempotent`, and becomes `interrupted` (waiting for a person) when it is `effectful`.
-    /// Steps waiting to retry keep their due time. A run that was being cancelled ends.
-    static func recover(_ next: inout RunSnapshot, at: Date) -> [RunEffect] {
-        var effects: [RunEffect] = []
-        let reason = "wfd stopped during this attempt"
-        /// Takes up one record (a step's or an item's); true when it changed.
-        func takeUp(_ record: inout StepRecord, effect: EffectClass, item: Int?) -> Bool {
-            switch record.state {
-            case .running:
-                if record.attempts.last.map({ $0.endedAt == nil }) == true {
-                    // Cannot throw: the record is running with an open attempt.
-                    try? endAttempt(&record, AttemptResult(outcome: .interrupted, error: reason), at: at)
-                }
-                if effect == .effectful {
-                    record.state = .interrupted
-                    record.error =
-                        "wfd stopped while it ran, and an effectful step is not run again without a person"
-                } else {
-                    record.state = .pending
-                    record.error = nil
-                }
-                return true
-            case .retryWait:
-                effects.append(.scheduleRetry(record.step, at: max(record.retryAt ?? at, at), item: item))
-                return false
-            default:
-                return false
-            }
-        }
-        for index in next.steps.indices {
-            let id = next.steps[index].step
-            let definition = next.spec.steps.first { $0.id == id }
-            let effect = definition?.effect ?? definition?.defaultEffect ?? .effectful
-            if definition?.forEach != nil, next.steps[index].state == .running {
-                guard var items = next.steps[index].items else {
-                    next.steps[index].state = .pending  // its items are worked out again
-                    effects.append(.persistStep(id))
-                    continue
-                }
-                var changed = false
-                for item in items.indices where takeUp(&items[item], effect: effect, item: item) { changed = true }
-                next.steps[index].items = items
-                conclude(&next.steps[index])
-                if changed { effects.append(.persistStep(id)) }
-            } else if takeUp(&next.steps[index], effect: effect, item: nil) {
-                effects.append(.persistStep(id))
-            }
-        }
-        if let cancel = next.run.cancelReason {
-            effects += stopSteps(&next, reason: cancel)
-        } else {
-            effects += settle(&next, at: at, startNew: true)
-        }
-        effects += finishIfDone(&next, at: at)
-        return effects
-    }
-
-    /// Resets the steps `request` runs again and marks those it skips as done by hand.
-    static func retry(_ next: inout RunSnapshot, _ request: RetryRequest, at: Date) throws(TransitionError)
-        -> [RunEffect]
-    {
-        let run = next.run
-        guard run.state.isTerminal else {
-            throw TransitionError("run \(run.id) is still \(run.state.rawValue): only an ended run can be retried")
-        }
-        let known = Set(next.steps.map(\.step))
-        for id in [request.from].compactMap({ $0 }) + request.skip.keys.sorted() where !known.contains(id) {
-            let names = next.steps.map(\.step.rawValue).joined(separator: ", ")
-            throw TransitionError("run \(run.id) has no step '\(id)' (its steps: \(names))")
-        }
-        var roots = Set(next.steps.filter { $0.state != .succeeded }.map(\.step))
-        if let from = request.from { roots.insert(from) }
-        guard !roots.isEmpty else {
-            throw TransitionError(
-                "run \(run.id) succeeded: nothing to retry (name a step with --from to run it and what follows again)")
-        }
-        let downstream = StepGraph.downstream(of: next.spec.steps)
-        var reset = roots
-        for root in roots { reset.formUnion(downstream[root] ?? []) }
-        for id in request.skip.keys.sorted() where !reset.contains(id) {
-            throw TransitionError("step '\(id)' succeeded and is not run again: there is nothing to skip")
-        }
-        var effects: [RunEffect] = []
-        let needs = Dictionary(next.spec.steps.map { ($0.id, $0.needs) }, uniquingKeysWith: { first, _ in first })
-        for index in next.steps.indices where reset.contains(next.steps[index].step) {
-            var step = next.steps[index]
-            // A for_each step that only failed itself keeps its items: those that succeeded stay
-            // done, the others run again. Named by --from or after a step that runs again, its
-            // array is worked out anew.
-            if var items = step.items, step.step != request.from, request.skip[step.step] == nil,
-                StepGraph.upstream(of: step.step, needs: needs).isDisjoint(with: reset)
-            {
-                for item in items.indices where items[item].state != .succeeded {
-                    items[item].state = try stepAfter(items[item], .reset)
-                    items[item].error = nil
-                    items[item].retryAt = nil
-                    items[item].attemptsBefore = items[item].attempts.count
-                }
-                step.items = items
-                step.state = .running
-                step.error = nil
-                next.steps[index] = step
-                effects.append(.persistStep(step.step))
-                continue
-            }
-            if request.skip[step.step] == nil { step.items = nil }
-            step.state = try stepAfter(step, .reset)
-            step.error = nil
-            step.retryAt = nil
-            step.attemptsBefore = step.attempts.count
-            if let output = request.skip[step.step] {
-                step.state = try stepAfter(step, .markDone)
-                var attempt = Attempt(number: step.attempts.count + 1, startedAt: at, log: nil)
-                attempt.endedAt = at
-                attempt.outcome = .succeeded
-                attempt.output = output
-                attempt.durationMilliseconds = 0
-                attempt.byHand = true
-                step.attempts.append(attempt)
-            }
-            next.steps[index] = step
-            effects.append(.persistStep(step.step))
-        }
-        next.run.state = try runAfter(run, .retry)
-        next.run.endedAt = nil
-        next.run.error = nil
-        next.run.cancelReason = nil
-        next.run.timedOut = nil
-        next.run.interrupted = nil
-        let order = next.steps.map(\.step)
-        next.run.retries =
-            (run.retries ?? []) + [
-                RetryNote(
-                    at: at, from: request.from, skipped: order.filter { request.skip.keys.contains($0) },
-                    reset: order.filter { reset.contains($0) })
-            ]
-        return [.persistRun] + effects
     }
 }

@@ -71,6 +71,7 @@ public enum StepState: String, Sendable, Codable, CaseIterable {
     public func after(_ transition: Transition) -> StepState? {
         switch (self, transition) {
         case (.pending, .start), (.retryWait, .start): .running
+        case (.waiting, .start): .running  // a budget approved: the next attempt may make its call
         case (.pending, .skip): .skipped
         case (.pending, .cancel), (.retryWait, .cancel), (.waiting, .cancel), (.running, .cancel): .cancelled
         case (.running, .wait): .waiting

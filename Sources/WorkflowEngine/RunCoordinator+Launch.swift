@@ -1,0 +1,292 @@
+import Foundation
+import Logging
+import WorkflowCore
+import WorkflowStore
+
+/// Turning a step that is due into work: a process, a request, a model call, or a wait.
+extension RunCoordinator {
+    /// What every step of one run shares: its job's secrets, what hides them, its budget.
+    struct RunContext: Sendable {
+        let secrets: [String: String]
+        /// Secrets that could not be read, with why.
+        let missingSecrets: [String: String]
+        let redactor: Redactor
+        let budget: BudgetGuard
+        let prices: PriceTable
+    }
+
+    func context(for snapshot: RunSnapshot, logger: Logger) -> RunContext {
+        let job = snapshot.spec
+        let (values, missing) = secrets.load(job.secrets)
+        for (name, value) in values where value.utf8.count < Redactor.minimumLength {
+            logger.warning(
+                "secret '\(name)' is shorter than \(Redactor.minimumLength) bytes: it is not hidden in output and logs")
+        }
+        return RunContext(
+            secrets: values, missingSecrets: missing, redactor: Redactor(secrets: values),
+            budget: BudgetGuard(job: job, run: snapshot.run.id, store: store, logger: logger),
+            prices: prices.merging(job.prices))
+    }
+
+    /// The work of an attempt.
+    enum Work: Sendable {
+        case process(StepInvocation)
+        case http(HTTPCall)
+        case model(ModelRequest)
+    }
+
+    enum Launch {
+        case work(Work, StepDefinition, Logger)
+        /// The attempt ends at once with this result (it could not start, or it waits).
+        case ended(AttemptResult)
+    }
+
+    func run(_ work: Work, context: RunContext, control: StepControl, logger: Logger) async -> AttemptResult {
+        switch work {
+        case .process(let invocation): await executor.execute(invocation, control: control, logger: logger)
+        case .http(let call): await http.execute(call, control: control, logger: logger)
+        case .model(let request):
+            await llm.execute(request, budget: context.budget, clock: clock, control: control, logger: logger)
+        }
+    }
+
+    /// The work of `attempt` of `slot`, or the result that stands for it when it cannot start
+    /// (a template without a value, a missing secret, an unknown user) or waits (an approval).
+    func prepareLaunch(
+        _ slot: Slot, attempt: Int, snapshot: RunSnapshot, outputs: OutputCache, context: RunContext, logger: Logger
+    ) -> Launch {
+        guard let definition = snapshot.spec.steps.first(where: { $0.id == slot.step }) else {
+            return .ended(.failure(.start, "the step is not in the run's definition", retriable: false))
+        }
+        let record = snapshot.step(slot.step).flatMap { try? RunMachine.slot($0, slot.item) }
+        var fields = [LogField.step: slot.step.rawValue, LogField.attempt: String(attempt)]
+        if let item = slot.item { fields[LogField.item] = String(item) }
+        let stepLogger = logger.with(fields)
+        var values = templateValues(for: definition, snapshot: snapshot, outputs: outputs)
+        let item = record?.value
+        func failed(_ problem: TemplateProblem, in field: String) -> Launch {
+            .ended(.failure(.template, "in '\(field)': \(problem.message)", retriable: false))
+        }
+
+        switch definition.kind {
+        case .run(let command):
+            return launchProcess(
+                command, slot: slot, attempt: attempt, definition: definition, record: record, snapshot: snapshot,
+                outputs: outputs, context: context, logger: stepLogger)
+
+        case .http(let spec):
+            var rendered: [String: String] = [:]
+            for (field, text) in [("url", spec.url), ("idempotency_key", spec.idempotencyKey ?? "")] {
+                switch Template.render(text, values, item: item) {
+                case .success(let value): rendered[field] = value
+                case .failure(let problem): return failed(problem, in: "http.\(field)")
+                }
+            }
+            var url = rendered["url"] ?? spec.url
+            if !spec.query.isEmpty {
+                var pairs: [String] = []
+                for (name, text) in spec.query.sorted(by: { $0.key < $1.key }) {
+                    switch Template.render(text, values, item: item) {
+                    case .success(let value): pairs.append("\(Self.percentEncoded(name))=\(Self.percentEncoded(value))")
+                    case .failure(let problem): return failed(problem, in: "http.query.\(name)")
+                    }
+                }
+                url += (url.contains("?") ? "&" : "?") + pairs.joined(separator: "&")
+            }
+            var headers: [String: String] = [:]
+            var withSecrets = values
+            withSecrets.secrets = context.secrets
+            for (name, text) in spec.headers {
+                switch Template.render(text, withSecrets, item: item) {
+                case .success(let value): headers[name] = value
+                case .failure(let problem):
+                    if case .secret(let missing)? = (try? Template(parsing: text))?.references.first(where: {
+                        if case .secret(let name) = $0 { return context.missingSecrets[name] != nil }
+                        return false
+                    }) {
+                        return .ended(
+                            .failure(.start, context.missingSecrets[missing] ?? problem.message, retriable: false))
+                    }
+                    return failed(problem, in: "http.headers.\(name)")
+                }
+            }
+            var body: Data?
+            if let json = spec.json {
+                switch json.rendered(values, item: item) {
+                case .success(let value):
+                    body = Data(value.jsonText.utf8)
+                    if headers.keys.first(where: { $0.lowercased() == "content-type" }) == nil {
+                        headers["Content-Type"] = "application/json"
+                    }
+                case .failure(let problem): return failed(problem, in: "http.json")
+                }
+            } else if let text = spec.body {
+                switch Template.render(text, values, item: item) {
+                case .success(let value): body = Data(value.utf8)
+                case .failure(let problem): return failed(problem, in: "http.body")
+                }
+            }
+            let limit = [spec.timeout?.duration, definition.timeout?.duration].compactMap { $0 }.min() ?? .seconds(30)
+            var call = HTTPCall(method: spec.method, url: url, headers: headers, body: body, timeout: limit)
+            call.expect = spec.expect
+            call.idempotencyKey = spec.idempotencyKey == nil ? nil : rendered["idempotency_key"]
+            stepLogger.info("step started: \(spec.method) \(url)")
+            return .work(.http(call), definition, stepLogger)
+
+        case .llm(let spec):
+            var prompt = ""
+            var system: String?
+            switch Template.render(spec.prompt, values, item: item) {
+            case .success(let value): prompt = value
+            case .failure(let problem): return failed(problem, in: "llm.prompt")
+            }
+            if let text = spec.system {
+                switch Template.render(text, values, item: item) {
+                case .success(let value): system = value
+                case .failure(let problem): return failed(problem, in: "llm.system")
+                }
+            }
+            var request = ModelRequest(
+                provider: spec.provider, model: spec.model, prompt: prompt,
+                timeout: definition.timeout?.duration ?? .seconds(300))
+            request.system = system
+            request.baseURL = spec.baseURL
+            request.temperature = spec.temperature
+            request.maxTokens = spec.maxTokens ?? ModelProtocol.defaultMaxTokens
+            request.schema = spec.schema
+            request.repairAttempts = spec.repairAttempts
+            request.price = context.prices.price(of: spec.model)
+            request.onBudget = snapshot.spec.onBudget ?? .fail
+            request.budgetOverride = record?.budgetApproval != nil
+            if let name = spec.apiKeySecret {
+                guard let key = context.secrets[name] else {
+                    return .ended(
+                        .failure(
+                            .start, context.missingSecrets[name] ?? "secret '\(name)' is not available",
+                            retriable: false))
+                }
+                request.apiKey = key
+            }
+            values.secrets = [:]
+            stepLogger.info("step started: \(spec.provider.rawValue) model \(spec.model)")
+            return .work(.model(request), definition, stepLogger)
+
+        case .approval(let spec):
+            let message: String
+            switch Template.render(spec.message, values, item: item) {
+            case .success(let value): message = context.redactor.redact(value)
+            case .failure(let problem): return failed(problem, in: "approval.message")
+            }
+            let now = clock.now()
+            var result = AttemptResult(outcome: .succeeded)
+            result.wait = WaitInfo(
+                kind: .approval, since: now,
+                deadline: spec.timeout.map { now.addingTimeInterval(Double($0.milliseconds) / 1000) },
+                message: message)
+            stepLogger.notice(
+                "waiting for approval: \(message) (wfctl approve \(snapshot.run.id) \(slot.step), or wfctl reject)")
+            return .ended(result)
+        }
+    }
+
+    /// A `run:` step's process.
+    func launchProcess(
+        _ command: String, slot: Slot, attempt: Int, definition: StepDefinition, record: StepRecord?,
+        snapshot: RunSnapshot, outputs: OutputCache, context: RunContext, logger: Logger
+    ) -> Launch {
+        let run = snapshot.run
+        let relative = record?.attempts.last?.log ?? "logs/\(slot.step.rawValue).\(attempt).log"
+        var environment = StepEnvironment.make(
+            job: snapshot.spec, step: definition, run: run.id, attempt: attempt, params: run.params ?? [:],
+            daemonEnvironment: daemonEnvironment
+        )
+        .merging(upstreamOutputs(of: definition, snapshot: snapshot, outputs: outputs)) { _, output in output }
+        if let item = slot.item, let value = record?.value {
+            environment["WF_ITEM"] = value.environmentText
+            environment["WF_ITEM_INDEX"] = String(item)
+        }
+        for name in definition.secrets ?? [] {
+            guard let value = context.secrets[name] else {
+                return .ended(
+                    .failure(
+                        .start, context.missingSecrets[name] ?? "secret '\(name)' is not available", retriable: false))
+            }
+            environment[StepEnvironmentNames.secretName(name)] = value
+        }
+        var invocation = StepInvocation(
+            job: run.job, run: run.id, step: slot.step, attempt: attempt, command: command,
+            environment: environment, workingDirectory: workingDirectory(for: definition),
+            timeout: definition.timeout?.duration,
+            logFile: store.directory.runFile(run.job, run.id, relative: relative))
+        invocation.item = slot.item
+        invocation.processRecord = ProcessRecord.path(store.directory, run.job, run.id)
+        invocation.redactor = context.redactor
+        if let user = definition.user {
+            switch UserAccount.resolve(user) {
+            case .success(let account):
+                invocation.account = account
+                invocation.environment["HOME"] = account.home
+                invocation.environment["USER"] = account.name
+                invocation.environment["LOGNAME"] = account.name
+            case .failure(let problem):
+                return .ended(.failure(.start, problem.message, retriable: false))
+            }
+        }
+        logger.info("step started: \(command)")
+        return .work(.process(invocation), definition, logger)
+    }
+
+    /// What the step's templates may refer to: the outputs of the steps it needs (directly or
+    /// not) that succeeded, the run's parameters and ids. No secrets: callers add them where
+    /// they are allowed.
+    func templateValues(for step: StepDefinition, snapshot: RunSnapshot, outputs: OutputCache) -> TemplateValues {
+        var values = TemplateValues(
+            outputs: [:], params: snapshot.run.params ?? [:], run: snapshot.run.id, trigger: snapshot.run.trigger,
+            job: snapshot.run.job)
+        let upstream = StepGraph.upstream(of: step.id, needs: outputs.needs)
+        for record in snapshot.steps where record.state == .succeeded && upstream.contains(record.step) {
+            values.outputs[record.step] = outputValue(of: record, snapshot: snapshot, outputs: outputs)
+        }
+        return values
+    }
+
+    static func percentEncoded(_ text: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+    }
+
+    /// Whether an approval's timeout approves (`on_timeout: approve`) rather than rejects.
+    static func timeoutApproves(_ step: StepDefinition?) -> Bool {
+        guard case .approval(let spec)? = step?.kind else { return false }
+        return spec.onTimeout == .approve
+    }
+
+    /// Works out the array of the `for_each` step `id` from what has run so far.
+    func expand(_ id: StepID, snapshot: RunSnapshot, outputs: OutputCache, logger: Logger) -> RunEvent {
+        guard let text = snapshot.spec.steps.first(where: { $0.id == id })?.forEach else {
+            return .expansionFailed(id, error: "the step has no for_each", at: clock.now())
+        }
+        var values = TemplateValues(
+            outputs: [:], params: snapshot.run.params ?? [:], run: snapshot.run.id, trigger: snapshot.run.trigger,
+            job: snapshot.run.job)
+        for record in snapshot.steps where record.state == .succeeded {
+            values.outputs[record.step] = outputValue(of: record, snapshot: snapshot, outputs: outputs)
+        }
+        switch ForEachExpansion.items(text, values: values) {
+        case .success(let items):
+            logger.info(
+                "step '\(id)' fans out over \(items.count) items", metadata: [LogField.step: .string(id.rawValue)])
+            return .expanded(id, items: items, at: clock.now())
+        case .failure(let problem):
+            return .expansionFailed(id, error: problem.message, at: clock.now())
+        }
+    }
+
+    /// The step's `workdir`, relative ones resolved against the jobs directory.
+    func workingDirectory(for step: StepDefinition) -> String {
+        guard let workdir = step.workdir else { return workingDirectory }
+        return workdir.hasPrefix("/") ? workdir : "\(workingDirectory)/\(workdir)"
+    }
+
+}
