@@ -93,7 +93,8 @@ extension RunCoordinator {
             (failed.calls, failed.http) = (raw.calls, raw.http)
             return failed
         }
-        if value.last == UInt8(ascii: "\n"), case .run = step.kind { value.removeLast() }  // echo's newline is not part of the value
+        // echo's newline is not part of a shell step's value (an HTTP body or a model's answer is kept whole)
+        if value.last == UInt8(ascii: "\n"), case .run = step.kind { value.removeLast() }
         switch step.output {
         case .json:
             if raw.stdoutTruncated {
