@@ -32,6 +32,16 @@ public struct ControlPolicy: Sendable {
             + "usermod -aG \(groupName) USER (and log in again)"
     }
 
+    /// The user name of `uid`, when the system knows it.
+    public static func userName(of uid: UInt32) -> String? {
+        var passwd = passwd()
+        var result: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 16 * 1024)
+        guard getpwuid_r(uid, &passwd, &buffer, buffer.count, &result) == 0, result != nil, let name = passwd.pw_name
+        else { return nil }
+        return String(cString: name)
+    }
+
     static func groupID(named name: String) -> UInt32? {
         var group = group()
         var result: UnsafeMutablePointer<group>?

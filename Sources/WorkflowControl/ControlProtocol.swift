@@ -4,7 +4,8 @@ import WorkflowCore
 /// A request to the running wfd over its control socket: one JSON object on one line.
 public struct ControlRequest: Sendable, Codable, Equatable {
     /// `reload` (re-read jobs.d and answer when done), `run` (start a run of `job` now), `cancel`
-    /// (stop `run`), `retry` (run `run` of `job` again) or `ping`.
+    /// (stop `run`), `retry` (run `run` of `job` again), `approve` or `reject` (decide on `step`
+    /// of `run`, which waits), or `ping`.
     public var command: String
     /// The job, for `run`.
     public var job: String?
@@ -18,6 +19,13 @@ public struct ControlRequest: Sendable, Codable, Equatable {
     public var outputs: [String: String]?
     /// For `run`: parameter values.
     public var params: [String: String]?
+    /// For `approve` and `reject`: the waiting step, and its item in a `for_each` step.
+    public var step: String?
+    public var item: Int?
+    /// For `approve`: the data the approval asks for, as JSON text.
+    public var input: String?
+    /// For `approve` and `reject`: why, in the approver's words.
+    public var comment: String?
 
     public init(command: String, job: String? = nil, run: String? = nil) {
         self.command = command

@@ -233,7 +233,8 @@ extension JobReader {
         }
         var spec = LLMCallSpec(provider: provider ?? .openai, model: model ?? "", prompt: prompt ?? "")
         if let (_, value) = fields["base_url"], let url = string(value, "base_url") {
-            if url.hasPrefix("http://") || url.hasPrefix("https://") {
+            noteTemplates(url, node: value, field: "llm.base_url", step: step)
+            if Template.containsTemplate(url) || url.hasPrefix("http://") || url.hasPrefix("https://") {
                 spec.baseURL = url
             } else {
                 report(value, "'base_url' must start with http:// or https://, not '\(url)'")

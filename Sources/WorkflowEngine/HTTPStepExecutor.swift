@@ -125,7 +125,7 @@ public struct HTTPStepExecutor: Sendable {
     }
 
     /// `Retry-After` in seconds (a number of seconds or an HTTP date), at most an hour.
-    static func retryAfter(_ header: String?, now: Date = Date()) -> TimeInterval? {
+    public static func retryAfter(_ header: String?, now: Date = Date()) -> TimeInterval? {
         guard let header = header?.trimmingCharacters(in: .whitespaces), !header.isEmpty else { return nil }
         if let seconds = Double(header), seconds >= 0 { return min(seconds, 3600) }
         let formatter = DateFormatter()

@@ -150,7 +150,12 @@ extension RunCoordinator {
                 provider: spec.provider, model: spec.model, prompt: prompt,
                 timeout: definition.timeout?.duration ?? .seconds(300))
             request.system = system
-            request.baseURL = spec.baseURL
+            if let base = spec.baseURL {
+                switch Template.render(base, values, item: item) {
+                case .success(let value): request.baseURL = value
+                case .failure(let problem): return failed(problem, in: "llm.base_url")
+                }
+            }
             request.temperature = spec.temperature
             request.maxTokens = spec.maxTokens ?? ModelProtocol.defaultMaxTokens
             request.schema = spec.schema

@@ -17,6 +17,8 @@ public final class Scheduler: Service, Sendable {
         public var daemonEnvironment: [String: String]
         /// Retention for jobs that give none (and for deleted jobs).
         public var retention: Retention
+        /// Model prices (a job's `prices:` go over them).
+        public var prices = PriceTable()
 
         public init(
             jobsDirectory: String, state: StateDirectory, hostZone: TimeZone, daemonEnvironment: [String: String],
@@ -45,6 +47,8 @@ public final class Scheduler: Service, Sendable {
         case runNow(JobID, params: [String: String], done: @Sendable (Result<RunID, ManualRunRefusal>) -> Void)
         /// Run an ended run again from its failed steps (`wfctl retry`).
         case retryRun(RetryOrder)
+        /// Decide on a waiting step of an active run (`wfctl approve`, `wfctl reject`).
+        case decide(RunID, DecisionRequest)
     }
 
     let configuration: Configuration
@@ -110,6 +114,12 @@ public final class Scheduler: Service, Sendable {
             .retryRun(RetryOrder(job: job, run: run, request: request, outputs: outputs, by: by, done: done)))
     }
 
+    /// Decides on a waiting step of the active run `run`; the request's reply hears once the
+    /// decision is on disk, or why it was refused.
+    public func decide(_ run: RunID, _ request: DecisionRequest) {
+        continuation.yield(.decide(run, request))
+    }
+
     /// Why a manual run or a retry did not start.
     public struct ManualRunRefusal: Error, Sendable {
         /// `no_such_job`, `no_such_run`, `not_retryable`, `bad_request`, `busy` or `failed`.
@@ -137,7 +147,8 @@ public final class Scheduler: Service, Sendable {
         let store = RunStore(directory: configuration.state)
         let coordinator = RunCoordinator(
             store: store, executor: executor, clock: clock, logger: logger,
-            workingDirectory: configuration.jobsDirectory, daemonEnvironment: configuration.daemonEnvironment)
+            workingDirectory: configuration.jobsDirectory, daemonEnvironment: configuration.daemonEnvironment,
+            prices: configuration.prices)
         try RecordFile.makeDirectory(configuration.state.jobsRoot)
         try RecordFile.makeDirectory(configuration.state.runsRoot)
 
@@ -224,6 +235,13 @@ public final class Scheduler: Service, Sendable {
                         metadata: [LogField.job: .string(target.handle.job.rawValue)])
                     target.handle.cancel(reason: reason)
                     done(true)
+                case .decide(let run, let request):
+                    guard let target = active.values.first(where: { $0.handle.run == run }) else {
+                        request.reply(
+                            "run \(run) is not active: only a run that waits can be decided on (see wfctl pending)")
+                        break
+                    }
+                    target.handle.decide(request)
                 case .retryRun(let order):
                     guard !stopping else {
                         order.done(.failure(ManualRunRefusal(code: "failed", message: "wfd is stopping")))

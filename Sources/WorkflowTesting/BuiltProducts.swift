@@ -78,6 +78,22 @@ public func runProgram(_ executable: String, _ arguments: [String], environment:
     return (exited ? (status >> 8) & 0xFF : 128 + (status & 0x7F), output)
 }
 
+/// ``runProgram(_:_:environment:)`` waiting on a thread of its own: an async test that waits for a
+/// program (a `wfctl run --wait`, a daemon's end) must not hold one of the concurrency pool's
+/// threads (two on a two-core machine) while the other tests need them.
+@discardableResult
+public func runProgram(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) async throws
+    -> (status: Int32, output: String)
+{
+    let result: Result<(status: Int32, output: String), any Error> = await withCheckedContinuation { continuation in
+        let thread = Thread {
+            continuation.resume(returning: Result { try runProgram(executable, arguments, environment: environment) })
+        }
+        thread.start()
+    }
+    return try result.get()
+}
+
 /// True while `pid` is a live process: it exists and is not a zombie (an orphan's zombie can
 /// linger where PID 1 is slow to reap, as in some sandboxes).
 public func isAlive(_ pid: Int32) -> Bool {

@@ -81,7 +81,14 @@ struct Runs: ParsableCommand {
 struct Show: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show one run: its steps with their states, attempts, durations and errors.",
-        discussion: "--json prints {\"run\": the run record, \"steps\": [step records]}."
+        discussion: """
+            Each attempt shows how it ended and why; a model call its tokens, cost and latency; an \
+            HTTP request its status; an approval who decided and when. The run's spending is shown \
+            against its budget, and a waiting step says how to decide on it.
+
+            --json prints {"run": the run record, "steps": [step records], "spend": {"usd", "tokens", \
+            "calls"}, "budget": {"usd", "tokens"} or null}.
+            """
     )
 
     @Argument(help: ArgumentHelp("The run id (see wfctl runs).", valueName: "run"))
@@ -95,6 +102,8 @@ struct Show: ParsableCommand {
     struct Output: Codable {
         var run: RunRecord
         var steps: [StepRecord]
+        var spend: Spend
+        var budget: Budget?
     }
 
     func run() throws {
@@ -108,8 +117,9 @@ struct Show: ParsableCommand {
         } catch {
             throw CommandFailure(description: "cannot read run \(target): \(error)", code: 1)
         }
+        let spend = (try? store.loadRunSpend(job, id)) ?? Spend()
         if json {
-            let output = Output(run: snapshot.run, steps: snapshot.steps)
+            let output = Output(run: snapshot.run, steps: snapshot.steps, spend: spend, budget: snapshot.spec.budget)
             FileHandle.standardOutput.write(try Timestamp.makeEncoder().encode(output) + Data("\n".utf8))
             return
         }
@@ -118,27 +128,84 @@ struct Show: ParsableCommand {
         print("run \(run.id) of \(run.job): \(run.state.rawValue)\(interrupted) (\(run.trigger.rawValue))")
         if let scheduled = run.scheduledFor { print("  scheduled for \(Timestamp.rfc3339(scheduled))") }
         if let error = run.error { print("  \(error)") }
+        if spend.calls > 0 || snapshot.spec.budget != nil {
+            print("  " + Self.describe(spend, against: snapshot.spec.budget))
+        }
         for step in snapshot.steps {
             let needs = step.needs.isEmpty ? "" : " (needs \(step.needs.map(\.rawValue).joined(separator: ", ")))"
             print("  \(step.step)\(needs): \(step.state.rawValue)" + (step.error.map { ": \($0)" } ?? ""))
-            for attempt in step.attempts { print("    " + Self.describe(attempt)) }
+            for lines in Self.describe(step) { lines.forEach { print("    " + $0) } }
             for item in step.items ?? [] {
                 let value = item.value.map { " \($0.environmentText.prefix(40))" } ?? ""
                 print(
                     "    item \(item.item ?? 0)\(value): \(item.state.rawValue)" + (item.error.map { ": \($0)" } ?? ""))
-                for attempt in item.attempts { print("      " + Self.describe(attempt)) }
+                for lines in Self.describe(item) { lines.forEach { print("      " + $0) } }
+                Self.describe(waiting: item, run: run.id).forEach { print("      " + $0) }
             }
+            Self.describe(waiting: step, run: run.id).forEach { print("    " + $0) }
             if let due = step.retryAt { print("    next attempt at \(Timestamp.rfc3339(due))") }
         }
     }
 
-    static func describe(_ attempt: Attempt) -> String {
+    static func describe(_ spend: Spend, against budget: Budget?) -> String {
+        var usd = String(format: "$%.4f", spend.usd)
+        if let cap = budget?.usd { usd += String(format: " of $%.2f", cap) }
+        var tokens = "\(spend.tokens) tokens"
+        if let cap = budget?.tokens { tokens = "\(spend.tokens) of \(cap) tokens" }
+        return "spent \(usd), \(tokens), in \(spend.calls) model call\(spend.calls == 1 ? "" : "s")"
+    }
+
+    /// The attempt lines of `record`: its open attempt says `waiting` while the step waits.
+    static func describe(_ record: StepRecord) -> [[String]] {
+        record.attempts.map { attempt in
+            var lines = describe(attempt)
+            if record.state == .waiting, attempt.endedAt == nil, let first = lines.first {
+                lines[0] = first.replacingOccurrences(of: ": running", with: ": waiting")
+            }
+            return lines
+        }
+    }
+
+    static func describe(waiting record: StepRecord, run: RunID) -> [String] {
+        guard record.state == .waiting, let waiting = record.waiting else { return [] }
+        let what = waiting.kind == .budget ? "a person to allow a call over budget" : "approval"
+        let until = waiting.deadline.map { ", until \(Timestamp.rfc3339($0)) (then its timeout decides)" } ?? ""
+        let item = record.item.map { " --item \($0)" } ?? ""
+        return [
+            "waiting for \(what) since \(Timestamp.rfc3339(waiting.since))\(until): \(waiting.message)",
+            "decide: wfctl approve \(run) \(record.step)\(item)   or: wfctl reject \(run) \(record.step)\(item)",
+        ]
+    }
+
+    static func describe(_ attempt: Attempt) -> [String] {
         let took = attempt.durationMilliseconds.map { " in \($0) ms" } ?? ""
         let how =
             attempt.byHand == true
-            ? "marked done by hand"
-            : attempt.exitCode.map { "exit \($0)" } ?? attempt.signal.map { "signal \($0)" } ?? ""
-        return
-            "attempt \(attempt.number): \(attempt.outcome?.rawValue ?? "running")\(took) \(how)  \(attempt.log ?? "")"
+            ? " marked done by hand"
+            : attempt.exitCode.map { " exit \($0)" } ?? attempt.signal.map { " signal \($0)" } ?? ""
+        let kind = attempt.errorKind.map { " (\($0.rawValue))" } ?? ""
+        let outcome = attempt.outcome?.rawValue ?? "running"
+        var lines = ["attempt \(attempt.number): \(outcome)\(kind)\(took)\(how)  \(attempt.log ?? "")"]
+        if attempt.outcome != .succeeded, let error = attempt.error { lines.append("  \(error)") }
+        if let http = attempt.http {
+            let status = http.status.map(String.init) ?? "no answer"
+            let key = http.idempotencyKey.map { ", idempotency key \($0)" } ?? ""
+            lines.append("  \(http.method) \(http.url) → \(status) in \(http.latencyMilliseconds) ms\(key)")
+        }
+        for call in attempt.calls ?? [] {
+            let tokens =
+                call.inputTokens.map { "\($0) in / \(call.outputTokens ?? 0) out" } ?? "no tokens"
+            let cost = call.costUSD.map { String(format: ", $%.5f", $0) } ?? ""
+            lines.append(
+                "  model \(call.model): \(call.result), \(tokens)\(cost), \(call.latencyMilliseconds) ms"
+                    + (call.error.map { ": \($0)" } ?? ""))
+        }
+        if let decision = attempt.decision {
+            let verdict = decision.approved ? "approved" : "rejected"
+            lines.append(
+                "  \(verdict) by \(decision.by) at \(Timestamp.rfc3339(decision.at))"
+                    + (decision.comment.map { ": \($0)" } ?? ""))
+        }
+        return lines
     }
 }

@@ -154,9 +154,51 @@ final class ControlServer: Service, Sendable {
             return respond(to: {
                 scheduler.retryRun(run, of: job, request: retry, outputs: outputs, by: "uid \(peer.uid)", done: $0)
             }) { run in "retrying run \(run) of \(job) \(what)" }
+        case "approve", "reject":
+            return decide(request, approved: request.command == "approve", peer: peer)
         default:
             return ControlResponse(ok: false, message: "unknown command '\(request.command)'", error: "unknown_command")
         }
+    }
+
+    /// `approve` and `reject`: the decision names who took it (the peer's uid and user name).
+    private func decide(_ request: ControlRequest, approved: Bool, peer: ControlSocket.Peer) -> ControlResponse {
+        guard let runName = request.run, let run = RunID(runName), let stepName = request.step,
+            let step = StepID(stepName)
+        else {
+            return ControlResponse(
+                ok: false, message: "\(request.command) needs a run id and a step id", error: "bad_request")
+        }
+        var input: JSONValue?
+        if let text = request.input {
+            guard let value = JSONValue.parse(Data(text.utf8)) else {
+                return ControlResponse(
+                    ok: false, message: "--input is not JSON: \(text.prefix(80))", error: "bad_request")
+            }
+            input = value
+        }
+        let name = ControlPolicy.userName(of: peer.uid).map { " (\($0))" } ?? ""
+        let decision = Decision(
+            approved: approved, by: "uid \(peer.uid)\(name)", uid: peer.uid, at: Date(), comment: request.comment,
+            input: input)
+        let outcome = Mutex<String??>(nil)
+        let finished = DispatchSemaphore(value: 0)
+        scheduler.decide(
+            run,
+            DecisionRequest(step: step, item: request.item, decision: decision) { refusal in
+                outcome.withLock { $0 = .some(refusal) }
+                finished.signal()
+            })
+        guard finished.wait(timeout: .now() + 30) == .success, let result = outcome.withLock({ $0 }) else {
+            return ControlResponse(ok: false, message: "wfd did not answer within 30 s", error: "failed")
+        }
+        if let refusal = result {
+            return ControlResponse(ok: false, message: refusal, error: "refused")
+        }
+        let item = request.item.map { " item \($0)" } ?? ""
+        return ControlResponse(
+            ok: true, message: "\(approved ? "approved" : "rejected") step '\(step)'\(item) of run \(run)",
+            run: run.rawValue)
     }
 
     /// Sends a command that starts a run to the scheduler and waits (30 s at most) for its answer.

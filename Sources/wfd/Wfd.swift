@@ -61,7 +61,44 @@ struct Wfd: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Days runs are kept when a job's file sets no retention.keep_days.", valueName: "days"))
     var keepDays: Int = 30
 
+    @Option(
+        help: ArgumentHelp(
+            "Model prices (US dollars per million tokens); default $CONFIGURATION_DIRECTORY/prices.yaml, else /etc/wfd/prices.yaml.",
+            valueName: "file"))
+    var prices: String?
+
     enum LogTarget: String, ExpressibleByArgument, CaseIterable { case auto, journal, stderr }
+
+    /// The prices file: the flag's (which must exist), else the configuration directory's or
+    /// /etc/wfd's when there is one. Without one, model calls have no known cost (and jobs with a
+    /// `usd` budget cannot call models), which is said once.
+    static func loadPrices(flag: String?, environment: [String: String], logger: Logger) -> PriceTable {
+        let candidates =
+            flag.map { [$0] }
+            ?? [
+                environment["CONFIGURATION_DIRECTORY"].map { "\($0.split(separator: ":").first ?? "")/prices.yaml" },
+                "/etc/wfd/prices.yaml",
+            ].compactMap { $0 }
+        for path in candidates {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                if flag != nil { fail("cannot read the prices file \(path): \(String(cString: strerror(errno)))") }
+                continue
+            }
+            do {
+                let table = try PriceTable.parse(text, path: path)
+                logger.info(
+                    "prices of \(table.models.count) models from \(path) (checked \(table.checked ?? "at an unknown date"))"
+                )
+                return table
+            } catch {
+                fail("\(error)")
+            }
+        }
+        logger.notice(
+            "no prices file (\(candidates.joined(separator: ", "))): model calls have no known cost; copy config/prices.yaml there"
+        )
+        return PriceTable()
+    }
 
     func validate() throws {
         guard stopGrace >= 0, stopGrace <= 3600 else { throw ValidationError("--stop-grace must be 0 to 3600 seconds") }
@@ -104,10 +141,12 @@ struct Wfd: AsyncParsableCommand {
         logger.info(
             "wfd \(Self.version) starting: jobs \(directories.jobs), state \(directories.state), log \(sink.rawValue)")
 
+        var configuration = Scheduler.Configuration(
+            jobsDirectory: directories.jobs, state: stateDirectory, hostZone: .current,
+            daemonEnvironment: environment, retention: Retention(keepRuns: keepRuns, keepDays: keepDays))
+        configuration.prices = Self.loadPrices(flag: prices, environment: environment, logger: logger)
         let scheduler = Scheduler(
-            configuration: .init(
-                jobsDirectory: directories.jobs, state: stateDirectory, hostZone: .current,
-                daemonEnvironment: environment, retention: Retention(keepRuns: keepRuns, keepDays: keepDays)),
+            configuration: configuration,
             clock: SystemClock(),
             executor: ShellExecutor(gracePeriod: .seconds(stopGrace)),
             reporter: SystemdReporter(),

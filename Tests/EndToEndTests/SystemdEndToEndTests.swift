@@ -98,7 +98,7 @@ final class SystemdSandbox: Sendable {
         // Copied by cp in a process of its own: a write descriptor open in this (multi-threaded)
         // process could leak into a child another test spawns and make exec fail with ETXTBSY.
         for program in ["wfd", "wfctl"] {
-            let copy = try runProgram(
+            let copy = try await runProgram(
                 "/bin/cp", [try BuiltProducts.path(program), "\(sandbox.root)\(binaries)/\(program)"])
             guard copy.status == 0 else { throw TestKitError("cp \(program): \(copy.output)") }
         }

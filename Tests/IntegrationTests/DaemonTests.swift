@@ -38,8 +38,8 @@ import WorkflowTesting
         return Daemon(dir: dir, socket: socket, process: process)
     }
 
-    func wfctl(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        try runProgram(try BuiltProducts.path("wfctl"), arguments, environment: ["PATH": "/usr/bin:/bin"])
+    func wfctl(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+        try await runProgram(try BuiltProducts.path("wfctl"), arguments, environment: ["PATH": "/usr/bin:/bin"])
     }
 
     func finishedRuns(_ state: StateDirectory, _ job: String) -> [RunRecord] {
@@ -86,7 +86,7 @@ import WorkflowTesting
         try assertEveryRecordParses(daemon.state.root, stopped: false)
 
         // wfctl status --json reports it.
-        let status = try wfctl(["status", "--json", "--state", daemon.state.root])
+        let status = try await wfctl(["status", "--json", "--state", daemon.state.root])
         #expect(status.status == 0)
         let json = try #require(try JSONSerialization.jsonObject(with: Data(status.output.utf8)) as? [String: Any])
         #expect((json["daemon"] as? [String: Any])?["running"] as? Bool == true)
@@ -129,7 +129,7 @@ import WorkflowTesting
         try assertEveryRecordParses(daemon.state.root, stopped: true)
 
         // wfctl still answers from disk once wfd is gone.
-        let after = try wfctl(["status", "--state", daemon.state.root])
+        let after = try await wfctl(["status", "--state", daemon.state.root])
         #expect(after.status == 0)
         #expect(after.output.contains("wfd is not running"))
         #expect(after.output.contains("slow") && after.output.contains("cancelled"))
@@ -213,12 +213,19 @@ import WorkflowTesting
         defer { Task { await daemon.process.stop() } }
         #expect(await eventually(timeout: .seconds(8)) { daemon.process.output.contains("skipping fire time") })
         #expect(daemon.process.output.contains("is still running"))
-        let status = try wfctl(["status", "--state", daemon.state.root])
+        let status = try await wfctl(["status", "--state", daemon.state.root])
         #expect(status.output.contains("long: skipped fire time"), "\(status.output)")
         #expect(status.output.contains("the previous run is still running"))
         #expect(await eventually(timeout: .seconds(8)) { finishedRuns(daemon.state, "long").count >= 1 })
+        // One run at a time: no run starts before the one before it has ended.
         let store = RunStore(directory: daemon.state)
-        #expect(store.runIDs(JobID("long")!).count <= 2, "one run at a time: \(store.runIDs(JobID("long")!))")
+        #expect(await eventually(timeout: .seconds(8)) { store.runIDs(JobID("long")!).count >= 2 })
+        let runs = store.runIDs(JobID("long")!).compactMap { try? store.loadRun(JobID("long")!, $0) }
+            .sorted { ($0.startedAt ?? .distantFuture) < ($1.startedAt ?? .distantFuture) }
+        for (earlier, later) in zip(runs, runs.dropFirst()) {
+            guard let started = later.startedAt else { continue }
+            #expect(earlier.endedAt.map { $0 <= started } == true, "\(earlier.id) overlaps \(later.id)")
+        }
         daemon.process.send(SIGTERM)
         #expect(await daemon.process.waitForExit() == 0)
     }

@@ -33,7 +33,7 @@ import WorkflowTesting
         let daemon = try await TestDaemon.start(dir)
         defer { Task { await daemon.process.stop() } }
         let wfctl = try BuiltProducts.path("wfctl")
-        let result = try runProgram(wfctl, ["run", "fan", "--wait", "--state", daemon.state])
+        let result = try await runProgram(wfctl, ["run", "fan", "--wait", "--state", daemon.state])
         #expect(result.status == 0, "\(result.output)\n\(daemon.process.output)")
         #expect(
             try String(contentsOfFile: dir.file("report"), encoding: .utf8)
@@ -52,9 +52,9 @@ import WorkflowTesting
         let ping = try store.loadStep(JobID("fan")!, run, StepID("ping")!)
         #expect(ping.items?.map(\.value) == [.string("alpha"), .string("beta"), .string("gamma")])
         #expect(ping.items?.allSatisfy { $0.attempts.first?.output == "outputs/ping.\($0.item ?? -1)" } == true)
-        let shown = try runProgram(wfctl, ["show", run.rawValue, "--state", daemon.state])
+        let shown = try await runProgram(wfctl, ["show", run.rawValue, "--state", daemon.state])
         #expect(shown.output.contains("    item 1 beta: succeeded"), "\(shown.output)")
-        let logs = try runProgram(wfctl, ["logs", run.rawValue, "--step", "ping", "--state", daemon.state])
+        let logs = try await runProgram(wfctl, ["logs", run.rawValue, "--step", "ping", "--state", daemon.state])
         #expect(
             logs.output.contains("==> ping[2] (attempt 1, succeeded) <==\n{\"host\": \"gamma\", \"index\": 2}"),
             "\(logs.output)")

@@ -62,7 +62,7 @@ import WorkflowTesting
         let log = try String(
             contentsOfFile: state.runFile(JobID("tick")!, last, relative: "logs/a.1.log"), encoding: .utf8)
         #expect(log == "v1\n", "the old version ran")
-        let status = try runProgram(try BuiltProducts.path("wfctl"), ["status", "--state", state.root])
+        let status = try await runProgram(try BuiltProducts.path("wfctl"), ["status", "--state", state.root])
         #expect(status.output.contains("file invalid"), "\(status.output)")
         #expect(status.output.contains("unknown key 'runn'"), "\(status.output)")
 
@@ -95,7 +95,7 @@ import WorkflowTesting
         defer { Task { await daemon.stop() } }
         try save(dir, "bad.yaml", "schedule: '* * * * * *'\nsteps: [{id: a, run: 'echo no', timeout: soon}]\n")
         #expect(await eventually(timeout: .seconds(5)) { info(state, "bad")?.state == .invalid })
-        let report = try runProgram(try BuiltProducts.path("wfctl"), ["status", "--json", "--state", state.root])
+        let report = try await runProgram(try BuiltProducts.path("wfctl"), ["status", "--json", "--state", state.root])
         let json = try #require(try JSONSerialization.jsonObject(with: Data(report.output.utf8)) as? [String: Any])
         let job = try #require((json["jobs"] as? [[String: Any]])?.first)
         #expect(job["state"] as? String == "invalid")
@@ -164,7 +164,7 @@ import WorkflowTesting
 
         try dir.write("jobs/new.yaml", "schedule: '0 0 1 1 *'\nsteps: [{id: a, run: 'true'}]\n")
         let before = socket.messages.count
-        let reload = try runProgram(wfctl, ["reload", "--state", state.root])
+        let reload = try await runProgram(wfctl, ["reload", "--state", state.root])
         #expect(reload.status == 0, "\(reload.output)")
         #expect(reload.output.hasPrefix("reloaded: 1 jobs"))
         #expect(FileManager.default.fileExists(atPath: state.jobInfo(JobID("new")!)), "in effect when reload returns")
@@ -179,7 +179,7 @@ import WorkflowTesting
         chmod(state.daemonLock, 0o644)
         chmod(state.daemonInfo, 0o644)
         chmod(state.file("control.sock"), 0o666)
-        let stranger = try runProgram(
+        let stranger = try await runProgram(
             "/usr/bin/setpriv",
             ["--reuid=65534", "--regid=65534", "--clear-groups", wfctl, "reload", "--state", state.root])
         #expect(stranger.status == 77, "\(stranger.output)")
@@ -187,7 +187,7 @@ import WorkflowTesting
 
         daemon.send(SIGTERM)
         #expect(await daemon.waitForExit() == 0)
-        let stopped = try runProgram(wfctl, ["reload", "--state", state.root])
+        let stopped = try await runProgram(wfctl, ["reload", "--state", state.root])
         #expect(stopped.status == 69)
         #expect(stopped.output.contains("wfd is not running"))
     }

@@ -83,7 +83,7 @@ import WorkflowTesting
         let wfctl = try BuiltProducts.path("wfctl")
         let state = StateDirectory(root: dir.file("state"))
 
-        let ok = try runProgram(wfctl, ["run", "manual", "--wait", "--json", "--state", state.root])
+        let ok = try await runProgram(wfctl, ["run", "manual", "--wait", "--json", "--state", state.root])
         #expect(ok.status == 0, "\(ok.output)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(ok.output.utf8)) as? [String: Any])
         #expect(json["state"] as? String == "succeeded")
@@ -91,45 +91,46 @@ import WorkflowTesting
         let record = try RunStore(directory: state).loadRun(JobID("manual")!, run)
         #expect(record.trigger == .manual)
 
-        let failed = try runProgram(wfctl, ["run", "broken", "--wait", "--state", state.root])
+        let failed = try await runProgram(wfctl, ["run", "broken", "--wait", "--state", state.root])
         #expect(failed.status == 1)
         #expect(failed.output.contains(": failed: step 'a' failed: exited with status 4"), "\(failed.output)")
 
         // A long run, cancelled by hand.
         try dir.write("jobs/long.yaml", "steps: [{id: nap, run: 'sleep 30'}]\n")
-        #expect(try runProgram(wfctl, ["reload", "--state", state.root]).status == 0)
-        let launched = try runProgram(wfctl, ["run", "long", "--json", "--state", state.root])
+        #expect(try await runProgram(wfctl, ["reload", "--state", state.root]).status == 0)
+        let launched = try await runProgram(wfctl, ["run", "long", "--json", "--state", state.root])
         let long = try #require(
             (try JSONSerialization.jsonObject(with: Data(launched.output.utf8)) as? [String: Any])?["run"] as? String)
-        let cancel = try runProgram(wfctl, ["cancel", long, "--wait", "--state", state.root])
+        let cancel = try await runProgram(wfctl, ["cancel", long, "--wait", "--state", state.root])
         #expect(cancel.status == 0, "\(cancel.output)")
         #expect(cancel.output.contains("run \(long): cancelled"))
         let stopped = try RunStore(directory: state).loadSnapshot(JobID("long")!, try #require(RunID(long)))
         #expect(stopped.steps[0].state == .cancelled)
         #expect(stopped.run.error?.contains("cancelled with wfctl by uid") == true)
-        #expect(try runProgram(wfctl, ["cancel", long, "--state", state.root]).status == 1, "no longer active")
+        #expect(try await runProgram(wfctl, ["cancel", long, "--state", state.root]).status == 1, "no longer active")
 
         // The history, as a person reads it.
-        let runs = try runProgram(wfctl, ["runs", "--state", state.root])
+        let runs = try await runProgram(wfctl, ["runs", "--state", state.root])
         #expect(runs.status == 0)
         #expect(runs.output.hasPrefix("RUN "))
         #expect(runs.output.contains("broken") && runs.output.contains("manual") && runs.output.contains("cancelled"))
-        let listed = try runProgram(wfctl, ["runs", "manual", "--json", "--state", state.root])
+        let listed = try await runProgram(wfctl, ["runs", "manual", "--json", "--state", state.root])
         let records = try #require(try JSONSerialization.jsonObject(with: Data(listed.output.utf8)) as? [[String: Any]])
         #expect(records.map { $0["id"] as? String } == [run.rawValue])
-        let show = try runProgram(wfctl, ["show", long, "--state", state.root])
+        let show = try await runProgram(wfctl, ["show", long, "--state", state.root])
         #expect(show.status == 0, "\(show.output)")
         #expect(show.output.contains("run \(long) of long: cancelled (manual)"))
         #expect(show.output.contains("  nap: cancelled"))
         #expect(show.output.contains("    attempt 1: cancelled"))
-        #expect(try runProgram(wfctl, ["show", "20990101T000000.000Z-000000", "--state", state.root]).status == 1)
+        #expect(
+            try await runProgram(wfctl, ["show", "20990101T000000.000Z-000000", "--state", state.root]).status == 1)
 
-        let unknown = try runProgram(wfctl, ["run", "nope", "--state", state.root])
+        let unknown = try await runProgram(wfctl, ["run", "nope", "--state", state.root])
         #expect(unknown.status == 1)
         #expect(unknown.output.contains("no job 'nope' is loaded"))
         daemon.send(SIGTERM)
         #expect(await daemon.waitForExit() == 0)
-        #expect(try runProgram(wfctl, ["run", "manual", "--state", state.root]).status == 69)
+        #expect(try await runProgram(wfctl, ["run", "manual", "--state", state.root]).status == 69)
     }
 
     @Test func parametersReachTheStepAndWrongOnesAreRefused() async throws {
@@ -150,7 +151,7 @@ import WorkflowTesting
         let wfctl = try BuiltProducts.path("wfctl")
         let state = dir.file("state")
 
-        let given = try runProgram(wfctl, ["run", "report", "--param", "who=ann", "--wait", "--state", state])
+        let given = try await runProgram(wfctl, ["run", "report", "--param", "who=ann", "--wait", "--state", state])
         #expect(given.status == 0, "\(given.output)")
         #expect(try String(contentsOfFile: dir.file("params"), encoding: .utf8) == "today ann\n")
         let run = try #require(RunStore(directory: StateDirectory(root: state)).runIDs(JobID("report")!).last)
@@ -159,16 +160,16 @@ import WorkflowTesting
                 "day": "today", "who": "ann",
             ])
 
-        let missing = try runProgram(wfctl, ["run", "report", "--state", state])
+        let missing = try await runProgram(wfctl, ["run", "report", "--state", state])
         #expect(missing.status == 1)
         #expect(missing.output.contains("parameter 'who' of job 'report' is required: give it with --param who=VALUE"))
-        let unknown = try runProgram(
+        let unknown = try await runProgram(
             wfctl, ["run", "report", "--param", "who=x", "--param", "colour=red", "--state", state])
         #expect(unknown.status == 1)
         #expect(
             unknown.output.contains("job 'report' has no parameter 'colour' (it declares day, who)"),
             "\(unknown.output)")
-        #expect(try runProgram(wfctl, ["run", "report", "--param", "who", "--state", state]).status == 64)
+        #expect(try await runProgram(wfctl, ["run", "report", "--param", "who", "--state", state]).status == 64)
     }
 
     @Test func logsPrintEachAttemptAndFollowARunToItsEnd() async throws {
@@ -178,31 +179,41 @@ import WorkflowTesting
             """
             steps:
               - id: hello
-                run: echo one; sleep 0.3; echo two >&2; sleep 0.3; printf three
+                run: echo one; while [ ! -e "$GO" ]; do sleep 0.05; done; echo two >&2; sleep 0.3; printf three
+                env: { GO: GO_FILE }
               - id: bye
                 run: echo bye
                 needs: [hello]
             """)
+        let job = try String(contentsOfFile: dir.file("jobs/talk.yaml"), encoding: .utf8)
+        try dir.write("jobs/talk.yaml", job.replacingOccurrences(of: "GO_FILE", with: dir.file("go")))
         let daemon = try await TestDaemon.start(dir)
         defer { Task { await daemon.process.stop() } }
         let wfctl = try BuiltProducts.path("wfctl")
         let state = dir.file("state")
-        let started = try runProgram(wfctl, ["run", "talk", "--json", "--state", state])
+        let started = try await runProgram(wfctl, ["run", "talk", "--json", "--state", state])
         let run = try #require(
             (try JSONSerialization.jsonObject(with: Data(started.output.utf8)) as? [String: Any])?["run"] as? String)
 
-        let followed = try runProgram(wfctl, ["logs", run, "--follow", "--state", state])
-        #expect(followed.status == 0, "\(followed.output)")
-        #expect(followed.output.contains("==> hello (attempt 1, running) <==\none\ntwo\nthree\n"), "\(followed.output)")
-        #expect(followed.output.contains("==> bye (attempt 1,") && followed.output.hasSuffix("bye\n"))
+        // Follow while hello waits for its go, so what is followed is a running attempt.
+        let follow = try DaemonProcess(
+            executable: wfctl, arguments: ["logs", run, "--follow", "--state", state], environment: [:],
+            stderrPath: dir.file("follow.out"))
+        #expect(
+            await eventually { follow.output.contains("==> hello (attempt 1, running) <==\none\n") }, "\(follow.output)"
+        )
+        try dir.write("go", "")
+        #expect(await follow.waitForExit() == 0, "\(follow.output)")
+        #expect(follow.output.contains("==> hello (attempt 1, running) <==\none\ntwo\nthree\n"), "\(follow.output)")
+        #expect(follow.output.contains("==> bye (attempt 1,") && follow.output.hasSuffix("bye\n"))
 
-        let one = try runProgram(wfctl, ["logs", run, "--step", "hello", "--state", state])
+        let one = try await runProgram(wfctl, ["logs", run, "--step", "hello", "--state", state])
         #expect(one.output == "==> hello (attempt 1, succeeded) <==\none\ntwo\nthree\n", "\(one.output)")
-        let json = try runProgram(wfctl, ["logs", run, "--json", "--state", state])
+        let json = try await runProgram(wfctl, ["logs", run, "--json", "--state", state])
         let entries = try #require(try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [[String: Any]])
         #expect(entries.map { $0["step"] as? String } == ["hello", "bye"])
         #expect(entries.first?["log"] as? String == "one\ntwo\nthree")
-        let wrong = try runProgram(wfctl, ["logs", run, "--step", "nope", "--state", state])
+        let wrong = try await runProgram(wfctl, ["logs", run, "--step", "nope", "--state", state])
         #expect(wrong.status == 1 && wrong.output.contains("has no step 'nope' (its steps: hello, bye)"))
     }
 }

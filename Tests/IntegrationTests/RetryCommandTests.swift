@@ -11,8 +11,8 @@ import WorkflowTesting
 /// `wfctl retry` against the built wfd: a failed run goes on from its failed step, and a run
 /// interrupted by a crash waits until a person runs or skips the step that was in flight.
 @Suite struct RetryCommandTests {
-    func wfctl(_ arguments: [String], state: String) throws -> (status: Int32, output: String) {
-        try runProgram(
+    func wfctl(_ arguments: [String], state: String) async throws -> (status: Int32, output: String) {
+        try await runProgram(
             try BuiltProducts.path("wfctl"), arguments + ["--state", state], environment: ["PATH": "/usr/bin:/bin"])
     }
 
@@ -47,17 +47,17 @@ import WorkflowTesting
         let store = RunStore(directory: StateDirectory(root: state))
         let job = JobID("report")!
 
-        let started = try wfctl(["run", "report", "--wait"], state: state)
+        let started = try await wfctl(["run", "report", "--wait"], state: state)
         #expect(started.status == 1, "publish fails: \(started.output)")
         #expect(started.output.contains("publish: failed"), "--wait streams the steps: \(started.output)")
         let run = try #require(store.runIDs(job).last)
 
-        let refused = try wfctl(["retry", run.rawValue, "--from", "nosuch"], state: state)
+        let refused = try await wfctl(["retry", run.rawValue, "--from", "nosuch"], state: state)
         #expect(refused.status == 1)
         #expect(refused.output.contains("has no step 'nosuch' (its steps: fetch, publish)"), "\(refused.output)")
 
         try dir.write("ready", "")
-        let retried = try wfctl(["retry", run.rawValue, "--wait"], state: state)
+        let retried = try await wfctl(["retry", run.rawValue, "--wait"], state: state)
         #expect(retried.status == 0, "\(retried.output)")
         #expect(retried.output.contains("retrying run \(run) of report from its failed steps"))
         let record = try store.loadRun(job, run)
@@ -67,10 +67,10 @@ import WorkflowTesting
         #expect(try String(contentsOfFile: dir.file("published"), encoding: .utf8) == "{\"n\": 3}\n")
         #expect(try store.loadStep(job, run, StepID("publish")!).attempts.count == 2)
 
-        let again = try wfctl(["retry", run.rawValue], state: state)
+        let again = try await wfctl(["retry", run.rawValue], state: state)
         #expect(again.status == 1)
         #expect(again.output.contains("succeeded: nothing to retry"), "\(again.output)")
-        let fromFetch = try wfctl(["retry", run.rawValue, "--from", "fetch", "--wait", "--json"], state: state)
+        let fromFetch = try await wfctl(["retry", run.rawValue, "--from", "fetch", "--wait", "--json"], state: state)
         #expect(fromFetch.status == 0, "\(fromFetch.output)")
         #expect(fromFetch.output.contains("\"state\" : \"succeeded\""), "\(fromFetch.output)")
         #expect(try String(contentsOfFile: dir.file("fetch.count"), encoding: .utf8) == "fetched\nfetched\n")
@@ -94,7 +94,7 @@ import WorkflowTesting
         let state = daemon.state
         let store = RunStore(directory: StateDirectory(root: state))
         let job = JobID("pay")!
-        #expect(try wfctl(["run", "pay"], state: state).status == 0)
+        #expect(try await wfctl(["run", "pay"], state: state).status == 0)
         #expect(await eventually { FileManager.default.fileExists(atPath: dir.file("charge.pid")) })
         daemon.process.send(SIGKILL)
         _ = await daemon.process.waitForExit()
@@ -115,13 +115,13 @@ import WorkflowTesting
             record.error?.contains("wfctl retry \(run) --skip charge --output FILE") == true, "\(record.error ?? "")")
         #expect(try store.loadStep(job, run, StepID("charge")!).state == .interrupted)
         #expect(try store.loadStep(job, run, StepID("charge")!).attempts.count == 1, "not re-run by a guess")
-        let status = try wfctl(["status"], state: state)
+        let status = try await wfctl(["status"], state: state)
         #expect(status.output.contains("failed (interrupted: see wfctl show)"), "\(status.output)")
-        let shown = try wfctl(["show", run.rawValue], state: state)
+        let shown = try await wfctl(["show", run.rawValue], state: state)
         #expect(shown.output.contains("failed (interrupted: waiting for wfctl retry)"), "\(shown.output)")
 
         try dir.write("charge-result.json", "ch_123")
-        let skipped = try wfctl(
+        let skipped = try await wfctl(
             ["retry", run.rawValue, "--skip", "charge", "--output", dir.file("charge-result.json"), "--wait"],
             state: state)
         #expect(skipped.status == 0, "\(skipped.output)")

@@ -11,8 +11,8 @@ import WorkflowTesting
 /// Damaged state: wfd moves bad records aside and rebuilds what recovery needs; `wfctl fsck`
 /// explains every problem and repairs the safe ones.
 @Suite struct StateDamageTests {
-    func wfctl(_ arguments: [String], state: String) throws -> (status: Int32, output: String) {
-        try runProgram(
+    func wfctl(_ arguments: [String], state: String) async throws -> (status: Int32, output: String) {
+        try await runProgram(
             try BuiltProducts.path("wfctl"), arguments + ["--state", state], environment: ["PATH": "/usr/bin:/bin"])
     }
 
@@ -42,7 +42,7 @@ import WorkflowTesting
         let state = StateDirectory(root: first.state)
         let store = RunStore(directory: state)
         let job = JobID("sync")!
-        #expect(try wfctl(["run", "sync"], state: first.state).status == 0)
+        #expect(try await wfctl(["run", "sync"], state: first.state).status == 0)
         #expect(await eventually { FileManager.default.fileExists(atPath: dir.file("pull.pid")) })
         first.process.send(SIGKILL)
         _ = await first.process.waitForExit()
@@ -66,7 +66,7 @@ import WorkflowTesting
             .filter { $0.hasPrefix("pull.json.corrupt-") }
         #expect(moved.count == 1, "the damaged record is kept aside")
         #expect(second.process.output.contains("moved a damaged record aside"))
-        let status = try wfctl(["status"], state: first.state)
+        let status = try await wfctl(["status"], state: first.state)
         #expect(status.output.contains("1 damaged records were moved aside"), "\(status.output)")
         #expect(status.output.contains("checksum does not match"))
     }
@@ -79,9 +79,9 @@ import WorkflowTesting
         let state = StateDirectory(root: daemon.state)
         let store = RunStore(directory: state)
         let job = JobID("tidy")!
-        for _ in 0..<3 { #expect(try wfctl(["run", "tidy", "--wait"], state: daemon.state).status == 0) }
+        for _ in 0..<3 { #expect(try await wfctl(["run", "tidy", "--wait"], state: daemon.state).status == 0) }
         await daemon.process.stop()
-        #expect(try wfctl(["fsck"], state: daemon.state).output.contains("no problems"))
+        #expect(try await wfctl(["fsck"], state: daemon.state).output.contains("no problems"))
 
         let runs = store.runIDs(job)
         try flipByte(state.runRecord(job, runs[0]))
@@ -96,7 +96,7 @@ import WorkflowTesting
                 scheduledFor: nil, createdAt: Date()))
         try store.saveLatest(latest)
 
-        let found = try wfctl(["fsck"], state: daemon.state)
+        let found = try await wfctl(["fsck"], state: daemon.state)
         #expect(found.status == 1)
         for expected in [
             "problem: runs/tidy/\(runs[0])/run.json: the record fails its check: its checksum does not match",
@@ -106,13 +106,13 @@ import WorkflowTesting
         ] {
             #expect(found.output.contains(expected), "\(expected)\n\(found.output)")
         }
-        let json = try wfctl(["fsck", "--json"], state: daemon.state)
+        let json = try await wfctl(["fsck", "--json"], state: daemon.state)
         #expect(json.output.contains("\"kind\" : \"damaged\"") && json.output.contains("\"kind\" : \"dangling_index\""))
 
-        let repaired = try wfctl(["fsck", "--repair"], state: daemon.state)
+        let repaired = try await wfctl(["fsck", "--repair"], state: daemon.state)
         #expect(repaired.status == 0, "\(repaired.output)")
         #expect(repaired.output.contains("4 problems, 4 repaired, 0 remaining"), "\(repaired.output)")
-        let after = try wfctl(["fsck"], state: daemon.state)
+        let after = try await wfctl(["fsck"], state: daemon.state)
         #expect(after.status == 1, "the record moved aside waits for a person")
         #expect(after.output.contains("moved_aside") || after.output.contains("a damaged record wfd moved aside"))
         #expect(try store.loadLatest(job).active == nil)

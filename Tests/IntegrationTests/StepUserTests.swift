@@ -33,7 +33,7 @@ import WorkflowTesting
             """)
         let daemon = try await TestDaemon.start(dir)
         defer { Task { await daemon.process.stop() } }
-        let result = try runProgram(
+        let result = try await runProgram(
             try BuiltProducts.path("wfctl"), ["run", "who", "--wait", "--state", daemon.state])
         #expect(result.status == 1, "ghost fails: \(result.output)")
         let store = RunStore(directory: StateDirectory(root: daemon.state))

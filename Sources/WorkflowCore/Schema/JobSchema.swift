@@ -496,8 +496,8 @@ public enum JobSchema {
                     },
                     "base_url": {
                       "type": "string",
-                      "pattern": "^https?://",
-                      "description": "Any OpenAI-compatible server (Ollama, vLLM, llama.cpp) for provider openai."
+                      "pattern": "^(https?://.*|.*\\$\\{\\{.*)$",
+                      "description": "Any OpenAI-compatible server (Ollama, vLLM, llama.cpp) for provider openai; may hold templates (${{ params.llm_url }})."
                     },
                     "api_key_secret": {
                       "type": "string",

@@ -55,7 +55,7 @@ extension RunMachine {
             record.budgetApproval = decision
             record.state = try stepAfter(record, .start)
             let number = record.attempts.count + 1
-            record.attempts.append(Attempt(number: number, startedAt: at, log: record.logPath(attempt: number)))
+            record.attempts.append(attempt(number, of: record, in: next.spec, at: at))
             start = number
         }
         record.attempts[record.attempts.count - (start == nil ? 1 : 2)].decision = decision

@@ -162,7 +162,7 @@ public enum RunMachine {
             record.state = try stepAfter(record, .start)
             record.retryAt = nil
             let number = record.attempts.count + 1
-            record.attempts.append(Attempt(number: number, startedAt: at, log: record.logPath(attempt: number)))
+            record.attempts.append(attempt(number, of: record, in: next.spec, at: at))
             store(record, item, in: &next.steps[index])
             effects += [.persistStep(stepID), .spawn(stepID, attempt: number, item: item)]
         case .expanded(let stepID, let values, let at):
@@ -202,6 +202,12 @@ public enum RunMachine {
             effects += try decide(&next, stepID, decision, output: output, at: at, item: item)
         }
         return (next, effects)
+    }
+
+    /// A new attempt of `record`; only a `run` step's attempt has a log (the others write none).
+    static func attempt(_ number: Int, of record: StepRecord, in spec: Job, at: Date) -> Attempt {
+        let isProcess = spec.steps.first { $0.id == record.step }.map { $0.kind.name == "run" } ?? true
+        return Attempt(number: number, startedAt: at, log: isProcess ? record.logPath(attempt: number) : nil)
     }
 
     static func stepIndex(_ snapshot: RunSnapshot, _ id: StepID) throws(TransitionError) -> Int {
@@ -399,7 +405,7 @@ public enum RunMachine {
                     let number = step.attempts.count + 1
                     snapshot.steps[index].state = .running
                     snapshot.steps[index].attempts.append(
-                        Attempt(number: number, startedAt: at, log: step.logPath(attempt: number)))
+                        attempt(number, of: step, in: snapshot.spec, at: at))
                     effects += [.persistStep(step.step), .spawn(step.step, attempt: number)]
                     changed = true
                 }
@@ -413,7 +419,7 @@ public enum RunMachine {
                 let number = items[item].attempts.count + 1
                 snapshot.steps[index].items?[item].state = .running
                 snapshot.steps[index].items?[item].attempts.append(
-                    Attempt(number: number, startedAt: at, log: items[item].logPath(attempt: number)))
+                    attempt(number, of: items[item], in: snapshot.spec, at: at))
                 effects += [
                     .persistStep(snapshot.steps[index].step),
                     .spawn(snapshot.steps[index].step, attempt: number, item: item),

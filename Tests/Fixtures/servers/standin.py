@@ -98,11 +98,11 @@ class Handler(BaseHTTPRequestHandler):
                     break
         if response is None:
             response = {"status": 404, "json": {"error": "no such route in the scenario"}}
-        time.sleep(response.get("delay_ms", 0) / 1000)
         status = response.get("status", 200)
         entry["status"] = status
-        with lock, open(LOG_PATH, "a") as log:
+        with lock, open(LOG_PATH, "a") as log:  # on arrival, so a test can wait for it
             log.write(json.dumps(entry) + "\n")
+        time.sleep(response.get("delay_ms", 0) / 1000)
         if "openai" in response:
             payload, kind = json.dumps(completion(response["openai"], (body or {}).get("model", ""))), "application/json"
         elif "anthropic" in response:

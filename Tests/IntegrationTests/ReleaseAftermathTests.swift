@@ -1,0 +1,173 @@
+import Foundation
+import Testing
+import WorkflowCore
+import WorkflowStore
+import WorkflowTesting
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The shipped `jobs.d/release-aftermath.yaml`, unchanged, end to end against loopback stand-ins
+/// for the code host, the task tracker and the model: commits → a model matches them to tasks
+/// (one answer off-schema, repaired) → a person approves with `wfctl approve` → every task is
+/// closed exactly once although wfd is killed in the middle of the loop → release notes written.
+/// Then every file and every output is searched for the three secrets the job used.
+@Suite struct ReleaseAftermathTests {
+    let secrets = [
+        "github_token": "ghp_PLANTEDgithubSecret0123456789",
+        "tracker_token": "trk_PLANTEDtrackerSecret0123456789",
+        "openai_key": "sk-PLANTEDopenaiSecret0123456789",
+    ]
+    let tasks = (1...6).map { "T-\($0)" }
+
+    var scenario: String {
+        let commits = tasks.enumerated().map { index, task in
+            #"{"sha": "c0ffee\#(index)", "commit": {"message": "Finish \#(task)"}}"#
+        }.joined(separator: ", ")
+        let items = tasks.enumerated().map { index, task in #"{"id": "\#(task)", "commit": "c0ffee\#(index)"}"# }
+            .joined(separator: ", ")
+        return """
+            {"routes": [
+              {"method": "GET", "path": "/repos/acme/tolaria/commits", "responses": [{"json": [\(commits)]}]},
+              {"method": "POST", "path": "/v1/chat/completions", "responses": [
+                {"openai": {"content": "Here are the matches: T-1, T-2", "prompt_tokens": 300, "completion_tokens": 20}},
+                {"openai": {"content": {"items": [\(items)]}, "prompt_tokens": 380, "completion_tokens": 150}},
+                {"openai": {"content": "v1.4 closes six tasks.", "prompt_tokens": 200, "completion_tokens": 12}}
+              ]},
+              {"method": "POST", "path": "/api/items/T-[0-9]+/close", "idempotent": true,
+               "responses": [{"delay_ms": 700, "json": {"closed": true}}]}
+            ]}
+            """
+    }
+
+    @Test func theReleaseJobRunsEndToEndClosingEachTaskOnceThroughAKillAndLeaksNoSecret() async throws {
+        let dir = try TemporaryDirectory("aftermath")
+        try FileManager.default.createDirectory(atPath: dir.file("jobs"), withIntermediateDirectories: true)
+        let shipped = BuiltProducts.packageRoot + "/jobs.d/release-aftermath.yaml"
+        try FileManager.default.copyItem(atPath: shipped, toPath: dir.file("jobs/release-aftermath.yaml"))
+        chmod(dir.file("jobs/release-aftermath.yaml"), 0o644)
+        try FileManager.default.createDirectory(atPath: dir.file("credentials"), withIntermediateDirectories: true)
+        for (name, value) in secrets {
+            try dir.write("credentials/\(name)", value + "\n")
+            chmod(dir.file("credentials/\(name)"), 0o400)
+        }
+        let server = try await StandIn(scenario, in: dir)
+        defer { Task { await server.stop() } }
+        let environment = ["CREDENTIALS_DIRECTORY": dir.file("credentials")]
+        let arguments = ["--prices", BuiltProducts.packageRoot + "/config/prices.yaml"]
+        var daemon = try await TestDaemon.start(dir, arguments: arguments, environment: environment)
+        defer { Task { [daemon] in await daemon.process.stop() } }
+        let wfctl = try BuiltProducts.path("wfctl")
+        let state = ["--state", dir.file("state")]
+
+        let started = try await runProgram(
+            wfctl,
+            [
+                "run", "release-aftermath", "--json", "--param", "release=v1.4", "--param", "code_host=\(server.url())",
+                "--param", "tracker=\(server.url())", "--param", "llm_url=\(server.url("/v1"))",
+                "--param", "notes_dir=\(dir.file("notes"))",
+            ] + state)
+        #expect(started.status == 0, "\(started.output)")
+        let runText = try #require(JSONValue.parse(Data(started.output.utf8))?.objectValue?["run"]?.stringValue)
+        let run = try #require(RunID(runText))
+
+        // The run waits for a person; wfctl pending says so, from disk.
+        #expect(
+            await eventually(timeout: .seconds(20)) {
+                try runProgram(wfctl, ["pending"] + state).output.contains("wfctl approve \(run) confirm")
+            }, "\(daemon.process.output)")
+        let pending = try await runProgram(wfctl, ["pending", "--json"] + state)
+        #expect(
+            pending.output.contains(#""kind" : "approval""#) && pending.output.contains("Close these tasks for v1.4?"))
+        let shown = try await runProgram(wfctl, ["show", run.rawValue] + state).output
+        #expect(shown.contains(": waiting (manual)") && shown.contains("waiting for approval since"), "\(shown)")
+        #expect(shown.contains("model gpt-4o-mini: invalid_output") && shown.contains("model gpt-4o-mini: ok"))
+
+        let refused = try await runProgram(wfctl, ["approve", run.rawValue, "close"] + state)
+        #expect(refused.status == 1 && refused.output.contains("not waiting for a decision"), "\(refused.output)")
+        let approved = try await runProgram(
+            wfctl, ["approve", run.rawValue, "confirm", "--comment", "six tasks, all done"] + state)
+        #expect(approved.status == 0 && approved.output.contains("approved step 'confirm'"), "\(approved.output)")
+
+        // Kill wfd while the tracker is answering the first closes, then start it again.
+        #expect(await eventually(timeout: .seconds(20)) { closes(server).count >= 3 }, "\(daemon.process.output)")
+        daemon.process.send(SIGKILL)
+        _ = await daemon.process.waitForExit()
+        let closedBeforeTheKill = closes(server).count
+        daemon = try await TestDaemon.start(dir, arguments: arguments, environment: environment, log: "wfd-2.log")
+        let store = RunStore(directory: StateDirectory(root: dir.file("state")))
+        #expect(
+            await eventually(timeout: .seconds(30)) {
+                (try? store.loadRun(JobID("release-aftermath")!, run))?.state.isTerminal == true
+            }, "\(daemon.process.output)")
+        let final = try store.loadRun(JobID("release-aftermath")!, run)
+        #expect(final.state == .succeeded, "\(final.error ?? "")\n\(daemon.process.output)")
+
+        // Each task closed once: every other request for it was a replay the tracker recognised.
+        let requests = closes(server)
+        #expect(closedBeforeTheKill < tasks.count + 1)
+        for task in tasks {
+            let forTask = requests.filter { $0["path"] == .string("/api/items/\(task)/close") }
+            #expect(forTask.filter { $0["replayed"] == .bool(false) }.count == 1, "\(task) closed once: \(forTask)")
+            #expect(forTask.allSatisfy { $0["idempotency_key"] == .string("\(run)-\(task)") })
+            #expect(
+                forTask.allSatisfy {
+                    $0["headers"]?.objectValue?["authorization"] == .string("Bearer \(secrets["tracker_token"] ?? "")")
+                })
+        }
+        #expect(
+            try String(contentsOfFile: dir.file("notes/v1.4.md"), encoding: .utf8) == "v1.4 closes six tasks.\n")
+        let confirm = try store.loadStep(JobID("release-aftermath")!, run, StepID("confirm")!)
+        #expect(confirm.attempts.last?.decision?.comment == "six tasks, all done")
+        #expect(confirm.attempts.last?.decision?.by.hasPrefix("uid \(getuid())") == true)
+        let classify = try store.loadStep(JobID("release-aftermath")!, run, StepID("classify")!)
+        #expect(classify.attempts.last?.calls?.map(\.result) == ["invalid_output", "ok"])
+        #expect(try store.loadRunSpend(JobID("release-aftermath")!, run).calls == 3, "each model call paid once")
+
+        // The secrets were used (the stand-ins saw them) and appear nowhere wfd keeps or shows.
+        let sawGithub = server.requests().contains {
+            $0["headers"]?.objectValue?["authorization"] == .string("Bearer \(secrets["github_token"] ?? "")")
+        }
+        #expect(sawGithub)
+        var places: [(String, String)] = []
+        for path in try files(under: dir.file("state")) + [dir.file("wfd.log"), dir.file("wfd-2.log")] {
+            places.append((path, (try? String(contentsOfFile: path, encoding: .isoLatin1)) ?? ""))
+        }
+        for command in [
+            ["show", run.rawValue], ["show", run.rawValue, "--json"], ["logs", run.rawValue], ["status"],
+            ["status", "--json"], ["runs", "release-aftermath", "--json"], ["pending", "--json"],
+        ] {
+            places.append(
+                ("wfctl \(command.joined(separator: " "))", try await runProgram(wfctl, command + state).output))
+        }
+        #expect(places.count > 20)
+        for (place, text) in places {
+            for (name, value) in secrets { #expect(!text.contains(value), "secret \(name) in \(place)") }
+        }
+    }
+
+    func closes(_ server: StandIn) -> [[String: JSONValue]] {
+        server.requests().filter { $0["path"]?.stringValue?.hasSuffix("/close") == true }
+    }
+
+    func files(under root: String) throws -> [String] {
+        let enumerator = FileManager.default.enumerator(atPath: root)
+        var paths: [String] = []
+        while let next = enumerator?.nextObject() as? String {
+            var isDirectory: ObjCBool = false
+            let path = "\(root)/\(next)"
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue {
+                paths.append(path)
+            }
+        }
+        return paths
+    }
+}
+
+extension JSONValue {
+    var objectValue: [String: JSONValue]? {
+        if case .object(let members) = self { return members }
+        return nil
+    }
+}
