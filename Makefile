@@ -30,7 +30,7 @@ build: deps
 run: build
 	@mkdir -p state
 	@chmod go-w jobs.d/*.yaml  # wfd refuses job files others could change, like cron
-	.build/debug/wfd --jobs ./jobs.d --state ./state --log-target stderr
+	.build/debug/wfd --jobs ./jobs.d --state ./state --prices ./config/prices.yaml --log-target stderr
 
 test: build
 	$(SWIFT) build --build-tests
@@ -57,6 +57,7 @@ install:
 	install -D -m 0755 .build/release/wfctl $(DESTDIR)$(PREFIX)/bin/wfctl
 	install -D -m 0644 systemd/wfd.service $(DESTDIR)$(SYSTEMD_UNIT_DIR)/wfd.service
 	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/wfd/README.md
+	@[ -e $(DESTDIR)/etc/wfd/prices.yaml ] || install -D -m 0644 config/prices.yaml $(DESTDIR)/etc/wfd/prices.yaml
 	install -d -m 0750 $(DESTDIR)/etc/wfd/jobs.d $(DESTDIR)/var/lib/wfd
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 	@echo "installed; start it with: systemctl enable --now wfd"

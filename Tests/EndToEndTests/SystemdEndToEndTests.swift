@@ -104,6 +104,18 @@ final class SystemdSandbox: Sendable {
         }
         try testUnit(name: name, binaries: binaries).write(
             toFile: "\(sandbox.root)/run/systemd/system/\(name).service", atomically: false, encoding: .utf8)
+        // A secret for the jobs, the way an operator gives one: a credential in a drop-in.
+        let secret = "trk_E2Esecret\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(
+            atPath: sandbox.root + "/run/wfd-e2e-cred", withIntermediateDirectories: true)
+        try (secret + "\n").write(
+            toFile: sandbox.root + "/run/wfd-e2e-cred/tracker_token", atomically: false, encoding: .utf8)
+        chmod(sandbox.root + "/run/wfd-e2e-cred/tracker_token", 0o400)
+        try FileManager.default.createDirectory(
+            atPath: "\(sandbox.root)/run/systemd/system/\(name).service.d", withIntermediateDirectories: true)
+        try "[Service]\nLoadCredential=tracker_token:/run/wfd-e2e-cred/tracker_token\n".write(
+            toFile: "\(sandbox.root)/run/systemd/system/\(name).service.d/credentials.conf", atomically: false,
+            encoding: .utf8)
         #expect(try sandbox.run(["systemctl", "daemon-reload"]).status == 0)
         let start = try sandbox.run(["systemctl", "start", "\(name).service"])
         #expect(start.status == 0, "start: \(start.output)")
@@ -139,6 +151,40 @@ final class SystemdSandbox: Sendable {
         #expect(found["_SYSTEMD_UNIT"] as? String == "\(name).service")
         let status = try sandbox.run(["systemctl", "show", "-p", "StatusText", "\(name).service"])
         #expect(status.output.contains("1 jobs"), "\(status.output)")
+
+        // The credential reaches an HTTP header and a step's environment, and the journal and the
+        // state directory show only [secret].
+        let dir = try TemporaryDirectory("e2e-secret")
+        let server = try await StandIn(
+            #"{"routes": [{"method": "POST", "path": "/hook", "responses": [{"json": {"ok": true}}]}]}"#, in: dir)
+        defer { Task { await server.stop() } }
+        try """
+        secrets: [tracker_token]
+        steps:
+          - id: call
+            http:
+              method: POST
+              url: "\(server.url("/hook"))"
+              headers: { Authorization: "Bearer ${{ secrets.tracker_token }}" }
+          - id: tell
+            needs: [call]
+            secrets: [tracker_token]
+            run: echo "the token is $WF_SECRET_TRACKER_TOKEN"
+        """.write(toFile: "\(configuration)/jobs.d/secret.yaml", atomically: true, encoding: .utf8)
+        #expect(try sandbox.run(["systemctl", "reload", "\(name).service"]).status == 0)
+        let secretRun = try sandbox.run(["\(binaries)/wfctl", "run", "secret", "--wait", "--state", state])
+        #expect(secretRun.status == 0, "\(secretRun.output)")
+        #expect(
+            server.requests().first?["headers"].flatMap {
+                if case .object(let headers) = $0 { return headers["authorization"] }
+                return nil
+            } == .string("Bearer \(secret)"), "the credential reached the header")
+        let journal = try sandbox.run(["journalctl", "--no-pager", "-o", "json", "-u", "\(name).service"]).output
+        #expect(journal.contains("the token is [secret]"), "the step's line, redacted")
+        #expect(!journal.contains(secret), "the secret is not in the journal")
+        let kept = try await runProgram("/bin/grep", ["-r", "-l", secret, state])
+        #expect(
+            kept.status == 1 && kept.output.isEmpty, "the secret is in no file of the state directory: \(kept.output)")
 
         // systemctl stop ends with Result=success.
         #expect(try sandbox.run(["systemctl", "stop", "\(name).service"]).status == 0)
