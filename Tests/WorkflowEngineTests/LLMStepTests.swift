@@ -226,6 +226,29 @@ import WorkflowTesting
         #expect(again.spent.calls == 2 && again.spent.tokens == 880)
     }
 
+    @Test func theDailyBudgetCountsEveryRunOfTheJobThatDay() async throws {
+        let dir = try TemporaryDirectory("llm")
+        let server = try await StandIn(
+            #"{"routes": [{"method": "POST", "path": "/v1/chat/completions", "responses": [{"openai": {"content": "ok", "prompt_tokens": 100, "completion_tokens": 400}}]}]}"#,
+            in: dir)
+        defer { Task { await server.stop() } }
+        var job = Job(id: JobID("ai")!, steps: [])
+        job.dailyBudget = Budget(tokens: 1500)
+        let store = RunStore(directory: StateDirectory(root: dir.file("state")))
+        let log = CapturedLog().logger
+        // Each run makes one call of 500 tokens (worst case ~530): two runs fit the day, a third not.
+        for (index, expected) in [true, true, false].enumerated() {
+            let budget = BudgetGuard(job: job, run: RunID("r\(index)")!, store: store, logger: log)
+            let result = await LLMStepExecutor().execute(
+                request(.openai, server), budget: budget, clock: SystemClock(), control: StepControl(), logger: log)
+            #expect((result.outcome == .succeeded) == expected, "run \(index): \(result.error ?? "ok")")
+            if !expected { #expect(result.error?.contains("of the daily budget of 1500 tokens are left") == true) }
+        }
+        let ledger = try store.loadDailySpend(JobID("ai")!)
+        #expect(ledger.days.values.first == Spend(usd: ledger.days.values.first?.usd ?? 0, tokens: 1000, calls: 2))
+        #expect(server.requests().count == 2)
+    }
+
     @Test func aModelWithoutAPriceCannotBeHeldToADollarBudget() async throws {
         let dir = try TemporaryDirectory("llm")
         let server = try await StandIn(
