@@ -104,6 +104,15 @@ struct DecisionOptions: ParsableArguments {
         if let item, item < 0 { throw ValidationError("--item is a position in the step's array, from 0") }
     }
 
+    /// The request for `command` (`approve` or `reject`) on this step.
+    func request(_ command: String) -> ControlRequest {
+        var request = ControlRequest(command: command, run: run)
+        request.step = step
+        request.item = item
+        request.comment = comment
+        return request
+    }
+
     /// Sends the decision and prints wfd's answer; throws with exit code 1 when it was refused.
     func send(_ request: ControlRequest, daemon: DaemonOptions, state: StateOptions) throws {
         let response = try sendToDaemon(request, state: state.directory, socket: daemon.socket, timeout: .seconds(40))
@@ -147,10 +156,7 @@ struct Approve: ParsableCommand {
     @OptionGroup var options: StateOptions
 
     func run() throws {
-        var request = ControlRequest(command: "approve", run: decision.run)
-        request.step = decision.step
-        request.item = decision.item
-        request.comment = decision.comment
+        var request = decision.request("approve")
         if let input {
             let text =
                 input == "-" ? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self) : input
@@ -182,10 +188,6 @@ struct Reject: ParsableCommand {
     @OptionGroup var options: StateOptions
 
     func run() throws {
-        var request = ControlRequest(command: "reject", run: decision.run)
-        request.step = decision.step
-        request.item = decision.item
-        request.comment = decision.comment
-        try decision.send(request, daemon: daemon, state: options)
+        try decision.send(decision.request("reject"), daemon: daemon, state: options)
     }
 }

@@ -127,7 +127,7 @@ import Yams
         #expect(keys(["$defs", "step", "properties", "llm"]) == Set(JobReader.llmKeys))
         #expect(keys(["$defs", "step", "properties", "approval"]) == Set(JobReader.approvalKeys))
         #expect(keys(["$defs", "step", "properties", "retry"]) == Set(JobReader.retryKeys))
-        #expect(keys(["properties", "budget"]) == ["usd", "tokens"])
+        #expect(keys(["$defs", "budget"]) == ["usd", "tokens"])
         #expect(keys(["properties", "retention"]) == ["keep_runs", "keep_days"])
     }
 

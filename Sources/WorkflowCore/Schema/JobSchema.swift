@@ -65,44 +65,12 @@ public enum JobSchema {
               "description": "The limit for a whole run."
             },
             "budget": {
-              "type": "object",
-              "additionalProperties": false,
-              "minProperties": 1,
-              "description": "Hard caps over the LLM steps of one run.",
-              "properties": {
-                "usd": {
-                  "type": "number",
-                  "exclusiveMinimum": 0,
-                  "maximum": 1000000,
-                  "description": "Dollars."
-                },
-                "tokens": {
-                  "type": "integer",
-                  "minimum": 1,
-                  "maximum": 1000000000000,
-                  "description": "Input plus output tokens."
-                }
-              }
+              "$ref": "#/$defs/budget",
+              "description": "Hard caps over the LLM steps of one run."
             },
             "daily_budget": {
-              "type": "object",
-              "additionalProperties": false,
-              "minProperties": 1,
-              "description": "Hard caps over the LLM steps of all runs of the job in one day (UTC).",
-              "properties": {
-                "usd": {
-                  "type": "number",
-                  "exclusiveMinimum": 0,
-                  "maximum": 1000000,
-                  "description": "Dollars."
-                },
-                "tokens": {
-                  "type": "integer",
-                  "minimum": 1,
-                  "maximum": 1000000000000,
-                  "description": "Input plus output tokens."
-                }
-              }
+              "$ref": "#/$defs/budget",
+              "description": "Hard caps over the LLM steps of all runs of the job in one day (UTC)."
             },
             "on_budget": {
               "enum": [
@@ -664,6 +632,25 @@ public enum JobSchema {
                       "pattern": "\\$\\{\\{"
                     }
                   ]
+                }
+              }
+            },
+            "budget": {
+              "type": "object",
+              "additionalProperties": false,
+              "minProperties": 1,
+              "properties": {
+                "usd": {
+                  "type": "number",
+                  "exclusiveMinimum": 0,
+                  "maximum": 1000000,
+                  "description": "Dollars."
+                },
+                "tokens": {
+                  "type": "integer",
+                  "minimum": 1,
+                  "maximum": 1000000000000,
+                  "description": "Input plus output tokens."
                 }
               }
             }
