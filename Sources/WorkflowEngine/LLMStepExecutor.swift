@@ -58,7 +58,13 @@ public struct LLMStepExecutor: Sendable {
             {
             case .allowed(let allowed): reservation = allowed
             case .refused(let why):
-                logger.warning("model call not made: \(why)")
+                logger.warning(
+                    "model call not made: \(why)", metadata: [LogField.messageID: .string(MessageID.budgetExceeded)])
+                if request.onBudget == .approve {
+                    logger.notice(
+                        "waiting for a person to allow the call (wfctl approve)",
+                        metadata: [LogField.messageID: .string(MessageID.approvalRequested)])
+                }
                 var result = AttemptResult.failure(
                     .budgetExceeded, "the model was not called: \(why)", retriable: false)
                 if request.onBudget == .approve {

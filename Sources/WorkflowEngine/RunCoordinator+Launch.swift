@@ -189,7 +189,8 @@ extension RunCoordinator {
                 deadline: spec.timeout.map { now.addingTimeInterval(Double($0.milliseconds) / 1000) },
                 message: message)
             stepLogger.notice(
-                "waiting for approval: \(message) (wfctl approve \(snapshot.run.id) \(slot.step), or wfctl reject)")
+                "waiting for approval: \(message) (wfctl approve \(snapshot.run.id) \(slot.step), or wfctl reject)",
+                metadata: [LogField.messageID: .string(MessageID.approvalRequested)])
             return .ended(result)
         }
     }

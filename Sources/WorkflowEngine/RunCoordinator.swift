@@ -172,7 +172,10 @@ public struct RunCoordinator: Sendable {
             }
             runLogger.info(
                 "run started (\(snapshot.run.trigger.rawValue))",
-                metadata: [LogField.trigger: .string(snapshot.run.trigger.rawValue)])
+                metadata: [
+                    LogField.trigger: .string(snapshot.run.trigger.rawValue),
+                    LogField.messageID: .string(MessageID.runStarted),
+                ])
         }
 
         var iterator = prepared.inputs.makeAsyncIterator()
@@ -283,8 +286,15 @@ public struct RunCoordinator: Sendable {
                         case .finished(let state):
                             let message = "run \(state.rawValue)" + (snapshot.run.error.map { ": \($0)" } ?? "")
                             let level: Logger.Level = state == .succeeded ? .info : .error
+                            let id =
+                                switch state {
+                                case .succeeded: MessageID.runSucceeded
+                                case .cancelled: MessageID.runCancelled
+                                default: MessageID.runFailed
+                                }
                             runLogger.log(
-                                level: level, "\(message)", metadata: [LogField.state: .string(state.rawValue)])
+                                level: level, "\(message)",
+                                metadata: [LogField.state: .string(state.rawValue), LogField.messageID: .string(id)])
                         }
                     }
                     announced?()
@@ -335,7 +345,11 @@ public struct RunCoordinator: Sendable {
         switch result.outcome {
         case .succeeded: stepLogger.info("step succeeded\(took)")
         case .cancelled: stepLogger.warning("step cancelled\(took): \(result.error ?? "")")
-        case .failed, .timedOut, .interrupted: stepLogger.error("step failed\(took): \(result.error ?? "")")
+        case .failed, .timedOut, .interrupted:
+            let kind = Logger.MetadataValue.string(attempt?.errorKind?.rawValue ?? "unknown")
+            stepLogger.error(
+                "step failed\(took): \(result.error ?? "")",
+                metadata: [LogField.messageID: .string(MessageID.stepFailed), "error_kind": kind])
         }
     }
 

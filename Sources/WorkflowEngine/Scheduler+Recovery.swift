@@ -88,7 +88,9 @@ extension Scheduler {
                 let entry = try store.quarantine(path, reason: reason, at: clock.now())
                 logger.error(
                     "moved a damaged latest.json aside as \(entry.movedTo) (\(reason))",
-                    metadata: [LogField.job: .string(job.rawValue)])
+                    metadata: [
+                        LogField.job: .string(job.rawValue), LogField.messageID: .string(MessageID.recordQuarantined),
+                    ])
             } catch {
                 logger.error("cannot move a damaged latest.json aside: \(error)")
                 return nil
@@ -111,7 +113,11 @@ extension Scheduler {
         do {
             let (snapshot, moved) = try store.loadForRecovery(job, summary: summary, at: clock.now())
             for entry in moved {
-                logger.error("moved a damaged record aside as \(entry.movedTo) (\(entry.reason)); rebuilt it")
+                logger.error(
+                    "moved a damaged record aside as \(entry.movedTo) (\(entry.reason)); rebuilt it",
+                    metadata: [
+                        LogField.job: .string(job.rawValue), LogField.messageID: .string(MessageID.recordQuarantined),
+                    ])
             }
             return snapshot
         } catch {

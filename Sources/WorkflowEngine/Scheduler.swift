@@ -164,7 +164,9 @@ public final class Scheduler: Service, Sendable {
                 let moved = try? store.quarantine(path, reason: reason, at: clock.now())
                 logger.error(
                     "moved a damaged schedule.json aside as \(moved?.movedTo ?? "(failed)") (\(reason))",
-                    metadata: [LogField.job: .string(job.rawValue)])
+                    metadata: [
+                        LogField.job: .string(job.rawValue), LogField.messageID: .string(MessageID.recordQuarantined),
+                    ])
             } catch {}
         }
         var active: [JobID: ActiveRun] = [:]

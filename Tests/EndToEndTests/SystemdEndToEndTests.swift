@@ -186,6 +186,26 @@ final class SystemdSandbox: Sendable {
         #expect(
             kept.status == 1 && kept.output.isEmpty, "the secret is in no file of the state directory: \(kept.output)")
 
+        // A failure is found by its MESSAGE_ID alone, whatever the job.
+        try "steps:\n  - {id: broken, run: 'exit 3'}\n".write(
+            toFile: "\(configuration)/jobs.d/fails.yaml", atomically: true, encoding: .utf8)
+        #expect(try sandbox.run(["systemctl", "reload", "\(name).service"]).status == 0)
+        #expect(try sandbox.run(["\(binaries)/wfctl", "run", "fails", "--wait", "--state", state]).status == 1)
+        func entries(_ id: String) throws -> [[String: Any]] {
+            try sandbox.run(["journalctl", "--no-pager", "-o", "json", "MESSAGE_ID=\(id)"]).output.split(
+                separator: "\n"
+            )
+            .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        }
+        let runFailed = try entries("e0fb8db1ba5d464e88360860625da82b")
+        #expect(
+            runFailed.contains { $0["JOB"] as? String == "fails" && $0["STATE"] as? String == "failed" }, "\(runFailed)"
+        )
+        let stepFailed = try entries("df3e83e3dbd54409ad5c26d39c9ec33b")
+        #expect(
+            stepFailed.contains { $0["STEP"] as? String == "broken" && $0["ERROR_KIND"] as? String == "exit_status" })
+        #expect(try entries("ca8d65201ddf498495560e272cd03d2e").count >= 3, "every run started")
+
         // systemctl stop ends with Result=success.
         #expect(try sandbox.run(["systemctl", "stop", "\(name).service"]).status == 0)
         let result = try sandbox.run(["systemctl", "show", "-p", "Result,ActiveState", "\(name).service"])

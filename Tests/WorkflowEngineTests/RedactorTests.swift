@@ -30,3 +30,15 @@ import WorkflowTesting
         #expect(String(decoding: result.stdout ?? [], as: UTF8.self) == "key=[secret] end\n")
     }
 }
+
+@Suite struct MessageIDTests {
+    /// docs/journal.md lists every MESSAGE_ID, and each is a distinct 128-bit id in hex.
+    @Test func everyMessageIDIsDocumentedAndWellFormed() throws {
+        let docs = try String(contentsOfFile: BuiltProducts.packageRoot + "/docs/journal.md", encoding: .utf8)
+        #expect(Set(MessageID.all.map(\.id)).count == MessageID.all.count)
+        for (name, id) in MessageID.all {
+            #expect(id.count == 32 && id.allSatisfy(\.isHexDigit) && id == id.lowercased(), "\(name)")
+            #expect(docs.contains("| `\(id)` |"), "docs/journal.md lists \(name)")
+        }
+    }
+}
