@@ -182,6 +182,12 @@ final class SystemdSandbox: Sendable {
         let journal = try sandbox.run(["journalctl", "--no-pager", "-o", "json", "-u", "\(name).service"]).output
         #expect(journal.contains("the token is [secret]"), "the step's line, redacted")
         #expect(!journal.contains(secret), "the secret is not in the journal")
+        let secretRuns = try FileManager.default.contentsOfDirectory(atPath: "\(state)/runs/secret")
+        let fromJournal = try sandbox.run(
+            ["\(binaries)/wfctl", "logs", try #require(secretRuns.first), "--journal", "--state", state])
+        #expect(
+            fromJournal.output == "==> tell (attempt 1, from the journal) <==\nthe token is [secret]\n",
+            "\(fromJournal.output)")
         let kept = try await runProgram("/bin/grep", ["-r", "-l", secret, state])
         #expect(
             kept.status == 1 && kept.output.isEmpty, "the secret is in no file of the state directory: \(kept.output)")

@@ -209,6 +209,15 @@ import WorkflowTesting
 
         let one = try await runProgram(wfctl, ["logs", run, "--step", "hello", "--state", state])
         #expect(one.output == "==> hello (attempt 1, succeeded) <==\none\ntwo\nthree\n", "\(one.output)")
+        let grepped = try await runProgram(wfctl, ["logs", run, "--grep", "^t", "--state", state])
+        #expect(
+            grepped.output == "==> hello (attempt 1, succeeded) <==\ntwo\nthree\n",
+            "only matching lines, under their header")
+        let recent = try await runProgram(wfctl, ["logs", run, "--since", "1h", "--step", "bye", "--state", state])
+        #expect(recent.output.hasSuffix("bye\n"), "\(recent.output)")
+        let future = try await runProgram(wfctl, ["logs", run, "--since", "2100-01-01T00:00:00Z", "--state", state])
+        #expect(future.status == 0 && future.output.isEmpty, "nothing ended after that: \(future.output)")
+        #expect(try await runProgram(wfctl, ["logs", run, "--since", "yesterday", "--state", state]).status == 64)
         let json = try await runProgram(wfctl, ["logs", run, "--json", "--state", state])
         let entries = try #require(try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [[String: Any]])
         #expect(entries.map { $0["step"] as? String } == ["hello", "bye"])
