@@ -15,9 +15,31 @@ public struct StatusReport: Sendable, Codable, Equatable {
     /// Records wfd moved aside because they failed their checks (`quarantine.json`), newest last.
     public var quarantined: [QuarantineLog.Entry] = []
 
-    /// Whether a wfd holds the state directory's lock.
+    /// Whether a wfd holds the state directory's lock, and which (from `daemon.json`).
     public struct Daemon: Sendable, Codable, Equatable {
         public var running: Bool
+        public var pid: Int32?
+        public var startedAt: Date?
+        public var version: String?
+
+        public init(running: Bool, pid: Int32? = nil, startedAt: Date? = nil, version: String? = nil) {
+            self.running = running
+            self.pid = pid
+            self.startedAt = startedAt
+            self.version = version
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case running, pid, version
+            case startedAt = "started_at"
+        }
+    }
+
+    /// How the newest ended runs of a job went.
+    public struct SuccessRate: Sendable, Codable, Equatable {
+        public var succeeded: Int
+        /// The runs counted: the newest ended ones, at most 20.
+        public var ended: Int
     }
 
     /// One job's line.
@@ -40,12 +62,15 @@ public struct StatusReport: Sendable, Codable, Equatable {
         /// The latest scheduling decisions (newest last): started, skipped, queued, replaced,
         /// each with its trigger (`catchup` for a missed fire time) and reason.
         public var decisions: [ScheduleMark.Decision] = []
+        /// Of the newest 20 ended runs, how many succeeded.
+        public var successRate: SuccessRate?
 
         enum CodingKeys: String, CodingKey {
             case job, description, file, state, schedules, timezone, running, errors, decisions
             case nextFire = "next_fire"
             case lastRun = "last_run"
             case activeRun = "active_run"
+            case successRate = "success_rate"
         }
     }
 
@@ -92,6 +117,11 @@ public struct StatusReport: Sendable, Codable, Equatable {
                     .compactMap { $0.nextFire(after: now, in: zone) }.min()
             }
             status.decisions = (try? store.loadScheduleMark(id))?.recent ?? []
+            let recent = RunIndex(directory: state).recent(id, limit: 20)
+            if !recent.isEmpty {
+                status.successRate = SuccessRate(
+                    succeeded: recent.filter { $0.state == .succeeded }.count, ended: recent.count)
+            }
             do {
                 let latest = try store.loadLatest(id)
                 status.lastRun = latest.last
@@ -103,8 +133,12 @@ public struct StatusReport: Sendable, Codable, Equatable {
             }
             jobs.append(status)
         }
+        var daemon = Daemon(running: daemonRunning)
+        if daemonRunning, let info = try? RecordFile.read(DaemonInfo.self, from: state.daemonInfo) {
+            (daemon.pid, daemon.startedAt, daemon.version) = (info.pid, info.startedAt, info.wfdVersion)
+        }
         var report = StatusReport(
-            version: currentVersion, stateDirectory: state.root, daemon: Daemon(running: daemonRunning), jobs: jobs)
+            version: currentVersion, stateDirectory: state.root, daemon: daemon, jobs: jobs)
         report.quarantined = store.loadQuarantineLog().entries
         return report
     }

@@ -2,15 +2,19 @@ import Foundation
 import WorkflowControl
 import WorkflowCore
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Renders a ``StatusReport`` as the aligned table `wfctl status` prints.
 enum StatusTable {
-    static func render(_ report: StatusReport, now: Date) -> String {
-        var out = report.daemon.running ? "wfd is running" : "wfd is not running — showing state from disk"
-        out += " (\(report.stateDirectory))\n"
+    static func render(_ report: StatusReport, now: Date, colour: Bool = false) -> String {
+        var out = header(report.daemon, now: now) + " (\(report.stateDirectory))\n"
         guard !report.jobs.isEmpty else {
             return out + "no jobs yet: drop a job file into jobs.d and reload wfd\n"
         }
-        var rows = [["JOB", "SCHEDULE", "NEXT", "LAST RUN", "RESULT", "RUNNING"]]
+        var rows = [["JOB", "SCHEDULE", "NEXT", "LAST RUN", "RESULT", "OK (LAST 20)", "ACTIVE"]]
+        var tones: [[Tone]] = [Array(repeating: .plain, count: 7)]
         for job in report.jobs {
             let next = job.nextFire.map { "\(ago($0, now: now)) (\(local($0)))" } ?? "-"
             let last =
@@ -19,12 +23,27 @@ enum StatusTable {
             if job.lastRun?.error?.hasPrefix("interrupted:") == true { result += " (interrupted: see wfctl show)" }
             if job.state == .invalid { result += " (file invalid)" }
             if job.state == .disabled { result += " (disabled)" }
-            let running =
-                job.running ? "yes: \(job.activeRun?.id.rawValue ?? "")" : (job.activeRun != nil ? "interrupted" : "no")
+            let rate = job.successRate.map { "\($0.succeeded)/\($0.ended)" } ?? "-"
+            let active: String
+            if let run = job.activeRun {
+                active = job.running ? "\(run.state == .waiting ? "waiting" : "running"): \(run.id)" : "interrupted"
+            } else {
+                active = "-"
+            }
             let schedule = job.schedules.isEmpty ? "-" : job.schedules.joined(separator: "; ")
-            rows.append([job.job.rawValue, schedule, next, last, result, running])
+            rows.append([job.job.rawValue, schedule, next, last, result, rate, active])
+            let resultTone: Tone =
+                switch job.lastRun?.state {
+                case .succeeded?: job.state == .invalid ? .warning : .good
+                case .failed?, .timedOut?: .bad
+                case .cancelled?: .warning
+                default: job.state == .invalid ? .warning : .plain
+                }
+            let rateTone: Tone = job.successRate.map { $0.succeeded == $0.ended ? .good : .warning } ?? .plain
+            let activeTone: Tone = active.hasPrefix("waiting") ? .warning : active == "interrupted" ? .bad : .plain
+            tones.append([.plain, .plain, .plain, .plain, resultTone, rateTone, activeTone])
         }
-        out += columns(rows)
+        out += columns(rows, tones: colour ? tones : nil)
         for job in report.jobs {
             for error in job.errors { out += "\(job.job): \(error)\n" }
             // The latest fire times that did not simply start on time.
@@ -42,14 +61,48 @@ enum StatusTable {
         return out
     }
 
-    /// Rows as aligned columns; the last column is not padded.
-    static func columns(_ rows: [[String]]) -> String {
+    /// `wfd 0.1.0 is running (pid 812, up 3h)`, or that it is not and what is shown instead.
+    static func header(_ daemon: StatusReport.Daemon, now: Date) -> String {
+        guard daemon.running else { return "wfd is not running — showing state from disk" }
+        var facts: [String] = []
+        if let pid = daemon.pid { facts.append("pid \(pid)") }
+        if let started = daemon.startedAt {
+            facts.append("up \(ago(started, now: now).replacingOccurrences(of: " ago", with: ""))")
+        }
+        let version = daemon.version.map { " \($0)" } ?? ""
+        return "wfd\(version) is running" + (facts.isEmpty ? "" : " (\(facts.joined(separator: ", ")))")
+    }
+
+    enum Tone {
+        case plain, good, warning, bad
+
+        var code: String {
+            switch self {
+            case .plain: ""
+            case .good: "\u{1B}[32m"
+            case .warning: "\u{1B}[33m"
+            case .bad: "\u{1B}[31m"
+            }
+        }
+    }
+
+    /// Colour only on a terminal, and never when `NO_COLOR` is set (https://no-color.org).
+    static func wantsColour(environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
+        isatty(1) == 1 && (environment["NO_COLOR"] ?? "").isEmpty && environment["TERM"] != "dumb"
+    }
+
+    /// Rows as aligned columns; the last column is not padded. `tones` colour cells (after
+    /// padding, so the escape codes do not count as width).
+    static func columns(_ rows: [[String]], tones: [[Tone]]? = nil) -> String {
         guard let header = rows.first else { return "" }
         let widths = header.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
         var out = ""
-        for row in rows {
+        for (rowIndex, row) in rows.enumerated() {
             let cells = row.enumerated().map { index, cell in
-                index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+                let padded =
+                    index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+                guard let tone = tones?[rowIndex][index], tone != .plain else { return padded }
+                return tone.code + padded + "\u{1B}[0m"
             }
             out += cells.joined(separator: "  ") + "\n"
         }

@@ -74,7 +74,7 @@ struct Status: ParsableCommand {
             let data = try Timestamp.makeEncoder().encode(report)
             FileHandle.standardOutput.write(data + Data("\n".utf8))
         } else {
-            print(StatusTable.render(report, now: Date()), terminator: "")
+            print(StatusTable.render(report, now: Date(), colour: StatusTable.wantsColour()), terminator: "")
         }
     }
 }
