@@ -89,9 +89,14 @@ extension JobReader {
             let prefix = context.map { "\($0.text), " } ?? ""
             let line = mark.line >= 1 && mark.line <= lines.count ? lines[mark.line - 1] : ""
             let tab = line.prefix(while: { $0 == " " || $0 == "\t" }).contains("\t")
+            var hint: String? = tab ? "indent with spaces, not tabs" : nil
+            if hint == nil, problem.contains("mapping values are not allowed") {
+                // The usual cause: a ': ' inside a value that is not quoted (a shell command, a message).
+                hint = "a value with ': ' in it must be quoted: key: 'echo \"a: b\"'"
+            }
             return Diagnostic(
                 file: path, line: mark.line, column: mark.column, message: "YAML syntax error: \(prefix)\(problem)",
-                hint: tab ? "indent with spaces, not tabs" : nil)
+                hint: hint)
         case .duplicatedKeysInMapping(let duplicates, let context):
             // Point at the second occurrence: the mapping's mark is where it starts.
             var line = context.mark.line

@@ -257,10 +257,18 @@ public final class Scheduler: Service, Sendable {
                     }
                     guard catalog.entries[id]?.job != nil else {
                         let known = catalog.jobs.map(\.id.rawValue).joined(separator: ", ")
-                        done(
-                            .failure(
-                                ManualRunRefusal(
-                                    code: "no_such_job", message: "no job '\(id)' is loaded (jobs: \(known))")))
+                        let message: String
+                        if let entry = catalog.entries[id], let problem = entry.diagnostics.first {
+                            let more = entry.diagnostics.count > 1 ? " (and \(entry.diagnostics.count - 1) more)" : ""
+                            message =
+                                "job '\(id)' is not loaded: its file is invalid: \(problem)\(more); "
+                                + "check it with wfctl validate \(entry.file)"
+                        } else {
+                            message =
+                                "no job '\(id)' is loaded (jobs: \(known.isEmpty ? "none" : known)); "
+                                + "a job is a file \(id).yaml in \(configuration.jobsDirectory)"
+                        }
+                        done(.failure(ManualRunRefusal(code: "no_such_job", message: message)))
                         break
                     }
                     let firing = Firing(job: id, fireTime: clock.now(), trigger: .manual, params: params)
