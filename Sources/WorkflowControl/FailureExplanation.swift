@@ -141,8 +141,9 @@ public struct FailureExplanation: Sendable, Codable {
             let data = try? RecordFile.readData(state.runFile(snapshot.run.job, snapshot.run.id, relative: log))
         {
             let text = String(decoding: data.suffix(64 * 1024), as: UTF8.self)
-            failed.outputTail = Array(text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-                .reversed().drop { $0.isEmpty }.prefix(20).reversed())
+            failed.outputTail = Array(
+                text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+                    .reversed().drop { $0.isEmpty }.prefix(20).reversed())
         }
         failed.inputs = inputs(of: step, slot: slot, snapshot: snapshot)
         return failed
@@ -158,7 +159,8 @@ public struct FailureExplanation: Sendable, Codable {
             if let workdir = step.workdir { lines.append("working directory: \(workdir)") }
             if let user = step.user { lines.append("user: \(user)") }
         case .http(let request):
-            lines.append("request: \(attempt?.http.map { "\($0.method) \($0.url)" } ?? "\(request.method) \(request.url)")")
+            lines.append(
+                "request: \(attempt?.http.map { "\($0.method) \($0.url)" } ?? "\(request.method) \(request.url)")")
             if !request.headers.isEmpty {
                 lines.append("headers: \(request.headers.keys.sorted().joined(separator: ", ")) (values not shown)")
             }
@@ -178,10 +180,13 @@ public struct FailureExplanation: Sendable, Codable {
         }
         let environment = snapshot.spec.env.merging(step.env) { _, own in own }
         if !environment.isEmpty {
-            lines.append("environment: " + environment.keys.sorted().map { "\($0)=\(environment[$0] ?? "")" }.joined(separator: " "))
+            lines.append(
+                "environment: "
+                    + environment.keys.sorted().map { "\($0)=\(environment[$0] ?? "")" }.joined(separator: " "))
         }
         if let params = snapshot.run.params, !params.isEmpty {
-            lines.append("parameters: " + params.keys.sorted().map { "\($0)=\(params[$0] ?? "")" }.joined(separator: " "))
+            lines.append(
+                "parameters: " + params.keys.sorted().map { "\($0)=\(params[$0] ?? "")" }.joined(separator: " "))
         }
         let secrets = (step.secrets ?? []) + (step.kind.secretNames)
         if !secrets.isEmpty { lines.append("secrets: \(secrets.joined(separator: ", ")) (values never shown)") }
@@ -210,13 +215,16 @@ public struct FailureExplanation: Sendable, Codable {
         let before = then.run.params ?? [:]
         let now = snapshot.run.params ?? [:]
         for name in Set(before.keys).union(now.keys).sorted() where before[name] != now[name] {
-            changes.append("parameter \(name): \(before[name].map { "'\($0)'" } ?? "unset") → \(now[name].map { "'\($0)'" } ?? "unset")")
+            changes.append(
+                "parameter \(name): \(before[name].map { "'\($0)'" } ?? "unset") → \(now[name].map { "'\($0)'" } ?? "unset")"
+            )
         }
         if let failing, let step = then.step(failing.step) {
             let record = failing.item.flatMap { index in step.items?.first { $0.item == index } } ?? step
             if let was = record.attempts.last, let is_ = failing.attempts.last {
                 changes.append(
-                    "step '\(failing.step)'\(failing.item.map { " item \($0)" } ?? ""): then \(summary(was)); now \(summary(is_))")
+                    "step '\(failing.step)'\(failing.item.map { " item \($0)" } ?? ""): then \(summary(was)); now \(summary(is_))"
+                )
             }
         }
         if changes.isEmpty { changes.append("nothing in the job's definition or parameters") }
@@ -252,7 +260,9 @@ enum JobDifference {
         for key in Set(oldJob.keys).union(newJob.keys).sorted() where oldJob[key] != newJob[key] {
             changes.append("job \(key): \(shown(oldJob[key])) → \(shown(newJob[key]))")
         }
-        for (id, step) in newSteps where oldSteps[id] == nil { changes.append("step '\(id)' was added: \(shown(step))") }
+        for (id, step) in newSteps where oldSteps[id] == nil {
+            changes.append("step '\(id)' was added: \(shown(step))")
+        }
         for id in oldSteps.keys.sorted() where newSteps[id] == nil { changes.append("step '\(id)' was removed") }
         for id in newSteps.keys.sorted() {
             guard case .object(let was)? = oldSteps[id], case .object(let is_)? = newSteps[id] else { continue }

@@ -38,8 +38,10 @@ public struct RunIndex: Sendable {
     }
 
     /// The newest `limit` runs of `job`, newest first, read from the end of the index: the cost
-    /// depends on `limit`, not on the length of the history.
-    public func recent(_ job: JobID, limit: Int) -> [Entry] {
+    /// depends on `limit`, not on the length of the history. With `stop`, reading ends at the
+    /// first entry (newest first) it is true for, which is left out: `wfctl stats --since` reads
+    /// only as far back as it needs.
+    public func recent(_ job: JobID, limit: Int, stop: ((Entry) -> Bool)? = nil) -> [Entry] {
         let path = directory.runIndex(job)
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return [] }
@@ -61,6 +63,7 @@ public struct RunIndex: Sendable {
             carry = start > 0 ? Array(lines.removeFirst()) : []
             for line in lines.reversed() where !line.isEmpty {
                 guard let entry = try? decoder.decode(Entry.self, from: Data(line)) else { continue }
+                if let stop, stop(entry) { return entries }
                 if seen.insert(entry.id).inserted { entries.append(entry) }
                 if entries.count == limit { break }
             }

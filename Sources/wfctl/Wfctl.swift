@@ -19,7 +19,8 @@ struct Wfctl: ParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
-            Status.self, Runs.self, Show.self, Why.self, Logs.self, Run.self, Retry.self, Cancel.self, Pending.self,
+            Status.self, Runs.self, Show.self, Why.self, Stats.self, Logs.self, Run.self, Retry.self, Cancel.self,
+            Pending.self,
             Approve.self, Reject.self, Fsck.self, Next.self,
             Validate.self,
             Schema.self,

@@ -80,9 +80,10 @@ struct Why: ParsableCommand {
     static func render(_ why: FailureExplanation, now: Date) -> String {
         var out = ""
         let when = (why.endedAt ?? why.startedAt).map { " \(StatusTable.ago($0, now: now))" } ?? ""
-        let took = why.startedAt.flatMap { start in
-            why.endedAt.map { String(format: ", after %.1f s", $0.timeIntervalSince(start)) }
-        } ?? ""
+        let took =
+            why.startedAt.flatMap { start in
+                why.endedAt.map { String(format: ", after %.1f s", $0.timeIntervalSince(start)) }
+            } ?? ""
         out += "run \(why.run) of \(why.job) \(why.state.rawValue)\(when) (\(why.trigger.rawValue)\(took))\n"
         if let step = why.step {
             let item = step.item.map { " item \($0)" } ?? ""

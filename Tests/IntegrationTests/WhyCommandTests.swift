@@ -61,6 +61,29 @@ import WorkflowTesting
 
         let json = try await wfctl(["why", "--job", "backup", "--json"], dir)
         #expect(json.status == 1, "no failed run of backup any more")
+
+        // Two runs ended (the retried one counts once, as it ended last); one attempt failed.
+        let stats = try await wfctl(["stats", "backup", "--json"], dir)
+        #expect(stats.status == 0, "\(stats.output)")
+        let jobs = try #require(
+            JSONValue.parse(Data(stats.output.utf8)).flatMap { value -> [JSONValue]? in
+                if case .object(let fields) = value, case .array(let jobs)? = fields["jobs"] { return jobs }
+                return nil
+            })
+        guard case .object(let backup)? = jobs.first else { throw TestKitError("no stats of backup") }
+        #expect(backup["runs"] == .number(2) && backup["succeeded"] == .number(2))
+        #expect(backup["success_rate"] == .number(1))
+        #expect(backup["failures_by_kind"] == .object(["exit_status": .number(1)]))
+        #expect(
+            backup["failures_by_step"]
+                == .object([
+                    "dump": .object([
+                        "runs": .number(0), "attempts": .number(1), "kinds": .object(["exit_status": .number(1)]),
+                    ])
+                ]))
+        let table = try await wfctl(["stats"], dir)
+        #expect(
+            table.output.contains("backup/dump: failed 0 runs, 1 failed attempts (exit_status 1)"), "\(table.output)")
     }
 
     @Test func whyOfAnInterruptedRunOffersBothWaysOn() async throws {
@@ -69,12 +92,15 @@ import WorkflowTesting
         var daemon = try await TestDaemon.start(dir)
         defer { Task { [daemon] in await daemon.process.stop() } }
         let started = try await wfctl(["run", "pay", "--json"], dir)
-        let run = try #require(JSONValue.parse(Data(started.output.utf8)).flatMap { value -> String? in
-            if case .object(let fields) = value { return fields["run"]?.stringValue }
-            return nil
-        })
+        let run = try #require(
+            JSONValue.parse(Data(started.output.utf8)).flatMap { value -> String? in
+                if case .object(let fields) = value { return fields["run"]?.stringValue }
+                return nil
+            })
         let store = RunStore(directory: StateDirectory(root: dir.file("state")))
-        #expect(await eventually { (try? store.loadStep(JobID("pay")!, RunID(run)!, StepID("charge")!))?.state == .running })
+        #expect(
+            await eventually { (try? store.loadStep(JobID("pay")!, RunID(run)!, StepID("charge")!))?.state == .running }
+        )
         daemon.process.send(SIGKILL)
         _ = await daemon.process.waitForExit()
         daemon = try await TestDaemon.start(dir, log: "wfd-2.log")

@@ -1,0 +1,116 @@
+import Foundation
+import WorkflowCore
+import WorkflowStore
+
+/// How the runs of a job went over a period: success rate, durations, retries, cost, and which
+/// steps fail and why. Read from the run index (back to the period's start only), the step
+/// records and the spend records of the runs in the period.
+public struct RunStatistics: Sendable, Codable, Equatable {
+    public var job: JobID
+    /// Runs that ended in the period.
+    public var runs: Int
+    public var succeeded: Int
+    public var failed: Int
+    public var cancelled: Int
+    /// succeeded / runs, nil without runs.
+    public var successRate: Double?
+    public var durationP50: Double?
+    public var durationP95: Double?
+    /// Attempts beyond each step's first, per run.
+    public var retriesPerRun: Double?
+    public var costUSD: Double
+    public var costPerRunUSD: Double?
+    public var costPerDayUSD: Double?
+    public var tokens: Int
+    /// Per step: the runs it failed and its failed attempts (retried ones too), by kind.
+    public var failuresByStep: [String: StepFailures]
+    /// Failed attempts by error kind, every step together.
+    public var failuresByKind: [String: Int]
+
+    public struct StepFailures: Sendable, Codable, Equatable {
+        /// Runs in which the step ended failed (or interrupted).
+        public var runs: Int
+        /// Failed attempts, counting those a retry mended.
+        public var attempts: Int
+        public var kinds: [String: Int]
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case job, runs, succeeded, failed, cancelled, tokens
+        case successRate = "success_rate"
+        case durationP50 = "duration_p50_s"
+        case durationP95 = "duration_p95_s"
+        case retriesPerRun = "retries_per_run"
+        case costUSD = "cost_usd"
+        case costPerRunUSD = "cost_per_run_usd"
+        case costPerDayUSD = "cost_per_day_usd"
+        case failuresByStep = "failures_by_step"
+        case failuresByKind = "failures_by_kind"
+    }
+
+    /// The statistics of `job` for runs that ended between `since` and `now`.
+    public static func compute(_ job: JobID, in state: StateDirectory, since: Date, now: Date) -> RunStatistics {
+        let store = RunStore(directory: state)
+        let entries = RunIndex(directory: state).recent(job, limit: .max) { ($0.endedAt ?? .distantFuture) < since }
+            .filter { ($0.endedAt ?? .distantPast) >= since }
+        var statistics = RunStatistics(
+            job: job, runs: entries.count, succeeded: 0, failed: 0, cancelled: 0, costUSD: 0, tokens: 0,
+            failuresByStep: [:], failuresByKind: [:])
+        var durations: [Double] = []
+        var retries = 0
+        for entry in entries {
+            switch entry.state {
+            case .succeeded: statistics.succeeded += 1
+            case .failed, .timedOut: statistics.failed += 1
+            case .cancelled: statistics.cancelled += 1
+            default: break
+            }
+            if let started = entry.startedAt, let ended = entry.endedAt {
+                durations.append(ended.timeIntervalSince(started))
+            }
+            let spend = (try? store.loadRunSpend(job, entry.id)) ?? Spend()
+            statistics.costUSD += spend.usd
+            statistics.tokens += spend.tokens
+            guard let snapshot = try? store.loadSnapshot(job, entry.id) else { continue }
+            for step in snapshot.steps {
+                for record in step.items ?? [step] {
+                    let counted = record.attempts.filter { $0.byHand != true && $0.outcome != .interrupted }
+                    retries += max(0, counted.count - 1)
+                    for attempt in record.attempts where attempt.outcome != .succeeded && attempt.outcome != nil {
+                        guard attempt.outcome != .cancelled else { continue }
+                        let kind = attempt.errorKind?.rawValue ?? "unknown"
+                        statistics.failuresByKind[kind, default: 0] += 1
+                        var failures =
+                            statistics.failuresByStep[step.step.rawValue]
+                            ?? StepFailures(
+                                runs: 0, attempts: 0, kinds: [:])
+                        failures.attempts += 1
+                        failures.kinds[kind, default: 0] += 1
+                        statistics.failuresByStep[step.step.rawValue] = failures
+                    }
+                }
+                if step.state == .failed || step.state == .interrupted {
+                    statistics.failuresByStep[step.step.rawValue]?.runs += 1
+                }
+            }
+        }
+        if statistics.runs > 0 {
+            statistics.successRate = Double(statistics.succeeded) / Double(statistics.runs)
+            statistics.retriesPerRun = Double(retries) / Double(statistics.runs)
+            statistics.costPerRunUSD = statistics.costUSD / Double(statistics.runs)
+        }
+        let days = max(1, now.timeIntervalSince(since) / 86400)
+        statistics.costPerDayUSD = statistics.costUSD / days
+        durations.sort()
+        statistics.durationP50 = percentile(durations, 0.5)
+        statistics.durationP95 = percentile(durations, 0.95)
+        return statistics
+    }
+
+    /// The `fraction` percentile of sorted `values` (nearest rank), nil when there are none.
+    static func percentile(_ values: [Double], _ fraction: Double) -> Double? {
+        guard !values.isEmpty else { return nil }
+        let rank = Int((fraction * Double(values.count)).rounded(.up))
+        return values[min(values.count - 1, max(0, rank - 1))]
+    }
+}

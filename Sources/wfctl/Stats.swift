@@ -1,0 +1,106 @@
+import ArgumentParser
+import Foundation
+import WorkflowControl
+import WorkflowCore
+import WorkflowStore
+
+struct Stats: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "How runs went: success rate, durations, retries, cost, and which steps fail and why.",
+        discussion: """
+            Counts the runs that ended in the period (default the last 7 days), read from the \\
+            state directory: only as far back in each job's index as the period reaches.
+
+            Examples:
+              wfctl stats
+              wfctl stats backup --since 24h
+              wfctl stats --json | jq '.jobs[] | {job, success_rate}'
+
+            --json prints {"since", "until", "jobs": [{"job", "runs", "succeeded", "failed", \\
+            "cancelled", "success_rate", "duration_p50_s", "duration_p95_s", "retries_per_run", \\
+            "cost_usd", "cost_per_run_usd", "cost_per_day_usd", "tokens", "failures_by_step": \\
+            {step: {"runs", "attempts", "kinds"}}, "failures_by_kind": {kind: attempts}}]}.
+
+            Exit codes: 0 printed, 1 the state directory cannot be read, 64 usage.
+            """
+    )
+
+    @Argument(help: ArgumentHelp("The job (default: every job).", valueName: "job"))
+    var job: String?
+
+    @Option(
+        help: ArgumentHelp("The period: a duration back from now (24h, 7d) or an RFC 3339 time.", valueName: "when"))
+    var since: String = "7d"
+
+    @Flag(help: "Print the statistics as JSON.")
+    var json = false
+
+    @OptionGroup var options: StateOptions
+
+    struct Output: Codable {
+        var since: Date
+        var until: Date
+        var jobs: [RunStatistics]
+    }
+
+    func validate() throws {
+        if let job, JobID(job) == nil { throw ValidationError("'\(job)' is not a job id: \(JobID.rule)") }
+        guard Logs.instant(since, now: Date()) != nil else {
+            throw ValidationError("--since takes a duration (24h, 7d) or an RFC 3339 time, not '\(since)'")
+        }
+    }
+
+    func run() throws {
+        let state = options.directory
+        let now = Date()
+        let from = Logs.instant(since, now: now) ?? now
+        let jobs = job.flatMap(JobID.init).map { [$0] } ?? RunStore(directory: state).knownJobs()
+        let statistics = jobs.map { RunStatistics.compute($0, in: state, since: from, now: now) }
+        if json {
+            let output = Output(since: from, until: now, jobs: statistics)
+            FileHandle.standardOutput.write(try Timestamp.makeEncoder().encode(output) + Data("\n".utf8))
+            return
+        }
+        print(Self.render(statistics, since: from))
+    }
+
+    static func render(_ statistics: [RunStatistics], since: Date) -> String {
+        var rows = [["JOB", "RUNS", "OK", "P50", "P95", "RETRIES/RUN", "COST/RUN", "COST/DAY"]]
+        for job in statistics {
+            rows.append([
+                job.job.rawValue, String(job.runs), job.successRate.map { String(format: "%.1f%%", $0 * 100) } ?? "-",
+                job.durationP50.map(duration) ?? "-", job.durationP95.map(duration) ?? "-",
+                job.retriesPerRun.map { String(format: "%.2f", $0) } ?? "-",
+                job.costUSD > 0 ? job.costPerRunUSD.map { String(format: "$%.4f", $0) } ?? "-" : "-",
+                job.costUSD > 0 ? job.costPerDayUSD.map { String(format: "$%.4f", $0) } ?? "-" : "-",
+            ])
+        }
+        var out = "runs that ended since \(StatusTable.local(since))\n" + StatusTable.columns(rows)
+        let steps = statistics.flatMap { job in
+            job.failuresByStep.map { (job: job.job, step: $0.key, failures: $0.value) }
+        }.sorted { $0.failures.attempts > $1.failures.attempts }
+        if !steps.isEmpty {
+            out += "\nfailures by step:\n"
+            for entry in steps {
+                let kinds = entry.failures.kinds.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }
+                out +=
+                    "  \(entry.job)/\(entry.step): failed \(entry.failures.runs) runs, \(entry.failures.attempts) "
+                    + "failed attempts (\(kinds.joined(separator: ", ")))\n"
+            }
+            var kinds: [String: Int] = [:]
+            for job in statistics { kinds.merge(job.failuresByKind) { $0 + $1 } }
+            out += "\nfailed attempts by error kind:\n"
+            for (kind, count) in kinds.sorted(by: { $0.value > $1.value }) { out += "  \(kind): \(count)\n" }
+        }
+        return out
+    }
+
+    static func duration(_ seconds: Double) -> String {
+        switch seconds {
+        case ..<1: String(format: "%.0f ms", seconds * 1000)
+        case ..<120: String(format: "%.1f s", seconds)
+        case ..<7200: String(format: "%.1f m", seconds / 60)
+        default: String(format: "%.1f h", seconds / 3600)
+        }
+    }
+}
