@@ -221,9 +221,9 @@ public struct FailureExplanation: Sendable, Codable {
         }
         if let failing, let step = then.step(failing.step) {
             let record = failing.item.flatMap { index in step.items?.first { $0.item == index } } ?? step
-            if let was = record.attempts.last, let is_ = failing.attempts.last {
+            if let was = record.attempts.last, let current = failing.attempts.last {
                 changes.append(
-                    "step '\(failing.step)'\(failing.item.map { " item \($0)" } ?? ""): then \(summary(was)); now \(summary(is_))"
+                    "step '\(failing.step)'\(failing.item.map { " item \($0)" } ?? ""): then \(summary(was)); now \(summary(current))"
                 )
             }
         }
@@ -265,9 +265,9 @@ enum JobDifference {
         }
         for id in oldSteps.keys.sorted() where newSteps[id] == nil { changes.append("step '\(id)' was removed") }
         for id in newSteps.keys.sorted() {
-            guard case .object(let was)? = oldSteps[id], case .object(let is_)? = newSteps[id] else { continue }
-            for key in Set(was.keys).union(is_.keys).sorted() where was[key] != is_[key] {
-                changes.append("step '\(id)' \(key): \(shown(was[key])) → \(shown(is_[key]))")
+            guard case .object(let was)? = oldSteps[id], case .object(let current)? = newSteps[id] else { continue }
+            for key in Set(was.keys).union(current.keys).sorted() where was[key] != current[key] {
+                changes.append("step '\(id)' \(key): \(shown(was[key])) → \(shown(current[key]))")
             }
         }
         return Array(changes.prefix(12))
