@@ -9,8 +9,13 @@ struct Cancel: ParsableCommand {
         abstract: "Stop an active run: its steps get SIGTERM, a grace period, then SIGKILL.",
         discussion: """
             Pending steps are skipped and the run ends 'cancelled'. With --wait, wfctl returns once \
-            the run has ended. Exit codes: 0 cancelled, 1 the run is not active, 69 wfd is not \
-            running, 77 permission denied.
+            the run has ended.
+
+            --json prints {"ok", "message", "error", "run"} (with --wait, once the run has ended, \
+            {"job", "run", "state", "error"}).
+
+            Exit codes: 0 cancelled, 1 the run is not active, 64 usage, 69 wfd is not running, 77 \
+            permission denied.
             """
     )
 
@@ -19,6 +24,9 @@ struct Cancel: ParsableCommand {
 
     @Flag(help: "Wait until the run has ended.")
     var wait = false
+
+    @Flag(help: "Print the answer as JSON.")
+    var json = false
 
     @OptionGroup var daemon: DaemonOptions
 
@@ -33,12 +41,24 @@ struct Cancel: ParsableCommand {
         let response = try sendToDaemon(
             ControlRequest(command: "cancel", run: target), state: state, socket: daemon.socket, timeout: .seconds(30))
         guard response.ok else {
-            throw CommandFailure(description: response.message, code: response.error == "permission_denied" ? 77 : 1)
+            if json { print(String(decoding: try ControlFraming.encode(response), as: UTF8.self), terminator: "") }
+            throw CommandFailure(
+                description: json ? "" : response.message, code: response.error == "permission_denied" ? 77 : 1)
         }
-        print(response.message)
-        guard wait, let runID = RunID(target) else { return }
+        guard wait, let runID = RunID(target) else {
+            print(
+                json ? String(decoding: try ControlFraming.encode(response), as: UTF8.self) : response.message,
+                terminator: json ? "" : "\n")
+            return
+        }
+        if !json { print(response.message) }
         let job = try jobOfRun(runID, in: state)
         let record = try followRun(runID, of: job, state: state, quiet: true)
-        print("run \(target): \(record.state.rawValue)")
+        if json {
+            let output = Run.Output(job: job.rawValue, run: target, state: record.state.rawValue, error: record.error)
+            FileHandle.standardOutput.write(try Timestamp.makeEncoder().encode(output) + Data("\n".utf8))
+        } else {
+            print("run \(target): \(record.state.rawValue)")
+        }
     }
 }

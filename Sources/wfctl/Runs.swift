@@ -11,6 +11,8 @@ struct Runs: ParsableCommand {
             Examples:
               wfctl runs backup --limit 5
               wfctl runs --json | jq '.[] | select(.state == "failed")'
+
+            Exit codes: 0 listed (even none), 1 the state directory cannot be read, 64 usage.
             """
     )
 
@@ -88,6 +90,8 @@ struct Show: ParsableCommand {
 
             --json prints {"run": the run record, "steps": [step records], "spend": {"usd", "tokens", \
             "calls"}, "budget": {"usd", "tokens"} or null}.
+
+            Exit codes: 0 shown, 1 no such run (or it cannot be read), 64 usage.
             """
     )
 

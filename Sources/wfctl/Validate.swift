@@ -109,6 +109,8 @@ struct Schema: ParsableCommand {
 
             Example (VS Code YAML extension, first line of a job file):
               # yaml-language-server: $schema=/etc/wfd/job.schema.json
+
+            It is always JSON. Exit codes: 0 printed.
             """
     )
 

@@ -52,9 +52,13 @@ struct Status: ParsableCommand {
               wfctl status
               wfctl status --json | jq '.jobs[] | select(.last_run.state == "failed") | .job'
 
-            --json prints {"version", "state_directory", "daemon": {"running"}, "jobs": [{"job", \
-            "description", "file", "schedule", "timezone", "next_fire", "last_run", "running", \
-            "active_run", "errors"}]} with times in RFC 3339 UTC.
+            --json prints {"version", "state_directory", "daemon": {"running", "pid", "started_at", \
+            "version"}, "jobs": [{"job", "description", "file", "state", "schedules", "timezone", \
+            "next_fire", "last_run", "running", "active_run", "errors", "decisions", \
+            "success_rate": {"succeeded", "ended"}}], "quarantined"} with times in RFC 3339 UTC.
+
+            Exit codes: 0 shown (whatever the jobs' state), 1 the state directory cannot be read, 77 \
+            permission denied.
             """
     )
 
