@@ -11,7 +11,7 @@ SYSTEMD_UNIT_DIR ?= /etc/systemd/system
 APT_PACKAGES = libsystemd-dev libcurl4 pkg-config systemd util-linux procps python3
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build run test soak bench install uninstall lint clean
+.PHONY: all deps build run test soak bench install uninstall lint clean man
 
 all: build
 
@@ -51,12 +51,24 @@ release: deps
 	$(SWIFT) build -c release --product wfd
 	$(SWIFT) build -c release --product wfctl
 
+# Man pages generated from the argument parsers (wfd.1, wfctl.1) into .build/plugins/GenerateManual/outputs.
+man:
+	$(SWIFT) package --allow-writing-to-package-directory generate-manual --configuration release
+
 install:
 	@[ -x .build/release/wfd ] && [ -x .build/release/wfctl ] || $(MAKE) release
+	$(MAKE) man
 	install -D -m 0755 .build/release/wfd $(DESTDIR)$(PREFIX)/bin/wfd
 	install -D -m 0755 .build/release/wfctl $(DESTDIR)$(PREFIX)/bin/wfctl
 	install -D -m 0644 systemd/wfd.service $(DESTDIR)$(SYSTEMD_UNIT_DIR)/wfd.service
 	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/wfd/README.md
+	install -D -m 0644 .build/plugins/GenerateManual/outputs/wfd/wfd.1 $(DESTDIR)$(PREFIX)/share/man/man1/wfd.1
+	install -D -m 0644 .build/plugins/GenerateManual/outputs/wfctl/wfctl.1 $(DESTDIR)$(PREFIX)/share/man/man1/wfctl.1
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	.build/release/wfctl --generate-completion-script bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/wfctl
+	.build/release/wfctl --generate-completion-script zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_wfctl
+	.build/release/wfctl --generate-completion-script fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/wfctl.fish
 	@[ -e $(DESTDIR)/etc/wfd/prices.yaml ] || install -D -m 0644 config/prices.yaml $(DESTDIR)/etc/wfd/prices.yaml
 	install -d -m 0750 $(DESTDIR)/etc/wfd/jobs.d $(DESTDIR)/var/lib/wfd
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
@@ -64,6 +76,9 @@ install:
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/wfd $(DESTDIR)$(PREFIX)/bin/wfctl $(DESTDIR)$(SYSTEMD_UNIT_DIR)/wfd.service
+	rm -f $(DESTDIR)$(PREFIX)/share/man/man1/wfd.1 $(DESTDIR)$(PREFIX)/share/man/man1/wfctl.1
+	rm -f $(DESTDIR)$(PREFIX)/share/bash-completion/completions/wfctl $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_wfctl
+	rm -f $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/wfctl.fish
 	rm -rf $(DESTDIR)$(PREFIX)/share/doc/wfd
 	@echo "left /etc/wfd and /var/lib/wfd (your jobs and history) in place"
 

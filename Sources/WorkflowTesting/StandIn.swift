@@ -2,7 +2,7 @@ import Foundation
 import WorkflowCore
 
 /// A loopback stand-in for a service wfd calls (an LLM API, a code host, a task tracker), serving
-/// the real wire protocol from `Tests/Fixtures/servers/standin.py` with scripted responses.
+/// the real wire protocol from `scripts/standin.py` with scripted responses.
 ///
 /// Each request it gets is logged, so a test can see exactly what wfd sent.
 public final class StandIn: Sendable {
@@ -19,7 +19,7 @@ public final class StandIn: Sendable {
         process = try DaemonProcess(
             executable: "/usr/bin/env",
             arguments: [
-                "python3", BuiltProducts.packageRoot + "/Tests/Fixtures/servers/standin.py", dir.file("\(name).json"),
+                "python3", BuiltProducts.packageRoot + "/scripts/standin.py", dir.file("\(name).json"),
                 logPath,
             ],
             environment: ["PATH": "/usr/local/bin:/usr/bin:/bin"], stderrPath: stdout)

@@ -15,7 +15,8 @@ struct Wfctl: ParsableCommand {
             sets it for ExecReload=), else /var/lib/wfd.
 
             Exit codes: 0 ok, 1 what was asked about failed or could not be read, 64 usage, \
-            65 invalid job files, 69 wfd is not running (for reload), 77 permission denied.
+            65 invalid data (job files, --input), 69 wfd is not running (for a command that needs \
+            it), 77 permission denied. Every command has --help, and --json for scripts.
             """,
         version: "0.1.0",
         subcommands: [
