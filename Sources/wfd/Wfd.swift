@@ -21,7 +21,7 @@ struct Wfd: AsyncParsableCommand {
         commandName: "wfd",
         abstract: "The wfd workflow daemon: runs the jobs in jobs.d on their schedules, durably.",
         discussion: """
-            wfd is meant to run as a systemd service (Type=notify): see systemd/wfd.service.
+            wfd is meant to run as a systemd service (Type=notify): see systemd/wfd.service. \
             In the foreground it logs to stderr:
 
               wfd --jobs ./jobs.d --state ./state
@@ -51,7 +51,7 @@ struct Wfd: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "Members of this group may send commands with wfctl (run, retry, cancel, reload), as root and wfd's user may.",
+            "Members of this group may send commands with wfctl (run, retry, cancel, approve, reject, reload), as root and wfd's user may.",
             valueName: "group"))
     var controlGroup: String = "wfd"
 
