@@ -189,7 +189,9 @@ struct Show: ParsableCommand {
             : attempt.exitCode.map { " exit \($0)" } ?? attempt.signal.map { " signal \($0)" } ?? ""
         let kind = attempt.errorKind.map { " (\($0.rawValue))" } ?? ""
         let outcome = attempt.outcome?.rawValue ?? "running"
-        var lines = ["attempt \(attempt.number): \(outcome)\(kind)\(took)\(how)  \(attempt.log ?? "")"]
+        var lines = [
+            "attempt \(attempt.number): \(outcome)\(kind)\(took)\(how)" + (attempt.log.map { "  \($0)" } ?? "")
+        ]
         if attempt.outcome != .succeeded, let error = attempt.error { lines.append("  \(error)") }
         if let http = attempt.http {
             let status = http.status.map(String.init) ?? "no answer"

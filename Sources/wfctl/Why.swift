@@ -92,7 +92,8 @@ struct Why: ParsableCommand {
             out += "\nfailing step: \(step.id)\(item) (\(step.kind)\(attempts))\n"
             out += "  \(step.error ?? why.error ?? "no error recorded")\(kind)\n"
             if !step.outputTail.isEmpty {
-                out += "\nits last \(step.outputTail.count) lines (\(step.log ?? "its log"), stdout and stderr):\n"
+                let lines = step.outputTail.count == 1 ? "line" : "\(step.outputTail.count) lines"
+                out += "\nits last \(lines) (\(step.log ?? "its log"), stdout and stderr):\n"
                 for line in step.outputTail { out += "  | \(line)\n" }
             } else if step.kind == "run" {
                 out += "\nit wrote nothing\n"
