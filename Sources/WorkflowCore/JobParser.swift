@@ -50,7 +50,7 @@ public struct JobParser: Sendable {
         }
         let root: Node?
         do {
-            root = try Yams.compose(yaml: text)
+            root = try PlainScalar.compose(text)
         } catch let error as YamlError {
             throw JobFileError([reader.diagnostic(for: error, text: text)])
         } catch {

@@ -50,7 +50,7 @@ public struct PriceTable: Sendable, Equatable {
     public static func parse(_ text: String, path: String) throws(ParseError) -> PriceTable {
         let node: Node?
         do {
-            node = try Yams.compose(yaml: text)
+            node = try PlainScalar.compose(text)
         } catch {
             throw ParseError(description: "\(path): not YAML: \(error)")
         }

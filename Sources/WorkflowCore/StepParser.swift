@@ -16,7 +16,7 @@ extension JobReader {
     static let httpMethods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
     /// Where a key of a step kind goes when it is written one level too high.
-    static var stepElsewhere: [String: String] {
+    static let stepElsewhere: [String: String] = {
         var homes: [String: String] = [:]
         for key in httpKeys where !stepKeys.contains(key) { homes[key] = "http:" }
         for key in llmKeys where !stepKeys.contains(key) && homes[key] == nil { homes[key] = "llm:" }
@@ -24,7 +24,7 @@ extension JobReader {
         homes["message"] = "approval:"
         for key in JobParser.jobKeys where !stepKeys.contains(key) { homes[key] = "the job, not a step" }
         return homes
-    }
+    }()
 
     mutating func stepList(_ node: Node) -> [StepDefinition] {
         guard case .sequence(let sequence) = node else {

@@ -26,6 +26,12 @@ func editDistance(_ a: String, _ b: String) -> Int {
 }
 
 extension Node.Scalar {
-    /// The resolved YAML tag: plain `3` is an int, `'3'` a string, `~` null.
-    var tagName: Tag.Name { Tag.Name(rawValue: Node.scalar(self).tag.rawValue) }
+    /// The YAML type: plain `3` is an int, `'3'` a string, `~` null. Plain scalars are typed by
+    /// ``PlainScalar/tag(of:)`` (Yams resolves a hashed key to `str` with the rule-less resolver,
+    /// so a plain `str` is typed the same way; an explicit `!!str` on a plain scalar is rare enough).
+    var tagName: Tag.Name {
+        let name = Tag.Name(rawValue: tag.rawValue)
+        if name == .implicit || (name == .str && style == .plain) { return PlainScalar.tag(of: string) }
+        return name == .nonSpecific ? .str : name
+    }
 }
