@@ -6,7 +6,8 @@
 DIR/jobs gets JOBS job files, each a daily cron at a spread-out minute with two `true` steps.
 DIR/state gets, for every job, what wfd keeps: `jobs/<job>/job.json` and `latest.json`, an index
 `jobs/<job>/runs.jsonl` of RUNS ended runs (one a day, a tenth of them failed), and the run
-directory of the newest run (run.json, spec.json, steps/). The records are copies of the ones a
+directory of the newest run (run.json, spec.json, steps/), and `schedule.json` with the newest 20
+scheduling decisions. The records are copies of the ones a
 real wfd (BIN_DIR/wfd) writes for one run of a template job, with the job and run ids replaced
 and the seal (seq, CRC-32C) made anew, so every reader and `wfctl fsck` accepts them. Older runs
 exist as index lines only: `wfctl status` and `wfctl runs` read the index, never old run
@@ -44,6 +45,13 @@ MARKER = b',\n  "checksum" : "crc32c:'
 def resealed(data: bytes) -> bytes:
     """A sealed record of wfd's with its checksum computed anew (its content was edited)."""
     body = data[: data.rindex(MARKER)]
+    return body + MARKER + b"%08x" % crc32c(body) + b'"\n}\n'
+
+
+def sealed(record: dict) -> bytes:
+    """`record` as wfd writes it: pretty JSON with sorted keys, then its seq and checksum."""
+    text = json.dumps(record, indent=2, sort_keys=True, separators=(",", " : "))[:-2]
+    body = (text + ',\n  "seq" : 1').encode()
     return body + MARKER + b"%08x" % crc32c(body) + b'"\n}\n'
 
 
@@ -106,7 +114,7 @@ def main():
         os.chmod(os.path.join(jobs_dir, name + ".yaml"), 0o644)
         job_dir = os.path.join(state, "jobs", name)
         os.makedirs(job_dir, exist_ok=True)
-        lines, newest = [], None
+        lines, newest, decisions = [], None, []
         for day in range(runs, 0, -1):
             ended = now - datetime.timedelta(days=day - 1, seconds=random.randint(0, 3000))
             started = ended - datetime.timedelta(milliseconds=random.randint(20, 4000))
@@ -118,6 +126,9 @@ def main():
                 entry["error"] = "step 'b' failed: exited with status 1"
             lines.append(json.dumps(entry, sort_keys=True, separators=(",", ":")))
             newest = (rid, entry)
+            fired = started - datetime.timedelta(milliseconds=3)
+            decisions.append({"decided_at": stamp(fired), "fire_time": stamp(fired), "outcome": "started", "run": rid,
+                              "trigger": "schedule"})
         with open(os.path.join(job_dir, "runs.jsonl"), "w") as f:
             f.write("\n".join(lines) + "\n")
 
@@ -130,10 +141,11 @@ def main():
         latest = json.loads(files["latest.json"].decode())
         latest.update({"job": name, "last": entry})
         latest.pop("seq", None), latest.pop("checksum", None)
-        text = json.dumps(latest, indent=2, sort_keys=True, separators=(",", " : "))[:-2]
-        body = (text + ',\n  "seq" : 1').encode()
         with open(os.path.join(job_dir, "latest.json"), "wb") as f:
-            f.write(body + MARKER + b"%08x" % crc32c(body) + b'"\n}\n')
+            f.write(sealed(latest))
+        mark = {"job": name, "last_fire_time": decisions[-1]["fire_time"], "recent": decisions[-20:], "version": 1}
+        with open(os.path.join(job_dir, "schedule.json"), "wb") as f:
+            f.write(sealed(mark))
         with open(os.path.join(job_dir, "job.json"), "wb") as f:
             f.write(adapt(files["job.json"], rid))
         run_dir = os.path.join(state, "runs", name, rid)

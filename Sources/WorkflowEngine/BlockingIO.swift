@@ -10,6 +10,8 @@ public final class BlockingIO: Sendable {
     private let condition = NSCondition()
     // Guarded by `condition`; only touched with it locked.
     nonisolated(unsafe) private var pending: [@Sendable () -> Void] = []
+    // The next of `pending` to run (taking from the front of an array would be O(n)).
+    nonisolated(unsafe) private var next = 0
 
     init(threads: Int) {
         for index in 0..<threads {
@@ -39,8 +41,13 @@ public final class BlockingIO: Sendable {
     private func work() {
         while true {
             condition.lock()
-            while pending.isEmpty { condition.wait() }
-            let job = pending.removeFirst()
+            while next == pending.count { condition.wait() }
+            let job = pending[next]
+            next += 1
+            if next == pending.count || (next >= 256 && next * 2 >= pending.count) {
+                pending.removeFirst(next)  // amortized O(1): at least half of what it moves is gone
+                next = 0
+            }
             condition.unlock()
             job()
         }

@@ -18,6 +18,12 @@ public struct JobFileReader: Sendable {
     ///
     /// - Throws: ``JobFileError`` with one diagnostic that names the file and the fix.
     public func read(_ path: String) throws(JobFileError) -> String {
+        try readSigned(path).text
+    }
+
+    /// The text of the job file at `path` and the signature of the version read (taken before
+    /// the read, so a change during the read shows as a changed signature next time).
+    public func readSigned(_ path: String) throws(JobFileError) -> (text: String, signature: FileSignature) {
         func refuse(_ message: String, _ hint: String) -> JobFileError {
             JobFileError([Diagnostic(file: path, line: 1, column: 1, message: message, hint: hint)])
         }
@@ -68,11 +74,52 @@ public struct JobFileReader: Sendable {
         guard let text = String(validating: bytes[0..<total], as: UTF8.self) else {
             throw refuse("the job file is not UTF-8 text", "save it as UTF-8")
         }
-        return text
+        return (text, FileSignature(info))
     }
 
     /// Reads and parses the job file at `path`.
     public func load(_ path: String) throws(JobFileError) -> Job {
         try JobParser().parse(read(path), path: path)
+    }
+}
+
+/// What `stat` says of a file version: device, inode, size, modification and change times. Any
+/// write, rename over, chmod or chown changes it, so an equal signature means the file need not be
+/// read again, unless it was changed so recently that a second change within the same clock tick
+/// could leave it equal (see ``isSettled(at:)``).
+public struct FileSignature: Sendable, Equatable {
+    var device: UInt64
+    var inode: UInt64
+    var size: Int64
+    var modified: timespec
+    var changed: timespec
+
+    init(_ info: stat) {
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
+        size = Int64(info.st_size)
+        modified = info.st_mtim
+        changed = info.st_ctim
+    }
+
+    /// The signature of the file at `path` now (following symlinks, as `open` does), or nil.
+    public static func of(_ path: String) -> FileSignature? {
+        var info = stat()
+        return stat(path, &info) == 0 ? FileSignature(info) : nil
+    }
+
+    /// Whether the version was at least `margin` seconds old at `time`: file times advance by
+    /// clock ticks, so a file written again within the tick of the version read keeps its
+    /// signature (git calls such index entries racy). Such a version is read again at the next
+    /// load.
+    public func isSettled(at time: timespec, margin: Int) -> Bool {
+        let latest = max(modified.tv_sec, changed.tv_sec)
+        return latest + margin <= time.tv_sec
+    }
+
+    public static func == (a: FileSignature, b: FileSignature) -> Bool {
+        a.device == b.device && a.inode == b.inode && a.size == b.size
+            && a.modified.tv_sec == b.modified.tv_sec && a.modified.tv_nsec == b.modified.tv_nsec
+            && a.changed.tv_sec == b.changed.tv_sec && a.changed.tv_nsec == b.changed.tv_nsec
     }
 }

@@ -10,7 +10,7 @@ extension Scheduler {
     /// job's `schedule.json` (which also moves the job's mark past that fire time).
     func decide(
         _ decision: FiringDecision, catalog: JobCatalog, store: RunStore, coordinator: RunCoordinator,
-        active: inout [JobID: ActiveRun], marks: inout [JobID: ScheduleMark], group: inout TaskGroup<Void>
+        active: inout [JobID: ActiveRun], marks: inout MarkBook, group: inout TaskGroup<Void>
     ) {
         let firing = decision.firing
         let jobLogger = logger.with([LogField.job: firing.job.rawValue, LogField.trigger: firing.trigger.rawValue])
@@ -40,24 +40,38 @@ extension Scheduler {
             jobLogger.notice("fire time \(when) cancels the active run (concurrency: cancel-previous)")
             active[firing.job]?.handle.cancel(reason: "superseded by the fire time \(when)")
         }
-        var mark = marks[firing.job] ?? ScheduleMark(job: firing.job)
-        mark.record(
+        marks.record(
             ScheduleMark.Decision(
                 fireTime: firing.fireTime, trigger: firing.trigger, outcome: outcome, reason: reason,
                 decidedAt: clock.now(),
-                run: run))
-        marks[firing.job] = mark
+                run: run),
+            for: firing.job)
     }
 
-    /// Writes the marks of `jobs` durably, concurrently on the I/O threads.
-    func saveMarks(_ jobs: Set<JobID>, _ marks: [JobID: ScheduleMark], _ store: RunStore) async {
+    /// Writes every mark that moved since the last call durably, concurrently on the I/O threads:
+    /// each job's `schedule.json` is read back, given its new decisions, and written.
+    func saveMarks(_ marks: inout MarkBook, _ store: RunStore) async {
         let directory = configuration.state
+        let clock = clock
         await withTaskGroup(of: Void.self) { group in
-            for job in jobs {
-                guard let mark = marks[job] else { continue }
+            for update in marks.takeUnsaved() {
                 group.addTask { [logger] in
+                    let job = update.job
                     do {
                         try await BlockingIO.shared.run { () throws(StoreError) in
+                            var mark: ScheduleMark
+                            do throws(StoreError) {
+                                mark = try store.loadScheduleMark(job)
+                            } catch .missing {
+                                mark = ScheduleMark(job: job)
+                            } catch .corrupt(let path, let reason) {
+                                Self.setMarkAside(path, reason: reason, job: job, store: store, clock: clock, logger: logger)
+                                mark = ScheduleMark(job: job)
+                            }
+                            if let last = update.lastFireTime {
+                                mark.lastFireTime = max(mark.lastFireTime ?? last, last)
+                            }
+                            for decision in update.decisions { mark.record(decision) }
                             try RecordFile.makeDirectory(directory.jobDirectory(job))
                             try store.saveScheduleMark(mark)
                         }
@@ -69,6 +83,19 @@ extension Scheduler {
                 }
             }
         }
+    }
+
+    /// Moves a damaged `schedule.json` into quarantine for a person; the job's catch-up then
+    /// starts from its next fire time.
+    static func setMarkAside(
+        _ path: String, reason: String, job: JobID, store: RunStore, clock: any WorkflowClock, logger: Logger
+    ) {
+        let moved = try? store.quarantine(path, reason: reason, at: clock.now())
+        logger.error(
+            "moved a damaged schedule.json aside as \(moved?.movedTo ?? "(failed)") (\(reason))",
+            metadata: [
+                LogField.job: .string(job.rawValue), LogField.messageID: .string(MessageID.recordQuarantined),
+            ])
     }
 
     /// How far ahead of its fire time a run is decided and written, so it starts on the dot.
@@ -113,4 +140,43 @@ extension Scheduler {
         }
         return .success(prepared.snapshot.run.id)
     }
+}
+
+/// What the scheduler keeps of the jobs' `schedule.json` files: each job's last handled fire time,
+/// and the decisions not yet written. The decisions already written stay on disk (``saveMarks``
+/// reads a file back to add to it), so 10,000 jobs' decision histories cost no memory, and
+/// start-up reads only each file's `last_fire_time`.
+struct MarkBook {
+    /// The last fire time handled, by job: where the planner's catch-up starts.
+    private(set) var lastFireTimes: [JobID: Date] = [:]
+    private var unsaved: [JobID: ScheduleMarkUpdate] = [:]
+
+    /// Records `decision`, moving the job's mark past its fire time.
+    mutating func record(_ decision: ScheduleMark.Decision, for job: JobID) {
+        advance(job, to: decision.fireTime)
+        unsaved[job, default: ScheduleMarkUpdate(job: job)].decisions.append(decision)
+    }
+
+    /// Moves the job's mark to `fireTime` if it is behind (a recovered run's fire time).
+    mutating func advance(_ job: JobID, to fireTime: Date) {
+        let last = max(lastFireTimes[job] ?? fireTime, fireTime)
+        lastFireTimes[job] = last
+        unsaved[job, default: ScheduleMarkUpdate(job: job)].lastFireTime = last
+    }
+
+    /// Sets the job's mark as read from disk at start-up (nothing to write).
+    mutating func load(_ job: JobID, lastFireTime: Date?) { lastFireTimes[job] = lastFireTime }
+
+    /// The updates to write, leaving none.
+    mutating func takeUnsaved() -> [ScheduleMarkUpdate] {
+        defer { unsaved = [:] }
+        return Array(unsaved.values)
+    }
+}
+
+/// What to add to one job's `schedule.json`.
+struct ScheduleMarkUpdate: Sendable {
+    let job: JobID
+    var lastFireTime: Date?
+    var decisions: [ScheduleMark.Decision] = []
 }

@@ -16,8 +16,11 @@ extension Scheduler {
         let (signals, signal) = AsyncStream.makeStream(of: Void.self)
         var waiting = 0
         var fireTimes: [JobID: Date] = [:]
-        for job in store.knownJobs() {
-            guard let summary = activeRun(of: job, store) else { continue }
+        // Reading every job's latest.json is most of this with many jobs: done on every core.
+        let known = store.knownJobs()
+        let latest = known.concurrentMap { job in Result { () throws(StoreError) in try store.loadLatest(job) } }
+        for (job, pointer) in zip(known, latest) {
+            guard let summary = activeRun(of: job, pointer, store) else { continue }
             let runLogger = logger.with([LogField.job: job.rawValue, LogField.runID: summary.id.rawValue])
             guard let snapshot = loadForRecovery(store, job: job, summary: summary, logger: runLogger) else { continue }
             if let scheduled = snapshot.run.scheduledFor { fireTimes[job] = scheduled }
@@ -80,9 +83,11 @@ extension Scheduler {
 
     /// The run `latest.json` names active. A damaged `latest.json` is moved aside and the
     /// newest run of the job, if it has not ended, is taken as the active one.
-    private func activeRun(of job: JobID, _ store: RunStore) -> RunSummary? {
+    private func activeRun(
+        of job: JobID, _ latest: Result<LatestRuns, StoreError>, _ store: RunStore
+    ) -> RunSummary? {
         do {
-            return try store.loadLatest(job).active
+            return try latest.get().active
         } catch .corrupt(let path, let reason) {
             do {
                 let entry = try store.quarantine(path, reason: reason, at: clock.now())

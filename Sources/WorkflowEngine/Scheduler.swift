@@ -155,18 +155,16 @@ public final class Scheduler: Service, Sendable {
         var catalog = JobCatalog(directory: configuration.jobsDirectory)
         var planner = SchedulePlanner(hostZone: configuration.hostZone)
         var indexed: [JobID: JobInfo] = [:]
-        var marks: [JobID: ScheduleMark] = [:]
-        for job in store.knownJobs() {
+        var marks = MarkBook()
+        let known = store.knownJobs()
+        let loaded = known.concurrentMap { job in
+            Result { () throws(StoreError) in try store.loadLastFireTime(job) }
+        }
+        for (job, mark) in zip(known, loaded) {
             do {
-                marks[job] = try store.loadScheduleMark(job)
+                marks.load(job, lastFireTime: try mark.get())
             } catch .corrupt(let path, let reason) {
-                // Kept for a person; the job's catch-up starts from its next fire time.
-                let moved = try? store.quarantine(path, reason: reason, at: clock.now())
-                logger.error(
-                    "moved a damaged schedule.json aside as \(moved?.movedTo ?? "(failed)") (\(reason))",
-                    metadata: [
-                        LogField.job: .string(job.rawValue), LogField.messageID: .string(MessageID.recordQuarantined),
-                    ])
+                Self.setMarkAside(path, reason: reason, job: job, store: store, clock: clock, logger: logger)
             } catch {}
         }
         var active: [JobID: ActiveRun] = [:]
@@ -177,13 +175,11 @@ public final class Scheduler: Service, Sendable {
 
         await withTaskGroup(of: Void.self) { group in
             let recovered = await recoverRuns(store, coordinator: coordinator, active: &active, group: &group)
-            for (job, fireTime) in recovered {
-                var mark = marks[job] ?? ScheduleMark(job: job)
-                mark.lastFireTime = max(mark.lastFireTime ?? fireTime, fireTime)
-                marks[job] = mark
-            }
-            await saveMarks(Set(recovered.keys), marks, store)
-            apply(catalog.reload(), catalog: catalog, planner: &planner, indexed: &indexed, marks: marks, store: store)
+            for (job, fireTime) in recovered { marks.advance(job, to: fireTime) }
+            await saveMarks(&marks, store)
+            await apply(
+                catalog.reload(), catalog: catalog, planner: &planner, indexed: &indexed, marks: marks, store: store,
+                initial: true)
             reporter.ready(status: statusLine(catalog: catalog, planner: planner, active: active.count))
             logger.info(
                 "ready: \(catalog.jobs.count) jobs loaded from \(configuration.jobsDirectory), \(active.count) runs recovered"
@@ -197,7 +193,7 @@ public final class Scheduler: Service, Sendable {
                     break
                 case .reload(let announce, let done) where !stopping:
                     if announce { reporter.reloading(status: "reloading \(configuration.jobsDirectory)") }
-                    apply(
+                    await apply(
                         catalog.reload(), catalog: catalog, planner: &planner, indexed: &indexed, marks: marks,
                         store: store)
                     if announce {
@@ -222,7 +218,7 @@ public final class Scheduler: Service, Sendable {
                         decide(
                             .start(queued), catalog: catalog, store: store, coordinator: coordinator, active: &active,
                             marks: &marks, group: &group)
-                        await saveMarks([job], marks, store)
+                        await saveMarks(&marks, store)
                     }
                 case .clockChanged:
                     logger.notice("the wall clock was set: planning fire times anew")
@@ -298,7 +294,7 @@ public final class Scheduler: Service, Sendable {
                             marks: &marks, group: &group)
                     }
                     // Recorded once every run has started, all at once, so no start waits for a mark.
-                    await saveMarks(Set(decisions.map(\.firing.job)), marks, store)
+                    await saveMarks(&marks, store)
                     reporter.status(statusLine(catalog: catalog, planner: planner, active: active.count))
                     var deadline = min(
                         planner.nextWake(lead: Self.lead, active: Set(active.keys)) ?? nextRetention, nextRetention)
@@ -325,14 +321,17 @@ public final class Scheduler: Service, Sendable {
 
     /// Applies a catalog load: logs what changed and every problem, refreshes the planner and the
     /// `jobs/<job>/job.json` files whose content changed (`indexed` is what is on disk; a reload of
-    /// many unchanged jobs costs no durable writes).
+    /// many unchanged jobs costs no durable writes). The first load compares with the files wfd
+    /// left on disk, so a restart with unchanged jobs writes nothing, and logs one line for all
+    /// the jobs rather than one a job.
     private func apply(
         _ changes: [JobCatalog.Change], catalog: JobCatalog, planner: inout SchedulePlanner,
-        indexed: inout [JobID: JobInfo], marks: [JobID: ScheduleMark], store: RunStore
-    ) {
+        indexed: inout [JobID: JobInfo], marks: MarkBook, store: RunStore, initial: Bool = false
+    ) async {
         for change in changes {
             switch change {
-            case .added(let id): logger.info("job added", metadata: [LogField.job: .string(id.rawValue)])
+            case .added(let id):
+                if !initial { logger.info("job added", metadata: [LogField.job: .string(id.rawValue)]) }
             case .changed(let id): logger.info("job changed", metadata: [LogField.job: .string(id.rawValue)])
             case .removed(let id):
                 logger.info("job removed", metadata: [LogField.job: .string(id.rawValue)])
@@ -346,7 +345,13 @@ public final class Scheduler: Service, Sendable {
         for diagnostic in catalog.diagnostics {
             logger.error("\(diagnostic.description)", metadata: [LogField.file: .string(diagnostic.file)])
         }
+        if initial {
+            let ids = Array(catalog.entries.keys)
+            let onDisk = ids.concurrentMap { id in try? store.loadJobInfo(id) }
+            for (id, info) in zip(ids, onDisk) { indexed[id] = info }
+        }
         let now = clock.now()
+        var changed: [JobInfo] = []
         for (id, entry) in catalog.entries {
             var info = JobInfo(id: id, job: entry.job, file: entry.file, errors: entry.diagnostics, loadedAt: now)
             if let previous = indexed[id] {
@@ -354,14 +359,26 @@ public final class Scheduler: Service, Sendable {
                 if info == previous { continue }
                 info.loadedAt = now
             }
-            do {
-                try store.saveJobInfo(info)
-                indexed[id] = info
-            } catch {
-                logger.error("cannot write the job's index: \(error)", metadata: [LogField.job: .string(id.rawValue)])
-            }
+            changed.append(info)
         }
-        planner.update(jobs: catalog.jobs, now: now, marks: marks.compactMapValues(\.lastFireTime))
+        // Concurrent durable writes share their fsyncs' journal commits.
+        let written = await withTaskGroup(of: JobInfo?.self) { group in
+            for info in changed {
+                group.addTask { [logger] in
+                    do {
+                        try await BlockingIO.shared.run { () throws(StoreError) in try store.saveJobInfo(info) }
+                        return info
+                    } catch {
+                        logger.error(
+                            "cannot write the job's index: \(error)", metadata: [LogField.job: .string(info.job.rawValue)])
+                        return nil
+                    }
+                }
+            }
+            return await group.reduce(into: [JobInfo]()) { if let info = $1 { $0.append(info) } }
+        }
+        for info in written { indexed[info.job] = info }
+        planner.update(jobs: catalog.jobs, now: now, marks: marks.lastFireTimes)
     }
 
     private func statusLine(catalog: JobCatalog, planner: SchedulePlanner, active: Int) -> String {

@@ -73,7 +73,7 @@ public enum RecordFile {
         let data = try readData(path)
         if let problem = RecordSeal.problem(in: data) { throw .corrupt(path: path, reason: problem) }
         do {
-            return try Timestamp.makeDecoder().decode(T.self, from: data)
+            return try Timestamp.decoder.decode(T.self, from: data)
         } catch {
             throw .corrupt(path: path, reason: "\(error)")
         }
@@ -87,17 +87,21 @@ public enum RecordFile {
             throw code == ENOENT ? .missing(path: path) : .system(operation: "open", path: path, errno: code)
         }
         defer { close(fd) }
-        var data = Data()
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        var info = stat()
+        // Records are small: one read of the size fstat gives, more only if the file grew since.
+        var data = Data(count: fstat(fd, &info) == 0 ? max(Int(info.st_size), 0) + 1 : 64 * 1024)
+        var total = 0
         while true {
-            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if total == data.count { data.count += max(data.count, 4096) }
+            let count = data.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress?.advanced(by: total), $0.count - total) }
             if count < 0 {
                 if errno == EINTR { continue }
                 throw .system(operation: "read", path: path, errno: errno)
             }
             if count == 0 { break }
-            data.append(contentsOf: buffer[0..<count])
+            total += count
         }
+        data.count = total
         return data
     }
 

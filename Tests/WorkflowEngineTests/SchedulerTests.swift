@@ -187,6 +187,11 @@ import WorkflowTesting
         #expect(mark.lastFireTime == t0 + 30)
         #expect(mark.recent.last?.outcome == "started")
         #expect(mark.recent.last?.run == run.id)
+        clock.advance(to: t0 + 90)
+        #expect(await eventually { (try? store.loadScheduleMark(JobID("tick")!))?.recent.count == 2 })
+        let later = try store.loadScheduleMark(JobID("tick")!)
+        #expect(later.recent.map(\.fireTime) == [t0 + 30, t0 + 90], "decisions add up in the file")
+        #expect(later.lastFireTime == t0 + 90)
         scheduler.shutdown()
         try await running.value
         #expect(reporter.recorded.contains { $0.hasPrefix("STOPPING=1") })
@@ -216,5 +221,37 @@ import WorkflowTesting
         #expect(recovered.run.state == .failed)
         #expect(recovered.steps[0].attempts[0].outcome == .interrupted)
         #expect(try store.loadLatest(job.id).active == nil)
+    }
+
+    /// The job index (`jobs/<job>/job.json`) is written only when what it says changes: a restart
+    /// with 10,000 unchanged job files must not rewrite (and fsync) 10,000 files.
+    @Test func aRestartWithUnchangedJobsRewritesNoJobIndex() async throws {
+        let dir = try TemporaryDirectory("restart")
+        try dir.write("jobs/a.yaml", "schedule: '@daily'\nsteps: [{id: s, run: 'true'}]\n")
+        let state = StateDirectory(root: dir.file("state"))
+        func startAndStop() async throws -> (inode: UInt64, info: JobInfo) {
+            let scheduler = Scheduler(
+                configuration: .init(
+                    jobsDirectory: dir.file("jobs"), state: state, hostZone: .gmt, daemonEnvironment: [:]),
+                clock: ManualClock(now: Timestamp.parse("2026-01-01T00:00:30Z")!), executor: ShellExecutor(),
+                reporter: RecordingReporter(), logger: CapturedLog().logger)
+            scheduler.shutdown()
+            try await scheduler.run()
+            var info = stat()
+            stat(state.jobInfo(JobID("a")!), &info)
+            return (UInt64(info.st_ino), try RunStore(directory: state).loadJobInfo(JobID("a")!))
+        }
+        let first = try await startAndStop()
+        #expect(first.info.schedules == ["@daily"])
+        let second = try await startAndStop()
+        #expect(second.inode == first.inode, "an unchanged job's index is not written again")
+        #expect(second.info == first.info)
+        try dir.write("jobs/a.yaml", "schedule: '@hourly'\nsteps: [{id: s, run: 'true'}]\n")
+        let third = try await startAndStop()
+        #expect(third.inode != first.inode)
+        #expect(third.info.schedules == ["@hourly"])
+        try FileManager.default.removeItem(atPath: state.jobInfo(JobID("a")!))
+        let fourth = try await startAndStop()
+        #expect(fourth.info.schedules == ["@hourly"], "a deleted index is written again")
     }
 }

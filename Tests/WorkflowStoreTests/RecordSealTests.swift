@@ -46,6 +46,24 @@ import WorkflowTesting
 
     @Test func crc32cMatchesTheStandardCheckValue() {
         #expect(RecordSeal.crc32c(Array("123456789".utf8)) == 0xE306_9283)
+        #expect(RecordSeal.crc32c(Data("123456789".utf8)) == 0xE306_9283)
+        var generator = SystemRandomNumberGenerator()
+        for length in [0, 1, 7, 64, 1000] {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            #expect(RecordSeal.crc32c(Data(bytes)) == RecordSeal.crc32c(bytes), "the fast path agrees (\(length) bytes)")
+            let slice = Data([1, 2, 3] + bytes)[3...]  // a slice that does not start at index 0
+            #expect(RecordSeal.crc32c(slice) == RecordSeal.crc32c(bytes))
+        }
+    }
+
+    @Test func aRecordInsideALargerBufferChecksTheSame() throws {
+        let dir = try TemporaryDirectory("seal")
+        let path = dir.file("latest.json")
+        try RecordFile.write(LatestRuns(job: JobID("demo")!), to: path)
+        let record = try RecordFile.readData(path)
+        let slice = (Data("noise".utf8) + record)[5...]
+        #expect(RecordSeal.problem(in: slice) == nil)
+        #expect(RecordSeal.seq(of: slice) == 1)
     }
 
     @Test func quarantineMovesTheRecordAsideUnderATimestampedName() throws {

@@ -1,0 +1,85 @@
+import Foundation
+import Testing
+import WorkflowCore
+import WorkflowEngine
+import WorkflowTesting
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+@Suite struct JobCatalogTests {
+    func job(_ command: String) -> String { "schedule: '@daily'\nsteps: [{id: a, run: '\(command)'}]\n" }
+
+    /// A catalog that trusts file versions of this very instant to be unchanged while their
+    /// signature is (the default waits two seconds; see the last test).
+    func settledCatalog(_ dir: TemporaryDirectory) -> JobCatalog {
+        var catalog = JobCatalog(directory: dir.path)
+        catalog.settleMargin = -60
+        return catalog
+    }
+
+    @Test func aReloadReadsOnlyTheFilesThatChanged() throws {
+        let dir = try TemporaryDirectory("catalog")
+        for index in 0..<50 {
+            try dir.write("job\(index).yaml", job("echo \(index)"))
+        }
+        var catalog = settledCatalog(dir)
+        #expect(catalog.reload().count == 50)
+        #expect(catalog.parsedAtLastLoad == 50)
+        #expect(catalog.jobs.count == 50)
+
+        #expect(catalog.reload().isEmpty)
+        #expect(catalog.parsedAtLastLoad == 0, "unchanged files are not read again")
+
+        try dir.write("job7.yaml", job("echo seven"))
+        try dir.write("new.yaml", job("echo new"))
+        try FileManager.default.removeItem(atPath: dir.file("job9.yaml"))
+        let changes = catalog.reload()
+        #expect(catalog.parsedAtLastLoad == 2)
+        #expect(Set(changes) == [.changed(JobID("job7")!), .added(JobID("new")!), .removed(JobID("job9")!)])
+        #expect(catalog.entries[JobID("job7")!]?.job?.steps.first?.kind == .run("echo seven"))
+    }
+
+    @Test func permissionAndOwnerChangesAreNoticedWithoutAnEdit() throws {
+        let dir = try TemporaryDirectory("catalog")
+        try dir.write("a.yaml", job("true"))
+        chmod(dir.file("a.yaml"), 0o644)
+        var catalog = settledCatalog(dir)
+        catalog.reload()
+        chmod(dir.file("a.yaml"), 0o666)  // changes ctime only
+        #expect(catalog.reload() == [.invalid(JobID("a")!, keptPrevious: true)])
+        #expect(catalog.entries[JobID("a")!]?.diagnostics.first?.message.contains("writable by group or others") == true)
+    }
+
+    @Test func anInvalidFileUnchangedIsNotParsedAgainAndKeepsItsDiagnostics() throws {
+        let dir = try TemporaryDirectory("catalog")
+        try dir.write("bad.yaml", "steps: [{id: a}]\n")
+        var catalog = settledCatalog(dir)
+        catalog.reload()
+        let first = catalog.diagnostics
+        #expect(!first.isEmpty)
+        #expect(catalog.reload().isEmpty)
+        #expect(catalog.parsedAtLastLoad == 0)
+        #expect(catalog.diagnostics == first)
+    }
+
+    @Test func aFileChangedWithinTheLastSecondsIsReadAgainAtTheNextLoad() throws {
+        // File times advance by clock ticks: a second write within the tick of the version read
+        // would leave the signature equal, so a version that recent is not trusted unchanged.
+        let dir = try TemporaryDirectory("catalog")
+        try dir.write("a.yaml", job("echo one"))
+        var catalog = JobCatalog(directory: dir.path)
+        catalog.reload()
+        #expect(catalog.reload().isEmpty)
+        #expect(catalog.parsedAtLastLoad == 1, "a version written just now is read again")
+        var old = timespec()
+        clock_gettime(CLOCK_REALTIME, &old)
+        old.tv_sec -= 120
+        let times = [old, old]
+        utimensat(AT_FDCWD, dir.file("a.yaml"), times, 0)  // an old mtime; the ctime is now
+        catalog.settleMargin = 2
+        catalog.reload()
+        #expect(catalog.parsedAtLastLoad == 1, "the change time counts too (a chmod changes only it)")
+    }
+}
