@@ -65,7 +65,8 @@ extension Scheduler {
                             } catch .missing {
                                 mark = ScheduleMark(job: job)
                             } catch .corrupt(let path, let reason) {
-                                Self.setMarkAside(path, reason: reason, job: job, store: store, clock: clock, logger: logger)
+                                Self.setMarkAside(
+                                    path, reason: reason, job: job, store: store, clock: clock, logger: logger)
                                 mark = ScheduleMark(job: job)
                             }
                             if let last = update.lastFireTime {

@@ -370,7 +370,8 @@ public final class Scheduler: Service, Sendable {
                         return info
                     } catch {
                         logger.error(
-                            "cannot write the job's index: \(error)", metadata: [LogField.job: .string(info.job.rawValue)])
+                            "cannot write the job's index: \(error)",
+                            metadata: [LogField.job: .string(info.job.rawValue)])
                         return nil
                     }
                 }

@@ -93,7 +93,9 @@ public enum RecordFile {
         var total = 0
         while true {
             if total == data.count { data.count += max(data.count, 4096) }
-            let count = data.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress?.advanced(by: total), $0.count - total) }
+            let count = data.withUnsafeMutableBytes {
+                Glibc.read(fd, $0.baseAddress?.advanced(by: total), $0.count - total)
+            }
             if count < 0 {
                 if errno == EINTR { continue }
                 throw .system(operation: "read", path: path, errno: errno)

@@ -49,7 +49,8 @@ import WorkflowTesting
         catalog.reload()
         chmod(dir.file("a.yaml"), 0o666)  // changes ctime only
         #expect(catalog.reload() == [.invalid(JobID("a")!, keptPrevious: true)])
-        #expect(catalog.entries[JobID("a")!]?.diagnostics.first?.message.contains("writable by group or others") == true)
+        #expect(
+            catalog.entries[JobID("a")!]?.diagnostics.first?.message.contains("writable by group or others") == true)
     }
 
     @Test func anInvalidFileUnchangedIsNotParsedAgainAndKeepsItsDiagnostics() throws {

@@ -50,7 +50,8 @@ import WorkflowTesting
         var generator = SystemRandomNumberGenerator()
         for length in [0, 1, 7, 64, 1000] {
             let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
-            #expect(RecordSeal.crc32c(Data(bytes)) == RecordSeal.crc32c(bytes), "the fast path agrees (\(length) bytes)")
+            #expect(
+                RecordSeal.crc32c(Data(bytes)) == RecordSeal.crc32c(bytes), "the fast path agrees (\(length) bytes)")
             let slice = Data([1, 2, 3] + bytes)[3...]  // a slice that does not start at index 0
             #expect(RecordSeal.crc32c(slice) == RecordSeal.crc32c(bytes))
         }
