@@ -12,6 +12,8 @@ public final class ManualClock: WorkflowClock {
     private struct State {
         var now: Date
         var sleepers: [UUID: Sleeper] = [:]
+        /// Sleeps cancelled before they registered (their handler ran first).
+        var cancelledEarly: Set<UUID> = []
     }
 
     private let state: Mutex<State>
@@ -38,15 +40,29 @@ public final class ManualClock: WorkflowClock {
         let id = UUID()
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let resumeNow: Bool = state.withLock { state in
-                    if deadline <= state.now { return true }
+                // The cancellation handler may run before this registers the sleeper (it then
+                // leaves a mark) or after (it then removes it): either way no sleeper is left.
+                enum Next { case sleep, wake, cancel }
+                let next: Next = state.withLock { state in
+                    if state.cancelledEarly.remove(id) != nil { return .cancel }
+                    if deadline <= state.now { return .wake }
                     state.sleepers[id] = Sleeper(deadline: deadline, continuation: continuation)
-                    return false
+                    return .sleep
                 }
-                if resumeNow { continuation.resume() }
+                switch next {
+                case .sleep: break
+                case .wake: continuation.resume()
+                case .cancel: continuation.resume(throwing: CancellationError())
+                }
             }
         } onCancel: {
-            let sleeper = state.withLock { $0.sleepers.removeValue(forKey: id) }
+            let sleeper: Sleeper? = state.withLock { state in
+                guard let sleeper = state.sleepers.removeValue(forKey: id) else {
+                    state.cancelledEarly.insert(id)
+                    return nil
+                }
+                return sleeper
+            }
             sleeper?.continuation.resume(throwing: CancellationError())
         }
     }
