@@ -113,7 +113,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["WorkflowCore", "WorkflowStore", "WorkflowTesting"],
+            dependencies: ["WorkflowCore", "WorkflowStore", "WorkflowControl", "WorkflowTesting"],
             swiftSettings: strict
         ),
         .testTarget(

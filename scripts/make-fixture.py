@@ -4,7 +4,7 @@
     scripts/make-fixture.py BIN_DIR DIR [--jobs 10000] [--runs 100]
 
 DIR/jobs gets JOBS job files, each a daily cron at a spread-out minute with two `true` steps.
-DIR/state gets, for every job, what wfd keeps: `jobs/<job>/job.json` and `latest.json`, an index
+DIR/state gets, for every job, what wfd keeps: `jobs/<job>/job.json` and `latest.json` (with the newest 20 outcomes), an index
 `jobs/<job>/runs.jsonl` of RUNS ended runs (one a day, a tenth of them failed), and the run
 directory of the newest run (run.json, spec.json, steps/), and `schedule.json` with the newest 20
 scheduling decisions. The records are copies of the ones a
@@ -139,11 +139,15 @@ def main():
 
         rid, entry = newest
         latest = json.loads(files["latest.json"].decode())
-        latest.update({"job": name, "last": entry})
+        recent = [{"id": e["id"], "state": e["state"]} for e in map(json.loads, lines[-20:])]
+        succeeded = sum(1 for r in recent if r["state"] == "succeeded")
+        latest.update({"job": name, "last": entry, "recent": recent,
+                       "success_rate": {"ended": len(recent), "succeeded": succeeded}})
         latest.pop("seq", None), latest.pop("checksum", None)
         with open(os.path.join(job_dir, "latest.json"), "wb") as f:
             f.write(sealed(latest))
-        mark = {"job": name, "last_fire_time": decisions[-1]["fire_time"], "recent": decisions[-20:], "version": 1}
+        mark = {"job": name, "last_fire_time": decisions[-1]["fire_time"], "notable": [], "recent": decisions[-20:],
+                "version": 1}
         with open(os.path.join(job_dir, "schedule.json"), "wb") as f:
             f.write(sealed(mark))
         with open(os.path.join(job_dir, "job.json"), "wb") as f:

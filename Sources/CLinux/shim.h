@@ -3,4 +3,5 @@
 /* Linux interfaces Swift's Glibc module does not export. */
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
+#include <malloc.h>
 #endif

@@ -5,7 +5,7 @@ import WorkflowCore
 public struct ControlRequest: Sendable, Codable, Equatable {
     /// `reload` (re-read jobs.d and answer when done), `run` (start a run of `job` now), `cancel`
     /// (stop `run`), `retry` (run `run` of `job` again), `approve` or `reject` (decide on `step`
-    /// of `run`, which waits), or `ping`.
+    /// of `run`, which waits), `status` (the status, from wfd's memory), or `ping`.
     public var command: String
     /// The job, for `run`.
     public var job: String?
@@ -26,6 +26,9 @@ public struct ControlRequest: Sendable, Codable, Equatable {
     public var input: String?
     /// For `approve` and `reject`: why, in the approver's words.
     public var comment: String?
+    /// For `status`: `text` (the table) or `json`; and whether the table is coloured.
+    public var format: String?
+    public var colour: Bool?
 
     public init(command: String, job: String? = nil, run: String? = nil) {
         self.command = command
@@ -43,6 +46,14 @@ public struct ControlResponse: Sendable, Codable, Equatable {
     public var error: String?
     /// The run started, for `run`.
     public var run: String?
+    /// For `status`: the bytes of the answer that follow this line as they are (a table of
+    /// 10,000 jobs is a megabyte, cheaper sent raw than as a JSON string).
+    public var bodyLength: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case ok, message, error, run
+        case bodyLength = "body_length"
+    }
 
     public init(ok: Bool, message: String, error: String? = nil, run: String? = nil) {
         self.ok = ok
@@ -80,8 +91,10 @@ public struct DaemonInfo: Sendable, Codable, Equatable {
 
 /// Line framing for control messages: JSON without newlines, then `\n`; lines are capped.
 public enum ControlFraming {
-    /// The longest line either side accepts: room for the outputs `retry --skip` hands over.
+    /// The longest request wfd accepts: room for the outputs `retry --skip` hands over.
     public static let maximumLine = 4 * 1024 * 1024
+    /// The longest answer wfctl accepts: room for the status of 100,000 jobs.
+    public static let maximumResponse = 512 * 1024 * 1024
 
     public static func encode<T: Encodable>(_ value: T) throws -> Data {
         try Timestamp.makeEncoder(pretty: false).encode(value) + Data("\n".utf8)

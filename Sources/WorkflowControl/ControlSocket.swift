@@ -76,13 +76,48 @@ public enum ControlSocket {
             throw Failure(description: "cannot encode the request", errno: EINVAL)
         }
         try writeAll(fd, data)
-        guard let line = try readLine(fd, timeout: timeout) else {
+        // wfd closes the connection once it has answered: everything up to then is the answer.
+        let answer = try readToEnd(fd, timeout: timeout, limit: ControlFraming.maximumResponse)
+        guard let newline = answer.firstIndex(of: UInt8(ascii: "\n")) else {
             throw Failure(description: "wfd closed the connection without an answer", errno: ECONNRESET)
         }
-        guard let response = try? ControlFraming.decode(ControlResponse.self, from: line) else {
+        guard var response = try? ControlFraming.decode(ControlResponse.self, from: answer[..<newline]) else {
             throw Failure(description: "wfd's answer is not a control response", errno: EPROTO)
         }
+        if let length = response.bodyLength {
+            let body = answer[(newline + 1)...]
+            guard body.count == length else {
+                throw Failure(
+                    description: "wfd's answer was cut short (\(body.count) of \(length) bytes)", errno: EPROTO)
+            }
+            response.message = String(decoding: body, as: UTF8.self)
+            response.bodyLength = nil
+        }
         return response
+    }
+
+    /// Reads until the peer closes the connection, within `timeout`, at most `limit` bytes.
+    static func readToEnd(_ fd: Int32, timeout: Duration, limit: Int) throws(Failure) -> Data {
+        let deadline = ContinuousClock.now + timeout
+        var data = Data()
+        var chunk = [UInt8](repeating: 0, count: 256 * 1024)
+        while true {
+            let left = deadline - .now
+            let millis = max(
+                0, Int32(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&poller, 1, millis)
+            if ready < 0 && errno == EINTR { continue }
+            guard ready > 0 else { throw Failure(description: "no answer within \(timeout)", errno: ETIMEDOUT) }
+            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count < 0 && errno == EINTR { continue }
+            guard count >= 0 else {
+                throw Failure(description: "read: \(String(cString: strerror(errno)))", errno: errno)
+            }
+            if count == 0 { return data }
+            data.append(contentsOf: chunk[0..<count])
+            guard data.count <= limit else { throw tooLong(limit) }
+        }
     }
 
     /// Writes all of `data` to `fd`.
@@ -100,11 +135,15 @@ public enum ControlSocket {
         }
     }
 
-    /// Reads one line (without its newline) within `timeout`; nil at end of stream.
-    public static func readLine(_ fd: Int32, timeout: Duration) throws(Failure) -> Data? {
+    /// Reads one line (without its newline) within `timeout`, at most `limit` bytes; nil at end
+    /// of stream. Reads in chunks: a connection carries one message each way, so nothing after
+    /// the newline is lost.
+    public static func readLine(
+        _ fd: Int32, timeout: Duration, limit: Int = ControlFraming.maximumLine
+    ) throws(Failure) -> Data? {
         let deadline = ContinuousClock.now + timeout
         var line = Data()
-        var byte: UInt8 = 0
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
             let left = deadline - .now
             let millis = max(
@@ -113,17 +152,24 @@ public enum ControlSocket {
             let ready = poll(&poller, 1, millis)
             if ready < 0 && errno == EINTR { continue }
             guard ready > 0 else { throw Failure(description: "no answer within \(timeout)", errno: ETIMEDOUT) }
-            let count = recv(fd, &byte, 1, 0)
+            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if count < 0 && errno == EINTR { continue }
             guard count >= 0 else {
                 throw Failure(description: "read: \(String(cString: strerror(errno)))", errno: errno)
             }
             if count == 0 { return line.isEmpty ? nil : line }
-            if byte == UInt8(ascii: "\n") { return line }
-            line.append(byte)
-            guard line.count <= ControlFraming.maximumLine else {
-                throw Failure(description: "a control message is longer than 64 KiB", errno: EMSGSIZE)
+            let received = chunk[0..<count]
+            if let newline = received.firstIndex(of: UInt8(ascii: "\n")) {
+                line.append(contentsOf: received[..<newline])
+                guard line.count <= limit else { throw tooLong(limit) }
+                return line
             }
+            line.append(contentsOf: received)
+            guard line.count <= limit else { throw tooLong(limit) }
         }
+    }
+
+    private static func tooLong(_ limit: Int) -> Failure {
+        Failure(description: "a control message is longer than \(limit / 1024) KiB", errno: EMSGSIZE)
     }
 }

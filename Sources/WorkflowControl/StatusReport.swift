@@ -40,6 +40,12 @@ public struct StatusReport: Sendable, Codable, Equatable {
         public var succeeded: Int
         /// The runs counted: the newest ended ones, at most 20.
         public var ended: Int
+
+        /// Nil when no run ended.
+        public init?(_ counts: SuccessCounts) {
+            guard counts.ended > 0 else { return nil }
+            (succeeded, ended) = (counts.succeeded, counts.ended)
+        }
     }
 
     /// One job's line.
@@ -59,11 +65,45 @@ public struct StatusReport: Sendable, Codable, Equatable {
         public var activeRun: RunSummary?
         /// Problems in the job file as it is now (the last valid version runs meanwhile).
         public var errors: [Diagnostic]
-        /// The latest scheduling decisions (newest last): started, skipped, queued, replaced,
-        /// each with its trigger (`catchup` for a missed fire time) and reason.
+        /// The latest scheduling decisions that were not a plain on-time start (newest last, at
+        /// most 3): skipped, queued, replaced, or started for a missed fire time (trigger
+        /// `catchup`), each with its reason.
         public var decisions: [ScheduleMark.Decision] = []
         /// Of the newest 20 ended runs, how many succeeded.
         public var successRate: SuccessRate?
+
+        /// A job's line from what is known of it: `active` is its active run when a wfd is alive
+        /// to run it (so `running` is true).
+        public init(
+            info: JobInfo, nextFire: Date?, last: RunSummary?, active: RunSummary?, successRate: SuccessRate?,
+            decisions: [ScheduleMark.Decision]
+        ) {
+            job = info.job
+            description = info.description
+            file = info.file
+            state = info.state
+            schedules = info.schedules
+            timezone = info.timezone
+            self.nextFire = nextFire
+            lastRun = last
+            running = active != nil
+            activeRun = active
+            errors = info.errors
+            self.decisions = decisions
+            self.successRate = successRate
+        }
+
+        init(
+            job: JobID, file: String, state: JobInfo.State, schedules: [String], running: Bool,
+            errors: [Diagnostic]
+        ) {
+            self.job = job
+            self.file = file
+            self.state = state
+            self.schedules = schedules
+            self.running = running
+            self.errors = errors
+        }
 
         enum CodingKeys: String, CodingKey {
             case job, description, file, state, schedules, timezone, running, errors, decisions
@@ -77,6 +117,31 @@ public struct StatusReport: Sendable, Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case version, daemon, jobs, quarantined
         case stateDirectory = "state_directory"
+    }
+
+    public init(stateDirectory: String, daemon: Daemon, jobs: [JobStatus], quarantined: [QuarantineLog.Entry]) {
+        version = Self.currentVersion
+        self.stateDirectory = stateDirectory
+        self.daemon = daemon
+        self.jobs = jobs
+        self.quarantined = quarantined
+    }
+
+    /// The next fire time of a job after `now`, from its schedules, when it is enabled.
+    public static func nextFire(of info: JobInfo, after now: Date, hostZone: TimeZone) -> Date? {
+        guard info.enabled else { return nil }
+        let zone = info.timezone.flatMap(TimeZone.init(identifier:)) ?? hostZone
+        return info.schedules.compactMap { try? Schedule(parsing: $0) }.compactMap { $0.nextFire(after: now, in: zone) }
+            .min()
+    }
+
+    /// Of the newest 20 ended runs, how many succeeded: from `latest.json` when it keeps them,
+    /// else from the run index.
+    public static func successRate(of job: JobID, latest: LatestRunsHead?, state: StateDirectory) -> SuccessRate? {
+        if let counts = latest?.successRate { return SuccessRate(counts) }
+        let recent = RunIndex(directory: state).recent(job, limit: LatestRuns.recentLimit)
+        return SuccessRate(
+            SuccessCounts(succeeded: recent.filter { $0.state == .succeeded }.count, ended: recent.count))
     }
 
     /// Builds the report for `state` as of `now`.
@@ -108,38 +173,29 @@ public struct StatusReport: Sendable, Codable, Equatable {
                         errors: [Diagnostic(file: state.jobInfo(id), line: 0, column: 0, message: error.description)]))
                 continue
             }
-            var status = JobStatus(
-                job: id, description: info.description, file: info.file, state: info.state,
-                schedules: info.schedules, timezone: info.timezone, running: false, errors: info.errors)
-            if info.enabled {
-                let zone = info.timezone.flatMap(TimeZone.init(identifier:)) ?? hostZone
-                status.nextFire = info.schedules.compactMap { try? Schedule(parsing: $0) }
-                    .compactMap { $0.nextFire(after: now, in: zone) }.min()
-            }
-            status.decisions = (try? store.loadScheduleMark(id))?.recent ?? []
-            let recent = RunIndex(directory: state).recent(id, limit: 20)
-            if !recent.isEmpty {
-                status.successRate = SuccessRate(
-                    succeeded: recent.filter { $0.state == .succeeded }.count, ended: recent.count)
-            }
+            let head = try? store.loadScheduleMarkHead(id)
+            let decisions = head?.notable ?? (try? store.loadScheduleMark(id))?.notable ?? []
+            var latest: LatestRunsHead?
+            var problems: [Diagnostic] = []
             do {
-                let latest = try store.loadLatest(id)
-                status.lastRun = latest.last
-                status.activeRun = latest.active
-                status.running = daemonRunning && latest.active != nil
+                latest = try store.loadLatestHead(id)
             } catch .missing {
             } catch {
-                status.errors.append(Diagnostic(file: state.latest(id), line: 0, column: 0, message: error.description))
+                problems.append(Diagnostic(file: state.latest(id), line: 0, column: 0, message: error.description))
             }
+            var status = JobStatus(
+                info: info, nextFire: nextFire(of: info, after: now, hostZone: hostZone),
+                last: latest?.last, active: daemonRunning ? latest?.active : nil,
+                successRate: successRate(of: id, latest: latest, state: state), decisions: decisions)
+            if !daemonRunning { status.activeRun = latest?.active }
+            status.errors += problems
             jobs.append(status)
         }
         var daemon = Daemon(running: daemonRunning)
         if daemonRunning, let info = try? RecordFile.read(DaemonInfo.self, from: state.daemonInfo) {
             (daemon.pid, daemon.startedAt, daemon.version) = (info.pid, info.startedAt, info.wfdVersion)
         }
-        var report = StatusReport(
-            version: currentVersion, stateDirectory: state.root, daemon: daemon, jobs: jobs)
-        report.quarantined = store.loadQuarantineLog().entries
-        return report
+        return StatusReport(
+            stateDirectory: state.root, daemon: daemon, jobs: jobs, quarantined: store.loadQuarantineLog().entries)
     }
 }

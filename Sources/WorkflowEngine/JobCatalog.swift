@@ -39,6 +39,10 @@ public struct JobCatalog: Sendable {
 
     /// The jobs that can run, sorted by id.
     public var jobs: [Job] { entries.keys.sorted().compactMap { entries[$0]?.job } }
+    /// How many jobs can run, and how many files have problems (counted at each load, for the
+    /// status line the loop sends after every event).
+    public private(set) var jobCount = 0
+    public private(set) var problemFileCount = 0
 
     /// Every diagnostic of the last load.
     public var diagnostics: [Diagnostic] {
@@ -125,6 +129,8 @@ public struct JobCatalog: Sendable {
         parsedAtLastLoad = files.count
         for id in entries.keys where next[id] == nil { changes.append(.removed(id)) }
         entries = next
+        jobCount = next.values.filter { $0.job != nil }.count
+        problemFileCount = next.values.filter { !$0.diagnostics.isEmpty }.count + unnamed.count
         return changes
     }
 

@@ -123,7 +123,14 @@ public struct SchedulePlanner: Sendable {
     /// sees the real situation.
     public mutating func takeDue(now realNow: Date, active: Set<JobID>, lead: TimeInterval = 0) -> [FiringDecision] {
         var decisions: [FiringDecision] = []
-        for id in entries.keys.sorted() {
+        // One pass finds the due jobs (few, of possibly thousands); only they are sorted.
+        let ahead = realNow.addingTimeInterval(lead)
+        var dueJobs: [JobID] = []
+        for (id, entry) in entries {
+            guard let startAt = entry.startAt, startAt <= ahead else { continue }
+            if startAt <= realNow || !active.contains(id) { dueJobs.append(id) }
+        }
+        for id in dueJobs.sorted() {
             guard var entry = entries[id], let next = entry.next, let startAt = entry.startAt else { continue }
             guard startAt <= (active.contains(id) ? realNow : realNow.addingTimeInterval(lead)) else { continue }
             let now = max(realNow, startAt)
@@ -227,9 +234,13 @@ public struct SchedulePlanner: Sendable {
 
     /// When the loop must wake to decide `lead` ahead (at the time itself for jobs with an active run).
     public func nextWake(lead: TimeInterval, active: Set<JobID>) -> Date? {
-        entries.compactMap { id, entry in
-            entry.startAt.map { active.contains(id) ? $0 : $0.addingTimeInterval(-lead) }
-        }.min()
+        var soonest: Date?
+        for (id, entry) in entries {
+            guard let startAt = entry.startAt else { continue }
+            let wake = active.contains(id) ? startAt : startAt.addingTimeInterval(-lead)
+            if soonest.map({ wake < $0 }) ?? true { soonest = wake }
+        }
+        return soonest
     }
 
     /// The next fire time of `job`.
@@ -240,7 +251,12 @@ public struct SchedulePlanner: Sendable {
 
     /// The job that fires soonest, with its time.
     public var soonest: (job: JobID, at: Date)? {
-        entries.compactMap { id, entry in entry.startAt.map { (id, $0) } }.min { $0.1 < $1.1 }
+        var soonest: (job: JobID, at: Date)?
+        for (id, entry) in entries {
+            guard let startAt = entry.startAt else { continue }
+            if soonest.map({ startAt < $0.at }) ?? true { soonest = (id, startAt) }
+        }
+        return soonest
     }
 
     private func startTime(of entry: Entry) -> Date? {

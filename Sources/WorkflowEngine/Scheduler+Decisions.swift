@@ -150,12 +150,17 @@ extension Scheduler {
 struct MarkBook {
     /// The last fire time handled, by job: where the planner's catch-up starts.
     private(set) var lastFireTimes: [JobID: Date] = [:]
+    /// The notable decisions (see ``ScheduleMark/notable``) of the jobs that have any, for status.
+    private(set) var notable: [JobID: [ScheduleMark.Decision]] = [:]
     private var unsaved: [JobID: ScheduleMarkUpdate] = [:]
 
     /// Records `decision`, moving the job's mark past its fire time.
     mutating func record(_ decision: ScheduleMark.Decision, for job: JobID) {
         advance(job, to: decision.fireTime)
         unsaved[job, default: ScheduleMarkUpdate(job: job)].decisions.append(decision)
+        if decision.isNotable {
+            notable[job] = Array((notable[job, default: []] + [decision]).suffix(ScheduleMark.keepNotable))
+        }
     }
 
     /// Moves the job's mark to `fireTime` if it is behind (a recovered run's fire time).
@@ -166,7 +171,10 @@ struct MarkBook {
     }
 
     /// Sets the job's mark as read from disk at start-up (nothing to write).
-    mutating func load(_ job: JobID, lastFireTime: Date?) { lastFireTimes[job] = lastFireTime }
+    mutating func load(_ job: JobID, lastFireTime: Date?, notable: [ScheduleMark.Decision]) {
+        lastFireTimes[job] = lastFireTime
+        if !notable.isEmpty { self.notable[job] = notable }
+    }
 
     /// The updates to write, leaving none.
     mutating func takeUnsaved() -> [ScheduleMarkUpdate] {

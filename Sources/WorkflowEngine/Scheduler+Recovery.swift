@@ -11,15 +11,13 @@ extension Scheduler {
     /// processes of re-run steps may start after). Returns the fire times those runs were started
     /// for, so that catch-up does not start them a second time.
     func recoverRuns(
-        _ store: RunStore, coordinator: RunCoordinator, active: inout [JobID: ActiveRun], group: inout TaskGroup<Void>
+        _ latest: [(JobID, Result<LatestRunsHead, StoreError>)], _ store: RunStore, coordinator: RunCoordinator,
+        active: inout [JobID: ActiveRun], group: inout TaskGroup<Void>
     ) async -> [JobID: Date] {
         let (signals, signal) = AsyncStream.makeStream(of: Void.self)
         var waiting = 0
         var fireTimes: [JobID: Date] = [:]
-        // Reading every job's latest.json is most of this with many jobs: done on every core.
-        let known = store.knownJobs()
-        let latest = known.concurrentMap { job in Result { () throws(StoreError) in try store.loadLatest(job) } }
-        for (job, pointer) in zip(known, latest) {
+        for (job, pointer) in latest {
             guard let summary = activeRun(of: job, pointer, store) else { continue }
             let runLogger = logger.with([LogField.job: job.rawValue, LogField.runID: summary.id.rawValue])
             guard let snapshot = loadForRecovery(store, job: job, summary: summary, logger: runLogger) else { continue }
@@ -84,7 +82,7 @@ extension Scheduler {
     /// The run `latest.json` names active. A damaged `latest.json` is moved aside and the
     /// newest run of the job, if it has not ended, is taken as the active one.
     private func activeRun(
-        of job: JobID, _ latest: Result<LatestRuns, StoreError>, _ store: RunStore
+        of job: JobID, _ latest: Result<LatestRunsHead, StoreError>, _ store: RunStore
     ) -> RunSummary? {
         do {
             return try latest.get().active

@@ -1,3 +1,4 @@
+import CLinux
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -49,9 +50,13 @@ public final class Scheduler: Service, Sendable {
         case retryRun(RetryOrder)
         /// Decide on a waiting step of an active run (`wfctl approve`, `wfctl reject`).
         case decide(RunID, DecisionRequest)
+        /// Hand what is known of the jobs to `wfctl status`.
+        case snapshot(@Sendable (SchedulerSnapshot) -> Void)
+        /// The hourly retention pass found these jobs over their limits.
+        case retentionDue([JobID])
     }
 
-    let configuration: Configuration
+    public let configuration: Configuration
     let clock: any WorkflowClock
     let executor: any StepExecutor
     let reporter: any DaemonStatusReporter
@@ -158,15 +163,28 @@ public final class Scheduler: Service, Sendable {
         var marks = MarkBook()
         let known = store.knownJobs()
         let loaded = known.concurrentMap { job in
-            Result { () throws(StoreError) in try store.loadLastFireTime(job) }
+            Result { () throws(StoreError) in
+                var head = try store.loadScheduleMarkHead(job)
+                // A file from before `notable` was kept: read in full, once.
+                if head.notable == nil { head.notable = try store.loadScheduleMark(job).notable }
+                return head
+            }
         }
         for (job, mark) in zip(known, loaded) {
             do {
-                marks.load(job, lastFireTime: try mark.get())
+                let head = try mark.get()
+                marks.load(job, lastFireTime: head.lastFireTime, notable: head.notable ?? [])
             } catch .corrupt(let path, let reason) {
                 Self.setMarkAside(path, reason: reason, job: job, store: store, clock: clock, logger: logger)
             } catch {}
         }
+        // Every job's latest.json, read once on every core: recovery looks for unfinished runs in
+        // them, status keeps their newest ended run.
+        let latest = known.concurrentMap { job in
+            Result { () throws(StoreError) in try store.loadLatestHead(job) }
+        }
+        var runs: [JobID: JobRuns] = [:]
+        for case (let job, .success(let pointer)) in zip(known, latest) { runs[job] = JobRuns(pointer) }
         var active: [JobID: ActiveRun] = [:]
         var timer: Task<Void, Never>?
         var stopping = false
@@ -174,15 +192,19 @@ public final class Scheduler: Service, Sendable {
         let watchdogHalf = reporter.watchdogInterval.map { $0 / 2 }
 
         await withTaskGroup(of: Void.self) { group in
-            let recovered = await recoverRuns(store, coordinator: coordinator, active: &active, group: &group)
+            let recovered = await recoverRuns(
+                Array(zip(known, latest)), store, coordinator: coordinator, active: &active, group: &group)
             for (job, fireTime) in recovered { marks.advance(job, to: fireTime) }
             await saveMarks(&marks, store)
             await apply(
                 catalog.reload(), catalog: catalog, planner: &planner, indexed: &indexed, marks: marks, store: store,
                 initial: true)
+            // Loading thousands of files on every core leaves freed memory in each thread's malloc
+            // arena; give it back rather than carry it as resident memory for the daemon's life.
+            malloc_trim(0)
             reporter.ready(status: statusLine(catalog: catalog, planner: planner, active: active.count))
             logger.info(
-                "ready: \(catalog.jobs.count) jobs loaded from \(configuration.jobsDirectory), \(active.count) runs recovered"
+                "ready: \(catalog.jobCount) jobs loaded from \(configuration.jobsDirectory), \(active.count) runs recovered"
             )
 
             var iterator = events.makeAsyncIterator()
@@ -199,7 +221,9 @@ public final class Scheduler: Service, Sendable {
                     if announce {
                         reporter.ready(status: statusLine(catalog: catalog, planner: planner, active: active.count))
                     }
-                    let summary = "reloaded: \(catalog.jobs.count) jobs, \(catalog.diagnostics.count) problems"
+                    let summary =
+                        "reloaded: \(catalog.jobCount) jobs, \(catalog.diagnostics.count) problems "
+                        + "(\(catalog.parsedAtLastLoad) of \(catalog.entries.count) files read; the rest unchanged)"
                     logger.info("\(summary)")
                     done?(summary)
                 case .reload(_, let done):
@@ -213,6 +237,7 @@ public final class Scheduler: Service, Sendable {
                     }
                 case .runEnded(let job, let final):
                     active[job] = nil  // releases the job lock
+                    if let latest = try? store.loadLatestHead(job) { runs[job] = JobRuns(latest) }
                     enforceRetention(job, retention: final.spec.retention, store: store)
                     if !stopping, let queued = planner.runEnded(job) {
                         decide(
@@ -233,6 +258,16 @@ public final class Scheduler: Service, Sendable {
                         metadata: [LogField.job: .string(target.handle.job.rawValue)])
                     target.handle.cancel(reason: reason)
                     done(true)
+                case .retentionDue(let jobs) where !stopping:
+                    for job in jobs where active[job] == nil {
+                        enforceRetention(
+                            job, retention: catalog.entries[job]?.job?.retention, store: store, force: true)
+                    }
+                case .retentionDue:
+                    break
+                case .snapshot(let done):
+                    done(
+                        snapshot(indexed: indexed, planner: planner, runs: runs, marks: marks, active: active))
                 case .decide(let run, let request):
                     guard let target = active.values.first(where: { $0.handle.run == run }) else {
                         request.reply(
@@ -284,7 +319,7 @@ public final class Scheduler: Service, Sendable {
                 } else {
                     let now = clock.now()
                     if now >= nextRetention || now < nextRetention.addingTimeInterval(-2 * Self.retentionInterval) {
-                        enforceRetentionEverywhere(catalog: catalog, active: Set(active.keys), store: store)
+                        findRetentionDue(catalog: catalog, store: store)
                         nextRetention = now.addingTimeInterval(Self.retentionInterval)
                     }
                     let decisions = planner.takeDue(now: now, active: Set(active.keys), lead: Self.lead)
@@ -383,9 +418,8 @@ public final class Scheduler: Service, Sendable {
     }
 
     private func statusLine(catalog: JobCatalog, planner: SchedulePlanner, active: Int) -> String {
-        let invalid = catalog.entries.values.filter { !$0.diagnostics.isEmpty }.count + catalog.unnamed.count
-        var parts = ["\(catalog.jobs.count) jobs", "\(active) running"]
-        if invalid > 0 { parts.append("\(invalid) invalid files") }
+        var parts = ["\(catalog.jobCount) jobs", "\(active) running"]
+        if catalog.problemFileCount > 0 { parts.append("\(catalog.problemFileCount) invalid files") }
         if let soonest = planner.soonest {
             let seconds = max(0, Int(soonest.at.timeIntervalSince(clock.now()).rounded(.up)))
             parts.append("next: \(soonest.job) in \(seconds)s")

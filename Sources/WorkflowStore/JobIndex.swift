@@ -59,12 +59,81 @@ public struct LatestRuns: Sendable, Equatable, Codable {
     public var job: JobID
     public var last: RunSummary?
     public var active: RunSummary?
+    /// How the newest ended runs went (at most ``recentLimit``, newest last; a run that ended
+    /// again after a retry counts once, as it ended last), so that status need not read the
+    /// history. Absent in files written before it was added: then the index is read instead.
+    public var recent: [RecentRun]?
+    /// Of ``recent``, how many succeeded and how many there are: what start-up and status read
+    /// (see ``LatestRunsHead``), without decoding ``recent`` itself.
+    public var successRate: SuccessCounts?
+
+    /// How many ended runs ``recent`` keeps.
+    public static let recentLimit = 20
+
+    /// One ended run of ``recent``.
+    public struct RecentRun: Sendable, Equatable, Codable {
+        public var id: RunID
+        public var state: RunState
+
+        public init(id: RunID, state: RunState) {
+            self.id = id
+            self.state = state
+        }
+    }
 
     public init(job: JobID, last: RunSummary? = nil, active: RunSummary? = nil) {
         version = Self.currentVersion
         self.job = job
         self.last = last
         self.active = active
+    }
+
+    /// Counts `run`, which has just ended, in ``recent``; `history` gives the newest ended runs of
+    /// the index (newest first) when ``recent`` has not been kept yet.
+    public mutating func noteEnded(_ run: RunRecord, history: () -> [RunIndex.Entry]) {
+        var runs =
+            recent ?? history().reversed().filter { $0.id != run.id }.map { RecentRun(id: $0.id, state: $0.state) }
+        runs.removeAll { $0.id == run.id }
+        runs.append(RecentRun(id: run.id, state: run.state))
+        let kept = Array(runs.suffix(Self.recentLimit))
+        recent = kept
+        successRate = SuccessCounts(succeeded: kept.filter { $0.state == .succeeded }.count, ended: kept.count)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case version, job, last, active, recent
+        case successRate = "success_rate"
+    }
+}
+
+/// How the newest ended runs of a job went.
+public struct SuccessCounts: Sendable, Equatable, Codable {
+    public var succeeded: Int
+    public var ended: Int
+
+    public init(succeeded: Int, ended: Int) {
+        self.succeeded = succeeded
+        self.ended = ended
+    }
+}
+
+/// What start-up and status read of a `latest.json`: the runs and the counts, not the list of
+/// recent outcomes (decoding twenty small objects costs more than the rest of the file).
+public struct LatestRunsHead: Sendable, Decodable {
+    public var last: RunSummary?
+    public var active: RunSummary?
+    /// Nil in files from before it was kept: then the run index tells.
+    public var successRate: SuccessCounts?
+
+    public init(last: RunSummary? = nil, active: RunSummary? = nil, successRate: SuccessCounts? = nil) {
+        self.last = last
+        self.active = active
+        self.successRate = successRate
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case last, active
+        case successRate = "success_rate"
     }
 }
 

@@ -28,7 +28,9 @@ public struct RunStore: Sendable {
             try RecordFile.write(run, to: directory.runRecord(run.job, run.id))
             // Before latest.json lets go of the run: a crash in between makes recovery save it
             // again (a second line for the same id) rather than leave it out of the index.
-            try RunIndex(directory: directory).append(run)
+            let index = RunIndex(directory: directory)
+            try index.append(run)
+            latest.noteEnded(run) { index.recent(run.job, limit: LatestRuns.recentLimit) }
             if latest.active?.id == run.id { latest.active = nil }
             if latest.last.map({ $0.id <= run.id }) ?? true { latest.last = RunSummary(run) }
             try RecordFile.write(latest, to: directory.latest(run.job))
@@ -151,6 +153,11 @@ public struct RunStore: Sendable {
 
     public func loadLatest(_ job: JobID) throws(StoreError) -> LatestRuns {
         try RecordFile.read(LatestRuns.self, from: directory.latest(job))
+    }
+
+    /// `latest.json` without its list of recent outcomes (see ``LatestRunsHead``).
+    public func loadLatestHead(_ job: JobID) throws(StoreError) -> LatestRunsHead {
+        try RecordFile.read(LatestRunsHead.self, from: directory.latest(job))
     }
 
     public func saveJobInfo(_ info: JobInfo) throws(StoreError) {

@@ -14,6 +14,11 @@ public struct ScheduleMark: Sendable, Equatable, Codable {
     public var lastFireTime: Date?
     /// The newest last.
     public var recent: [Decision]
+    /// The newest ``keepNotable`` decisions that were not a plain on-time start (skipped, queued,
+    /// replaced, caught up), kept apart from ``recent`` so that status reads them without
+    /// decoding every decision, and so that they outlive twenty plain starts.
+    public var notable: [Decision] = []
+    public static let keepNotable = 3
 
     /// One decision about one fire time.
     public struct Decision: Sendable, Equatable, Codable {
@@ -24,6 +29,9 @@ public struct ScheduleMark: Sendable, Equatable, Codable {
         public var reason: String?
         public var decidedAt: Date
         public var run: RunID?
+
+        /// Whether a person looking at status should hear of it: anything but an on-time start.
+        public var isNotable: Bool { outcome != "started" || trigger == .catchup }
 
         public init(fireTime: Date, trigger: Trigger, outcome: String, reason: String?, decidedAt: Date, run: RunID?) {
             self.fireTime = fireTime
@@ -52,11 +60,24 @@ public struct ScheduleMark: Sendable, Equatable, Codable {
         lastFireTime = max(lastFireTime ?? decision.fireTime, decision.fireTime)
         recent.append(decision)
         if recent.count > Self.keep { recent.removeFirst(recent.count - Self.keep) }
+        if decision.isNotable { notable = Array((notable + [decision]).suffix(Self.keepNotable)) }
     }
 
     enum CodingKeys: String, CodingKey {
-        case version, job, recent
+        case version, job, recent, notable
         case lastFireTime = "last_fire_time"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        version = try container.decode(Int.self, forKey: .version)
+        job = try container.decode(JobID.self, forKey: .job)
+        lastFireTime = try container.decodeIfPresent(Date.self, forKey: .lastFireTime)
+        recent = try container.decode([Decision].self, forKey: .recent)
+        // Files from before `notable` was kept: what their recent decisions hold of it.
+        notable =
+            try container.decodeIfPresent([Decision].self, forKey: .notable)
+            ?? Array(recent.filter(\.isNotable).suffix(Self.keepNotable))
     }
 }
 
@@ -65,10 +86,11 @@ extension RunStore {
         try RecordFile.read(ScheduleMark.self, from: directory.scheduleMark(job))
     }
 
-    /// Only the `last_fire_time` of the job's `schedule.json` (the seal is checked all the same):
-    /// a quarter of the cost of ``loadScheduleMark(_:)``, which decodes every decision too.
-    public func loadLastFireTime(_ job: JobID) throws(StoreError) -> Date? {
-        try RecordFile.read(ScheduleMarkHead.self, from: directory.scheduleMark(job)).lastFireTime
+    /// Only `last_fire_time` and the notable decisions of the job's `schedule.json` (the seal is
+    /// checked all the same): a fraction of the cost of ``loadScheduleMark(_:)``, which decodes
+    /// every decision. A file from before `notable` was kept gives none.
+    public func loadScheduleMarkHead(_ job: JobID) throws(StoreError) -> ScheduleMarkHead {
+        try RecordFile.read(ScheduleMarkHead.self, from: directory.scheduleMark(job))
     }
 
     public func saveScheduleMark(_ mark: ScheduleMark) throws(StoreError) {
@@ -76,10 +98,13 @@ extension RunStore {
     }
 }
 
-private struct ScheduleMarkHead: Decodable {
-    var lastFireTime: Date?
+/// What start-up and status read of a `schedule.json`.
+public struct ScheduleMarkHead: Sendable, Decodable {
+    public var lastFireTime: Date?
+    public var notable: [ScheduleMark.Decision]?
 
     enum CodingKeys: String, CodingKey {
+        case notable
         case lastFireTime = "last_fire_time"
     }
 }

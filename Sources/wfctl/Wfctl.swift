@@ -53,6 +53,10 @@ struct Status: ParsableCommand {
               wfctl status
               wfctl status --json | jq '.jobs[] | select(.last_run.state == "failed") | .job'
 
+            When wfd runs and you may command it (root, its user, its control group), it answers \
+            from memory, as things are this instant; otherwise the state directory tells, which \
+            works with wfd stopped and for anyone who may read it.
+
             --json prints {"version", "state_directory", "daemon": {"running", "pid", "started_at", \
             "version"}, "jobs": [{"job", "description", "file", "state", "schedules", "timezone", \
             "next_fire", "last_run", "running", "active_run", "errors", "decisions", \
@@ -70,6 +74,10 @@ struct Status: ParsableCommand {
 
     func run() throws {
         let directory = options.directory
+        if let answer = askDaemon(directory) {
+            print(answer, terminator: json ? "\n" : "")
+            return
+        }
         let report: StatusReport
         do {
             report = try StatusReport.load(state: directory, now: Date(), hostZone: .current)
@@ -82,6 +90,24 @@ struct Status: ParsableCommand {
         } else {
             print(StatusTable.render(report, now: Date(), colour: StatusTable.wantsColour()), terminator: "")
         }
+    }
+}
+
+extension Status {
+    /// The status from the running wfd's memory (no file read, however many jobs), or nil when no
+    /// wfd runs or it does not answer this caller (one not allowed to command it, an older wfd):
+    /// then the state directory tells.
+    func askDaemon(_ directory: StateDirectory) -> String? {
+        guard FileLock.probe(directory.daemonLock) == .held,
+            let info = try? RecordFile.read(DaemonInfo.self, from: directory.daemonInfo)
+        else { return nil }
+        var request = ControlRequest(command: "status")
+        request.format = json ? "json" : "text"
+        request.colour = json ? nil : StatusTable.wantsColour()
+        guard let response = try? ControlSocket.exchange(request, at: info.socket, timeout: .seconds(30)),
+            response.ok
+        else { return nil }
+        return response.message
     }
 }
 

@@ -21,11 +21,16 @@ final class ControlServer: Service, Sendable {
     let scheduler: Scheduler
     let logger: Logger
     let policy: ControlPolicy
+    /// What `wfctl status` says of this wfd.
+    let daemon: StatusReport.Daemon
     private let stopped = Mutex(false)
     private let listener: Int32
 
-    init(path: String, scheduler: Scheduler, policy: ControlPolicy, logger: Logger) throws(ControlSocket.Failure) {
+    init(
+        path: String, scheduler: Scheduler, policy: ControlPolicy, daemon: StatusReport.Daemon, logger: Logger
+    ) throws(ControlSocket.Failure) {
         self.path = path
+        self.daemon = daemon
         self.scheduler = scheduler
         self.logger = logger
         self.policy = policy
@@ -63,13 +68,16 @@ final class ControlServer: Service, Sendable {
     }
 
     private func handle(_ connection: Int32) {
-        let response = answer(connection)
+        var body: Data?
+        var response = answer(connection, body: &body)
+        response.bodyLength = body?.count
         if let data = try? ControlFraming.encode(response) {
-            try? ControlSocket.writeAll(connection, data)
+            try? ControlSocket.writeAll(connection, data + (body ?? Data()))
         }
     }
 
-    private func answer(_ connection: Int32) -> ControlResponse {
+    /// The answer to the request on `connection`; `body` gets what follows the answer's line raw.
+    private func answer(_ connection: Int32, body: inout Data?) -> ControlResponse {
         let request: ControlRequest
         do {
             guard let line = try ControlSocket.readLine(connection, timeout: .seconds(5)) else {
@@ -93,6 +101,10 @@ final class ControlServer: Service, Sendable {
         switch request.command {
         case "ping":
             return ControlResponse(ok: true, message: "pong")
+        case "status":
+            let (response, text) = status(request)
+            body = text.map { Data($0.utf8) }
+            return response
         case "reload":
             let summary = Mutex<String?>(nil)
             let finished = DispatchSemaphore(value: 0)
@@ -158,6 +170,38 @@ final class ControlServer: Service, Sendable {
             return decide(request, approved: request.command == "approve", peer: peer)
         default:
             return ControlResponse(ok: false, message: "unknown command '\(request.command)'", error: "unknown_command")
+        }
+    }
+
+    /// `status`: the table `wfctl status` prints (`format` `text`, coloured when `colour`), or its
+    /// JSON (`format` `json`), built from the scheduler's memory.
+    private func status(_ request: ControlRequest) -> (ControlResponse, body: String?) {
+        let taken = Mutex<SchedulerSnapshot?>(nil)
+        let finished = DispatchSemaphore(value: 0)
+        scheduler.snapshot { snapshot in
+            taken.withLock { $0 = snapshot }
+            finished.signal()
+        }
+        guard finished.wait(timeout: .now() + 30) == .success, let snapshot = taken.withLock({ $0 }) else {
+            return (ControlResponse(ok: false, message: "wfd did not answer within 30 s", error: "failed"), nil)
+        }
+        let now = Date()
+        let report = StatusAnswer.report(snapshot, state: scheduler.configuration.state, daemon: daemon, now: now)
+        switch request.format ?? "text" {
+        case "text":
+            return (
+                ControlResponse(ok: true, message: ""),
+                StatusTable.render(report, now: now, colour: request.colour ?? false)
+            )
+        case "json":
+            guard let data = try? Timestamp.makeEncoder().encode(report) else {
+                return (ControlResponse(ok: false, message: "cannot encode the status", error: "failed"), nil)
+            }
+            return (ControlResponse(ok: true, message: ""), String(decoding: data, as: UTF8.self))
+        default:
+            return (
+                ControlResponse(ok: false, message: "status format must be text or json", error: "bad_request"), nil
+            )
         }
     }
 

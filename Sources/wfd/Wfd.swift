@@ -67,6 +67,12 @@ struct Wfd: AsyncParsableCommand {
             valueName: "file"))
     var prices: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Run the scheduler's clock this many times faster than the real one (benchmarks only).",
+            visibility: .hidden))
+    var clockSpeed: Double = 1
+
     enum LogTarget: String, ExpressibleByArgument, CaseIterable { case auto, journal, stderr }
 
     /// The prices file: the flag's (which must exist), else the configuration directory's or
@@ -141,13 +147,17 @@ struct Wfd: AsyncParsableCommand {
         logger.info(
             "wfd \(Self.version) starting: jobs \(directories.jobs), state \(directories.state), log \(sink.rawValue)")
 
+        if clockSpeed != 1 {
+            guard clockSpeed > 0, clockSpeed <= 10_000 else { Self.fail("--clock-speed must be in (0, 10000]") }
+            logger.warning("the scheduler's clock runs \(clockSpeed) times faster than the real one (a benchmark)")
+        }
         var configuration = Scheduler.Configuration(
             jobsDirectory: directories.jobs, state: stateDirectory, hostZone: .current,
             daemonEnvironment: environment, retention: Retention(keepRuns: keepRuns, keepDays: keepDays))
         configuration.prices = Self.loadPrices(flag: prices, environment: environment, logger: logger)
         let scheduler = Scheduler(
             configuration: configuration,
-            clock: SystemClock(),
+            clock: clockSpeed == 1 ? SystemClock() : ScaledClock(speed: clockSpeed),
             executor: ShellExecutor(gracePeriod: .seconds(stopGrace)),
             reporter: SystemdReporter(),
             logger: logger)
@@ -160,9 +170,13 @@ struct Wfd: AsyncParsableCommand {
             if policy.groupID == nil, !controlGroup.isEmpty {
                 logger.notice("group '\(controlGroup)' does not exist: only root and wfd's user may send commands")
             }
-            control = try ControlServer(path: directories.socket, scheduler: scheduler, policy: policy, logger: logger)
             let info = DaemonInfo(
                 pid: getpid(), socket: directories.socket, startedAt: Date(), wfdVersion: Self.version)
+            control = try ControlServer(
+                path: directories.socket, scheduler: scheduler, policy: policy,
+                daemon: StatusReport.Daemon(
+                    running: true, pid: info.pid, startedAt: info.startedAt, version: info.wfdVersion),
+                logger: logger)
             try RecordFile.write(info, to: stateDirectory.daemonInfo)
         } catch {
             Self.fail("cannot open the control socket: \(error)")

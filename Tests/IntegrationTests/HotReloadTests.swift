@@ -168,6 +168,12 @@ import WorkflowTesting
         #expect(reload.status == 0, "\(reload.output)")
         #expect(reload.output.hasPrefix("reloaded: 1 jobs"))
         #expect(FileManager.default.fileExists(atPath: state.jobInfo(JobID("new")!)), "in effect when reload returns")
+        // A file read once it was a few seconds old is not read again while unchanged (one written
+        // just before it was read is, in case it changed again within the same clock tick).
+        try await Task.sleep(for: .milliseconds(2100))
+        _ = try await runProgram(wfctl, ["reload", "--state", state.root])
+        let again = try await runProgram(wfctl, ["reload", "--state", state.root])
+        #expect(again.output.contains("(0 of 1 files read; the rest unchanged)"), "\(again.output)")
         let reloading = socket.messages[before...].firstIndex { $0.contains("RELOADING=1") }
         #expect(reloading != nil)
         #expect(

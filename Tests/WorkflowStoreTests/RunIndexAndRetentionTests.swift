@@ -51,6 +51,44 @@ import WorkflowTesting
         #expect(index.all(job).count == 301)
     }
 
+    /// latest.json keeps how the newest 20 runs went, as the index says it, so that status need
+    /// not read the index; a run saved twice (recovery) or ended again (retry) counts once.
+    @Test func latestKeepsTheNewestTwentyOutcomesAsTheIndexTellsThem() throws {
+        let dir = try TemporaryDirectory("recent")
+        let store = RunStore(directory: StateDirectory(root: dir.path))
+        let index = RunIndex(directory: store.directory)
+        var runs: [RunRecord] = []
+        for number in 0..<25 {
+            let state: RunState = number % 3 == 0 ? .failed : .succeeded
+            runs.append(try endedRun(store, age: Double(100 - number), state: state, suffix: UInt32(number)))
+        }
+        func agrees() throws {
+            let latest = try store.loadLatest(job)
+            let fromIndex = index.recent(job, limit: 20)
+            #expect(latest.recent?.map(\.id) == fromIndex.reversed().map(\.id))
+            #expect(latest.recent?.map(\.state) == fromIndex.reversed().map(\.state))
+            let succeeded = fromIndex.filter { $0.state == .succeeded }.count
+            #expect(latest.successRate == SuccessCounts(succeeded: succeeded, ended: fromIndex.count))
+            #expect(try store.loadLatestHead(job).successRate == latest.successRate)
+        }
+        try agrees()
+        try store.save(runs[24])  // recovery saves an ended run again
+        try agrees()
+        var retried = runs[22]  // a retry ends an older run again
+        retried.state = .succeeded
+        try store.save(retried)
+        try agrees()
+        #expect(try store.loadLatest(job).recent?.last?.id == runs[22].id)
+
+        // A latest.json from before `recent` was kept: the next run to end starts it from the index.
+        var old = try store.loadLatest(job)
+        (old.recent, old.successRate) = (nil, nil)
+        try store.saveLatest(old)
+        #expect(try store.loadLatestHead(job).successRate == nil)
+        _ = try endedRun(store, age: 1, suffix: 777)
+        try agrees()
+    }
+
     @Test func retentionDeletesTheOldestAndTheTooOldButNeverWhatWaits() throws {
         let dir = try TemporaryDirectory("retention")
         let store = RunStore(directory: StateDirectory(root: dir.path))
