@@ -10,7 +10,7 @@ extension Scheduler {
     /// job's `schedule.json` (which also moves the job's mark past that fire time).
     func decide(
         _ decision: FiringDecision, catalog: JobCatalog, store: RunStore, coordinator: RunCoordinator,
-        active: inout [JobID: ActiveRun], marks: inout MarkBook, group: inout TaskGroup<Void>
+        active: inout [JobID: ActiveRun], marks: inout MarkBook, group: inout DiscardingTaskGroup
     ) {
         let firing = decision.firing
         let jobLogger = logger.with([LogField.job: firing.job.rawValue, LogField.trigger: firing.trigger.rawValue])
@@ -110,7 +110,7 @@ extension Scheduler {
 
     func start(
         _ firing: Firing, catalog: JobCatalog, coordinator: RunCoordinator, active: inout [JobID: ActiveRun],
-        group: inout TaskGroup<Void>
+        group: inout DiscardingTaskGroup
     ) -> Result<RunID, StartProblem> {
         let id = firing.job
         guard let job = catalog.entries[id]?.job else { return .failure(StartProblem(reason: "the job is gone")) }

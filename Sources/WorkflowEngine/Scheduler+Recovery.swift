@@ -12,7 +12,7 @@ extension Scheduler {
     /// for, so that catch-up does not start them a second time.
     func recoverRuns(
         _ latest: [(JobID, Result<LatestRunsHead, StoreError>)], _ store: RunStore, coordinator: RunCoordinator,
-        active: inout [JobID: ActiveRun], group: inout TaskGroup<Void>
+        active: inout [JobID: ActiveRun], group: inout DiscardingTaskGroup
     ) async -> [JobID: Date] {
         let (signals, signal) = AsyncStream.makeStream(of: Void.self)
         var waiting = 0
@@ -148,7 +148,7 @@ extension Scheduler {
     /// transition is on disk.
     func retry(
         _ order: RetryOrder, store: RunStore, coordinator: RunCoordinator, active: inout [JobID: ActiveRun],
-        group: inout TaskGroup<Void>
+        group: inout DiscardingTaskGroup
     ) {
         func refuse(_ code: String, _ message: String) {
             order.done(.failure(ManualRunRefusal(code: code, message: message)))
