@@ -3,7 +3,13 @@
 fails `make test`. Timings of wfctl are also given as a ratio to spawning /bin/true in the same
 run, since these machines are shared and noisy.
 
-    scripts/bench.py BIN_DIR [SECTION...]   sections: startup durable precision (default: all)
+    scripts/bench.py BIN_DIR [SECTION...]   sections: startup durable scale steady precision
+                                            (default: all)
+
+scale builds (once, cached beside BIN_DIR) a fixture of 10,000 jobs and 1,000,000 runs with
+scripts/make-fixture.py: about 2.5 minutes the first time. steady simulates
+WFD_BENCH_STEADY_HOURS hours (default 2) of 100 jobs firing every minute, with wfd's clock 30
+times faster than the real one.
 
 make bench builds release binaries and calls this.
 """
@@ -17,7 +23,7 @@ import tempfile
 import time
 
 BIN = sys.argv[1] if len(sys.argv) > 1 else ".build/release"
-SECTIONS = set(sys.argv[2:]) or {"startup", "durable", "precision"}
+SECTIONS = set(sys.argv[2:]) or {"startup", "durable", "scale", "steady", "precision"}
 WFD, WFCTL = os.path.join(BIN, "wfd"), os.path.join(BIN, "wfctl")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 JOBS = 100
@@ -175,15 +181,20 @@ def c_baseline(steps):
 
 
 def durable(rounds=5, steps=200, jobs=200):
-    """W1: one job of 200 sequential `true` steps; W2: 200 one-step jobs firing at the same second.
-    Each round runs the C baseline right before, so the ratios compare like with like."""
+    """W1: one job of 200 sequential `true` steps; W2: 200 one-step jobs firing at the same second;
+    W3 (defined here: the earlier issues name only W1 and W2): one `for_each` step over 200 items,
+    4 at once. Each round runs the C baseline right before, so the ratios compare like with like."""
     import datetime
-    w1, w2, base = [], [], []
+    w1, w2, w3, base = [], [], [], []
     for _ in range(rounds):
         work = tempfile.mkdtemp(prefix="wfd-durable-")
         try:
             jobs_dir, state = os.path.join(work, "jobs"), os.path.join(work, "state")
             os.makedirs(jobs_dir)
+            with open(os.path.join(jobs_dir, "w3.yaml"), "w") as f:
+                items = ",".join(str(i) for i in range(steps))
+                f.write(f"max_parallel: 4\nsteps:\n  - {{id: list, output: json, run: \"echo '[{items}]'\"}}\n"
+                        "  - {id: each, needs: [list], for_each: '${{ steps.list.output }}', run: 'true'}\n")
             with open(os.path.join(jobs_dir, "w1.yaml"), "w") as f:
                 f.write("steps:\n" + "".join(
                     f"  - {{id: s{i:03}, run: 'true'" + (f", needs: [s{i - 1:03}]" if i else "") + "}\n"
@@ -208,16 +219,17 @@ def durable(rounds=5, steps=200, jobs=200):
                         if last and last.get("ended_at"):
                             ends.append(rfc3339(last["ended_at"]))
             w2.append((max(ends) - fire.timestamp()) * 1000 if len(ends) == jobs else float("nan"))
-            subprocess.run([WFCTL, "run", "w1", "--state", state], capture_output=True, check=True)
-            runs_dir = os.path.join(state, "runs", "w1")
-            while True:
-                time.sleep(0.05)
-                run = sorted(os.listdir(runs_dir))[-1]
-                path = os.path.join(runs_dir, run, "run.json")
-                record = read_json(path) if os.path.exists(path) else {}
-                if record.get("state") in ("succeeded", "failed"):
-                    break
-            w1.append((rfc3339(record["ended_at"]) - rfc3339(record["started_at"])) * 1000)
+            for name, results in (("w1", w1), ("w3", w3)):
+                subprocess.run([WFCTL, "run", name, "--state", state], capture_output=True, check=True)
+                runs_dir = os.path.join(state, "runs", name)
+                while True:
+                    time.sleep(0.05)
+                    run = sorted(os.listdir(runs_dir))[-1]
+                    path = os.path.join(runs_dir, run, "run.json")
+                    record = read_json(path) if os.path.exists(path) else {}
+                    if record.get("state") in ("succeeded", "failed"):
+                        break
+                results.append((rfc3339(record["ended_at"]) - rfc3339(record["started_at"])) * 1000)
             daemon.send_signal(signal.SIGTERM)
             daemon.wait(timeout=30)
         finally:
@@ -229,10 +241,182 @@ def durable(rounds=5, steps=200, jobs=200):
     rows.append(("W1 / baseline, per round", ", ".join(f"{x / y:.2f}" for x, y in zip(w1, base)), "-"))
     rows.append((f"W2: {jobs} one-step jobs firing at once, fire time -> last run ended",
                  f"{two / 1000:.3f} s ({two / b:.2f}x baseline's {steps} steps)", "<= 0.3 s"))
+    three = statistics.median(w3)
+    ratio3 = statistics.median(x / y for x, y in zip(w3, base))
+    rows.append((f"W3: for_each over {steps} items, 4 at once, run start -> end (median of {rounds})",
+                 f"{three:.0f} ms ({ratio3:.2f}x baseline's {steps} sequential steps)", "-"))
     rows.append(("baseline (C): spawn true + 2 durable writes, ms per step",
                  f"{b / steps:.2f} ms (rounds: {', '.join(f'{x / steps:.2f}' for x in base)})", "-"))
     rows.append(("W1 rounds, ms per step", ", ".join(f"{x / steps:.2f}" for x in w1), "-"))
     rows.append(("W2 rounds, s", ", ".join(f"{x / 1000:.3f}" for x in w2), "-"))
+
+
+def wait_ready(argv, env_extra=None, log=None):
+    """Starts wfd with a notify socket of our own; returns (process, seconds to READY=1)."""
+    import socket
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    name = "\0wfd-bench-%d-%d" % (os.getpid(), time.monotonic_ns())
+    sock.bind(name)
+    sock.settimeout(300)
+    env = {"PATH": "/usr/bin:/bin", "NOTIFY_SOCKET": "@" + name[1:]}
+    env.update(env_extra or {})
+    start = time.perf_counter()
+    daemon = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=log or subprocess.DEVNULL)
+    while "READY=1" not in sock.recv(4096).decode():
+        pass
+    ready = time.perf_counter() - start
+    sock.close()
+    return daemon, ready
+
+
+def open_fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def fixture():
+    """The 10,000-job, 1,000,000-run fixture, made once per version of make-fixture.py and wfd."""
+    import hashlib
+    digest = hashlib.sha256(open(os.path.join(ROOT, "scripts", "make-fixture.py"), "rb").read()).hexdigest()[:16]
+    version = subprocess.run([WFD, "--version"], capture_output=True, text=True).stdout.strip()
+    root = os.path.join(os.path.dirname(os.path.abspath(BIN)), f"bench-fixture-{digest}-{version}")
+    if not os.path.exists(os.path.join(root, "done")):
+        shutil.rmtree(root, ignore_errors=True)
+        print(f"making the fixture in {root} (once; about 2.5 minutes)", file=sys.stderr, flush=True)
+        subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "make-fixture.py"), BIN, root,
+                        "--jobs", "10000", "--runs", "100"], check=True, stdout=subprocess.DEVNULL)
+        open(os.path.join(root, "done"), "w").close()
+    return root
+
+
+def scale():
+    root = fixture()
+    jobs, state = os.path.join(root, "jobs"), os.path.join(root, "state")
+    argv = [WFD, "--jobs", jobs, "--state", state, "--log-target", "stderr"]
+    floor, floor_ready = wait_ready([WFD, "--jobs", tempfile.mkdtemp(prefix="wfd-empty-"), "--state",
+                                     tempfile.mkdtemp(prefix="wfd-empty-state-"), "--log-target", "stderr"])
+    time.sleep(0.5)
+    empty_rss = rss_kib(floor.pid) / 1024
+    floor.send_signal(signal.SIGTERM)
+    floor.wait(timeout=30)
+    readies, rss = [], []
+    for _ in range(3):
+        daemon, ready = wait_ready(argv)
+        readies.append(ready)
+        time.sleep(0.5)
+        rss.append(rss_kib(daemon.pid) / 1024)
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=60)
+    rows.append(("scale: start-up, 10,000 jobs and 1,000,000 runs: to READY=1 (median of 3)",
+                 f"{statistics.median(readies) * 1000:.0f} ms ({statistics.median(readies) / floor_ready:.0f}x "
+                 f"an empty wfd's {floor_ready * 1000:.0f} ms)", "<= 1 s"))
+    rows.append(("scale: wfd RSS after start-up, 10,000 jobs",
+                 f"{statistics.median(rss):.1f} MiB (empty wfd: {empty_rss:.1f} MiB)", "<= 20 MiB"))
+
+    log = open(os.path.join(root, "wfd.log"), "w")
+    daemon, _ = wait_ready(argv, log=log)
+    try:
+        true = timed(["/bin/true"])
+        version = timed([WFCTL, "--version"])
+        status = timed([WFCTL, "status", "--state", state])
+        runs = timed([WFCTL, "runs", "job04242", "--state", state])
+        as_json = timed([WFCTL, "status", "--json", "--state", state], runs=5)
+        rows.append(("scale: wfctl status, 10,000 jobs (wfd answers from memory)",
+                     f"{status * 1000:.1f} ms ({status / version:.1f}x wfctl --version)", "<= 50 ms"))
+        rows.append(("scale: wfctl status --json, 10,000 jobs", f"{as_json * 1000:.0f} ms", "-"))
+        rows.append(("scale: wfctl runs JOB, 100 runs of 1,000,000",
+                     f"{runs * 1000:.1f} ms ({runs / version:.1f}x wfctl --version)", "<= 50 ms"))
+        rows.append(("floor: wfctl --version / spawn /bin/true", f"{version * 1000:.1f} / {true * 1000:.2f} ms", "-"))
+
+        # Reload: one file of 10,000 changes; time until its job.json says so.
+        latencies = []
+        for i in range(10):
+            name = f"job{1000 + i:05}"
+            path = os.path.join(jobs, name + ".yaml")
+            info = os.path.join(state, "jobs", name, "job.json")
+            text = open(path).read()
+            changed = text.replace("schedule: '", f"description: edit {time.time_ns()}\nschedule: '", 1)
+            temporary = os.path.join(jobs, f".{name}.swp")
+            with open(temporary, "w") as f:
+                f.write(changed)
+            os.chmod(temporary, 0o644)
+            start = time.perf_counter()
+            os.rename(temporary, path)
+            while b"edit" not in open(info, "rb").read():
+                time.sleep(0.0005)
+            latencies.append((time.perf_counter() - start) * 1000)
+            time.sleep(0.3)
+            with open(temporary, "w") as f:
+                f.write(text)
+            os.chmod(temporary, 0o644)
+            os.rename(temporary, path)
+            time.sleep(0.3)
+        latencies.sort()
+        log.flush()
+        read = [line for line in open(os.path.join(root, "wfd.log")) if "files read" in line]
+        said = read[-1].split("(")[-1].split(";")[0] if read else "?"
+        rows.append(("scale: reload, 1 file of 10,000 changed -> applied, median / max of 10",
+                     f"{latencies[4]:.0f} / {latencies[-1]:.0f} ms (last reload: {said})", "<= 200 ms"))
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=60)
+
+    # An hour of the fixture's schedule (10,000 daily jobs, ~7 fire times a minute) in a minute.
+    daemon, _ = wait_ready(argv + ["--clock-speed", "60"])
+    try:
+        start_rss, start_fds = rss_kib(daemon.pid) / 1024, open_fds(daemon.pid)
+        time.sleep(60)
+        end_rss, end_fds = rss_kib(daemon.pid) / 1024, open_fds(daemon.pid)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=60)
+    rows.append(("scale: wfd RSS after 1 simulated hour (clock 60x)",
+                 f"{end_rss:.1f} MiB (at start {start_rss:.1f}; fds {start_fds} -> {end_fds})", "<= 20 MiB"))
+
+
+def slope(points):
+    """Least-squares slope of (x, y) points."""
+    n = len(points)
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    var = sum((x - mx) ** 2 for x, _ in points)
+    return sum((x - mx) * (y - my) for x, y in points) / var if var else 0.0
+
+
+def steady(jobs=100, speed=30):
+    """100 jobs every minute, simulated with wfd's clock `speed` times faster: RSS and fds."""
+    hours = float(os.environ.get("WFD_BENCH_STEADY_HOURS", "2"))
+    work = tempfile.mkdtemp(prefix="wfd-steady-")
+    try:
+        jobs_dir, state = os.path.join(work, "jobs"), os.path.join(work, "state")
+        os.makedirs(jobs_dir)
+        for i in range(jobs):
+            with open(os.path.join(jobs_dir, f"m{i:03}.yaml"), "w") as f:
+                f.write("schedule: '* * * * *'\nsteps:\n  - {id: a, run: 'true'}\n  - {id: b, needs: [a], run: 'true'}\n")
+        daemon, _ = wait_ready([WFD, "--jobs", jobs_dir, "--state", state, "--log-target", "stderr",
+                                "--clock-speed", str(speed)])
+        samples = []
+        try:
+            real = hours * 3600 / speed
+            start = time.perf_counter()
+            while time.perf_counter() - start < real:
+                simulated = (time.perf_counter() - start) * speed / 3600
+                samples.append((simulated, rss_kib(daemon.pid) / 1024, open_fds(daemon.pid)))
+                time.sleep(real / 60)
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            daemon.wait(timeout=60)
+        ran = sum(len(os.listdir(os.path.join(state, "runs", f"m{i:03}"))) for i in range(jobs))
+        settled = [s for s in samples if s[0] >= hours / 4]  # after the first quarter: warm
+        rss_slope = slope([(h, r) for h, r, _ in settled]) * 1024
+        fd_slope = slope([(h, f) for h, _, f in settled])
+        rows.append((f"steady: {jobs} jobs every minute, {hours:g} simulated h (clock {speed}x): runs",
+                     f"{ran} (expected ~{int(jobs * hours * 60)})", "-"))
+        rows.append(("steady: RSS first / last / slope after the first quarter",
+                     f"{samples[0][1]:.1f} / {samples[-1][1]:.1f} MiB, {rss_slope:+.0f} KiB per h", "flat"))
+        rows.append(("steady: open fds first / last / slope",
+                     f"{samples[0][2]} / {samples[-1][2]}, {fd_slope:+.2f} per h", "flat"))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 COMPILED = tempfile.mkdtemp(prefix="wfd-cc-")
@@ -246,6 +430,10 @@ if "startup" in SECTIONS:
     startup()
 if "durable" in SECTIONS:
     durable()
+if "scale" in SECTIONS:
+    scale()
+if "steady" in SECTIONS:
+    steady()
 if "precision" in SECTIONS:
     precision_rows()
 

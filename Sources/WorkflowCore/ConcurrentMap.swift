@@ -4,7 +4,7 @@ extension Array where Element: Sendable {
     /// `transform` applied to every element on all cores, in order; for CPU-bound work over many
     /// items (parsing thousands of job files, decoding thousands of small records). Blocks the
     /// calling thread until every element is done.
-    func concurrentMap<T: Sendable>(_ transform: @escaping @Sendable (Element) -> T) -> [T] {
+    public func concurrentMap<T: Sendable>(_ transform: @escaping @Sendable (Element) -> T) -> [T] {
         guard count > 1 else { return map(transform) }
         let slots = Slots<T>(count: count)
         let items = self
@@ -39,5 +39,14 @@ private final class Slots<T>: @unchecked Sendable {
 
     func put(_ value: T, at index: Int) { buffer[index] = value }
 
-    func take() -> [T] { buffer.compactMap { $0 } }
+    /// The results, moved out of their slots (no copy: a copy of a large struct costs a
+    /// retain and a release of each of its references).
+    func take() -> [T] {
+        var results: [T] = []
+        results.reserveCapacity(buffer.count)
+        for index in buffer.indices {
+            if let value = buffer[index].take() { results.append(value) }
+        }
+        return results
+    }
 }

@@ -3,9 +3,17 @@ import WorkflowCore
 import WorkflowStore
 
 /// What the running scheduler knows of its jobs, taken from memory in one turn of its loop, so
-/// that `wfctl status` costs no file reads however many jobs there are.
+/// that `wfctl status` costs no file reads however many jobs there are. Taking it copies no job:
+/// it holds the loop's own tables (copied on write), and ``job(at:)`` reads them afterwards, on
+/// whichever thread asks.
 public struct SchedulerSnapshot: Sendable {
-    public var jobs: [Job]
+    /// The jobs' ids, sorted.
+    public let ids: [JobID]
+    let indexed: [JobID: JobInfo]
+    let planner: SchedulePlanner
+    let runs: [JobID: JobRuns]
+    let notable: [JobID: [ScheduleMark.Decision]]
+    let active: [JobID: RunID]
 
     /// One job: its index entry (what `job.json` says), when it fires next, and its runs.
     public struct Job: Sendable {
@@ -17,6 +25,15 @@ public struct SchedulerSnapshot: Sendable {
         public var decisions: [ScheduleMark.Decision]
         /// The run in progress, whose state is on disk (`latest.json`).
         public var activeRun: RunID?
+    }
+
+    /// The job `ids[index]`.
+    public func job(at index: Int) -> Job? {
+        let id = ids[index]
+        guard let info = indexed[id] else { return nil }
+        return Job(
+            info: info, nextFire: planner.nextFire(of: id), runs: runs[id] ?? JobRuns(),
+            decisions: notable[id] ?? [], activeRun: active[id])
     }
 }
 
@@ -41,15 +58,11 @@ extension Scheduler {
     }
 
     func snapshot(
-        indexed: [JobID: JobInfo], planner: SchedulePlanner, runs: [JobID: JobRuns], marks: MarkBook,
+        ids: [JobID], indexed: [JobID: JobInfo], planner: SchedulePlanner, runs: [JobID: JobRuns], marks: MarkBook,
         active: [JobID: ActiveRun]
     ) -> SchedulerSnapshot {
         SchedulerSnapshot(
-            jobs: indexed.keys.sorted().compactMap { id in
-                guard let info = indexed[id] else { return nil }
-                return SchedulerSnapshot.Job(
-                    info: info, nextFire: planner.nextFire(of: id),
-                    runs: runs[id] ?? JobRuns(), decisions: marks.notable[id] ?? [], activeRun: active[id]?.handle.run)
-            })
+            ids: ids, indexed: indexed, planner: planner, runs: runs, notable: marks.notable,
+            active: active.mapValues(\.handle.run))
     }
 }

@@ -22,6 +22,13 @@ func say(_ line: String) {
     _ = (line + "\n").withCString { write(1, $0, strlen($0)) }
 }
 
+/// Ends the helper once the test that started it is gone: a test process killed before it could
+/// stop its helpers once left a write loop spinning for hours, skewing every benchmark after it.
+let parent = getppid()
+func exitIfOrphaned() {
+    if getppid() != parent { exit(0) }
+}
+
 let arguments = CommandLine.arguments
 guard arguments.count == 3 else {
     FileHandle.standardError.write(Data("usage: wfd-testhelper write-loop|hold-lock PATH\n".utf8))
@@ -31,6 +38,7 @@ switch arguments[1] {
 case "write-loop":
     var seq = 0
     while true {
+        exitIfOrphaned()
         seq += 1
         let digit = Character(String(seq % 10))
         do {
@@ -48,7 +56,10 @@ case "hold-lock":
         exit(1)
     }
     say("locked")
-    while true { sleep(60) }
+    while true {
+        exitIfOrphaned()
+        usleep(100_000)
+    }
     withExtendedLifetime(lock) {}
 default:
     exit(64)

@@ -11,7 +11,8 @@ enum StatusAnswer {
         _ snapshot: SchedulerSnapshot, state: StateDirectory, daemon: StatusReport.Daemon, now: Date
     ) -> StatusReport {
         let store = RunStore(directory: state)
-        let jobs = snapshot.jobs.map { job in
+        let jobs = Array(snapshot.ids.indices).concurrentMap { index -> StatusReport.JobStatus? in
+            guard let job = snapshot.job(at: index) else { return nil }
             let active = job.activeRun.flatMap { run in
                 (try? store.loadLatestHead(job.info.job))?.active.flatMap { $0.id == run ? $0 : nil }
             }
@@ -24,6 +25,6 @@ enum StatusAnswer {
                 decisions: job.decisions)
         }
         return StatusReport(
-            stateDirectory: state.root, daemon: daemon, jobs: jobs, quarantined: store.loadQuarantineLog().entries)
+            stateDirectory: state.root, daemon: daemon, jobs: jobs.compactMap { $0 }, quarantined: store.loadQuarantineLog().entries)
     }
 }
