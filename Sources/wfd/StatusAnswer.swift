@@ -25,6 +25,7 @@ enum StatusAnswer {
                 decisions: job.decisions)
         }
         return StatusReport(
-            stateDirectory: state.root, daemon: daemon, jobs: jobs.compactMap { $0 }, quarantined: store.loadQuarantineLog().entries)
+            stateDirectory: state.root, daemon: daemon, jobs: jobs.compactMap { $0 },
+            quarantined: store.loadQuarantineLog().entries)
     }
 }
