@@ -25,8 +25,9 @@ public struct JobCatalog: Sendable {
     public private(set) var entries: [JobID: Entry] = [:]
     /// Problems with files whose name is not a valid job id (they have no entry).
     public private(set) var unnamed: [Diagnostic] = []
-    /// How many files the last load read and parsed (the rest were unchanged).
+    /// How many files the last load read and parsed (the rest were unchanged), and their jobs.
     public private(set) var parsedAtLastLoad = 0
+    public private(set) var readAtLastLoad: Set<JobID> = []
     /// How old (seconds) a file version must be to be trusted unchanged while its signature is
     /// (see ``FileSignature/isSettled(at:margin:)``). Tests lower it to see files of this instant
     /// as settled.
@@ -68,9 +69,12 @@ public struct JobCatalog: Sendable {
     /// Loads the directory again: reads and parses the files that are new or changed since the
     /// last load, keeps the entries of the others.
     ///
+    /// - Parameter touched: the names of the files that may have changed (the watcher's), or nil to
+    ///   look at every file. Other known files are kept without even a `stat`, unless the version
+    ///   read was too recent to be trusted.
     /// - Returns: what changed, for logging.
     @discardableResult
-    public mutating func reload() -> [Change] {
+    public mutating func reload(touched: Set<String>? = nil) -> [Change] {
         let paths: [String]
         switch Self.jobFiles(in: directory) {
         case .success(let found): paths = found
@@ -99,7 +103,7 @@ public struct JobCatalog: Sendable {
             }
             seen[id] = path
             if let known = entries[id], known.file == path, let signature = known.signature,
-                FileSignature.of(path) == signature
+                touched.map({ !$0.contains(name) }) ?? false || FileSignature.of(path) == signature
             {
                 next[id] = known
             } else {
@@ -127,6 +131,7 @@ public struct JobCatalog: Sendable {
             }
         }
         parsedAtLastLoad = files.count
+        readAtLastLoad = Set(files.map(\.id))
         for id in entries.keys where next[id] == nil { changes.append(.removed(id)) }
         entries = next
         jobCount = next.values.filter { $0.job != nil }.count

@@ -10,21 +10,23 @@ import WorkflowCore
 
 /// Watches `jobs.d` with inotify and calls `onChange` once the directory has been quiet for
 /// ``debounce`` after a change to a job file: creates, writes, deletes, renames (editors save by
-/// rename), and mode changes. A missing directory is watched for once a second until it appears;
-/// a directory that is removed or replaced is watched again.
+/// rename), and mode changes. `onChange` hears the names of the files touched, or nil when they
+/// are not known (the event queue overflowed, the directory appeared or was replaced): then every
+/// file must be looked at. A missing directory is watched for once a second until it appears; a
+/// directory that is removed or replaced is watched again.
 ///
 /// The inotify descriptor is read on a thread of its own, so waiting never blocks the concurrency
 /// pool.
 public final class JobsDirectoryWatcher: Service, Sendable {
     public let directory: String
     public let debounce: Duration
-    let onChange: @Sendable () -> Void
+    let onChange: @Sendable (Set<String>?) -> Void
     let logger: Logger
     private let stopped = Mutex(false)
 
     public init(
         directory: String, debounce: Duration = .milliseconds(50), logger: Logger,
-        onChange: @escaping @Sendable () -> Void
+        onChange: @escaping @Sendable (Set<String>?) -> Void
     ) {
         self.directory = directory
         self.debounce = debounce
@@ -55,6 +57,7 @@ public final class JobsDirectoryWatcher: Service, Sendable {
         var watch: Int32 = -1
         var warned = false
         var pendingSince: ContinuousClock.Instant?
+        var touched: Set<String>? = []  // nil: not known, look at every file
         var lastEvent = ContinuousClock.now
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while !isStopped {
@@ -73,6 +76,7 @@ public final class JobsDirectoryWatcher: Service, Sendable {
                 if warned {
                     warned = false
                     pendingSince = pendingSince ?? .now  // it appeared: load what is in it
+                    touched = nil
                     lastEvent = .now
                 }
             }
@@ -89,15 +93,17 @@ public final class JobsDirectoryWatcher: Service, Sendable {
             if ready > 0 {
                 let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
                 if count > 0 {
-                    let (relevant, lost) = Self.scan(buffer, count: count)
+                    let (names, everything, lost) = Self.scan(buffer, count: count)
                     if lost {
                         inotify_rm_watch(fd, watch)
                         watch = -1
                         warned = true  // re-add quietly, then reload
                         pendingSince = pendingSince ?? .now
+                        touched = nil
                         lastEvent = .now
-                    } else if relevant {
+                    } else if everything || !names.isEmpty {
                         pendingSince = pendingSince ?? .now
+                        touched = everything ? nil : touched?.union(names)
                         lastEvent = .now
                     }
                 }
@@ -105,14 +111,17 @@ public final class JobsDirectoryWatcher: Service, Sendable {
             }
             if pendingSince != nil, ContinuousClock.now - lastEvent >= debounce {
                 pendingSince = nil
-                onChange()
+                onChange(touched)
+                touched = []
             }
         }
     }
 
-    /// Whether the events in `buffer` touch a job file, and whether the watch itself was lost.
-    static func scan(_ buffer: [UInt8], count: Int) -> (relevant: Bool, lost: Bool) {
-        var relevant = false
+    /// The job files the events in `buffer` touch; whether every file must be looked at (events
+    /// were lost); and whether the watch itself was lost.
+    static func scan(_ buffer: [UInt8], count: Int) -> (names: Set<String>, everything: Bool, lost: Bool) {
+        var names: Set<String> = []
+        var everything = false
         var lost = false
         var offset = 0
         let header = MemoryLayout<inotify_event>.size
@@ -123,14 +132,14 @@ public final class JobsDirectoryWatcher: Service, Sendable {
             }
             if mask & UInt32(IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED | IN_Q_OVERFLOW) != 0 {
                 lost = lost || mask & UInt32(IN_Q_OVERFLOW) == 0
-                relevant = true
+                everything = true
             } else if length > 0 {
                 let nameBytes = buffer[(offset + header)..<min(count, offset + header + length)].prefix { $0 != 0 }
                 let name = String(decoding: nameBytes, as: UTF8.self)
-                if JobParser.isJobFileName(name) { relevant = true }
+                if JobParser.isJobFileName(name) { names.insert(name) }
             }
             offset += header + length
         }
-        return (relevant, lost)
+        return (names, everything, lost)
     }
 }

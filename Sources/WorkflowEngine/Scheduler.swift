@@ -37,7 +37,8 @@ public final class Scheduler: Service, Sendable {
         case wake
         /// Re-read jobs.d; `announce` tells the supervisor (RELOADING=1 … READY=1), as for SIGHUP;
         /// `done` hears the summary once the new jobs are in effect.
-        case reload(announce: Bool, done: (@Sendable (String) -> Void)?)
+        /// `touched`: the job files that may have changed (nil: any of them).
+        case reload(announce: Bool, touched: Set<String>?, done: (@Sendable (String) -> Void)?)
         case shutdown
         case runEnded(JobID, RunSnapshot)
         /// The wall clock was set (NTP step, `date -s`): fire times are planned anew.
@@ -77,16 +78,19 @@ public final class Scheduler: Service, Sendable {
     }
 
     /// Re-reads `jobs.d` (SIGHUP, `systemctl reload`), announced to the supervisor.
-    public func reload() { continuation.yield(.reload(announce: true, done: nil)) }
+    public func reload() { continuation.yield(.reload(announce: true, touched: nil, done: nil)) }
 
     /// Re-reads `jobs.d`, announced, and calls `done` with a summary once it is in effect (or
     /// with why not, when wfd is stopping).
     public func reload(done: @escaping @Sendable (String) -> Void) {
-        continuation.yield(.reload(announce: true, done: done))
+        continuation.yield(.reload(announce: true, touched: nil, done: done))
     }
 
     /// Re-reads `jobs.d` after a change seen on disk, without telling the supervisor.
-    public func reloadQuietly() { continuation.yield(.reload(announce: false, done: nil)) }
+    /// `touched`: the names of the files that changed, when the watcher knows them.
+    public func reloadQuietly(touched: Set<String>? = nil) {
+        continuation.yield(.reload(announce: false, touched: touched, done: nil))
+    }
 
     /// Stops starting runs, cancels the active ones (TERM, grace, KILL), records them and returns.
     public func shutdown() { continuation.yield(.shutdown) }
@@ -218,10 +222,11 @@ public final class Scheduler: Service, Sendable {
                 switch event {
                 case .wake:
                     break
-                case .reload(let announce, let done) where !stopping:
+                case .reload(let announce, let touched, let done) where !stopping:
                     if announce { reporter.reloading(status: "reloading \(configuration.jobsDirectory)") }
                     await apply(
-                        catalog.reload(), catalog: catalog, planner: &planner, indexed: &indexed, marks: marks,
+                        catalog.reload(touched: touched), catalog: catalog, planner: &planner, indexed: &indexed,
+                        marks: marks,
                         store: store)
                     sortedIDs = []
                     if announce {
@@ -232,7 +237,7 @@ public final class Scheduler: Service, Sendable {
                         + "(\(catalog.parsedAtLastLoad) of \(catalog.entries.count) files read; the rest unchanged)"
                     logger.info("\(summary)")
                     done?(summary)
-                case .reload(_, let done):
+                case .reload(_, _, let done):
                     done?("not reloaded: wfd is stopping")
                 case .shutdown:
                     if !stopping {
@@ -386,7 +391,8 @@ public final class Scheduler: Service, Sendable {
                 logger.error("job file is invalid, \(what)", metadata: [LogField.job: .string(id.rawValue)])
             }
         }
-        for diagnostic in catalog.diagnostics {
+        // The problems of the files read now (an unchanged file's were logged when it was read).
+        for diagnostic in catalog.unnamed + catalog.readAtLastLoad.flatMap({ catalog.entries[$0]?.diagnostics ?? [] }) {
             logger.error("\(diagnostic.description)", metadata: [LogField.file: .string(diagnostic.file)])
         }
         if initial {
@@ -396,7 +402,9 @@ public final class Scheduler: Service, Sendable {
         }
         let now = clock.now()
         var changed: [JobInfo] = []
-        for (id, entry) in catalog.entries {
+        // A file not read again has the entry, and so the index, it had.
+        for id in initial ? Set(catalog.entries.keys) : catalog.readAtLastLoad {
+            guard let entry = catalog.entries[id] else { continue }
             var info = JobInfo(id: id, job: entry.job, file: entry.file, errors: entry.diagnostics, loadedAt: now)
             if let previous = indexed[id] {
                 info.loadedAt = previous.loadedAt
@@ -423,7 +431,9 @@ public final class Scheduler: Service, Sendable {
             return await group.reduce(into: [JobInfo]()) { if let info = $1 { $0.append(info) } }
         }
         for info in written { indexed[info.job] = info }
-        planner.update(jobs: catalog.jobs, now: now, marks: marks.lastFireTimes)
+        if initial || !changes.isEmpty {
+            planner.update(jobs: catalog.entries.values.compactMap(\.job), now: now, marks: marks.lastFireTimes)
+        }
     }
 
     private func statusLine(catalog: JobCatalog, planner: SchedulePlanner, active: Int) -> String {

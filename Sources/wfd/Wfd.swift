@@ -162,7 +162,9 @@ struct Wfd: AsyncParsableCommand {
             reporter: SystemdReporter(),
             logger: logger)
         let hangups = HangupService(scheduler: scheduler)
-        let watcher = JobsDirectoryWatcher(directory: directories.jobs, logger: logger) { scheduler.reloadQuietly() }
+        let watcher = JobsDirectoryWatcher(directory: directories.jobs, logger: logger) { touched in
+            scheduler.reloadQuietly(touched: touched)
+        }
         let clockMonitor = WallClockMonitor(logger: logger) { scheduler.clockChanged() }
         let control: ControlServer
         do {

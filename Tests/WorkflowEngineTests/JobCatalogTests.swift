@@ -83,4 +83,22 @@ import WorkflowTesting
         catalog.reload()
         #expect(catalog.parsedAtLastLoad == 1, "the change time counts too (a chmod changes only it)")
     }
+
+    /// The watcher names the files it saw change: only those are looked at, not 10,000 `stat`s.
+    @Test func aReloadOfTheFilesTheWatcherNamedLooksAtNoOther() throws {
+        let dir = try TemporaryDirectory("catalog")
+        for name in ["a", "b", "c"] { try dir.write("\(name).yaml", job("echo \(name)")) }
+        var catalog = settledCatalog(dir)
+        catalog.reload()
+        try dir.write("a.yaml", job("echo A"))
+        try dir.write("b.yaml", job("echo B"))
+        try dir.write("d.yaml", job("echo d"))
+        let changes = catalog.reload(touched: ["a.yaml"])
+        #expect(Set(changes) == [.changed(JobID("a")!), .added(JobID("d")!)], "a was named; d is new to the listing")
+        #expect(catalog.entries[JobID("b")!]?.job?.steps.first?.kind == .run("echo b"), "b was not named")
+        #expect(catalog.readAtLastLoad == [JobID("a")!, JobID("d")!])
+        try FileManager.default.removeItem(atPath: dir.file("c.yaml"))
+        #expect(catalog.reload(touched: ["c.yaml"]) == [.removed(JobID("c")!)])
+        #expect(Set(catalog.reload()) == [.changed(JobID("b")!)], "a full reload finds what the watcher did not name")
+    }
 }
