@@ -2,6 +2,8 @@
 #   make run    install what is missing, build, run wfd in the foreground on ./jobs.d and ./state
 #   make test   install what is missing, build, run every test (the systemd end-to-end ones need root)
 #   make soak   the kill -9 crash test with 1,000 kills instead of 50 (about 10 minutes)
+#   make fuzz   libFuzzer on each parser for FUZZ_SECONDS (default 60) each; make test replays the corpus
+#   make sanitize  the tests under ThreadSanitizer, then AddressSanitizer
 
 SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 PREFIX ?= /usr/local
@@ -17,8 +19,11 @@ SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # (BENCHMARKS.md). Kept apart from .build, where the debug build, the tests and `make man` build.
 RELEASE_SCRATCH = .build-static
 RELEASE = $(RELEASE_SCRATCH)/release
+FUZZ_SCRATCH = .build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = job-file cron calendar template schema
 
-.PHONY: all deps build run test soak bench install uninstall lint clean man
+.PHONY: all deps build run test soak bench install uninstall lint clean man fuzz sanitize
 
 all: build
 
@@ -47,6 +52,28 @@ test: build
 soak: build
 	$(SWIFT) build --build-tests
 	WFD_CRASH_KILLS=1000 $(SWIFT) test --skip-build --filter CrashRecoveryTests
+
+# Each target runs on the kept corpus (Tests/Fixtures/fuzz/TARGET) plus what earlier runs found
+# (.build-fuzz/corpus/TARGET). A crash or a violated property stops with the input in
+# .build-fuzz/artifacts: fix it, then add the input to Tests/Fixtures/fuzz/TARGET.
+fuzz: deps
+	$(SWIFT) build -c release --scratch-path $(FUZZ_SCRATCH) --product wfd-fuzz \
+		-Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DFUZZING
+	@mkdir -p $(FUZZ_SCRATCH)/artifacts
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ_SCRATCH)/corpus/$$t; \
+		echo "fuzzing $$t for $(FUZZ_SECONDS) s"; \
+		WFD_FUZZ_TARGET=$$t $(FUZZ_SCRATCH)/release/wfd-fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+			-rss_limit_mb=4096 -max_len=65536 -print_final_stats=1 -artifact_prefix=$(FUZZ_SCRATCH)/artifacts/$$t- \
+			$(FUZZ_SCRATCH)/corpus/$$t Tests/Fixtures/fuzz/$$t 2>$(FUZZ_SCRATCH)/$$t.log \
+			|| { tail -40 $(FUZZ_SCRATCH)/$$t.log; exit 1; }; \
+		grep -E "stat::number_of_executed_units|stat::peak_rss_mb" $(FUZZ_SCRATCH)/$$t.log; \
+	done
+
+# The whole test suite under each sanitizer, in build folders of their own.
+sanitize: deps
+	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan
+	$(SWIFT) test --sanitize=address --scratch-path .build-asan
 
 bench: release
 	python3 scripts/bench.py $(RELEASE)
@@ -90,4 +117,4 @@ uninstall:
 	@echo "left /etc/wfd and /var/lib/wfd (your jobs and history) in place"
 
 clean:
-	rm -rf .build $(RELEASE_SCRATCH)
+	rm -rf .build $(RELEASE_SCRATCH) $(FUZZ_SCRATCH) .build-tsan .build-asan

@@ -81,6 +81,17 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Fuzz targets (make fuzz) and the replay of their corpus (make test).
+        .target(
+            name: "WorkflowFuzzing",
+            dependencies: ["WorkflowCore"],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "wfd-fuzz",
+            dependencies: ["WorkflowFuzzing"],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "wfd-testhelper",
             dependencies: ["WorkflowStore"],
@@ -88,7 +99,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WorkflowCoreTests",
-            dependencies: ["WorkflowCore", "WorkflowTesting"],
+            dependencies: ["WorkflowCore", "WorkflowFuzzing", "WorkflowTesting"],
             swiftSettings: strict
         ),
         .testTarget(

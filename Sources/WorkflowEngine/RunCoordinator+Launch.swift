@@ -62,7 +62,8 @@ extension RunCoordinator {
         var fields = [LogField.step: slot.step.rawValue, LogField.attempt: String(attempt)]
         if let item = slot.item { fields[LogField.item] = String(item) }
         let stepLogger = logger.with(fields)
-        var values = templateValues(for: definition, snapshot: snapshot, outputs: outputs)
+        // Outputs reach a `run:` step's process through its environment, never through templates.
+        lazy var values = templateValues(for: definition, snapshot: snapshot, outputs: outputs)
         let item = record?.value
         func failed(_ problem: TemplateProblem, in field: String) -> Launch {
             .ended(.failure(.template, "in '\(field)': \(problem.message)", retriable: false))

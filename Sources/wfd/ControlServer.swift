@@ -148,7 +148,13 @@ final class ControlServer: Service, Sendable {
             else {
                 return ControlResponse(ok: false, message: "retry needs a job id and a run id", error: "bad_request")
             }
-            var retry = RetryRequest(from: request.from.flatMap(StepID.init))
+            var retry = RetryRequest(from: nil)
+            if let name = request.from {
+                guard let step = StepID(name) else {
+                    return ControlResponse(ok: false, message: "'\(name)' is not a step id", error: "bad_request")
+                }
+                retry.from = step
+            }
             var outputs: [StepID: Data] = [:]
             for name in request.skip ?? [] {
                 guard let step = StepID(name) else {

@@ -141,4 +141,19 @@ import WorkflowCore
         #expect(JobID(String(repeating: "a", count: 65)) == nil)
         #expect(RunID("..") == nil && RunID("a/b") == nil && RunID("x\u{0}") == nil)
     }
+
+    @Test func variableNamesAreUpperCasedWithEverythingElseAsUnderscores() {
+        #expect(StepEnvironmentNames.variablePart("fetch-list.v2_x") == "FETCH_LIST_V2_X")
+        #expect(StepEnvironmentNames.variablePart("straße") == "STRASSE", "non-ASCII: Unicode upper-casing")
+        #expect(StepEnvironmentNames.variablePart("é1") == "_1")
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2000 {
+            let name = String(
+                decoding: (0..<Int.random(in: 1...12, using: &generator)).map { _ in
+                    UInt8.random(in: 0x20...0x7E, using: &generator)
+                }, as: UTF8.self)
+            let unicode = String(name.uppercased().map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" })
+            #expect(StepEnvironmentNames.variablePart(name) == unicode, "\(name)")
+        }
+    }
 }

@@ -156,6 +156,33 @@ import WorkflowTesting
         planner.clockChanged(now: t0 - 86400)
         #expect(planner.nextWake == t0 - 86400 + 600)
     }
+
+    /// 10,000 timers at once: every job fires at its second of every minute, exactly once per
+    /// fire time, none skipped or late, and the planner always wakes for the next second.
+    @Test func tenThousandTimersEachFireOnTimeExactlyOnce() throws {
+        var planner = SchedulePlanner(hostZone: utc)
+        let jobs = try (0..<10_000).map { try job("j\($0)", "\($0 % 60) * * * * *") }
+        planner.update(jobs: jobs, now: t0)
+        var fired: [JobID: [Date]] = [:]
+        for second in 1...600 {
+            let now = t0 + Double(second)
+            #expect(planner.nextWake == now, "second \(second)")
+            for decision in planner.takeDue(now: now, active: []) {
+                guard case .start(let firing) = decision else {
+                    Issue.record("not started: \(decision)")
+                    continue
+                }
+                #expect(firing.fireTime == now && firing.startAt == now)
+                fired[firing.job, default: []].append(firing.fireTime)
+            }
+        }
+        #expect(fired.count == 10_000)
+        for (index, job) in jobs.enumerated() {
+            let offset = index % 60 == 0 ? 60 : index % 60
+            let expected = (0..<10).map { t0 + Double($0 * 60 + offset) }
+            #expect(fired[job.id] == expected, "\(job.id)")
+        }
+    }
 }
 
 @Suite struct SchedulerTests {

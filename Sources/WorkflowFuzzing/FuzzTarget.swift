@@ -1,0 +1,67 @@
+import Foundation
+import WorkflowCore
+
+/// What `make fuzz` feeds random bytes to, and what `make test` replays the kept corpus through.
+///
+/// Each target must never crash or hang, whatever the bytes; where a result can be checked
+/// against a property (a next fire time lies after the time asked about), it is, and a
+/// violation stops the process like a crash so the fuzzer keeps the input.
+public enum FuzzTarget: String, CaseIterable, Sendable {
+    /// A job file: YAML, then the job format's parsing and validation.
+    case jobFile = "job-file"
+    /// A cron expression, and its next fire times in three zones.
+    case cron
+    /// A systemd calendar event, and its next elapse times in three zones.
+    case calendar
+    /// A `${{ … }}` template, and its rendering against a fixed set of values.
+    case template
+    /// A JSON Schema: compiled (meta-schema check included), then applied to a few instances.
+    case schema
+
+    public func run(_ data: Data) {
+        let text = String(decoding: data, as: UTF8.self)
+        switch self {
+        case .jobFile:
+            _ = try? JobParser().parse(text, path: "/fuzz/job.yaml")
+        case .cron:
+            guard let expression = try? CronExpression(parsing: text) else { return }
+            for zone in Self.zones {
+                for start in Self.starts {
+                    guard let next = expression.nextFire(after: start, in: zone) else { continue }
+                    check(next > start, "cron '\(text)' fires at \(next), not after \(start)")
+                }
+            }
+        case .calendar:
+            guard let event = try? CalendarEvent(parsing: text) else { return }
+            for zone in Self.zones {
+                for start in Self.starts {
+                    guard let next = event.nextElapse(after: start, in: zone) else { continue }
+                    check(next > start, "calendar '\(text)' elapses at \(next), not after \(start)")
+                }
+            }
+        case .template:
+            guard let template = try? Template(parsing: text) else { return }
+            _ = template.render(Self.values, item: .array([.string("x"), .number(1)]))
+            _ = JSONValue.string(text).rendered(Self.values, item: .object(["k": .null]))
+        case .schema:
+            guard let document = JSONValue.parse(data), let schema = try? JSONSchema(document) else { return }
+            for instance in [document, .null, .bool(true), .number(0), .string(""), .array([]), .object([:])] {
+                _ = schema.validate(instance)
+            }
+        }
+    }
+
+    private func check(_ condition: Bool, _ message: @autoclosure () -> String) {
+        guard !condition else { return }
+        fatalError("fuzz property violated: \(message())")
+    }
+
+    static let zones = ["UTC", "Europe/Berlin", "America/Sao_Paulo"].compactMap(TimeZone.init(identifier:))
+    /// Around a DST change in each of those zones, and a leap day.
+    static let starts = [1_774_744_200, 1_792_371_600, 1_709_164_800].map { Date(timeIntervalSince1970: $0) }
+
+    static let values = TemplateValues(
+        outputs: [StepID("fetch")!: .object(["items": .array([.number(1), .string("two")]), "n": .number(3)])],
+        params: ["who": "world"], run: RunID.make(at: Date(timeIntervalSince1970: 1_800_000_000), suffix: 0xabcdef),
+        trigger: .manual, job: JobID("fuzz")!)
+}
