@@ -58,7 +58,8 @@ soak: build
 # .build-fuzz/artifacts: fix it, then add the input to Tests/Fixtures/fuzz/TARGET.
 fuzz: deps
 	$(SWIFT) build -c release --scratch-path $(FUZZ_SCRATCH) --product wfd-fuzz \
-		-Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DFUZZING
+		-Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DFUZZING \
+		-Xswiftc -Xclang-linker -Xswiftc -fuse-ld=bfd  # gold crashes on this link
 	@mkdir -p $(FUZZ_SCRATCH)/artifacts
 	@for t in $(FUZZ_TARGETS); do \
 		mkdir -p $(FUZZ_SCRATCH)/corpus/$$t; \

@@ -89,7 +89,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "wfd-fuzz",
-            dependencies: ["WorkflowFuzzing"],
+            dependencies: ["CLinux", "WorkflowFuzzing"],
             swiftSettings: strict
         ),
         .executableTarget(

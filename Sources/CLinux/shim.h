@@ -4,4 +4,10 @@
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
 #include <malloc.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* libFuzzer's driver, for make fuzz (defined only when linked with -sanitize=fuzzer): SwiftPM
+   names an executable's entry point itself, so wfd-fuzz starts libFuzzer from there. */
+int LLVMFuzzerRunDriver(int *argc, char ***argv, int (*callback)(const uint8_t *data, size_t size));
 #endif

@@ -3,7 +3,8 @@
 #endif
 
 /// Who may send commands to wfd: root, wfd's own user, and members of one group (default `wfd`),
-/// checked against the peer's credentials (`SO_PEERCRED`) and its groups as the system knows them.
+/// checked against the peer's credentials (`SO_PEERCRED`, `SO_PEERGROUPS`) and its groups as the
+/// system knows them.
 public struct ControlPolicy: Sendable {
     /// Always allowed: root and the user wfd runs as.
     public let users: Set<UInt32>
@@ -18,10 +19,17 @@ public struct ControlPolicy: Sendable {
         groupID = groupName.flatMap(Self.groupID(named:))
     }
 
-    /// nil when `uid` (whose primary group is `gid`) may control wfd; else why not, in one sentence.
-    public func refusal(uid: UInt32, gid: UInt32) -> String? {
+    /// nil when `uid` (whose primary group is `gid`, holding the supplementary `groups`) may
+    /// control wfd; else why not, in one sentence. A member is one whose process holds the group
+    /// (`sg`, systemd's `SupplementaryGroups=`) or whom the system's group database names as one
+    /// (`usermod -aG`, before logging in again).
+    public func refusal(uid: UInt32, gid: UInt32, groups: [UInt32] = []) -> String? {
         if users.contains(uid) { return nil }
-        if let groupID, gid == groupID || Self.groups(of: uid, primary: gid).contains(groupID) { return nil }
+        if let groupID,
+            gid == groupID || groups.contains(groupID) || Self.groups(of: uid, primary: gid).contains(groupID)
+        {
+            return nil
+        }
         let who = users.sorted().map { $0 == 0 ? "root" : "uid \($0) (wfd's user)" }.joined(separator: ", ")
         guard let groupName else { return "uid \(uid) is not \(who); only they may control wfd" }
         guard groupID != nil else {

@@ -17,6 +17,9 @@ public enum ControlSocket {
         public var pid: Int32
         public var uid: UInt32
         public var gid: UInt32
+        /// The supplementary groups the peer process holds (`SO_PEERGROUPS`), as the kernel saw
+        /// them when it connected.
+        public var groups: [UInt32] = []
     }
 
     public static func peer(of fd: Int32) -> Peer? {
@@ -24,7 +27,14 @@ public enum ControlSocket {
         var credentials: (Int32, UInt32, UInt32) = (0, 0, 0)
         var length = socklen_t(MemoryLayout<(Int32, UInt32, UInt32)>.size)
         guard getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0, length == 12 else { return nil }
-        return Peer(pid: credentials.0, uid: credentials.1, gid: credentials.2)
+        var peer = Peer(pid: credentials.0, uid: credentials.1, gid: credentials.2)
+        // SO_PEERGROUPS (Linux 4.13), which Glibc's module does not name: 59 on every architecture.
+        var groups = [gid_t](repeating: 0, count: 256)
+        var size = socklen_t(groups.count * MemoryLayout<gid_t>.size)
+        if getsockopt(fd, SOL_SOCKET, 59, &groups, &size) == 0 {
+            peer.groups = Array(groups.prefix(Int(size) / MemoryLayout<gid_t>.size))
+        }
+        return peer
     }
 
     static func address(_ path: String) throws(Failure) -> (sockaddr_un, socklen_t) {

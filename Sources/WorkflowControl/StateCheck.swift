@@ -66,7 +66,15 @@ public struct StateCheck: Sendable {
                     "a write that never completed (its record keeps the previous version)",
                     repair: daemonRunning ? nil : "delete it", apply: daemonRunning ? nil : { try remove(path) })
             } else if file.hasSuffix(".json") {
-                guard let data = try? RecordFile.readData(path) else { continue }
+                let data: Data
+                do {
+                    data = try RecordFile.readData(path)
+                } catch {
+                    add(
+                        path, "unreadable",
+                        "the record cannot be read (\(error)); put it back from a backup or remove it")
+                    continue
+                }
                 if let problem = RecordSeal.problem(in: data) {
                     add(
                         path, "damaged", "the record fails its check: \(problem)", repair: "move it aside",
@@ -109,6 +117,17 @@ public struct StateCheck: Sendable {
                         })
                 }
                 if record.state.isTerminal { ended.append(RunIndex.Entry(record)) }
+                if record.state == .succeeded, let spec = try? store.loadSpec(job, run) {
+                    let gone = spec.steps.map(\.id).filter {
+                        !FileManager.default.fileExists(atPath: state.stepRecord(job, run, $0))
+                    }
+                    if !gone.isEmpty {
+                        add(
+                            state.stepsDirectory(job, run), "missing_step",
+                            "the run succeeded but the records of \(gone.map(\.rawValue).joined(separator: ", ")) are "
+                                + "gone, so its history is incomplete; put them back from a backup if you need them")
+                    }
+                }
                 if record.interrupted == true {
                     add(
                         state.runRecord(job, run), "waiting_for_person", record.error ?? "interrupted", note: true)

@@ -116,7 +116,7 @@ extension RunCoordinator {
         let file = directory.runFile(job, run, relative: relative)
         let data = Data(value)
         do {
-            try await BlockingIO.shared.run { () throws(StoreError) in try RecordFile.write(data, to: file) }
+            try await FullDisk.write(logger) { () throws(StoreError) in try RecordFile.write(data, to: file) }
         } catch {
             return fail("wfd could not record its output: \(error)")
         }

@@ -374,12 +374,12 @@ public struct RunCoordinator: Sendable {
         }
     }
 
-    /// Runs a durable write on an I/O thread; a failure is logged (the records on disk stay at
-    /// their last version).
+    /// Runs a durable write on an I/O thread, waiting for space on a full disk (``FullDisk``); a
+    /// failure is logged (the records on disk stay at their last version).
     @discardableResult
     func persist(_ logger: Logger, _ write: @escaping @Sendable () throws(StoreError) -> Void) async -> Bool {
         do {
-            try await BlockingIO.shared.run(write)
+            try await FullDisk.write(logger, write)
             return true
         } catch {
             logger.error("cannot write state, the record on disk keeps its previous version: \(error)")

@@ -93,7 +93,7 @@ final class ControlServer: Service, Sendable {
                 ok: false, message: "permission denied: the caller's credentials cannot be read",
                 error: "permission_denied")
         }
-        if let refusal = policy.refusal(uid: peer.uid, gid: peer.gid) {
+        if let refusal = policy.refusal(uid: peer.uid, gid: peer.gid, groups: peer.groups) {
             logger.warning(
                 "refused control command '\(request.command)' from uid \(peer.uid), pid \(peer.pid): \(refusal)")
             return ControlResponse(ok: false, message: "permission denied: \(refusal)", error: "permission_denied")

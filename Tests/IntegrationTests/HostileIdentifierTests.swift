@@ -5,6 +5,10 @@ import WorkflowCore
 import WorkflowStore
 import WorkflowTesting
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Job, run and step names come from people and scripts: through wfctl's arguments or straight
 /// over the control socket, none may reach outside the state directory, crash wfd or be quietly
 /// read as something else.
@@ -101,5 +105,43 @@ import WorkflowTesting
         #expect(tree(dir.path).filter { !$0.hasPrefix("state/") } == before, "nothing outside the state directory")
         let jobs = try FileManager.default.contentsOfDirectory(atPath: "\(daemon.state)/jobs")
         #expect(jobs == ["ok"], "no job directory for a refused name: \(jobs)")
+    }
+
+    /// Every command that changes something is refused to a caller outside root, wfd's user and
+    /// the control group, even when the socket itself is open to everyone; a member gets through.
+    @Test(.enabled(if: geteuid() == 0, "switching users needs root"))
+    func everyChangingCommandIsRefusedToStrangersAndAllowedToTheControlGroup() async throws {
+        let dir = try TemporaryDirectory("hostile")
+        try FileManager.default.createDirectory(atPath: dir.file("jobs"), withIntermediateDirectories: true)
+        try dir.write("jobs/ok.yaml", "steps:\n  - id: one\n    run: 'true'\n")
+        let daemon = try await TestDaemon.start(dir, arguments: ["--control-group", "daemon"])
+        defer { Task { await daemon.process.stop() } }
+        let wfctl = try BuiltProducts.path("wfctl")
+        let started = try await runProgram(wfctl, ["run", "ok", "--wait", "--state", daemon.state])
+        let run = try #require(RunStore(directory: StateDirectory(root: daemon.state)).runIDs(JobID("ok")!).last)
+        #expect(started.status == 0)
+        let state = StateDirectory(root: daemon.state)
+        for (path, mode) in [
+            (dir.path, 0o755), (state.root, 0o755), (state.daemonLock, 0o644), (state.daemonInfo, 0o644),
+            (state.file("control.sock"), 0o666),
+        ] as [(String, mode_t)] {
+            chmod(path, mode)
+        }
+        let commands = [
+            ["run", "ok"], ["cancel", run.rawValue], ["retry", run.rawValue], ["approve", run.rawValue, "one"],
+            ["reject", run.rawValue, "one"], ["reload"],
+        ]
+        for command in commands {
+            let stranger = try await runProgram(
+                "/usr/bin/setpriv",
+                ["--reuid=65534", "--regid=65534", "--clear-groups", wfctl] + command + ["--state", daemon.state])
+            #expect(stranger.status == 77, "\(command): \(stranger.output)")
+            #expect(stranger.output.contains("permission denied"), "\(command): \(stranger.output)")
+        }
+        #expect(RunStore(directory: state).runIDs(JobID("ok")!).count == 1, "no run was started")
+        let member = try await runProgram(
+            "/usr/bin/setpriv",
+            ["--reuid=65534", "--regid=65534", "--groups=1", wfctl, "run", "ok", "--state", daemon.state])
+        #expect(member.status == 0, "a member of the control group may: \(member.output)")
     }
 }

@@ -119,4 +119,65 @@ import WorkflowTesting
         #expect(!FileManager.default.fileExists(atPath: state.runDirectory(job, never)))
         #expect(store.loadQuarantineLog().entries.count == 1)
     }
+
+    /// Every kind of damage at once to one job's records while wfd is stopped: garbage, a
+    /// truncation, an empty file, a deletion, a directory where a file should be (unreadable even
+    /// to root). wfd starts, keeps running the other job, runs the damaged one again, and every
+    /// problem is either moved aside and reported or explained by `wfctl fsck`.
+    @Test func everyKindOfDamageLeavesTheDaemonRunningTheOtherJobsAndTheDamagedOne() async throws {
+        let dir = try TemporaryDirectory("damage")
+        try FileManager.default.createDirectory(atPath: dir.file("jobs"), withIntermediateDirectories: true)
+        try dir.write("jobs/victim.yaml", "schedule: '0 0 1 1 *'\nsteps:\n  - id: one\n    run: 'true'\n")
+        try dir.write("jobs/healthy.yaml", "schedule: '* * * * * *'\nsteps:\n  - id: one\n    run: 'true'\n")
+        let first = try await TestDaemon.start(dir)
+        let state = StateDirectory(root: first.state)
+        let store = RunStore(directory: state)
+        let (victim, healthy) = (JobID("victim")!, JobID("healthy")!)
+        for _ in 0..<2 { #expect(try await wfctl(["run", "victim", "--wait"], state: first.state).status == 0) }
+        #expect(await eventually { store.runIDs(healthy).count >= 1 })
+        await first.process.stop()
+
+        let runs = store.runIDs(victim)
+        try dir.write("state/jobs/victim/latest.json", "{{{ not json")
+        // The healthy job's scheduling mark, cut in half: it must go on firing all the same.
+        let schedule = state.jobDirectory(healthy) + "/schedule.json"
+        let mark = try Data(contentsOf: URL(fileURLWithPath: schedule))
+        try mark.prefix(mark.count / 2).write(to: URL(fileURLWithPath: schedule))
+        try Data().write(to: URL(fileURLWithPath: state.runRecord(victim, runs[1])))
+        try FileManager.default.removeItem(atPath: state.stepRecord(victim, runs[0], StepID("one")!))
+        try FileManager.default.removeItem(atPath: state.jobInfo(victim))
+        try FileManager.default.createDirectory(atPath: state.jobInfo(victim), withIntermediateDirectories: false)
+        let index = try FileHandle(forWritingTo: URL(fileURLWithPath: state.runIndex(victim)))
+        try index.seekToEnd()
+        try index.write(contentsOf: Data("\u{0}\u{1}garbage\n{\"half\": ".utf8))
+        try index.close()
+
+        let healthyBefore = store.runIDs(healthy).count
+        let daemon = try await TestDaemon.start(dir, log: "wfd-2.log")
+        defer { Task { await daemon.process.stop() } }
+        #expect(
+            await eventually(timeout: .seconds(20)) { store.runIDs(healthy).count >= healthyBefore + 2 },
+            "the other job keeps running")
+        let again = try await wfctl(["run", "victim", "--wait"], state: daemon.state)
+        #expect(again.status == 0, "the damaged job runs again: \(again.output)")
+        #expect(isAlive(daemon.process.pid))
+        let status = try await wfctl(["status"], state: daemon.state)
+        #expect(status.status == 0, "\(status.output)")
+        #expect(status.output.contains("victim") && status.output.contains("healthy"), "\(status.output)")
+        let log = (try? String(contentsOfFile: dir.file("wfd-2.log"), encoding: .utf8)) ?? ""
+        #expect(log.contains("latest.json"), "the damaged latest.json is reported: \(log.suffix(3000))")
+        let moved = try FileManager.default.contentsOfDirectory(atPath: state.jobDirectory(victim))
+        #expect(moved.contains { $0.hasPrefix("latest.json.corrupt-") }, "\(moved)")
+        let marks = try FileManager.default.contentsOfDirectory(atPath: state.jobDirectory(healthy))
+        #expect(marks.contains { $0.hasPrefix("schedule.json.corrupt-") }, "\(marks)")
+
+        let fsck = try await wfctl(["fsck"], state: daemon.state)
+        for expected in [
+            "runs/victim/\(runs[1])/run.json", "a damaged record wfd moved aside",
+            "runs/victim/\(runs[0])/steps: the run succeeded but the records of one are gone",
+            "jobs/victim/job.json: the record cannot be read",
+        ] {
+            #expect(fsck.output.contains(expected), "\(expected)\n\(fsck.output)")
+        }
+    }
 }

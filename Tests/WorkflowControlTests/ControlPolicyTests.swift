@@ -9,6 +9,7 @@ import WorkflowControl
         #expect(policy.refusal(uid: 0, gid: 0) == nil)
         #expect(policy.refusal(uid: 4242, gid: 4242) == nil)
         #expect(policy.refusal(uid: 1, gid: 1) == nil, "daemon's primary group is daemon")
+        #expect(policy.refusal(uid: 65534, gid: 65534, groups: [1]) == nil, "a process holding the group")
         let refusal = policy.refusal(uid: 65534, gid: 65534)
         #expect(
             refusal
