@@ -64,6 +64,7 @@ fuzz: deps
 	@for t in $(FUZZ_TARGETS); do \
 		mkdir -p $(FUZZ_SCRATCH)/corpus/$$t; \
 		echo "fuzzing $$t for $(FUZZ_SECONDS) s"; \
+		LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan-suppressions.txt \
 		WFD_FUZZ_TARGET=$$t $(FUZZ_SCRATCH)/release/wfd-fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
 			-rss_limit_mb=4096 -max_len=65536 -print_final_stats=1 -artifact_prefix=$(FUZZ_SCRATCH)/artifacts/$$t- \
 			$(FUZZ_SCRATCH)/corpus/$$t Tests/Fixtures/fuzz/$$t 2>$(FUZZ_SCRATCH)/$$t.log \

@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import Synchronization
 import WorkflowCore
 import WorkflowStore
 
@@ -36,7 +35,7 @@ public final class BudgetGuard: Sendable {
     let perDay: Budget?
     private let store: RunStore
     private let logger: Logger
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
     /// Loads what the run and the job's day have spent so far.
     public init(job: Job, run: RunID, store: RunStore, logger: Logger) {
@@ -48,7 +47,7 @@ public final class BudgetGuard: Sendable {
         self.logger = logger
         let spent = (try? store.loadRunSpend(job.id, run)) ?? Spend()
         let days = (try? store.loadDailySpend(job.id)) ?? DailySpendRecord(job: job.id)
-        state = Mutex(State(run: spent, day: days))
+        state = Locked(State(run: spent, day: days))
     }
 
     /// What the run has spent so far.

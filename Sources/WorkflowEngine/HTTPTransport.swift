@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import WorkflowCore
 
 #if canImport(FoundationNetworking)
     import FoundationNetworking
@@ -96,7 +96,7 @@ public final class HTTPTransport: Sendable {
             let continuation: CheckedContinuation<Result<Response, Failure>, Never>
         }
 
-        private let pending = Mutex<[Int: Pending]>([:])
+        private let pending = Locked<[Int: Pending]>([:])
 
         func register(
             _ task: URLSessionTask, limit: Int, continuation: CheckedContinuation<Result<Response, Failure>, Never>

@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import ServiceLifecycle
-import Synchronization
 import WorkflowCore
 
 #if canImport(Glibc)
@@ -22,7 +21,7 @@ public final class JobsDirectoryWatcher: Service, Sendable {
     public let debounce: Duration
     let onChange: @Sendable (Set<String>?) -> Void
     let logger: Logger
-    private let stopped = Mutex(false)
+    private let stopped = Locked(false)
 
     public init(
         directory: String, debounce: Duration = .milliseconds(50), logger: Logger,

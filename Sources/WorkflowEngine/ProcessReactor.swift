@@ -1,6 +1,6 @@
 import CLinux
 import Foundation
-import Synchronization
+import WorkflowCore
 
 #if canImport(Glibc)
     import Glibc
@@ -62,7 +62,7 @@ final class ProcessReactor: Sendable {
     /// How long the pipes of a process that ended may stay open before they are closed unread.
     let drainLimit: Duration
     private let epoll: Int32
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init(drainLimit: Duration = .seconds(2)) {
         self.drainLimit = drainLimit

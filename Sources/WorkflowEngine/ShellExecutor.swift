@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import Synchronization
 import WorkflowCore
 import WorkflowStore
 
@@ -201,7 +200,7 @@ final class ProcessGroupSlot: Sendable {
         var exited = false
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// The leader started; deliver a signal that was asked for before it existed.
     func started(_ pid: pid_t) {
@@ -258,7 +257,7 @@ final class OutputSink: Sendable {
     private let outputLimit: Int
     private let logger: Logger
     private let redactor: Redactor
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init(path: String, limit: Int, outputLimit: Int, logger: Logger, redactor: Redactor = .none) {
         self.path = path

@@ -2,7 +2,7 @@ import CLinux
 import Foundation
 import Logging
 import ServiceLifecycle
-import Synchronization
+import WorkflowCore
 
 #if canImport(Glibc)
     import Glibc
@@ -15,7 +15,7 @@ import Synchronization
 public final class WallClockMonitor: Service, Sendable {
     let onChange: @Sendable () -> Void
     let logger: Logger
-    private let stopped = Mutex(false)
+    private let stopped = Locked(false)
 
     public init(logger: Logger, onChange: @escaping @Sendable () -> Void) {
         self.logger = logger

@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import WorkflowCore
 
 #if canImport(Glibc)
     import Glibc
@@ -78,5 +78,5 @@ public final class DaemonProcess: Sendable {
 
 /// The exit status, once known, shared with the termination handler.
 final class ExitBox: Sendable {
-    let value = Mutex<Int32?>(nil)
+    let value = Locked<Int32?>(nil)
 }

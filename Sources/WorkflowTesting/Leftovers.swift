@@ -1,4 +1,4 @@
-import Synchronization
+import WorkflowCore
 
 #if canImport(Glibc)
     import Glibc
@@ -9,8 +9,8 @@ import Synchronization
 /// SIGKILL (by their own PID only), and SIGPIPE is ignored so that a reader closing the test's
 /// output early (`swift test | head`) cannot kill the test process before its clean-up.
 public enum Leftovers {
-    static let pids = Mutex<Set<Int32>>([])
-    static let installed = Mutex(false)
+    static let pids = Locked<Set<Int32>>([])
+    static let installed = Locked(false)
 
     /// Kills `pid` when the test process exits, unless ``forget(_:)`` was called first.
     public static func killAtExit(_ pid: Int32) {

@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import WorkflowCore
 import WorkflowEngine
 
 /// A clock that moves only when a test says so; sleepers wake when it passes their deadline.
@@ -16,9 +16,9 @@ public final class ManualClock: WorkflowClock {
         var cancelledEarly: Set<UUID> = []
     }
 
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
-    public init(now: Date) { state = Mutex(State(now: now)) }
+    public init(now: Date) { state = Locked(State(now: now)) }
 
     public func now() -> Date { state.withLock { $0.now } }
 

@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import WorkflowCore
 
 #if canImport(Glibc)
     import Glibc
@@ -13,8 +13,8 @@ public final class NotifySocket: Sendable {
     /// `@wfd-test-…`, for `NOTIFY_SOCKET`.
     public let address: String
     private let fd: Int32
-    private let received = Mutex<[String]>([])
-    private let closed = Mutex(false)
+    private let received = Locked<[String]>([])
+    private let closed = Locked(false)
 
     public init() throws {
         let name = "wfd-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"

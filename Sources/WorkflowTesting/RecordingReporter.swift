@@ -1,9 +1,9 @@
-import Synchronization
+import WorkflowCore
 import WorkflowEngine
 
 /// A ``DaemonStatusReporter`` that remembers what it was told, in order.
 public final class RecordingReporter: DaemonStatusReporter {
-    private let messages = Mutex<[String]>([])
+    private let messages = Locked<[String]>([])
     public let watchdogInterval: Duration?
 
     public init(watchdogInterval: Duration? = nil) { self.watchdogInterval = watchdogInterval }

@@ -2,7 +2,6 @@ import Dispatch
 import Foundation
 import Logging
 import ServiceLifecycle
-import Synchronization
 import WorkflowControl
 import WorkflowCore
 import WorkflowEngine
@@ -23,7 +22,7 @@ final class ControlServer: Service, Sendable {
     let policy: ControlPolicy
     /// What `wfctl status` says of this wfd.
     let daemon: StatusReport.Daemon
-    private let stopped = Mutex(false)
+    private let stopped = Locked(false)
     private let listener: Int32
 
     init(
@@ -106,7 +105,7 @@ final class ControlServer: Service, Sendable {
             body = text.map { Data($0.utf8) }
             return response
         case "reload":
-            let summary = Mutex<String?>(nil)
+            let summary = Locked<String?>(nil)
             let finished = DispatchSemaphore(value: 0)
             scheduler.reload { text in
                 summary.withLock { $0 = text }
@@ -123,7 +122,7 @@ final class ControlServer: Service, Sendable {
             guard let name = request.run, let run = RunID(name) else {
                 return ControlResponse(ok: false, message: "cancel needs a run id", error: "bad_request")
             }
-            let found = Mutex<Bool?>(nil)
+            let found = Locked<Bool?>(nil)
             let finished = DispatchSemaphore(value: 0)
             scheduler.cancelRun(run, reason: "cancelled with wfctl by uid \(peer.uid)") { active in
                 found.withLock { $0 = active }
@@ -182,7 +181,7 @@ final class ControlServer: Service, Sendable {
     /// `status`: the table `wfctl status` prints (`format` `text`, coloured when `colour`), or its
     /// JSON (`format` `json`), built from the scheduler's memory.
     private func status(_ request: ControlRequest) -> (ControlResponse, body: String?) {
-        let taken = Mutex<SchedulerSnapshot?>(nil)
+        let taken = Locked<SchedulerSnapshot?>(nil)
         let finished = DispatchSemaphore(value: 0)
         scheduler.snapshot { snapshot in
             taken.withLock { $0 = snapshot }
@@ -231,7 +230,7 @@ final class ControlServer: Service, Sendable {
         let decision = Decision(
             approved: approved, by: "uid \(peer.uid)\(name)", uid: peer.uid, at: Date(), comment: request.comment,
             input: input)
-        let outcome = Mutex<String??>(nil)
+        let outcome = Locked<String??>(nil)
         let finished = DispatchSemaphore(value: 0)
         scheduler.decide(
             run,
@@ -256,7 +255,7 @@ final class ControlServer: Service, Sendable {
         to send: (@escaping @Sendable (Result<RunID, Scheduler.ManualRunRefusal>) -> Void) -> Void,
         success: (RunID) -> String
     ) -> ControlResponse {
-        let outcome = Mutex<Result<RunID, Scheduler.ManualRunRefusal>?>(nil)
+        let outcome = Locked<Result<RunID, Scheduler.ManualRunRefusal>?>(nil)
         let finished = DispatchSemaphore(value: 0)
         send { result in
             outcome.withLock { $0 = result }

@@ -158,13 +158,14 @@ import WorkflowTesting
     }
 
     /// 10,000 timers at once: every job fires at its second of every minute, exactly once per
-    /// fire time, none skipped or late, and the planner always wakes for the next second.
+    /// fire time, none skipped or late, and the planner always wakes for the next second. (Two
+    /// simulated minutes: the test holds one of the concurrency pool's two threads meanwhile.)
     @Test func tenThousandTimersEachFireOnTimeExactlyOnce() throws {
         var planner = SchedulePlanner(hostZone: utc)
         let jobs = try (0..<10_000).map { try job("j\($0)", "\($0 % 60) * * * * *") }
         planner.update(jobs: jobs, now: t0)
         var fired: [JobID: [Date]] = [:]
-        for second in 1...600 {
+        for second in 1...120 {
             let now = t0 + Double(second)
             #expect(planner.nextWake == now, "second \(second)")
             for decision in planner.takeDue(now: now, active: []) {
@@ -179,7 +180,7 @@ import WorkflowTesting
         #expect(fired.count == 10_000)
         for (index, job) in jobs.enumerated() {
             let offset = index % 60 == 0 ? 60 : index % 60
-            let expected = (0..<10).map { t0 + Double($0 * 60 + offset) }
+            let expected = (0..<2).map { t0 + Double($0 * 60 + offset) }
             #expect(fired[job.id] == expected, "\(job.id)")
         }
     }

@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import Synchronization
 import Testing
 import WorkflowCore
 import WorkflowEngine
@@ -18,7 +17,7 @@ final class CapturedLog: Sendable {
         var metadata: [String: String]
     }
 
-    let entries = Mutex<[Entry]>([])
+    let entries = Locked<[Entry]>([])
 
     var logger: Logger {
         Logger(label: "test") { _ in CapturingHandler(sink: self) }

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// The validation vocabulary: keywords that assert something about the instance itself.
 extension JSONSchema {
@@ -114,8 +113,10 @@ extension JSONSchema {
         return nil
     }
 
-    /// Compiled regular expressions, so a pattern met for every member is compiled once.
-    private static let expressions = Mutex<[String: NSRegularExpression]>([:])
+    /// Compiled regular expressions, so a pattern met for every member is compiled once; nil for
+    /// a pattern that does not compile (Foundation leaks a little on some failed compiles, so
+    /// those are not tried again either).
+    private static let expressions = Locked<[String: NSRegularExpression?]>([:])
 
     /// Whether `pattern` (ECMA-262, unanchored) finds a match in `text`; a pattern that does not
     /// compile matches nothing (``JSONSchema/init(_:checkAgainstMetaSchema:retrieve:)`` refuses those).
@@ -127,10 +128,10 @@ extension JSONSchema {
 
     static func expression(_ pattern: String) -> NSRegularExpression? {
         if let cached = expressions.withLock({ $0[pattern] }) { return cached }
-        guard let compiled = try? NSRegularExpression(pattern: pattern, options: []) else { return nil }
+        let compiled = try? NSRegularExpression(pattern: pattern, options: [])
         expressions.withLock { cache in
             if cache.count > 1024 { cache.removeAll() }  // bounded: patterns come from job files and models
-            cache[pattern] = compiled
+            cache[pattern] = .some(compiled)
         }
         return compiled
     }
