@@ -72,10 +72,13 @@ fuzz: deps
 		grep -E "stat::number_of_executed_units|stat::peak_rss_mb" $(FUZZ_SCRATCH)/$$t.log; \
 	done
 
-# The whole test suite under each sanitizer, in build folders of their own.
+# The whole test suite under each sanitizer, in build folders of their own; the tests wait
+# longer (everything runs several times slower), and TSan lets a forked child go on to exec.
 sanitize: deps
-	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan
-	$(SWIFT) test --sanitize=address --scratch-path .build-asan
+	TSAN_OPTIONS="die_after_fork=0 halt_on_error=1" WFD_TEST_TIMEOUT_SCALE=6 \
+		$(SWIFT) test --sanitize=thread --scratch-path .build-tsan
+	ASAN_OPTIONS="detect_leaks=0" WFD_TEST_TIMEOUT_SCALE=4 \
+		$(SWIFT) test --sanitize=address --scratch-path .build-asan
 
 bench: release
 	python3 scripts/bench.py $(RELEASE)

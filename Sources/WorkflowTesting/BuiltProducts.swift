@@ -33,9 +33,25 @@ public enum BuiltProducts {
     }
 }
 
-/// Waits until `condition` holds, checking every 20 ms, for at most `timeout`. Returns whether it held.
+/// How much longer than usual the tests wait for things: `WFD_TEST_TIMEOUT_SCALE` (default 1).
+/// `make sanitize` sets it, because every process of a sanitized build runs several times slower.
+public let testTimeoutScale: Double = {
+    let value = ProcessInfo.processInfo.environment["WFD_TEST_TIMEOUT_SCALE"].flatMap(Double.init) ?? 1
+    return max(value, 1)
+}()
+
+/// The sanitizer settings of this test process (`make sanitize`), which every program the tests
+/// start keeps, whatever environment a test gives it: a sanitized wfctl must not print a leak
+/// report into the output a test reads.
+public func withSanitizerOptions(_ environment: [String: String]) -> [String: String] {
+    let own = ProcessInfo.processInfo.environment.filter { $0.key.hasSuffix("SAN_OPTIONS") }
+    return environment.merging(own) { given, _ in given }
+}
+
+/// Waits until `condition` holds, checking every 20 ms, for at most `timeout` (times
+/// ``testTimeoutScale``). Returns whether it held.
 public func eventually(timeout: Duration = .seconds(10), _ condition: () throws -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + timeout
+    let deadline = ContinuousClock.now + timeout * testTimeoutScale
     while ContinuousClock.now < deadline {
         if (try? condition()) == true { return true }
         try? await Task.sleep(for: .milliseconds(20))
@@ -62,7 +78,7 @@ public func runProgram(_ executable: String, _ arguments: [String], environment:
     posix_spawn_file_actions_adddup2(&actions, 1, 2)
     let argv = ([executable] + arguments).map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }
-    let environment = environment ?? ProcessInfo.processInfo.environment
+    let environment = withSanitizerOptions(environment ?? ProcessInfo.processInfo.environment)
     let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
     defer { envp.forEach { free($0) } }
     var pid: pid_t = 0

@@ -13,12 +13,12 @@ public final class DaemonProcess: Sendable {
     private let exitStatus = ExitBox()
     private let exited: AsyncStream<Int32>
 
-    /// Starts `executable` with exactly `environment` (nothing inherited).
+    /// Starts `executable` with exactly `environment` (nothing inherited but the sanitizers' settings).
     public init(executable: String, arguments: [String], environment: [String: String], stderrPath: String) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        process.environment = environment
+        process.environment = withSanitizerOptions(environment)
         _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
         process.standardError = log
@@ -55,7 +55,7 @@ public final class DaemonProcess: Sendable {
                 return status.value.withLock { $0 }
             }
             group.addTask {
-                try? await Task.sleep(for: timeout)
+                try? await Task.sleep(for: timeout * testTimeoutScale)
                 return nil
             }
             let first = await group.next() ?? nil

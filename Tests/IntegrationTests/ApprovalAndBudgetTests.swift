@@ -35,7 +35,8 @@ import WorkflowTesting
     }
 
     func record(_ run: String, _ dir: TemporaryDirectory) throws -> RunRecord {
-        try RunStore(directory: StateDirectory(root: dir.file("state"))).loadRun(job, RunID(run)!)
+        guard let id = RunID(run) else { throw TestKitError("not a run id: \(run)") }
+        return try RunStore(directory: StateDirectory(root: dir.file("state"))).loadRun(job, id)
     }
 
     @Test func anApprovalAsksForInputChecksItAndHandsItOn() async throws {
@@ -141,7 +142,7 @@ import WorkflowTesting
             try String(contentsOfFile: dir.file("jobs/decided.json"), encoding: .utf8)
                 == #"{"approved":true,"by":"timeout"}"#)
         let step = try RunStore(directory: StateDirectory(root: dir.file("state"))).loadStep(
-            job, RunID(run)!, StepID("confirm")!)
+            job, try #require(RunID(run)), StepID("confirm")!)
         #expect(step.attempts.last?.decision?.by == "timeout")
     }
 

@@ -91,7 +91,7 @@ import WorkflowTesting
         #expect(shown.output.contains("of $0.10"))
         #expect(try await run(["approve", picnic, "confirm", "--comment", "sounds good"]).status == 0)
         let store = RunStore(directory: StateDirectory(root: dir.file("state")))
-        #expect(await eventually { (try? store.loadRun(JobID("tutorial")!, RunID(picnic)!))?.state == .succeeded })
+        #expect(await eventually { RunID(picnic).flatMap { try? store.loadRun(JobID("tutorial")!, $0) }?.state == .succeeded })
         let after = try await run(["show", picnic])
         #expect(after.output.contains("approved by uid") && after.output.contains(": sounds good"))
         #expect(try await run(["logs", picnic, "--step", "book"]).output.contains("picnic booked in Rome"))
