@@ -50,7 +50,7 @@ public func withSanitizerOptions(_ environment: [String: String]) -> [String: St
 
 /// Waits until `condition` holds, checking every 20 ms, for at most `timeout` (times
 /// ``testTimeoutScale``). Returns whether it held.
-public func eventually(timeout: Duration = .seconds(10), _ condition: () throws -> Bool) async -> Bool {
+public func eventually(timeout: Duration = .seconds(30), _ condition: () throws -> Bool) async -> Bool {
     let deadline = ContinuousClock.now + timeout * testTimeoutScale
     while ContinuousClock.now < deadline {
         if (try? condition()) == true { return true }

@@ -53,7 +53,7 @@ public final class NotifySocket: Sendable {
     /// Waits until a message after index `from` satisfies `predicate`; returns its index, or nil
     /// after `timeout` (times ``testTimeoutScale``).
     public func waitFor(
-        from start: Int = 0, timeout: Duration = .seconds(10), _ predicate: (String) -> Bool
+        from start: Int = 0, timeout: Duration = .seconds(30), _ predicate: (String) -> Bool
     ) async -> Int? {
         let deadline = ContinuousClock.now + timeout * testTimeoutScale
         func find() -> Int? {

@@ -130,14 +130,14 @@ final class SystemdSandbox: Sendable {
             Issue.record("systemctl reload failed: \(reload.output)\n\(journal.output)")
         }
         #expect(
-            await eventually(timeout: .seconds(10)) {
+            await eventually(timeout: .seconds(30)) {
                 let runs = (try? FileManager.default.contentsOfDirectory(atPath: "\(state)/runs/e2e")) ?? []
                 return !runs.isEmpty
             })
 
         // journalctl JOB=e2e shows the step's output with RUN_ID and STEP.
         var entry: [String: Any]?
-        _ = await eventually(timeout: .seconds(10)) {
+        _ = await eventually(timeout: .seconds(30)) {
             let journal = try sandbox.run(["journalctl", "--no-pager", "-o", "json", "JOB=e2e"])
             entry = journal.output.split(separator: "\n")
                 .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }

@@ -17,7 +17,7 @@ import WorkflowTesting
     }
 
     func waitUntilWaiting(_ run: String, _ dir: TemporaryDirectory) async -> Bool {
-        await eventually(timeout: .seconds(15)) {
+        await eventually(timeout: .seconds(30)) {
             (try? runProgram(try BuiltProducts.path("wfctl"), ["pending", "--state", dir.file("state")]))?.output
                 .contains(run) == true
         }
@@ -137,7 +137,7 @@ import WorkflowTesting
                     run: printf '%s' "$WF_STEP_CONFIRM_OUTPUT" > decided.json
                 """)
         defer { Task { await daemon.process.stop() } }
-        #expect(await eventually(timeout: .seconds(15)) { (try? record(run, dir))?.state == .succeeded })
+        #expect(await eventually(timeout: .seconds(30)) { (try? record(run, dir))?.state == .succeeded })
         #expect(
             try String(contentsOfFile: dir.file("jobs/decided.json"), encoding: .utf8)
                 == #"{"approved":true,"by":"timeout"}"#)

@@ -41,7 +41,7 @@ import WorkflowTesting
         let cancelled = try await runProgram(wfctl, ["cancel", run.rawValue, "--wait", "--state", daemon.state])
         #expect(cancelled.status == 0, "\(cancelled.output)")
         #expect(try store.loadRun(JobID("stubborn")!, run).state == .cancelled)
-        #expect(await eventually(timeout: .seconds(10)) { pids.allSatisfy { !isAlive($0) } }, "\(pids)")
+        #expect(await eventually(timeout: .seconds(30)) { pids.allSatisfy { !isAlive($0) } }, "\(pids)")
         #expect(isAlive(daemon.process.pid))
     }
 }

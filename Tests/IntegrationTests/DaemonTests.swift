@@ -76,7 +76,7 @@ import WorkflowTesting
         #expect(daemon.socket.messages[ready ?? 0].contains("STATUS=1 jobs, 0 running"))
 
         // A job scheduled every second runs at least twice within 5 s.
-        #expect(await eventually(timeout: .seconds(5)) { finishedRuns(daemon.state, "tick").count >= 2 })
+        #expect(await eventually(timeout: .seconds(30)) { finishedRuns(daemon.state, "tick").count >= 2 })
         let runs = finishedRuns(daemon.state, "tick")
         #expect(runs.allSatisfy { $0.state == .succeeded }, "\(runs.map(\.state))")
         let log = try String(
@@ -111,7 +111,7 @@ import WorkflowTesting
         let store = RunStore(directory: daemon.state)
         let slow = JobID("slow")!
         #expect(
-            await eventually(timeout: .seconds(5)) {
+            await eventually(timeout: .seconds(30)) {
                 guard let active = try? store.loadLatest(slow).active else { return false }
                 let log = daemon.state.runFile(slow, active.id, relative: "logs/nap.1.log")
                 return (try? String(contentsOfFile: log, encoding: .utf8))?.contains("napping") == true
@@ -177,7 +177,7 @@ import WorkflowTesting
             """)
         let daemon = try start(dir)
         defer { Task { await daemon.process.stop() } }
-        #expect(await eventually(timeout: .seconds(5)) { finishedRuns(daemon.state, "broken").count >= 1 })
+        #expect(await eventually(timeout: .seconds(30)) { finishedRuns(daemon.state, "broken").count >= 1 })
         let run = try #require(finishedRuns(daemon.state, "broken").first)
         let snapshot = try RunStore(directory: daemon.state).loadSnapshot(JobID("broken")!, run.id)
         #expect(snapshot.run.state == .failed)
@@ -211,15 +211,15 @@ import WorkflowTesting
         try dir.write("jobs/long.yaml", "schedule: '* * * * * *'\nsteps: [{id: a, run: 'sleep 2.5'}]\n")
         let daemon = try start(dir)
         defer { Task { await daemon.process.stop() } }
-        #expect(await eventually(timeout: .seconds(8)) { daemon.process.output.contains("skipping fire time") })
+        #expect(await eventually(timeout: .seconds(30)) { daemon.process.output.contains("skipping fire time") })
         #expect(daemon.process.output.contains("is still running"))
         let status = try await wfctl(["status", "--state", daemon.state.root])
         #expect(status.output.contains("long: skipped fire time"), "\(status.output)")
         #expect(status.output.contains("the previous run is still running"))
-        #expect(await eventually(timeout: .seconds(8)) { finishedRuns(daemon.state, "long").count >= 1 })
+        #expect(await eventually(timeout: .seconds(30)) { finishedRuns(daemon.state, "long").count >= 1 })
         // One run at a time: no run starts before the one before it has ended.
         let store = RunStore(directory: daemon.state)
-        #expect(await eventually(timeout: .seconds(8)) { store.runIDs(JobID("long")!).count >= 2 })
+        #expect(await eventually(timeout: .seconds(30)) { store.runIDs(JobID("long")!).count >= 2 })
         let runs = store.runIDs(JobID("long")!).compactMap { try? store.loadRun(JobID("long")!, $0) }
             .sorted { ($0.startedAt ?? .distantFuture) < ($1.startedAt ?? .distantFuture) }
         for (earlier, later) in zip(runs, runs.dropFirst()) {
@@ -238,7 +238,7 @@ import WorkflowTesting
         let dir = try TemporaryDirectory("catchup")
         try dir.write("jobs/tick.yaml", "schedule: '* * * * * *'\nsteps: [{id: a, run: 'true'}]\n")
         let first = try start(dir)
-        #expect(await eventually(timeout: .seconds(5)) { finishedRuns(first.state, "tick").count >= 1 })
+        #expect(await eventually(timeout: .seconds(30)) { finishedRuns(first.state, "tick").count >= 1 })
         // Fire times that come due while wfd drains after SIGTERM are missed too.
         let stoppedAt = Date().addingTimeInterval(-1)
         first.process.send(SIGTERM)
@@ -249,7 +249,7 @@ import WorkflowTesting
         let second = try start(dir)
         defer { Task { await second.process.stop() } }
         #expect(
-            await eventually(timeout: .seconds(5)) {
+            await eventually(timeout: .seconds(30)) {
                 (try? store.loadScheduleMark(JobID("tick")!))?.recent.contains {
                     $0.reason?.contains("catchup latest") == true
                 } == true

@@ -45,7 +45,7 @@ struct FullDiskTests {
         let job = JobID("fill")!
         var run: RunID?
         #expect(
-            await eventually(timeout: .seconds(20)) {
+            await eventually(timeout: .seconds(30)) {
                 run = store.runIDs(job).last
                 return run.flatMap { try? store.loadStep(job, $0, StepID("hold")!) }?.state == .running
             }, "the run reaches its holding step")
@@ -56,7 +56,7 @@ struct FullDiskTests {
         #expect(filled.output.contains("No space left on device"), "\(filled.output)")
         try dir.write("go", "")
         #expect(
-            await eventually(timeout: .seconds(20)) {
+            await eventually(timeout: .seconds(30)) {
                 ((try? String(contentsOfFile: dir.file("wfd.log"), encoding: .utf8)) ?? "").contains(
                     "the state directory is full")
             }, "wfd says what is wrong")

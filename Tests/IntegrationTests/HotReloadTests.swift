@@ -37,16 +37,16 @@ import WorkflowTesting
         // A new file is picked up (an editor's rename), without SIGHUP.
         let saved = ContinuousClock.now
         try save(dir, "tick.yaml", "schedule: '* * * * * *'\nsteps: [{id: a, run: 'echo v1'}]\n")
-        #expect(await eventually(timeout: .seconds(5)) { info(state, "tick")?.state == .active })
+        #expect(await eventually(timeout: .seconds(30)) { info(state, "tick")?.state == .active })
         print("hot reload: new job file applied \(ContinuousClock.now - saved) after the rename")
         #expect(
-            await eventually(timeout: .seconds(5)) {
+            await eventually(timeout: .seconds(30)) {
                 (try? RunStore(directory: state).loadLatest(JobID("tick")!))?.last != nil
             })
 
         // It becomes invalid: the last valid version keeps running, the error is shown.
         try save(dir, "tick.yaml", "schedule: '* * * * * *'\nsteps: [{id: a, runn: 'echo v2'}]\n")
-        #expect(await eventually(timeout: .seconds(5)) { info(state, "tick")?.state == .invalid })
+        #expect(await eventually(timeout: .seconds(30)) { info(state, "tick")?.state == .invalid })
         let broken = try #require(info(state, "tick"))
         #expect(
             broken.errors.map(\.description) == [
@@ -56,7 +56,7 @@ import WorkflowTesting
         let store = RunStore(directory: state)
         let before = store.runIDs(JobID("tick")!).count
         #expect(
-            await eventually(timeout: .seconds(5)) { store.runIDs(JobID("tick")!).count >= before + 2 }, "still runs")
+            await eventually(timeout: .seconds(30)) { store.runIDs(JobID("tick")!).count >= before + 2 }, "still runs")
         let last = try #require(store.runIDs(JobID("tick")!).last)
         #expect(await eventually { (try? store.loadRun(JobID("tick")!, last))?.state.isTerminal == true })
         let log = try String(
@@ -68,9 +68,9 @@ import WorkflowTesting
 
         // Fixed again: the new version runs.
         try save(dir, "tick.yaml", "schedule: '* * * * * *'\nsteps: [{id: a, run: 'echo v3'}]\n")
-        #expect(await eventually(timeout: .seconds(5)) { info(state, "tick")?.state == .active })
+        #expect(await eventually(timeout: .seconds(30)) { info(state, "tick")?.state == .active })
         #expect(
-            await eventually(timeout: .seconds(5)) {
+            await eventually(timeout: .seconds(30)) {
                 guard let id = store.runIDs(JobID("tick")!).last,
                     let text = try? String(
                         contentsOfFile: state.runFile(JobID("tick")!, id, relative: "logs/a.1.log"), encoding: .utf8)
@@ -82,7 +82,7 @@ import WorkflowTesting
 
         // Removed: unscheduled, history kept.
         unlink(dir.file("jobs/tick.yaml"))
-        #expect(await eventually(timeout: .seconds(5)) { info(state, "tick") == nil })
+        #expect(await eventually(timeout: .seconds(30)) { info(state, "tick") == nil })
         #expect(!store.runIDs(JobID("tick")!).isEmpty)
         daemon.send(SIGTERM)
         #expect(await daemon.waitForExit() == 0)
@@ -94,7 +94,7 @@ import WorkflowTesting
         let (daemon, _, state) = try await startDaemon(dir)
         defer { Task { await daemon.stop() } }
         try save(dir, "bad.yaml", "schedule: '* * * * * *'\nsteps: [{id: a, run: 'echo no', timeout: soon}]\n")
-        #expect(await eventually(timeout: .seconds(5)) { info(state, "bad")?.state == .invalid })
+        #expect(await eventually(timeout: .seconds(30)) { info(state, "bad")?.state == .invalid })
         let report = try await runProgram(try BuiltProducts.path("wfctl"), ["status", "--json", "--state", state.root])
         let json = try #require(try JSONSerialization.jsonObject(with: Data(report.output.utf8)) as? [String: Any])
         let job = try #require((json["jobs"] as? [[String: Any]])?.first)
@@ -117,7 +117,7 @@ import WorkflowTesting
         #expect(await eventually { info(state, "open")?.state == .invalid })
         #expect(daemon.output.contains("chmod go-w \(dir.file("jobs/open.yaml"))"))
         chmod(dir.file("jobs/open.yaml"), 0o644)  // the fix, picked up by the watch (IN_ATTRIB)
-        #expect(await eventually(timeout: .seconds(5)) { info(state, "open")?.state == .active })
+        #expect(await eventually(timeout: .seconds(30)) { info(state, "open")?.state == .active })
         daemon.send(SIGTERM)
         #expect(await daemon.waitForExit() == 0)
     }

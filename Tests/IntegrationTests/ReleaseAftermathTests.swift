@@ -74,7 +74,7 @@ import WorkflowTesting
 
         // The run waits for a person; wfctl pending says so, from disk.
         #expect(
-            await eventually(timeout: .seconds(20)) {
+            await eventually(timeout: .seconds(30)) {
                 try runProgram(wfctl, ["pending"] + state).output.contains("wfctl approve \(run) confirm")
             }, "\(daemon.process.output)")
         let pending = try await runProgram(wfctl, ["pending", "--json"] + state)
@@ -91,7 +91,7 @@ import WorkflowTesting
         #expect(approved.status == 0 && approved.output.contains("approved step 'confirm'"), "\(approved.output)")
 
         // Kill wfd while the tracker is answering the first closes, then start it again.
-        #expect(await eventually(timeout: .seconds(20)) { closes(server).count >= 3 }, "\(daemon.process.output)")
+        #expect(await eventually(timeout: .seconds(30)) { closes(server).count >= 3 }, "\(daemon.process.output)")
         daemon.process.send(SIGKILL)
         _ = await daemon.process.waitForExit()
         let closedBeforeTheKill = closes(server).count

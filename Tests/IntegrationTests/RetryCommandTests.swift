@@ -18,7 +18,7 @@ import WorkflowTesting
 
     func waitForEnd(_ store: RunStore, _ job: JobID, _ run: RunID) async -> RunRecord? {
         var record: RunRecord?
-        _ = await eventually(timeout: .seconds(20)) {
+        _ = await eventually(timeout: .seconds(30)) {
             record = try? store.loadRun(job, run)
             return record?.state.isTerminal == true
         }

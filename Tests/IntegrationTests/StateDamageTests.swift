@@ -156,7 +156,7 @@ import WorkflowTesting
         let daemon = try await TestDaemon.start(dir, log: "wfd-2.log")
         defer { Task { await daemon.process.stop() } }
         #expect(
-            await eventually(timeout: .seconds(20)) { store.runIDs(healthy).count >= healthyBefore + 2 },
+            await eventually(timeout: .seconds(30)) { store.runIDs(healthy).count >= healthyBefore + 2 },
             "the other job keeps running")
         let again = try await wfctl(["run", "victim", "--wait"], state: daemon.state)
         #expect(again.status == 0, "the damaged job runs again: \(again.output)")

@@ -81,7 +81,7 @@ import WorkflowTesting
         #expect(started.status == 0, "\(started.output)")
         let picnic = try #require(runID(started.output))
         #expect(
-            await eventually(timeout: .seconds(15)) {
+            await eventually(timeout: .seconds(30)) {
                 (try? runProgram(wfctl, ["pending"], environment: ["WFD_STATE_DIR": dir.file("state")]))?.output
                     .contains("wfctl approve \(picnic) confirm") == true
             }, "\(daemon.process.output)")
@@ -91,7 +91,10 @@ import WorkflowTesting
         #expect(shown.output.contains("of $0.10"))
         #expect(try await run(["approve", picnic, "confirm", "--comment", "sounds good"]).status == 0)
         let store = RunStore(directory: StateDirectory(root: dir.file("state")))
-        #expect(await eventually { RunID(picnic).flatMap { try? store.loadRun(JobID("tutorial")!, $0) }?.state == .succeeded })
+        #expect(
+            await eventually {
+                RunID(picnic).flatMap { try? store.loadRun(JobID("tutorial")!, $0) }?.state == .succeeded
+            })
         let after = try await run(["show", picnic])
         #expect(after.output.contains("approved by uid") && after.output.contains(": sounds good"))
         #expect(try await run(["logs", picnic, "--step", "book"]).output.contains("picnic booked in Rome"))

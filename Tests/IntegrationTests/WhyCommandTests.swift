@@ -99,7 +99,9 @@ import WorkflowTesting
             })
         let store = RunStore(directory: StateDirectory(root: dir.file("state")))
         #expect(
-            await eventually { RunID(run).flatMap { try? store.loadStep(JobID("pay")!, $0, StepID("charge")!) }?.state == .running }
+            await eventually {
+                RunID(run).flatMap { try? store.loadStep(JobID("pay")!, $0, StepID("charge")!) }?.state == .running
+            }
         )
         daemon.process.send(SIGKILL)
         _ = await daemon.process.waitForExit()

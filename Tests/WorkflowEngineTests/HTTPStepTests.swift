@@ -123,7 +123,7 @@ import WorkflowTesting
         let control = StepControl()
         async let result = executor.execute(
             call("GET", server.url("/slow")), control: control, logger: CapturedLog().logger)
-        #expect(await eventually(timeout: .seconds(5)) { !server.requests().isEmpty }, "the request arrived")
+        #expect(await eventually(timeout: .seconds(30)) { !server.requests().isEmpty }, "the request arrived")
         control.terminate(reason: "wfd is stopping")
         let ended = await result
         #expect(ended.outcome == .cancelled && ended.error == "cancelled: wfd is stopping")

@@ -68,38 +68,6 @@ import WorkflowTesting
         #expect(stored.count == 1000)
     }
 
-    /// Two gigabytes written to stdout with no newline: the output keeps its 1 MiB, the log its
-    /// 16 MiB, the rest is read and dropped, and nothing grows with what the step prints.
-    @Test func aStepPrintingGigabytesIsCappedWithoutFillingTheDisk() async throws {
-        let (snapshot, dir) = try await run([step("flood", "head -c 2G /dev/zero")])
-        #expect(snapshot.run.state == .succeeded, "\(snapshot.steps.map { $0.error ?? "" })")
-        let state = dir.file("state")
-        var total = 0
-        for file in FileManager.default.enumerator(atPath: state)?.allObjects as? [String] ?? [] {
-            let attributes = try? FileManager.default.attributesOfItem(atPath: "\(state)/\(file)")
-            total += (attributes?[.size] as? Int) ?? 0
-        }
-        #expect(total < 18 << 20, "the state directory holds \(total) bytes")
-        let log = try #require(snapshot.step(StepID("flood")!)?.attempts.first?.log)
-        let logText = try RecordFile.readData(
-            StateDirectory(root: state).runFile(JobID("out")!, snapshot.run.id, relative: log))
-        #expect(logText.count > 16 << 20 && logText.count < (16 << 20) + 100)
-        #expect(String(decoding: logText.suffix(60), as: UTF8.self).contains("output truncated at 16777216 bytes"))
-    }
-
-    /// A job of 1,000 steps: 999 of them depend on the first, 4 at a time, all recorded.
-    @Test func aJobOfAThousandStepsRunsEveryStepOnce() async throws {
-        let steps =
-            [step("first", "true")] + (1..<1000).map { step("s\($0)", "true", needs: ["first"]) }
-        let (snapshot, dir) = try await run(steps)
-        #expect(snapshot.run.state == .succeeded)
-        #expect(snapshot.steps.count == 1000)
-        #expect(snapshot.steps.allSatisfy { $0.state == .succeeded && $0.attempts.count == 1 })
-        let stored = try RunStore(directory: StateDirectory(root: dir.file("state"))).loadRun(
-            JobID("out")!, snapshot.run.id)
-        #expect(stored.state == .succeeded)
-    }
-
     @Test func aStepThatFailsOnceIsRetriedAndSucceeds() async throws {
         var flaky = step("flaky", "n=$(cat count 2>/dev/null || echo 0); echo $((n + 1)) > count; [ $n -ge 1 ]")
         flaky.retry = RetryPolicy(attempts: 3, delay: TimeSpan(.milliseconds(200)))

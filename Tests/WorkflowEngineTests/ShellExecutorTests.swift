@@ -123,7 +123,7 @@ final class CapturedLog: Sendable {
         #expect(result.error == "timed out after 700ms")
         let pidText = try String(contentsOfFile: dir.file("child.pid"), encoding: .utf8)
         let pid = try #require(Int32(pidText.trimmingCharacters(in: .whitespacesAndNewlines)))
-        #expect(await eventually(timeout: .seconds(5)) { !isAlive(pid) }, "grandchild \(pid) was killed")
+        #expect(await eventually(timeout: .seconds(30)) { !isAlive(pid) }, "grandchild \(pid) was killed")
     }
 
     @Test func terminateStopsAStepAsCancelled() async throws {

@@ -363,10 +363,12 @@ public enum RunMachine {
             if let items = step.items { return count + items.filter { $0.state == .running }.count }
             return count + (step.state == .running && !fanned.contains(step.step) ? 1 : 0)
         }
+        // Kept up to date as steps change below, rather than rebuilt on every pass (a job of
+        // 1,000 steps settles after each of its events).
+        var states = Dictionary(snapshot.steps.map { ($0.step, $0.state) }, uniquingKeysWith: { first, _ in first })
         var changed = true
         while changed {
             changed = false
-            let states = Dictionary(snapshot.steps.map { ($0.step, $0.state) }, uniquingKeysWith: { first, _ in first })
             for index in snapshot.steps.indices where snapshot.steps[index].state == .pending {
                 let step = snapshot.steps[index]
                 let needs = step.needs.map { ($0, states[$0] ?? .pending) }
@@ -393,17 +395,20 @@ public enum RunMachine {
                 }
                 if let skipReason {
                     snapshot.steps[index].state = .skipped
+                    states[step.step] = .skipped
                     snapshot.steps[index].error = skipReason
                     effects.append(.persistStep(step.step))
                     changed = true
                 } else if start && startNew && fanned.contains(step.step) {
                     snapshot.steps[index].state = .running  // its items start once they are known
+                    states[step.step] = .running
                     effects += [.persistStep(step.step), .expand(step.step)]
                     changed = true
                 } else if start && startNew && running < snapshot.spec.maxParallel {
                     running += 1
                     let number = step.attempts.count + 1
                     snapshot.steps[index].state = .running
+                    states[step.step] = .running
                     snapshot.steps[index].attempts.append(
                         attempt(number, of: step, in: snapshot.spec, at: at))
                     effects += [.persistStep(step.step), .spawn(step.step, attempt: number)]
