@@ -54,7 +54,12 @@ final class SystemdSandbox: Sendable {
         for key in ["StateDirectory", "ConfigurationDirectory", "RuntimeDirectory"] {
             text = text.replacingOccurrences(of: "\(key)=wfd\n", with: "\(key)=\(name)\n")
         }
-        text = text.replacingOccurrences(of: "WatchdogSec=30s", with: "WatchdogSec=3s")
+        text = text.replacingOccurrences(
+            of: "WatchdogSec=30s", with: "WatchdogSec=\(Int(3 * testTimeoutScale))s")
+        // Under make sanitize the sanitized wfd and wfctl keep the test run's settings.
+        let sanitizers = withSanitizerOptions([:]).sorted { $0.key < $1.key }
+            .map { "Environment=\"\($0.key)=\($0.value)\"\n" }.joined()
+        text = text.replacingOccurrences(of: "[Service]\n", with: "[Service]\n" + sanitizers)
         return text
     }
 
