@@ -117,7 +117,7 @@ import WorkflowTesting
     @Test func cancellingStopsTheRequest() async throws {
         let dir = try TemporaryDirectory("http")
         let server = try await StandIn(
-            #"{"routes": [{"method": "GET", "path": "/slow", "responses": [{"delay_ms": 5000, "body": "late"}]}]}"#,
+            #"{"routes": [{"method": "GET", "path": "/slow", "responses": [{"delay_ms": 60000, "body": "late"}]}]}"#,
             in: dir)
         defer { Task { await server.stop() } }
         let control = StepControl()
