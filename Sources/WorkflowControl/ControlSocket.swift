@@ -112,6 +112,19 @@ public enum ControlSocket {
         var data = Data()
         var chunk = [UInt8](repeating: 0, count: 256 * 1024)
         while true {
+            let count = try receive(fd, into: &chunk, by: deadline, timeout: timeout)
+            if count == 0 { return data }
+            data.append(contentsOf: chunk[0..<count])
+            guard data.count <= limit else { throw tooLong(limit) }
+        }
+    }
+
+    /// Waits until `deadline` for bytes on `fd` and reads what is there into `chunk`; 0 at end of
+    /// stream.
+    private static func receive(
+        _ fd: Int32, into chunk: inout [UInt8], by deadline: ContinuousClock.Instant, timeout: Duration
+    ) throws(Failure) -> Int {
+        while true {
             let left = deadline - .now
             let millis = max(
                 0, Int32(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
@@ -124,9 +137,7 @@ public enum ControlSocket {
             guard count >= 0 else {
                 throw Failure(description: "read: \(String(cString: strerror(errno)))", errno: errno)
             }
-            if count == 0 { return data }
-            data.append(contentsOf: chunk[0..<count])
-            guard data.count <= limit else { throw tooLong(limit) }
+            return count
         }
     }
 
@@ -155,18 +166,7 @@ public enum ControlSocket {
         var line = Data()
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
-            let left = deadline - .now
-            let millis = max(
-                0, Int32(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
-            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&poller, 1, millis)
-            if ready < 0 && errno == EINTR { continue }
-            guard ready > 0 else { throw Failure(description: "no answer within \(timeout)", errno: ETIMEDOUT) }
-            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if count < 0 && errno == EINTR { continue }
-            guard count >= 0 else {
-                throw Failure(description: "read: \(String(cString: strerror(errno)))", errno: errno)
-            }
+            let count = try receive(fd, into: &chunk, by: deadline, timeout: timeout)
             if count == 0 { return line.isEmpty ? nil : line }
             let received = chunk[0..<count]
             if let newline = received.firstIndex(of: UInt8(ascii: "\n")) {

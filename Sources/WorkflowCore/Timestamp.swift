@@ -80,7 +80,7 @@ public enum Timestamp {
             }
             guard let year = number(0, 4), let month = number(5, 2), let day = number(8, 2),
                 let hour = number(11, 2), let minute = number(14, 2), let second = number(17, 2),
-                year >= 2001, (1...12).contains(month), day >= 1, day <= daysIn(month, of: year), hour < 24,
+                year >= 2001, (1...12).contains(month), day >= 1, day <= LocalTime.daysIn(month: month, year: year), hour < 24,
                 minute < 60, second < 60
             else { return nil }
             var milliseconds = 0
@@ -88,7 +88,7 @@ public enum Timestamp {
                 guard bytes[19] == 0x2E, let fraction = number(20, 3) else { return nil }
                 milliseconds = fraction
             }
-            let days = daysSinceEpoch(year: year, month: month, day: day)
+            let days = LocalTime.daysFromCivil(year: year, month: month, day: day)
             let seconds = days * 86_400 + hour * 3600 + minute * 60 + second
             // Counted from 2001 like Date itself, so the Double is the one Foundation makes.
             return Date(timeIntervalSinceReferenceDate: Double(seconds - 978_307_200) + Double(milliseconds) / 1000)
@@ -134,24 +134,6 @@ public enum Timestamp {
         put(totalMilliseconds % 1000, at: 20, digits: 3)
         bytes[23] = 0x5A
         return String(decoding: bytes, as: UTF8.self)
-    }
-
-    static func daysIn(_ month: Int, of year: Int) -> Int {
-        switch month {
-        case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
-        case 4, 6, 9, 11: 30
-        default: 31
-        }
-    }
-
-    /// Days from 1970-01-01 to the date (proleptic Gregorian; Howard Hinnant's algorithm).
-    static func daysSinceEpoch(year: Int, month: Int, day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = y / 400
-        let yearOfEra = y - era * 400
-        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
     }
 
     /// The date `days` after 1970-01-01 (days ≥ 0).
