@@ -80,7 +80,8 @@ public enum Timestamp {
             }
             guard let year = number(0, 4), let month = number(5, 2), let day = number(8, 2),
                 let hour = number(11, 2), let minute = number(14, 2), let second = number(17, 2),
-                year >= 2001, (1...12).contains(month), day >= 1, day <= LocalTime.daysIn(month: month, year: year), hour < 24,
+                year >= 2001, (1...12).contains(month), day >= 1, day <= LocalTime.daysIn(month: month, year: year),
+                hour < 24,
                 minute < 60, second < 60
             else { return nil }
             var milliseconds = 0

@@ -1,0 +1,183 @@
+import Foundation
+
+/// After each event: which steps start, which are skipped, and when the run ends.
+extension RunMachine {
+    /// Settles the pending steps until nothing changes: starts those whose `when` is satisfied
+    /// (when `startNew`), skips those that can no longer run, and leaves the rest waiting.
+    ///
+    /// `success` (the default, and template expressions until they are rendered): every need
+    /// succeeded; skipped as soon as one did not. `always`: every need has ended, however.
+    /// `failure`: every need has ended and one did not succeed; skipped when all succeeded.
+    static func settle(_ snapshot: inout RunSnapshot, at: Date, startNew: Bool) -> [RunEffect] {
+        guard snapshot.run.state == .running else { return [] }
+        let when = Dictionary(snapshot.spec.steps.map { ($0.id, $0.when) }, uniquingKeysWith: { first, _ in first })
+        let fanned = Set(snapshot.spec.steps.filter { $0.forEach != nil }.map(\.id))
+        var effects: [RunEffect] = []
+        // Processes running: a for_each step counts its running items, not itself.
+        var running = snapshot.steps.reduce(0) { count, step in
+            if let items = step.items { return count + items.filter { $0.state == .running }.count }
+            return count + (step.state == .running && !fanned.contains(step.step) ? 1 : 0)
+        }
+        // Kept up to date as steps change below, rather than rebuilt on every pass (a job of
+        // 1,000 steps settles after each of its events).
+        var states = Dictionary(snapshot.steps.map { ($0.step, $0.state) }, uniquingKeysWith: { first, _ in first })
+        var changed = true
+        while changed {
+            changed = false
+            for index in snapshot.steps.indices where snapshot.steps[index].state == .pending {
+                let step = snapshot.steps[index]
+                let needs = step.needs.map { ($0, states[$0] ?? .pending) }
+                let unsuccessful = needs.first { $0.1.isTerminal && $0.1 != .succeeded }?.0
+                let allEnded = needs.allSatisfy { $0.1.isTerminal }
+                var skipReason: String?
+                var start = false
+                switch when[step.step] ?? .success {
+                case .success, .expression:
+                    if let cause = unsuccessful {
+                        skipReason = "not started: step '\(cause)' did not succeed"
+                    } else {
+                        start = allEnded
+                    }
+                case .always:
+                    start = allEnded
+                case .failure:
+                    guard allEnded else { continue }
+                    if unsuccessful == nil {
+                        skipReason = "not run: everything it needs succeeded (when: failure)"
+                    } else {
+                        start = true
+                    }
+                }
+                if let skipReason {
+                    snapshot.steps[index].state = .skipped
+                    states[step.step] = .skipped
+                    snapshot.steps[index].error = skipReason
+                    effects.append(.persistStep(step.step))
+                    changed = true
+                } else if start && startNew && fanned.contains(step.step) {
+                    snapshot.steps[index].state = .running  // its items start once they are known
+                    states[step.step] = .running
+                    effects += [.persistStep(step.step), .expand(step.step)]
+                    changed = true
+                } else if start && startNew && running < snapshot.spec.maxParallel {
+                    running += 1
+                    let number = step.attempts.count + 1
+                    snapshot.steps[index].state = .running
+                    states[step.step] = .running
+                    snapshot.steps[index].attempts.append(
+                        attempt(number, of: step, in: snapshot.spec, at: at))
+                    effects += [.persistStep(step.step), .spawn(step.step, attempt: number)]
+                    changed = true
+                }
+            }
+        }
+        guard startNew else { return effects }
+        for index in snapshot.steps.indices where snapshot.steps[index].state == .running {
+            guard let items = snapshot.steps[index].items else { continue }
+            for item in items.indices where items[item].state == .pending && running < snapshot.spec.maxParallel {
+                running += 1
+                let number = items[item].attempts.count + 1
+                snapshot.steps[index].items?[item].state = .running
+                snapshot.steps[index].items?[item].attempts.append(
+                    attempt(number, of: items[item], in: snapshot.spec, at: at))
+                effects += [
+                    .persistStep(snapshot.steps[index].step),
+                    .spawn(snapshot.steps[index].step, attempt: number, item: item),
+                ]
+            }
+        }
+        return effects
+    }
+
+    /// Ends the run when no step is running or can start.
+    static func finishIfDone(_ snapshot: inout RunSnapshot, at: Date) -> [RunEffect] {
+        guard !snapshot.run.state.isTerminal,
+            snapshot.steps.allSatisfy({ $0.state.isTerminal })
+        else { return [] }
+        let failed = snapshot.steps.first { $0.state == .failed }
+        let interrupted = snapshot.steps.filter { $0.state == .interrupted }.map(\.step)
+        let final: RunState
+        if !interrupted.isEmpty {
+            final = .failed
+            snapshot.run.interrupted = true
+            let list = interrupted.map { "'\($0)'" }.joined(separator: ", ")
+            let skips = interrupted.map { "--skip \($0) --output FILE" }.joined(separator: " ")
+            snapshot.run.error =
+                "interrupted: wfd stopped while the effectful step\(interrupted.count == 1 ? "" : "s") \(list) ran; "
+                + "whether \(interrupted.count == 1 ? "it" : "they") did \(interrupted.count == 1 ? "its" : "their") work is unknown. "
+                + "Check, then `wfctl retry \(snapshot.run.id)` to run \(interrupted.count == 1 ? "it" : "them") again, "
+                + "or `wfctl retry \(snapshot.run.id) \(skips)` to record \(interrupted.count == 1 ? "it" : "them") as done"
+        } else if let reason = snapshot.run.cancelReason {
+            final = snapshot.run.timedOut == true ? .timedOut : .cancelled
+            snapshot.run.error = snapshot.run.timedOut == true ? reason : "cancelled: \(reason)"
+        } else if let failed {
+            final = .failed
+            snapshot.run.error = "step '\(failed.step)' failed: \(failed.error ?? "no reason recorded")"
+        } else if let cancelled = snapshot.steps.first(where: { $0.state == .cancelled }) {
+            final = .cancelled
+            snapshot.run.error = "step '\(cancelled.step)' was cancelled"
+        } else {
+            final = .succeeded
+        }
+        // Every path above is allowed from queued or running; the table tests pin that down.
+        snapshot.run.state = final
+        snapshot.run.endedAt = at
+        return [.persistRun, .finished(final)]
+    }
+
+    /// Skips the pending steps and cancels those waiting to retry; running ones are asked to stop.
+    static func stopSteps(_ next: inout RunSnapshot, reason: String, at: Date) -> [RunEffect] {
+        var effects: [RunEffect] = []
+        let fanned = Set(next.spec.steps.filter { $0.forEach != nil }.map(\.id))
+        /// Stops one record; true when it has a process to terminate.
+        func stop(_ record: inout StepRecord) -> (changed: Bool, terminate: Bool) {
+            switch record.state {
+            case .pending:
+                record.state = .skipped
+                record.error = "not started: the run was cancelled (\(reason))"
+                return (true, false)
+            case .retryWait:
+                record.state = .cancelled
+                record.retryAt = nil
+                record.error = "cancelled while waiting to retry: \(reason)"
+                return (true, false)
+            case .waiting:
+                closeAttempt(&record, .failure(.cancelled, "cancelled while waiting: \(reason)"), at: at)
+                record.attempts[record.attempts.count - 1].outcome = .cancelled
+                record.state = .cancelled
+                record.waiting = nil
+                record.error = "cancelled while waiting for a decision: \(reason)"
+                return (true, false)
+            case .running: return (false, true)
+            default: return (false, false)
+            }
+        }
+        for index in next.steps.indices {
+            let id = next.steps[index].step
+            if next.steps[index].state == .running, fanned.contains(id) {
+                guard var items = next.steps[index].items else {
+                    next.steps[index].state = .cancelled  // its items were not known yet
+                    next.steps[index].error = "cancelled before its items were known: \(reason)"
+                    effects.append(.persistStep(id))
+                    continue
+                }
+                var changed = false
+                var terminate = false
+                for item in items.indices {
+                    let outcome = stop(&items[item])
+                    changed = changed || outcome.changed
+                    terminate = terminate || outcome.terminate
+                }
+                next.steps[index].items = items
+                conclude(&next.steps[index])
+                if changed || next.steps[index].state != .running { effects.append(.persistStep(id)) }
+                if terminate { effects.append(.terminate(id)) }
+                continue
+            }
+            let outcome = stop(&next.steps[index])
+            if outcome.changed { effects.append(.persistStep(id)) }
+            if outcome.terminate { effects.append(.terminate(id)) }
+        }
+        return effects
+    }
+}
