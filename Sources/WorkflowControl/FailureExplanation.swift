@@ -120,7 +120,7 @@ public struct FailureExplanation: Sendable, Codable {
     static func failingStep(of snapshot: RunSnapshot) -> (StepDefinition, StepRecord)? {
         for wanted in [StepState.failed, .interrupted, .cancelled] {
             for record in snapshot.steps where record.state == wanted {
-                guard let definition = snapshot.spec.steps.first(where: { $0.id == record.step }) else { continue }
+                guard let definition = snapshot.definition(of: record.step) else { continue }
                 let slot = record.items?.first { $0.state == wanted } ?? record
                 return (definition, slot)
             }

@@ -17,7 +17,7 @@ extension RunCoordinator {
         _ request: DecisionRequest, snapshot: RunSnapshot, context: RunContext, logger: Logger
     ) async -> Result<RunEvent, DecisionRefusal> {
         let slot = Slot(step: request.step, item: request.item)
-        guard let definition = snapshot.spec.steps.first(where: { $0.id == request.step }),
+        guard let definition = snapshot.definition(of: request.step),
             let step = snapshot.step(request.step)
         else {
             let names = snapshot.steps.map(\.step.rawValue).joined(separator: ", ")

@@ -55,7 +55,7 @@ extension RunCoordinator {
     func prepareLaunch(
         _ slot: Slot, attempt: Int, snapshot: RunSnapshot, outputs: OutputCache, context: RunContext, logger: Logger
     ) -> Launch {
-        guard let definition = snapshot.spec.steps.first(where: { $0.id == slot.step }) else {
+        guard let definition = snapshot.definition(of: slot.step) else {
             return .ended(.failure(.start, "the step is not in the run's definition", retriable: false))
         }
         let record = snapshot.step(slot.step).flatMap { try? RunMachine.slot($0, slot.item) }
@@ -250,8 +250,8 @@ extension RunCoordinator {
         var values = TemplateValues(
             outputs: [:], params: snapshot.run.params ?? [:], run: snapshot.run.id, trigger: snapshot.run.trigger,
             job: snapshot.run.job)
-        let upstream = StepGraph.upstream(of: step.id, needs: outputs.needs)
-        for record in snapshot.steps where record.state == .succeeded && upstream.contains(record.step) {
+        for position in snapshot.upstream(of: step.id) where snapshot.steps[position].state == .succeeded {
+            let record = snapshot.steps[position]
             values.outputs[record.step] = outputValue(of: record, snapshot: snapshot, outputs: outputs)
         }
         return values
@@ -271,7 +271,7 @@ extension RunCoordinator {
 
     /// Works out the array of the `for_each` step `id` from what has run so far.
     func expand(_ id: StepID, snapshot: RunSnapshot, outputs: OutputCache, logger: Logger) -> RunEvent {
-        guard let text = snapshot.spec.steps.first(where: { $0.id == id })?.forEach else {
+        guard let text = snapshot.definition(of: id)?.forEach else {
             return .expansionFailed(id, error: "the step has no for_each", at: clock.now())
         }
         var values = TemplateValues(

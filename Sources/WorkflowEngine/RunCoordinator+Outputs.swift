@@ -5,11 +5,15 @@ import WorkflowStore
 
 /// Step outputs: kept on disk, cached for the steps that need them, read as values by templates.
 extension RunCoordinator {
-    /// The outputs of the steps that succeeded while this wfd ran the run, and each step's direct
-    /// needs: what a spawn needs to build its environment without reading every upstream file.
+    /// The outputs of the steps that succeeded while this wfd ran the run, and the names of
+    /// their variables: what a spawn needs to build its environment without reading every
+    /// upstream file or making a name twice.
     struct OutputCache {
         var values: [Slot: Data] = [:]
-        let needs: [StepID: [StepID]]
+        /// `WF_STEP_<ID>_OUTPUT` by position in the run's steps.
+        let names: [String]
+
+        init(steps: [StepRecord]) { names = steps.map { StepEnvironment.outputName(of: $0.step) } }
     }
 
     /// The output bytes of a succeeded step or item: from the cache, else from its output file;
@@ -29,7 +33,7 @@ extension RunCoordinator {
             return .array(items.map { outputValue(of: $0, snapshot: snapshot, outputs: outputs) })
         }
         let data = outputData(of: record, snapshot: snapshot, outputs: outputs)
-        guard let step = snapshot.spec.steps.first(where: { $0.id == record.step }) else { return .null }
+        guard let step = snapshot.definition(of: record.step) else { return .null }
         switch Self.outputKind(of: step) {
         case .json: return JSONValue.parse(data) ?? .null
         case .text: return .string(String(decoding: data, as: UTF8.self))
@@ -58,10 +62,10 @@ extension RunCoordinator {
     /// environment variable (empty for a step that printed nothing; the JSON array of its items'
     /// outputs for a `for_each` step).
     func upstreamOutputs(of step: StepDefinition, snapshot: RunSnapshot, outputs: OutputCache) -> [String: String] {
-        let upstream = StepGraph.upstream(of: step.id, needs: outputs.needs)
         var environment: [String: String] = [:]
-        for record in snapshot.steps where upstream.contains(record.step) && record.state == .succeeded {
-            let name = StepEnvironment.outputName(of: record.step)
+        for position in snapshot.upstream(of: step.id) where snapshot.steps[position].state == .succeeded {
+            let record = snapshot.steps[position]
+            let name = outputs.names[position]
             let text: String
             if record.items != nil, record.attempts.last?.byHand != true {
                 text = outputValue(of: record, snapshot: snapshot, outputs: outputs).environmentText

@@ -132,8 +132,7 @@ public struct RunCoordinator: Sendable {
         let runLogger = logger.with([LogField.job: job.id.rawValue, LogField.runID: snapshot.run.id.rawValue])
         let handle = prepared.handle
         var controls: [Slot: StepControl] = [:]
-        var outputs = OutputCache(
-            needs: Dictionary(job.steps.map { ($0.id, $0.needs) }, uniquingKeysWith: { first, _ in first }))
+        var outputs = OutputCache(steps: snapshot.steps)
         var retryTimers: [Slot: Task<Void, Never>] = [:]
         var decisionTimers: [Slot: Task<Void, Never>] = [:]
         var deadline: Task<Void, Never>?
@@ -189,7 +188,7 @@ public struct RunCoordinator: Sendable {
                     let event = queue.removeFirst()
                     let effects: [RunEffect]
                     do {
-                        (snapshot, effects) = try RunMachine.apply(snapshot, event)
+                        effects = try RunMachine.apply(&snapshot, event)
                     } catch {
                         runLogger.error("ignoring an event that does not fit the run: \(error)")
                         if let first = announced {  // the run was never taken up: leave it as it is
@@ -358,20 +357,34 @@ public struct RunCoordinator: Sendable {
         return true
     }
 
-    /// Writes `records` durably, at the same time on the I/O threads; returns the steps whose
-    /// write failed (logged; their records on disk keep the previous version).
+    /// Writes `records` (all of one run) durably, at the same time on the I/O threads, with one
+    /// fsync of their directory for all of them (group commit); returns the steps whose write
+    /// failed (logged; their records on disk keep the previous version, or are not durable).
     func persist(_ records: [StepRecord], logger: Logger) async -> Set<StepID> {
         let store = store
-        return await withTaskGroup(of: StepID?.self) { group in
+        guard let first = records.first else { return [] }
+        if records.count == 1 {
+            return await persist(logger, { () throws(StoreError) in try store.save(first) }) ? [] : [first.step]
+        }
+        var failed = await withTaskGroup(of: StepID?.self) { group in
             for record in records {
                 group.addTask {
-                    await persist(logger, { () throws(StoreError) in try store.save(record) }) ? nil : record.step
+                    let written = await persist(logger) { () throws(StoreError) in
+                        try store.save(record, syncingDirectory: false)
+                    }
+                    return written ? nil : record.step
                 }
             }
             var failed: Set<StepID> = []
             for await id in group { if let id { failed.insert(id) } }
             return failed
         }
+        // The renames above are durable only with this fsync: without it none of them counts.
+        let (job, run) = (first.job, first.run)
+        if !(await persist(logger, { () throws(StoreError) in try store.syncSteps(job, run) })) {
+            failed.formUnion(records.map(\.step))
+        }
+        return failed
     }
 
     /// Runs a durable write on an I/O thread, waiting for space on a full disk (``FullDisk``); a

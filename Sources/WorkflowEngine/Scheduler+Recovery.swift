@@ -170,7 +170,7 @@ extension Scheduler {
             guard request.skip.keys.contains(step) else {
                 return refuse("bad_request", "an output was given for '\(step)', which is not skipped")
             }
-            if snapshot.spec.steps.first(where: { $0.id == step })?.output == .json,
+            if snapshot.definition(of: step)?.output == .json,
                 (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) == nil
             {
                 return refuse(

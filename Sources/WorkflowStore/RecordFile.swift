@@ -10,9 +10,11 @@ import WorkflowCore
 /// a power cut the record is one or the other.
 public enum RecordFile {
     /// Writes `data` to `path` durably and atomically, creating the parent directory if needed.
+    /// With `syncingDirectory: false` the rename is durable only once the caller fsyncs the
+    /// directory (``syncDirectory(_:)``): one fsync then serves several records.
     ///
     /// - Throws: ``StoreError/system(operation:path:errno:)``; the previous record is then intact.
-    public static func write(_ data: Data, to path: String) throws(StoreError) {
+    public static func write(_ data: Data, to path: String, syncingDirectory: Bool = true) throws(StoreError) {
         let directory = (path as NSString).deletingLastPathComponent
         try makeDirectory(directory)
         let temporary = path + ".tmp"
@@ -36,7 +38,7 @@ public enum RecordFile {
             unlink(temporary)
             throw .system(operation: "rename", path: path, errno: code)
         }
-        try syncDirectory(directory)
+        if syncingDirectory { try syncDirectory(directory) }
     }
 
     /// Moves a record that failed its checks aside as `<name>.corrupt-<UTC time>`, never to be
@@ -51,7 +53,9 @@ public enum RecordFile {
 
     /// Encodes `value` as pretty, key-sorted JSON, seals it (``RecordSeal``: the file's next
     /// sequence number and a checksum) and writes it with ``write(_:to:)``.
-    public static func write<T: Encodable>(_ value: T, to path: String) throws(StoreError) {
+    public static func write<T: Encodable>(_ value: T, to path: String, syncingDirectory: Bool = true)
+        throws(StoreError)
+    {
         let json: Data
         do {
             json = try Timestamp.makeEncoder().encode(value)
@@ -62,7 +66,7 @@ public enum RecordFile {
         guard let sealed = RecordSeal.seal(json, seq: previous + 1) else {
             throw .corrupt(path: path, reason: "cannot seal: the record is not a JSON object")
         }
-        try write(sealed, to: path)
+        try write(sealed, to: path, syncingDirectory: syncingDirectory)
     }
 
     /// Reads, checks and decodes the record at `path`.

@@ -41,8 +41,16 @@ public struct RunStore: Sendable {
         }
     }
 
-    public func save(_ step: StepRecord) throws(StoreError) {
-        try RecordFile.write(step, to: directory.stepRecord(step.job, step.run, step.step))
+    /// Writes a step record; with `syncingDirectory: false` it is durable only after
+    /// ``syncSteps(_:_:)`` (several records written together share that fsync).
+    public func save(_ step: StepRecord, syncingDirectory: Bool = true) throws(StoreError) {
+        try RecordFile.write(
+            step, to: directory.stepRecord(step.job, step.run, step.step), syncingDirectory: syncingDirectory)
+    }
+
+    /// Makes the step records written into the run's `steps/` since its last fsync durable.
+    public func syncSteps(_ job: JobID, _ run: RunID) throws(StoreError) {
+        try RecordFile.syncDirectory(directory.stepsDirectory(job, run))
     }
 
     public func loadRun(_ job: JobID, _ run: RunID) throws(StoreError) -> RunRecord {

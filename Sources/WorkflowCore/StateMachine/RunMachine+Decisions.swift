@@ -55,7 +55,7 @@ extension RunMachine {
             record.budgetApproval = decision
             record.state = try stepAfter(record, .start)
             let number = record.attempts.count + 1
-            record.attempts.append(attempt(number, of: record, in: next.spec, at: at))
+            record.attempts.append(attempt(number, of: record, in: next.plan, at: at))
             start = number
         }
         record.attempts[record.attempts.count - (start == nil ? 1 : 2)].decision = decision
@@ -74,12 +74,16 @@ extension RunMachine {
     static func syncWaiting(_ next: inout RunSnapshot) -> [RunEffect] {
         var waiting = false
         var active = false
-        for step in next.steps {
-            for record in step.items ?? [step] {
-                if record.state == .waiting { waiting = true }
-                if record.state == .running || record.state == .retryWait { active = true }
+        func note(_ state: StepState) {
+            if state == .waiting { waiting = true }
+            if state == .running || state == .retryWait { active = true }
+        }
+        for index in next.steps.indices {
+            if let items = next.steps[index].items {
+                for item in items { note(item.state) }
+            } else {
+                note(next.steps[index].state)
             }
-            if step.items == nil, step.state == .running { active = true }
         }
         switch next.run.state {
         case .running where waiting && !active:

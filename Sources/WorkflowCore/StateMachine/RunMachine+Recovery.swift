@@ -40,7 +40,7 @@ extension RunMachine {
         }
         for index in next.steps.indices {
             let id = next.steps[index].step
-            let definition = next.spec.steps.first { $0.id == id }
+            let definition = next.definition(of: id)
             let effect = definition?.effect ?? definition?.defaultEffect ?? .effectful
             if definition?.forEach != nil, next.steps[index].state == .running {
                 guard var items = next.steps[index].items else {

@@ -10,31 +10,36 @@ extension RunMachine {
     /// `failure`: every need has ended and one did not succeed; skipped when all succeeded.
     static func settle(_ snapshot: inout RunSnapshot, at: Date, startNew: Bool) -> [RunEffect] {
         guard snapshot.run.state == .running else { return [] }
-        let when = Dictionary(snapshot.spec.steps.map { ($0.id, $0.when) }, uniquingKeysWith: { first, _ in first })
-        let fanned = Set(snapshot.spec.steps.filter { $0.forEach != nil }.map(\.id))
+        let plan = snapshot.plan
         var effects: [RunEffect] = []
         // Processes running: a for_each step counts its running items, not itself.
-        var running = snapshot.steps.reduce(0) { count, step in
-            if let items = step.items { return count + items.filter { $0.state == .running }.count }
-            return count + (step.state == .running && !fanned.contains(step.step) ? 1 : 0)
+        var running = 0
+        for index in snapshot.steps.indices {
+            if let items = snapshot.steps[index].items {
+                for item in items where item.state == .running { running += 1 }
+            } else if snapshot.steps[index].state == .running && !plan.fanned[index] {
+                running += 1
+            }
         }
-        // Kept up to date as steps change below, rather than rebuilt on every pass (a job of
-        // 1,000 steps settles after each of its events).
-        var states = Dictionary(snapshot.steps.map { ($0.step, $0.state) }, uniquingKeysWith: { first, _ in first })
         var changed = true
         while changed {
             changed = false
             for index in snapshot.steps.indices where snapshot.steps[index].state == .pending {
-                let step = snapshot.steps[index]
-                let needs = step.needs.map { ($0, states[$0] ?? .pending) }
-                let unsuccessful = needs.first { $0.1.isTerminal && $0.1 != .succeeded }?.0
-                let allEnded = needs.allSatisfy { $0.1.isTerminal }
+                var unsuccessful: Int?
+                var allEnded = true
+                for need in plan.needs[index] {
+                    guard let need, snapshot.steps[need].state.isTerminal else {
+                        allEnded = false
+                        continue
+                    }
+                    if unsuccessful == nil && snapshot.steps[need].state != .succeeded { unsuccessful = need }
+                }
                 var skipReason: String?
                 var start = false
-                switch when[step.step] ?? .success {
+                switch plan.when[index] {
                 case .success, .expression:
                     if let cause = unsuccessful {
-                        skipReason = "not started: step '\(cause)' did not succeed"
+                        skipReason = "not started: step '\(snapshot.steps[cause].step)' did not succeed"
                     } else {
                         start = allEnded
                     }
@@ -48,25 +53,23 @@ extension RunMachine {
                         start = true
                     }
                 }
+                let id = snapshot.steps[index].step
                 if let skipReason {
                     snapshot.steps[index].state = .skipped
-                    states[step.step] = .skipped
                     snapshot.steps[index].error = skipReason
-                    effects.append(.persistStep(step.step))
+                    effects.append(.persistStep(id))
                     changed = true
-                } else if start && startNew && fanned.contains(step.step) {
+                } else if start && startNew && plan.fanned[index] {
                     snapshot.steps[index].state = .running  // its items start once they are known
-                    states[step.step] = .running
-                    effects += [.persistStep(step.step), .expand(step.step)]
+                    effects += [.persistStep(id), .expand(id)]
                     changed = true
                 } else if start && startNew && running < snapshot.spec.maxParallel {
                     running += 1
-                    let number = step.attempts.count + 1
+                    let number = snapshot.steps[index].attempts.count + 1
+                    let attempt = attempt(number, of: snapshot.steps[index], in: plan, at: at)
                     snapshot.steps[index].state = .running
-                    states[step.step] = .running
-                    snapshot.steps[index].attempts.append(
-                        attempt(number, of: step, in: snapshot.spec, at: at))
-                    effects += [.persistStep(step.step), .spawn(step.step, attempt: number)]
+                    snapshot.steps[index].attempts.append(attempt)
+                    effects += [.persistStep(id), .spawn(id, attempt: number)]
                     changed = true
                 }
             }
@@ -77,9 +80,9 @@ extension RunMachine {
             for item in items.indices where items[item].state == .pending && running < snapshot.spec.maxParallel {
                 running += 1
                 let number = items[item].attempts.count + 1
+                let attempt = attempt(number, of: items[item], in: plan, at: at)
                 snapshot.steps[index].items?[item].state = .running
-                snapshot.steps[index].items?[item].attempts.append(
-                    attempt(number, of: items[item], in: snapshot.spec, at: at))
+                snapshot.steps[index].items?[item].attempts.append(attempt)
                 effects += [
                     .persistStep(snapshot.steps[index].step),
                     .spawn(snapshot.steps[index].step, attempt: number, item: item),
@@ -128,7 +131,6 @@ extension RunMachine {
     /// Skips the pending steps and cancels those waiting to retry; running ones are asked to stop.
     static func stopSteps(_ next: inout RunSnapshot, reason: String, at: Date) -> [RunEffect] {
         var effects: [RunEffect] = []
-        let fanned = Set(next.spec.steps.filter { $0.forEach != nil }.map(\.id))
         /// Stops one record; true when it has a process to terminate.
         func stop(_ record: inout StepRecord) -> (changed: Bool, terminate: Bool) {
             switch record.state {
@@ -154,7 +156,7 @@ extension RunMachine {
         }
         for index in next.steps.indices {
             let id = next.steps[index].step
-            if next.steps[index].state == .running, fanned.contains(id) {
+            if next.steps[index].state == .running, next.plan.fanned[index] {
                 guard var items = next.steps[index].items else {
                     next.steps[index].state = .cancelled  // its items were not known yet
                     next.steps[index].error = "cancelled before its items were known: \(reason)"

@@ -7,21 +7,75 @@ public struct RunSnapshot: Sendable, Equatable {
     public let spec: Job
     /// In the order the job file lists them.
     public var steps: [StepRecord]
+    /// Where each step is in `steps` and in the definition, worked out once: the machine looks
+    /// steps up after every event, and a job may have a thousand of them.
+    let plan: StepPlan
 
     /// A fresh, queued run of `job` with every step pending.
     public init(job: Job, id: RunID, trigger: Trigger, scheduledFor: Date?, createdAt: Date) {
         run = RunRecord(job: job, id: id, trigger: trigger, scheduledFor: scheduledFor, createdAt: createdAt)
         spec = job
         steps = job.steps.map { StepRecord(job: job.id, run: id, step: $0) }
+        plan = StepPlan(spec: job, steps: steps)
     }
 
     public init(run: RunRecord, spec: Job, steps: [StepRecord]) {
         self.run = run
         self.spec = spec
         self.steps = steps
+        plan = StepPlan(spec: spec, steps: steps)
     }
 
-    public func step(_ id: StepID) -> StepRecord? { steps.first { $0.step == id } }
+    public func step(_ id: StepID) -> StepRecord? { plan.position[id].map { steps[$0] } }
+
+    /// The step's definition in the run's frozen job.
+    public func definition(of id: StepID) -> StepDefinition? { plan.definition[id].map { spec.steps[$0] } }
+
+    /// The positions in `steps` of the steps `id` needs, directly or through others, in order.
+    public func upstream(of id: StepID) -> [Int] {
+        guard let start = plan.position[id] else { return [] }
+        var seen = [Bool](repeating: false, count: steps.count)
+        var stack = plan.needs[start].compactMap { $0 }
+        while let next = stack.popLast() {
+            guard !seen[next] else { continue }
+            seen[next] = true
+            stack += plan.needs[next].compactMap { $0 }
+        }
+        return seen.indices.filter { seen[$0] }
+    }
+
+    public static func == (lhs: RunSnapshot, rhs: RunSnapshot) -> Bool {
+        lhs.run == rhs.run && lhs.spec == rhs.spec && lhs.steps == rhs.steps
+    }
+}
+
+/// The shape of a run's steps, which never changes while it runs: positions by id and, by
+/// position, each step's needs, `when` and whether it fans out.
+struct StepPlan: Sendable {
+    /// Position in the snapshot's `steps`.
+    let position: [StepID: Int]
+    /// Position in the definition's `steps`.
+    let definition: [StepID: Int]
+    /// By position in `steps`: the positions of the steps it needs (nil: not in the run, so
+    /// never ended), its condition, whether it is a `for_each` step, and whether it runs a process.
+    let needs: [[Int?]]
+    let when: [WhenCondition]
+    let fanned: [Bool]
+    let isProcess: [Bool]
+
+    init(spec: Job, steps: [StepRecord]) {
+        var position: [StepID: Int] = [:]
+        for (index, step) in steps.enumerated() where position[step.step] == nil { position[step.step] = index }
+        var definition: [StepID: Int] = [:]
+        for (index, step) in spec.steps.enumerated() where definition[step.id] == nil { definition[step.id] = index }
+        self.position = position
+        self.definition = definition
+        needs = steps.map { step in step.needs.map { position[$0] } }
+        let defined = steps.map { step in definition[step.step].map { spec.steps[$0] } }
+        when = defined.map { $0?.when ?? .success }
+        fanned = defined.map { $0?.forEach != nil }
+        isProcess = defined.map { $0.map { $0.kind.name == "run" } ?? true }
+    }
 }
 
 /// Something that happened to a run.
@@ -100,13 +154,32 @@ public enum RunMachine {
     public static func apply(_ snapshot: RunSnapshot, _ event: RunEvent) throws(TransitionError) -> (
         RunSnapshot, [RunEffect]
     ) {
-        try apply(snapshot, event, timedOut: false)
+        var next = snapshot
+        let effects = try apply(&next, event)
+        return (next, effects)
     }
 
-    static func apply(_ snapshot: RunSnapshot, _ event: RunEvent, timedOut: Bool) throws(TransitionError) -> (
-        RunSnapshot, [RunEffect]
-    ) {
-        var next = snapshot
+    /// Applies `event` to `snapshot` in place: the same transition as ``apply(_:_:)-(RunSnapshot,_)``
+    /// without copying the steps (the engine applies one event per step end).
+    ///
+    /// - Throws: ``TransitionError``; `snapshot` is then unchanged.
+    public static func apply(_ snapshot: inout RunSnapshot, _ event: RunEvent) throws(TransitionError) -> [RunEffect] {
+        switch event {
+        case .retry, .decide:
+            // These may refuse after a first change: they work on a copy (they are rare).
+            var next = snapshot
+            let effects = try transition(&next, event, timedOut: false)
+            snapshot = next
+            return effects
+        default:
+            // Every other transition checks all it refuses on before it changes anything.
+            return try transition(&snapshot, event, timedOut: false)
+        }
+    }
+
+    private static func transition(_ next: inout RunSnapshot, _ event: RunEvent, timedOut: Bool)
+        throws(TransitionError) -> [RunEffect]
+    {
         var effects: [RunEffect] = []
         switch event {
         case .start(let at):
@@ -125,18 +198,18 @@ public enum RunMachine {
                 effects.append(.persistStep(stepID))
                 if let deadline = wait.deadline { effects.append(.scheduleDecision(stepID, at: deadline, item: item)) }
                 effects += syncWaiting(&next)
-                return (next, effects)
+                return effects
             }
             try endAttempt(&record, result, at: at)
             if next.run.cancelReason == nil,
-                let definition = next.spec.steps.first(where: { $0.id == stepID }),
+                let definition = next.definition(of: stepID),
                 let due = retryTime(for: record, definition: definition, result: result, run: next.run.id, at: at)
             {
                 record.state = .retryWait
                 record.retryAt = due
                 store(record, item, in: &next.steps[index])
                 effects += [.persistStep(stepID), .scheduleRetry(stepID, at: due, item: item)]
-                return (next, effects)
+                return effects
             }
             store(record, item, in: &next.steps[index])
             if item != nil { conclude(&next.steps[index]) }
@@ -145,10 +218,10 @@ public enum RunMachine {
             effects += syncWaiting(&next)
             effects += finishIfDone(&next, at: at)
         case .timeOut(let limit, let at):
-            return try apply(snapshot, .cancel(reason: "the run timed out after \(limit)", at: at), timedOut: true)
+            return try transition(&next, .cancel(reason: "the run timed out after \(limit)", at: at), timedOut: true)
         case .cancel(let reason, let at):
             guard !next.run.state.isTerminal else { throw TransitionError("run \(next.run.id) has already ended") }
-            guard next.run.cancelReason == nil else { return (snapshot, []) }  // asked twice: nothing new
+            guard next.run.cancelReason == nil else { return [] }  // asked twice: nothing new
             next.run.cancelReason = reason
             if timedOut { next.run.timedOut = true }
             effects.append(.persistRun)
@@ -157,12 +230,12 @@ public enum RunMachine {
         case .retryDue(let stepID, let at, let item):
             guard !next.run.state.isTerminal else { throw TransitionError("run \(next.run.id) has already ended") }
             let index = try stepIndex(next, stepID)
-            guard next.run.cancelReason == nil else { return (snapshot, []) }
+            guard next.run.cancelReason == nil else { return [] }
             var record = try slot(next.steps[index], item)
             record.state = try stepAfter(record, .start)
             record.retryAt = nil
             let number = record.attempts.count + 1
-            record.attempts.append(attempt(number, of: record, in: next.spec, at: at))
+            record.attempts.append(attempt(number, of: record, in: next.plan, at: at))
             store(record, item, in: &next.steps[index])
             effects += [.persistStep(stepID), .spawn(stepID, attempt: number, item: item)]
         case .expanded(let stepID, let values, let at):
@@ -192,7 +265,7 @@ public enum RunMachine {
             effects += finishIfDone(&next, at: at)
         case .recover(let at):
             guard !next.run.state.isTerminal else { throw TransitionError("run \(next.run.id) has already ended") }
-            if next.run.state == .queued { return try apply(snapshot, .start(at: at)) }
+            if next.run.state == .queued { return try transition(&next, .start(at: at), timedOut: false) }
             effects += recover(&next, at: at)
         case .retry(let request, let at):
             effects += try retry(&next, request, at: at)
@@ -201,17 +274,17 @@ public enum RunMachine {
         case .decide(let stepID, let decision, let output, let at, let item):
             effects += try decide(&next, stepID, decision, output: output, at: at, item: item)
         }
-        return (next, effects)
+        return effects
     }
 
     /// A new attempt of `record`; only a `run` step's attempt has a log (the others write none).
-    static func attempt(_ number: Int, of record: StepRecord, in spec: Job, at: Date) -> Attempt {
-        let isProcess = spec.steps.first { $0.id == record.step }.map { $0.kind.name == "run" } ?? true
+    static func attempt(_ number: Int, of record: StepRecord, in plan: StepPlan, at: Date) -> Attempt {
+        let isProcess = plan.position[record.step].map { plan.isProcess[$0] } ?? true
         return Attempt(number: number, startedAt: at, log: isProcess ? record.logPath(attempt: number) : nil)
     }
 
     static func stepIndex(_ snapshot: RunSnapshot, _ id: StepID) throws(TransitionError) -> Int {
-        guard let index = snapshot.steps.firstIndex(where: { $0.step == id }) else {
+        guard let index = snapshot.plan.position[id] else {
             throw TransitionError("run \(snapshot.run.id) has no step '\(id)'")
         }
         return index
