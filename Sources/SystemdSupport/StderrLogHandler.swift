@@ -22,9 +22,9 @@ public struct StderrLogHandler: LogHandler {
         if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
         if let extra = event.metadata { merged.merge(extra) { _, new in new } }
         let fields = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        let level = event.level.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)
-        let stamp = Date.now.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true))
-        let line = "\(stamp) \(level) \(event.message)\(fields.isEmpty ? "" : "  \(fields)")\n"
+        let name = event.level.rawValue
+        let level = name + String(repeating: " ", count: max(0, 8 - name.utf8.count))
+        let line = "\(Self.stamp()) \(level) \(event.message)\(fields.isEmpty ? "" : "  \(fields)")\n"
         var bytes = Array(line.utf8)
         bytes.withUnsafeMutableBytes { raw in
             var offset = 0
@@ -37,5 +37,32 @@ public struct StderrLogHandler: LogHandler {
                 offset += written
             }
         }
+    }
+
+    /// The time now in UTC as `2026-11-25T10:30:00.123`, made without Foundation's formatters
+    /// (a line is logged for every step a run starts and ends).
+    static func stamp() -> String {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        var seconds = now.tv_sec
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        let fields: [(Int, Int)] = [
+            (Int(parts.tm_year) + 1900, 4), (Int(parts.tm_mon) + 1, 2), (Int(parts.tm_mday), 2),
+            (Int(parts.tm_hour), 2), (Int(parts.tm_min), 2), (Int(parts.tm_sec), 2), (now.tv_nsec / 1_000_000, 3),
+        ]
+        let separators: [UInt8] = Array("--T::.".utf8)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(23)
+        for (index, (value, width)) in fields.enumerated() {
+            var divisor = 1
+            for _ in 1..<width { divisor *= 10 }
+            while divisor > 0 {
+                bytes.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
+                divisor /= 10
+            }
+            if index < separators.count { bytes.append(separators[index]) }
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -207,7 +207,7 @@ extension RunCoordinator {
             job: snapshot.spec, step: definition, run: run.id, attempt: attempt, params: run.params ?? [:],
             daemonEnvironment: daemonEnvironment
         )
-        .merging(upstreamOutputs(of: definition, snapshot: snapshot, outputs: outputs)) { _, output in output }
+        addUpstreamOutputs(of: definition, snapshot: snapshot, outputs: outputs, to: &environment)
         if let item = slot.item, let value = record?.value {
             environment["WF_ITEM"] = value.environmentText
             environment["WF_ITEM_INDEX"] = String(item)

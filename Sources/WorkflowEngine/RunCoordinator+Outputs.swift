@@ -57,12 +57,13 @@ extension RunCoordinator {
         }
     }
 
-    /// `WF_STEP_<ID>_OUTPUT_FILE` for every succeeded step `step` needs (directly or not) that has
+    /// Adds `WF_STEP_<ID>_OUTPUT_FILE` for every succeeded step `step` needs (directly or not) that has
     /// an output file, and `WF_STEP_<ID>_OUTPUT` with the value itself when it fits an
     /// environment variable (empty for a step that printed nothing; the JSON array of its items'
     /// outputs for a `for_each` step).
-    func upstreamOutputs(of step: StepDefinition, snapshot: RunSnapshot, outputs: OutputCache) -> [String: String] {
-        var environment: [String: String] = [:]
+    func addUpstreamOutputs(
+        of step: StepDefinition, snapshot: RunSnapshot, outputs: OutputCache, to environment: inout [String: String]
+    ) {
         for position in snapshot.upstream(of: step.id) where snapshot.steps[position].state == .succeeded {
             let record = snapshot.steps[position]
             let name = outputs.names[position]
@@ -78,7 +79,6 @@ extension RunCoordinator {
             }
             if text.utf8.count <= StepEnvironment.maximumValue, !text.utf8.contains(0) { environment[name] = text }
         }
-        return environment
     }
 
     /// Turns a successful attempt's stdout into its output: validated for `output: json`, written

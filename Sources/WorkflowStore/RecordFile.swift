@@ -16,9 +16,12 @@ public enum RecordFile {
     /// - Throws: ``StoreError/system(operation:path:errno:)``; the previous record is then intact.
     public static func write(_ data: Data, to path: String, syncingDirectory: Bool = true) throws(StoreError) {
         let directory = (path as NSString).deletingLastPathComponent
-        try makeDirectory(directory)
         let temporary = path + ".tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
+        var fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
+        if fd < 0 && errno == ENOENT {  // the first record of its directory
+            try makeDirectory(directory)
+            fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
+        }
         guard fd >= 0 else { throw .system(operation: "open", path: temporary, errno: errno) }
         do throws(StoreError) {
             try writeAll(fd, data, path: temporary)

@@ -71,3 +71,26 @@ import WorkflowTesting
         #expect(LogSink.detect(environment: [:]) == .stderr)
     }
 }
+
+@Suite struct StderrLogHandlerTests {
+    /// The hand-made time stamp reads as Foundation's ISO 8601 formatter reads the same instant.
+    @Test func theTimeStampIsUTCWithMilliseconds() throws {
+        let before = Date.now
+        let stamp = StderrLogHandler.stamp()
+        let after = Date.now
+        #expect(stamp.utf8.count == 23)
+        #expect(stamp.wholeMatch(of: /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}/) != nil)
+        let parsed = try #require(ISO8601DateFormatter.withMilliseconds.date(from: stamp + "Z"))
+        // The stamp truncates to the millisecond: it may read up to 1 ms before `before`.
+        #expect(parsed >= before.addingTimeInterval(-0.001))
+        #expect(parsed <= after)
+    }
+}
+
+extension ISO8601DateFormatter {
+    fileprivate static var withMilliseconds: ISO8601DateFormatter {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter
+    }
+}
