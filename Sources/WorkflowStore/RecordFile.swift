@@ -61,7 +61,7 @@ public enum RecordFile {
     {
         let json: Data
         do {
-            json = try Timestamp.makeEncoder().encode(value)
+            json = try RecordJSON.encode(value)
         } catch {
             throw .corrupt(path: path, reason: "cannot encode: \(error)")
         }

@@ -199,7 +199,7 @@ final class ControlServer: Service, Sendable {
                 StatusTable.render(report, now: now, colour: request.colour ?? false)
             )
         case "json":
-            guard let data = try? Timestamp.makeEncoder().encode(report) else {
+            guard let data = try? RecordJSON.encode(report) else {
                 return (ControlResponse(ok: false, message: "cannot encode the status", error: "failed"), nil)
             }
             return (ControlResponse(ok: true, message: ""), String(decoding: data, as: UTF8.self))
