@@ -32,7 +32,7 @@ let package = Package(
         ),
         .target(
             name: "WorkflowStore",
-            dependencies: ["WorkflowCore"],
+            dependencies: ["CLinux", "WorkflowCore"],
             swiftSettings: strict
         ),
         .target(

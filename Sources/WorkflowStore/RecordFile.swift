@@ -86,6 +86,67 @@ public enum RecordFile {
         }
     }
 
+    /// Reads and checks the record at `path` like ``read(_:from:)``, but decodes only its
+    /// top-level members named in `keys` (all of `T`'s): the rest of the file (a list of recent
+    /// runs, say) is checksummed, not parsed. A file not in wfd's layout is decoded whole.
+    public static func read<T: Decodable>(_ type: T.Type, from path: String, keys: Set<String>) throws(StoreError) -> T
+    {
+        let data = try readData(path)
+        if let problem = RecordSeal.problem(in: data) { throw .corrupt(path: path, reason: problem) }
+        do {
+            return try Timestamp.decoder.decode(T.self, from: members(of: data, keeping: keys) ?? data)
+        } catch {
+            throw .corrupt(path: path, reason: "\(error)")
+        }
+    }
+
+    /// The JSON object made of the top-level members of `data` named in `keys`, or nil when
+    /// `data` is not an object laid out as wfd writes records. In that layout (two-space indent)
+    /// a top-level member is the only thing that starts with `"` right after a newline and two
+    /// spaces: deeper members are indented further, and strings hold no raw newline.
+    static func members(of data: Data, keeping keys: Set<String>) -> Data? {
+        data.withUnsafeBytes { raw -> Data? in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            let (newline, space, quote) = (UInt8(ascii: "\n"), UInt8(ascii: " "), UInt8(ascii: "\""))
+            guard bytes.count >= 3, bytes[0] == UInt8(ascii: "{"), bytes[1] == newline else { return nil }
+            // Where the object closes: "\n}" and only whitespace after it.
+            var close = bytes.count - 1
+            while close > 0, bytes[close] == newline || bytes[close] == space { close -= 1 }
+            guard close > 1, bytes[close] == UInt8(ascii: "}"), bytes[close - 1] == newline else { return nil }
+            var starts: [Int] = []  // the opening quote of each top-level key
+            guard let base = bytes.baseAddress else { return nil }
+            var index = 1
+            // From newline to newline (memchr: a record's lines are tens of bytes long).
+            while index + 3 < close {
+                if bytes[index + 1] == space, bytes[index + 2] == space, bytes[index + 3] == quote {
+                    starts.append(index + 3)
+                }
+                guard let next = memchr(base + index + 1, Int32(newline), close - index - 1) else { break }
+                index = base.distance(to: next.assumingMemoryBound(to: UInt8.self))
+            }
+            var out = Data("{".utf8)
+            for (position, start) in starts.enumerated() {
+                var keyEnd = start + 1
+                while keyEnd < close, bytes[keyEnd] != quote {
+                    if bytes[keyEnd] == UInt8(ascii: "\\") { return nil }  // no escapes in wfd's keys
+                    keyEnd += 1
+                }
+                let key = String(decoding: UnsafeBufferPointer(rebasing: bytes[(start + 1)..<keyEnd]), as: UTF8.self)
+                guard keys.contains(key) else { continue }
+                var end = close - 1  // the last member ends at the newline before "}"
+                if position + 1 < starts.count {
+                    end = starts[position + 1] - 3  // the newline before the next key
+                    guard bytes[end - 1] == UInt8(ascii: ",") else { return nil }
+                    end -= 1
+                }
+                if out.count > 1 { out.append(UInt8(ascii: ",")) }
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<end]))
+            }
+            out.append(UInt8(ascii: "}"))
+            return out
+        }
+    }
+
     /// The bytes at `path`.
     public static func readData(_ path: String) throws(StoreError) -> Data {
         let fd = open(path, O_RDONLY | O_CLOEXEC)

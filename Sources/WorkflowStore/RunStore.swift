@@ -165,7 +165,7 @@ public struct RunStore: Sendable {
 
     /// `latest.json` without its list of recent outcomes (see ``LatestRunsHead``).
     public func loadLatestHead(_ job: JobID) throws(StoreError) -> LatestRunsHead {
-        try RecordFile.read(LatestRunsHead.self, from: directory.latest(job))
+        try RecordFile.read(LatestRunsHead.self, from: directory.latest(job), keys: ["last", "active", "success_rate"])
     }
 
     public func saveJobInfo(_ info: JobInfo) throws(StoreError) {

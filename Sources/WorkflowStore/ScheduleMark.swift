@@ -90,7 +90,8 @@ extension RunStore {
     /// checked all the same): a fraction of the cost of ``loadScheduleMark(_:)``, which decodes
     /// every decision. A file from before `notable` was kept gives none.
     public func loadScheduleMarkHead(_ job: JobID) throws(StoreError) -> ScheduleMarkHead {
-        try RecordFile.read(ScheduleMarkHead.self, from: directory.scheduleMark(job))
+        try RecordFile.read(
+            ScheduleMarkHead.self, from: directory.scheduleMark(job), keys: ["last_fire_time", "notable"])
     }
 
     public func saveScheduleMark(_ mark: ScheduleMark) throws(StoreError) {

@@ -78,7 +78,7 @@ import WorkflowTesting
         try dir.write("jobs/manual.yaml", "steps: [{id: a, run: 'echo by hand'}]\n")
         try dir.write("jobs/broken.yaml", "steps: [{id: a, run: 'exit 4'}]\n")
         let started = try await TestDaemon.start(dir)
-        let (daemon, socket) = (started.process, started.socket)
+        let daemon = started.process
         defer { Task { await daemon.stop() } }
         let wfctl = try BuiltProducts.path("wfctl")
         let state = StateDirectory(root: dir.file("state"))

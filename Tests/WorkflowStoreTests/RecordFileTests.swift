@@ -1,8 +1,9 @@
 import Foundation
 import Testing
 import WorkflowCore
-import WorkflowStore
 import WorkflowTesting
+
+@testable import WorkflowStore
 
 #if canImport(Glibc)
     import Glibc
@@ -73,6 +74,52 @@ import WorkflowTesting
             lastSeq = record.seq
         }
         #expect(lastSeq >= 1)
+    }
+}
+
+/// Start-up reads only the heads of `latest.json` and `schedule.json`: the same values as decoding
+/// them whole, checksum still checked over every byte.
+@Suite struct RecordHeadTests {
+    @Test func aHeadReadDecodesWhatAWholeReadDoes() throws {
+        let dir = try TemporaryDirectory("store")
+        let job = try #require(JobID("x"))
+        let at = Date(timeIntervalSince1970: 1_796_000_000.5)
+        var run = RunRecord(
+            job: Job(id: job, steps: []), id: try #require(RunID("20261130T040000.000Z-abcdef")),
+            trigger: .manual, scheduledFor: nil, createdAt: at)
+        run.state = .failed
+        // Text that looks like a member boundary when unescaped: it must stay inside its string.
+        run.error = "line\n  \"recent\" : [\n  ],\n  \"last\" : null,\n}"
+        var latest = LatestRuns(job: job, last: RunSummary(run), active: RunSummary(run))
+        latest.recent = (0..<20).map { _ in LatestRuns.RecentRun(id: run.id, state: .succeeded) }
+        latest.successRate = SuccessCounts(succeeded: 19, ended: 20)
+        let path = dir.file("latest.json")
+        try RecordFile.write(latest, to: path)
+        let keys: Set<String> = ["last", "active", "success_rate"]
+        let head = try RecordFile.read(LatestRunsHead.self, from: path, keys: keys)
+        let whole = try RecordFile.read(LatestRunsHead.self, from: path)
+        #expect(head.last == whole.last && head.active == whole.active && head.successRate == whole.successRate)
+        #expect(head.last?.error == run.error)
+        #expect(head.successRate == SuccessCounts(succeeded: 19, ended: 20))
+        // Only the members asked for are parsed.
+        let data = try RecordFile.readData(path)
+        let members = try #require(RecordFile.members(of: data, keeping: ["success_rate"]))
+        #expect(
+            String(decoding: members, as: UTF8.self)
+                == "{\"success_rate\" : {\n    \"ended\" : 20,\n    \"succeeded\" : 19\n  }}")
+        // One changed byte anywhere, even in a member not parsed, is still found.
+        var damaged = data
+        let recent = try #require(damaged.range(of: Data("\"recent\"".utf8)))
+        damaged[recent.lowerBound + 1] = UInt8(ascii: "R")
+        try damaged.write(to: URL(fileURLWithPath: path))
+        #expect(throws: StoreError.self) { try RecordFile.read(LatestRunsHead.self, from: path, keys: keys) }
+    }
+
+    @Test func bytesNotInWfdsLayoutAreDecodedWhole() {
+        #expect(RecordFile.members(of: Data("{\"last\": null}".utf8), keeping: ["last"]) == nil)
+        #expect(RecordFile.members(of: Data("[\n  \"last\"\n]".utf8), keeping: ["last"]) == nil)
+        #expect(RecordFile.members(of: Data("{\n  \"a\" : 1\n  \"b\" : 2\n}".utf8), keeping: ["a"]) == nil)
+        #expect(RecordFile.members(of: Data("{\n\n}\n".utf8), keeping: ["a"]) == Data("{}".utf8))
     }
 }
 

@@ -141,7 +141,7 @@ import WorkflowTesting
         let numbers: [Double] = [
             0, -0.0, 0.1, -0.1, 1, -1, 1.5, 100, 4096, 123_456.789, 1e15, 1e16, 1e21, 1e-7, 0.000001,
             9_007_199_254_740_992, 9_007_199_254_740_991, -9_007_199_254_740_992, 9_007_199_254_740_994,
-            5e-324, .greatestFiniteMagnitude, -.greatestFiniteMagnitude, .pi, 1 / 3,
+            .leastNonzeroMagnitude, .greatestFiniteMagnitude, -.greatestFiniteMagnitude, .pi, 1 / 3,
         ]
         try expectSameBytes(numbers)
         try expectSameBytes(numbers.filter { abs($0) < 1e38 }.map(Float.init))
