@@ -12,8 +12,16 @@ extension RunCoordinator {
         var values: [Slot: Data] = [:]
         /// `WF_STEP_<ID>_OUTPUT` by position in the run's steps.
         let names: [String]
+        /// The variables of each succeeded step once made: every step after it gets them again.
+        let made = MadeVariables()
 
         init(steps: [StepRecord]) { names = steps.map { StepEnvironment.outputName(of: $0.step) } }
+    }
+
+    /// By step position, the output variables made for its attempt number `attempts` (a step
+    /// that runs again makes them anew). Used only by the run's own task.
+    final class MadeVariables {
+        var byPosition: [Int: (attempts: Int, variables: [(name: String, value: String)])] = [:]
     }
 
     /// The output bytes of a succeeded step or item: from the cache, else from its output file;
@@ -65,19 +73,30 @@ extension RunCoordinator {
         of step: StepDefinition, snapshot: RunSnapshot, outputs: OutputCache, to environment: inout [String: String]
     ) {
         for position in snapshot.upstream(of: step.id) where snapshot.steps[position].state == .succeeded {
+            let attempts = snapshot.steps[position].attempts.count
+            if let made = outputs.made.byPosition[position], made.attempts == attempts {
+                for (name, value) in made.variables { environment[name] = value }
+                continue
+            }
             let record = snapshot.steps[position]
             let name = outputs.names[position]
+            var variables: [(name: String, value: String)] = []
             let text: String
             if record.items != nil, record.attempts.last?.byHand != true {
                 text = outputValue(of: record, snapshot: snapshot, outputs: outputs).environmentText
             } else {
                 if let relative = record.attempts.last?.output {
-                    environment[name + "_FILE"] = store.directory.runFile(
-                        snapshot.run.job, snapshot.run.id, relative: relative)
+                    variables.append(
+                        (name + "_FILE", store.directory.runFile(snapshot.run.job, snapshot.run.id, relative: relative))
+                    )
                 }
                 text = String(decoding: outputData(of: record, snapshot: snapshot, outputs: outputs), as: UTF8.self)
             }
-            if text.utf8.count <= StepEnvironment.maximumValue, !text.utf8.contains(0) { environment[name] = text }
+            if text.utf8.count <= StepEnvironment.maximumValue, !text.utf8.contains(0) {
+                variables.append((name, text))
+            }
+            for (name, value) in variables { environment[name] = value }
+            outputs.made.byPosition[position] = (attempts, variables)
         }
     }
 
