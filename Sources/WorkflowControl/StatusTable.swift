@@ -18,7 +18,10 @@ public enum StatusTable {
         let rows = [["JOB", "SCHEDULE", "NEXT", "LAST RUN", "RESULT", "OK (LAST 20)", "ACTIVE"]] + built.map(\.cells)
         let tones = [Array(repeating: Tone.plain, count: 7)] + built.map(\.tones)
         out += columns(rows, tones: colour ? tones : nil)
-        for job in report.jobs {
+        // By index: a copy of each job's status would retain and release its every field.
+        for index in report.jobs.indices
+        where !report.jobs[index].errors.isEmpty || !report.jobs[index].decisions.isEmpty {
+            let job = report.jobs[index]
             for error in job.errors { out += "\(job.job): \(error)\n" }
             // The latest fire times that did not simply start on time.
             for decision in job.decisions.suffix(3) where decision.outcome != "started" || decision.trigger == .catchup
@@ -107,6 +110,7 @@ public enum StatusTable {
         let chunk = 1024
         let starts = Array(stride(from: 0, to: rows.count, by: chunk))
         let lineWidth = widths.reduce(0, +) + 2 * widths.count + 1
+        let pads = (0...(widths.max() ?? 0)).map { String(repeating: " ", count: $0) }  // made once, not per cell
         return starts.concurrentMap { start in
             var out = ""
             out.reserveCapacity(chunk * lineWidth + 1024)
@@ -119,7 +123,7 @@ public enum StatusTable {
                     out += cell
                     if index < row.count - 1 {
                         let pad = widths[index] - counted[rowIndex][index]
-                        if pad > 0 { out += String(repeating: " ", count: pad) }
+                        if pad > 0 { out += pads[pad] }
                     }
                     if tone != .plain { out += "\u{1B}[0m" }
                 }
@@ -158,8 +162,12 @@ public enum StatusTable {
     /// `2026-11-30 00:00:00Z` (UTC).
     public static func local(_ date: Date) -> String {
         // From the record form (fast; a status of 10,000 jobs shows 10,000 times).
-        let text = Timestamp.rfc3339(date)
-        if text.utf8.count == 24 { return "\(text.prefix(10)) \(text.dropFirst(11).prefix(8))Z" }
+        var bytes = Array(Timestamp.rfc3339(date).utf8)  // 2026-11-30T00:00:00.000Z
+        if bytes.count == 24 {
+            bytes[10] = UInt8(ascii: " ")
+            bytes[19] = UInt8(ascii: "Z")
+            return String(decoding: bytes[..<20], as: UTF8.self)
+        }
         return date.formatted(
             .iso8601.year().month().day().dateTimeSeparator(.space).time(includingFractionalSeconds: false).timeZone(
                 separator: .omitted))

@@ -5,7 +5,12 @@ extension Array where Element: Sendable {
     /// items (parsing thousands of job files, decoding thousands of small records). Blocks the
     /// calling thread until every element is done.
     public func concurrentMap<T: Sendable>(_ transform: @escaping @Sendable (Element) -> T) -> [T] {
-        guard count > 1 else { return map(transform) }
+        concurrentCompactMap(transform)
+    }
+
+    /// ``concurrentMap(_:)`` without the nil results (moved out, never copied).
+    public func concurrentCompactMap<T: Sendable>(_ transform: @escaping @Sendable (Element) -> T?) -> [T] {
+        guard count > 1 else { return compactMap(transform) }
         let slots = Slots<T>(count: count)
         let items = self
         // A few chunks a core, so a slow item does not leave a core idle for long.
@@ -13,9 +18,13 @@ extension Array where Element: Sendable {
         DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
             var index = chunk * items.count / chunks
             let end = (chunk + 1) * items.count / chunks
-            while index < end {
-                slots.put(transform(items[index]), at: index)
-                index += 1
+            // Elements lent to `transform`, not copied (a copy of a large struct retains and
+            // releases each of its references, on every core at once).
+            items.withUnsafeBufferPointer { elements in
+                while index < end {
+                    if let value = transform(elements[index]) { slots.put(value, at: index) }
+                    index += 1
+                }
             }
         }
         return slots.take()

@@ -50,12 +50,26 @@ public enum FiringDecision: Sendable, Equatable {
 /// jumped over by the wall clock follow the job's `catchup` policy instead of firing a burst.
 public struct SchedulePlanner: Sendable {
     struct Entry: Sendable {
-        var job: Job
+        /// Held by reference: entries are copied whenever they are read (every turn of the loop
+        /// looks at all of them, and so does `wfctl status`), and a `Job` is dozens of references.
+        var definition: Definition
+        var job: Job { definition.job }
         /// The next fire time not handled yet.
         var next: Date?
         /// The moment `next` is started: the fire time plus its jitter.
         var startAt: Date?
         var queue: [Firing] = []
+
+        init(job: Job, queue: [Firing]) {
+            definition = Definition(job)
+            self.queue = queue
+        }
+    }
+
+    final class Definition: Sendable {
+        let job: Job
+
+        init(_ job: Job) { self.job = job }
     }
 
     /// How late a fire time may be handled and still count as on time.
@@ -89,7 +103,7 @@ public struct SchedulePlanner: Sendable {
                 existing.job.timezone == job.timezone,
                 existing.job.jitter == job.jitter
             {
-                existing.job = job
+                existing.definition = Definition(job)
                 updated[job.id] = existing
                 continue
             }

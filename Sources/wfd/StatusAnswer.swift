@@ -11,7 +11,7 @@ enum StatusAnswer {
         _ snapshot: SchedulerSnapshot, state: StateDirectory, daemon: StatusReport.Daemon, now: Date
     ) -> StatusReport {
         let store = RunStore(directory: state)
-        let jobs = Array(snapshot.ids.indices).concurrentMap { index -> StatusReport.JobStatus? in
+        let jobs = Array(snapshot.ids.indices).concurrentCompactMap { index -> StatusReport.JobStatus? in
             guard let job = snapshot.job(at: index) else { return nil }
             let active = job.activeRun.flatMap { run in
                 (try? store.loadLatestHead(job.info.job))?.active.flatMap { $0.id == run ? $0 : nil }
@@ -25,7 +25,7 @@ enum StatusAnswer {
                 decisions: job.decisions)
         }
         return StatusReport(
-            stateDirectory: state.root, daemon: daemon, jobs: jobs.compactMap { $0 },
+            stateDirectory: state.root, daemon: daemon, jobs: jobs,
             quarantined: store.loadQuarantineLog().entries)
     }
 }

@@ -83,3 +83,14 @@ import WorkflowTesting
         #expect(broken.errors.first?.message.contains("unreadable") == true)
     }
 }
+
+@Suite struct StatusTableTimeTests {
+    @Test func timesReadAsUTCSecondsAndRelativeSpans() throws {
+        let at = try #require(Timestamp.parse("2026-11-30T04:05:06.789Z"))
+        #expect(StatusTable.local(at) == "2026-11-30 04:05:06Z")
+        #expect(StatusTable.local(try #require(Timestamp.parse("1999-01-02T00:00:00Z"))) == "1999-01-02 00:00:00Z")
+        #expect(StatusTable.ago(at.addingTimeInterval(90), now: at) == "in 90s")
+        #expect(StatusTable.ago(at.addingTimeInterval(-3 * 3600), now: at) == "3h ago")
+        #expect(StatusTable.ago(at, now: at) == "now")
+    }
+}
