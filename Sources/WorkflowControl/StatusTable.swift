@@ -104,33 +104,44 @@ public enum StatusTable {
     /// padding, so the escape codes do not count as width).
     public static func columns(_ rows: [[String]], tones: [[Tone]]? = nil) -> String {
         guard let header = rows.first else { return "" }
-        let counted = rows.concurrentMap { $0.map(width) }
-        let widths = header.indices.map { column in counted.map { $0[column] }.max() ?? 0 }
-        // Lines in chunks on every core, joined in order.
+        // In chunks on every core: the widths of each chunk's columns, then its lines as bytes.
         let chunk = 1024
         let starts = Array(stride(from: 0, to: rows.count, by: chunk))
+        let chunkWidths = starts.concurrentMap { start in
+            var widths = [Int](repeating: 0, count: header.count)
+            for row in rows[start..<min(start + chunk, rows.count)] {
+                for (index, cell) in row.enumerated() where index < widths.count {
+                    widths[index] = max(widths[index], width(cell))
+                }
+            }
+            return widths
+        }
+        let widths = header.indices.map { column in chunkWidths.map { $0[column] }.max() ?? 0 }
         let lineWidth = widths.reduce(0, +) + 2 * widths.count + 1
-        let pads = (0...(widths.max() ?? 0)).map { String(repeating: " ", count: $0) }  // made once, not per cell
-        return starts.concurrentMap { start in
-            var out = ""
+        let reset = Array("\u{1B}[0m".utf8)
+        let lines = starts.concurrentMap { start in
+            var out: [UInt8] = []
             out.reserveCapacity(chunk * lineWidth + 1024)
             for rowIndex in start..<min(start + chunk, rows.count) {
                 let row = rows[rowIndex]
                 for (index, cell) in row.enumerated() {
-                    if index > 0 { out += "  " }
+                    if index > 0 { out += [UInt8(ascii: " "), UInt8(ascii: " ")] }
                     let tone = tones?[rowIndex][index] ?? .plain
-                    if tone != .plain { out += tone.code }
-                    out += cell
-                    if index < row.count - 1 {
-                        let pad = widths[index] - counted[rowIndex][index]
-                        if pad > 0 { out += pads[pad] }
+                    if tone != .plain { out += tone.code.utf8 }
+                    out += cell.utf8
+                    if index < row.count - 1, index < widths.count {
+                        for _ in 0..<max(0, widths[index] - width(cell)) { out.append(UInt8(ascii: " ")) }
                     }
-                    if tone != .plain { out += "\u{1B}[0m" }
+                    if tone != .plain { out += reset }
                 }
-                out += "\n"
+                out.append(UInt8(ascii: "\n"))
             }
             return out
-        }.joined()
+        }
+        var text: [UInt8] = []
+        text.reserveCapacity(lines.reduce(0) { $0 + $1.count })
+        for part in lines { text += part }
+        return String(decoding: text, as: UTF8.self)
     }
 
     /// The characters a cell takes: its bytes when it is ASCII (almost always, and far cheaper

@@ -94,3 +94,21 @@ import WorkflowTesting
         #expect(StatusTable.ago(at, now: at) == "now")
     }
 }
+
+@Suite struct StatusTableColumnsTests {
+    /// Widths in characters (not bytes), the last column unpadded, colours around cell and padding.
+    @Test func columnsAlignByCharactersAndColourWithoutCountingEscapes() {
+        let rows = [["JOB", "B"], ["ccc", "d"], ["é", "x"], ["a", ""]]
+        #expect(StatusTable.columns(rows) == "JOB  B\nccc  d\né    x\na    \n")
+        let tones: [[StatusTable.Tone]] = [[.plain, .plain], [.bad, .plain], [.plain, .good], [.warning, .plain]]
+        #expect(
+            StatusTable.columns(rows, tones: tones)
+                == "JOB  B\n\u{1B}[31mccc\u{1B}[0m  d\né    \u{1B}[32mx\u{1B}[0m\n\u{1B}[33ma  \u{1B}[0m  \n")
+        #expect(StatusTable.columns([]) == "")
+        // More rows than one chunk of the parallel renderer: the widest cell is in the last chunk.
+        let many = [["ID", "V"]] + (0..<3000).map { ["\($0)", "v"] } + [["a-very-long-id", "v"]]
+        let lines = StatusTable.columns(many).split(separator: "\n")
+        #expect(lines.count == 3002)
+        #expect(lines.allSatisfy { $0.count == "a-very-long-id".count + 3 })
+    }
+}
