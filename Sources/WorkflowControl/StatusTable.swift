@@ -14,7 +14,8 @@ public enum StatusTable {
             return out + "no jobs yet: drop a job file into jobs.d and reload wfd\n"
         }
         // Every row on every core: 10,000 jobs are 70,000 cells.
-        let built = report.jobs.concurrentMap { job in row(job, now: now) }
+        let jobs = report.jobs
+        let built = Array(jobs.indices).concurrentMap { index in row(jobs[index], now: now) }
         let rows = [["JOB", "SCHEDULE", "NEXT", "LAST RUN", "RESULT", "OK (LAST 20)", "ACTIVE"]] + built.map(\.cells)
         let tones = [Array(repeating: Tone.plain, count: 7)] + built.map(\.tones)
         out += columns(rows, tones: colour ? tones : nil)
@@ -107,19 +108,25 @@ public enum StatusTable {
         // In chunks on every core: the widths of each chunk's columns, then its lines as bytes.
         let chunk = 1024
         let starts = Array(stride(from: 0, to: rows.count, by: chunk))
-        let chunkWidths = starts.concurrentMap { start in
-            var widths = [Int](repeating: 0, count: header.count)
+        // Each cell's width, counted once, and each chunk's widest per column.
+        let measured = starts.concurrentMap { start in
+            var widest = [Int](repeating: 0, count: header.count)
+            var cells: [Int] = []
             for row in rows[start..<min(start + chunk, rows.count)] {
-                for (index, cell) in row.enumerated() where index < widths.count {
-                    widths[index] = max(widths[index], width(cell))
+                for (index, cell) in row.enumerated() {
+                    let counted = width(cell)
+                    cells.append(counted)
+                    if index < widest.count { widest[index] = max(widest[index], counted) }
                 }
             }
-            return widths
+            return (widest: widest, cells: cells)
         }
-        let widths = header.indices.map { column in chunkWidths.map { $0[column] }.max() ?? 0 }
+        let widths = header.indices.map { column in measured.map { $0.widest[column] }.max() ?? 0 }
         let lineWidth = widths.reduce(0, +) + 2 * widths.count + 1
         let reset = Array("\u{1B}[0m".utf8)
-        let lines = starts.concurrentMap { start in
+        let lines = Array(starts.indices).concurrentMap { part in
+            let start = starts[part]
+            var cellWidths = measured[part].cells.makeIterator()
             var out: [UInt8] = []
             out.reserveCapacity(chunk * lineWidth + 1024)
             for rowIndex in start..<min(start + chunk, rows.count) {
@@ -129,8 +136,9 @@ public enum StatusTable {
                     let tone = tones?[rowIndex][index] ?? .plain
                     if tone != .plain { out += tone.code.utf8 }
                     out += cell.utf8
+                    let counted = cellWidths.next() ?? 0
                     if index < row.count - 1, index < widths.count {
-                        for _ in 0..<max(0, widths[index] - width(cell)) { out.append(UInt8(ascii: " ")) }
+                        for _ in 0..<max(0, widths[index] - counted) { out.append(UInt8(ascii: " ")) }
                     }
                     if tone != .plain { out += reset }
                 }
@@ -147,12 +155,12 @@ public enum StatusTable {
     /// The characters a cell takes: its bytes when it is ASCII (almost always, and far cheaper
     /// to count), else its grapheme clusters.
     static func width(_ cell: String) -> Int {
-        var ascii = true
-        for byte in cell.utf8 where byte >= 0x80 {
-            ascii = false
-            break
-        }
-        return ascii ? cell.utf8.count : cell.count
+        let utf8 = cell.utf8
+        // Through the bytes in memory when the string has them there (the fast path), else one by one.
+        let ascii =
+            utf8.withContiguousStorageIfAvailable { bytes in !bytes.contains { $0 >= 0x80 } }
+            ?? !utf8.contains { $0 >= 0x80 }
+        return ascii ? utf8.count : cell.count
     }
 
     /// `in 8s`, `3m ago`.

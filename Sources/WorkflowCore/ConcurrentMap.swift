@@ -4,11 +4,15 @@ extension Array where Element: Sendable {
     /// `transform` applied to every element on all cores, in order; for CPU-bound work over many
     /// items (parsing thousands of job files, decoding thousands of small records). Blocks the
     /// calling thread until every element is done.
+    @inlinable
     public func concurrentMap<T: Sendable>(_ transform: @escaping @Sendable (Element) -> T) -> [T] {
         concurrentCompactMap(transform)
     }
 
     /// ``concurrentMap(_:)`` without the nil results (moved out, never copied).
+    // Inlinable, so that it is specialized for the caller's types: unspecialized, every element
+    // lent to `transform` and every result moved out was copied through its value witnesses.
+    @inlinable
     public func concurrentCompactMap<T: Sendable>(_ transform: @escaping @Sendable (Element) -> T?) -> [T] {
         guard count > 1 else { return compactMap(transform) }
         let slots = Slots<T>(count: count)
@@ -33,9 +37,11 @@ extension Array where Element: Sendable {
 
 /// Result slots each written by exactly one iteration of `concurrentPerform`, read after it
 /// returned (which orders the writes before the reads).
-private final class Slots<T>: @unchecked Sendable {
-    private let buffer: UnsafeMutableBufferPointer<T?>
+@usableFromInline
+final class Slots<T>: @unchecked Sendable {
+    @usableFromInline let buffer: UnsafeMutableBufferPointer<T?>
 
+    @usableFromInline
     init(count: Int) {
         buffer = .allocate(capacity: count)
         buffer.initialize(repeating: nil)
@@ -46,10 +52,12 @@ private final class Slots<T>: @unchecked Sendable {
         buffer.deallocate()
     }
 
+    @inlinable
     func put(_ value: T, at index: Int) { buffer[index] = value }
 
     /// The results, moved out of their slots (no copy: a copy of a large struct costs a
     /// retain and a release of each of its references).
+    @inlinable
     func take() -> [T] {
         var results: [T] = []
         results.reserveCapacity(buffer.count)
