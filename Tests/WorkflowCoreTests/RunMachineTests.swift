@@ -18,6 +18,40 @@ import WorkflowCore
             job: job(steps), id: RunID.make(at: t0, suffix: 1), trigger: .schedule, scheduledFor: t0, createdAt: t0)
     }
 
+    /// The engine applies events in place: an event the machine refuses must leave the snapshot
+    /// exactly as it was, whichever check refuses it.
+    @Test func aRefusedEventLeavesTheSnapshotInPlaceUnchanged() throws {
+        var (running, _) = try RunMachine.apply(fresh([("a", []), ("b", ["a"]), ("c", [])]), .start(at: t0))
+        (running, _) = try RunMachine.apply(running, .attemptEnded(StepID("c")!, .success, at: t0 + 1))
+        var ended = try RunMachine.apply(running, .cancel(reason: "stop", at: t0 + 2)).0
+        let stopped = AttemptResult(outcome: .cancelled, error: "stopped")
+        ended = try RunMachine.apply(ended, .attemptEnded(StepID("a")!, stopped, at: t0 + 2)).0
+        #expect(ended.run.state == .cancelled)
+        let refused: [(RunSnapshot, RunEvent)] = [
+            (running, .attemptEnded(StepID("b")!, .success, at: t0 + 3)),  // pending, not running
+            (running, .attemptEnded(StepID("c")!, .success, at: t0 + 3)),  // ended already
+            (running, .attemptEnded(StepID("zz")!, .success, at: t0 + 3)),  // no such step
+            (running, .attemptEnded(StepID("a")!, .success, at: t0 + 3, item: 2)),  // no such item
+            (running, .retryDue(StepID("a")!, at: t0 + 3)),  // running, not waiting to retry
+            (running, .expanded(StepID("c")!, items: [.null], at: t0 + 3)),  // not running
+            (running, .expanded(StepID("a")!, items: [.null], at: t0 + 3)),  // not a for_each step
+            (running, .expansionFailed(StepID("a")!, error: "x", at: t0 + 3)),
+            (running, .expansionFailed(StepID("b")!, error: "x", at: t0 + 3)),
+            (running, .start(at: t0 + 3)),  // started already
+            (running, .retry(RetryRequest(), at: t0 + 3)),  // still running
+            (running, .decide(StepID("a")!, Decision(approved: true, by: "ann", at: t0 + 3), output: nil, at: t0 + 3)),
+            (ended, .attemptEnded(StepID("a")!, .success, at: t0 + 3)),
+            (ended, .cancel(reason: "again", at: t0 + 3)),
+            (ended, .recover(at: t0 + 3)),
+            (ended, .retry(RetryRequest(from: StepID("zz")!), at: t0 + 3)),
+        ]
+        for (before, event) in refused {
+            var snapshot = before
+            #expect(throws: TransitionError.self, "\(event)") { try RunMachine.apply(&snapshot, event) }
+            #expect(snapshot == before, "\(event) changed the snapshot it was refused by")
+        }
+    }
+
     @Test func startPersistsBeforeSpawningEveryRootStep() throws {
         let (snapshot, effects) = try RunMachine.apply(fresh([("a", []), ("b", []), ("c", ["a"])]), .start(at: t0))
         #expect(snapshot.run.state == .running)

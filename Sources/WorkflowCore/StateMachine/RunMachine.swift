@@ -241,7 +241,7 @@ public enum RunMachine {
         case .expanded(let stepID, let values, let at):
             guard !next.run.state.isTerminal else { throw TransitionError("run \(next.run.id) has already ended") }
             let index = try stepIndex(next, stepID)
-            guard next.steps[index].state == .running, next.steps[index].items == nil else {
+            guard next.plan.fanned[index], next.steps[index].state == .running, next.steps[index].items == nil else {
                 throw TransitionError("step '\(stepID)' is not waiting for its items")
             }
             let parent = next.steps[index]
@@ -255,7 +255,7 @@ public enum RunMachine {
         case .expansionFailed(let stepID, let error, let at):
             guard !next.run.state.isTerminal else { throw TransitionError("run \(next.run.id) has already ended") }
             let index = try stepIndex(next, stepID)
-            guard next.steps[index].state == .running, next.steps[index].items == nil else {
+            guard next.plan.fanned[index], next.steps[index].state == .running, next.steps[index].items == nil else {
                 throw TransitionError("step '\(stepID)' is not waiting for its items")
             }
             next.steps[index].state = .failed
