@@ -13,6 +13,7 @@ times faster than the real one.
 
 make bench builds release binaries and calls this.
 """
+import atexit
 import os
 import shutil
 import signal
@@ -304,8 +305,11 @@ def scale():
     root = fixture()
     jobs, state = os.path.join(root, "jobs"), os.path.join(root, "state")
     argv = [WFD, "--jobs", jobs, "--state", state, "--log-target", "stderr"]
-    floor, floor_ready = wait_ready([WFD, "--jobs", tempfile.mkdtemp(prefix="wfd-empty-"), "--state",
-                                     tempfile.mkdtemp(prefix="wfd-empty-state-"), "--log-target", "stderr"])
+    empty = tempfile.mkdtemp(prefix="wfd-empty-")
+    atexit.register(shutil.rmtree, empty, True)
+    os.makedirs(os.path.join(empty, "jobs"))
+    floor, floor_ready = wait_ready([WFD, "--jobs", os.path.join(empty, "jobs"), "--state",
+                                     os.path.join(empty, "state"), "--log-target", "stderr"])
     time.sleep(0.5)
     empty_rss, empty_anon = rss_kib(floor.pid) / 1024, rss_kib(floor.pid, "RssAnon") / 1024
     floor.send_signal(signal.SIGTERM)
@@ -437,6 +441,7 @@ def steady(jobs=100, speed=30):
 
 
 COMPILED = tempfile.mkdtemp(prefix="wfd-cc-")
+atexit.register(shutil.rmtree, COMPILED, True)
 BASELINE, FLOOR = os.path.join(COMPILED, "baseline"), os.path.join(COMPILED, "precision-floor")
 CC = shutil.which("cc") or shutil.which("clang") or "/opt/swift/usr/bin/clang"
 if "durable" in SECTIONS:
