@@ -17,6 +17,9 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case template
     /// A JSON Schema: compiled (meta-schema check included), then applied to a few instances.
     case schema
+    /// A JSON document written by ``RecordJSON``: the same bytes as Foundation's encoder, and
+    /// read back as the same value.
+    case record
 
     public func run(_ data: Data) {
         let text = String(decoding: data, as: UTF8.self)
@@ -37,6 +40,20 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
             guard let document = JSONValue.parse(data), let schema = try? JSONSchema(document) else { return }
             for instance in [document, .null, .bool(true), .number(0), .string(""), .array([]), .object([:])] {
                 _ = schema.validate(instance)
+            }
+        case .record:
+            guard let value = JSONValue.parse(data) else { return }
+            let ours = try? RecordJSON.encode(value)
+            let foundation = try? Timestamp.makeEncoder().encode(value)
+            guard ours == foundation else {
+                fatalError(
+                    "fuzz property violated: RecordJSON wrote \(ours.map { String(decoding: $0, as: UTF8.self) } ?? "nothing") where Foundation wrote \(foundation.map { String(decoding: $0, as: UTF8.self) } ?? "nothing")"
+                )
+            }
+            if let ours, JSONValue.parse(ours) != value {
+                fatalError(
+                    "fuzz property violated: RecordJSON's \(String(decoding: ours, as: UTF8.self)) does not read back as the value"
+                )
             }
         }
     }
