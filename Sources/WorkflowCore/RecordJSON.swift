@@ -12,7 +12,7 @@ public enum RecordJSON {
     /// Encodes `value`; throws `EncodingError.invalidValue` for a non-finite number, as Foundation does.
     public static func encode<T: Encodable>(_ value: T) throws -> Data {
         let root = EncodingNode()
-        try RecordTreeEncoder(target: root, codingPath: []).encodeValue(value)
+        try RecordTreeEncoder(target: root).encodeValue(value)
         var out: [UInt8] = []
         out.reserveCapacity(1024)
         write(root, indent: 0, into: &out)
@@ -86,12 +86,12 @@ public enum RecordJSON {
 
     /// A number as Foundation writes it: Swift's shortest form without a trailing `.0` (`1`,
     /// `0.1`, `1e+16`).
-    static func number<F: BinaryFloatingPoint & LosslessStringConvertible>(_ value: F, _ path: [any CodingKey]) throws
+    static func number<F: BinaryFloatingPoint & LosslessStringConvertible>(_ value: F) throws
         -> String
     {
         guard value.isFinite else {
             throw EncodingError.invalidValue(
-                value, EncodingError.Context(codingPath: path, debugDescription: "\(value) is not valid in JSON"))
+                value, EncodingError.Context(codingPath: [], debugDescription: "\(value) is not valid in JSON"))
         }
         let text = value.description
         return text.hasSuffix(".0") ? String(text.dropLast(2)) : text
@@ -132,21 +132,22 @@ final class EncodingNode {
 
 struct RecordTreeEncoder: Encoder {
     let target: EncodingNode
-    let codingPath: [any CodingKey]
+    /// Not kept (it would be an array per field): errors name the value only.
+    var codingPath: [any CodingKey] { [] }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
         if case .unset = target.kind { target.kind = .object }
-        return KeyedEncodingContainer(RecordKeyedContainer<Key>(target: target, codingPath: codingPath))
+        return KeyedEncodingContainer(RecordKeyedContainer<Key>(target: target))
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
         if case .unset = target.kind { target.kind = .array }
-        return RecordUnkeyedContainer(target: target, codingPath: codingPath)
+        return RecordUnkeyedContainer(target: target)
     }
 
     func singleValueContainer() -> any SingleValueEncodingContainer {
-        RecordSingleContainer(target: target, codingPath: codingPath)
+        RecordSingleContainer(target: target)
     }
 
     /// Encodes `value` into `target`, with the types Foundation's encoder treats specially.
@@ -155,9 +156,9 @@ struct RecordTreeEncoder: Encoder {
         if T.self == Date.self, let date = value as? Date {
             target.kind = .string(Timestamp.rfc3339(date))
         } else if T.self == Double.self, let number = value as? Double {
-            target.kind = .literal(try RecordJSON.number(number, codingPath))
+            target.kind = .literal(try RecordJSON.number(number))
         } else if T.self == Float.self, let number = value as? Float {
-            target.kind = .literal(try RecordJSON.number(number, codingPath))
+            target.kind = .literal(try RecordJSON.number(number))
         } else if T.self == Data.self, let data = value as? Data {
             target.kind = .string(data.base64EncodedString())
         } else if T.self == URL.self, let url = value as? URL {
@@ -170,11 +171,11 @@ struct RecordTreeEncoder: Encoder {
 
 struct RecordKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let target: EncodingNode
-    let codingPath: [any CodingKey]
+    /// Not kept (it would be an array per field): errors name the value only.
+    var codingPath: [any CodingKey] { [] }
 
     func encoder(for key: Key) -> RecordTreeEncoder {
-        // The path is not kept (an array per field); errors name the value only.
-        RecordTreeEncoder(target: target.child(key.stringValue), codingPath: codingPath)
+        RecordTreeEncoder(target: target.child(key.stringValue))
     }
 
     mutating func encodeNil(forKey key: Key) throws { target.child(key.stringValue).kind = .literal("null") }
@@ -213,7 +214,7 @@ struct RecordKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     }
 
     mutating func superEncoder() -> any Encoder {
-        RecordTreeEncoder(target: target.child("super"), codingPath: codingPath)
+        RecordTreeEncoder(target: target.child("super"))
     }
 
     mutating func superEncoder(forKey key: Key) -> any Encoder { encoder(for: key) }
@@ -221,10 +222,11 @@ struct RecordKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
 
 struct RecordUnkeyedContainer: UnkeyedEncodingContainer {
     let target: EncodingNode
-    let codingPath: [any CodingKey]
+    /// Not kept (it would be an array per field): errors name the value only.
+    var codingPath: [any CodingKey] { [] }
     var count: Int { target.children.count }
 
-    func encoder() -> RecordTreeEncoder { RecordTreeEncoder(target: target.append(), codingPath: codingPath) }
+    func encoder() -> RecordTreeEncoder { RecordTreeEncoder(target: target.append()) }
 
     mutating func encodeNil() throws { target.append().kind = .literal("null") }
     mutating func encode(_ value: Bool) throws { target.append().kind = .literal(value ? "true" : "false") }
@@ -255,14 +257,15 @@ struct RecordUnkeyedContainer: UnkeyedEncodingContainer {
 
 struct RecordSingleContainer: SingleValueEncodingContainer {
     let target: EncodingNode
-    let codingPath: [any CodingKey]
+    /// Not kept (it would be an array per field): errors name the value only.
+    var codingPath: [any CodingKey] { [] }
 
     mutating func encodeNil() throws { target.kind = .literal("null") }
     mutating func encode(_ value: Bool) throws { target.kind = .literal(value ? "true" : "false") }
     mutating func encode(_ value: String) throws { target.kind = .string(value) }
     mutating func encode(_ value: Int) throws { target.kind = .literal(String(value)) }
-    mutating func encode(_ value: Double) throws { target.kind = .literal(try RecordJSON.number(value, codingPath)) }
-    mutating func encode(_ value: Float) throws { target.kind = .literal(try RecordJSON.number(value, codingPath)) }
+    mutating func encode(_ value: Double) throws { target.kind = .literal(try RecordJSON.number(value)) }
+    mutating func encode(_ value: Float) throws { target.kind = .literal(try RecordJSON.number(value)) }
     mutating func encode(_ value: Int8) throws { try encode(Int(value)) }
     mutating func encode(_ value: Int16) throws { try encode(Int(value)) }
     mutating func encode(_ value: Int32) throws { try encode(Int(value)) }
@@ -273,6 +276,6 @@ struct RecordSingleContainer: SingleValueEncodingContainer {
     mutating func encode(_ value: UInt32) throws { try encode(UInt(value)) }
     mutating func encode(_ value: UInt64) throws { try encode(UInt(value)) }
     mutating func encode<T: Encodable>(_ value: T) throws {
-        try RecordTreeEncoder(target: target, codingPath: codingPath).encodeValue(value)
+        try RecordTreeEncoder(target: target).encodeValue(value)
     }
 }

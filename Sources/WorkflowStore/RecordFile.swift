@@ -72,29 +72,20 @@ public enum RecordFile {
         try write(sealed, to: path, syncingDirectory: syncingDirectory)
     }
 
-    /// Reads, checks and decodes the record at `path`.
+    /// Reads, checks and decodes the record at `path`. With `keys` (all of `T`'s), only those
+    /// top-level members are decoded: the rest of the file (a list of recent runs, say) is
+    /// checksummed, not parsed; a file not in wfd's layout is decoded whole.
     ///
     /// - Throws: ``StoreError/missing(path:)`` when absent, ``StoreError/corrupt(path:reason:)``
     ///   when its checksum does not match or it does not decode.
-    public static func read<T: Decodable>(_ type: T.Type, from path: String) throws(StoreError) -> T {
-        let data = try readData(path)
-        if let problem = RecordSeal.problem(in: data) { throw .corrupt(path: path, reason: problem) }
-        do {
-            return try Timestamp.decoder.decode(T.self, from: data)
-        } catch {
-            throw .corrupt(path: path, reason: "\(error)")
-        }
-    }
-
-    /// Reads and checks the record at `path` like ``read(_:from:)``, but decodes only its
-    /// top-level members named in `keys` (all of `T`'s): the rest of the file (a list of recent
-    /// runs, say) is checksummed, not parsed. A file not in wfd's layout is decoded whole.
-    public static func read<T: Decodable>(_ type: T.Type, from path: String, keys: Set<String>) throws(StoreError) -> T
+    public static func read<T: Decodable>(_ type: T.Type, from path: String, keys: Set<String>? = nil)
+        throws(StoreError) -> T
     {
         let data = try readData(path)
         if let problem = RecordSeal.problem(in: data) { throw .corrupt(path: path, reason: problem) }
         do {
-            return try Timestamp.decoder.decode(T.self, from: members(of: data, keeping: keys) ?? data)
+            let body = keys.flatMap { members(of: data, keeping: $0) } ?? data
+            return try Timestamp.decoder.decode(T.self, from: body)
         } catch {
             throw .corrupt(path: path, reason: "\(error)")
         }

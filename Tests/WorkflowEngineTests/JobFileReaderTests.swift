@@ -66,7 +66,7 @@ import WorkflowTesting
         let big = String(repeating: "# padding\n", count: 110_000)
         try dir.write("big.yaml", big)
         #expect(refusal(dir.file("big.yaml"))?.message.contains("more than the 1 MiB limit") == true)
-        FileManager.default.createFile(atPath: dir.file("latin1.yaml"), contents: Data([0x23, 0xE9, 0x0A]))
+        _ = FileManager.default.createFile(atPath: dir.file("latin1.yaml"), contents: Data([0x23, 0xE9, 0x0A]))
         chmod(dir.file("latin1.yaml"), 0o644)
         #expect(refusal(dir.file("latin1.yaml"))?.message == "the job file is not UTF-8 text")
     }
