@@ -267,102 +267,6 @@ struct JobReader {
         }
     }
 
-    // MARK: - JSON values and templates
-
-    /// Converts a node into JSON; YAML's plain scalars keep their types.
-    mutating func json(_ node: Node) -> JSONValue? {
-        switch node {
-        case .scalar(let scalar):
-            switch scalar.tagName {
-            case .null: return .null
-            case .bool: return node.bool.map(JSONValue.bool) ?? .string(scalar.string)
-            case .int, .float:
-                guard let value = node.float, value.isFinite else {
-                    report(node, "'\(scalar.string)' is not a number JSON can hold")
-                    return nil
-                }
-                return .number(value)
-            default: return .string(scalar.string)
-            }
-        case .sequence(let sequence):
-            var values: [JSONValue] = []
-            for item in sequence {
-                guard let value = json(item) else { return nil }
-                values.append(value)
-            }
-            return .array(values)
-        case .mapping(let mapping):
-            var values: [String: JSONValue] = [:]
-            for (key, item) in mapping {
-                guard case .scalar(let scalar) = key else {
-                    report(key, "JSON object keys must be strings")
-                    return nil
-                }
-                guard let value = json(item) else { return nil }
-                values[scalar.string] = value
-            }
-            return .object(values)
-        case .alias:
-            report(node, "unresolved YAML alias")
-            return nil
-        }
-    }
-
-    /// Converts a node into JSON that must be a JSON Schema (draft 2020-12), reporting at its
-    /// line every way it is not one.
-    mutating func jsonSchema(_ node: Node, _ key: String) -> JSONValue? {
-        guard let value = json(node) else { return nil }
-        do {
-            _ = try JSONSchema(value)
-        } catch .invalidSchema(let problems) {
-            // "matches none of the schemas in anyOf" says less than the closest branch's own
-            // complaint about the same place, which follows it.
-            let specific = problems.enumerated().filter { index, problem in
-                !(problem.message.hasPrefix("matches none of the schemas in")
-                    && problems.dropFirst(index + 1).contains { $0.instancePath == problem.instancePath })
-            }.map(\.element)
-            for problem in specific.prefix(5) {
-                let place = problem.instancePath.isEmpty ? "" : " at \(problem.instancePath)"
-                report(
-                    Self.node(at: problem.instancePath, in: node),
-                    "'\(key)' is not a valid JSON Schema\(place): it \(problem.message)",
-                    hint: "the keywords of draft 2020-12: https://json-schema.org/understanding-json-schema/")
-            }
-        } catch {
-            report(node, "'\(key)': \(error)")
-        }
-        return value
-    }
-
-    /// The node a JSON Pointer leads to inside `node`, or the deepest one it reaches.
-    static func node(at pointer: String, in node: Node) -> Node {
-        var current = node
-        for token in JSONPointer.tokens(pointer) ?? [] {
-            switch current {
-            case .mapping(let mapping):
-                guard let next = mapping.first(where: { $0.key.string == token })?.value else { return current }
-                current = next
-            case .sequence(let sequence):
-                guard let index = Int(token), sequence.indices.contains(index) else { return current }
-                current = sequence[index]
-            default:
-                return current
-            }
-        }
-        return current
-    }
-
-    /// Parses the templates in `text` (the value of `node`) and remembers them for checking.
-    mutating func noteTemplates(_ text: String, node: Node, field: String, step: StepID?) {
-        guard Template.containsTemplate(text) else { return }
-        do {
-            let template = try Template(parsing: text)
-            templates.append(TemplateSite(step: step, field: field, node: node, template: template))
-        } catch {
-            report(position(in: node, offset: error.offset), "in '\(field)': \(error.message)", hint: error.hint)
-        }
-    }
-
     /// The line and column of character `offset` of a scalar's text (exact for one-line scalars).
     func position(in node: Node, offset: Int) -> (line: Int, column: Int) {
         let quoted = node.scalar.map { $0.style == .singleQuoted || $0.style == .doubleQuoted } ?? false
@@ -372,36 +276,6 @@ struct JobReader {
     mutating func report(_ position: (line: Int, column: Int), _ message: String, hint: String? = nil) {
         report(line: position.line, column: position.column, message, hint: hint)
     }
-}
-
-/// Environment variable names a job may not set.
-public enum StepEnvironmentNames {
-    public static let reserved: Set<String> = [
-        "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
-        "INVOCATION_ID", "JOURNAL_STREAM", "CREDENTIALS_DIRECTORY", "STATE_DIRECTORY",
-        "CONFIGURATION_DIRECTORY", "RUNTIME_DIRECTORY", "CACHE_DIRECTORY", "LOGS_DIRECTORY", "MAINPID",
-    ]
-
-    /// A name as part of a variable (`WF_PARAM_<NAME>`, `WF_SECRET_<NAME>`): upper-cased,
-    /// anything but ASCII letters and digits as `_`.
-    public static func variablePart(_ name: String) -> String {
-        let bytes = name.utf8
-        guard bytes.allSatisfy({ $0 < 0x80 }) else {
-            return String(name.uppercased().map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" })
-        }
-        // ASCII (every id, most names): byte by byte, without Unicode case mapping.
-        return String(
-            decoding: bytes.map { byte -> UInt8 in
-                switch byte {
-                case UInt8(ascii: "a")...UInt8(ascii: "z"): byte - 32
-                case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): byte
-                default: UInt8(ascii: "_")
-                }
-            }, as: UTF8.self)
-    }
-
-    /// `WF_SECRET_<NAME>`: how a `run` step that names a secret receives it.
-    public static func secretName(_ name: String) -> String { "WF_SECRET_\(variablePart(name))" }
 }
 
 /// Counts the nodes of a tree as expanded (aliases count every time they are used), stopping at

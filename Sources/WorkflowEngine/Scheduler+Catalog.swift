@@ -1,0 +1,86 @@
+import Foundation
+import Logging
+import WorkflowCore
+import WorkflowStore
+
+/// What the scheduler does with the job files it loaded: the planner, the per-job index, the
+/// status line systemd shows.
+extension Scheduler {
+    /// Applies a catalog load: logs what changed and every problem, refreshes the planner and the
+    /// `jobs/<job>/job.json` files whose content changed (`indexed` is what is on disk; a reload of
+    /// many unchanged jobs costs no durable writes). The first load compares with the files wfd
+    /// left on disk, so a restart with unchanged jobs writes nothing, and logs one line for all
+    /// the jobs rather than one a job.
+    func apply(
+        _ changes: [JobCatalog.Change], catalog: JobCatalog, planner: inout SchedulePlanner,
+        indexed: inout [JobID: JobInfo], marks: MarkBook, store: RunStore, initial: Bool = false
+    ) async {
+        for change in changes {
+            switch change {
+            case .added(let id):
+                if !initial { logger.info("job added", metadata: [LogField.job: .string(id.rawValue)]) }
+            case .changed(let id): logger.info("job changed", metadata: [LogField.job: .string(id.rawValue)])
+            case .removed(let id):
+                logger.info("job removed", metadata: [LogField.job: .string(id.rawValue)])
+                indexed[id] = nil
+                do { try store.removeJobInfo(id) } catch { logger.error("cannot remove the job's index: \(error)") }
+            case .invalid(let id, let kept):
+                let what = kept ? "keeping its last valid version" : "not scheduling it"
+                logger.error("job file is invalid, \(what)", metadata: [LogField.job: .string(id.rawValue)])
+            }
+        }
+        // The problems of the files read now (an unchanged file's were logged when it was read).
+        for diagnostic in catalog.unnamed + catalog.readAtLastLoad.flatMap({ catalog.entries[$0]?.diagnostics ?? [] }) {
+            logger.error("\(diagnostic.description)", metadata: [LogField.file: .string(diagnostic.file)])
+        }
+        if initial {
+            let ids = Array(catalog.entries.keys)
+            let onDisk = ids.concurrentMap { id in try? store.loadJobInfo(id) }
+            for (id, info) in zip(ids, onDisk) { indexed[id] = info }
+        }
+        let now = clock.now()
+        var changed: [JobInfo] = []
+        // A file not read again has the entry, and so the index, it had.
+        for id in initial ? Set(catalog.entries.keys) : catalog.readAtLastLoad {
+            guard let entry = catalog.entries[id] else { continue }
+            var info = JobInfo(id: id, job: entry.job, file: entry.file, errors: entry.diagnostics, loadedAt: now)
+            if let previous = indexed[id] {
+                info.loadedAt = previous.loadedAt
+                if info == previous { continue }
+                info.loadedAt = now
+            }
+            changed.append(info)
+        }
+        // Concurrent durable writes share their fsyncs' journal commits.
+        let written = await withTaskGroup(of: JobInfo?.self) { group in
+            for info in changed {
+                group.addTask { [logger] in
+                    do {
+                        try await BlockingIO.shared.run { () throws(StoreError) in try store.saveJobInfo(info) }
+                        return info
+                    } catch {
+                        logger.error(
+                            "cannot write the job's index: \(error)",
+                            metadata: [LogField.job: .string(info.job.rawValue)])
+                        return nil
+                    }
+                }
+            }
+            return await group.reduce(into: [JobInfo]()) { if let info = $1 { $0.append(info) } }
+        }
+        for info in written { indexed[info.job] = info }
+        if initial || !changes.isEmpty {
+            planner.update(jobs: catalog.entries.values.compactMap(\.job), now: now, marks: marks.lastFireTimes)
+        }
+    }
+
+    func statusLine(catalog: JobCatalog, planner: SchedulePlanner, active: Int) -> String {
+        var parts = ["\(catalog.jobCount) jobs", "\(active) running"]
+        if catalog.problemFileCount > 0 { parts.append("\(catalog.problemFileCount) invalid files") }
+        if let soonest = planner.soonest {
+            let seconds = max(0, Int(soonest.at.timeIntervalSince(clock.now()).rounded(.up)))
+            parts.append("next: \(soonest.job) in \(seconds)s")
+        }
+        return parts.joined(separator: ", ")
+    }
+}
