@@ -166,6 +166,6 @@ public struct StateCheck: Sendable {
 
     func remove(_ path: String) throws {
         try FileManager.default.removeItem(atPath: path)
-        try RecordFile.syncDirectory((path as NSString).deletingLastPathComponent)
+        try RecordFile.syncDirectory(PathName.parent(path))
     }
 }

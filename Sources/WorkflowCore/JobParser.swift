@@ -35,7 +35,7 @@ public struct JobParser: Sendable {
     ///
     /// - Throws: ``JobFileError`` with every diagnostic, each naming `path`, line and column.
     public func parse(_ text: String, path: String) throws(JobFileError) -> Job {
-        let fileName = (path as NSString).lastPathComponent
+        let fileName = PathName.last(path)
         var reader = JobReader(path: path)
         let jobID = JobParser.jobID(forFileName: fileName)
         if jobID == nil {
@@ -64,7 +64,9 @@ public struct JobParser: Sendable {
                     hint: "start from: schedule: \"*/10 * * * *\" and steps: [{id: hello, run: echo hello}]")
             ])
         }
-        guard expandedSize(root, limit: Self.maximumNodes) < Self.maximumNodes else {
+        // Without an anchor there is no alias, and a text of n bytes has under 2n nodes.
+        let mayExpand = text.utf8.count * 2 >= Self.maximumNodes || text.utf8.contains(UInt8(ascii: "&"))
+        guard !mayExpand || expandedSize(root, limit: Self.maximumNodes) < Self.maximumNodes else {
             throw JobFileError([
                 Diagnostic(
                     file: path, line: 1, column: 1,
@@ -125,12 +127,12 @@ extension JobReader {
         }
     }
 
+    /// The keys of a step that a job does not have, and where they belong.
+    static let stepOnlyKeys = Dictionary(
+        uniqueKeysWithValues: stepKeys.filter { !JobParser.jobKeys.contains($0) }.map { ($0, "a step under 'steps'") })
+
     mutating func job(_ mapping: Node.Mapping, id: JobID?) -> Job? {
-        let elsewhere = Dictionary(
-            uniqueKeysWithValues: JobReader.stepKeys.filter { !JobParser.jobKeys.contains($0) }.map {
-                ($0, "a step under 'steps'")
-            })
-        let fields = fields(mapping, allowed: JobParser.jobKeys, in: "a job", elsewhere: elsewhere)
+        let fields = fields(mapping, allowed: JobParser.jobKeys, in: "a job", elsewhere: Self.stepOnlyKeys)
         var job = Job(id: id ?? .placeholder, steps: [])
         if let (_, node) = fields["description"] { job.description = string(node, "description") }
         if let (_, node) = fields["schedule"] { job.schedules = schedules(node) }

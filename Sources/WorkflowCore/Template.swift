@@ -52,7 +52,22 @@ public struct Template: Sendable, Equatable {
     }
 
     /// True when `text` contains `${{`.
-    public static func containsTemplate(_ text: String) -> Bool { text.contains("${{") }
+    public static func containsTemplate(_ text: String) -> Bool {
+        // By bytes first: Foundation's `contains` costs a bridged search for every string of every
+        // job, and only a string with those bytes can contain those characters.
+        var bytes = text
+        let mayContain = bytes.withUTF8 { bytes in
+            guard bytes.count >= 3 else { return false }
+            for index in 0..<(bytes.count - 2)
+            where bytes[index] == UInt8(ascii: "$") && bytes[index + 1] == UInt8(ascii: "{")
+                && bytes[index + 2] == UInt8(ascii: "{")
+            {
+                return true
+            }
+            return false
+        }
+        return mayContain && text.contains("${{")
+    }
 }
 
 /// What a `${{ … }}` refers to.

@@ -87,7 +87,7 @@ public struct JobCatalog: Sendable {
         var seen: [JobID: String] = [:]
         unnamed = []
         for path in paths {
-            let name = (path as NSString).lastPathComponent
+            let name = PathName.last(path)
             guard let id = JobParser.jobID(forFileName: name) else {
                 unnamed.append(
                     Diagnostic(

@@ -147,7 +147,7 @@ final class OutputSink: Sendable {
                 let flags = O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC
                 var opened = open(path, flags, 0o640)
                 if opened < 0, errno == ENOENT {  // the run's logs/ directory, made at its first output
-                    try? RecordFile.makeDirectory((path as NSString).deletingLastPathComponent)
+                    try? RecordFile.makeDirectory(PathName.parent(path))
                     opened = open(path, flags, 0o640)
                 }
                 if opened >= 0 {

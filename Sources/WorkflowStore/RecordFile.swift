@@ -15,7 +15,7 @@ public enum RecordFile {
     ///
     /// - Throws: ``StoreError/system(operation:path:errno:)``; the previous record is then intact.
     public static func write(_ data: Data, to path: String, syncingDirectory: Bool = true) throws(StoreError) {
-        let directory = (path as NSString).deletingLastPathComponent
+        let directory = PathName.parent(path)
         let temporary = path + ".tmp"
         var fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
         if fd < 0 && errno == ENOENT {  // the first record of its directory
@@ -50,7 +50,7 @@ public enum RecordFile {
         let stamp = Timestamp.rfc3339(time).replacingOccurrences(of: ":", with: "")
         let target = "\(path).corrupt-\(stamp)"
         guard rename(path, target) == 0 else { throw .system(operation: "rename", path: path, errno: errno) }
-        try syncDirectory((path as NSString).deletingLastPathComponent)
+        try syncDirectory(PathName.parent(path))
         return target
     }
 
@@ -78,7 +78,7 @@ public enum RecordFile {
     ///
     /// - Throws: ``StoreError/missing(path:)`` when absent, ``StoreError/corrupt(path:reason:)``
     ///   when its checksum does not match or it does not decode.
-    public static func read<T: Decodable>(_ type: T.Type, from path: String, keys: Set<String>? = nil)
+    public static func read<T: Decodable>(_ type: T.Type, from path: String, keys: [String]? = nil)
         throws(StoreError) -> T
     {
         let data = try readData(path)
@@ -95,7 +95,7 @@ public enum RecordFile {
     /// `data` is not an object laid out as wfd writes records. In that layout (two-space indent)
     /// a top-level member is the only thing that starts with `"` right after a newline and two
     /// spaces: deeper members are indented further, and strings hold no raw newline.
-    static func members(of data: Data, keeping keys: Set<String>) -> Data? {
+    static func members(of data: Data, keeping keys: [String]) -> Data? {
         data.withUnsafeBytes { raw -> Data? in
             let bytes = raw.bindMemory(to: UInt8.self)
             let (newline, space, quote) = (UInt8(ascii: "\n"), UInt8(ascii: " "), UInt8(ascii: "\""))
@@ -122,8 +122,9 @@ public enum RecordFile {
                     if bytes[keyEnd] == UInt8(ascii: "\\") { return nil }  // no escapes in wfd's keys
                     keyEnd += 1
                 }
-                let key = String(decoding: UnsafeBufferPointer(rebasing: bytes[(start + 1)..<keyEnd]), as: UTF8.self)
-                guard keys.contains(key) else { continue }
+                let key = UnsafeBufferPointer(rebasing: bytes[(start + 1)..<keyEnd])
+                // A few keys: compared as bytes, no string made and hashed for every member.
+                guard keys.contains(where: { $0.utf8.elementsEqual(key) }) else { continue }
                 var end = close - 1  // the last member ends at the newline before "}"
                 if position + 1 < starts.count {
                     end = starts[position + 1] - 3  // the newline before the next key
@@ -170,7 +171,7 @@ public enum RecordFile {
     public static func makeDirectory(_ path: String) throws(StoreError) {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue { return }
-        let parent = (path as NSString).deletingLastPathComponent
+        let parent = PathName.parent(path)
         if !parent.isEmpty, parent != path { try makeDirectory(parent) }
         if mkdir(path, 0o750) != 0 && errno != EEXIST {
             throw .system(operation: "mkdir", path: path, errno: errno)

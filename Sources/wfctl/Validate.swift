@@ -72,7 +72,7 @@ struct Validate: ParsableCommand {
                     let job = try reader.load(file)
                     results.append(FileResult(file: file, job: job.id.rawValue, valid: true, diagnostics: []))
                 } catch {
-                    let id = JobParser.jobID(forFileName: (file as NSString).lastPathComponent)?.rawValue
+                    let id = JobParser.jobID(forFileName: PathName.last(file))?.rawValue
                     results.append(FileResult(file: file, job: id, valid: false, diagnostics: error.diagnostics))
                 }
             }

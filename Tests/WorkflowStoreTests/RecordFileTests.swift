@@ -95,7 +95,7 @@ import WorkflowTesting
         latest.successRate = SuccessCounts(succeeded: 19, ended: 20)
         let path = dir.file("latest.json")
         try RecordFile.write(latest, to: path)
-        let keys: Set<String> = ["last", "active", "success_rate"]
+        let keys = ["last", "active", "success_rate"]
         let head = try RecordFile.read(LatestRunsHead.self, from: path, keys: keys)
         let whole = try RecordFile.read(LatestRunsHead.self, from: path)
         #expect(head.last == whole.last && head.active == whole.active && head.successRate == whole.successRate)
