@@ -33,15 +33,23 @@ extension Scheduler {
         for diagnostic in catalog.unnamed + catalog.readAtLastLoad.flatMap({ catalog.entries[$0]?.diagnostics ?? [] }) {
             logger.error("\(diagnostic.description)", metadata: [LogField.file: .string(diagnostic.file)])
         }
-        if initial {
-            let ids = Array(catalog.entries.keys)
-            let onDisk = ids.concurrentMap { id in try? store.loadJobInfo(id) }
-            for (id, info) in zip(ids, onDisk) { indexed[id] = info }
-        }
         let now = clock.now()
         var changed: [JobInfo] = []
+        if initial {
+            // Every job against its job.json, on every core: a file equal to the job but for
+            // `loadedAt` is kept (a restart with unchanged jobs writes nothing).
+            let ids = Array(catalog.entries.keys)
+            let compared = ids.concurrentMap { id -> (info: JobInfo, stored: JobInfo?)? in
+                guard let entry = catalog.entries[id] else { return nil }
+                let info = JobInfo(id: id, job: entry.job, file: entry.file, errors: entry.diagnostics, loadedAt: now)
+                return (info, store.storedJobInfo(equalTo: info))
+            }
+            for case (let info, let stored)? in compared {
+                if let stored { indexed[info.job] = stored } else { changed.append(info) }
+            }
+        }
         // A file not read again has the entry, and so the index, it had.
-        for id in initial ? Set(catalog.entries.keys) : catalog.readAtLastLoad {
+        for id in initial ? [] : catalog.readAtLastLoad {
             guard let entry = catalog.entries[id] else { continue }
             var info = JobInfo(id: id, job: entry.job, file: entry.file, errors: entry.diagnostics, loadedAt: now)
             if let previous = indexed[id] {

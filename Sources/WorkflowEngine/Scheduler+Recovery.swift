@@ -6,7 +6,8 @@ import WorkflowStore
 /// Taking up runs that are on disk already: those a previous wfd left active (at start-up, before
 /// `READY=1`) and those a person retries (`wfctl retry`).
 extension Scheduler {
-    /// Recovers every run a previous wfd left active: each is taken up under its job lock with
+    /// Recovers every run a previous wfd left active (`latest`: the jobs whose latest.json names an
+    /// active run or could not be read): each is taken up under its job lock with
     /// ``RunEvent/recover(at:)`` and returns once every recovery transition is on disk (the
     /// processes of re-run steps may start after). Returns the fire times those runs were started
     /// for, so that catch-up does not start them a second time.

@@ -166,30 +166,36 @@ public final class Scheduler: Service, Sendable {
         var indexed: [JobID: JobInfo] = [:]
         var sortedIDs: [JobID] = []  // of `indexed`, for status; emptied by every load, sorted when asked
         var marks = MarkBook()
-        let known = store.knownJobs()
-        let loaded = known.concurrentMap { job in
-            Result { () throws(StoreError) in
-                var head = try store.loadScheduleMarkHead(job)
-                // A file from before `notable` was kept: read in full, once.
-                if head.notable == nil { head.notable = try store.loadScheduleMark(job).notable }
-                return head
+        // Every job's schedule.json and latest.json, read once on every core: recovery looks for
+        // unfinished runs in the latter, status keeps their newest ended run. What only start-up
+        // needs is gone before the loop starts.
+        var runs: [JobID: JobRuns] = [:]
+        var unfinished: [(JobID, Result<LatestRunsHead, StoreError>)] = []
+        do {
+            let known = store.knownJobs()
+            let heads = known.concurrentMap { job in
+                let mark = Result { () throws(StoreError) in
+                    var head = try store.loadScheduleMarkHead(job)
+                    // A file from before `notable` was kept: read in full, once.
+                    if head.notable == nil { head.notable = try store.loadScheduleMark(job).notable }
+                    return head
+                }
+                return (mark: mark, latest: Result { () throws(StoreError) in try store.loadLatestHead(job) })
+            }
+            for (job, head) in zip(known, heads) {
+                do {
+                    let mark = try head.mark.get()
+                    marks.load(job, lastFireTime: mark.lastFireTime, notable: mark.notable ?? [])
+                } catch .corrupt(let path, let reason) {
+                    Self.setMarkAside(path, reason: reason, job: job, store: store, clock: clock, logger: logger)
+                } catch {}
+                if case .success(let pointer) = head.latest {
+                    runs[job] = JobRuns(pointer)
+                    if pointer.active == nil { continue }
+                }
+                unfinished.append((job, head.latest))
             }
         }
-        for (job, mark) in zip(known, loaded) {
-            do {
-                let head = try mark.get()
-                marks.load(job, lastFireTime: head.lastFireTime, notable: head.notable ?? [])
-            } catch .corrupt(let path, let reason) {
-                Self.setMarkAside(path, reason: reason, job: job, store: store, clock: clock, logger: logger)
-            } catch {}
-        }
-        // Every job's latest.json, read once on every core: recovery looks for unfinished runs in
-        // them, status keeps their newest ended run.
-        let latest = known.concurrentMap { job in
-            Result { () throws(StoreError) in try store.loadLatestHead(job) }
-        }
-        var runs: [JobID: JobRuns] = [:]
-        for case (let job, .success(let pointer)) in zip(known, latest) { runs[job] = JobRuns(pointer) }
         var active: [JobID: ActiveRun] = [:]
         var timer: Task<Void, Never>?
         var stopping = false
@@ -201,7 +207,8 @@ public final class Scheduler: Service, Sendable {
         // minute).
         await withDiscardingTaskGroup { group in
             let recovered = await recoverRuns(
-                Array(zip(known, latest)), store, coordinator: coordinator, active: &active, group: &group)
+                unfinished, store, coordinator: coordinator, active: &active, group: &group)
+            unfinished = []
             for (job, fireTime) in recovered { marks.advance(job, to: fireTime) }
             await saveMarks(&marks, store)
             await apply(

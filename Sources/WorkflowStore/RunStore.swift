@@ -176,6 +176,25 @@ public struct RunStore: Sendable {
         try RecordFile.read(JobInfo.self, from: directory.jobInfo(job))
     }
 
+    /// `info` as `job.json` holds it (with the file's `loadedAt`) when the file says nothing else;
+    /// nil when it differs, is missing or is damaged. Compares the bytes wfd would write for it
+    /// rather than decoding the file: a start-up with 10,000 unchanged jobs decodes no index.
+    public func storedJobInfo(equalTo info: JobInfo) -> JobInfo? {
+        let prefix = "{\"loaded_at\" : \"", suffix = "\"}"
+        guard let data = try? RecordFile.readData(directory.jobInfo(info.job)), let seq = RecordSeal.seq(of: data),
+            let member = RecordFile.members(of: data, keeping: ["loaded_at"]).map({
+                String(decoding: $0, as: UTF8.self)
+            }),
+            member.hasPrefix(prefix), member.hasSuffix(suffix),
+            let loadedAt = Timestamp.parse(String(member.dropFirst(prefix.count).dropLast(suffix.count)))
+        else { return nil }
+        var stored = info
+        stored.loadedAt = loadedAt
+        // Sealed like the file, equal bytes are an equal record with a matching checksum.
+        guard let json = try? RecordJSON.encode(stored), RecordSeal.seal(json, seq: seq) == data else { return nil }
+        return stored
+    }
+
     /// Removes `job.json` of a job whose file is gone; its run history stays.
     public func removeJobInfo(_ job: JobID) throws(StoreError) {
         let path = directory.jobInfo(job)

@@ -281,5 +281,16 @@ import WorkflowTesting
         try FileManager.default.removeItem(atPath: state.jobInfo(JobID("a")!))
         let fourth = try await startAndStop()
         #expect(fourth.info.schedules == ["@hourly"], "a deleted index is written again")
+        // Damaged (one byte of a value changed, so its checksum no longer matches): written again.
+        let path = state.jobInfo(JobID("a")!)
+        let damaged = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(
+            of: "@hourly", with: "@hourlx")
+        try damaged.write(toFile: path, atomically: false, encoding: .utf8)
+        let fifth = try await startAndStop()
+        #expect(fifth.inode != fourth.inode)
+        #expect(fifth.info == fourth.info)
+        // Equal but for `loaded_at`, which wfd keeps from the file.
+        let sixth = try await startAndStop()
+        #expect(sixth.inode == fifth.inode && sixth.info.loadedAt == fifth.info.loadedAt)
     }
 }
