@@ -85,7 +85,7 @@ public enum RecordFile {
         if let problem = RecordSeal.problem(in: data) { throw .corrupt(path: path, reason: problem) }
         do {
             let body = keys.flatMap { members(of: data, keeping: $0) } ?? data
-            return try Timestamp.decoder.decode(T.self, from: body)
+            return try RecordJSON.decode(T.self, from: body)
         } catch {
             throw .corrupt(path: path, reason: "\(error)")
         }
