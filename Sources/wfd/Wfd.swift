@@ -114,7 +114,6 @@ struct Wfd: AsyncParsableCommand {
 
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)
-        ProcessMemory.fixMallocThresholds()
         let environment = ProcessInfo.processInfo.environment
         let directories = Directories.resolve(stateFlag: state, jobsFlag: jobs, environment: environment)
         let sink: LogSink =
