@@ -64,16 +64,7 @@ import WorkflowTesting
     }
 
     @Test func everyJobOfTheCorpusReadsBackAsFoundationReadsIt() throws {
-        let root = BuiltProducts.packageRoot
-        var files = try FileManager.default.contentsOfDirectory(atPath: root + "/jobs.d").filter(
-            JobParser.isJobFileName
-        )
-        .map { "\(root)/jobs.d/\($0)" }
-        files += try FileManager.default.contentsOfDirectory(atPath: root + "/Tests/Fixtures/jobs/valid").map {
-            "\(root)/Tests/Fixtures/jobs/valid/\($0)"
-        }
-        #expect(files.count >= 5)
-        for file in files {
+        for file in try RecordJSONTests.corpusJobFiles() {
             try expectRoundTrip(try JobParser().parse(try String(contentsOfFile: file, encoding: .utf8), path: file))
         }
     }

@@ -105,7 +105,8 @@ import WorkflowTesting
         try expectSameBytes(mark)
     }
 
-    @Test func everyJobOfTheCorpusIsWrittenAsFoundationWritesIt() throws {
+    /// The example jobs and the valid jobs of the test corpus.
+    static func corpusJobFiles() throws -> [String] {
         let root = BuiltProducts.packageRoot
         var files = try FileManager.default.contentsOfDirectory(atPath: root + "/jobs.d").filter(
             JobParser.isJobFileName
@@ -115,7 +116,11 @@ import WorkflowTesting
             "\(root)/Tests/Fixtures/jobs/valid/\($0)"
         }
         #expect(files.count >= 5)
-        for file in files {
+        return files
+    }
+
+    @Test func everyJobOfTheCorpusIsWrittenAsFoundationWritesIt() throws {
+        for file in try Self.corpusJobFiles() {
             let job = try JobParser().parse(try String(contentsOfFile: file, encoding: .utf8), path: file)
             try expectSameBytes(job, file)
         }
