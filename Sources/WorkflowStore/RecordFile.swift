@@ -149,7 +149,8 @@ public enum RecordFile {
         defer { close(fd) }
         var info = stat()
         // Records are small: one read of the size fstat gives, more only if the file grew since.
-        var data = Data(count: fstat(fd, &info) == 0 ? max(Int(info.st_size), 0) + 1 : 64 * 1024)
+        let size = fstat(fd, &info) == 0 ? max(Int(info.st_size), 0) : -1
+        var data = Data(count: size >= 0 ? size + 1 : 64 * 1024)
         var total = 0
         while true {
             if total == data.count { data.count += max(data.count, 4096) }
@@ -162,6 +163,9 @@ public enum RecordFile {
             }
             if count == 0 { break }
             total += count
+            // All fstat promised, and the byte asked beyond it was not there: the end, without
+            // one more read to hear it (start-up reads 30,000 records).
+            if total == size && total < data.count { break }
         }
         data.count = total
         return data
