@@ -38,10 +38,6 @@ public enum Timestamp {
         return encoder
     }
 
-    /// A decoder of ``makeDecoder()``'s, shared: `JSONDecoder` may decode on many threads at once
-    /// while its options stay unchanged, and making one costs as much as decoding a small record.
-    public static let decoder = makeDecoder()
-
     /// A JSON decoder matching ``makeEncoder(pretty:)``.
     public static func makeDecoder() -> JSONDecoder {
         let decoder = JSONDecoder()

@@ -178,15 +178,15 @@ public struct RunStore: Sendable {
 
     /// `info` as `job.json` holds it (with the file's `loadedAt`) when the file says nothing else;
     /// nil when it differs, is missing or is damaged. Compares the bytes wfd would write for it
-    /// rather than decoding the file: a start-up with 10,000 unchanged jobs decodes no index.
+    /// rather than decoding the file (only its `loaded_at` is): start-up does this for every job.
     public func storedJobInfo(equalTo info: JobInfo) -> JobInfo? {
-        let prefix = "{\"loaded_at\" : \"", suffix = "\"}"
+        struct LoadedAt: Decodable {
+            var loadedAt: Date
+            enum CodingKeys: String, CodingKey { case loadedAt = "loaded_at" }
+        }
         guard let data = try? RecordFile.readData(directory.jobInfo(info.job)), let seq = RecordSeal.seq(of: data),
-            let member = RecordFile.members(of: data, keeping: ["loaded_at"]).map({
-                String(decoding: $0, as: UTF8.self)
-            }),
-            member.hasPrefix(prefix), member.hasSuffix(suffix),
-            let loadedAt = Timestamp.parse(String(member.dropFirst(prefix.count).dropLast(suffix.count)))
+            let member = RecordFile.members(of: data, keeping: ["loaded_at"]),
+            let loadedAt = try? RecordJSON.decode(LoadedAt.self, from: member).loadedAt
         else { return nil }
         var stored = info
         stored.loadedAt = loadedAt
