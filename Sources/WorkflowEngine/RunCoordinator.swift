@@ -15,6 +15,8 @@ public struct PreparedRun: Sendable {
 enum RunInput: Sendable {
     case event(RunEvent)
     case decision(DecisionRequest)
+    /// The fire time of a run decided ahead has come: launch what waits for it.
+    case launchDue
 }
 
 /// A decision on a waiting step, and who hears how it went.
@@ -91,11 +93,13 @@ public struct RunCoordinator: Sendable {
         self.prices = prices
     }
 
-    /// Creates the run (in memory) and the handle that can cancel it.
+    /// Creates the run (in memory) and the handle that can cancel it. Its id carries the time a
+    /// person reads it as: the fire time of a scheduled run (decided ahead of it or caught up
+    /// later), the moment of asking for any other.
     public func prepare(job: Job, trigger: Trigger, scheduledFor: Date?, params: [String: String] = [:]) -> PreparedRun
     {
         let now = clock.now()
-        let id = RunID.make(at: now, suffix: UInt32.random(in: 0...0xFF_FFFF))
+        let id = RunID.make(at: scheduledFor ?? now, suffix: UInt32.random(in: 0...0xFF_FFFF))
         var snapshot = RunSnapshot(job: job, id: id, trigger: trigger, scheduledFor: scheduledFor, createdAt: now)
         snapshot.run.params = params.isEmpty ? nil : params
         let (inputs, continuation) = AsyncStream.makeStream(of: RunInput.self)
@@ -121,8 +125,9 @@ public struct RunCoordinator: Sendable {
     /// first transition is on disk, before anything else happens.
     ///
     /// With `notBefore`, every record (the intent of each first step included) is written durably
-    /// first and the steps are spawned at `notBefore`: a run decided ahead of its fire time starts
-    /// on the dot, and what is on disk still leads the processes.
+    /// first and the steps are launched at `notBefore`: a run decided ahead of its fire time starts
+    /// on the dot, and what is on disk still leads the processes. Inputs that arrive meanwhile are
+    /// applied (a cancel ends the steps unlaunched: the machine refuses their launch).
     public func execute(
         _ prepared: PreparedRun, notBefore: Date? = nil, first: RunEvent? = nil,
         recorded: (@Sendable () -> Void)? = nil
@@ -169,20 +174,67 @@ public struct RunCoordinator: Sendable {
                 recorded?()
                 return snapshot
             }
-            runLogger.info(
-                "run started (\(snapshot.run.trigger.rawValue))",
-                metadata: [
-                    LogField.trigger: .string(snapshot.run.trigger.rawValue),
-                    LogField.messageID: .string(MessageID.runStarted),
-                ])
         }
+        // A new run is logged as started when its first work begins (at the fire time for a run
+        // decided ahead of it), not when it was prepared.
+        var unannounced = first == nil
 
         var iterator = prepared.inputs.makeAsyncIterator()
         await withTaskGroup(of: Void.self) { group in
             var queue: [RunEvent] = [first ?? .start(at: max(clock.now(), notBefore ?? .distantPast))]
             var announced = recorded
-            var waitedForStart = notBefore == nil
             var replies: [@Sendable () -> Void] = []
+            // Attempts decided ahead of `notBefore`: launched when it comes, if the machine still
+            // lets them (a cancel, a timeout or wfd stopping in between ends them unlaunched).
+            var deferred: [(slot: Slot, attempt: Int, recorded: Bool)] = []
+            var launchTimer: Task<Void, Never>?
+            defer { launchTimer?.cancel() }
+
+            /// Begins the work of `attempt` of `slot` if the machine accepts its launch now;
+            /// `recorded`: its intent is on disk (else it fails at once, unspawned).
+            func launch(_ slot: Slot, attempt: Int, recorded: Bool) {
+                let id = slot.step
+                let item = slot.item
+                let now = clock.now()
+                do {
+                    _ = try RunMachine.apply(&snapshot, .launch(id, attempt: attempt, at: now, item: item))
+                } catch {
+                    runLogger.info(
+                        "not starting step '\(slot)': \(error)", metadata: [LogField.step: .string(id.rawValue)])
+                    return
+                }
+                if unannounced {
+                    unannounced = false
+                    runLogger.info(
+                        "run started (\(snapshot.run.trigger.rawValue))",
+                        metadata: [
+                            LogField.trigger: .string(snapshot.run.trigger.rawValue),
+                            LogField.messageID: .string(MessageID.runStarted),
+                        ])
+                }
+                // Never spawn what is not on disk: the intent write failed.
+                let launch: Launch =
+                    !recorded
+                    ? .ended(.failure(.start, "wfd could not record the step's start"))
+                    : prepareLaunch(
+                        slot, attempt: attempt, snapshot: snapshot, outputs: outputs, context: context,
+                        logger: runLogger)
+                switch launch {
+                case .ended(let result):
+                    queue.append(.attemptEnded(id, result, at: clock.now(), item: item))
+                case .work(let work, let definition, let stepLogger):
+                    let control = StepControl()
+                    controls[slot] = control
+                    let paths = (store.directory, job.id, snapshot.run.id)
+                    group.addTask {
+                        let raw = await run(work, context: context, control: control, logger: stepLogger)
+                        let result = await Self.recordOutput(
+                            raw, of: definition, item: item, in: paths, redactor: context.redactor,
+                            logger: stepLogger)
+                        handle.send(.attemptEnded(id, result, at: clock.now(), item: item))
+                    }
+                }
+            }
             loop: while true {
                 while !queue.isEmpty {
                     let event = queue.removeFirst()
@@ -223,31 +275,19 @@ public struct RunCoordinator: Sendable {
                             }
                             unrecorded.formUnion(await persist(batch, logger: runLogger))
                         case .spawn(let id, let attempt, let item):
-                            if !waitedForStart, let notBefore {
-                                waitedForStart = true
-                                try? await clock.sleep(until: notBefore)
-                            }
                             let slot = Slot(step: id, item: item)
-                            // Never spawn what is not on disk: the intent write failed.
-                            let launch: Launch =
-                                unrecorded.contains(id)
-                                ? .ended(.failure(.start, "wfd could not record the step's start"))
-                                : prepareLaunch(
-                                    slot, attempt: attempt, snapshot: snapshot, outputs: outputs, context: context,
-                                    logger: runLogger)
-                            switch launch {
-                            case .ended(let result):
-                                queue.append(.attemptEnded(id, result, at: clock.now(), item: item))
-                            case .work(let work, let definition, let stepLogger):
-                                let control = StepControl()
-                                controls[slot] = control
-                                let paths = (store.directory, job.id, snapshot.run.id)
-                                group.addTask {
-                                    let raw = await run(work, context: context, control: control, logger: stepLogger)
-                                    let result = await Self.recordOutput(
-                                        raw, of: definition, item: item, in: paths, redactor: context.redactor,
-                                        logger: stepLogger)
-                                    handle.send(.attemptEnded(id, result, at: clock.now(), item: item))
+                            let recorded = !unrecorded.contains(id)
+                            guard let notBefore, clock.now() < notBefore else {
+                                launch(slot, attempt: attempt, recorded: recorded)
+                                continue
+                            }
+                            deferred.append((slot, attempt, recorded))
+                            if launchTimer == nil {
+                                launchTimer = Task { [clock] in
+                                    do {
+                                        try await clock.sleep(until: notBefore)
+                                        handle.continuation.yield(.launchDue)
+                                    } catch {}
                                 }
                             }
                         case .expand(let id):
@@ -306,6 +346,9 @@ public struct RunCoordinator: Sendable {
                 switch input {
                 case .event(let event):
                     queue.append(event)
+                case .launchDue:
+                    for (slot, attempt, recorded) in deferred { launch(slot, attempt: attempt, recorded: recorded) }
+                    deferred = []
                 case .decision(let request):
                     switch await accept(request, snapshot: snapshot, context: context, logger: runLogger) {
                     case .success(let event):

@@ -133,8 +133,8 @@ extension Scheduler {
         let prepared = coordinator.prepare(
             job: job, trigger: firing.trigger, scheduledFor: firing.trigger == .manual ? nil : firing.fireTime,
             params: params)
-        active[id] = ActiveRun(handle: prepared.handle, lock: lock)
         let notBefore = firing.startAt
+        active[id] = ActiveRun(handle: prepared.handle, lock: lock, startsAt: notBefore)
         group.addTask { [continuation] in
             let final = await coordinator.execute(prepared, notBefore: notBefore)
             continuation.yield(.runEnded(id, final))

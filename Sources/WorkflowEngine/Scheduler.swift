@@ -150,6 +150,8 @@ public final class Scheduler: Service, Sendable {
     struct ActiveRun {
         let handle: RunHandle
         let lock: FileLock
+        /// For a run decided ahead of its fire time: when its first steps are launched.
+        var startsAt: Date?
     }
 
     private func loop() async throws {
@@ -236,6 +238,14 @@ public final class Scheduler: Service, Sendable {
                         marks: marks,
                         store: store)
                     sortedIDs = []
+                    // A run decided ahead for a job that is gone now does not start.
+                    let now = clock.now()
+                    for (id, run) in active where catalog.entries[id]?.job == nil && (run.startsAt ?? now) > now {
+                        logger.notice(
+                            "cancelling run \(run.handle.run) before its fire time: its job was removed",
+                            metadata: [LogField.job: .string(id.rawValue)])
+                        run.handle.cancel(reason: "its job was removed before its fire time")
+                    }
                     if announce {
                         reporter.ready(status: statusLine(catalog: catalog, planner: planner, active: active.count))
                     }

@@ -133,7 +133,7 @@ public struct RunStore: Sendable {
                 step.state = .running
                 for number in 1...max(1, logs) {
                     step.attempts.append(
-                        Attempt(number: number, startedAt: at, log: "logs/\(definition.id.rawValue).\(number).log"))
+                        Attempt(number: number, plannedAt: at, log: "logs/\(definition.id.rawValue).\(number).log"))
                 }
                 step.error = "its record was damaged and rebuilt: the outcome of its last attempt is unknown"
                 steps.append(step)

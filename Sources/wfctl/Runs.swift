@@ -182,7 +182,11 @@ struct Show: ParsableCommand {
     }
 
     static func describe(_ attempt: Attempt) -> [String] {
-        let took = attempt.durationMilliseconds.map { " in \($0) ms" } ?? ""
+        var took = attempt.durationMilliseconds.map { " in \($0) ms" } ?? ""
+        if let planned = attempt.plannedAt, let started = attempt.startedAt {
+            let late = Int((started.timeIntervalSince(planned) * 1000).rounded())
+            if late >= 1 { took += ", began \(late) ms after it was due" }
+        }
         let how =
             attempt.byHand == true
             ? " marked done by hand"

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WorkflowCore
+import WorkflowTesting
 
 /// `for_each` in the state machine: a step fans out into items, each with its own attempts.
 @Suite struct ForEachTests {
@@ -114,6 +115,7 @@ import WorkflowCore
     @Test func cancellingStopsRunningItemsAndSkipsTheRest() throws {
         var (snapshot, _) = try RunMachine.apply(
             try started(), .expanded(id("each"), items: [.null, .null, .null], at: t0 + 1))
+        snapshot = try snapshot.launched(at: t0 + 1)
         var effects: [RunEffect]
         (snapshot, effects) = try RunMachine.apply(snapshot, .cancel(reason: "by hand", at: t0 + 2))
         #expect(effects.contains(.terminate(id("each"))))

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WorkflowCore
+import WorkflowTesting
 
 /// What start-up recovery and `wfctl retry` do to a run, one transition at a time.
 @Suite struct RecoveryAndRetryTests {
@@ -87,6 +88,7 @@ import WorkflowCore
         #expect(effects.contains(.spawn(id("a"), attempt: 1)))
 
         var (snapshot, _) = try RunMachine.apply(fresh([("a", [], .pure), ("b", ["a"], nil)]), .start(at: t0))
+        snapshot = try snapshot.launched(at: t0)
         (snapshot, _) = try RunMachine.apply(snapshot, .cancel(reason: "by hand", at: t0 + 1))
         (snapshot, _) = try RunMachine.apply(snapshot, .recover(at: t0 + 2))
         #expect(snapshot.run.state == .cancelled)

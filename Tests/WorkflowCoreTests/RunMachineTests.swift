@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WorkflowCore
+import WorkflowTesting
 
 @Suite struct RunMachineTests {
     let t0 = Date(timeIntervalSince1970: 1_800_000_000)
@@ -22,6 +23,7 @@ import WorkflowCore
     /// exactly as it was, whichever check refuses it.
     @Test func aRefusedEventLeavesTheSnapshotInPlaceUnchanged() throws {
         var (running, _) = try RunMachine.apply(fresh([("a", []), ("b", ["a"]), ("c", [])]), .start(at: t0))
+        running = try running.launched(at: t0)
         (running, _) = try RunMachine.apply(running, .attemptEnded(StepID("c")!, .success, at: t0 + 1))
         var ended = try RunMachine.apply(running, .cancel(reason: "stop", at: t0 + 2)).0
         let stopped = AttemptResult(outcome: .cancelled, error: "stopped")
@@ -38,6 +40,9 @@ import WorkflowCore
             (running, .expansionFailed(StepID("a")!, error: "x", at: t0 + 3)),
             (running, .expansionFailed(StepID("b")!, error: "x", at: t0 + 3)),
             (running, .start(at: t0 + 3)),  // started already
+            (running, .launch(StepID("a")!, attempt: 1, at: t0 + 3)),  // launched already
+            (running, .launch(StepID("b")!, attempt: 1, at: t0 + 3)),  // pending, no attempt
+            (ended, .launch(StepID("a")!, attempt: 1, at: t0 + 3)),
             (running, .retry(RetryRequest(), at: t0 + 3)),  // still running
             (running, .decide(StepID("a")!, Decision(approved: true, by: "ann", at: t0 + 3), output: nil, at: t0 + 3)),
             (ended, .attemptEnded(StepID("a")!, .success, at: t0 + 3)),
@@ -50,6 +55,60 @@ import WorkflowCore
             #expect(throws: TransitionError.self, "\(event)") { try RunMachine.apply(&snapshot, event) }
             #expect(snapshot == before, "\(event) changed the snapshot it was refused by")
         }
+    }
+
+    /// A run decided ahead of its fire time has its steps' intents on disk before anything runs:
+    /// a cancel (or timeout, or wfd stopping) before their launch ends them there, with nothing to
+    /// terminate, and the machine refuses to let them launch afterwards.
+    @Test func aStepCancelledBeforeItsLaunchNeverStarts() throws {
+        let fire = t0 + 0.5
+        for stop in [RunEvent.cancel(reason: "wfd is stopping", at: t0 + 0.1), .timeOut(after: "1s", at: t0 + 0.1)] {
+            var (snapshot, _) = try RunMachine.apply(fresh([("a", []), ("b", []), ("c", ["a"])]), .start(at: fire))
+            #expect(snapshot.step(StepID("a")!)?.attempts.first?.plannedAt == fire)
+            #expect(snapshot.step(StepID("a")!)?.attempts.first?.startedAt == nil)
+            let effects = try RunMachine.apply(&snapshot, stop)
+            #expect(!effects.contains { if case .terminate = $0 { true } else { false } }, "nothing was launched")
+            #expect(effects.last == .finished(snapshot.run.state))
+            #expect(snapshot.run.state == (stop == .timeOut(after: "1s", at: t0 + 0.1) ? .timedOut : .cancelled))
+            #expect(snapshot.run.startedAt == nil, "a run stopped before its fire time never started")
+            for id in ["a", "b"] {
+                let step = try #require(snapshot.step(StepID(id)!))
+                #expect(step.state == .cancelled)
+                #expect(step.error?.hasPrefix("cancelled before it started: ") == true)
+                #expect(step.attempts.first?.outcome == .cancelled)
+                #expect(step.attempts.first?.startedAt == nil && step.attempts.first?.durationMilliseconds == nil)
+                #expect(throws: TransitionError.self) {
+                    try RunMachine.apply(snapshot, .launch(StepID(id)!, attempt: 1, at: fire))
+                }
+            }
+            #expect(snapshot.step(StepID("c")!)?.state == .skipped)
+        }
+    }
+
+    /// A cancel asked for while a run still runs: launched steps are terminated, and the machine
+    /// refuses every launch from then on (a step whose intent was written but not yet begun).
+    @Test func noLaunchIsAcceptedOnceTheRunIsStopping() throws {
+        var (snapshot, _) = try RunMachine.apply(fresh([("a", []), ("b", [])]), .start(at: t0))
+        _ = try RunMachine.apply(&snapshot, .launch(StepID("a")!, attempt: 1, at: t0))
+        let effects = try RunMachine.apply(&snapshot, .cancel(reason: "by hand", at: t0 + 1))
+        #expect(effects == [.persistRun, .terminate(StepID("a")!), .persistStep(StepID("b")!)])
+        #expect(snapshot.step(StepID("b")!)?.state == .cancelled)
+        #expect(snapshot.run.startedAt == t0, "one of its steps began: the run did start")
+        #expect(throws: TransitionError.self) {
+            try RunMachine.apply(snapshot, .launch(StepID("b")!, attempt: 1, at: t0 + 1))
+        }
+    }
+
+    /// An attempt records when it was due and when its work really began; its duration counts
+    /// from the latter.
+    @Test func anAttemptRecordsWhenItWasPlannedAndWhenItBegan() throws {
+        var (snapshot, _) = try RunMachine.apply(fresh([("a", [])]), .start(at: t0))
+        #expect(try RunMachine.apply(&snapshot, .launch(StepID("a")!, attempt: 1, at: t0 + 0.012)).isEmpty)
+        _ = try RunMachine.apply(&snapshot, .attemptEnded(StepID("a")!, .success, at: t0 + 1.012))
+        let attempt = try #require(snapshot.step(StepID("a")!)?.attempts.first)
+        #expect(attempt.plannedAt == t0)
+        #expect(attempt.startedAt == t0 + 0.012)
+        #expect(attempt.durationMilliseconds == 1000)
     }
 
     @Test func startPersistsBeforeSpawningEveryRootStep() throws {
@@ -67,6 +126,7 @@ import WorkflowCore
 
     @Test func successStartsDependantsAndEndsTheRun() throws {
         var (snapshot, _) = try RunMachine.apply(fresh([("a", []), ("b", ["a"])]), .start(at: t0))
+        snapshot = try snapshot.launched(at: t0)
         var effects: [RunEffect]
         (snapshot, effects) = try RunMachine.apply(snapshot, .attemptEnded(StepID("a")!, .success, at: t0 + 1))
         #expect(effects == [.persistStep(StepID("a")!), .persistStep(StepID("b")!), .spawn(StepID("b")!, attempt: 1)])
@@ -99,6 +159,7 @@ import WorkflowCore
 
     @Test func cancelTerminatesRunningStepsAndEndsCancelledWhenTheyStop() throws {
         var (snapshot, _) = try RunMachine.apply(fresh([("a", []), ("b", ["a"])]), .start(at: t0))
+        snapshot = try snapshot.launched(at: t0)
         var effects: [RunEffect]
         (snapshot, effects) = try RunMachine.apply(snapshot, .cancel(reason: "wfd is stopping", at: t0 + 1))
         #expect(effects == [.persistRun, .terminate(StepID("a")!), .persistStep(StepID("b")!)])
@@ -264,6 +325,7 @@ import WorkflowCore
 
     @Test func theRunTimeoutStopsItLikeACancelButEndsTimedOut() throws {
         var (snapshot, _) = try RunMachine.apply(fresh([("a", []), ("b", ["a"])]), .start(at: t0))
+        snapshot = try snapshot.launched(at: t0)
         var effects: [RunEffect]
         (snapshot, effects) = try RunMachine.apply(snapshot, .timeOut(after: "2s", at: t0 + 2))
         #expect(effects.contains(.terminate(StepID("a")!)))

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WorkflowCore
+import WorkflowTesting
 
 /// Approvals, budget approvals, and what may be retried: the pure machine, no I/O.
 @Suite struct WaitingAndDecisionTests {
@@ -25,7 +26,7 @@ import WorkflowCore
                 job: job, id: RunID.make(at: t0, suffix: 7), trigger: .manual, scheduledFor: nil, createdAt: t0),
             .start(at: t0))
         (snapshot, _) = try RunMachine.apply(snapshot, .attemptEnded(StepID("fetch")!, .success, at: t0 + 1))
-        return snapshot
+        return try snapshot.launched(at: t0 + 1)
     }
 
     func waitFor(approval message: String, deadline: Date?) -> AttemptResult {

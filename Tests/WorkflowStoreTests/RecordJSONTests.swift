@@ -37,7 +37,7 @@ import WorkflowTesting
         step.budgetApproval = Decision(
             approved: true, by: "ann", uid: 1000, at: at, comment: "fine",
             input: .object(["n": .number(1.5), "list": .array([.null, .bool(false), .string("x")])]))
-        var attempt = Attempt(number: 3, startedAt: at, log: "logs/summarise.3.log")
+        var attempt = Attempt(number: 3, plannedAt: at, startedAt: at, log: "logs/summarise.3.log")
         attempt.endedAt = at.addingTimeInterval(1.5)
         attempt.outcome = .failed
         attempt.exitCode = -1
@@ -61,7 +61,7 @@ import WorkflowTesting
         exchange.responseBytes = 0
         attempt.http = exchange
         attempt.decision = Decision(approved: false, by: "bob", at: at)
-        step.attempts = [Attempt(number: 1, startedAt: at, log: nil), attempt]
+        step.attempts = [Attempt(number: 1, plannedAt: at, startedAt: at, log: nil), attempt]
         step.items = [
             StepRecord(item: 0, of: step, value: .string("first")),
             StepRecord(item: 1, of: step, value: .object([:])),

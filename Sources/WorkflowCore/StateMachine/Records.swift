@@ -125,6 +125,11 @@ public struct StepRecord: Sendable, Equatable, Codable {
         self.value = value
     }
 
+    /// True once the work of one of its attempts (or of one of its items' attempts) began.
+    public var hasBegun: Bool {
+        attempts.contains { $0.startedAt != nil } || (items ?? []).contains { $0.hasBegun }
+    }
+
     /// The log of attempt `number`, relative to the run directory: `logs/<step>.<n>.log`, or
     /// `logs/<step>.<item>.<n>.log` for an item.
     public func logPath(attempt number: Int) -> String {
@@ -135,7 +140,13 @@ public struct StepRecord: Sendable, Equatable, Codable {
 /// One try at running a step.
 public struct Attempt: Sendable, Equatable, Codable {
     public var number: Int
-    public var startedAt: Date
+    /// When the attempt was due: the fire time for a scheduled run's first steps, the moment its
+    /// needs were met, the retry's due time. `started_at − planned_at` is how late it began.
+    public var plannedAt: Date?
+    /// When wfd really began its work (spawned its process, sent its request); nil until then, and
+    /// for an attempt that was cancelled before it began. Written with the attempt's end (the
+    /// record of a running step says when it was planned, not yet when it began).
+    public var startedAt: Date?
     public var endedAt: Date?
     public var outcome: AttemptOutcome?
     public var exitCode: Int32?
@@ -158,14 +169,16 @@ public struct Attempt: Sendable, Equatable, Codable {
     /// `approval` steps, and budget approvals: who decided, when and how.
     public var decision: Decision?
 
-    public init(number: Int, startedAt: Date, log: String?) {
+    public init(number: Int, plannedAt: Date, startedAt: Date? = nil, log: String?) {
         self.number = number
+        self.plannedAt = plannedAt
         self.startedAt = startedAt
         self.log = log
     }
 
     enum CodingKeys: String, CodingKey {
         case number, outcome, signal, error, log, output
+        case plannedAt = "planned_at"
         case startedAt = "started_at"
         case endedAt = "ended_at"
         case exitCode = "exit_code"

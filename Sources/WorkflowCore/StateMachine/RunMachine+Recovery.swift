@@ -122,7 +122,7 @@ extension RunMachine {
             step.attemptsBefore = step.attempts.count
             if let output = request.skip[step.step] {
                 step.state = try stepAfter(step, .markDone)
-                var attempt = Attempt(number: step.attempts.count + 1, startedAt: at, log: nil)
+                var attempt = Attempt(number: step.attempts.count + 1, plannedAt: at, startedAt: at, log: nil)
                 attempt.endedAt = at
                 attempt.outcome = .succeeded
                 attempt.output = output

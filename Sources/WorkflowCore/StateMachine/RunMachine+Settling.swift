@@ -150,6 +150,14 @@ extension RunMachine {
                 record.waiting = nil
                 record.error = "cancelled while waiting for a decision: \(reason)"
                 return (true, false)
+            case .running where record.attempts.last.map({ $0.startedAt == nil && $0.endedAt == nil }) == true:
+                // Its intent is on disk but its work never began (a run decided ahead of its fire
+                // time): it ends here, and the engine will not launch it.
+                closeAttempt(&record, .failure(.cancelled, "cancelled before it started: \(reason)"), at: at)
+                record.attempts[record.attempts.count - 1].outcome = .cancelled
+                record.state = .cancelled
+                record.error = "cancelled before it started: \(reason)"
+                return (true, false)
             case .running: return (false, true)
             default: return (false, false)
             }

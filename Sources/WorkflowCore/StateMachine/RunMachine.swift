@@ -2,8 +2,14 @@ import Foundation
 
 /// Something that happened to a run.
 public enum RunEvent: Sendable, Equatable {
-    /// The run may begin: its job lock is held.
+    /// The run may begin: its job lock is held. `at` is when it is due (a run decided ahead of its
+    /// fire time starts at the fire time; its first steps are launched then).
     case start(at: Date)
+    /// wfd is about to begin the work of this open attempt (spawn its process, send its request).
+    /// Refused when the run is ending (cancelled, timed out, wfd stopping) or the attempt is no
+    /// longer open: then the work must not begin. Nothing is written: the start time goes to disk
+    /// with the attempt's end.
+    case launch(StepID, attempt: Int, at: Date, item: Int? = nil)
     /// An attempt of a running step (or of item `item` of a `for_each` step) ended.
     case attemptEnded(StepID, AttemptResult, at: Date, item: Int? = nil)
     /// A person, a newer run or shutdown asked the run to stop.
@@ -45,7 +51,8 @@ public enum RunEffect: Sendable, Equatable {
     /// Write this step's record durably.
     case persistStep(StepID)
     /// Spawn this attempt of the step (of its item `item`). Always preceded by its `persistStep`,
-    /// so the intent is on disk first.
+    /// so the intent is on disk first; the engine applies ``RunEvent/launch(_:attempt:at:item:)``
+    /// right before the work begins, and begins it only if that is accepted.
     case spawn(StepID, attempt: Int, item: Int? = nil)
     /// Work out the array of this `for_each` step and send ``RunEvent/expanded(_:items:at:)``.
     case expand(StepID)
@@ -110,6 +117,18 @@ public enum RunMachine {
             effects.append(.persistRun)
             effects += settle(&next, at: at, startNew: true)
             effects += finishIfDone(&next, at: at)
+        case .launch(let stepID, let number, let at, let item):
+            guard !next.run.state.isTerminal else { throw TransitionError("run \(next.run.id) has already ended") }
+            if let reason = next.run.cancelReason {
+                throw TransitionError("not starting step '\(stepID)': the run is stopping (\(reason))")
+            }
+            let index = try stepIndex(next, stepID)
+            var record = try slot(next.steps[index], item)
+            guard record.state == .running, let open = record.attempts.last, open.number == number,
+                open.endedAt == nil, open.startedAt == nil
+            else { throw TransitionError("step '\(stepID)' has no attempt \(number) waiting to start") }
+            record.attempts[record.attempts.count - 1].startedAt = at
+            store(record, item, in: &next.steps[index])
         case .attemptEnded(let stepID, let result, let at, let item):
             guard !next.run.state.isTerminal else { throw TransitionError("run \(next.run.id) has already ended") }
             let index = try stepIndex(next, stepID)
@@ -146,6 +165,10 @@ public enum RunMachine {
             guard next.run.cancelReason == nil else { return [] }  // asked twice: nothing new
             next.run.cancelReason = reason
             if timedOut { next.run.timedOut = true }
+            // A run decided ahead and stopped before its fire time never started.
+            if let started = next.run.startedAt, started > at, !next.steps.contains(where: \.hasBegun) {
+                next.run.startedAt = nil
+            }
             effects.append(.persistRun)
             effects += stopSteps(&next, reason: reason, at: at)
             effects += finishIfDone(&next, at: at)
@@ -202,7 +225,7 @@ public enum RunMachine {
     /// A new attempt of `record`; only a `run` step's attempt has a log (the others write none).
     static func attempt(_ number: Int, of record: StepRecord, in plan: StepPlan, at: Date) -> Attempt {
         let isProcess = plan.position[record.step].map { plan.isProcess[$0] } ?? true
-        return Attempt(number: number, startedAt: at, log: isProcess ? record.logPath(attempt: number) : nil)
+        return Attempt(number: number, plannedAt: at, log: isProcess ? record.logPath(attempt: number) : nil)
     }
 
     static func stepIndex(_ snapshot: RunSnapshot, _ id: StepID) throws(TransitionError) -> Int {
@@ -293,7 +316,7 @@ public enum RunMachine {
         attempt.errorKind = result.errorKind ?? failureKind(of: result)
         attempt.calls = result.calls ?? attempt.calls
         attempt.http = result.http ?? attempt.http
-        attempt.durationMilliseconds = Int64((at.timeIntervalSince(attempt.startedAt) * 1000).rounded())
+        attempt.durationMilliseconds = attempt.startedAt.map { Int64((at.timeIntervalSince($0) * 1000).rounded()) }
         step.attempts[step.attempts.count - 1] = attempt
     }
 

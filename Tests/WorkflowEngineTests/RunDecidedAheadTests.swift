@@ -1,0 +1,146 @@
+import Foundation
+import Logging
+import Testing
+import WorkflowCore
+import WorkflowEngine
+import WorkflowStore
+import WorkflowTesting
+
+/// An executor that runs nothing and remembers what it was asked to run.
+final class RecordingExecutor: StepExecutor {
+    let invocations = Locked<[StepInvocation]>([])
+
+    func execute(_ invocation: StepInvocation, control: StepControl, logger: Logger) async -> AttemptResult {
+        invocations.withLock { $0.append(invocation) }
+        return .success
+    }
+
+    var count: Int { invocations.withLock { $0.count } }
+}
+
+/// Runs decided ahead of their fire time (the scheduler prepares and writes them 0.5 s early so
+/// they start on the dot): what happens to them between preparation and fire time. Manual clock.
+@Suite struct RunDecidedAheadTests {
+    let t0 = Timestamp.parse("2026-01-01T00:00:00Z")!
+
+    func coordinator(_ dir: TemporaryDirectory, _ clock: ManualClock, _ executor: RecordingExecutor) -> RunCoordinator {
+        RunCoordinator(
+            store: RunStore(directory: StateDirectory(root: dir.file("state"))), executor: executor, clock: clock,
+            logger: CapturedLog().logger, workingDirectory: dir.path, daemonEnvironment: ["PATH": "/usr/bin:/bin"])
+    }
+
+    let job = Job(
+        id: JobID("tick")!,
+        steps: [StepDefinition(id: StepID("a")!, run: "echo a"), StepDefinition(id: StepID("b")!, run: "echo b")])
+
+    /// Both first steps' intents are on disk, waiting for the fire time.
+    func waitForIntents(_ store: RunStore, _ run: RunID) async -> Bool {
+        await eventually {
+            let steps = try ["a", "b"].map { try store.loadStep(job.id, run, StepID($0)!) }
+            return steps.allSatisfy { $0.state == .running }
+        }
+    }
+
+    @Test func aRunCancelledBeforeItsFireTimeLaunchesNothing() async throws {
+        let dir = try TemporaryDirectory("ahead-cancel")
+        let clock = ManualClock(now: t0)
+        let executor = RecordingExecutor()
+        let coordinator = coordinator(dir, clock, executor)
+        let fire = t0 + 0.5
+        let prepared = coordinator.prepare(job: job, trigger: .schedule, scheduledFor: fire)
+        #expect(prepared.snapshot.run.id.createdAt == fire, "a scheduled run's id carries its fire time")
+        let running = Task { await coordinator.execute(prepared, notBefore: fire) }
+        #expect(await waitForIntents(coordinator.store, prepared.snapshot.run.id))
+        prepared.handle.cancel(reason: "wfd is stopping")
+        let final = await running.value
+        clock.advance(to: fire + 1)
+        #expect(final.run.state == .cancelled)
+        #expect(final.run.startedAt == nil)
+        #expect(executor.count == 0, "no step may start in a cancelled run")
+        let onDisk = try coordinator.store.loadSnapshot(job.id, prepared.snapshot.run.id)
+        #expect(onDisk.run.state == .cancelled)
+        for step in onDisk.steps {
+            #expect(step.state == .cancelled)
+            #expect(step.attempts.first?.startedAt == nil)
+            #expect(step.attempts.first?.plannedAt == fire)
+        }
+    }
+
+    @Test func aRunDecidedAheadLaunchesAtItsFireTimeAndRecordsWhenEachStepBegan() async throws {
+        let dir = try TemporaryDirectory("ahead-start")
+        let clock = ManualClock(now: t0)
+        let executor = RecordingExecutor()
+        let coordinator = coordinator(dir, clock, executor)
+        let fire = t0 + 0.5
+        let prepared = coordinator.prepare(job: job, trigger: .schedule, scheduledFor: fire)
+        let running = Task { await coordinator.execute(prepared, notBefore: fire) }
+        #expect(await waitForIntents(coordinator.store, prepared.snapshot.run.id))
+        #expect(await eventually { clock.sleeperCount == 1 }, "waiting for the fire time")
+        #expect(executor.count == 0)
+        clock.advance(to: fire + 0.013)  // the loop woke 13 ms late
+        let final = await running.value
+        #expect(final.run.state == .succeeded)
+        #expect(executor.count == 2)
+        for step in final.steps {
+            #expect(step.attempts.first?.plannedAt == fire)
+            #expect(step.attempts.first?.startedAt == fire + 0.013, "lateness is one subtraction")
+        }
+    }
+
+    /// A job firing every minute, wfd asked to stop after its next run was decided and written
+    /// (0.5 s ahead) but before its fire time: the run ends cancelled, its step never ran.
+    @Test func stoppingWfdBeforeAPreparedRunsFireTimeRunsNothing() async throws {
+        let dir = try TemporaryDirectory("ahead-stop")
+        try dir.write("jobs/tick.yaml", "schedule: '0 * * * * *'\nsteps:\n  - {id: a, run: 'echo ran > ran.txt'}\n")
+        let t30 = t0 + 30
+        let clock = ManualClock(now: t30)
+        let state = StateDirectory(root: dir.file("state"))
+        let executor = RecordingExecutor()
+        let scheduler = Scheduler(
+            configuration: .init(jobsDirectory: dir.file("jobs"), state: state, hostZone: .gmt, daemonEnvironment: [:]),
+            clock: clock, executor: executor, reporter: RecordingReporter(), logger: CapturedLog().logger)
+        let running = Task { try await scheduler.run() }
+        #expect(await eventually { clock.sleeperCount == 1 })
+        clock.advance(to: t0 + 59.6)  // the run for 00:01:00 is decided and written now
+        let store = RunStore(directory: state)
+        #expect(await eventually { (try? store.loadLatest(JobID("tick")!))?.active != nil })
+        let run = try #require(try store.loadLatest(JobID("tick")!).active?.id)
+        #expect(run.rawValue.hasPrefix("20260101T000100.000Z-"), "named by its fire time")
+        #expect(await eventually { (try? store.loadStep(JobID("tick")!, run, StepID("a")!))?.state == .running })
+        scheduler.shutdown()
+        try await running.value
+        clock.advance(to: t0 + 61)
+        #expect(executor.count == 0)
+        let final = try store.loadSnapshot(JobID("tick")!, run)
+        #expect(final.run.state == .cancelled)
+        #expect(final.run.cancelReason == "wfd is stopping")
+        #expect(final.steps[0].state == .cancelled)
+    }
+
+    /// The job file is removed after its next run was decided, before its fire time.
+    @Test func removingTheJobBeforeAPreparedRunsFireTimeCancelsIt() async throws {
+        let dir = try TemporaryDirectory("ahead-remove")
+        try dir.write("jobs/tick.yaml", "schedule: '0 * * * * *'\nsteps:\n  - {id: a, run: 'true'}\n")
+        let clock = ManualClock(now: t0 + 30)
+        let state = StateDirectory(root: dir.file("state"))
+        let executor = RecordingExecutor()
+        let scheduler = Scheduler(
+            configuration: .init(jobsDirectory: dir.file("jobs"), state: state, hostZone: .gmt, daemonEnvironment: [:]),
+            clock: clock, executor: executor, reporter: RecordingReporter(), logger: CapturedLog().logger)
+        let running = Task { try await scheduler.run() }
+        #expect(await eventually { clock.sleeperCount == 1 })
+        clock.advance(to: t0 + 59.6)
+        let store = RunStore(directory: state)
+        #expect(await eventually { (try? store.loadLatest(JobID("tick")!))?.active != nil })
+        let run = try #require(try store.loadLatest(JobID("tick")!).active?.id)
+        try FileManager.default.removeItem(atPath: dir.file("jobs/tick.yaml"))
+        let reloaded = Locked<String?>(nil)
+        scheduler.reload { summary in reloaded.withLock { $0 = summary } }
+        #expect(await eventually { (try? store.loadRun(JobID("tick")!, run))?.state == .cancelled })
+        clock.advance(to: t0 + 61)
+        #expect(executor.count == 0)
+        #expect(try store.loadRun(JobID("tick")!, run).cancelReason == "its job was removed before its fire time")
+        scheduler.shutdown()
+        try await running.value
+    }
+}
