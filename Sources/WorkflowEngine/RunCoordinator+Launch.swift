@@ -203,9 +203,16 @@ extension RunCoordinator {
     ) -> Launch {
         let run = snapshot.run
         let relative = record?.attempts.last?.log ?? "logs/\(slot.step.rawValue).\(attempt).log"
+        var account: UserAccount?
+        if let user = definition.user {
+            switch UserAccount.resolve(user) {
+            case .success(let resolved): account = resolved
+            case .failure(let problem): return .ended(.failure(.start, problem.message, retriable: false))
+            }
+        }
         var environment = StepEnvironment.make(
             job: snapshot.spec, step: definition, run: run.id, attempt: attempt, params: run.params ?? [:],
-            daemonEnvironment: daemonEnvironment
+            account: account ?? ownAccount, daemonEnvironment: daemonEnvironment
         )
         addUpstreamOutputs(of: definition, snapshot: snapshot, outputs: outputs, to: &environment)
         if let item = slot.item, let value = record?.value {
@@ -228,17 +235,7 @@ extension RunCoordinator {
         invocation.item = slot.item
         invocation.processRecord = ProcessRecord.path(store.directory, run.job, run.id)
         invocation.redactor = context.redactor
-        if let user = definition.user {
-            switch UserAccount.resolve(user) {
-            case .success(let account):
-                invocation.account = account
-                invocation.environment["HOME"] = account.home
-                invocation.environment["USER"] = account.name
-                invocation.environment["LOGNAME"] = account.name
-            case .failure(let problem):
-                return .ended(.failure(.start, problem.message, retriable: false))
-            }
-        }
+        invocation.account = account
         logger.info("step started: \(command)")
         return .work(.process(invocation), definition, logger)
     }

@@ -76,6 +76,9 @@ public struct RunCoordinator: Sendable {
     public var secrets: SecretStore
     /// The host's prices (a job's own `prices:` go over them).
     public var prices: PriceTable
+    /// The account wfd runs as: whose `HOME`, `USER`, `LOGNAME` and `SHELL` a step without
+    /// `user:` gets. Looked up once, like systemd looks up `User=` once per start.
+    public var ownAccount: UserAccount?
 
     public init(
         store: RunStore, executor: any StepExecutor, clock: any WorkflowClock, logger: Logger,
@@ -91,6 +94,7 @@ public struct RunCoordinator: Sendable {
         llm = LLMStepExecutor()
         secrets = SecretStore(directory: daemonEnvironment["CREDENTIALS_DIRECTORY"])
         self.prices = prices
+        ownAccount = UserAccount.own()
     }
 
     /// Creates the run (in memory) and the handle that can cancel it. Its id carries the time a

@@ -5,7 +5,11 @@ import WorkflowCore
 /// `JOURNAL_STREAM`, `CREDENTIALS_DIRECTORY` or the `*_DIRECTORY` variables systemd sets.
 public enum StepEnvironment {
     /// The variables taken from wfd's environment when set there.
-    public static let passedThrough = ["PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "USER", "LOGNAME", "SHELL"]
+    public static let passedThrough = ["PATH", "LANG", "LC_ALL", "LC_CTYPE"]
+    /// The variables that say who the step runs as, from the password database entry of its
+    /// account (as cron and systemd's `User=` set them); from wfd's environment only when the
+    /// account has no entry.
+    public static let identity = ["HOME", "USER", "LOGNAME", "SHELL"]
     /// Variables that a job's `env` may not set: they belong to the service manager (the parser
     /// refuses them too).
     public static var reserved: Set<String> { StepEnvironmentNames.reserved }
@@ -22,14 +26,25 @@ public enum StepEnvironment {
 
     static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-    /// The environment of `attempt` of `step` in run `run` of `job`.
+    /// The environment of `attempt` of `step` in run `run` of `job`, run as `account` (the step's
+    /// `user:`, else wfd's own). A job's `env` may still set `HOME` and the others.
     public static func make(
         job: Job, step: StepDefinition, run: RunID, attempt: Int, params: [String: String] = [:],
-        daemonEnvironment: [String: String]
+        account: UserAccount?, daemonEnvironment: [String: String]
     ) -> [String: String] {
         var environment: [String: String] = [:]
         for name in passedThrough {
             if let value = daemonEnvironment[name] { environment[name] = value }
+        }
+        if let account {
+            environment["HOME"] = account.home
+            environment["USER"] = account.name
+            environment["LOGNAME"] = account.name
+            environment["SHELL"] = account.shell
+        } else {
+            for name in identity {
+                if let value = daemonEnvironment[name] { environment[name] = value }
+            }
         }
         environment["PATH"] = environment["PATH"] ?? defaultPath
         if let zone = job.timezone { environment["TZ"] = zone }

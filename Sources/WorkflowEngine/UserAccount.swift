@@ -11,10 +11,19 @@ public struct UserAccount: Sendable, Equatable {
     /// Every group of the account, its primary group included.
     public var groups: [UInt32]
     public var home: String
+    /// The login shell (`SHELL`), `/bin/sh` when the database names none.
+    public var shell: String
 
     /// Why an account cannot be used.
     public struct Problem: Error, Sendable {
         public let message: String
+    }
+
+    /// The account wfd itself runs as (its effective uid), or nil when the password database has
+    /// no entry for it (a container's arbitrary uid).
+    public static func own() -> UserAccount? {
+        if case .success(let account) = resolve(String(geteuid())) { return account }
+        return nil
     }
 
     /// The account named `spec` (a login name or a numeric uid), or why it cannot be used, in one
@@ -41,7 +50,8 @@ public struct UserAccount: Sendable, Equatable {
         }
         let account = UserAccount(
             name: name, uid: entry.pw_uid, gid: entry.pw_gid, groups: Array(groups.prefix(Int(max(0, count)))),
-            home: entry.pw_dir.map { String(cString: $0) } ?? "/")
+            home: entry.pw_dir.map { String(cString: $0) } ?? "/",
+            shell: entry.pw_shell.map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/bin/sh")
         if geteuid() != 0, account.uid != geteuid() {
             return .failure(
                 Problem(

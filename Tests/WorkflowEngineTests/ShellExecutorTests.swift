@@ -163,12 +163,32 @@ final class CapturedLog: Sendable {
             "HOME": "/root",
         ]
         let environment = StepEnvironment.make(
-            job: job, step: job.steps[0], run: RunID("r")!, attempt: 2, daemonEnvironment: daemon)
+            job: job, step: job.steps[0], run: RunID("r")!, attempt: 2, account: nil, daemonEnvironment: daemon)
         #expect(
             environment == [
                 "PATH": "/bin", "HOME": "/root", "TZ": "Europe/Rome", "A": "step", "WF_JOB": "j", "WF_RUN_ID": "r",
                 "WF_STEP": "s", "WF_ATTEMPT": "2",
             ])
+    }
+
+    /// A system service has no `HOME`: a step gets its account's from the password database
+    /// (wfd's own account when it has no `user:`), whatever wfd's environment says; a job's
+    /// `env` may still set it.
+    @Test func aStepGetsItsAccountsIdentityFromThePasswordDatabase() throws {
+        let root = try UserAccount.resolve("root").get()
+        #expect(root.home == "/root" && root.name == "root" && !root.shell.isEmpty)
+        let job = Job(id: JobID("j")!, steps: [StepDefinition(id: StepID("s")!, run: "true")])
+        let environment = StepEnvironment.make(
+            job: job, step: job.steps[0], run: RunID("r")!, attempt: 1, account: root,
+            daemonEnvironment: ["PATH": "/bin", "HOME": "/elsewhere", "USER": "nobody"])
+        #expect(environment["HOME"] == "/root")
+        #expect(environment["USER"] == "root" && environment["LOGNAME"] == "root")
+        #expect(environment["SHELL"] == root.shell)
+        let overridden = Job(id: JobID("j")!, env: ["HOME": "/srv/home"], steps: job.steps)
+        let chosen = StepEnvironment.make(
+            job: overridden, step: job.steps[0], run: RunID("r")!, attempt: 1, account: root, daemonEnvironment: [:])
+        #expect(chosen["HOME"] == "/srv/home")
+        #expect(UserAccount.own()?.uid == geteuid())
     }
 }
 
