@@ -49,65 +49,44 @@ public func withSanitizerOptions(_ environment: [String: String]) -> [String: St
 }
 
 /// Waits until `condition` holds, checking every 20 ms, for at most `timeout` (times
-/// ``testTimeoutScale``). Returns whether it held.
-public func eventually(timeout: Duration = .seconds(30), _ condition: () throws -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + timeout * testTimeoutScale
+/// ``testTimeoutScale``). Returns whether it held; when it did not, says on stderr where the test
+/// waited and for how long, so a failure names what it was waiting for.
+public func eventually(
+    timeout: Duration = .seconds(30), waitingFor what: String = "", fileID: String = #fileID,
+    line: Int = #line, _ condition: () async throws -> Bool
+) async -> Bool {
+    let limit = timeout * testTimeoutScale
+    let deadline = ContinuousClock.now + limit
     while ContinuousClock.now < deadline {
-        if (try? condition()) == true { return true }
+        if (try? await condition()) == true { return true }
         try? await Task.sleep(for: .milliseconds(20))
     }
-    return (try? condition()) == true
+    // Once more: a test that was not scheduled for a while may wake past the deadline with the
+    // condition long true.
+    if (try? await condition()) == true { return true }
+    let about = what
+    FileHandle.standardError.write(
+        Data("eventually: gave up at \(fileID):\(line) after \(limit)\(about.isEmpty ? "" : ": \(about)")\n".utf8))
+    return false
 }
 
 /// Runs a program to completion and returns its exit status and combined output.
 ///
-/// posix_spawn and waitpid rather than Foundation's Process, whose waitUntilExit() was seen to
-/// hang here once the program had left a background child behind; output goes through a file,
-/// so a child that inherits it cannot keep the read open either.
-@discardableResult
-public func runProgram(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> (
-    status: Int32, output: String
-) {
-    let dir = try TemporaryDirectory("run")
-    let outputPath = dir.file("output")
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    posix_spawn_file_actions_adddup2(&actions, 1, 2)
-    let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    let environment = withSanitizerOptions(environment ?? ProcessInfo.processInfo.environment)
-    let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer { envp.forEach { free($0) } }
-    var pid: pid_t = 0
-    let code = posix_spawn(&pid, executable, &actions, nil, argv, envp)
-    guard code == 0 else { throw TestKitError("cannot run \(executable): \(String(cString: strerror(code)))") }
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 {
-        guard errno == EINTR else { throw TestKitError("waitpid: \(String(cString: strerror(errno)))") }
-    }
-    let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-    // WIFEXITED / WEXITSTATUS, which Swift does not import as macros.
-    let exited = status & 0x7F == 0
-    return (exited ? (status >> 8) & 0xFF : 128 + (status & 0x7F), output)
-}
-
-/// ``runProgram(_:_:environment:)`` waiting on a thread of its own: an async test that waits for a
-/// program (a `wfctl run --wait`, a daemon's end) must not hold one of the concurrency pool's
-/// threads (two on a two-core machine) while the other tests need them.
+/// The program is started by ``TestProcesses`` and waited for on a thread of its own: an async
+/// test that waits for a program (a `wfctl run --wait`, a daemon's end) must not hold one of the
+/// concurrency pool's threads while the other tests need them. Output goes through a file, so a
+/// child that inherits it cannot keep a read open.
 @discardableResult
 public func runProgram(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) async throws
     -> (status: Int32, output: String)
 {
-    let result: Result<(status: Int32, output: String), any Error> = await withCheckedContinuation { continuation in
-        let thread = Thread {
-            continuation.resume(returning: Result { try runProgram(executable, arguments, environment: environment) })
-        }
-        thread.start()
-    }
-    return try result.get()
+    let dir = try TemporaryDirectory("run")
+    let outputPath = dir.file("output")
+    let pid = try TestProcesses.spawn(
+        executable, arguments, environment: environment ?? ProcessInfo.processInfo.environment,
+        streams: .init(output: outputPath))
+    let status = await TestProcesses.exitStatus(of: pid)
+    return (status, (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "")
 }
 
 /// True while `pid` is a live process: it exists and is not a zombie (an orphan's zombie can

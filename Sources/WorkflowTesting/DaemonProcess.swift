@@ -5,51 +5,44 @@ import WorkflowCore
     import Glibc
 #endif
 
-/// A built `wfd` (or any program) started by a test, with its stderr in a file.
+/// A built `wfd` (or any program) started by a test, with its stderr and stdout in a file. It dies
+/// with the test process, however that ends (see ``TestProcesses``).
 public final class DaemonProcess: Sendable {
     public let pid: Int32
     public let stderrPath: String
-    private let process: Process
     private let exitStatus = ExitBox()
     private let exited: AsyncStream<Int32>
 
     /// Starts `executable` with exactly `environment` (nothing inherited but the sanitizers' settings).
     public init(executable: String, arguments: [String], environment: [String: String], stderrPath: String) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.environment = withSanitizerOptions(environment)
-        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
-        process.standardError = log
-        process.standardOutput = log
-        process.standardInput = FileHandle.nullDevice
+        pid = try TestProcesses.spawn(
+            executable, arguments, environment: environment, streams: .init(output: stderrPath))
+        self.stderrPath = stderrPath
+        Leftovers.killAtExit(pid)
         let (stream, continuation) = AsyncStream.makeStream(of: Int32.self)
-        let status = exitStatus
-        process.terminationHandler = { finished in
-            Leftovers.forget(finished.processIdentifier)
-            status.value.withLock { $0 = finished.terminationStatus }
-            continuation.yield(finished.terminationStatus)
+        exited = stream
+        Task { [pid, exitStatus] in
+            let code = await TestProcesses.exitStatus(of: pid)
+            Leftovers.forget(pid)
+            exitStatus.value.withLock { $0 = code }
+            continuation.yield(code)
             continuation.finish()
         }
-        try process.run()
-        self.process = process
-        pid = process.processIdentifier
-        Leftovers.killAtExit(pid)
-        // It may have ended (and been forgotten) before it was registered.
-        if status.value.withLock({ $0 }) != nil { Leftovers.forget(pid) }
-        self.stderrPath = stderrPath
-        exited = stream
     }
 
-    /// Sends `signal` to the process.
-    public func send(_ signal: Int32) { kill(pid, signal) }
+    /// Sends `signal` to the process (unless it has been reaped: its PID may be another's now).
+    public func send(_ signal: Int32) {
+        if exitStatus.value.withLock({ $0 }) == nil { kill(pid, signal) }
+    }
 
-    /// Waits for the exit status, or nil after `timeout`.
-    public func waitForExit(timeout: Duration = .seconds(30)) async -> Int32? {
+    /// Waits for the exit status (128 + the signal for a process killed by one, as a shell says),
+    /// or nil after `timeout` (saying so on stderr).
+    public func waitForExit(timeout: Duration = .seconds(30), fileID: String = #fileID, line: Int = #line) async
+        -> Int32?
+    {
         let stream = exited
         let status = exitStatus
-        return await withTaskGroup(of: Int32?.self) { group in
+        let code = await withTaskGroup(of: Int32?.self) { group in
             group.addTask {
                 for await code in stream { return code }
                 return status.value.withLock { $0 }
@@ -62,6 +55,11 @@ public final class DaemonProcess: Sendable {
             group.cancelAll()
             return first ?? status.value.withLock { $0 }
         }
+        if code == nil {
+            FileHandle.standardError.write(
+                Data("waitForExit: process \(pid) still running at \(fileID):\(line) after \(timeout)\n".utf8))
+        }
+        return code
     }
 
     /// What the process wrote to stderr and stdout so far.
@@ -76,7 +74,7 @@ public final class DaemonProcess: Sendable {
     }
 }
 
-/// The exit status, once known, shared with the termination handler.
+/// The exit status, once known, shared with the task that waits for it.
 final class ExitBox: Sendable {
     let value = Locked<Int32?>(nil)
 }

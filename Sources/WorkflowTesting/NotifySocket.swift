@@ -53,7 +53,8 @@ public final class NotifySocket: Sendable {
     /// Waits until a message after index `from` satisfies `predicate`; returns its index, or nil
     /// after `timeout` (times ``testTimeoutScale``).
     public func waitFor(
-        from start: Int = 0, timeout: Duration = .seconds(30), _ predicate: (String) -> Bool
+        from start: Int = 0, timeout: Duration = .seconds(30), fileID: String = #fileID, line: Int = #line,
+        _ predicate: (String) -> Bool
     ) async -> Int? {
         let deadline = ContinuousClock.now + timeout * testTimeoutScale
         func find() -> Int? {
@@ -67,7 +68,11 @@ public final class NotifySocket: Sendable {
         }
         // Once more: a test that was not scheduled for a while (a busy machine) may wake past the
         // deadline with the message long there.
-        return find()
+        if let index = find() { return index }
+        let seen = messages.suffix(from: min(start, messages.count)).joined(separator: " | ")
+        FileHandle.standardError.write(
+            Data("NotifySocket.waitFor: gave up at \(fileID):\(line) after \(timeout); received: \(seen)\n".utf8))
+        return nil
     }
 
     private func receiveLoop() {

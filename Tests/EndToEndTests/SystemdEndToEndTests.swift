@@ -13,32 +13,46 @@ final class SystemdSandbox: Sendable {
     let id: String
     let script: String
 
-    init() throws {
+    private init(pid: Int32, id: String, script: String) {
+        self.pid = pid
+        self.id = id
+        self.script = script
+    }
+
+    /// Boots an instance, hands it to `body`, and stops it however `body` ends.
+    static func with(_ body: (SystemdSandbox) async throws -> Void) async throws {
         guard geteuid() == 0 else {
             throw TestKitError("the end-to-end tests boot systemd in namespaces and need root: run 'sudo make test'")
         }
-        script = BuiltProducts.packageRoot + "/scripts/systemd-sandbox"
-        id = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let started = try runProgram(script, ["start", id])
+        let script = BuiltProducts.packageRoot + "/scripts/systemd-sandbox"
+        let id = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let started = try await runProgram(script, ["start", id])
         guard started.status == 0, let pid = Int32(started.output.trimmingCharacters(in: .whitespacesAndNewlines))
         else {
             throw TestKitError("systemd did not boot: \(started.output)")
         }
-        self.pid = pid
         Leftovers.killAtExit(pid)
+        let sandbox = SystemdSandbox(pid: pid, id: id, script: script)
+        do {
+            try await body(sandbox)
+        } catch {
+            await sandbox.stop()
+            throw error
+        }
+        await sandbox.stop()
     }
 
     /// Runs a command inside the instance's mount and PID namespaces.
     @discardableResult
-    func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        try runProgram("/usr/bin/nsenter", ["-t", String(pid), "-m", "-p"] + arguments)
+    func run(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+        try await runProgram("/usr/bin/nsenter", ["-t", String(pid), "-m", "-p"] + arguments)
     }
 
     /// The instance's root as seen from the host (its private /run is only visible through here).
     var root: String { "/proc/\(pid)/root" }
 
-    func stop() {
-        _ = try? runProgram(script, ["stop", String(pid), id])
+    private func stop() async {
+        _ = try? await runProgram(script, ["stop", String(pid), id])
         Leftovers.forget(pid)
     }
 }
@@ -63,164 +77,177 @@ final class SystemdSandbox: Sendable {
         return text
     }
 
-    @Test func theUnitVerifiesCleanlyAndIsHardened() throws {
+    @Test func theUnitVerifiesCleanlyAndIsHardened() async throws {
         let dir = try TemporaryDirectory("unit")
         let path = dir.file("wfd.service")
         try testUnit(name: "wfd", binaries: BuiltProducts.directory)
             .write(toFile: path, atomically: true, encoding: .utf8)
-        let verify = Process()
-        verify.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-analyze")
-        verify.arguments = ["verify", "--man=no", path]
-        let errors = Pipe()
-        verify.standardError = errors
-        verify.standardOutput = FileHandle.nullDevice
-        try verify.run()
-        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        verify.waitUntilExit()
-        #expect(verify.terminationStatus == 0)
-        #expect(stderr == "", "systemd-analyze verify printed: \(stderr)")
+        // Its stdout is empty when all is well: the combined output is what it complained about.
+        let verify = try await runProgram("/usr/bin/systemd-analyze", ["verify", "--man=no", path])
+        #expect(verify.status == 0)
+        #expect(verify.output == "", "systemd-analyze verify printed: \(verify.output)")
 
-        let security = try runProgram("/usr/bin/systemd-analyze", ["security", "--offline=yes", Self.unitSource])
+        let security = try await runProgram("/usr/bin/systemd-analyze", ["security", "--offline=yes", Self.unitSource])
         let line = try #require(security.output.split(separator: "\n").first { $0.contains("Overall exposure level") })
         let score = try #require(line.split(separator: " ").compactMap { Double($0) }.first)
         #expect(score <= 4.5, "\(line)")
     }
 
     @Test func runsUnderARealSystemdReloadsLogsToTheJournalAndStopsCleanly() async throws {
-        let sandbox = try SystemdSandbox()
-        let name = "wfd-e2e-\(sandbox.id)"
-        let configuration = "/etc/\(name)"
-        let state = "/var/lib/\(name)"
-        defer {
-            sandbox.stop()
-            try? FileManager.default.removeItem(atPath: configuration)
-            try? FileManager.default.removeItem(atPath: state)
-        }
-        try FileManager.default.createDirectory(atPath: "\(configuration)/jobs.d", withIntermediateDirectories: true)
-        // The instance has a private /tmp (where a clone may live), so the binaries go into its /run.
-        let binaries = "/run/wfd-e2e-bin"
-        try FileManager.default.createDirectory(atPath: sandbox.root + binaries, withIntermediateDirectories: true)
-        // Copied by cp in a process of its own: a write descriptor open in this (multi-threaded)
-        // process could leak into a child another test spawns and make exec fail with ETXTBSY.
-        for program in ["wfd", "wfctl"] {
-            let copy = try await runProgram(
-                "/bin/cp", [try BuiltProducts.path(program), "\(sandbox.root)\(binaries)/\(program)"])
-            guard copy.status == 0 else { throw TestKitError("cp \(program): \(copy.output)") }
-        }
-        try testUnit(name: name, binaries: binaries).write(
-            toFile: "\(sandbox.root)/run/systemd/system/\(name).service", atomically: false, encoding: .utf8)
-        // A secret for the jobs, the way an operator gives one: a credential in a drop-in.
-        let secret = "trk_E2Esecret\(UInt32.random(in: 0...UInt32.max))"
-        try FileManager.default.createDirectory(
-            atPath: sandbox.root + "/run/wfd-e2e-cred", withIntermediateDirectories: true)
-        try (secret + "\n").write(
-            toFile: sandbox.root + "/run/wfd-e2e-cred/tracker_token", atomically: false, encoding: .utf8)
-        chmod(sandbox.root + "/run/wfd-e2e-cred/tracker_token", 0o400)
-        try FileManager.default.createDirectory(
-            atPath: "\(sandbox.root)/run/systemd/system/\(name).service.d", withIntermediateDirectories: true)
-        try "[Service]\nLoadCredential=tracker_token:/run/wfd-e2e-cred/tracker_token\n".write(
-            toFile: "\(sandbox.root)/run/systemd/system/\(name).service.d/credentials.conf", atomically: false,
-            encoding: .utf8)
-        #expect(try sandbox.run(["systemctl", "daemon-reload"]).status == 0)
-        let start = try sandbox.run(["systemctl", "start", "\(name).service"])
-        #expect(start.status == 0, "start: \(start.output)")
-        #expect(try sandbox.run(["systemctl", "is-active", "\(name).service"]).output == "active\n")
+        try await SystemdSandbox.with { sandbox in
+            let name = "wfd-e2e-\(sandbox.id)"
+            let configuration = "/etc/\(name)"
+            let state = "/var/lib/\(name)"
+            defer {
+                try? FileManager.default.removeItem(atPath: configuration)
+                try? FileManager.default.removeItem(atPath: state)
+            }
+            try FileManager.default.createDirectory(
+                atPath: "\(configuration)/jobs.d", withIntermediateDirectories: true)
+            // The instance has a private /tmp (where a clone may live), so the binaries go into its /run.
+            let binaries = "/run/wfd-e2e-bin"
+            try FileManager.default.createDirectory(atPath: sandbox.root + binaries, withIntermediateDirectories: true)
+            // Copied by cp in a process of its own: a write descriptor open in this (multi-threaded)
+            // process could leak into a child another test spawns and make exec fail with ETXTBSY.
+            for program in ["wfd", "wfctl"] {
+                let copy = try await runProgram(
+                    "/bin/cp", [try BuiltProducts.path(program), "\(sandbox.root)\(binaries)/\(program)"])
+                guard copy.status == 0 else { throw TestKitError("cp \(program): \(copy.output)") }
+            }
+            try testUnit(name: name, binaries: binaries).write(
+                toFile: "\(sandbox.root)/run/systemd/system/\(name).service", atomically: false, encoding: .utf8)
+            // A secret for the jobs, the way an operator gives one: a credential in a drop-in.
+            let secret = "trk_E2Esecret\(UInt32.random(in: 0...UInt32.max))"
+            try FileManager.default.createDirectory(
+                atPath: sandbox.root + "/run/wfd-e2e-cred", withIntermediateDirectories: true)
+            try (secret + "\n").write(
+                toFile: sandbox.root + "/run/wfd-e2e-cred/tracker_token", atomically: false, encoding: .utf8)
+            chmod(sandbox.root + "/run/wfd-e2e-cred/tracker_token", 0o400)
+            try FileManager.default.createDirectory(
+                atPath: "\(sandbox.root)/run/systemd/system/\(name).service.d", withIntermediateDirectories: true)
+            try "[Service]\nLoadCredential=tracker_token:/run/wfd-e2e-cred/tracker_token\n".write(
+                toFile: "\(sandbox.root)/run/systemd/system/\(name).service.d/credentials.conf", atomically: false,
+                encoding: .utf8)
+            #expect(try await sandbox.run(["systemctl", "daemon-reload"]).status == 0)
+            let start = try await sandbox.run(["systemctl", "start", "\(name).service"])
+            #expect(start.status == 0, "start: \(start.output)")
+            #expect(try await sandbox.run(["systemctl", "is-active", "\(name).service"]).output == "active\n")
 
-        // A job dropped in and `systemctl reload` makes it run.
-        try "schedule: '* * * * * *'\nsteps:\n  - {id: greet, run: 'echo e2e says hello'}\n".write(
-            toFile: "\(configuration)/jobs.d/e2e.yaml", atomically: true, encoding: .utf8)
-        let reload = try sandbox.run(["systemctl", "reload", "\(name).service"])
-        if reload.status != 0 {
-            let journal = try sandbox.run(["journalctl", "--no-pager", "-u", "\(name).service"])
-            Issue.record("systemctl reload failed: \(reload.output)\n\(journal.output)")
-        }
-        #expect(
-            await eventually(timeout: .seconds(30)) {
-                let runs = (try? FileManager.default.contentsOfDirectory(atPath: "\(state)/runs/e2e")) ?? []
-                return !runs.isEmpty
-            })
+            // A job dropped in and `systemctl reload` makes it run.
+            try "schedule: '* * * * * *'\nsteps:\n  - {id: greet, run: 'echo e2e says hello'}\n".write(
+                toFile: "\(configuration)/jobs.d/e2e.yaml", atomically: true, encoding: .utf8)
+            let reload = try await sandbox.run(["systemctl", "reload", "\(name).service"])
+            if reload.status != 0 {
+                let journal = try await sandbox.run(["journalctl", "--no-pager", "-u", "\(name).service"])
+                Issue.record("systemctl reload failed: \(reload.output)\n\(journal.output)")
+            }
+            #expect(
+                await eventually(timeout: .seconds(30)) {
+                    let runs = (try? FileManager.default.contentsOfDirectory(atPath: "\(state)/runs/e2e")) ?? []
+                    return !runs.isEmpty
+                })
 
-        // journalctl JOB=e2e shows the step's output with RUN_ID and STEP.
-        var entry: [String: Any]?
-        _ = await eventually(timeout: .seconds(30)) {
-            let journal = try sandbox.run(["journalctl", "--no-pager", "-o", "json", "JOB=e2e"])
-            entry = journal.output.split(separator: "\n")
-                .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-                .first { $0["MESSAGE"] as? String == "e2e says hello" }
-            return entry != nil
-        }
-        let found = try #require(entry, "the step's output line is in the journal")
-        #expect(found["STEP"] as? String == "greet")
-        #expect(found["ATTEMPT"] as? String == "1")
-        #expect((found["RUN_ID"] as? String)?.isEmpty == false)
-        #expect(found["_SYSTEMD_UNIT"] as? String == "\(name).service")
-        let status = try sandbox.run(["systemctl", "show", "-p", "StatusText", "\(name).service"])
-        #expect(status.output.contains("1 jobs"), "\(status.output)")
+            // journalctl JOB=e2e shows the step's output with RUN_ID and STEP.
+            var entry: [String: Any]?
+            _ = await eventually(timeout: .seconds(30)) {
+                let journal = try await sandbox.run(["journalctl", "--no-pager", "-o", "json", "JOB=e2e"])
+                entry = journal.output.split(separator: "\n")
+                    .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+                    .first { $0["MESSAGE"] as? String == "e2e says hello" }
+                return entry != nil
+            }
+            let found = try #require(entry, "the step's output line is in the journal")
+            #expect(found["STEP"] as? String == "greet")
+            #expect(found["ATTEMPT"] as? String == "1")
+            #expect((found["RUN_ID"] as? String)?.isEmpty == false)
+            #expect(found["_SYSTEMD_UNIT"] as? String == "\(name).service")
+            let status = try await sandbox.run(["systemctl", "show", "-p", "StatusText", "\(name).service"])
+            #expect(status.output.contains("1 jobs"), "\(status.output)")
 
-        // The credential reaches an HTTP header and a step's environment, and the journal and the
-        // state directory show only [secret].
-        let dir = try TemporaryDirectory("e2e-secret")
-        let server = try await StandIn(
-            #"{"routes": [{"method": "POST", "path": "/hook", "responses": [{"json": {"ok": true}}]}]}"#, in: dir)
-        defer { Task { await server.stop() } }
-        try """
-        secrets: [tracker_token]
-        steps:
-          - id: call
-            http:
-              method: POST
-              url: "\(server.url("/hook"))"
-              headers: { Authorization: "Bearer ${{ secrets.tracker_token }}" }
-          - id: tell
-            needs: [call]
+            // A system service has no HOME: a step still gets its account's HOME, USER, LOGNAME
+            // and SHELL from the password database (wfd runs as root here, and so do its steps).
+            try """
+            steps:
+              - {id: home, run: 'ls -d "$HOME" && echo "home=$HOME user=$USER logname=$LOGNAME shell=$SHELL"'}
+            """.write(toFile: "\(configuration)/jobs.d/home.yaml", atomically: true, encoding: .utf8)
+            #expect(try await sandbox.run(["systemctl", "reload", "\(name).service"]).status == 0)
+            let home = try await sandbox.run(["\(binaries)/wfctl", "run", "home", "--wait", "--state", state])
+            #expect(home.status == 0, "\(home.output)")
+            let homeLog = try await sandbox.run(["journalctl", "--no-pager", "-o", "cat", "JOB=home", "STEP=home"])
+            #expect(
+                homeLog.output.contains("home=/root user=root logname=root shell=/bin/bash"), "\(homeLog.output)")
+
+            // The credential reaches an HTTP header and a step's environment, and the journal and the
+            // state directory show only [secret].
+            let dir = try TemporaryDirectory("e2e-secret")
+            let server = try await StandIn(
+                #"{"routes": [{"method": "POST", "path": "/hook", "responses": [{"json": {"ok": true}}]}]}"#, in: dir)
+            defer { Task { await server.stop() } }
+            try """
             secrets: [tracker_token]
-            run: echo "the token is $WF_SECRET_TRACKER_TOKEN"
-        """.write(toFile: "\(configuration)/jobs.d/secret.yaml", atomically: true, encoding: .utf8)
-        #expect(try sandbox.run(["systemctl", "reload", "\(name).service"]).status == 0)
-        let secretRun = try sandbox.run(["\(binaries)/wfctl", "run", "secret", "--wait", "--state", state])
-        #expect(secretRun.status == 0, "\(secretRun.output)")
-        #expect(
-            server.requests().first?["headers"].flatMap {
-                if case .object(let headers) = $0 { return headers["authorization"] }
-                return nil
-            } == .string("Bearer \(secret)"), "the credential reached the header")
-        let journal = try sandbox.run(["journalctl", "--no-pager", "-o", "json", "-u", "\(name).service"]).output
-        #expect(journal.contains("the token is [secret]"), "the step's line, redacted")
-        #expect(!journal.contains(secret), "the secret is not in the journal")
-        let secretRuns = try FileManager.default.contentsOfDirectory(atPath: "\(state)/runs/secret")
-        let fromJournal = try sandbox.run(
-            ["\(binaries)/wfctl", "logs", try #require(secretRuns.first), "--journal", "--state", state])
-        #expect(
-            fromJournal.output == "==> tell (attempt 1, from the journal) <==\nthe token is [secret]\n",
-            "\(fromJournal.output)")
-        let kept = try await runProgram("/bin/grep", ["-r", "-l", secret, state])
-        #expect(
-            kept.status == 1 && kept.output.isEmpty, "the secret is in no file of the state directory: \(kept.output)")
+            steps:
+              - id: call
+                http:
+                  method: POST
+                  url: "\(server.url("/hook"))"
+                  headers: { Authorization: "Bearer ${{ secrets.tracker_token }}" }
+              - id: tell
+                needs: [call]
+                secrets: [tracker_token]
+                run: echo "the token is $WF_SECRET_TRACKER_TOKEN"
+            """.write(toFile: "\(configuration)/jobs.d/secret.yaml", atomically: true, encoding: .utf8)
+            #expect(try await sandbox.run(["systemctl", "reload", "\(name).service"]).status == 0)
+            let secretRun = try await sandbox.run(["\(binaries)/wfctl", "run", "secret", "--wait", "--state", state])
+            #expect(secretRun.status == 0, "\(secretRun.output)")
+            #expect(
+                server.requests().first?["headers"].flatMap {
+                    if case .object(let headers) = $0 { return headers["authorization"] }
+                    return nil
+                } == .string("Bearer \(secret)"), "the credential reached the header")
+            let journal = try await sandbox.run(["journalctl", "--no-pager", "-o", "json", "-u", "\(name).service"])
+                .output
+            #expect(journal.contains("the token is [secret]"), "the step's line, redacted")
+            #expect(!journal.contains(secret), "the secret is not in the journal")
+            let secretRuns = try FileManager.default.contentsOfDirectory(atPath: "\(state)/runs/secret")
+            let fromJournal = try await sandbox.run(
+                ["\(binaries)/wfctl", "logs", try #require(secretRuns.first), "--journal", "--state", state])
+            #expect(
+                fromJournal.output == "==> tell (attempt 1, from the journal) <==\nthe token is [secret]\n",
+                "\(fromJournal.output)")
+            let kept = try await runProgram("/bin/grep", ["-r", "-l", secret, state])
+            #expect(
+                kept.status == 1 && kept.output.isEmpty,
+                "the secret is in no file of the state directory: \(kept.output)")
 
-        // A failure is found by its MESSAGE_ID alone, whatever the job.
-        try "steps:\n  - {id: broken, run: 'exit 3'}\n".write(
-            toFile: "\(configuration)/jobs.d/fails.yaml", atomically: true, encoding: .utf8)
-        #expect(try sandbox.run(["systemctl", "reload", "\(name).service"]).status == 0)
-        #expect(try sandbox.run(["\(binaries)/wfctl", "run", "fails", "--wait", "--state", state]).status == 1)
-        func entries(_ id: String) throws -> [[String: Any]] {
-            try sandbox.run(["journalctl", "--no-pager", "-o", "json", "MESSAGE_ID=\(id)"]).output.split(
-                separator: "\n"
+            // A failure is found by its MESSAGE_ID alone, whatever the job.
+            try "steps:\n  - {id: broken, run: 'exit 3'}\n".write(
+                toFile: "\(configuration)/jobs.d/fails.yaml", atomically: true, encoding: .utf8)
+            #expect(try await sandbox.run(["systemctl", "reload", "\(name).service"]).status == 0)
+            #expect(
+                try await sandbox.run(["\(binaries)/wfctl", "run", "fails", "--wait", "--state", state]).status == 1)
+            func entries(_ id: String) async throws -> [[String: Any]] {
+                try await sandbox.run(["journalctl", "--no-pager", "-o", "json", "MESSAGE_ID=\(id)"]).output.split(
+                    separator: "\n"
+                )
+                .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            }
+            let runFailed = try await entries("e0fb8db1ba5d464e88360860625da82b")
+            #expect(
+                runFailed.contains { $0["JOB"] as? String == "fails" && $0["STATE"] as? String == "failed" },
+                "\(runFailed)"
             )
-            .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-        }
-        let runFailed = try entries("e0fb8db1ba5d464e88360860625da82b")
-        #expect(
-            runFailed.contains { $0["JOB"] as? String == "fails" && $0["STATE"] as? String == "failed" }, "\(runFailed)"
-        )
-        let stepFailed = try entries("df3e83e3dbd54409ad5c26d39c9ec33b")
-        #expect(
-            stepFailed.contains { $0["STEP"] as? String == "broken" && $0["ERROR_KIND"] as? String == "exit_status" })
-        #expect(try entries("ca8d65201ddf498495560e272cd03d2e").count >= 3, "every run started")
+            let stepFailed = try await entries("df3e83e3dbd54409ad5c26d39c9ec33b")
+            #expect(
+                stepFailed.contains {
+                    $0["STEP"] as? String == "broken" && $0["ERROR_KIND"] as? String == "exit_status"
+                })
+            #expect(try await entries("ca8d65201ddf498495560e272cd03d2e").count >= 3, "every run started")
 
-        // systemctl stop ends with Result=success.
-        #expect(try sandbox.run(["systemctl", "stop", "\(name).service"]).status == 0)
-        let result = try sandbox.run(["systemctl", "show", "-p", "Result,ActiveState", "\(name).service"])
-        #expect(result.output.contains("Result=success"), "\(result.output)")
-        #expect(result.output.contains("ActiveState=inactive"), "\(result.output)")
+            // systemctl stop ends with Result=success.
+            #expect(try await sandbox.run(["systemctl", "stop", "\(name).service"]).status == 0)
+            let result = try await sandbox.run(["systemctl", "show", "-p", "Result,ActiveState", "\(name).service"])
+            #expect(result.output.contains("Result=success"), "\(result.output)")
+            #expect(result.output.contains("ActiveState=inactive"), "\(result.output)")
+        }
     }
 }

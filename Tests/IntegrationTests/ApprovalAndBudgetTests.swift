@@ -18,7 +18,7 @@ import WorkflowTesting
 
     func waitUntilWaiting(_ run: String, _ dir: TemporaryDirectory) async -> Bool {
         await eventually(timeout: .seconds(30)) {
-            (try? runProgram(try BuiltProducts.path("wfctl"), ["pending", "--state", dir.file("state")]))?.output
+            (try? await runProgram(try BuiltProducts.path("wfctl"), ["pending", "--state", dir.file("state")]))?.output
                 .contains(run) == true
         }
     }

@@ -124,29 +124,30 @@ import WorkflowTesting
 }
 
 @Suite struct ValidateCommandTests {
-    @Test func theCorpusIsInvalidTheExamplesValid() throws {
+    @Test func theCorpusIsInvalidTheExamplesValid() async throws {
         let wfctl = try BuiltProducts.path("wfctl")
         let root = BuiltProducts.packageRoot
-        let bad = try runProgram(wfctl, ["validate", "--json", root + "/Tests/Fixtures/jobs/invalid"])
+        let bad = try await runProgram(wfctl, ["validate", "--json", root + "/Tests/Fixtures/jobs/invalid"])
         #expect(bad.status == 65)
         let json = try #require(try JSONSerialization.jsonObject(with: Data(bad.output.utf8)) as? [String: Any])
         #expect(json["valid"] as? Bool == false)
         let files = try #require(json["files"] as? [[String: Any]])
         #expect(files.count >= 40)
         #expect(files.allSatisfy { $0["valid"] as? Bool == false })
-        let good = try runProgram(wfctl, ["validate", root + "/jobs.d", root + "/Tests/Fixtures/jobs/valid"])
+        let good = try await runProgram(wfctl, ["validate", root + "/jobs.d", root + "/Tests/Fixtures/jobs/valid"])
         #expect(good.status == 0, "\(good.output)")
         #expect(good.output.contains("ok: 5 job files valid"))
-        let one = try runProgram(wfctl, ["validate", root + "/Tests/Fixtures/jobs/invalid/04-need-not-needs.yaml"])
+        let one = try await runProgram(
+            wfctl, ["validate", root + "/Tests/Fixtures/jobs/invalid/04-need-not-needs.yaml"])
         #expect(one.status == 65)
         #expect(one.output.contains("04-need-not-needs.yaml:5:5: unknown key 'need' in a step (did you mean 'needs'?)"))
-        let missing = try runProgram(wfctl, ["validate", "/nonexistent/job.yaml"])
+        let missing = try await runProgram(wfctl, ["validate", "/nonexistent/job.yaml"])
         #expect(missing.status == 65)
         #expect(missing.output.contains("no such file or directory"))
     }
 
-    @Test func theSchemaCommandPrintsTheSchema() throws {
-        let result = try runProgram(try BuiltProducts.path("wfctl"), ["schema"])
+    @Test func theSchemaCommandPrintsTheSchema() async throws {
+        let result = try await runProgram(try BuiltProducts.path("wfctl"), ["schema"])
         #expect(result.status == 0)
         let json = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
         #expect(json["$schema"] as? String == "https://json-schema.org/draft/2020-12/schema")

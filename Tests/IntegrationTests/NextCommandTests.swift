@@ -13,8 +13,8 @@ import WorkflowTesting
 
     init() throws { wfctl = try BuiltProducts.path("wfctl") }
 
-    @Test func printsTheNextTimesOfAnExpressionAsJSON() throws {
-        let result = try runProgram(
+    @Test func printsTheNextTimesOfAnExpressionAsJSON() async throws {
+        let result = try await runProgram(
             wfctl,
             [
                 "next", "30 2 * * *", "--tz", "America/New_York", "--from", "2024-03-09T12:00:00Z", "--count", "2",
@@ -30,8 +30,8 @@ import WorkflowTesting
         #expect(json["next"] as? [String] == ["2024-03-10T03:00:00-04:00", "2024-03-11T02:30:00-04:00"])
     }
 
-    @Test func calendarEventsAreNormalizedLikeSystemd() throws {
-        let result = try runProgram(
+    @Test func calendarEventsAreNormalizedLikeSystemd() async throws {
+        let result = try await runProgram(
             wfctl,
             ["next", "Sat,Thu,Mon..Wed,Sat..Sun", "--tz", "UTC", "--from", "2026-11-25T12:00:00Z", "--count", "3"])
         #expect(result.status == 0)
@@ -40,16 +40,16 @@ import WorkflowTesting
         #expect(result.output.contains("       Iter. #3: 2026-11-29T00:00:00Z"), "Thu, Sat, Sun")
     }
 
-    @Test func anInvalidExpressionSaysWhatAndWhereAndExits65() throws {
-        let result = try runProgram(wfctl, ["next", "0 25 * * *"])
+    @Test func anInvalidExpressionSaysWhatAndWhereAndExits65() async throws {
+        let result = try await runProgram(wfctl, ["next", "0 25 * * *"])
         #expect(result.status == 65)
         #expect(result.output.contains("hours field: 25 is out of range 0-23"))
         #expect(result.output.contains("  0 25 * * *\n    ^"))
-        #expect(try runProgram(wfctl, ["next", "*-13-01"]).status == 65)
-        #expect(try runProgram(wfctl, ["next", "daily", "--count", "0"]).status == 64)
+        #expect(try await runProgram(wfctl, ["next", "*-13-01"]).status == 65)
+        #expect(try await runProgram(wfctl, ["next", "daily", "--count", "0"]).status == 64)
     }
 
-    @Test func aJobsSchedulesAreMerged() throws {
+    @Test func aJobsSchedulesAreMerged() async throws {
         let dir = try TemporaryDirectory("next")
         let state = StateDirectory(root: dir.path)
         let job = Job(
@@ -58,7 +58,7 @@ import WorkflowTesting
             timezone: "Europe/Rome", steps: [StepDefinition(id: StepID("a")!, run: "true")])
         try RunStore(directory: state).saveJobInfo(
             JobInfo(id: job.id, job: job, file: "/j/report.yaml", errors: [], loadedAt: Date()))
-        let result = try runProgram(
+        let result = try await runProgram(
             wfctl,
             ["next", "report", "--state", state.root, "--from", "2026-06-01T00:00:00Z", "--count", "3", "--json"])
         #expect(result.status == 0, "\(result.output)")

@@ -75,7 +75,7 @@ import WorkflowTesting
         // The run waits for a person; wfctl pending says so, from disk.
         #expect(
             await eventually(timeout: .seconds(30)) {
-                try runProgram(wfctl, ["pending"] + state).output.contains("wfctl approve \(run) confirm")
+                try await runProgram(wfctl, ["pending"] + state).output.contains("wfctl approve \(run) confirm")
             }, "\(daemon.process.output)")
         let pending = try await runProgram(wfctl, ["pending", "--json"] + state)
         #expect(

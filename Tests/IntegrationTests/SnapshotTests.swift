@@ -88,7 +88,7 @@ import WorkflowTesting
         let bad = try #require(JSONValue.parse(Data(failedRun.utf8))?.objectValue?["run"]?.stringValue)
         let gate = try #require(
             JSONValue.parse(Data(try await json(["run", "gate", "--json"]).utf8))?.objectValue?["run"]?.stringValue)
-        #expect(await eventually { (try? runProgram(wfctl, ["pending"] + state))?.output.contains(gate) == true })
+        #expect(await eventually { (try? await runProgram(wfctl, ["pending"] + state))?.output.contains(gate) == true })
 
         let outputs: [(String, String)] = [
             ("run", failedRun),

@@ -82,7 +82,7 @@ import WorkflowTesting
         let picnic = try #require(runID(started.output))
         #expect(
             await eventually(timeout: .seconds(30)) {
-                (try? runProgram(wfctl, ["pending"], environment: ["WFD_STATE_DIR": dir.file("state")]))?.output
+                (try? await runProgram(wfctl, ["pending"], environment: ["WFD_STATE_DIR": dir.file("state")]))?.output
                     .contains("wfctl approve \(picnic) confirm") == true
             }, "\(daemon.process.output)")
         let shown = try await run(["show", picnic])

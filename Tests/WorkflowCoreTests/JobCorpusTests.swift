@@ -73,7 +73,7 @@ import Yams
 
     /// The schema's verdict on every file equals the parser's, except where the corpus says the
     /// mistake is one JSON Schema cannot express.
-    @Test func theSchemaAgreesWithTheParser() throws {
+    @Test func theSchemaAgreesWithTheParser() async throws {
         let work = try TemporaryDirectory("schema")
         try JobSchema.text.write(toFile: work.file("schema.json"), atomically: true, encoding: .utf8)
         var expected: [String: String] = [:]
@@ -92,7 +92,7 @@ import Yams
         for item in try Self.invalidCases() where item.schema != "n/a" {
             try convert(item.path, expect: item.schema == "reject" ? "invalid" : "valid")
         }
-        let result = try runProgram(
+        let result = try await runProgram(
             "/usr/bin/env", ["python3", Self.root + "/check-schema.py", work.file("schema.json")] + documents)
         #expect(result.status == 0, "\(result.output)")
         let verdicts = Dictionary(
