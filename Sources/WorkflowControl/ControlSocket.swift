@@ -68,20 +68,28 @@ public enum ControlSocket {
         return fd
     }
 
+    /// A connection to the socket at `path`; the caller closes it.
+    public static func connect(to path: String) throws(Failure) -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw Failure(description: "socket: \(String(cString: strerror(errno)))", errno: errno) }
+        var (address, length) = try address(path)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, length) }
+        }
+        guard connected == 0 else {
+            let code = errno
+            close(fd)
+            throw Failure(description: "cannot connect to \(path): \(String(cString: strerror(code)))", errno: code)
+        }
+        return fd
+    }
+
     /// Connects to `path`, sends `request` and waits up to `timeout` for the answer.
     public static func exchange(_ request: ControlRequest, at path: String, timeout: Duration) throws(Failure)
         -> ControlResponse
     {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw Failure(description: "socket: \(String(cString: strerror(errno)))", errno: errno) }
+        let fd = try connect(to: path)
         defer { close(fd) }
-        var (address, length) = try address(path)
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, length) }
-        }
-        guard connected == 0 else {
-            throw Failure(description: "cannot connect to \(path): \(String(cString: strerror(errno)))", errno: errno)
-        }
         guard let data = try? ControlFraming.encode(request) else {
             throw Failure(description: "cannot encode the request", errno: EINVAL)
         }

@@ -13,8 +13,11 @@ import WorkflowEngine
 /// Serves the control socket: one request per connection, answered once it is carried out.
 /// Only root and wfd's own user may send commands (checked with `SO_PEERCRED`).
 ///
-/// Connections are accepted and served on a thread of its own: each is small and bounded (a
-/// 64 KiB line, a 5 s read timeout), and waiting never blocks the concurrency pool.
+/// Connections are accepted on a thread of its own and each is served on a thread of its own, up
+/// to ``maximumConnections`` at once (one more is told wfd is busy), each with its own deadlines
+/// (5 s to send its request, 5 s for each write of the answer to go out): a client that connects
+/// and says nothing, or never reads, holds only its own connection. Waiting never blocks the
+/// concurrency pool.
 final class ControlServer: Service, Sendable {
     let path: String
     let scheduler: Scheduler
@@ -24,6 +27,10 @@ final class ControlServer: Service, Sendable {
     let daemon: StatusReport.Daemon
     private let stopped = Locked(false)
     private let listener: Int32
+    /// Connections being served now.
+    private let serving = Locked(0)
+    /// How many connections are served at once; a silent client holds one for at most 5 s.
+    static let maximumConnections = 32
 
     init(
         path: String, scheduler: Scheduler, policy: ControlPolicy, daemon: StatusReport.Daemon, logger: Logger
@@ -61,8 +68,30 @@ final class ControlServer: Service, Sendable {
             let connection = accept(listener, nil, nil)
             guard connection >= 0 else { continue }
             _ = fcntl(connection, F_SETFD, FD_CLOEXEC)
-            handle(connection)
-            close(connection)
+            // A client that stops reading must not hold a writer forever.
+            var limit = timeval(tv_sec: 5, tv_usec: 0)
+            _ = setsockopt(connection, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+            let admitted = serving.withLock { count in
+                guard count < Self.maximumConnections else { return false }
+                count += 1
+                return true
+            }
+            guard admitted else {
+                let busy = ControlResponse(
+                    ok: false,
+                    message: "wfd is serving \(Self.maximumConnections) control connections already; try again",
+                    error: "busy")
+                if let data = try? ControlFraming.encode(busy) { try? ControlSocket.writeAll(connection, data) }
+                close(connection)
+                continue
+            }
+            let worker = Thread { [self] in
+                handle(connection)
+                close(connection)
+                serving.withLock { $0 -= 1 }
+            }
+            worker.name = "wfd-control-conn"
+            worker.start()
         }
     }
 
