@@ -3,7 +3,8 @@ import Foundation
 /// A cron expression: 5 fields (minute hour day-of-month month day-of-week) or 6 with leading seconds.
 ///
 /// Fields take numbers, `*`, lists (`1,5`), ranges (`1-5`), steps (`*/10`, `5-59/15`, `5/15`) and,
-/// for months and weekdays, names (`JAN`, `MON`). Day-of-month and day-of-week follow Vixie cron:
+/// for months and weekdays, names (`JAN`, `MON`); cronsim's `L` and `LW` (day of month), `5L` and
+/// `MON#2` (day of week) too (``FieldSet`` has the rules). Day-of-month and day-of-week follow Vixie cron:
 /// when both are restricted a day matching either fires; when one starts with `*` both must match.
 public struct CronExpression: Sendable, Equatable {
     /// The expression as written.
@@ -46,7 +47,7 @@ public struct CronExpression: Sendable, Equatable {
             }
             text = expansion
         }
-        let fields = text.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+        let fields = text.split(whereSeparator: Self.isSpace).map(String.init)
         let offsets = trimmed.hasPrefix("@") ? Array(repeating: 0, count: 6) : Self.fieldOffsets(text)
         guard fields.count == 5 || fields.count == 6 else {
             throw ScheduleError(
@@ -73,7 +74,7 @@ public struct CronExpression: Sendable, Equatable {
         dayOfWeekStar = fields[base + 4].hasPrefix("*")
         isFixedTime = !hasSeconds && !fields[base].hasPrefix("*") && !fields[base + 1].hasPrefix("*")
         // Only day-of-month can make an expression impossible, when it alone decides the day.
-        if !dayOfMonthStar && (dayOfWeekStar || weekdays.bits == 0) {
+        if !dayOfMonthStar && dayOfWeekStar && !daysOfMonth.lastDay && !daysOfMonth.lastWeekday {
             let possible = (1...12).contains { month in
                 months.contains(month)
                     && (1...LocalTime.daysIn(month: month, year: 2024)).contains(where: daysOfMonth.contains)
@@ -172,17 +173,37 @@ public struct CronExpression: Sendable, Equatable {
     }
 
     func dayMatches(_ local: LocalTime) -> Bool {
-        let domMatch = daysOfMonth.contains(local.day)
-        let dowMatch = daysOfWeek.contains(local.weekday)
+        let day = local.day
+        let weekday = local.weekday
+        var length: Int { LocalTime.daysIn(month: local.month, year: local.year) }
+        let domMatch =
+            daysOfMonth.contains(day) || (daysOfMonth.lastDay && day >= 28 && day == length)
+            || (daysOfMonth.lastWeekday && day >= 26 && day == Self.lastWeekday(of: local))
+        let dowMatch =
+            daysOfWeek.contains(weekday)
+            || (daysOfWeek.lastOfMonth & (1 << UInt8(weekday)) != 0 && day + 7 > length)
+            || daysOfWeek.nth & (1 << UInt64(weekday * 8 + (day + 6) / 7)) != 0
         if dayOfMonthStar || dayOfWeekStar { return domMatch && dowMatch }
         return domMatch || dowMatch
+    }
+
+    /// The month's last day from Monday to Friday.
+    static func lastWeekday(of local: LocalTime) -> Int {
+        let length = LocalTime.daysIn(month: local.month, year: local.year)
+        let lastWeekday = (local.weekday + length - local.day) % 7  // 0 = Sunday
+        return lastWeekday == 0 ? length - 2 : lastWeekday == 6 ? length - 1 : length
+    }
+
+    /// What separates fields: what Python's `str.split()` splits on, as cronsim splits.
+    static func isSpace(_ char: Character) -> Bool {
+        char.isWhitespace || char.unicodeScalars.allSatisfy { (0x1C...0x1F).contains($0.value) }
     }
 
     static func fieldOffsets(_ source: String) -> [Int] {
         var offsets: [Int] = []
         var previousWasSpace = true
         for (index, char) in source.enumerated() {
-            let isSpace = char == " " || char == "\t"
+            let isSpace = Self.isSpace(char)
             if !isSpace && previousWasSpace { offsets.append(index) }
             previousWasSpace = isSpace
         }

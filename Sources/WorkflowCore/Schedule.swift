@@ -2,7 +2,8 @@ import Foundation
 
 /// When a job fires: a cron expression or a systemd calendar event, told apart by syntax.
 ///
-/// A string is cron when it starts with `@` or has 5 or 6 space-separated fields; anything else
+/// A string is cron when it starts with `@` and a letter (`@daily`) or has 5 or 6 space-separated
+/// fields; anything else (`@1767225600` too)
 /// (`daily`, `Mon..Fri 09:00`, `*-*-* 02:30 Europe/Berlin`) is a calendar event, which never has
 /// more than four parts.
 public struct Schedule: Sendable, Equatable, Codable, CustomStringConvertible {
@@ -16,8 +17,11 @@ public struct Schedule: Sendable, Equatable, Codable, CustomStringConvertible {
 
     /// Parses a schedule string. Throws ``ScheduleError`` with the offending character's offset.
     public init(parsing text: String) throws(ScheduleError) {
-        let fields = text.split(whereSeparator: { $0 == " " || $0 == "\t" })
-        if text.trimmingWhitespace().hasPrefix("@") || fields.count == 5 || fields.count == 6 {
+        let fields = text.split(whereSeparator: CronExpression.isSpace)
+        let trimmed = text.trimmingWhitespace()
+        // `@daily` is cron's; `@1767225600` (an instant) is systemd's.
+        let instant = trimmed.hasPrefix("@") && trimmed.dropFirst().first.map { !$0.isLetter } == true
+        if !instant && (trimmed.hasPrefix("@") || fields.count == 5 || fields.count == 6) {
             kind = .cron(try CronExpression(parsing: text))
             return
         }
@@ -91,6 +95,6 @@ extension CronExpression {
     public var normalized: String {
         let trimmed = String(source.trimmingWhitespace())
         let text = CronExpression.aliases[trimmed] ?? trimmed
-        return text.split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ")
+        return text.split(whereSeparator: CronExpression.isSpace).joined(separator: " ")
     }
 }

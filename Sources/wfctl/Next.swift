@@ -7,14 +7,17 @@ struct Next: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show when a schedule (or a job) fires next, like systemd-analyze calendar.",
         discussion: """
-            TARGET is a schedule expression or a job id. A schedule that starts with @ or has 5 or \
-            6 fields is cron; anything else is a systemd calendar event (daily, Mon..Fri 09:00, \
-            *-*-01 02:30 Europe/Berlin). Times are strictly after --from.
+            TARGET is a schedule expression or a job id. A schedule that starts with @ and a \
+            letter (@daily) or has 5 or 6 fields is cron; anything else is a systemd calendar event \
+            as systemd 252 reads it (daily, Mon..Fri 09:00, Sat-Sun 10:00, *-*-01 02:30 \
+            Europe/Berlin, @1767225600). Times are strictly after --from. An expression that \
+            starts with '-' goes after '--', or it is taken for an option.
 
             Examples:
               wfctl next '0 9 * * MON-FRI' --tz Europe/Rome --count 3
               wfctl next 'Mon *-05~07/1' --json
               wfctl next backup
+              wfctl next -- '-5 * * * *'
 
             --json prints {"expr", "normalized", "grammar", "timezone", "next": [RFC 3339 with \
             offset, …]}; for a job also "job", and "expr"/"normalized" list every schedule. \

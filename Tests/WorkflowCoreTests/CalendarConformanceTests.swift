@@ -83,3 +83,74 @@ import WorkflowTesting
         }
     }
 }
+
+/// The grammar of systemd 252's calendar events, production by production and refusal by refusal:
+/// `Tests/Fixtures/conformance/calendar-grammar-vectors.json`, made by `scripts/calendar-oracle.py`
+/// from `systemd-analyze calendar` (weekday lists and ranges with `..` and `-`, trailing commas,
+/// dates of two and three parts, `~`, chains, repetitions, fractions, `@` instants, zones,
+/// shorthands, spaces, and random expressions of the same pieces). wfd accepts what systemd
+/// accepts, with the same normalized form and the same next elapses, and refuses what it refuses;
+/// the one difference is its own: a fraction of a second is refused (wfd fires on whole seconds).
+@Suite struct CalendarGrammarTests {
+    struct Vectors: Decodable {
+        struct Case: Decodable {
+            var expr: String
+            var valid: Bool
+            var normalized: String?
+            var next_utc: [String]?
+            var fraction: Bool?
+        }
+
+        var oracle: String
+        var base: String
+        var cases: [Case]
+    }
+
+    /// Where wfd's elapses knowingly differ from systemd 252's (the grammar and the normalized form
+    /// agree): a repetition whose next value passes the end of its field carries over in systemd's
+    /// find_next as that many units (hour 1/19 after 20:00 is "hour 39", so 15:00 the next day),
+    /// skipping the matches before it.
+    static let evaluationQuirks = [
+        "03..06,1/19,0:07,32": "after 20:32 systemd skips to 20:07 the next day; wfd fires at 00:07"
+    ]
+
+    @Test func everyProductionAndRefusalMatchesSystemd() throws {
+        let path = BuiltProducts.packageRoot + "/Tests/Fixtures/conformance/calendar-grammar-vectors.json"
+        let vectors = try JSONDecoder().decode(Vectors.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        #expect(vectors.cases.count >= 1000)
+        let base = try #require(Timestamp.parse("2026-01-31T12:00:00Z"))
+        var (accepted, refused, fractions) = (0, 0, 0)
+        for item in vectors.cases {
+            let event = try? CalendarEvent(parsing: item.expr)
+            guard item.valid else {
+                #expect(event == nil, "systemd refuses '\(item.expr)', wfd took it as '\(event?.normalized ?? "")'")
+                refused += 1
+                continue
+            }
+            if item.fraction == true {
+                #expect(event == nil, "'\(item.expr)' has a fraction of a second: wfd refuses it")
+                fractions += 1
+                continue
+            }
+            guard let event else {
+                Issue.record("systemd accepts '\(item.expr)' as '\(item.normalized ?? "")', wfd refuses it")
+                continue
+            }
+            #expect(event.normalized == item.normalized, "'\(item.expr)'")
+            var next: [String] = []
+            var from = base
+            while next.count < 5, let elapse = event.nextElapse(after: from, in: .gmt) {
+                next.append(Timestamp.rfc3339(elapse).replacingOccurrences(of: ".000Z", with: "Z"))
+                from = elapse
+            }
+            accepted += 1
+            if let quirk = Self.evaluationQuirks[item.expr] {
+                #expect(next != item.next_utc ?? [], "'\(item.expr)' is listed as a quirk but matches: unlist it")
+                print("calendar grammar: '\(item.expr)' elapses unlike systemd 252: \(quirk)")
+                continue
+            }
+            #expect(next == item.next_utc ?? [], "'\(item.expr)' from \(vectors.base)")
+        }
+        print("calendar grammar (\(vectors.oracle)): \(accepted) accepted, \(refused) refused, \(fractions) fractions")
+    }
+}

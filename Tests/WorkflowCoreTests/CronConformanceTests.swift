@@ -75,3 +75,63 @@ import WorkflowTesting
         }
     }
 }
+
+/// The grammar of cron as cronsim 2.8 reads it, production by production and refusal by refusal:
+/// `Tests/Fixtures/conformance/cron-grammar-vectors.json`, made by `scripts/cron-oracle.py` from
+/// cronsim itself (signs, spaces and decimals in numbers, names in any case, lists, ranges, steps
+/// on `*`, ranges and single values, day-of-week 7, `L`, `LW`, `5L`, `MON#2`, field counts and
+/// separators, days that never exist, and random expressions of the same pieces): wfd accepts what
+/// it accepts, with the same next fire times, and refuses what it refuses. Debian cron's aliases,
+/// which cronsim does not read, are held to entry.c by `aliasesAreDebianCrons`.
+@Suite struct CronGrammarTests {
+    struct Vectors: Decodable {
+        struct Case: Decodable {
+            var expr: String
+            var valid: Bool
+            var next_utc: [String]?
+        }
+
+        var oracle: String
+        var cases: [Case]
+    }
+
+    @Test func everyProductionAndRefusalMatchesCronsim() throws {
+        let path = BuiltProducts.packageRoot + "/Tests/Fixtures/conformance/cron-grammar-vectors.json"
+        let vectors = try JSONDecoder().decode(Vectors.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        #expect(vectors.cases.count >= 1000)
+        let start = try #require(Timestamp.parse("2026-01-31T12:00:00Z"))
+        var (accepted, refused) = (0, 0)
+        for item in vectors.cases where !item.expr.hasPrefix("@") {
+            let cron = try? CronExpression(parsing: item.expr)
+            guard item.valid else {
+                #expect(cron == nil, "cronsim refuses '\(item.expr)', wfd took it")
+                refused += 1
+                continue
+            }
+            guard let cron else {
+                Issue.record("cronsim accepts '\(item.expr)', wfd refuses it")
+                continue
+            }
+            var next: [String] = []
+            var from = start
+            while next.count < 5, let fire = cron.nextFire(after: from, in: .gmt) {
+                next.append(Timestamp.rfc3339(fire).replacingOccurrences(of: ".000Z", with: "Z"))
+                from = fire
+            }
+            #expect(next == item.next_utc ?? [], "'\(item.expr)'")
+            accepted += 1
+        }
+        print("cron grammar (\(vectors.oracle)): \(accepted) accepted, \(refused) refused")
+    }
+
+    /// Debian cron's entry.c: `@yearly`, `@annually`, `@monthly`, `@weekly`, `@daily`, `@midnight`
+    /// and `@hourly`, case-sensitive, alone; `@reboot` has no fire times.
+    @Test func aliasesAreDebianCrons() throws {
+        for (alias, fields) in CronExpression.aliases {
+            #expect(try Schedule(parsing: alias).normalized == fields)
+        }
+        for refused in ["@DAILY", "@Daily", "@reboot", "@", "@fortnightly", "@daily 1", "@ daily"] {
+            #expect(throws: ScheduleError.self, "\(refused)") { try CronExpression(parsing: refused) }
+        }
+    }
+}
