@@ -38,9 +38,11 @@ public struct FailureExplanation: Sendable, Codable {
         public var outputTail: [String]
         /// What it was given, as `name: value` lines; secrets by name only.
         public var inputs: [String]
+        /// A step failed by its `when` condition: the expression, its error and what it read.
+        public var condition: ConditionRecord?
 
         enum CodingKeys: String, CodingKey {
-            case id, item, kind, attempt, error, log, inputs, signal
+            case id, item, kind, attempt, error, log, inputs, signal, condition
             case attemptsAllowed = "attempts_allowed"
             case errorKind = "error_kind"
             case exitCode = "exit_code"
@@ -146,6 +148,10 @@ public struct FailureExplanation: Sendable, Codable {
                     .reversed().drop { $0.isEmpty }.prefix(20).reversed())
         }
         failed.inputs = inputs(of: step, slot: slot, snapshot: snapshot)
+        if slot.condition?.error != nil {
+            failed.condition = slot.condition
+            failed.errorKind = nil
+        }
         return failed
     }
 

@@ -8,6 +8,8 @@ struct JobReader {
     var diagnostics: [Diagnostic] = []
     /// Templates seen so far, checked against the whole job once it is read.
     var templates: [TemplateSite] = []
+    /// `when:` conditions seen so far, checked against the whole job once it is read.
+    var conditions: [ConditionSite] = []
 
     init(path: String) { self.path = path }
 
@@ -16,6 +18,12 @@ struct JobReader {
         var field: String
         var node: Node
         var template: Template
+    }
+
+    struct ConditionSite {
+        var step: StepID
+        var node: Node
+        var expression: ConditionExpression
     }
 
     mutating func report(line: Int, column: Int, _ message: String, hint: String? = nil) {

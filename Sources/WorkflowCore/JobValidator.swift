@@ -36,6 +36,19 @@ extension JobReader {
                 hint: "a step cannot depend on itself, directly or through others")
         }
         let upstream = StepGraph.upstream(of: job.steps)
+        let byID = Dictionary(job.steps.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        for site in conditions {
+            let context = ConditionContext(
+                step: site.step, steps: byID, upstream: upstream[site.step] ?? [], params: Set(job.params.keys),
+                hasItem: byID[site.step]?.forEach != nil)
+            do {
+                try site.expression.check(in: context)
+            } catch {
+                report(
+                    position(in: site.node, offset: site.expression.offsetInWhen + error.offset),
+                    "in 'when': \(error.message)", hint: error.hint)
+            }
+        }
         for site in templates {
             for reference in site.template.references {
                 if let problem = problem(with: reference, at: site, job: job, upstream: upstream) {

@@ -123,9 +123,19 @@ extension JobReader {
             case "always": step.when = .always
             case "failure": step.when = .failure
             default:
-                if Template.containsTemplate(text) {
-                    step.when = .expression(text)
-                    noteTemplates(text, node: value, field: "when", step: id)
+                if let parsed = ConditionExpression.parse(when: text) {
+                    switch parsed {
+                    case .success(let expression):
+                        step.when = .expression(text)
+                        if let id { conditions.append(ConditionSite(step: id, node: value, expression: expression)) }
+                    case .failure(let error):
+                        report(
+                            position(in: value, offset: error.offset), "in 'when': \(error.message)", hint: error.hint)
+                    }
+                } else if Template.containsTemplate(text) {
+                    report(
+                        value, "'when' is one ${{ … }} expression, nothing around it",
+                        hint: "e.g. when: ${{ steps.fetch.output.source == \"github\" }}")
                 } else {
                     let hint = closest(text, among: ["success", "always", "failure"]).map { "did you mean '\($0)'?" }
                     report(

@@ -296,6 +296,10 @@ public struct RunCoordinator: Sendable {
                             }
                         case .expand(let id):
                             queue.append(expand(id, snapshot: snapshot, outputs: outputs, logger: runLogger))
+                        case .evaluateCondition(let id, let item):
+                            queue.append(
+                                evaluateCondition(
+                                    id, item: item, snapshot: snapshot, outputs: outputs, logger: runLogger))
                         case .scheduleRetry(let id, let due, let item):
                             let slot = Slot(step: id, item: item)
                             let record = snapshot.step(id).flatMap { try? RunMachine.slot($0, item) }

@@ -30,7 +30,7 @@ func followRun(_ run: RunID, of job: JobID, state: StateDirectory, quiet: Bool) 
                 seen[step.step] = now
                 let attempt = step.attempts.last.map { " (attempt \($0.number))" } ?? ""
                 let why = step.state == .succeeded || step.state == .running ? "" : step.error.map { ": \($0)" } ?? ""
-                print("  \(step.step): \(step.state.rawValue)\(attempt)\(why)")
+                print("  \(step.step): \(Show.state(of: step))\(attempt)\(why)")
             }
         }
         if let record, record.state.isTerminal { return record }

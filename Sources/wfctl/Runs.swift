@@ -137,12 +137,13 @@ struct Show: ParsableCommand {
         }
         for step in snapshot.steps {
             let needs = step.needs.isEmpty ? "" : " (needs \(step.needs.map(\.rawValue).joined(separator: ", ")))"
-            print("  \(step.step)\(needs): \(step.state.rawValue)" + (step.error.map { ": \($0)" } ?? ""))
+            print("  \(step.step)\(needs): \(Self.state(of: step))" + (step.error.map { ": \($0)" } ?? ""))
             for lines in Self.describe(step) { lines.forEach { print("    " + $0) } }
             for item in step.items ?? [] {
                 let value = item.value.map { " \($0.environmentText.prefix(40))" } ?? ""
                 print(
-                    "    item \(item.item ?? 0)\(value): \(item.state.rawValue)" + (item.error.map { ": \($0)" } ?? ""))
+                    "    item \(item.item ?? 0)\(value): \(Self.state(of: item))" + (item.error.map { ": \($0)" } ?? "")
+                )
                 for lines in Self.describe(item) { lines.forEach { print("      " + $0) } }
                 Self.describe(waiting: item, run: run.id).forEach { print("      " + $0) }
             }
@@ -159,15 +160,30 @@ struct Show: ParsableCommand {
         return "spent \(usd), \(tokens), in \(spend.calls) model call\(spend.calls == 1 ? "" : "s")"
     }
 
-    /// The attempt lines of `record`: its open attempt says `waiting` while the step waits.
+    /// A state as `wfctl show` prints it: `skipped (condition)`, `skipped (need)`, … say why.
+    static func state(of record: StepRecord) -> String {
+        record.state.rawValue + (record.state == .skipped ? record.skipCause.map { " (\($0.rawValue))" } ?? "" : "")
+    }
+
+    /// The condition line and the attempt lines of `record`: its open attempt says `waiting`
+    /// while the step waits.
     static func describe(_ record: StepRecord) -> [[String]] {
-        record.attempts.map { attempt in
-            var lines = describe(attempt)
-            if record.state == .waiting, attempt.endedAt == nil, let first = lines.first {
-                lines[0] = first.replacingOccurrences(of: ": running", with: ": waiting")
-            }
-            return lines
+        var condition: [[String]] = []
+        if let decided = record.condition {
+            let outcome = decided.value.map { "\($0)" } ?? "error"
+            let read = ConditionRecord.describe(decided.seen)
+            condition = [
+                ["condition ${{ \(decided.expression) }}: \(outcome)" + (read.isEmpty ? "" : " (read \(read))")]
+            ]
         }
+        return condition
+            + record.attempts.map { attempt in
+                var lines = describe(attempt)
+                if record.state == .waiting, attempt.endedAt == nil, let first = lines.first {
+                    lines[0] = first.replacingOccurrences(of: ": running", with: ": waiting")
+                }
+                return lines
+            }
     }
 
     static func describe(waiting record: StepRecord, run: RunID) -> [String] {

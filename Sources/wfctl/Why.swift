@@ -91,7 +91,12 @@ struct Why: ParsableCommand {
             let attempts = step.attemptsAllowed > 1 ? ", attempt \(step.attempt) of \(step.attemptsAllowed)" : ""
             out += "\nfailing step: \(step.id)\(item) (\(step.kind)\(attempts))\n"
             out += "  \(step.error ?? why.error ?? "no error recorded")\(kind)\n"
-            if !step.outputTail.isEmpty {
+            if let condition = step.condition {
+                out += "\nits condition: ${{ \(condition.expression) }}\n"
+                let read = ConditionRecord.lines(condition.seen)
+                out += read.isEmpty ? "it read nothing before it failed\n" : "the values it read:\n"
+                for line in read { out += "  \(line)\n" }
+            } else if !step.outputTail.isEmpty {
                 let lines = step.outputTail.count == 1 ? "line" : "\(step.outputTail.count) lines"
                 out += "\nits last \(lines) (\(step.log ?? "its log"), stdout and stderr):\n"
                 for line in step.outputTail { out += "  | \(line)\n" }

@@ -9,24 +9,29 @@ import WorkflowTesting
 #endif
 
 /// The shipped `jobs.d/release-aftermath.yaml`, unchanged, end to end against loopback stand-ins
-/// for the code host, the task tracker and the model: commits → a model matches them to tasks
-/// (one answer off-schema, repaired) → a person approves with `wfctl approve` → every task is
-/// closed exactly once although wfd is killed in the middle of the loop → release notes written.
-/// Then every file and every output is searched for the three secrets the job used.
+/// for the code host, Canny and the model: commits → a model matches them to GitHub issues and
+/// Canny posts (one answer off-schema, repaired) → a person approves with `wfctl approve` → each
+/// item is closed exactly once, where it lives (routed by `when: ${{ item.source == … }}`), although
+/// wfd is killed in the middle of the loop → release notes written. Then every file and every
+/// output is searched for the three secrets the job used.
 @Suite struct ReleaseAftermathTests {
     let secrets = [
         "github_token": "ghp_PLANTEDgithubSecret0123456789",
         "tracker_token": "trk_PLANTEDtrackerSecret0123456789",
         "openai_key": "sk-PLANTEDopenaiSecret0123456789",
     ]
-    let tasks = (1...6).map { "T-\($0)" }
+    /// Three GitHub issues and three Canny posts, interleaved.
+    let tasks = [
+        ("github", "41"), ("canny", "T-4"), ("github", "42"), ("canny", "T-5"), ("github", "43"), ("canny", "T-6"),
+    ]
 
     var scenario: String {
         let commits = tasks.enumerated().map { index, task in
-            #"{"sha": "c0ffee\#(index)", "commit": {"message": "Finish \#(task)"}}"#
+            #"{"sha": "c0ffee\#(index)", "commit": {"message": "Finish \#(task.1)"}}"#
         }.joined(separator: ", ")
-        let items = tasks.enumerated().map { index, task in #"{"id": "\#(task)", "commit": "c0ffee\#(index)"}"# }
-            .joined(separator: ", ")
+        let items = tasks.enumerated().map { index, task in
+            #"{"source": "\#(task.0)", "id": "\#(task.1)", "commit": "c0ffee\#(index)"}"#
+        }.joined(separator: ", ")
         return """
             {"routes": [
               {"method": "GET", "path": "/repos/acme/tolaria/commits", "responses": [{"json": [\(commits)]}]},
@@ -35,8 +40,10 @@ import WorkflowTesting
                 {"openai": {"content": {"items": [\(items)]}, "prompt_tokens": 380, "completion_tokens": 150}},
                 {"openai": {"content": "v1.4 closes six tasks.", "prompt_tokens": 200, "completion_tokens": 12}}
               ]},
-              {"method": "POST", "path": "/api/items/T-[0-9]+/close", "idempotent": true,
-               "responses": [{"delay_ms": 700, "json": {"closed": true}}]}
+              {"method": "PATCH", "path": "/repos/acme/tolaria/issues/[0-9]+", "idempotent": true,
+               "responses": [{"delay_ms": 700, "json": {"state": "closed"}}]},
+              {"method": "POST", "path": "/api/v1/posts/change_status", "idempotent": true,
+               "responses": [{"delay_ms": 700, "json": {"status": "complete"}}]}
             ]}
             """
     }
@@ -79,12 +86,12 @@ import WorkflowTesting
             }, "\(daemon.process.output)")
         let pending = try await runProgram(wfctl, ["pending", "--json"] + state)
         #expect(
-            pending.output.contains(#""kind" : "approval""#) && pending.output.contains("Close these tasks for v1.4?"))
+            pending.output.contains(#""kind" : "approval""#) && pending.output.contains("Close these items for v1.4?"))
         let shown = try await runProgram(wfctl, ["show", run.rawValue] + state).output
         #expect(shown.contains(": waiting (manual)") && shown.contains("waiting for approval since"), "\(shown)")
         #expect(shown.contains("model gpt-4o-mini: invalid_output") && shown.contains("model gpt-4o-mini: ok"))
 
-        let refused = try await runProgram(wfctl, ["approve", run.rawValue, "close"] + state)
+        let refused = try await runProgram(wfctl, ["approve", run.rawValue, "close_github"] + state)
         #expect(refused.status == 1 && refused.output.contains("not waiting for a decision"), "\(refused.output)")
         let approved = try await runProgram(
             wfctl, ["approve", run.rawValue, "confirm", "--comment", "six tasks, all done"] + state)
@@ -104,18 +111,44 @@ import WorkflowTesting
         let final = try store.loadRun(JobID("release-aftermath")!, run)
         #expect(final.state == .succeeded, "\(final.error ?? "")\n\(daemon.process.output)")
 
-        // Each task closed once: every other request for it was a replay the tracker recognised.
+        // Each item closed once, where it lives: every other request for it was a replay the
+        // service recognised, and no item went to the other service.
         let requests = closes(server)
         #expect(closedBeforeTheKill < tasks.count + 1)
-        for task in tasks {
-            let forTask = requests.filter { $0["path"] == .string("/api/items/\(task)/close") }
-            #expect(forTask.filter { $0["replayed"] == .bool(false) }.count == 1, "\(task) closed once: \(forTask)")
-            #expect(forTask.allSatisfy { $0["idempotency_key"] == .string("\(run)-\(task)") })
+        for (source, id) in tasks {
+            let github = requests.filter { $0["path"] == .string("/repos/acme/tolaria/issues/\(id)") }
+            let canny = requests.filter {
+                $0["path"] == .string("/api/v1/posts/change_status")
+                    && $0["body"]?.objectValue?["postID"] == .string(id)
+            }
+            let (forTask, other) = source == "github" ? (github, canny) : (canny, github)
+            #expect(other.isEmpty, "\(source) item \(id) was sent to the other service: \(other)")
+            #expect(forTask.filter { $0["replayed"] == .bool(false) }.count == 1, "\(id) closed once: \(forTask)")
+            #expect(forTask.allSatisfy { $0["idempotency_key"] == .string("\(run)-\(id)") })
+            let token = source == "github" ? "github_token" : "tracker_token"
             #expect(
                 forTask.allSatisfy {
-                    $0["headers"]?.objectValue?["authorization"] == .string("Bearer \(secrets["tracker_token"] ?? "")")
+                    $0["headers"]?.objectValue?["authorization"] == .string("Bearer \(secrets[token] ?? "")")
                 })
         }
+        // The items of the other source are skipped by the condition, not failed, in the records
+        // and in wfctl show.
+        let job = JobID("release-aftermath")!
+        for (step, source) in [("close_github", "github"), ("close_canny", "canny")] {
+            let record = try store.loadStep(job, run, StepID(step)!)
+            #expect(record.state == .succeeded, "\(step): \(record.error ?? "")")
+            for (index, task) in tasks.enumerated() {
+                let item = try #require(record.items?[index])
+                if task.0 == source {
+                    #expect(item.state == .succeeded && item.condition?.value == true)
+                } else {
+                    #expect(item.state == .skipped && item.skipCause == .condition && item.condition?.value == false)
+                    #expect(item.condition?.seen?["item.source"] == .string(task.0))
+                }
+            }
+        }
+        let afterwards = try await runProgram(wfctl, ["show", run.rawValue] + state).output
+        #expect(afterwards.contains(#"skipped (condition): its condition is false: ${{ item.source == "github" }}"#))
         #expect(
             try String(contentsOfFile: dir.file("notes/v1.4.md"), encoding: .utf8) == "v1.4 closes six tasks.\n")
         let confirm = try store.loadStep(JobID("release-aftermath")!, run, StepID("confirm")!)
@@ -147,8 +180,11 @@ import WorkflowTesting
         }
     }
 
+    /// The requests that close an item: on GitHub or on Canny.
     func closes(_ server: StandIn) -> [[String: JSONValue]] {
-        server.requests().filter { $0["path"]?.stringValue?.hasSuffix("/close") == true }
+        server.requests().filter {
+            $0["method"] == .string("PATCH") || $0["path"] == .string("/api/v1/posts/change_status")
+        }
     }
 
     func files(under root: String) throws -> [String] {

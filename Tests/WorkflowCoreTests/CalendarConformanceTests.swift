@@ -97,7 +97,12 @@ import WorkflowTesting
             var expr: String
             var valid: Bool
             var normalized: String?
-            var next_utc: [String]?
+            var nextUTC: [String]?
+
+            enum CodingKeys: String, CodingKey {
+                case expr, valid, normalized, fraction
+                case nextUTC = "next_utc"
+            }
             var fraction: Bool?
         }
 
@@ -145,11 +150,11 @@ import WorkflowTesting
             }
             accepted += 1
             if let quirk = Self.evaluationQuirks[item.expr] {
-                #expect(next != item.next_utc ?? [], "'\(item.expr)' is listed as a quirk but matches: unlist it")
+                #expect(next != item.nextUTC ?? [], "'\(item.expr)' is listed as a quirk but matches: unlist it")
                 print("calendar grammar: '\(item.expr)' elapses unlike systemd 252: \(quirk)")
                 continue
             }
-            #expect(next == item.next_utc ?? [], "'\(item.expr)' from \(vectors.base)")
+            #expect(next == item.nextUTC ?? [], "'\(item.expr)' from \(vectors.base)")
         }
         print("calendar grammar (\(vectors.oracle)): \(accepted) accepted, \(refused) refused, \(fractions) fractions")
     }

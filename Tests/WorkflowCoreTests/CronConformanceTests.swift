@@ -88,7 +88,12 @@ import WorkflowTesting
         struct Case: Decodable {
             var expr: String
             var valid: Bool
-            var next_utc: [String]?
+            var nextUTC: [String]?
+
+            enum CodingKeys: String, CodingKey {
+                case expr, valid
+                case nextUTC = "next_utc"
+            }
         }
 
         var oracle: String
@@ -118,7 +123,7 @@ import WorkflowTesting
                 next.append(Timestamp.rfc3339(fire).replacingOccurrences(of: ".000Z", with: "Z"))
                 from = fire
             }
-            #expect(next == item.next_utc ?? [], "'\(item.expr)'")
+            #expect(next == item.nextUTC ?? [], "'\(item.expr)'")
             accepted += 1
         }
         print("cron grammar (\(vectors.oracle)): \(accepted) accepted, \(refused) refused")

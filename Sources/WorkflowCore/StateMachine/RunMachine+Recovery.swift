@@ -102,7 +102,8 @@ extension RunMachine {
             if var items = step.items, step.step != request.from, request.skip[step.step] == nil,
                 StepGraph.upstream(of: step.step, needs: needs).isDisjoint(with: reset)
             {
-                for item in items.indices where items[item].state != .succeeded {
+                // An item its condition skipped stays skipped: nothing it reads ran again.
+                for item in items.indices where items[item].state != .succeeded && items[item].skipCause != .condition {
                     items[item].state = try stepAfter(items[item], .reset)
                     items[item].error = nil
                     items[item].retryAt = nil
@@ -118,6 +119,8 @@ extension RunMachine {
             if request.skip[step.step] == nil { step.items = nil }
             step.state = try stepAfter(step, .reset)
             step.error = nil
+            step.condition = nil
+            step.skipCause = nil
             step.retryAt = nil
             step.attemptsBefore = step.attempts.count
             if let output = request.skip[step.step] {
@@ -134,6 +137,7 @@ extension RunMachine {
             effects.append(.persistStep(step.step))
         }
         next.run.state = try runAfter(run, .retry)
+        next.askedConditions = []
         next.run.endedAt = nil
         next.run.error = nil
         next.run.cancelReason = nil

@@ -5,9 +5,11 @@ extension RunMachine {
     /// Settles the pending steps until nothing changes: starts those whose `when` is satisfied
     /// (when `startNew`), skips those that can no longer run, and leaves the rest waiting.
     ///
-    /// `success` (the default, and template expressions until they are rendered): every need
-    /// succeeded; skipped as soon as one did not. `always`: every need has ended, however.
-    /// `failure`: every need has ended and one did not succeed; skipped when all succeeded.
+    /// `success` (the default): every need succeeded; skipped as soon as one did not. `always`:
+    /// every need has ended, however. `failure`: every need has ended and one did not succeed;
+    /// skipped when all succeeded. An expression: asked for (``RunEffect/evaluateCondition(_:item:)``)
+    /// once every need succeeded, or once every need ended when it reads a step's state; the step
+    /// starts once it came out true. A `for_each` step's expression is asked of each item.
     static func settle(_ snapshot: inout RunSnapshot, at: Date, startNew: Bool) -> [RunEffect] {
         guard snapshot.run.state == .running else { return [] }
         let plan = snapshot.plan
@@ -35,13 +37,25 @@ extension RunMachine {
                     if unsuccessful == nil && snapshot.steps[need].state != .succeeded { unsuccessful = need }
                 }
                 var skipReason: String?
+                var skipCause = SkipCause.need
                 var start = false
+                let id = snapshot.steps[index].step
                 switch plan.when[index] {
-                case .success, .expression:
+                case .success:
                     if let cause = unsuccessful {
                         skipReason = "not started: step '\(snapshot.steps[cause].step)' did not succeed"
                     } else {
                         start = allEnded
+                    }
+                case .expression:
+                    if let cause = unsuccessful, !plan.conditionReadsStates[index] {
+                        skipReason = "not started: step '\(snapshot.steps[cause].step)' did not succeed"
+                    } else if allEnded, plan.fanned[index] || snapshot.steps[index].condition?.value == true {
+                        start = true
+                    } else if allEnded, startNew, snapshot.steps[index].condition == nil,
+                        snapshot.askedConditions.insert(ConditionKey(step: id, item: nil)).inserted
+                    {
+                        effects.append(.evaluateCondition(id))
                     }
                 case .always:
                     start = allEnded
@@ -49,13 +63,14 @@ extension RunMachine {
                     guard allEnded else { continue }
                     if unsuccessful == nil {
                         skipReason = "not run: everything it needs succeeded (when: failure)"
+                        skipCause = .condition
                     } else {
                         start = true
                     }
                 }
-                let id = snapshot.steps[index].step
                 if let skipReason {
                     snapshot.steps[index].state = .skipped
+                    snapshot.steps[index].skipCause = skipCause
                     snapshot.steps[index].error = skipReason
                     effects.append(.persistStep(id))
                     changed = true
@@ -78,6 +93,13 @@ extension RunMachine {
         for index in snapshot.steps.indices where snapshot.steps[index].state == .running {
             guard let items = snapshot.steps[index].items else { continue }
             for item in items.indices where items[item].state == .pending && running < snapshot.spec.maxParallel {
+                if case .expression = plan.when[index], items[item].condition?.value != true {
+                    let key = ConditionKey(step: snapshot.steps[index].step, item: item)
+                    if items[item].condition == nil, snapshot.askedConditions.insert(key).inserted {
+                        effects.append(.evaluateCondition(key.step, item: item))
+                    }
+                    continue
+                }
                 running += 1
                 let number = items[item].attempts.count + 1
                 let attempt = attempt(number, of: items[item], in: plan, at: at)
@@ -136,6 +158,7 @@ extension RunMachine {
             switch record.state {
             case .pending:
                 record.state = .skipped
+                record.skipCause = .cancelled
                 record.error = "not started: the run was cancelled (\(reason))"
                 return (true, false)
             case .retryWait:

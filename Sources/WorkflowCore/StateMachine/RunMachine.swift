@@ -29,6 +29,9 @@ public enum RunEvent: Sendable, Equatable {
     /// A person (or a waiting step's timeout) decided on a `waiting` step; `output` is where an
     /// approved approval's output was written, relative to the run directory.
     case decide(StepID, Decision, output: String?, at: Date, item: Int? = nil)
+    /// The `when` condition of a pending step (or of item `item`) came out as `condition` says:
+    /// true, it starts as soon as it may; false, it is skipped; an error fails it.
+    case conditionEvaluated(StepID, ConditionRecord, item: Int? = nil)
 }
 
 /// What `wfctl retry` asks of a run that ended: every step that did not succeed runs again, and
@@ -56,6 +59,9 @@ public enum RunEffect: Sendable, Equatable {
     case spawn(StepID, attempt: Int, item: Int? = nil)
     /// Work out the array of this `for_each` step and send ``RunEvent/expanded(_:items:at:)``.
     case expand(StepID)
+    /// Evaluate the `when` condition of this pending step (of its item `item`) and send
+    /// ``RunEvent/conditionEvaluated(_:_:item:)``.
+    case evaluateCondition(StepID, item: Int? = nil)
     /// Stop the step's running attempts, its items' included (TERM, grace period, KILL).
     case terminate(StepID)
     /// Send ``RunEvent/retryDue(_:at:item:)`` for this step (item) at this time (persisted as `retry_at`).
@@ -218,6 +224,29 @@ public enum RunMachine {
             effects += finishIfDone(&next, at: at)
         case .decide(let stepID, let decision, let output, let at, let item):
             effects += try decide(&next, stepID, decision, output: output, at: at, item: item)
+        case .conditionEvaluated(let stepID, let condition, let item):
+            guard !next.run.state.isTerminal else { throw TransitionError("run \(next.run.id) has already ended") }
+            let index = try stepIndex(next, stepID)
+            var record = try slot(next.steps[index], item)
+            next.askedConditions.remove(ConditionKey(step: stepID, item: item))
+            // Stopped meanwhile (a cancel skips pending steps): nothing left to decide.
+            guard record.state == .pending else { return [] }
+            record.condition = condition
+            let at = condition.at
+            if condition.value == false {
+                record.state = .skipped
+                record.skipCause = .condition
+                record.error = "its condition is false: ${{ \(condition.expression) }}"
+            } else if let error = condition.error {
+                record.state = .failed
+                record.error = "its condition could not be evaluated: \(error)"
+            }
+            store(record, item, in: &next.steps[index])
+            if item != nil { conclude(&next.steps[index]) }
+            effects.append(.persistStep(stepID))
+            effects += settle(&next, at: at, startNew: next.run.cancelReason == nil)
+            effects += syncWaiting(&next)
+            effects += finishIfDone(&next, at: at)
         }
         return effects
     }
@@ -249,7 +278,7 @@ public enum RunMachine {
     }
 
     /// Ends a running `for_each` step once all its items have ended: succeeded when they all
-    /// did, else as its first item that did not (interrupted before failed before cancelled).
+    /// did (or were skipped by their condition), else as its first item that did not (interrupted before failed before cancelled).
     static func conclude(_ step: inout StepRecord) {
         guard step.state == .running, let items = step.items, items.allSatisfy({ $0.state.isTerminal }) else { return }
         func describe(_ item: StepRecord) -> String {
@@ -261,7 +290,7 @@ public enum RunMachine {
         } else if let item = items.first(where: { $0.state == .failed }) {
             step.state = .failed
             step.error = describe(item)
-        } else if let item = items.first(where: { $0.state != .succeeded }) {
+        } else if let item = items.first(where: { $0.state != .succeeded && $0.skipCause != .condition }) {
             step.state = .cancelled
             step.error = describe(item)
         } else {

@@ -10,6 +10,8 @@ public struct RunSnapshot: Sendable, Equatable {
     /// Where each step is in `steps` and in the definition, worked out once: the machine looks
     /// steps up after every event, and a job may have a thousand of them.
     let plan: StepPlan
+    /// The conditions asked for and not yet answered (not written: a run taken up again asks anew).
+    var askedConditions: Set<ConditionKey> = []
 
     /// A fresh, queued run of `job` with every step pending.
     public init(job: Job, id: RunID, trigger: Trigger, scheduledFor: Date?, createdAt: Date) {
@@ -49,6 +51,12 @@ public struct RunSnapshot: Sendable, Equatable {
     }
 }
 
+/// A step's (or an item's) condition, as the machine waits for it.
+struct ConditionKey: Hashable, Sendable {
+    let step: StepID
+    let item: Int?
+}
+
 /// The shape of a run's steps, which never changes while it runs: positions by id and, by
 /// position, each step's needs, `when` and whether it fans out.
 struct StepPlan: Sendable {
@@ -60,6 +68,9 @@ struct StepPlan: Sendable {
     /// never ended), its condition, whether it is a `for_each` step, and whether it runs a process.
     let needs: [[Int?]]
     let when: [WhenCondition]
+    /// By position: true when its `when` expression reads a step's `state` (so it is asked once
+    /// its needs have ended, however they ended; else only when they all succeeded).
+    let conditionReadsStates: [Bool]
     let fanned: [Bool]
     let isProcess: [Bool]
 
@@ -73,6 +84,12 @@ struct StepPlan: Sendable {
         needs = steps.map { step in step.needs.map { position[$0] } }
         let defined = steps.map { step in definition[step.step].map { spec.steps[$0] } }
         when = defined.map { $0?.when ?? .success }
+        conditionReadsStates = when.map { condition in
+            guard case .expression(let text) = condition,
+                case .success(let parsed)? = ConditionExpression.parse(when: text)
+            else { return false }
+            return parsed.readsStates
+        }
         fanned = defined.map { $0?.forEach != nil }
         isProcess = defined.map { $0.map { $0.kind.name == "run" } ?? true }
     }

@@ -1,0 +1,489 @@
+import Foundation
+
+/// A `when: ${{ … }}` condition: a small, safe, deterministic expression in CEL's syntax and
+/// semantics (the Common Expression Language of Kubernetes and Google's APIs), limited to:
+///
+/// - literals: `null`, `true`, `false`, integers, doubles, strings (`'…'` or `"…"`, with `\\`,
+///   `\'`, `\"`, `\n`, `\r`, `\t` and `\uXXXX`), lists `[a, b]`;
+/// - the variables `steps` (`steps.<id>.output…`, `steps.<id>.state`), `params`, `run` (`run.id`,
+///   `run.trigger`), `job` (`job.id`) and, in a `for_each` step, `item`;
+/// - field selection `a.b`, indexing `a[0]`, `a["key"]`;
+/// - `==`, `!=`, `<`, `<=`, `>`, `>=`, `&&`, `||`, `!`, `in`, unary `-`, parentheses;
+/// - `s.contains(t)`, `s.startsWith(t)`, `s.endsWith(t)`, `size(x)` (or `x.size()`),
+///   `has(a.b)` (is the field there), and the macro `list.exists(x, predicate)`.
+///
+/// No other function, no arithmetic, no loops: evaluation is bounded by the expression's size
+/// (and, for `exists`, the list's). See ``ConditionValue`` for the semantics.
+public struct ConditionExpression: Sendable, Equatable {
+    /// One node of the tree, with the offset (in characters, within the expression) it starts at.
+    public struct Node: Sendable, Equatable {
+        public var kind: Kind
+        public var offset: Int
+
+        public indirect enum Kind: Sendable, Equatable {
+            case literal(ConditionValue)
+            case list([Node])
+            case identifier(String)
+            case select(Node, field: String)
+            case index(Node, Node)
+            /// `size(x)`, `has(a.b)`; `x.contains(y)` has `target`.
+            case call(String, target: Node?, arguments: [Node])
+            /// `list.exists(variable, predicate)`.
+            case exists(Node, variable: String, predicate: Node)
+            case not(Node)
+            case negate(Node)
+            case binary(BinaryOperator, Node, Node)
+        }
+    }
+
+    public enum BinaryOperator: String, Sendable, Equatable {
+        case equal = "==", notEqual = "!=", less = "<", lessOrEqual = "<=", greater = ">", greaterOrEqual = ">="
+        case and = "&&", or = "||", isIn = "in"
+    }
+
+    /// The text between `${{` and `}}`.
+    public let text: String
+    public let root: Node
+    /// Where ``text`` starts within the `when:` value it was read from.
+    public private(set) var offsetInWhen = 0
+
+    /// The variables an expression may name.
+    public static let variables = ["steps", "params", "run", "job", "item"]
+    static let functions = ["size", "has", "contains", "startsWith", "endsWith", "exists"]
+
+    /// Parses the expression `text`. Throws ``ConditionError`` with the offset of the problem.
+    public init(parsing text: String) throws(ConditionError) {
+        self.text = text
+        var parser = ConditionParser(text)
+        root = try parser.parseExpression()
+        guard parser.atEnd else { throw parser.error("unexpected \(parser.describeCurrent()) after the expression") }
+    }
+
+    /// Parses the value of `when:` when it is one `${{ … }}` (spaces around it allowed); nil when
+    /// `when` is not written that way. `offset` in errors counts from the start of `value`.
+    public static func parse(when value: String) -> Result<ConditionExpression, ConditionError>? {
+        let characters = Array(value)
+        var start = 0
+        while start < characters.count, characters[start].isWhitespace { start += 1 }
+        var end = characters.count
+        while end > start, characters[end - 1].isWhitespace { end -= 1 }
+        guard end - start >= 5, String(characters[start..<(start + 3)]) == "${{",
+            String(characters[(end - 2)..<end]) == "}}"
+        else { return nil }
+        let inner = String(characters[(start + 3)..<(end - 2)])
+        do {
+            var expression = try ConditionExpression(parsing: inner)
+            expression.offsetInWhen = start + 3
+            return .success(expression)
+        } catch {
+            var moved = error
+            moved.offset += start + 3
+            return .failure(moved)
+        }
+    }
+
+    /// Every `steps.<id>` the expression names, with whether it reads the step's `state`.
+    public var stepReferences: [(step: String, field: String?, offset: Int)] {
+        var found: [(String, String?, Int)] = []
+        func visit(_ node: Node, bound: Set<String>) {
+            switch node.kind {
+            case .select(let inner, let field):
+                if case .select(let base, let id) = inner.kind, case .identifier("steps") = base.kind,
+                    !bound.contains("steps")
+                {
+                    found.append((id, field, inner.offset))
+                    return
+                }
+                if case .identifier("steps") = inner.kind, !bound.contains("steps") {
+                    found.append((field, nil, node.offset))
+                    return
+                }
+                visit(inner, bound: bound)
+            case .literal, .identifier: break
+            case .list(let items): items.forEach { visit($0, bound: bound) }
+            case .index(let base, let key):
+                visit(base, bound: bound)
+                visit(key, bound: bound)
+            case .call(_, let target, let arguments):
+                if let target { visit(target, bound: bound) }
+                arguments.forEach { visit($0, bound: bound) }
+            case .exists(let list, let variable, let predicate):
+                visit(list, bound: bound)
+                visit(predicate, bound: bound.union([variable]))
+            case .not(let inner), .negate(let inner): visit(inner, bound: bound)
+            case .binary(_, let left, let right):
+                visit(left, bound: bound)
+                visit(right, bound: bound)
+            }
+        }
+        visit(root, bound: [])
+        return found
+    }
+
+    /// True when the expression reads some step's `state`: then it decides on its own whether
+    /// the step runs once its needs have ended, however they ended; otherwise it is asked only
+    /// when every need succeeded (as GitHub's `if:` adds `success()` unless it tests a status).
+    public var readsStates: Bool { stepReferences.contains { $0.field == "state" } }
+
+    /// True when the expression names `item` (outside an `exists` that binds that name).
+    public var readsItem: Bool {
+        func visit(_ node: Node, bound: Set<String>) -> Bool {
+            switch node.kind {
+            case .identifier(let name): return name == "item" && !bound.contains("item")
+            case .literal: return false
+            case .list(let items): return items.contains { visit($0, bound: bound) }
+            case .select(let inner, _), .not(let inner), .negate(let inner): return visit(inner, bound: bound)
+            case .index(let base, let key): return visit(base, bound: bound) || visit(key, bound: bound)
+            case .call(_, let target, let arguments):
+                return (target.map { visit($0, bound: bound) } ?? false)
+                    || arguments.contains { visit($0, bound: bound) }
+            case .exists(let list, let variable, let predicate):
+                return visit(list, bound: bound) || visit(predicate, bound: bound.union([variable]))
+            case .binary(_, let left, let right): return visit(left, bound: bound) || visit(right, bound: bound)
+            }
+        }
+        return visit(root, bound: [])
+    }
+}
+
+/// A condition that could not be parsed, checked or evaluated.
+public struct ConditionError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Zero-based character offset within the expression (or the `when` value, from ``ConditionExpression/parse(when:)``).
+    public var offset: Int
+    public var message: String
+    public var hint: String?
+
+    public init(offset: Int, message: String, hint: String? = nil) {
+        self.offset = offset
+        self.message = message
+        self.hint = hint
+    }
+
+    public var description: String { message + (hint.map { " (\($0))" } ?? "") }
+}
+
+/// A recursive-descent parser of CEL's grammar, for the subset ``ConditionExpression`` takes.
+struct ConditionParser {
+    let characters: [Character]
+    var position = 0
+    /// Nesting depth, bounded so that a hostile file cannot exhaust the stack.
+    var depth = 0
+    static let maximumDepth = 64
+
+    init(_ text: String) { characters = Array(text) }
+
+    var atEnd: Bool {
+        var index = position
+        while index < characters.count, characters[index].isWhitespace { index += 1 }
+        return index >= characters.count
+    }
+
+    func error(_ message: String, at offset: Int? = nil, hint: String? = nil) -> ConditionError {
+        ConditionError(offset: offset ?? position, message: message, hint: hint)
+    }
+
+    mutating func skipSpace() {
+        while position < characters.count, characters[position].isWhitespace { position += 1 }
+    }
+
+    func describeCurrent() -> String {
+        var index = position
+        while index < characters.count, characters[index].isWhitespace { index += 1 }
+        return index < characters.count ? "'\(characters[index])'" : "the end"
+    }
+
+    /// Consumes `token` (after spaces) when it comes next.
+    mutating func accept(_ token: String) -> Bool {
+        skipSpace()
+        let expected = Array(token)
+        guard position + expected.count <= characters.count,
+            Array(characters[position..<(position + expected.count)]) == expected
+        else { return false }
+        // `in` is a word: not the start of `index`.
+        if token.first?.isLetter == true, position + expected.count < characters.count,
+            Self.isIdentifierCharacter(characters[position + expected.count])
+        {
+            return false
+        }
+        position += expected.count
+        return true
+    }
+
+    mutating func expect(_ token: String, _ what: String) throws(ConditionError) {
+        guard accept(token) else { throw error("expected '\(token)' \(what), found \(describeCurrent())") }
+    }
+
+    static func isIdentifierCharacter(_ character: Character) -> Bool {
+        character.isASCII && (character.isLetter || character.isNumber || character == "_")
+    }
+
+    mutating func nested<T>(_ body: (inout ConditionParser) throws(ConditionError) -> T) throws(ConditionError) -> T {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Self.maximumDepth else { throw error("the expression nests too deeply") }
+        return try body(&self)
+    }
+
+    mutating func parseExpression() throws(ConditionError) -> ConditionExpression.Node {
+        skipSpace()
+        guard position < characters.count else { throw error("an empty condition") }
+        return try nested { (parser: inout ConditionParser) throws(ConditionError) in try parser.parseOr() }
+    }
+
+    mutating func parseOr() throws(ConditionError) -> ConditionExpression.Node {
+        var left = try parseAnd()
+        while true {
+            skipSpace()
+            let offset = position
+            guard accept("||") else { return left }
+            left = .init(kind: .binary(.or, left, try parseAnd()), offset: offset)
+        }
+    }
+
+    mutating func parseAnd() throws(ConditionError) -> ConditionExpression.Node {
+        var left = try parseRelation()
+        while true {
+            skipSpace()
+            let offset = position
+            guard accept("&&") else { return left }
+            left = .init(kind: .binary(.and, left, try parseRelation()), offset: offset)
+        }
+    }
+
+    mutating func parseRelation() throws(ConditionError) -> ConditionExpression.Node {
+        var left = try parseUnary()
+        while true {
+            skipSpace()
+            let offset = position
+            var found: ConditionExpression.BinaryOperator?
+            for candidate in [
+                ConditionExpression.BinaryOperator.equal, .notEqual, .lessOrEqual, .greaterOrEqual, .less, .greater,
+                .isIn,
+            ] where accept(candidate.rawValue) {
+                found = candidate
+                break
+            }
+            if found == nil, accept("=") {
+                throw error("'=' is not a comparison: write '=='", at: offset)
+            }
+            guard let found else { return left }
+            left = .init(kind: .binary(found, left, try parseUnary()), offset: offset)
+        }
+    }
+
+    mutating func parseUnary() throws(ConditionError) -> ConditionExpression.Node {
+        skipSpace()
+        let offset = position
+        if accept("!") {
+            return .init(
+                kind: .not(
+                    try nested { (parser: inout ConditionParser) throws(ConditionError) in try parser.parseUnary() }),
+                offset: offset)
+        }
+        if accept("-") {
+            return .init(
+                kind: .negate(
+                    try nested { (parser: inout ConditionParser) throws(ConditionError) in try parser.parseUnary() }),
+                offset: offset)
+        }
+        return try parseMember()
+    }
+
+    mutating func parseMember() throws(ConditionError) -> ConditionExpression.Node {
+        var node = try parsePrimary()
+        while true {
+            skipSpace()
+            let offset = position
+            if accept(".") {
+                skipSpace()
+                let nameOffset = position
+                guard let name = identifier() else {
+                    throw error("expected a field or function name after '.', found \(describeCurrent())")
+                }
+                skipSpace()
+                if position < characters.count, characters[position] == "(" {
+                    position += 1
+                    if name == "exists" {
+                        skipSpace()
+                        let variableOffset = position
+                        guard let variable = identifier() else {
+                            throw error("exists takes a variable name and a condition: list.exists(x, x > 1)")
+                        }
+                        guard !ConditionExpression.variables.contains(variable) || variable == "item" else {
+                            throw error(
+                                "'\(variable)' is a variable of its own; choose another name", at: variableOffset)
+                        }
+                        try expect(",", "after the variable of exists")
+                        let predicate = try parseExpression()
+                        try expect(")", "to close exists(…)")
+                        node = .init(kind: .exists(node, variable: variable, predicate: predicate), offset: nameOffset)
+                        continue
+                    }
+                    let arguments = try parseArguments()
+                    guard ["contains", "startsWith", "endsWith", "size"].contains(name) else {
+                        throw error(
+                            "unknown function '\(name)'", at: nameOffset,
+                            hint: "functions: contains, startsWith, endsWith, size, exists, has")
+                    }
+                    node = .init(kind: .call(name, target: node, arguments: arguments), offset: nameOffset)
+                } else {
+                    node = .init(kind: .select(node, field: name), offset: nameOffset)
+                }
+            } else if accept("[") {
+                let key = try parseExpression()
+                try expect("]", "to close the index")
+                node = .init(kind: .index(node, key), offset: offset)
+            } else {
+                return node
+            }
+        }
+    }
+
+    mutating func parseArguments() throws(ConditionError) -> [ConditionExpression.Node] {
+        var arguments: [ConditionExpression.Node] = []
+        if accept(")") { return arguments }
+        while true {
+            arguments.append(try parseExpression())
+            if accept(")") { return arguments }
+            try expect(",", "between arguments")
+        }
+    }
+
+    mutating func identifier() -> String? {
+        let start = position
+        guard position < characters.count, characters[position].isASCII,
+            characters[position].isLetter || characters[position] == "_"
+        else { return nil }
+        while position < characters.count, Self.isIdentifierCharacter(characters[position]) { position += 1 }
+        // Step ids may have '-' (steps.fetch-items.output): CEL would read a minus; wfd reads the id.
+        while position + 1 < characters.count, characters[position] == "-",
+            Self.isIdentifierCharacter(characters[position + 1]), start > 0, characters[start - 1] == "."
+        {
+            position += 1
+            while position < characters.count, Self.isIdentifierCharacter(characters[position]) { position += 1 }
+        }
+        return String(characters[start..<position])
+    }
+
+    mutating func parsePrimary() throws(ConditionError) -> ConditionExpression.Node {
+        skipSpace()
+        let offset = position
+        guard position < characters.count else { throw error("expected a value, found the end") }
+        let character = characters[position]
+        if character == "(" {
+            position += 1
+            let inner = try parseExpression()
+            try expect(")", "to close the parenthesis")
+            return inner
+        }
+        if character == "[" {
+            position += 1
+            var items: [ConditionExpression.Node] = []
+            if !accept("]") {
+                while true {
+                    items.append(try parseExpression())
+                    if accept("]") { break }
+                    try expect(",", "between list items")
+                }
+            }
+            return .init(kind: .list(items), offset: offset)
+        }
+        if character == "\"" || character == "'" { return .init(kind: .literal(.string(try string())), offset: offset) }
+        if character.isASCII && character.isNumber { return .init(kind: .literal(try number()), offset: offset) }
+        guard let name = identifier() else {
+            throw error(
+                "unexpected '\(character)'", hint: "expected a value, a variable (steps, params, run, item) or '('")
+        }
+        switch name {
+        case "true": return .init(kind: .literal(.bool(true)), offset: offset)
+        case "false": return .init(kind: .literal(.bool(false)), offset: offset)
+        case "null": return .init(kind: .literal(.null), offset: offset)
+        default: break
+        }
+        skipSpace()
+        if position < characters.count, characters[position] == "(" {
+            position += 1
+            switch name {
+            case "size":
+                let arguments = try parseArguments()
+                guard arguments.count == 1 else { throw error("size takes one argument", at: offset) }
+                return .init(kind: .call("size", target: nil, arguments: arguments), offset: offset)
+            case "has":
+                let argument = try parseExpression()
+                try expect(")", "to close has(…)")
+                guard case .select = argument.kind else {
+                    throw error("has takes a field selection, like has(steps.fetch.output.source)", at: offset)
+                }
+                return .init(kind: .call("has", target: nil, arguments: [argument]), offset: offset)
+            default:
+                throw error(
+                    "unknown function '\(name)'", at: offset,
+                    hint:
+                        "functions: size(x), has(a.b), and s.contains(t), s.startsWith(t), s.endsWith(t), list.exists(x, p)"
+                )
+            }
+        }
+        return .init(kind: .identifier(name), offset: offset)
+    }
+
+    mutating func string() throws(ConditionError) -> String {
+        let start = position
+        let quote = characters[position]
+        position += 1
+        var text = ""
+        while position < characters.count {
+            let character = characters[position]
+            position += 1
+            if character == quote { return text }
+            guard character == "\\" else {
+                text.append(character)
+                continue
+            }
+            guard position < characters.count else { break }
+            let escaped = characters[position]
+            position += 1
+            switch escaped {
+            case "\\", "'", "\"", "`", "?": text.append(escaped)
+            case "n": text.append("\n")
+            case "r": text.append("\r")
+            case "t": text.append("\t")
+            case "u":
+                guard position + 4 <= characters.count,
+                    let code = UInt32(String(characters[position..<(position + 4)]), radix: 16),
+                    let scalar = Unicode.Scalar(code)
+                else { throw error("\\u takes four hex digits of a character", at: position - 2) }
+                text.unicodeScalars.append(scalar)
+                position += 4
+            default: throw error("unknown escape '\\\(escaped)' in a string", at: position - 2)
+            }
+        }
+        throw error("the string is not closed with \(quote)", at: start)
+    }
+
+    mutating func number() throws(ConditionError) -> ConditionValue {
+        let start = position
+        while position < characters.count, characters[position].isASCII, characters[position].isNumber {
+            position += 1
+        }
+        var isDouble = false
+        if position + 1 < characters.count, characters[position] == ".", characters[position + 1].isNumber {
+            isDouble = true
+            position += 1
+            while position < characters.count, characters[position].isASCII, characters[position].isNumber {
+                position += 1
+            }
+        }
+        if position < characters.count, characters[position] == "e" || characters[position] == "E" {
+            isDouble = true
+            position += 1
+            if position < characters.count, characters[position] == "+" || characters[position] == "-" { position += 1 }
+            while position < characters.count, characters[position].isASCII, characters[position].isNumber {
+                position += 1
+            }
+        }
+        let text = String(characters[start..<position])
+        if isDouble, let value = Double(text), value.isFinite { return .double(value) }
+        if !isDouble, let value = Int64(text) { return .int(value) }
+        throw error("'\(text)' is not a number wfd can read", at: start)
+    }
+}
