@@ -21,7 +21,7 @@ RELEASE_SCRATCH = .build-static
 RELEASE = $(RELEASE_SCRATCH)/release
 FUZZ_SCRATCH = .build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS = job-file cron calendar template schema record
+FUZZ_TARGETS = job-file cron calendar template schema record condition
 
 .PHONY: all deps build run test soak bench install uninstall lint clean man fuzz sanitize
 

@@ -20,6 +20,10 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     /// A JSON document written by ``RecordJSON``: the same bytes as Foundation's encoder, and
     /// read back as the same value.
     case record
+    /// A `when: ${{ … }}` condition: parsed, checked against a job, and evaluated on fixed values;
+    /// one the checker passes never fails at run time on a kind the file told (only JSON values
+    /// may surprise it).
+    case condition
 
     public func run(_ data: Data) {
         let text = String(decoding: data, as: UTF8.self)
@@ -40,6 +44,16 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
             guard let document = JSONValue.parse(data), let schema = try? JSONSchema(document) else { return }
             for instance in [document, .null, .bool(true), .number(0), .string(""), .array([]), .object([:])] {
                 _ = schema.validate(instance)
+            }
+        case .condition:
+            guard let expression = try? ConditionExpression(parsing: text) else { return }
+            let checked = (try? expression.check(in: Self.conditionContext)) != nil
+            let outcome = expression.evaluate(in: Self.conditionScope)
+            // `text` is the only step whose output the file tells (a string); the rest is JSON.
+            if checked, outcome.value == nil, !text.contains("fetch"), !text.contains("item"),
+                !text.contains("lint"), !text.contains("[")
+            {
+                fatalError("fuzz property violated: '\(text)' passed the checker and failed: \(outcome.error ?? "")")
             }
         case .record:
             // Read: RecordJSON's decoder reads what Foundation's reads, as the same value, for
@@ -69,6 +83,21 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
             }
         }
     }
+
+    static let conditionScope = ConditionScope(
+        steps: [
+            StepID("fetch")!: (.succeeded, .object(["items": .array([.number(1), .string("two")]), "n": .number(3)])),
+            StepID("text")!: (.succeeded, .string("hello")), StepID("lint")!: (.failed, nil),
+        ], params: ["who": "world"], run: RunID.make(at: Date(timeIntervalSince1970: 1_800_000_000), suffix: 1),
+        trigger: .manual, job: JobID("fuzz")!, item: .object(["kind": .string("bug")]))
+
+    static let conditionContext = ConditionContext(
+        step: StepID("route")!,
+        steps: [
+            StepID("fetch")!: StepDefinition(id: StepID("fetch")!, run: "true"),
+            StepID("text")!: StepDefinition(id: StepID("text")!, run: "true"),
+            StepID("lint")!: StepDefinition(id: StepID("lint")!, run: "true"),
+        ], upstream: [StepID("fetch")!, StepID("text")!, StepID("lint")!], params: ["who"], hasItem: true)
 
     /// The next time after each start, in each zone, is later than the start (or there is none).
     private func checkEveryNextIsLater(_ what: String, _ next: (Date, TimeZone) -> Date?) {

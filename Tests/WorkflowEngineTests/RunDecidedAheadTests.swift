@@ -117,6 +117,35 @@ final class RecordingExecutor: StepExecutor {
         #expect(final.steps[0].state == .cancelled)
     }
 
+    /// `wfctl cancel` of a run decided ahead, before its fire time: the scheduler finds it active
+    /// and cancels it, and its step never starts.
+    @Test func cancellingAPreparedRunBeforeItsFireTimeRunsNothing() async throws {
+        let dir = try TemporaryDirectory("ahead-wfctl-cancel")
+        try dir.write("jobs/tick.yaml", "schedule: '0 * * * * *'\nsteps:\n  - {id: a, run: 'true'}\n")
+        let clock = ManualClock(now: t0 + 30)
+        let state = StateDirectory(root: dir.file("state"))
+        let executor = RecordingExecutor()
+        let scheduler = Scheduler(
+            configuration: .init(jobsDirectory: dir.file("jobs"), state: state, hostZone: .gmt, daemonEnvironment: [:]),
+            clock: clock, executor: executor, reporter: RecordingReporter(), logger: CapturedLog().logger)
+        let running = Task { try await scheduler.run() }
+        #expect(await eventually { clock.sleeperCount == 1 })
+        clock.advance(to: t0 + 59.6)
+        let store = RunStore(directory: state)
+        #expect(await eventually { (try? store.loadLatest(JobID("tick")!))?.active != nil })
+        let run = try #require(try store.loadLatest(JobID("tick")!).active?.id)
+        let found = Locked<Bool?>(nil)
+        scheduler.cancelRun(run, reason: "cancelled with wfctl") { active in found.withLock { $0 = active } }
+        #expect(await eventually { found.withLock { $0 } == true }, "the prepared run is active")
+        #expect(await eventually { (try? store.loadRun(JobID("tick")!, run))?.state == .cancelled })
+        clock.advance(to: t0 + 61)
+        #expect(executor.count == 0)
+        #expect(try store.loadStep(JobID("tick")!, run, StepID("a")!).skipCause == nil)
+        #expect(try store.loadStep(JobID("tick")!, run, StepID("a")!).state == .cancelled)
+        scheduler.shutdown()
+        try await running.value
+    }
+
     /// The job file is removed after its next run was decided, before its fire time.
     @Test func removingTheJobBeforeAPreparedRunsFireTimeCancelsIt() async throws {
         let dir = try TemporaryDirectory("ahead-remove")
