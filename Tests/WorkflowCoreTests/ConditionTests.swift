@@ -105,11 +105,50 @@ import WorkflowTesting
         }
     }
 
+    /// The deepest conditions wfd accepts are parsed, checked and evaluated within 256 KiB of
+    /// stack, in a debug build (whose frames are the largest): half of the smallest thread stack
+    /// they meet (512 KiB).
+    @Test func theDeepestAcceptedConditionsFitInAQuarterMegabyteOfStack() async throws {
+        let nested = String(repeating: "(", count: 15) + "steps.a.state == 'x'" + String(repeating: ")", count: 15)
+        let chain = "has(steps.a.output" + String(repeating: ".b", count: 28) + ")"
+        let long = (0..<14).map { "steps.a.state != '\($0)'" }.joined(separator: " && ")
+        let negated = String(repeating: "!", count: 14) + "(steps.a.state == 'x')"
+        var fetch = StepDefinition(id: StepID("a")!, run: "true")
+        fetch.output = .json
+        let context = ConditionContext(
+            step: StepID("b")!, steps: [StepID("a")!: fetch], upstream: [StepID("a")!], params: [], hasItem: false)
+        var deep = JSONValue.object([:])
+        for _ in 0..<28 { deep = .object(["b": deep]) }
+        let scope = ConditionScope(
+            steps: [StepID("a")!: (.succeeded, deep)], params: [:], run: RunID("r")!, trigger: .manual, job: JobID("j")!)
+        for text in [nested, chain, long, negated] {
+            let outcome: String = await withCheckedContinuation { continuation in
+                let thread = Thread {
+                    do {
+                        let expression = try ConditionExpression(parsing: text)
+                        try expression.check(in: context)
+                        let value = expression.evaluate(in: scope)
+                        continuation.resume(returning: value.value.map { "\($0)" } ?? value.error ?? "")
+                    } catch {
+                        continuation.resume(returning: "refused: \(error)")
+                    }
+                }
+                thread.stackSize = 256 * 1024
+                thread.start()
+            }
+            #expect(outcome == "true" || outcome == "false", "\(text): \(outcome)")
+        }
+    }
+
     @Test func aHostileExpressionIsBounded() {
         let deep = String(repeating: "(", count: 500) + "true" + String(repeating: ")", count: 500)
         #expect(throws: ConditionError.self) { try ConditionExpression(parsing: deep) }
         let notNot = String(repeating: "!", count: 500) + "true"
         #expect(throws: ConditionError.self) { try ConditionExpression(parsing: notNot) }
+        let chain = "a" + String(repeating: ".b", count: 5000)
+        #expect(throws: ConditionError.self) { try ConditionExpression(parsing: chain) }
+        let long = (0..<5000).map { "x == \($0)" }.joined(separator: " || ")
+        #expect(throws: ConditionError.self) { try ConditionExpression(parsing: long) }
     }
 
     @Test func knowsWhetherItReadsStatesOrTheItem() throws {

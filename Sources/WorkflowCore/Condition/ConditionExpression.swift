@@ -17,8 +17,17 @@ import Foundation
 public struct ConditionExpression: Sendable, Equatable {
     /// One node of the tree, with the offset (in characters, within the expression) it starts at.
     public struct Node: Sendable, Equatable {
-        public var kind: Kind
-        public var offset: Int
+        public let kind: Kind
+        public let offset: Int
+        /// The length of the longest path down from here: what every walk of the tree recurses
+        /// through, bounded by ``ConditionParser/maximumHeight``.
+        public let height: Int
+
+        public init(kind: Kind, offset: Int) {
+            self.kind = kind
+            self.offset = offset
+            height = 1 + (kind.children.map(\.height).max() ?? 0)
+        }
 
         public indirect enum Kind: Sendable, Equatable {
             case literal(ConditionValue)
@@ -33,6 +42,18 @@ public struct ConditionExpression: Sendable, Equatable {
             case not(Node)
             case negate(Node)
             case binary(BinaryOperator, Node, Node)
+
+            var children: [Node] {
+                switch self {
+                case .literal, .identifier: []
+                case .list(let items): items
+                case .select(let inner, _), .not(let inner), .negate(let inner): [inner]
+                case .index(let base, let key): [base, key]
+                case .call(_, let target, let arguments): (target.map { [$0] } ?? []) + arguments
+                case .exists(let list, _, let predicate): [list, predicate]
+                case .binary(_, let left, let right): [left, right]
+                }
+            }
         }
     }
 
@@ -168,7 +189,19 @@ struct ConditionParser {
     var position = 0
     /// Nesting depth, bounded so that a hostile file cannot exhaust the stack.
     var depth = 0
-    static let maximumDepth = 64
+    /// How deep parentheses, lists, calls and `!`/`-` may nest while parsing.
+    static let maximumDepth = 16
+    /// How tall the tree may grow (a chain `a.b.c…` or `x && y && …` grows it without nesting):
+    /// checking and evaluating recurse through it, on threads with 512 KiB stacks.
+    static let maximumHeight = 32
+
+    func make(_ kind: ConditionExpression.Node.Kind, _ offset: Int) throws(ConditionError) -> ConditionExpression.Node {
+        let node = ConditionExpression.Node(kind: kind, offset: offset)
+        guard node.height <= Self.maximumHeight else {
+            throw error("the expression is too deep (more than \(Self.maximumHeight) levels)", at: offset)
+        }
+        return node
+    }
 
     init(_ text: String) { characters = Array(text) }
 
@@ -236,7 +269,7 @@ struct ConditionParser {
             skipSpace()
             let offset = position
             guard accept("||") else { return left }
-            left = .init(kind: .binary(.or, left, try parseAnd()), offset: offset)
+            left = try make(.binary(.or, left, try parseAnd()), offset)
         }
     }
 
@@ -246,7 +279,7 @@ struct ConditionParser {
             skipSpace()
             let offset = position
             guard accept("&&") else { return left }
-            left = .init(kind: .binary(.and, left, try parseRelation()), offset: offset)
+            left = try make(.binary(.and, left, try parseRelation()), offset)
         }
     }
 
@@ -267,7 +300,7 @@ struct ConditionParser {
                 throw error("'=' is not a comparison: write '=='", at: offset)
             }
             guard let found else { return left }
-            left = .init(kind: .binary(found, left, try parseUnary()), offset: offset)
+            left = try make(.binary(found, left, try parseUnary()), offset)
         }
     }
 
@@ -275,16 +308,16 @@ struct ConditionParser {
         skipSpace()
         let offset = position
         if accept("!") {
-            return .init(
-                kind: .not(
+            return try make(
+                .not(
                     try nested { (parser: inout ConditionParser) throws(ConditionError) in try parser.parseUnary() }),
-                offset: offset)
+                offset)
         }
         if accept("-") {
-            return .init(
-                kind: .negate(
+            return try make(
+                .negate(
                     try nested { (parser: inout ConditionParser) throws(ConditionError) in try parser.parseUnary() }),
-                offset: offset)
+                offset)
         }
         return try parseMember()
     }
@@ -316,7 +349,7 @@ struct ConditionParser {
                         try expect(",", "after the variable of exists")
                         let predicate = try parseExpression()
                         try expect(")", "to close exists(…)")
-                        node = .init(kind: .exists(node, variable: variable, predicate: predicate), offset: nameOffset)
+                        node = try make(.exists(node, variable: variable, predicate: predicate), nameOffset)
                         continue
                     }
                     let arguments = try parseArguments()
@@ -325,14 +358,14 @@ struct ConditionParser {
                             "unknown function '\(name)'", at: nameOffset,
                             hint: "functions: contains, startsWith, endsWith, size, exists, has")
                     }
-                    node = .init(kind: .call(name, target: node, arguments: arguments), offset: nameOffset)
+                    node = try make(.call(name, target: node, arguments: arguments), nameOffset)
                 } else {
-                    node = .init(kind: .select(node, field: name), offset: nameOffset)
+                    node = try make(.select(node, field: name), nameOffset)
                 }
             } else if accept("[") {
                 let key = try parseExpression()
                 try expect("]", "to close the index")
-                node = .init(kind: .index(node, key), offset: offset)
+                node = try make(.index(node, key), offset)
             } else {
                 return node
             }
@@ -386,18 +419,18 @@ struct ConditionParser {
                     try expect(",", "between list items")
                 }
             }
-            return .init(kind: .list(items), offset: offset)
+            return try make(.list(items), offset)
         }
-        if character == "\"" || character == "'" { return .init(kind: .literal(.string(try string())), offset: offset) }
-        if character.isASCII && character.isNumber { return .init(kind: .literal(try number()), offset: offset) }
+        if character == "\"" || character == "'" { return try make(.literal(.string(try string())), offset) }
+        if character.isASCII && character.isNumber { return try make(.literal(try number()), offset) }
         guard let name = identifier() else {
             throw error(
                 "unexpected '\(character)'", hint: "expected a value, a variable (steps, params, run, item) or '('")
         }
         switch name {
-        case "true": return .init(kind: .literal(.bool(true)), offset: offset)
-        case "false": return .init(kind: .literal(.bool(false)), offset: offset)
-        case "null": return .init(kind: .literal(.null), offset: offset)
+        case "true": return try make(.literal(.bool(true)), offset)
+        case "false": return try make(.literal(.bool(false)), offset)
+        case "null": return try make(.literal(.null), offset)
         default: break
         }
         skipSpace()
@@ -407,14 +440,14 @@ struct ConditionParser {
             case "size":
                 let arguments = try parseArguments()
                 guard arguments.count == 1 else { throw error("size takes one argument", at: offset) }
-                return .init(kind: .call("size", target: nil, arguments: arguments), offset: offset)
+                return try make(.call("size", target: nil, arguments: arguments), offset)
             case "has":
                 let argument = try parseExpression()
                 try expect(")", "to close has(…)")
                 guard case .select = argument.kind else {
                     throw error("has takes a field selection, like has(steps.fetch.output.source)", at: offset)
                 }
-                return .init(kind: .call("has", target: nil, arguments: [argument]), offset: offset)
+                return try make(.call("has", target: nil, arguments: [argument]), offset)
             default:
                 throw error(
                     "unknown function '\(name)'", at: offset,
@@ -423,7 +456,7 @@ struct ConditionParser {
                 )
             }
         }
-        return .init(kind: .identifier(name), offset: offset)
+        return try make(.identifier(name), offset)
     }
 
     mutating func string() throws(ConditionError) -> String {

@@ -178,129 +178,170 @@ struct ConditionEvaluator {
     }
 
     /// `noting`: remember the value of a path read here (not of the inner parts of a longer path,
-    /// `steps.a` and `steps.a.output` of `steps.a.output.source`).
+    /// `steps.a` and `steps.a.output` of `steps.a.output.source`). Each kind of node is evaluated
+    /// in a function of its own, so that this one, which the tree's height recurses through,
+    /// keeps a small stack frame.
+    func fail(_ message: String) -> Result<ConditionValue, EvaluationProblem> {
+        .failure(EvaluationProblem(message: message))
+    }
+
     mutating func evaluate(_ node: ConditionExpression.Node, noting: Bool = true) -> Result<
         ConditionValue, EvaluationProblem
     > {
-        func fail(_ message: String) -> Result<ConditionValue, EvaluationProblem> {
-            .failure(EvaluationProblem(message: message))
-        }
         switch node.kind {
         case .literal(let value): return .success(value)
-        case .list(let items):
-            var values: [ConditionValue] = []
-            for item in items {
-                switch evaluate(item) {
-                case .success(let value): values.append(value)
-                case .failure(let problem): return .failure(problem)
-                }
-            }
-            return .success(.list(values))
-        case .identifier(let name):
-            if let value = bound.last(where: { $0.0 == name })?.1 { return .success(value) }
-            guard let value = variables[name] else {
-                return fail(
-                    name == "item" ? "'item' has no value: the step has no for_each" : "unknown variable '\(name)'")
-            }
-            if name == "item" { note(node, value, noting) }
-            return .success(value)
-        case .select(let inner, let field):
-            let base: ConditionValue
-            switch evaluate(inner, noting: false) {
-            case .success(let value): base = value
-            case .failure(let problem): return .failure(problem)
-            }
-            guard case .map(let fields) = base else {
-                return fail("\(path(of: inner) ?? "the value") is \(base.typePhrase), which has no field '\(field)'")
-            }
-            guard let value = fields[field] else {
-                note(inner, base, true)  // what it looked in, for `wfctl why`
-                let keys = fields.keys.sorted().prefix(10).joined(separator: ", ")
-                if case .identifier("steps") = inner.kind { return fail("no step '\(field)' in this run") }
-                if field == "output", let state = fields["state"] {
-                    return fail(
-                        "\(path(of: inner) ?? "the step") has no output (it is \(state.json.environmentText)); "
-                            + "test it with has(\(path(of: node) ?? "…")) first")
-                }
-                return fail(
-                    "no field '\(field)' in \(path(of: inner) ?? "the value") (its fields: \(keys.isEmpty ? "none" : keys))"
-                )
-            }
-            note(node, value, noting)
-            return .success(value)
-        case .index(let inner, let keyNode):
-            let base: ConditionValue
-            let key: ConditionValue
-            switch (evaluate(inner, noting: false), evaluate(keyNode)) {
-            case (.success(let a), .success(let b)): (base, key) = (a, b)
-            case (.failure(let problem), _), (_, .failure(let problem)): return .failure(problem)
-            }
-            switch (base, key) {
-            case (.list(let items), _):
-                guard let number = key.number, number == number.rounded(), let index = Int(exactly: number) else {
-                    return fail("a list is indexed by a whole number, not \(key.typePhrase)")
-                }
-                guard items.indices.contains(index) else {
-                    return fail(
-                        "index \(index) is out of range: \(path(of: inner) ?? "the list") has \(items.count) items")
-                }
-                note(node, items[index], noting)
-                return .success(items[index])
-            case (.map(let fields), .string(let name)):
-                guard let value = fields[name] else {
-                    return fail("no key '\(name)' in \(path(of: inner) ?? "the map")")
-                }
-                note(node, value, noting)
-                return .success(value)
-            default:
-                return fail("\(base.typePhrase) cannot be indexed by \(key.typePhrase)")
-            }
+        case .list(let items): return evaluateList(node, items, noting: noting)
+        case .identifier(let name): return evaluateIdentifier(node, name, noting: noting)
+        case .select(let inner, let field): return evaluateSelect(node, inner, field, noting: noting)
+        case .index(let inner, let keyNode): return evaluateIndex(node, inner, keyNode, noting: noting)
         case .call(let name, let target, let arguments):
             return call(name, target: target, arguments: arguments)
         case .exists(let listNode, let variable, let predicate):
-            let list: ConditionValue
-            switch evaluate(listNode) {
-            case .success(let value): list = value
-            case .failure(let problem): return .failure(problem)
-            }
-            let elements: [ConditionValue]
-            switch list {
-            case .list(let items): elements = items
-            case .map(let fields): elements = fields.keys.sorted().map { .string($0) }
-            default: return fail("exists needs a list or a map, not \(list.typePhrase)")
-            }
-            // CEL: true if any element gives true, even when another one errs.
-            var firstProblem: EvaluationProblem?
-            for element in elements {
-                bound.append((variable, element))
-                let result = evaluate(predicate)
-                bound.removeLast()
-                switch result {
-                case .success(.bool(true)): return .success(.bool(true))
-                case .success(.bool(false)): continue
-                case .success(let other):
-                    firstProblem =
-                        firstProblem ?? EvaluationProblem(message: "exists' condition gave \(other.typePhrase)")
-                case .failure(let problem): firstProblem = firstProblem ?? problem
-                }
-            }
-            if let firstProblem { return .failure(firstProblem) }
-            return .success(.bool(false))
-        case .not(let inner):
-            switch evaluate(inner) {
-            case .success(.bool(let value)): return .success(.bool(!value))
-            case .success(let other): return fail("'!' needs a bool, not \(other.typePhrase)")
-            case .failure(let problem): return .failure(problem)
-            }
-        case .negate(let inner):
-            switch evaluate(inner) {
-            case .success(.int(let value)) where value != .min: return .success(.int(-value))
-            case .success(.double(let value)): return .success(.double(-value))
-            case .success(let other): return fail("'-' needs a number, not \(other.typePhrase)")
-            case .failure(let problem): return .failure(problem)
-            }
+            return evaluateExists(node, listNode, variable, predicate, noting: noting)
+        case .not(let inner): return evaluateNot(node, inner, noting: noting)
+        case .negate(let inner): return evaluateNegate(node, inner, noting: noting)
         case .binary(let operation, let leftNode, let rightNode):
             return binary(operation, leftNode, rightNode)
+        }
+    }
+
+    mutating func evaluateList(_ node: ConditionExpression.Node, _ items: [ConditionExpression.Node], noting: Bool)
+        -> Result<ConditionValue, EvaluationProblem>
+    {
+        var values: [ConditionValue] = []
+        for item in items {
+            switch evaluate(item) {
+            case .success(let value): values.append(value)
+            case .failure(let problem): return .failure(problem)
+            }
+        }
+        return .success(.list(values))
+    }
+
+    mutating func evaluateIdentifier(_ node: ConditionExpression.Node, _ name: String, noting: Bool) -> Result<
+        ConditionValue, EvaluationProblem
+    > {
+        if let value = bound.last(where: { $0.0 == name })?.1 { return .success(value) }
+        guard let value = variables[name] else {
+            return fail(
+                name == "item" ? "'item' has no value: the step has no for_each" : "unknown variable '\(name)'")
+        }
+        if name == "item" { note(node, value, noting) }
+        return .success(value)
+    }
+
+    mutating func evaluateSelect(
+        _ node: ConditionExpression.Node, _ inner: ConditionExpression.Node, _ field: String, noting: Bool
+    ) -> Result<ConditionValue, EvaluationProblem> {
+        let base: ConditionValue
+        switch evaluate(inner, noting: false) {
+        case .success(let value): base = value
+        case .failure(let problem): return .failure(problem)
+        }
+        guard case .map(let fields) = base else {
+            return fail("\(path(of: inner) ?? "the value") is \(base.typePhrase), which has no field '\(field)'")
+        }
+        guard let value = fields[field] else {
+            note(inner, base, true)  // what it looked in, for `wfctl why`
+            let keys = fields.keys.sorted().prefix(10).joined(separator: ", ")
+            if case .identifier("steps") = inner.kind { return fail("no step '\(field)' in this run") }
+            if field == "output", let state = fields["state"] {
+                return fail(
+                    "\(path(of: inner) ?? "the step") has no output (it is \(state.json.environmentText)); "
+                        + "test it with has(\(path(of: node) ?? "…")) first")
+            }
+            return fail(
+                "no field '\(field)' in \(path(of: inner) ?? "the value") (its fields: \(keys.isEmpty ? "none" : keys))"
+            )
+        }
+        note(node, value, noting)
+        return .success(value)
+    }
+
+    mutating func evaluateIndex(
+        _ node: ConditionExpression.Node, _ inner: ConditionExpression.Node, _ keyNode: ConditionExpression.Node,
+        noting: Bool
+    ) -> Result<ConditionValue, EvaluationProblem> {
+        let base: ConditionValue
+        let key: ConditionValue
+        switch (evaluate(inner, noting: false), evaluate(keyNode)) {
+        case (.success(let a), .success(let b)): (base, key) = (a, b)
+        case (.failure(let problem), _), (_, .failure(let problem)): return .failure(problem)
+        }
+        switch (base, key) {
+        case (.list(let items), _):
+            guard let number = key.number, number == number.rounded(), let index = Int(exactly: number) else {
+                return fail("a list is indexed by a whole number, not \(key.typePhrase)")
+            }
+            guard items.indices.contains(index) else {
+                return fail(
+                    "index \(index) is out of range: \(path(of: inner) ?? "the list") has \(items.count) items")
+            }
+            note(node, items[index], noting)
+            return .success(items[index])
+        case (.map(let fields), .string(let name)):
+            guard let value = fields[name] else {
+                return fail("no key '\(name)' in \(path(of: inner) ?? "the map")")
+            }
+            note(node, value, noting)
+            return .success(value)
+        default:
+            return fail("\(base.typePhrase) cannot be indexed by \(key.typePhrase)")
+        }
+    }
+
+    mutating func evaluateExists(
+        _ node: ConditionExpression.Node, _ listNode: ConditionExpression.Node, _ variable: String,
+        _ predicate: ConditionExpression.Node, noting: Bool
+    ) -> Result<ConditionValue, EvaluationProblem> {
+        let list: ConditionValue
+        switch evaluate(listNode) {
+        case .success(let value): list = value
+        case .failure(let problem): return .failure(problem)
+        }
+        let elements: [ConditionValue]
+        switch list {
+        case .list(let items): elements = items
+        case .map(let fields): elements = fields.keys.sorted().map { .string($0) }
+        default: return fail("exists needs a list or a map, not \(list.typePhrase)")
+        }
+        // CEL: true if any element gives true, even when another one errs.
+        var firstProblem: EvaluationProblem?
+        for element in elements {
+            bound.append((variable, element))
+            let result = evaluate(predicate)
+            bound.removeLast()
+            switch result {
+            case .success(.bool(true)): return .success(.bool(true))
+            case .success(.bool(false)): continue
+            case .success(let other):
+                firstProblem =
+                    firstProblem ?? EvaluationProblem(message: "exists' condition gave \(other.typePhrase)")
+            case .failure(let problem): firstProblem = firstProblem ?? problem
+            }
+        }
+        if let firstProblem { return .failure(firstProblem) }
+        return .success(.bool(false))
+    }
+
+    mutating func evaluateNot(_ node: ConditionExpression.Node, _ inner: ConditionExpression.Node, noting: Bool)
+        -> Result<ConditionValue, EvaluationProblem>
+    {
+        switch evaluate(inner) {
+        case .success(.bool(let value)): return .success(.bool(!value))
+        case .success(let other): return fail("'!' needs a bool, not \(other.typePhrase)")
+        case .failure(let problem): return .failure(problem)
+        }
+    }
+
+    mutating func evaluateNegate(_ node: ConditionExpression.Node, _ inner: ConditionExpression.Node, noting: Bool)
+        -> Result<ConditionValue, EvaluationProblem>
+    {
+        switch evaluate(inner) {
+        case .success(.int(let value)) where value != .min: return .success(.int(-value))
+        case .success(.double(let value)): return .success(.double(-value))
+        case .success(let other): return fail("'-' needs a number, not \(other.typePhrase)")
+        case .failure(let problem): return .failure(problem)
         }
     }
 
@@ -374,9 +415,6 @@ struct ConditionEvaluator {
     mutating func call(
         _ name: String, target: ConditionExpression.Node?, arguments: [ConditionExpression.Node]
     ) -> Result<ConditionValue, EvaluationProblem> {
-        func fail(_ message: String) -> Result<ConditionValue, EvaluationProblem> {
-            .failure(EvaluationProblem(message: message))
-        }
         if name == "has", let argument = arguments.first, case .select(let inner, let field) = argument.kind {
             switch evaluate(inner) {
             case .success(.map(let fields)):
