@@ -120,7 +120,8 @@ import WorkflowTesting
         var deep = JSONValue.object([:])
         for _ in 0..<28 { deep = .object(["b": deep]) }
         let scope = ConditionScope(
-            steps: [StepID("a")!: (.succeeded, deep)], params: [:], run: RunID("r")!, trigger: .manual, job: JobID("j")!)
+            steps: [StepID("a")!: (.succeeded, deep)], params: [:], run: RunID("r")!, trigger: .manual, job: JobID("j")!
+        )
         for text in [nested, chain, long, negated] {
             let outcome: String = await withCheckedContinuation { continuation in
                 let thread = Thread {
