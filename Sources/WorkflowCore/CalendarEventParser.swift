@@ -97,7 +97,7 @@ struct CalendarEventParser {
             end -= 4
         } else if let space = bytes.lastIndex(of: Self.space) {
             let name = String(decoding: bytes[(space + 1)...], as: UTF8.self)
-            if Self.isTimeZone(name) {
+            if TimeZoneName.isValid(name) {
                 parsed.zone = name
                 end = space
             }
@@ -420,37 +420,22 @@ struct CalendarEventParser {
         for path in [
             \Parsed.years, \Parsed.months, \Parsed.days, \Parsed.hours, \Parsed.minutes, \Parsed.microseconds,
         ] {
-            parsed[keyPath: path] = parsed[keyPath: path].map(Self.normalize)
+            parsed[keyPath: path] = parsed[keyPath: path].map(CalendarChainRules.normalize)
         }
-    }
-
-    static func normalize(_ chain: [Component]) -> [Component] {
-        var result: [Component] = []
-        for var component in chain {
-            if component.stop > component.start && component.repeatEvery > 0 {
-                component.stop -= (component.stop - component.start) % component.repeatEvery
-            }
-            // A repetition that cannot happen once, or N..N: a single value.
-            if (component.stop > component.start && component.repeatEvery > 0
-                && component.start + component.repeatEvery > component.stop) || component.start == component.stop
-            {
-                component.repeatEvery = 0
-                component.stop = -1
-            }
-            result.append(component)
-        }
-        var unique: [Component] = []
-        for component in result.sorted() where unique.last != component { unique.append(component) }
-        return unique
     }
 
     func validate() throws(ScheduleError) {
-        try valid(parsed.years, 1970, 2199, "year")
-        try valid(parsed.months, 1, 12, "month")
-        try valid(parsed.days, 1, 31, "day", endOfMonth: parsed.endOfMonth)
-        try valid(parsed.hours, 0, 23, "hour")
-        try valid(parsed.minutes, 0, 59, "minute")
-        try valid(parsed.microseconds, 0, 60 * Self.microsecondsPerSecond - 1, "second")
+        let checks: [([Component]?, ClosedRange<Int>, String, Bool)] = [
+            (parsed.years, 1970...2199, "year", false), (parsed.months, 1...12, "month", false),
+            (parsed.days, 1...31, "day", parsed.endOfMonth), (parsed.hours, 0...23, "hour", false),
+            (parsed.minutes, 0...59, "minute", false),
+            (parsed.microseconds, 0...(60 * Self.microsecondsPerSecond - 1), "second", false),
+        ]
+        for (chain, range, what, endOfMonth) in checks {
+            if let problem = CalendarChainRules.problem(in: chain ?? [], range, what, endOfMonth: endOfMonth) {
+                throw fail(problem, at: 0)
+            }
+        }
         for component in parsed.microseconds ?? []
         where [component.start, max(0, component.stop), component.repeatEvery].contains(where: {
             $0 % Self.microsecondsPerSecond != 0
@@ -459,74 +444,4 @@ struct CalendarEventParser {
         }
     }
 
-    /// systemd's `chain_valid`.
-    func valid(_ chain: [Component]?, _ from: Int, _ to: Int, _ what: String, endOfMonth: Bool = false)
-        throws(ScheduleError)
-    {
-        let scale = what == "second" ? Self.microsecondsPerSecond : 1
-        var upper = to
-        func show(_ value: Int) -> String { String(value / scale) }
-        let field = endOfMonth ? "days from the month's end" : "\(what)s"
-        for component in chain ?? [] {
-            // systemd takes 3 off the last day for every entry of a chain from the month's end
-            // (chain_valid recurses with the limit it lowered): `*~27,7` is refused, `*~05,06` not.
-            if endOfMonth { upper -= 3 }
-            guard component.start >= from, component.start <= upper else {
-                throw fail(
-                    "\(what) \(show(component.start)) is out of range: \(field) run \(show(from))..\(show(upper))",
-                    at: 0)
-            }
-            guard component.repeatEvery <= upper - from else {
-                throw fail("the repetition /\(show(component.repeatEvery)) is longer than the \(what)s' range", at: 0)
-            }
-            if component.stop >= 0 {
-                guard component.stop >= from, component.stop <= upper else {
-                    throw fail(
-                        "\(what) \(show(component.stop)) is out of range: \(field) run \(show(from))..\(show(upper))",
-                        at: 0)
-                }
-                guard component.start + component.repeatEvery <= component.stop else {
-                    throw fail(
-                        "the \(what) range \(show(component.start))..\(show(component.stop)) ends before it starts",
-                        at: 0)
-                }
-            } else if endOfMonth
-                ? component.start - component.repeatEvery < from : component.start + component.repeatEvery > upper
-            {
-                throw fail(
-                    "\(what) \(show(component.start)) repeated every \(show(component.repeatEvery)) never repeats "
-                        + "within \(show(from))..\(show(upper))", at: 0)
-            }
-        }
-    }
-
-    // MARK: - Time zones
-
-    /// systemd's `timezone_is_valid`: a name of the time zone database, checked on disk.
-    static func isTimeZone(_ name: String) -> Bool {
-        if name == "UTC" { return true }
-        guard let first = name.utf8.first, first != UInt8(ascii: "/"), name.utf8.count < 4096 else { return false }
-        var slash = false
-        for byte in name.utf8 {
-            let allowed =
-                (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
-                || (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
-                || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z")) || "-_+/".utf8.contains(byte)
-            guard allowed else { return false }
-            if byte == UInt8(ascii: "/") {
-                if slash { return false }
-                slash = true
-            } else {
-                slash = false
-            }
-        }
-        if slash { return false }
-        let path = "/usr/share/zoneinfo/" + name
-        var info = stat()
-        guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG,
-            let handle = FileHandle(forReadingAtPath: path)
-        else { return false }
-        defer { try? handle.close() }
-        return (try? handle.read(upToCount: 4)) == Data("TZif".utf8)
-    }
 }

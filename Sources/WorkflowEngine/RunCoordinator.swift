@@ -10,57 +10,6 @@ public struct PreparedRun: Sendable {
     let inputs: AsyncStream<RunInput>
 }
 
-/// What reaches a running run from outside its machine: events, and decisions on waiting steps
-/// (which are checked and their output written before they become an event).
-enum RunInput: Sendable {
-    case event(RunEvent)
-    case decision(DecisionRequest)
-    /// The fire time of a run decided ahead has come: launch what waits for it.
-    case launchDue
-}
-
-/// A decision on a waiting step, and who hears how it went.
-public struct DecisionRequest: Sendable {
-    public var step: StepID
-    public var item: Int?
-    public var decision: Decision
-    /// Called once the decision is on disk (nil), or with why it was refused.
-    public var reply: @Sendable (String?) -> Void
-
-    public init(step: StepID, item: Int? = nil, decision: Decision, reply: @escaping @Sendable (String?) -> Void) {
-        self.step = step
-        self.item = item
-        self.decision = decision
-        self.reply = reply
-    }
-}
-
-/// Lets others (shutdown, `wfctl cancel`, `wfctl approve`) reach a run.
-public final class RunHandle: Sendable {
-    public let job: JobID
-    public let run: RunID
-    let continuation: AsyncStream<RunInput>.Continuation
-    let clock: any WorkflowClock
-
-    init(job: JobID, run: RunID, continuation: AsyncStream<RunInput>.Continuation, clock: any WorkflowClock) {
-        self.job = job
-        self.run = run
-        self.continuation = continuation
-        self.clock = clock
-    }
-
-    /// Asks the run to stop: pending steps are skipped, running ones terminated (TERM, grace, KILL).
-    public func cancel(reason: String) { continuation.yield(.event(.cancel(reason: reason, at: clock.now()))) }
-
-    /// Decides on a waiting step; the request's `reply` hears the result (also when the run
-    /// ended before it got there).
-    public func decide(_ request: DecisionRequest) {
-        if case .terminated = continuation.yield(.decision(request)) { request.reply("the run has ended") }
-    }
-
-    func send(_ event: RunEvent) { continuation.yield(.event(event)) }
-}
-
 /// Executes runs: feeds events to the pure ``RunMachine`` and carries out the effects it returns
 /// (durable writes first, then spawns), so the records on disk always lead the processes.
 public struct RunCoordinator: Sendable {
@@ -264,6 +213,10 @@ public struct RunCoordinator: Sendable {
                     for (position, effect) in effects.enumerated() {
                         switch effect {
                         case .persistRun:
+                            // Every effect writes the final snapshot: the run record is written
+                            // once, at its last place, so that the step records it follows (a
+                            // cancel that ends unlaunched steps) are on disk before it says it ended.
+                            guard !effects[(position + 1)...].contains(.persistRun) else { continue }
                             let run = snapshot.run
                             await persist(runLogger) { () throws(StoreError) in try store.save(run) }
                         case .persistStep:
@@ -297,9 +250,11 @@ public struct RunCoordinator: Sendable {
                         case .expand(let id):
                             queue.append(expand(id, snapshot: snapshot, outputs: outputs, logger: runLogger))
                         case .evaluateCondition(let id, let item):
-                            queue.append(
-                                evaluateCondition(
-                                    id, item: item, snapshot: snapshot, outputs: outputs, logger: runLogger))
+                            let decided = ConditionDecision.event(
+                                for: id, item: item, snapshot: snapshot,
+                                output: { outputValue(of: $0, snapshot: snapshot, outputs: outputs) }, now: clock.now(),
+                                logger: runLogger)
+                            queue.append(decided)
                         case .scheduleRetry(let id, let due, let item):
                             let slot = Slot(step: id, item: item)
                             let record = snapshot.step(id).flatMap { try? RunMachine.slot($0, item) }

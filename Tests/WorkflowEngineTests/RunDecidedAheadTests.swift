@@ -87,13 +87,23 @@ final class RecordingExecutor: StepExecutor {
         }
     }
 
-    /// A job firing every minute, wfd asked to stop after its next run was decided and written
-    /// (0.5 s ahead) but before its fire time: the run ends cancelled, its step never ran.
-    @Test func stoppingWfdBeforeAPreparedRunsFireTimeRunsNothing() async throws {
-        let dir = try TemporaryDirectory("ahead-stop")
-        try dir.write("jobs/tick.yaml", "schedule: '0 * * * * *'\nsteps:\n  - {id: a, run: 'echo ran > ran.txt'}\n")
-        let t30 = t0 + 30
-        let clock = ManualClock(now: t30)
+    /// A scheduler on the manual clock with one job firing every minute, run until the run for
+    /// 00:01:00 has been decided and written (0.5 s ahead of it): that run is `run`.
+    struct Prepared {
+        let dir: TemporaryDirectory
+        let clock: ManualClock
+        let scheduler: Scheduler
+        let running: Task<Void, any Error>
+        let executor: RecordingExecutor
+        let store: RunStore
+        let run: RunID
+        let job = JobID("tick")!
+    }
+
+    func prepared(_ name: String, step: String = "run: 'true'") async throws -> Prepared {
+        let dir = try TemporaryDirectory(name)
+        try dir.write("jobs/tick.yaml", "schedule: '0 * * * * *'\nsteps:\n  - {id: a, \(step)}\n")
+        let clock = ManualClock(now: t0 + 30)
         let state = StateDirectory(root: dir.file("state"))
         let executor = RecordingExecutor()
         let scheduler = Scheduler(
@@ -105,13 +115,21 @@ final class RecordingExecutor: StepExecutor {
         let store = RunStore(directory: state)
         #expect(await eventually { (try? store.loadLatest(JobID("tick")!))?.active != nil })
         let run = try #require(try store.loadLatest(JobID("tick")!).active?.id)
-        #expect(run.rawValue.hasPrefix("20260101T000100.000Z-"), "named by its fire time")
         #expect(await eventually { (try? store.loadStep(JobID("tick")!, run, StepID("a")!))?.state == .running })
-        scheduler.shutdown()
-        try await running.value
-        clock.advance(to: t0 + 61)
-        #expect(executor.count == 0)
-        let final = try store.loadSnapshot(JobID("tick")!, run)
+        return Prepared(
+            dir: dir, clock: clock, scheduler: scheduler, running: running, executor: executor, store: store, run: run)
+    }
+
+    /// wfd asked to stop after the next run was decided and written, before its fire time: the
+    /// run ends cancelled, its step never ran.
+    @Test func stoppingWfdBeforeAPreparedRunsFireTimeRunsNothing() async throws {
+        let ahead = try await prepared("ahead-stop", step: "run: 'echo ran > ran.txt'")
+        #expect(ahead.run.rawValue.hasPrefix("20260101T000100.000Z-"), "named by its fire time")
+        ahead.scheduler.shutdown()
+        try await ahead.running.value
+        ahead.clock.advance(to: t0 + 61)
+        #expect(ahead.executor.count == 0)
+        let final = try ahead.store.loadSnapshot(ahead.job, ahead.run)
         #expect(final.run.state == .cancelled)
         #expect(final.run.cancelReason == "wfd is stopping")
         #expect(final.steps[0].state == .cancelled)
@@ -120,56 +138,30 @@ final class RecordingExecutor: StepExecutor {
     /// `wfctl cancel` of a run decided ahead, before its fire time: the scheduler finds it active
     /// and cancels it, and its step never starts.
     @Test func cancellingAPreparedRunBeforeItsFireTimeRunsNothing() async throws {
-        let dir = try TemporaryDirectory("ahead-wfctl-cancel")
-        try dir.write("jobs/tick.yaml", "schedule: '0 * * * * *'\nsteps:\n  - {id: a, run: 'true'}\n")
-        let clock = ManualClock(now: t0 + 30)
-        let state = StateDirectory(root: dir.file("state"))
-        let executor = RecordingExecutor()
-        let scheduler = Scheduler(
-            configuration: .init(jobsDirectory: dir.file("jobs"), state: state, hostZone: .gmt, daemonEnvironment: [:]),
-            clock: clock, executor: executor, reporter: RecordingReporter(), logger: CapturedLog().logger)
-        let running = Task { try await scheduler.run() }
-        #expect(await eventually { clock.sleeperCount == 1 })
-        clock.advance(to: t0 + 59.6)
-        let store = RunStore(directory: state)
-        #expect(await eventually { (try? store.loadLatest(JobID("tick")!))?.active != nil })
-        let run = try #require(try store.loadLatest(JobID("tick")!).active?.id)
+        let ahead = try await prepared("ahead-wfctl-cancel")
         let found = Locked<Bool?>(nil)
-        scheduler.cancelRun(run, reason: "cancelled with wfctl") { active in found.withLock { $0 = active } }
+        ahead.scheduler.cancelRun(ahead.run, reason: "cancelled with wfctl") { active in found.withLock { $0 = active }
+        }
         #expect(await eventually { found.withLock { $0 } == true }, "the prepared run is active")
-        #expect(await eventually { (try? store.loadRun(JobID("tick")!, run))?.state == .cancelled })
-        clock.advance(to: t0 + 61)
-        #expect(executor.count == 0)
-        #expect(try store.loadStep(JobID("tick")!, run, StepID("a")!).skipCause == nil)
-        #expect(try store.loadStep(JobID("tick")!, run, StepID("a")!).state == .cancelled)
-        scheduler.shutdown()
-        try await running.value
+        #expect(await eventually { (try? ahead.store.loadRun(ahead.job, ahead.run))?.state == .cancelled })
+        ahead.clock.advance(to: t0 + 61)
+        #expect(ahead.executor.count == 0)
+        #expect(try ahead.store.loadStep(ahead.job, ahead.run, StepID("a")!).state == .cancelled)
+        ahead.scheduler.shutdown()
+        try await ahead.running.value
     }
 
     /// The job file is removed after its next run was decided, before its fire time.
     @Test func removingTheJobBeforeAPreparedRunsFireTimeCancelsIt() async throws {
-        let dir = try TemporaryDirectory("ahead-remove")
-        try dir.write("jobs/tick.yaml", "schedule: '0 * * * * *'\nsteps:\n  - {id: a, run: 'true'}\n")
-        let clock = ManualClock(now: t0 + 30)
-        let state = StateDirectory(root: dir.file("state"))
-        let executor = RecordingExecutor()
-        let scheduler = Scheduler(
-            configuration: .init(jobsDirectory: dir.file("jobs"), state: state, hostZone: .gmt, daemonEnvironment: [:]),
-            clock: clock, executor: executor, reporter: RecordingReporter(), logger: CapturedLog().logger)
-        let running = Task { try await scheduler.run() }
-        #expect(await eventually { clock.sleeperCount == 1 })
-        clock.advance(to: t0 + 59.6)
-        let store = RunStore(directory: state)
-        #expect(await eventually { (try? store.loadLatest(JobID("tick")!))?.active != nil })
-        let run = try #require(try store.loadLatest(JobID("tick")!).active?.id)
-        try FileManager.default.removeItem(atPath: dir.file("jobs/tick.yaml"))
-        let reloaded = Locked<String?>(nil)
-        scheduler.reload { summary in reloaded.withLock { $0 = summary } }
-        #expect(await eventually { (try? store.loadRun(JobID("tick")!, run))?.state == .cancelled })
-        clock.advance(to: t0 + 61)
-        #expect(executor.count == 0)
-        #expect(try store.loadRun(JobID("tick")!, run).cancelReason == "its job was removed before its fire time")
-        scheduler.shutdown()
-        try await running.value
+        let ahead = try await prepared("ahead-remove")
+        try FileManager.default.removeItem(atPath: ahead.dir.file("jobs/tick.yaml"))
+        ahead.scheduler.reload { _ in }
+        #expect(await eventually { (try? ahead.store.loadRun(ahead.job, ahead.run))?.state == .cancelled })
+        ahead.clock.advance(to: t0 + 61)
+        #expect(ahead.executor.count == 0)
+        #expect(
+            try ahead.store.loadRun(ahead.job, ahead.run).cancelReason == "its job was removed before its fire time")
+        ahead.scheduler.shutdown()
+        try await ahead.running.value
     }
 }

@@ -158,12 +158,7 @@ public enum RunMachine {
                 effects += [.persistStep(stepID), .scheduleRetry(stepID, at: due, item: item)]
                 return effects
             }
-            store(record, item, in: &next.steps[index])
-            if item != nil { conclude(&next.steps[index]) }
-            effects.append(.persistStep(stepID))
-            effects += settle(&next, at: at, startNew: next.run.cancelReason == nil)
-            effects += syncWaiting(&next)
-            effects += finishIfDone(&next, at: at)
+            effects += storeAndSettle(record, item, stepID, index, in: &next, at: at)
         case .timeOut(let limit, let at):
             return try transition(&next, .cancel(reason: "the run timed out after \(limit)", at: at), timedOut: true)
         case .cancel(let reason, let at):
@@ -241,13 +236,22 @@ public enum RunMachine {
                 record.state = .failed
                 record.error = "its condition could not be evaluated: \(error)"
             }
-            store(record, item, in: &next.steps[index])
-            if item != nil { conclude(&next.steps[index]) }
-            effects.append(.persistStep(stepID))
-            effects += settle(&next, at: at, startNew: next.run.cancelReason == nil)
-            effects += syncWaiting(&next)
-            effects += finishIfDone(&next, at: at)
+            effects += storeAndSettle(record, item, stepID, index, in: &next, at: at)
         }
+        return effects
+    }
+
+    /// Stores a slot's changed record, ends its `for_each` step if it was the last item, and lets
+    /// the run move on: what follows an attempt's end or a condition's answer.
+    static func storeAndSettle(
+        _ record: StepRecord, _ item: Int?, _ stepID: StepID, _ index: Int, in next: inout RunSnapshot, at: Date
+    ) -> [RunEffect] {
+        store(record, item, in: &next.steps[index])
+        if item != nil { conclude(&next.steps[index]) }
+        var effects: [RunEffect] = [.persistStep(stepID)]
+        effects += settle(&next, at: at, startNew: next.run.cancelReason == nil)
+        effects += syncWaiting(&next)
+        effects += finishIfDone(&next, at: at)
         return effects
     }
 

@@ -2,14 +2,15 @@ import Foundation
 import Logging
 import WorkflowCore
 
-/// Deciding `when: ${{ … }}` conditions for the run machine, from what has run so far.
-extension RunCoordinator {
+/// Decides `when: ${{ … }}` conditions for the run machine, from what has run so far.
+enum ConditionDecision {
     /// Evaluates the condition of step `id` (of its item `item`) on the states and outputs of the
-    /// steps it needs, the run's parameters and ids, and the item; logs how it came out.
-    func evaluateCondition(
-        _ id: StepID, item: Int?, snapshot: RunSnapshot, outputs: OutputCache, logger: Logger
+    /// steps it needs (`output` gives a succeeded step's), the run's parameters and ids, and the
+    /// item; logs how it came out, and returns it as the machine's event.
+    static func event(
+        for id: StepID, item: Int?, snapshot: RunSnapshot, output: (StepRecord) -> JSONValue?, now: Date,
+        logger: Logger
     ) -> RunEvent {
-        let now = clock.now()
         guard let definition = snapshot.definition(of: id), case .expression(let text) = definition.when else {
             let record = ConditionRecord(
                 expression: "", value: nil, error: "the step has no condition", seen: nil, at: now)
@@ -29,9 +30,7 @@ extension RunCoordinator {
         var steps: [StepID: (state: StepState, output: JSONValue?)] = [:]
         for position in snapshot.upstream(of: id) {
             let record = snapshot.steps[position]
-            let output =
-                record.state == .succeeded ? outputValue(of: record, snapshot: snapshot, outputs: outputs) : nil
-            steps[record.step] = (record.state, output)
+            steps[record.step] = (record.state, record.state == .succeeded ? output(record) : nil)
         }
         let value = item.flatMap { index in snapshot.step(id).flatMap { try? RunMachine.slot($0, index) }?.value }
         let scope = ConditionScope(
