@@ -58,10 +58,6 @@ struct CalendarEventParser {
 
     static let microsecondsPerSecond = 1_000_000
     static let maximumComponents = 240
-    static let weekdayNames: [(name: String, number: Int)] = [
-        ("monday", 0), ("mon", 0), ("tuesday", 1), ("tue", 1), ("wednesday", 2), ("wed", 2), ("thursday", 3),
-        ("thu", 3), ("friday", 4), ("fri", 4), ("saturday", 5), ("sat", 5), ("sunday", 6), ("sun", 6),
-    ]
 
     let source: String
     let bytes: [UInt8]
@@ -141,65 +137,9 @@ struct CalendarEventParser {
     // MARK: - Weekdays
 
     mutating func parseWeekdays(limit: Int) throws(ScheduleError) {
-        var rangeStart = -1
-        var first = true
-        while true {
-            var matched: (name: String, number: Int)?
-            for entry in Self.weekdayNames {
-                let length = entry.name.utf8.count
-                guard position + length <= limit,
-                    String(decoding: bytes[position..<(position + length)], as: UTF8.self).lowercased() == entry.name
-                else { continue }
-                let next = at(position + length, limit)
-                guard [0, UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: ","), Self.space].contains(next) else {
-                    throw fail(
-                        "'\(String(decoding: bytes[position..<min(limit, position + length + 1)], as: UTF8.self))' "
-                            + "is not a weekday: a weekday (Mon or Monday) is followed by a space, ',', '..' or '-'")
-                }
-                parsed.weekdays |= 1 << entry.number
-                if rangeStart >= 0 {
-                    guard rangeStart <= entry.number else {
-                        throw fail(
-                            "the weekday range ends before it starts (systemd's ranges run Monday to Sunday, "
-                                + "never backwards; list the days instead, e.g. Fri..Sun,Mon)")
-                    }
-                    for day in (rangeStart + 1)..<max(rangeStart + 1, entry.number) { parsed.weekdays |= 1 << day }
-                }
-                position += length
-                matched = entry
-                break
-            }
-            guard let matched else {
-                if first { return }
-                throw fail("expected a weekday (Mon, Tue, … or Monday, Tuesday, …)")
-            }
-            switch at(position, limit) {
-            case 0: return
-            case Self.space:
-                skipSpaces(limit: limit)
-                return
-            case UInt8(ascii: "."):
-                guard rangeStart < 0 else { throw fail("a weekday range cannot go on into another range") }
-                guard at(position + 1, limit) == UInt8(ascii: ".") else {
-                    throw fail("a weekday range is written with '..', e.g. Mon..Fri")
-                }
-                rangeStart = matched.number
-                position += 2
-            case UInt8(ascii: "-"):
-                guard rangeStart < 0 else { throw fail("a weekday range cannot go on into another range") }
-                rangeStart = matched.number
-                position += 1
-            default:  // ','
-                rangeStart = -1
-                position += 1
-            }
-            if [0, Self.space].contains(at(position, limit)) {
-                guard rangeStart < 0 else { throw fail("the weekday range has no end, e.g. Mon..Fri") }
-                skipSpaces(limit: limit)
-                return
-            }
-            first = false
-        }
+        var reader = CalendarWeekdays(bytes: bytes, position: position, limit: limit, source: source)
+        parsed.weekdays |= try reader.parse()
+        position = reader.position
     }
 
     mutating func skipSpaces(limit: Int) {

@@ -112,9 +112,11 @@ import WorkflowTesting
     }
 
     /// Where wfd's elapses knowingly differ from systemd 252's (the grammar and the normalized form
-    /// agree): a repetition whose next value passes the end of its field carries over in systemd's
-    /// find_next as that many units (hour 1/19 after 20:00 is "hour 39", so 15:00 the next day),
-    /// skipping the matches before it.
+    /// agree). In find_next (calendarspec.c), a repetition whose next value passes the end of its
+    /// field is normalized by mktime: hour 1/19 after 20:00 is "hour 39" of Jan 31, Feb 1 15:00;
+    /// tm_within_bounds then resets only the unit below the highest one that changed, so when the
+    /// carry crosses into another month the hour 15 stays and Feb 1 00:00–14:59 is skipped (within
+    /// a month the hour would be reset to 0). wfd looks at every hour.
     static let evaluationQuirks = [
         "03..06,1/19,0:07,32": "after 20:32 systemd skips to 20:07 the next day; wfd fires at 00:07"
     ]
