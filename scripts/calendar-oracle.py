@@ -92,6 +92,14 @@ def curated():
     for s in shorthands:
         exprs.add(s)
         exprs.add(s + " Europe/Berlin")
+    # Open repetitions whose next value passes the end of their field (find_next's carry through
+    # mktime), at month ends, the year's end and within a month.
+    for when in ["", "2026-01-31 ", "2026-12-31 ", "*-*-31 ", "*-02-28 ", "*-*-30 "]:
+        for time in ["1/19:07", "0,1/19:07,32", "*:10/45", "23:10/45", "*:*:0/40", "23:59:0/40", "*:59:0/40",
+                     "1/17:10/45:0/40"]:
+            exprs.add(when + time)
+    for date in ["*-*-1/20", "*-12-1/20", "2026-12-10/15", "*-*-5/10 06:00", "*-1/7-01"]:
+        exprs.add(date)
     exprs.update(["", " ", "  daily", "daily ", "Mon  12:00", "Mon\t12:00", "*-*-*  12:00", "Mon *-*-*",
                   "Mon 2026-01-01", "2026-01-01 Mon", "12:00 Mon", "Mon..Fri 8..17:00/30", "@daily", "*",
                   "**", "*-*-* *:*:*.5", "Sat,Sun *-*-1..7 4:00", "Mon *-*-01..07 02:00 Europe/Berlin"])

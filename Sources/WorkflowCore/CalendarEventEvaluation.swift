@@ -53,25 +53,77 @@ extension CalendarEvent {
                 ? Self.matchesFromEnd(
                     days, day: local.day, length: LocalTime.daysIn(month: local.month, year: local.year))
                 : Self.matches(days, local.day)
-            guard dayMatches, weekdayMatches(local) else {
+            guard dayMatches else {
+                let length = LocalTime.daysIn(month: local.month, year: local.year)
+                if !daysFromEnd, let next = Self.candidate(days, local.day), next > length {
+                    var carried = local
+                    carried.advanceMonth()
+                    if carried.year != local.year { carried.day = next - length }  // see ``candidate``
+                    local = carried
+                } else {
+                    local.advanceDay()
+                }
+                continue
+            }
+            guard weekdayMatches(local) else {
                 local.advanceDay()
                 continue
             }
             guard Self.matches(hours, local.hour) else {
-                local.advanceHour()
+                if let next = Self.candidate(hours, local.hour), next > 23 {
+                    var carried = local
+                    carried.advanceDay()
+                    if carried.month != local.month { carried.hour = next - 24 }
+                    local = carried
+                } else {
+                    local.advanceHour()
+                }
                 continue
             }
             guard Self.matches(minutes, local.minute) else {
-                local.advanceMinute()
+                if let next = Self.candidate(minutes, local.minute), next > 59 {
+                    var carried = local
+                    carried.advanceHour()
+                    if carried.day != local.day { carried.minute = next - 60 }
+                    local = carried
+                } else {
+                    local.advanceMinute()
+                }
                 continue
             }
             guard Self.matches(seconds, local.second) else {
-                local.advanceSecond()
+                if let next = Self.candidate(seconds, local.second), next > 59 {
+                    var carried = local
+                    carried.advanceMinute()
+                    if carried.hour != local.hour { carried.second = next - 60 }
+                    local = carried
+                } else {
+                    local.advanceSecond()
+                }
                 continue
             }
             return local
         }
         return nil
+    }
+
+    /// systemd's `find_matching_component`: the smallest value at or after `value` that a chain's
+    /// entry gives, which for an open repetition (`1/19`) may lie past the field's end. systemd
+    /// then lets mktime carry it (hour 39 of Jan 31 is Feb 1 15:00) and resets only the unit below
+    /// the highest one that changed (`tm_within_bounds`): within the parent's own parent the
+    /// carried unit starts again from its first value, as a plain scan would; across it (a new
+    /// month after an hour, a new day after a minute, a new hour after a second, a new year after
+    /// a day) the carried remainder stays, and the values before it are skipped. The caller copies
+    /// that.
+    static func candidate(_ chain: [CalendarComponent]?, _ value: Int) -> Int? {
+        guard let chain else { return nil }
+        return chain.compactMap { component -> Int? in
+            if component.start >= value { return component.start }
+            guard component.repeatEvery > 0 else { return nil }
+            let steps = (value - component.start + component.repeatEvery - 1) / component.repeatEvery
+            let next = component.start + component.repeatEvery * steps
+            return component.stop.map { next <= $0 ? next : nil } ?? next
+        }.min()
     }
 
     func weekdayMatches(_ local: LocalTime) -> Bool {

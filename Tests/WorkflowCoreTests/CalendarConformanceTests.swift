@@ -111,16 +111,6 @@ import WorkflowTesting
         var cases: [Case]
     }
 
-    /// Where wfd's elapses knowingly differ from systemd 252's (the grammar and the normalized form
-    /// agree). In find_next (calendarspec.c), a repetition whose next value passes the end of its
-    /// field is normalized by mktime: hour 1/19 after 20:00 is "hour 39" of Jan 31, Feb 1 15:00;
-    /// tm_within_bounds then resets only the unit below the highest one that changed, so when the
-    /// carry crosses into another month the hour 15 stays and Feb 1 00:00–14:59 is skipped (within
-    /// a month the hour would be reset to 0). wfd looks at every hour.
-    static let evaluationQuirks = [
-        "03..06,1/19,0:07,32": "after 20:32 systemd skips to 20:07 the next day; wfd fires at 00:07"
-    ]
-
     @Test func everyProductionAndRefusalMatchesSystemd() throws {
         let path = BuiltProducts.packageRoot + "/Tests/Fixtures/conformance/calendar-grammar-vectors.json"
         let vectors = try JSONDecoder().decode(Vectors.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
@@ -151,11 +141,6 @@ import WorkflowTesting
                 from = elapse
             }
             accepted += 1
-            if let quirk = Self.evaluationQuirks[item.expr] {
-                #expect(next != item.nextUTC ?? [], "'\(item.expr)' is listed as a quirk but matches: unlist it")
-                print("calendar grammar: '\(item.expr)' elapses unlike systemd 252: \(quirk)")
-                continue
-            }
             #expect(next == item.nextUTC ?? [], "'\(item.expr)' from \(vectors.base)")
         }
         print("calendar grammar (\(vectors.oracle)): \(accepted) accepted, \(refused) refused, \(fractions) fractions")
