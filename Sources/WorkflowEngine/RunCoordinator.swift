@@ -152,8 +152,8 @@ public struct RunCoordinator: Sendable {
                 do {
                     _ = try RunMachine.apply(&snapshot, .launch(id, attempt: attempt, at: now, item: item))
                 } catch {
-                    runLogger.info(
-                        "not starting step '\(slot)': \(error)", metadata: [LogField.step: .string(id.rawValue)])
+                    // The machine says why: "not starting step 'a': the run is stopping (…)".
+                    runLogger.info("\(error)", metadata: [LogField.step: .string(id.rawValue)])
                     return
                 }
                 if unannounced {

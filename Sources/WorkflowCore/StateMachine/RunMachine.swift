@@ -132,7 +132,9 @@ public enum RunMachine {
             var record = try slot(next.steps[index], item)
             guard record.state == .running, let open = record.attempts.last, open.number == number,
                 open.endedAt == nil, open.startedAt == nil
-            else { throw TransitionError("step '\(stepID)' has no attempt \(number) waiting to start") }
+            else {
+                throw TransitionError("not starting step '\(stepID)': it has no attempt \(number) waiting to start")
+            }
             record.attempts[record.attempts.count - 1].startedAt = at
             store(record, item, in: &next.steps[index])
         case .attemptEnded(let stepID, let result, let at, let item):
