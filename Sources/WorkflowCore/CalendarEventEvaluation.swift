@@ -55,14 +55,10 @@ extension CalendarEvent {
                 : Self.matches(days, local.day)
             guard dayMatches else {
                 let length = LocalTime.daysIn(month: local.month, year: local.year)
-                if !daysFromEnd, let next = Self.candidate(days, local.day), next > length {
-                    var carried = local
-                    carried.advanceMonth()
-                    if carried.year != local.year { carried.day = next - length }  // see ``candidate``
-                    local = carried
-                } else {
-                    local.advanceDay()
-                }
+                Self.skip(
+                    &local, daysFromEnd ? nil : days, \.day, first: 1, size: length, crossing: \.year,
+                    { $0.advanceDay() },
+                    parent: { $0.advanceMonth() })
                 continue
             }
             guard weekdayMatches(local) else {
@@ -70,41 +66,45 @@ extension CalendarEvent {
                 continue
             }
             guard Self.matches(hours, local.hour) else {
-                if let next = Self.candidate(hours, local.hour), next > 23 {
-                    var carried = local
-                    carried.advanceDay()
-                    if carried.month != local.month { carried.hour = next - 24 }
-                    local = carried
-                } else {
-                    local.advanceHour()
-                }
+                Self.skip(
+                    &local, hours, \.hour, size: 24, crossing: \.month, { $0.advanceHour() },
+                    parent: { $0.advanceDay() })
                 continue
             }
             guard Self.matches(minutes, local.minute) else {
-                if let next = Self.candidate(minutes, local.minute), next > 59 {
-                    var carried = local
-                    carried.advanceHour()
-                    if carried.day != local.day { carried.minute = next - 60 }
-                    local = carried
-                } else {
-                    local.advanceMinute()
-                }
+                Self.skip(
+                    &local, minutes, \.minute, size: 60, crossing: \.day, { $0.advanceMinute() },
+                    parent: { $0.advanceHour() })
                 continue
             }
             guard Self.matches(seconds, local.second) else {
-                if let next = Self.candidate(seconds, local.second), next > 59 {
-                    var carried = local
-                    carried.advanceMinute()
-                    if carried.hour != local.hour { carried.second = next - 60 }
-                    local = carried
-                } else {
-                    local.advanceSecond()
-                }
+                Self.skip(
+                    &local, seconds, \.second, size: 60, crossing: \.hour, { $0.advanceSecond() },
+                    parent: { $0.advanceMinute() })
                 continue
             }
             return local
         }
         return nil
+    }
+
+    /// Moves `local` past a value of `field` that does not match: to the next value (`advance`),
+    /// or, when systemd's ``candidate`` lies past the field's end (`size` values from `first`), to the start of
+    /// the next parent unit (`parent`), keeping the carried remainder in `field` when the carry
+    /// changed `crossing` (the unit above the parent), as systemd 252 does.
+    static func skip(
+        _ local: inout LocalTime, _ chain: [CalendarComponent]?, _ field: WritableKeyPath<LocalTime, Int>,
+        first: Int = 0, size: Int, crossing: KeyPath<LocalTime, Int>, _ advance: (inout LocalTime) -> Void,
+        parent: (inout LocalTime) -> Void
+    ) {
+        guard let next = candidate(chain, local[keyPath: field]), next >= first + size else {
+            advance(&local)
+            return
+        }
+        var carried = local
+        parent(&carried)
+        if carried[keyPath: crossing] != local[keyPath: crossing] { carried[keyPath: field] = next - size }
+        local = carried
     }
 
     /// systemd's `find_matching_component`: the smallest value at or after `value` that a chain's

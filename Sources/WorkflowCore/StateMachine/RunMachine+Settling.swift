@@ -114,6 +114,20 @@ extension RunMachine {
         return effects
     }
 
+    /// Stores a slot's changed record, ends its `for_each` step if it was the last item, and lets
+    /// the run move on: what follows an attempt's end or a condition's answer.
+    static func storeAndSettle(
+        _ record: StepRecord, _ item: Int?, _ stepID: StepID, _ index: Int, in next: inout RunSnapshot, at: Date
+    ) -> [RunEffect] {
+        store(record, item, in: &next.steps[index])
+        if item != nil { conclude(&next.steps[index]) }
+        var effects: [RunEffect] = [.persistStep(stepID)]
+        effects += settle(&next, at: at, startNew: next.run.cancelReason == nil)
+        effects += syncWaiting(&next)
+        effects += finishIfDone(&next, at: at)
+        return effects
+    }
+
     /// Ends the run when no step is running or can start.
     static func finishIfDone(_ snapshot: inout RunSnapshot, at: Date) -> [RunEffect] {
         guard !snapshot.run.state.isTerminal,

@@ -243,20 +243,6 @@ public enum RunMachine {
         return effects
     }
 
-    /// Stores a slot's changed record, ends its `for_each` step if it was the last item, and lets
-    /// the run move on: what follows an attempt's end or a condition's answer.
-    static func storeAndSettle(
-        _ record: StepRecord, _ item: Int?, _ stepID: StepID, _ index: Int, in next: inout RunSnapshot, at: Date
-    ) -> [RunEffect] {
-        store(record, item, in: &next.steps[index])
-        if item != nil { conclude(&next.steps[index]) }
-        var effects: [RunEffect] = [.persistStep(stepID)]
-        effects += settle(&next, at: at, startNew: next.run.cancelReason == nil)
-        effects += syncWaiting(&next)
-        effects += finishIfDone(&next, at: at)
-        return effects
-    }
-
     /// A new attempt of `record`; only a `run` step's attempt has a log (the others write none).
     static func attempt(_ number: Int, of record: StepRecord, in plan: StepPlan, at: Date) -> Attempt {
         let isProcess = plan.position[record.step].map { plan.isProcess[$0] } ?? true
