@@ -49,7 +49,9 @@ let package = Package(
         ),
         .target(
             name: "SystemdSupport",
-            dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "CSystemd", "WorkflowCore", "WorkflowEngine", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .target(

@@ -1,5 +1,6 @@
 #ifndef WFD_CSYSTEMD_SHIM_H
 #define WFD_CSYSTEMD_SHIM_H
+#include <systemd/sd-bus.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-journal.h>
 #endif

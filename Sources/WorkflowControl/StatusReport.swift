@@ -21,16 +21,21 @@ public struct StatusReport: Sendable, Codable, Equatable {
         public var pid: Int32?
         public var startedAt: Date?
         public var version: String?
+        /// How its run steps start: `unit` or `process`.
+        public var executor: String?
 
-        public init(running: Bool, pid: Int32? = nil, startedAt: Date? = nil, version: String? = nil) {
+        public init(
+            running: Bool, pid: Int32? = nil, startedAt: Date? = nil, version: String? = nil, executor: String? = nil
+        ) {
             self.running = running
             self.pid = pid
             self.startedAt = startedAt
             self.version = version
+            self.executor = executor
         }
 
         enum CodingKeys: String, CodingKey {
-            case running, pid, version
+            case running, pid, version, executor
             case startedAt = "started_at"
         }
     }

@@ -32,6 +32,11 @@ public struct Job: Sendable, Equatable, Codable {
     public var maxParallel: Int
     /// Steps in the order they were written; `needs` decides the order they run in.
     public var steps: [StepDefinition]
+    /// `executor:`; nil: the one wfd chose at start-up (units under systemd, else processes).
+    public var executor: ExecutorKind?
+    /// `sandbox:` and `resources:` for every `run:` step of the job (a step's own go over them).
+    public var sandbox: SandboxSettings?
+    public var resources: ResourceSettings?
 
     public init(
         id: JobID, description: String? = nil, schedules: [Schedule] = [], timezone: String? = nil,
@@ -57,7 +62,7 @@ public struct Job: Sendable, Equatable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case id, description, schedules, timezone, catchup, jitter, concurrency, timeout, budget, params, env, secrets
-        case enabled, retention, steps, prices
+        case enabled, retention, steps, prices, executor, sandbox, resources
         case maxParallel = "max_parallel"
         case dailyBudget = "daily_budget"
         case onBudget = "on_budget"

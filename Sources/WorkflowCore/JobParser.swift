@@ -15,6 +15,7 @@ public struct JobParser: Sendable {
     static let jobKeys = [
         "description", "schedule", "timezone", "catchup", "jitter", "concurrency", "timeout", "budget", "daily_budget",
         "on_budget", "prices", "params", "env", "secrets", "enabled", "retention", "max_parallel", "steps",
+        "executor", "sandbox", "resources",
     ]
 
     public init() {}
@@ -163,6 +164,9 @@ extension JobReader {
         if let (_, node) = fields["env"] { job.env = environment(node) }
         if let (_, node) = fields["secrets"] { job.secrets = secrets(node) }
         if let (_, node) = fields["enabled"], let value = bool(node, "enabled") { job.enabled = value }
+        if let (_, node) = fields["executor"] { job.executor = choice(node, "executor", ExecutorKind.self) }
+        if let (_, node) = fields["sandbox"] { job.sandbox = sandbox(node) }
+        if let (_, node) = fields["resources"] { job.resources = resources(node) }
         if let (_, node) = fields["retention"] { job.retention = retention(node) }
         if let (_, node) = fields["max_parallel"], let count = int(node, "max_parallel", range: 1...1000) {
             job.maxParallel = count

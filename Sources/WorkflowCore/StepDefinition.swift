@@ -18,6 +18,9 @@ public struct StepDefinition: Sendable, Equatable, Codable {
     /// A template yielding a JSON array: the step runs once per item.
     public var forEach: String?
     public var when: WhenCondition
+    /// `sandbox:` and `resources:` of the step, over the job's (unit executor only).
+    public var sandbox: SandboxSettings?
+    public var resources: ResourceSettings?
 
     public init(
         id: StepID, run: String, needs: [StepID] = [], timeout: Duration? = nil, env: [String: String] = [:]
@@ -69,7 +72,7 @@ public struct StepDefinition: Sendable, Equatable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, needs, kind, output, retry, timeout, env, workdir, user, effect, when, secrets
+        case id, needs, kind, output, retry, timeout, env, workdir, user, effect, when, secrets, sandbox, resources
         case forEach = "for_each"
     }
 }

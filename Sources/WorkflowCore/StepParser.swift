@@ -3,7 +3,7 @@ import Yams
 extension JobReader {
     static let stepKeys = [
         "id", "needs", "run", "http", "llm", "approval", "output", "retry", "timeout", "env", "secrets", "workdir",
-        "user", "effect", "for_each", "when",
+        "user", "effect", "for_each", "when", "sandbox", "resources",
     ]
     static let kinds = ["run", "http", "llm", "approval"]
     static let httpKeys = ["method", "url", "headers", "query", "json", "body", "timeout", "expect", "idempotency_key"]
@@ -107,6 +107,15 @@ extension JobReader {
             }
         }
         if let (_, value) = fields["effect"] { step.effect = choice(value, "effect", EffectClass.self) }
+        for key in ["sandbox", "resources"] {
+            guard let (_, value) = fields[key] else { continue }
+            if key == "sandbox" { step.sandbox = sandbox(value) } else { step.resources = resources(value) }
+            if step.kind.name != "run" {
+                report(
+                    value, "'\(key)' applies to a step's process; an \(step.kind.name) step runs inside wfd",
+                    hint: "remove it, or give it to the job for all of its run steps")
+            }
+        }
         if let (_, value) = fields["for_each"], let text = string(value, "for_each") {
             step.forEach = text
             if let template = try? Template(parsing: text), template.isSingleReference {

@@ -53,7 +53,8 @@ extension RunCoordinator {
     /// The work of `attempt` of `slot`, or the result that stands for it when it cannot start
     /// (a template without a value, a missing secret, an unknown user) or waits (an approval).
     func prepareLaunch(
-        _ slot: Slot, attempt: Int, snapshot: RunSnapshot, outputs: OutputCache, context: RunContext, logger: Logger
+        _ slot: Slot, attempt: Int, snapshot: RunSnapshot, outputs: OutputCache, context: RunContext, logger: Logger,
+        reattach: Bool = false
     ) -> Launch {
         guard let definition = snapshot.definition(of: slot.step) else {
             return .ended(.failure(.start, "the step is not in the run's definition", retriable: false))
@@ -73,7 +74,7 @@ extension RunCoordinator {
         case .run(let command):
             return launchProcess(
                 command, slot: slot, attempt: attempt, definition: definition, record: record, snapshot: snapshot,
-                outputs: outputs, context: context, logger: stepLogger)
+                outputs: outputs, context: context, logger: stepLogger, reattach: reattach)
 
         case .http(let spec):
             var rendered: [String: String] = [:]
@@ -199,7 +200,7 @@ extension RunCoordinator {
     /// A `run:` step's process.
     func launchProcess(
         _ command: String, slot: Slot, attempt: Int, definition: StepDefinition, record: StepRecord?,
-        snapshot: RunSnapshot, outputs: OutputCache, context: RunContext, logger: Logger
+        snapshot: RunSnapshot, outputs: OutputCache, context: RunContext, logger: Logger, reattach: Bool
     ) -> Launch {
         let run = snapshot.run
         let relative = record?.attempts.last?.log ?? "logs/\(slot.step.rawValue).\(attempt).log"
@@ -219,13 +220,14 @@ extension RunCoordinator {
             environment["WF_ITEM"] = value.environmentText
             environment["WF_ITEM_INDEX"] = String(item)
         }
+        var secrets: [String: String] = [:]
         for name in definition.secrets ?? [] {
             guard let value = context.secrets[name] else {
                 return .ended(
                     .failure(
                         .start, context.missingSecrets[name] ?? "secret '\(name)' is not available", retriable: false))
             }
-            environment[StepEnvironmentNames.secretName(name)] = value
+            secrets[name] = value
         }
         var invocation = StepInvocation(
             job: run.job, run: run.id, step: slot.step, attempt: attempt, command: command,
@@ -236,7 +238,12 @@ extension RunCoordinator {
         invocation.processRecord = ProcessRecord.path(store.directory, run.job, run.id)
         invocation.redactor = context.redactor
         invocation.account = account
-        logger.info("step started: \(command)")
+        invocation.secrets = secrets
+        invocation.executor = snapshot.spec.executor
+        invocation.reattach = reattach
+        invocation.sandbox = (snapshot.spec.sandbox ?? SandboxSettings()).overridden(by: definition.sandbox)
+        invocation.resources = (snapshot.spec.resources ?? ResourceSettings()).overridden(by: definition.resources)
+        if !reattach { logger.info("step started: \(command)") }
         return .work(.process(invocation), definition, logger)
     }
 

@@ -142,15 +142,23 @@ public struct RunCoordinator: Sendable {
             var deferred: [(slot: Slot, attempt: Int, recorded: Bool)] = []
             var launchTimer: Task<Void, Never>?
             defer { launchTimer?.cancel() }
+            // Attempts whose work goes on when wfd stops (units), and whether wfd is stopping
+            // and leaving them to the next wfd (nothing more is applied or recorded then).
+            var outliving: Set<Slot> = []
+            var detaching = false
 
             /// Begins the work of `attempt` of `slot` if the machine accepts its launch now;
-            /// `recorded`: its intent is on disk (else it fails at once, unspawned).
-            func launch(_ slot: Slot, attempt: Int, recorded: Bool) {
+            /// `recorded`: its intent is on disk (else it fails at once, unspawned). With
+            /// `reattach`, the work began under an earlier wfd: it is followed, whatever the run's
+            /// state (a stop then reaches it like any running attempt).
+            func launch(_ slot: Slot, attempt: Int, recorded: Bool, reattach: Bool = false) {
                 let id = slot.step
                 let item = slot.item
                 let now = clock.now()
                 do {
-                    _ = try RunMachine.apply(&snapshot, .launch(id, attempt: attempt, at: now, item: item))
+                    if !reattach {
+                        _ = try RunMachine.apply(&snapshot, .launch(id, attempt: attempt, at: now, item: item))
+                    }
                 } catch {
                     // The machine says why: "not starting step 'a': the run is stopping (…)".
                     runLogger.info("\(error)", metadata: [LogField.step: .string(id.rawValue)])
@@ -171,16 +179,23 @@ public struct RunCoordinator: Sendable {
                     ? .ended(.failure(.start, "wfd could not record the step's start"))
                     : prepareLaunch(
                         slot, attempt: attempt, snapshot: snapshot, outputs: outputs, context: context,
-                        logger: runLogger)
+                        logger: runLogger, reattach: reattach)
                 switch launch {
                 case .ended(let result):
                     queue.append(.attemptEnded(id, result, at: clock.now(), item: item))
                 case .work(let work, let definition, let stepLogger):
                     let control = StepControl()
                     controls[slot] = control
+                    if case .process(let invocation) = work, executor.outlivesDaemon(invocation) {
+                        outliving.insert(slot)
+                    }
                     let paths = (store.directory, job.id, snapshot.run.id)
                     group.addTask {
                         let raw = await run(work, context: context, control: control, logger: stepLogger)
+                        if raw.detached {
+                            handle.continuation.yield(.detached(Slot(step: id, item: item)))
+                            return
+                        }
                         let result = await Self.recordOutput(
                             raw, of: definition, item: item, in: paths, redactor: context.redactor,
                             logger: stepLogger)
@@ -202,11 +217,16 @@ public struct RunCoordinator: Sendable {
                         }
                         continue
                     }
+                    var ended: AttemptKey?
                     if case .attemptEnded(let id, let result, _, let item) = event, result.wait == nil {
                         let slot = Slot(step: id, item: item)
                         controls[slot] = nil
                         if result.outcome == .succeeded { outputs.values[slot] = Data(result.stdout ?? []) }
                         logAttempt(slot, result, snapshot: snapshot, logger: runLogger)
+                        let number = snapshot.step(id).flatMap { try? RunMachine.slot($0, item) }?.attempts.last?.number
+                        ended = number.map {
+                            AttemptKey(job: job.id, run: snapshot.run.id, step: id, item: item, attempt: $0)
+                        }
                     }
                     var unrecorded: Set<StepID> = []
                     var written: Set<StepID> = []
@@ -247,6 +267,8 @@ public struct RunCoordinator: Sendable {
                                     } catch {}
                                 }
                             }
+                        case .reattach(let id, let attempt, let item):
+                            launch(Slot(step: id, item: item), attempt: attempt, recorded: true, reattach: true)
                         case .expand(let id):
                             queue.append(expand(id, snapshot: snapshot, outputs: outputs, logger: runLogger))
                         case .evaluateCondition(let id, let item):
@@ -301,12 +323,47 @@ public struct RunCoordinator: Sendable {
                     }
                     announced?()
                     announced = nil
+                    // Its end is on disk: what the executor kept for a later wfd (a unit) may go.
+                    if let ended, !unrecorded.contains(ended.step) {
+                        group.addTask { await executor.recorded(ended) }
+                    }
                 }
                 replies.forEach { $0() }  // every decision taken is on disk now
                 replies = []
                 if snapshot.run.state.isTerminal { break }
                 guard let input = await iterator.next() else { break }
+                if detaching {
+                    // Only the ends of the work still being let go of count now.
+                    if case .event(.attemptEnded(let id, _, _, let item)) = input {
+                        controls[Slot(step: id, item: item)] = nil
+                    }
+                    if case .detached(let slot) = input { controls[slot] = nil }
+                    if controls.isEmpty { break }
+                    continue
+                }
                 switch input {
+                case .detach:
+                    guard !outliving.isDisjoint(with: controls.keys) else {
+                        queue.append(.cancel(reason: "wfd is stopping", at: clock.now()))
+                        continue
+                    }
+                    // The run stays active on disk: the next wfd follows its units and recovers
+                    // the rest by effect class, as after a crash.
+                    detaching = true
+                    launchTimer?.cancel()
+                    deferred = []
+                    runLogger.notice(
+                        "wfd is stopping: \(outliving.intersection(controls.keys).count) steps go on in their units; the next wfd follows them"
+                    )
+                    for (slot, control) in controls {
+                        if outliving.contains(slot) {
+                            control.detach()
+                        } else {
+                            control.terminate(reason: "wfd is stopping")
+                        }
+                    }
+                case .detached(let slot):
+                    controls[slot] = nil
                 case .event(let event):
                     queue.append(event)
                 case .launchDue:
@@ -350,7 +407,7 @@ public struct RunCoordinator: Sendable {
         switch result.outcome {
         case .succeeded: stepLogger.info("step succeeded\(took)")
         case .cancelled: stepLogger.warning("step cancelled\(took): \(result.error ?? "")")
-        case .failed, .timedOut, .interrupted:
+        case .failed, .timedOut, .interrupted, .oom:
             let kind = Logger.MetadataValue.string(attempt?.errorKind?.rawValue ?? "unknown")
             stepLogger.error(
                 "step failed\(took): \(result.error ?? "")",

@@ -8,6 +8,11 @@ enum RunInput: Sendable {
     case decision(DecisionRequest)
     /// The fire time of a run decided ahead has come: launch what waits for it.
     case launchDue
+    /// wfd is stopping: work that outlives it is left running and the run left active on disk,
+    /// for the next wfd to follow; a run with no such work is cancelled.
+    case detach
+    /// The attempt of this slot was let go of (its work goes on without wfd).
+    case detached(RunCoordinator.Slot)
 }
 
 /// A decision on a waiting step, and who hears how it went.
@@ -48,6 +53,9 @@ public final class RunHandle: Sendable {
     public func decide(_ request: DecisionRequest) {
         if case .terminated = continuation.yield(.decision(request)) { request.reply("the run has ended") }
     }
+
+    /// wfd is stopping (see ``RunInput/detach``).
+    public func detach() { continuation.yield(.detach) }
 
     func send(_ event: RunEvent) { continuation.yield(.event(event)) }
 }

@@ -41,13 +41,23 @@ extension Scheduler {
                 continue
             }
             killLeftovers(of: snapshot, store: store, logger: runLogger)
+            // Attempts whose units outlived the previous wfd are followed, not recovered.
+            let open = Self.openAttempts(of: snapshot)
+            let surviving = open.isEmpty ? [] : await coordinator.executor.survivors(of: open)
+            let survivors = Set(surviving.map { StepSlot($0.step, item: $0.item) })
+            for key in surviving.sorted(by: { "\($0.step)\($0.item ?? -1)" < "\($1.step)\($1.item ?? -1)" }) {
+                runLogger.notice(
+                    "step '\(key.step)' (attempt \(key.attempt)) outlived the previous wfd in unit \(UnitName.make(key)): following it",
+                    metadata: [LogField.step: .string(key.step.rawValue)])
+            }
             let prepared = coordinator.resume(snapshot)
             active[job] = ActiveRun(handle: prepared.handle, lock: lock)
             waiting += 1
             runLogger.warning("recovering the run a previous wfd left \(snapshot.run.state.rawValue)")
             let at = clock.now()
             group.addTask { [continuation] in
-                let final = await coordinator.execute(prepared, first: .recover(at: at), recorded: { signal.yield() })
+                let final = await coordinator.execute(
+                    prepared, first: .recover(at: at, survivors: survivors), recorded: { signal.yield() })
                 continuation.yield(.runEnded(job, final))
             }
         }
@@ -77,6 +87,18 @@ extension Scheduler {
             logger.warning(
                 "killed process group \(entry.pid) of step '\(record.step)' (attempt \(attempt.number)), which outlived the previous wfd",
                 metadata: [LogField.step: .string(record.step.rawValue)])
+        }
+    }
+
+    /// The attempts of `snapshot` that were running (open) when the previous wfd stopped.
+    static func openAttempts(of snapshot: RunSnapshot) -> [AttemptKey] {
+        snapshot.steps.flatMap { [$0] + ($0.items ?? []) }.compactMap { record in
+            guard record.state == .running, let attempt = record.attempts.last, attempt.endedAt == nil else {
+                return nil
+            }
+            return AttemptKey(
+                job: snapshot.run.job, run: snapshot.run.id, step: record.step, item: record.item,
+                attempt: attempt.number)
         }
     }
 

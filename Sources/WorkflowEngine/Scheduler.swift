@@ -260,8 +260,9 @@ public final class Scheduler: Service, Sendable {
                     if !stopping {
                         stopping = true
                         reporter.stopping(status: "stopping: \(active.count) runs to finish")
-                        logger.notice("stopping: cancelling \(active.count) active runs")
-                        for run in active.values { run.handle.cancel(reason: "wfd is stopping") }
+                        logger.notice("stopping: \(active.count) active runs to cancel or leave to their units")
+                        // A run whose steps go on in units is left for the next wfd; others are cancelled.
+                        for run in active.values { run.handle.detach() }
                     }
                 case .runEnded(let job, let final):
                     active[job] = nil  // releases the job lock

@@ -41,8 +41,10 @@ public struct ShellExecutor: StepExecutor {
         let (program, arguments) =
             Self.directCommand(invocation.command, path: invocation.environment["PATH"])
             ?? (shell, ["-c", invocation.command])
+        var environment = invocation.environment
+        for (name, value) in invocation.secrets { environment[StepEnvironmentNames.secretName(name)] = value }
         let request = ChildProcess.Request(
-            program: program, arguments: arguments, environment: invocation.environment,
+            program: program, arguments: arguments, environment: environment,
             workingDirectory: invocation.workingDirectory, account: invocation.account)
 
         enum Finished: Sendable {

@@ -24,6 +24,16 @@ public struct StepInvocation: Sendable {
     public var processRecord: String?
     /// Replaces the job's secrets in what the step writes.
     public var redactor: Redactor = .none
+    /// The job's `executor:`; nil: the one wfd chose.
+    public var executor: ExecutorKind?
+    /// The step's `sandbox:` and `resources:` over the job's (unit executor only).
+    public var sandbox = SandboxSettings()
+    public var resources = ResourceSettings()
+    /// The secrets the step lists, by name: `$WF_SECRET_<NAME>` in its environment (never in
+    /// ``environment``, which a unit's properties show to anyone).
+    public var secrets: [String: String] = [:]
+    /// Follow the work a previous wfd began for this attempt (its unit) to its end; start nothing.
+    public var reattach = false
 
     public init(
         job: JobID, run: RunID, step: StepID, attempt: Int, command: String, environment: [String: String],
@@ -41,19 +51,74 @@ public struct StepInvocation: Sendable {
     }
 }
 
+/// One attempt of one step (or item) of one run.
+public struct AttemptKey: Sendable, Hashable {
+    public var job: JobID
+    public var run: RunID
+    public var step: StepID
+    public var item: Int?
+    public var attempt: Int
+
+    public init(job: JobID, run: RunID, step: StepID, item: Int?, attempt: Int) {
+        self.job = job
+        self.run = run
+        self.step = step
+        self.item = item
+        self.attempt = attempt
+    }
+
+    public init(_ invocation: StepInvocation) {
+        self.init(
+            job: invocation.job, run: invocation.run, step: invocation.step, item: invocation.item,
+            attempt: invocation.attempt)
+    }
+}
+
 /// Runs step attempts. A failing step is a result, never a thrown error.
 public protocol StepExecutor: Sendable {
     /// Runs the attempt to its end and reports how it ended. `control` may ask it to stop early.
     func execute(_ invocation: StepInvocation, control: StepControl, logger: Logger) async -> AttemptResult
+
+    /// Which of `attempts`, left open by a previous wfd, are still known to the executor (running,
+    /// or ended with their result kept): those are followed again (``StepInvocation/reattach``),
+    /// the others recovered by their effect class.
+    func survivors(of attempts: [AttemptKey]) async -> Set<AttemptKey>
+
+    /// The end of `attempt` is on disk: what kept it for a later wfd may go.
+    func recorded(_ attempt: AttemptKey) async
+
+    /// Whether `invocation`'s work goes on when wfd stops (a unit), so that stopping wfd detaches
+    /// it rather than cancelling it.
+    func outlivesDaemon(_ invocation: StepInvocation) -> Bool
 }
 
-/// Lets the run coordinator stop a running attempt (cancel, shutdown).
+extension StepExecutor {
+    public func survivors(of attempts: [AttemptKey]) async -> Set<AttemptKey> { [] }
+    public func recorded(_ attempt: AttemptKey) async {}
+    public func outlivesDaemon(_ invocation: StepInvocation) -> Bool { false }
+}
+
+/// Lets the run coordinator stop a running attempt (cancel, shutdown), or let it go on without
+/// wfd (shutdown, for work that outlives wfd).
 public final class StepControl: Sendable {
     private let stream: AsyncStream<String>
     private let continuation: AsyncStream<String>.Continuation
+    private let detaching: AsyncStream<Void>
+    private let detacher: AsyncStream<Void>.Continuation
 
     public init() {
         (stream, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1))
+        (detaching, detacher) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// wfd is stopping: stop following the attempt and leave its work running (an executor whose
+    /// work outlives wfd returns at once, with ``AttemptResult/detached``).
+    public func detach() { detacher.yield() }
+
+    /// Waits until ``detach()`` is called (true) or the task is cancelled (false).
+    public func waitForDetach() async -> Bool {
+        for await _ in detaching { return true }
+        return false
     }
 
     /// Asks the attempt to stop, for `reason`. Safe to call more than once or after it ended.

@@ -135,9 +135,21 @@ struct Show: ParsableCommand {
         if spend.calls > 0 || snapshot.spec.budget != nil {
             print("  " + Self.describe(spend, against: snapshot.spec.budget))
         }
+        if let executor = snapshot.spec.executor { print("  executor: \(executor.rawValue)") }
+        for (name, lines) in [
+            ("sandbox", snapshot.spec.sandbox?.lines ?? []), ("resources", snapshot.spec.resources?.lines ?? []),
+        ] where !lines.isEmpty {
+            print("  \(name): { \(lines.joined(separator: ", ")) }")
+        }
         for step in snapshot.steps {
             let needs = step.needs.isEmpty ? "" : " (needs \(step.needs.map(\.rawValue).joined(separator: ", ")))"
             print("  \(step.step)\(needs): \(Self.state(of: step))" + (step.error.map { ": \($0)" } ?? ""))
+            let definition = snapshot.definition(of: step.step)
+            for (name, lines) in [
+                ("sandbox", definition?.sandbox?.lines ?? []), ("resources", definition?.resources?.lines ?? []),
+            ] where !lines.isEmpty {
+                print("    \(name): { \(lines.joined(separator: ", ")) }")
+            }
             for lines in Self.describe(step) { lines.forEach { print("    " + $0) } }
             for item in step.items ?? [] {
                 let value = item.value.map { " \($0.environmentText.prefix(40))" } ?? ""
@@ -213,6 +225,15 @@ struct Show: ParsableCommand {
             "attempt \(attempt.number): \(outcome)\(kind)\(took)\(how)" + (attempt.log.map { "  \($0)" } ?? "")
         ]
         if attempt.outcome != .succeeded, let error = attempt.error { lines.append("  \(error)") }
+        if let unit = attempt.unit {
+            var used: [String] = []
+            if let cpu = attempt.usage?.cpuNanoseconds { used.append(String(format: "CPU %.3f s", Double(cpu) / 1e9)) }
+            if let memory = attempt.usage?.memoryPeakBytes {
+                used.append(String(format: "memory peak %.1f MiB", Double(memory) / 1_048_576))
+            }
+            if let tasks = attempt.usage?.tasksPeak { used.append("\(tasks) tasks at most") }
+            lines.append("  unit \(unit)" + (used.isEmpty ? "" : ": " + used.joined(separator: ", ")))
+        }
         if let http = attempt.http {
             let status = http.status.map(String.init) ?? "no answer"
             let key = http.idempotencyKey.map { ", idempotency key \($0)" } ?? ""

@@ -29,9 +29,13 @@ struct Wfd: AsyncParsableCommand {
             Directories: a flag wins; else $STATE_DIRECTORY and $CONFIGURATION_DIRECTORY/jobs.d \
             (set by systemd's StateDirectory= and ConfigurationDirectory=); else /var/lib/wfd and \
             /etc/wfd/jobs.d. SIGHUP reloads jobs.d; SIGTERM stops: running steps get SIGTERM, a \
-            grace period, then SIGKILL, and are recorded as cancelled.
+            grace period, then SIGKILL, and are recorded as cancelled — except steps running as \
+            systemd units (the default under systemd), which go on and are followed again by the \
+            next wfd.
             """,
-        version: version
+        version: version + "\nstep executor here: "
+            + (UnitExecutorSetup.obstacle(choice: .auto, environment: ProcessInfo.processInfo.environment)
+                .map { "process (\($0))" } ?? "unit (transient services in wfd.slice)")
     )
 
     @Option(help: ArgumentHelp("The state directory (the database).", valueName: "dir"))
@@ -48,6 +52,12 @@ struct Wfd: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("Seconds a step gets between SIGTERM and SIGKILL when stopped.", valueName: "seconds"))
     var stopGrace: Int = 10
+
+    @Option(
+        help: ArgumentHelp(
+            "How run steps start: auto (units when started by systemd and the system bus answers, else processes), unit or process.",
+            valueName: "kind"))
+    var executor: UnitExecutorSetup.Choice = .auto
 
     @Option(
         help: ArgumentHelp(
@@ -155,10 +165,16 @@ struct Wfd: AsyncParsableCommand {
             jobsDirectory: directories.jobs, state: stateDirectory, hostZone: .current,
             daemonEnvironment: environment, retention: Retention(keepRuns: keepRuns, keepDays: keepDays))
         configuration.prices = Self.loadPrices(flag: prices, environment: environment, logger: logger)
+        let executors: StepExecutors
+        switch UnitExecutorSetup.make(choice: executor, environment: environment, gracePeriod: .seconds(stopGrace)) {
+        case .success(let made): executors = made
+        case .failure(let error): Self.fail("--executor unit: \(error)")
+        }
+        logger.info("run steps start as: \(executors.summary)")
         let scheduler = Scheduler(
             configuration: configuration,
             clock: clockSpeed == 1 ? SystemClock() : ScaledClock(speed: clockSpeed),
-            executor: ShellExecutor(gracePeriod: .seconds(stopGrace)),
+            executor: executors,
             reporter: SystemdReporter(),
             logger: logger)
         let hangups = HangupService(scheduler: scheduler)
@@ -177,7 +193,8 @@ struct Wfd: AsyncParsableCommand {
             control = try ControlServer(
                 path: directories.socket, scheduler: scheduler, policy: policy,
                 daemon: StatusReport.Daemon(
-                    running: true, pid: info.pid, startedAt: info.startedAt, version: info.wfdVersion),
+                    running: true, pid: info.pid, startedAt: info.startedAt, version: info.wfdVersion,
+                    executor: executors.preferred.rawValue),
                 logger: logger)
             try RecordFile.write(info, to: stateDirectory.daemonInfo)
         } catch {
@@ -234,3 +251,4 @@ struct HangupService: Service {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+extension UnitExecutorSetup.Choice: ExpressibleByArgument {}

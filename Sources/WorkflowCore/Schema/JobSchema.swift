@@ -198,6 +198,19 @@ public enum JobSchema {
               "maximum": 1000,
               "description": "How many steps of one run may run at once; default 4."
             },
+            "executor": {
+              "enum": [
+                "process",
+                "unit"
+              ],
+              "description": "How run steps start: unit (a transient systemd service, the default under systemd) or process (a child of wfd, the default elsewhere)."
+            },
+            "sandbox": {
+              "$ref": "#/$defs/sandbox"
+            },
+            "resources": {
+              "$ref": "#/$defs/resources"
+            },
             "steps": {
               "type": "array",
               "minItems": 1,
@@ -208,6 +221,116 @@ public enum JobSchema {
             }
           },
           "$defs": {
+            "sandbox": {
+              "description": "systemd sandboxing for run steps (unit executor only); a step's keys go over the job's.",
+              "type": "object",
+              "additionalProperties": false,
+              "properties": {
+                "protect_system": {
+                  "anyOf": [
+                    {
+                      "type": "boolean"
+                    },
+                    {
+                      "enum": [
+                        "full",
+                        "strict"
+                      ]
+                    }
+                  ]
+                },
+                "protect_home": {
+                  "anyOf": [
+                    {
+                      "type": "boolean"
+                    },
+                    {
+                      "enum": [
+                        "read-only",
+                        "tmpfs"
+                      ]
+                    }
+                  ]
+                },
+                "read_write_paths": {
+                  "$ref": "#/$defs/paths"
+                },
+                "read_only_paths": {
+                  "$ref": "#/$defs/paths"
+                },
+                "inaccessible_paths": {
+                  "$ref": "#/$defs/paths"
+                },
+                "private_tmp": {
+                  "type": "boolean"
+                },
+                "private_network": {
+                  "type": "boolean"
+                },
+                "private_devices": {
+                  "type": "boolean"
+                },
+                "no_new_privileges": {
+                  "type": "boolean"
+                },
+                "dynamic_user": {
+                  "type": "boolean"
+                }
+              }
+            },
+            "paths": {
+              "anyOf": [
+                {
+                  "type": "string",
+                  "pattern": "^[-+]*/[^ \\n]*$"
+                },
+                {
+                  "type": "array",
+                  "items": {
+                    "type": "string",
+                    "pattern": "^[-+]*/[^ \\n]*$"
+                  }
+                }
+              ]
+            },
+            "resources": {
+              "description": "Limits on a run step's unit (its cgroup); unit executor only.",
+              "type": "object",
+              "additionalProperties": false,
+              "properties": {
+                "memory_max": {
+                  "anyOf": [
+                    {
+                      "type": "integer",
+                      "minimum": 1
+                    },
+                    {
+                      "type": "string",
+                      "pattern": "^\\s*[0-9]+[KMGTkmgt]?\\s*$"
+                    }
+                  ]
+                },
+                "cpu_quota": {
+                  "type": "string",
+                  "pattern": "^\\s*[0-9]+%\\s*$"
+                },
+                "tasks_max": {
+                  "type": "integer",
+                  "minimum": 1,
+                  "maximum": 4194304
+                },
+                "io_weight": {
+                  "type": "integer",
+                  "minimum": 1,
+                  "maximum": 10000
+                },
+                "nice": {
+                  "type": "integer",
+                  "minimum": -20,
+                  "maximum": 19
+                }
+              }
+            },
             "duration": {
               "description": "A positive duration: 500ms, 90s, 5m, 1h30m, 2d (units ms, s, m, h, d); a bare number is seconds.",
               "anyOf": [
@@ -603,6 +726,12 @@ public enum JobSchema {
                   "type": "string",
                   "pattern": "^[A-Za-z0-9_.$-]+$",
                   "description": "Run the step as this user (wfd must run as root)."
+                },
+                "sandbox": {
+                  "$ref": "#/$defs/sandbox"
+                },
+                "resources": {
+                  "$ref": "#/$defs/resources"
                 },
                 "effect": {
                   "enum": [

@@ -174,6 +174,10 @@ public struct Attempt: Sendable, Equatable, Codable {
     public var http: HTTPExchange?
     /// `approval` steps, and budget approvals: who decided, when and how.
     public var decision: Decision?
+    /// `run:` steps under the unit executor: the transient service the attempt ran as.
+    public var unit: String?
+    /// What the attempt's processes used (unit executor).
+    public var usage: ResourceUsage?
 
     public init(number: Int, plannedAt: Date, startedAt: Date? = nil, log: String?) {
         self.number = number
@@ -191,7 +195,30 @@ public struct Attempt: Sendable, Equatable, Codable {
         case durationMilliseconds = "duration_ms"
         case byHand = "by_hand"
         case errorKind = "error_kind"
-        case calls, http, decision
+        case calls, http, decision, unit, usage
+    }
+}
+
+/// What an attempt's processes used, from its unit: CPU time exactly (systemd keeps it past the
+/// end), memory and tasks as the highest of samples taken while it ran.
+public struct ResourceUsage: Sendable, Equatable, Codable {
+    public var cpuNanoseconds: UInt64?
+    /// The highest memory of the unit's cgroup seen (`memory.peak` where the kernel has it, else
+    /// the sum of its processes' resident memory), sampled every 100 ms.
+    public var memoryPeakBytes: UInt64?
+    /// The most processes and threads seen at once, sampled alike.
+    public var tasksPeak: Int?
+
+    public init(cpuNanoseconds: UInt64? = nil, memoryPeakBytes: UInt64? = nil, tasksPeak: Int? = nil) {
+        self.cpuNanoseconds = cpuNanoseconds
+        self.memoryPeakBytes = memoryPeakBytes
+        self.tasksPeak = tasksPeak
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case cpuNanoseconds = "cpu_ns"
+        case memoryPeakBytes = "memory_peak_bytes"
+        case tasksPeak = "tasks_peak"
     }
 }
 
@@ -220,6 +247,8 @@ public enum FailureKind: String, Sendable, Codable, CaseIterable {
     case rejected
     case cancelled
     case interrupted
+    /// Killed by the kernel for passing `resources.memory_max`.
+    case oom
 }
 
 /// One call to a model, as `wfctl show` and the budgets count it.
@@ -338,6 +367,8 @@ public enum AttemptOutcome: String, Sendable, Codable, CaseIterable {
     case timedOut = "timed_out"
     /// wfd itself stopped while the attempt ran.
     case interrupted
+    /// The kernel killed it for passing its `resources.memory_max`.
+    case oom
 }
 
 /// The result an executor reports for one attempt: data, not an error.
@@ -362,6 +393,14 @@ public struct AttemptResult: Sendable, Equatable {
     public var http: HTTPExchange?
     /// The attempt stops here, open, until a person decides: the step becomes `waiting`.
     public var wait: WaitInfo?
+    /// When the work really began, when the executor knows better than the launch (a unit
+    /// followed again after wfd restarted began under the previous wfd).
+    public var startedAt: Date?
+    public var unit: String?
+    public var usage: ResourceUsage?
+    /// wfd stopped following the attempt, whose work goes on (a unit): nothing is recorded, and
+    /// the next wfd follows it again.
+    public var detached = false
 
     public init(
         outcome: AttemptOutcome, exitCode: Int32? = nil, signal: Int32? = nil, error: String? = nil,

@@ -2,16 +2,24 @@ import Foundation
 
 /// Taking up a run after a crash, and running an ended run again (`wfctl retry`).
 extension RunMachine {
-    /// Takes up a run a previous wfd left active. Succeeded steps stay done. An attempt that was
-    /// running ends `interrupted`; its step runs again as a new attempt when it is `pure` or
-    /// `idempotent`, and becomes `interrupted` (waiting for a person) when it is `effectful`.
-    /// Steps waiting to retry keep their due time. A run that was being cancelled ends.
-    static func recover(_ next: inout RunSnapshot, at: Date) -> [RunEffect] {
+    /// Takes up a run a previous wfd left active. Succeeded steps stay done. An open attempt
+    /// among `survivors` (its executor still knows it: a unit that runs or kept its result) stays
+    /// open and is followed to its end. Any other attempt that was running ends `interrupted`;
+    /// its step runs again as a new attempt when it is `pure` or `idempotent`, and becomes
+    /// `interrupted` (waiting for a person) when it is `effectful`. Steps waiting to retry keep
+    /// their due time. A run that was being cancelled ends (stopping the survivors first).
+    static func recover(_ next: inout RunSnapshot, at: Date, survivors: Set<StepSlot> = []) -> [RunEffect] {
         var effects: [RunEffect] = []
         let reason = "wfd stopped during this attempt"
         /// Takes up one record (a step's or an item's); true when it changed.
         func takeUp(_ record: inout StepRecord, effect: EffectClass, item: Int?) -> Bool {
             switch record.state {
+            case .running
+            where survivors.contains(StepSlot(record.step, item: item)) && record.attempts.last?.endedAt == nil:
+                if let open = record.attempts.last {
+                    effects.append(.reattach(record.step, attempt: open.number, item: item))
+                }
+                return false
             case .running:
                 if record.attempts.last.map({ $0.endedAt == nil }) == true {
                     // Cannot throw: the record is running with an open attempt.

@@ -1,5 +1,16 @@
 import Foundation
 
+/// A step, or one item of a `for_each` step.
+public struct StepSlot: Sendable, Hashable {
+    public var step: StepID
+    public var item: Int?
+
+    public init(_ step: StepID, item: Int? = nil) {
+        self.step = step
+        self.item = item
+    }
+}
+
 /// Something that happened to a run.
 public enum RunEvent: Sendable, Equatable {
     /// The run may begin: its job lock is held. `at` is when it is due (a run decided ahead of its
@@ -15,7 +26,7 @@ public enum RunEvent: Sendable, Equatable {
     /// A person, a newer run or shutdown asked the run to stop.
     case cancel(reason: String, at: Date)
     /// wfd found the run unfinished at start-up: it died while the run was active.
-    case recover(at: Date)
+    case recover(at: Date, survivors: Set<StepSlot> = [])
     /// The job's `timeout` for the whole run passed: stop it like a cancel, ending `timed_out`.
     case timeOut(after: String, at: Date)
     /// A step (or item) waiting in `retry_wait` is due for its next attempt.
@@ -57,6 +68,9 @@ public enum RunEffect: Sendable, Equatable {
     /// so the intent is on disk first; the engine applies ``RunEvent/launch(_:attempt:at:item:)``
     /// right before the work begins, and begins it only if that is accepted.
     case spawn(StepID, attempt: Int, item: Int? = nil)
+    /// Follow the open attempt the executor still knows from before a restart (its unit) to its
+    /// end: nothing new starts. Applied like ``spawn(_:attempt:item:)`` (with the launch event).
+    case reattach(StepID, attempt: Int, item: Int? = nil)
     /// Work out the array of this `for_each` step and send ``RunEvent/expanded(_:items:at:)``.
     case expand(StepID)
     /// Evaluate the `when` condition of this pending step (of its item `item`) and send
@@ -211,10 +225,10 @@ public enum RunMachine {
             effects.append(.persistStep(stepID))
             effects += settle(&next, at: at, startNew: next.run.cancelReason == nil)
             effects += finishIfDone(&next, at: at)
-        case .recover(let at):
+        case .recover(let at, let survivors):
             guard !next.run.state.isTerminal else { throw TransitionError("run \(next.run.id) has already ended") }
             if next.run.state == .queued { return try transition(&next, .start(at: at), timedOut: false) }
-            effects += recover(&next, at: at)
+            effects += recover(&next, at: at, survivors: survivors)
         case .retry(let request, let at):
             effects += try retry(&next, request, at: at)
             effects += settle(&next, at: at, startNew: true)
@@ -316,7 +330,7 @@ public enum RunMachine {
             switch result.outcome {
             case .succeeded: step.state == .waiting ? .resume : .succeed
             case .cancelled: .cancel
-            case .failed, .timedOut: .fail
+            case .failed, .timedOut, .oom: .fail
             case .interrupted: .interrupt
             }
         step.state = try stepAfter(step, transition)
@@ -337,6 +351,9 @@ public enum RunMachine {
         attempt.errorKind = result.errorKind ?? failureKind(of: result)
         attempt.calls = result.calls ?? attempt.calls
         attempt.http = result.http ?? attempt.http
+        attempt.startedAt = result.startedAt ?? attempt.startedAt
+        attempt.unit = result.unit ?? attempt.unit
+        attempt.usage = result.usage ?? attempt.usage
         attempt.durationMilliseconds = attempt.startedAt.map { Int64((at.timeIntervalSince($0) * 1000).rounded()) }
         step.attempts[step.attempts.count - 1] = attempt
     }
@@ -348,6 +365,7 @@ public enum RunMachine {
         case .timedOut: .timeout
         case .cancelled: .cancelled
         case .interrupted: .interrupted
+        case .oom: .oom
         case .failed:
             if let code = result.exitCode, code != 0 {
                 .exitStatus

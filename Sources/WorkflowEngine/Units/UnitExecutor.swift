@@ -1,0 +1,479 @@
+import Foundation
+import Logging
+import WorkflowCore
+import WorkflowStore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Runs `run:` steps as transient systemd services (``UnitName``) in `wfd.slice`, so that a step
+/// gets the environment of an ordinary service (not wfd's hardening), its own sandbox and limits,
+/// and outlives a restart of wfd.
+///
+/// The unit writes stdout and stderr to files in the run's directory; wfd follows them into the
+/// attempt's log (secrets replaced), its output and the journal. `RemainAfterExit=yes` keeps the
+/// unit — and its exit status — after its end until wfd has recorded it (``recorded(_:)`` then
+/// lets systemd collect it), so no crash of wfd between the two loses the result. Stopping
+/// (timeout, cancel) sends SIGTERM to the unit's whole cgroup, waits the grace period, then
+/// SIGKILL; what the step left running is killed when the unit is let go. The outcome comes from
+/// how the main process ended and from wfd's own stop, never from systemd's `Result` alone (a
+/// service killed by SIGTERM is a clean success to systemd).
+public final class UnitExecutor: StepExecutor {
+    public let manager: any UnitManager
+    public let gracePeriod: Duration
+    public let maxLogBytes: Int
+    public let maxOutputBytes: Int
+    public let shell: String
+    public let slice: String
+    /// Where credential files for a unit are written (a directory only root can read, on tmpfs:
+    /// wfd's runtime directory).
+    public let credentialsDirectory: String
+    /// How often live output is read and memory and tasks are sampled.
+    public let sampleInterval: Duration
+    private let leftovers = Locked([AttemptKey: Leftover]())
+
+    /// What an ended attempt keeps until its end is recorded.
+    private struct Leftover {
+        let unit: String
+        let output: UnitProperties.Output
+        let credentials: String?
+    }
+
+    public init(
+        manager: any UnitManager, credentialsDirectory: String, gracePeriod: Duration = .seconds(10),
+        maxLogBytes: Int = 16 << 20, maxOutputBytes: Int = 1 << 20, shell: String = "/bin/sh",
+        slice: String = "wfd.slice", sampleInterval: Duration = .milliseconds(100)
+    ) {
+        self.manager = manager
+        self.credentialsDirectory = credentialsDirectory
+        self.gracePeriod = gracePeriod
+        self.maxLogBytes = maxLogBytes
+        self.maxOutputBytes = maxOutputBytes
+        self.shell = shell
+        self.slice = slice
+        self.sampleInterval = sampleInterval
+    }
+
+    public func execute(_ invocation: StepInvocation, control: StepControl, logger: Logger) async -> AttemptResult {
+        let key = AttemptKey(invocation)
+        let name = UnitName.make(key)
+        let output = UnitProperties.Output(logFile: invocation.logFile)
+        let (states, continuation) = AsyncStream.makeStream(of: UnitState.self, bufferingPolicy: .bufferingNewest(1))
+        let changed: @Sendable (UnitState) -> Void = { continuation.yield($0) }
+        var credentials: String?
+        var followed = invocation.reattach
+        if !invocation.reattach {
+            let prepared = prepare(invocation, name: name, output: output)
+            let properties: [UnitProperty]
+            switch prepared {
+            case .failure(let failure): return failure.result
+            case .success(let made): (properties, credentials) = made
+            }
+            do {
+                try await manager.start(name, properties: properties, changed: changed)
+                logger.debug("started unit \(name)")
+            } catch  where error.name == UnitError.unitExists {
+                followed = true  // started by an earlier wfd: follow it instead
+            } catch {
+                removeCredentials(credentials)
+                var result = AttemptResult.failure(.start, "systemd did not start the step's unit \(name): \(error)")
+                result.unit = name
+                return result
+            }
+        }
+        if followed {
+            // The log is made again from the unit's output files, from their start.
+            unlink(invocation.logFile)
+            do {
+                guard try await manager.follow(name, changed: changed) != nil else {
+                    var result = AttemptResult(
+                        outcome: .interrupted,
+                        error:
+                            "the step's unit \(name) is gone (collected, or the machine restarted): its end is unknown")
+                    result.unit = name
+                    return result
+                }
+            } catch {
+                return AttemptResult.failure(.start, "cannot follow the step's unit \(name): \(error)")
+            }
+            logger.notice("following unit \(name), started by an earlier wfd")
+        }
+        let credentialsPath = credentials ?? credentialsPath(name)
+        let sink = OutputSink(
+            path: invocation.logFile, limit: maxLogBytes, outputLimit: maxOutputBytes, logger: logger,
+            redactor: invocation.redactor)
+        defer { sink.close() }
+        let follower = OutputFollower(output: output, sink: sink)
+        let sampler = UsageSampler()
+        let watch = Task { [manager, sampleInterval] in
+            var group: String?
+            while !Task.isCancelled {
+                follower.read()
+                if group == nil, let status = try? await manager.status(name), !status.controlGroup.isEmpty {
+                    group = status.controlGroup
+                }
+                if let group { sampler.sample(controlGroup: group) }
+                try? await Task.sleep(for: sampleInterval)
+            }
+        }
+
+        // The deadline counts from the unit's real start, under whichever wfd started it.
+        var deadline: ContinuousClock.Instant?
+        if let timeout = invocation.timeout {
+            var elapsed = Duration.zero
+            if followed, let started = try? await manager.status(name).startedAt {
+                elapsed = .milliseconds(Int64(max(0, Date().timeIntervalSince(started)) * 1000))
+            }
+            deadline = .now + timeout - elapsed
+        }
+        let end = await waitForEnd(
+            name: name, states: states, control: control, deadline: deadline, timeout: invocation.timeout)
+        await manager.forget(name)
+        continuation.finish()
+        watch.cancel()
+        _ = await watch.value
+        let stop: ShellExecutor.StopReason?
+        switch end {
+        case .detached:
+            follower.close()
+            var result = AttemptResult(outcome: .interrupted)
+            result.detached = true
+            return result
+        case .ended(let reason): stop = reason
+        }
+        let status: UnitStatus
+        do {
+            status = try await manager.status(name)
+        } catch {
+            follower.read()
+            sink.finish()
+            var result = AttemptResult(
+                outcome: .interrupted,
+                error: "the step's unit \(name) ended, but its exit status cannot be read: \(error)")
+            result.unit = name
+            return result
+        }
+        follower.read()
+        follower.close()
+        sink.finish()
+        var result = Self.result(status, stop: stop)
+        (result.stdout, result.stdoutTruncated) = sink.capturedOutput
+        result.unit = name
+        result.usage = ResourceUsage(
+            cpuNanoseconds: status.cpuNanoseconds, memoryPeakBytes: sampler.memoryPeak, tasksPeak: sampler.tasksPeak)
+        if followed { result.startedAt = status.startedAt }
+        leftovers.withLock {
+            $0[key] = Leftover(unit: name, output: output, credentials: credentialsPath)
+        }
+        return result
+    }
+
+    /// Waits for the unit's main process to end; on a stop request or at the deadline, stops it
+    /// (SIGTERM to all its processes, the grace period, SIGKILL) and still waits for its end.
+    private enum End {
+        /// The main process ended, stopped by wfd for this reason or not.
+        case ended(ShellExecutor.StopReason?)
+        /// wfd is stopping and leaves the unit running.
+        case detached
+    }
+
+    private func waitForEnd(
+        name: String, states: AsyncStream<UnitState>, control: StepControl, deadline: ContinuousClock.Instant?,
+        timeout: Duration?
+    ) async -> End {
+        enum Event: Sendable {
+            case ended
+            case detached
+            case stop(ShellExecutor.StopReason)
+        }
+        let manager = manager
+        let grace = gracePeriod
+        return await withTaskGroup(of: Event?.self) { group in
+            group.addTask {
+                for await state in states where state.hasEnded { return .ended }
+                return .ended  // the connection went: the status read next says so
+            }
+            group.addTask { await control.waitForDetach() ? .detached : nil }
+            group.addTask {
+                let remaining = deadline.map { ContinuousClock.now.duration(to: $0) }
+                guard let reason = await ShellExecutor.waitForStop(control: control, timeout: remaining) else {
+                    return nil
+                }
+                if case .timeout = reason, let timeout { return .stop(.timeout(timeout)) }
+                return .stop(reason)
+            }
+            var stop: ShellExecutor.StopReason?
+            while let event = await group.next() {
+                switch event {
+                case .ended?:
+                    group.cancelAll()
+                    return .ended(stop)
+                case .detached?:
+                    group.cancelAll()
+                    return .detached
+                case .stop(let reason)?:
+                    stop = reason
+                    try? await manager.kill(name, signal: SIGTERM)
+                    group.addTask {
+                        do {
+                            try await Task.sleep(for: grace)
+                            try? await manager.kill(name, signal: SIGKILL)
+                        } catch {}
+                        return nil
+                    }
+                case nil: continue
+                }
+            }
+            return .ended(stop)
+        }
+    }
+
+    /// How the attempt ended: wfd's own stop first, then the kernel's OOM kill, then the main
+    /// process's exit status or signal.
+    static func result(_ status: UnitStatus, stop: ShellExecutor.StopReason?) -> AttemptResult {
+        var exitCode: Int32?
+        var signal: Int32?
+        switch status.mainCode {
+        case 1: exitCode = status.mainStatus
+        case 2, 3: signal = status.mainStatus
+        default: break
+        }
+        switch stop {
+        case .timeout(let limit)?:
+            return AttemptResult(
+                outcome: .timedOut, exitCode: exitCode, signal: signal,
+                error: "timed out after \(StepDuration.format(limit))")
+        case .terminated(let reason)?:
+            return AttemptResult(outcome: .cancelled, exitCode: exitCode, signal: signal, error: "cancelled: \(reason)")
+        case nil: break
+        }
+        if status.result == "oom-kill" {
+            var result = AttemptResult(
+                outcome: .oom, exitCode: exitCode, signal: signal,
+                error: "killed by the kernel: it used more memory than its resources.memory_max allows")
+            result.errorKind = .oom
+            return result
+        }
+        if exitCode == 0 { return .success }
+        if let exitCode {
+            if let meaning = systemdExitStatus[exitCode], status.result == "exit-code" {
+                // systemd exits with these when it cannot set the process up; a program may too.
+                return AttemptResult(
+                    outcome: .failed, exitCode: exitCode,
+                    error: "exited with status \(exitCode), which is systemd's \(meaning)")
+            }
+            return AttemptResult(outcome: .failed, exitCode: exitCode, error: "exited with status \(exitCode)")
+        }
+        if let signal {
+            return AttemptResult(outcome: .failed, signal: signal, error: "killed by \(signalName(signal))")
+        }
+        return AttemptResult(
+            outcome: .failed, error: "the step's unit ended without running it (systemd's result: \(status.result))")
+    }
+
+    /// systemd's own exit statuses for a process it could not set up (systemd.exec(5)).
+    static let systemdExitStatus: [Int32: String] = [
+        200: "CHDIR: the working directory is missing or not reachable", 203: "EXEC: the program cannot be run",
+        209: "STDOUT: the output file cannot be opened", 216: "GROUP: no such group",
+        217: "USER: no such user", 226: "NAMESPACE: the sandbox could not be set up",
+        243: "CREDENTIALS: a secret could not be loaded",
+    ]
+
+    // MARK: Starting
+
+    private struct PrepareFailure: Error {
+        let result: AttemptResult
+    }
+
+    /// The unit's properties, with the credential files of its secrets written.
+    private func prepare(_ invocation: StepInvocation, name: String, output: UnitProperties.Output) -> Result<
+        ([UnitProperty], String?), PrepareFailure
+    > {
+        func failed(_ message: String) -> Result<([UnitProperty], String?), PrepareFailure> {
+            .failure(PrepareFailure(result: .failure(.start, message)))
+        }
+        let logs = (invocation.logFile as NSString).deletingLastPathComponent
+        do {
+            try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
+        } catch {
+            return failed("cannot create the log directory \(logs): \(error.localizedDescription)")
+        }
+        // Output of an earlier try of this very name (a start refused before it ran) is not this one's.
+        unlink(output.stdout)
+        unlink(output.stderr)
+        var pairs: [UnitProperty.Pair] = []
+        var directory: String?
+        if !invocation.secrets.isEmpty {
+            let path = credentialsPath(name)
+            directory = path
+            do {
+                try makePrivateDirectory(path)
+                for (secret, value) in invocation.secrets.sorted(by: { $0.key < $1.key }) {
+                    let file = "\(path)/\(secret)"
+                    try writePrivate(Array(value.utf8), to: file)
+                    pairs.append(UnitProperty.Pair(secret, file))
+                }
+            } catch {
+                removeCredentials(path)
+                return failed("cannot hand the step its secrets: \(error)")
+            }
+        }
+        let (program, arguments) =
+            ShellExecutor.directCommand(invocation.command, path: invocation.environment["PATH"])
+            ?? (shell, ["-c", invocation.command])
+        let properties = UnitProperties.make(
+            invocation, program: program, arguments: arguments, output: output, credentials: pairs, slice: slice,
+            stopTimeout: gracePeriod)
+        return .success((properties, directory))
+    }
+
+    private func credentialsPath(_ unit: String) -> String {
+        "\(credentialsDirectory)/\(unit.replacingOccurrences(of: "\\", with: "_"))"
+    }
+
+    private func makePrivateDirectory(_ path: String) throws {
+        try FileManager.default.createDirectory(atPath: credentialsDirectory, withIntermediateDirectories: true)
+        chmod(credentialsDirectory, 0o700)
+        guard mkdir(path, 0o700) == 0 || errno == EEXIST else {
+            throw UnitError(name: "", message: "mkdir \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    private func writePrivate(_ bytes: [UInt8], to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw UnitError(name: "", message: "\(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        guard written == bytes.count else {
+            throw UnitError(name: "", message: "\(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    private func removeCredentials(_ directory: String?) {
+        guard let directory else { return }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    // MARK: After the end
+
+    public func outlivesDaemon(_ invocation: StepInvocation) -> Bool { true }
+
+    public func survivors(of attempts: [AttemptKey]) async -> Set<AttemptKey> {
+        var alive: Set<AttemptKey> = []
+        for key in attempts {
+            do {
+                _ = try await manager.status(UnitName.make(key))
+                alive.insert(key)
+            } catch {
+                continue  // NoSuchUnit: collected, never started, or the machine restarted
+            }
+        }
+        return alive
+    }
+
+    public func recorded(_ attempt: AttemptKey) async {
+        guard let leftover = leftovers.withLock({ $0.removeValue(forKey: attempt) }) else { return }
+        try? await manager.release(leftover.unit)
+        unlink(leftover.output.stdout)
+        unlink(leftover.output.stderr)
+        removeCredentials(leftover.credentials)
+    }
+}
+
+/// Reads what a unit appended to its output files since the last read, into the attempt's sink.
+final class OutputFollower: Sendable {
+    private struct State {
+        var descriptors: [ProcessReactor.Stream: Int32] = [:]
+    }
+
+    private let paths: [(ProcessReactor.Stream, String)]
+    private let sink: OutputSink
+    private let state = Locked(State())
+
+    init(output: UnitProperties.Output, sink: OutputSink) {
+        paths = [(.stdout, output.stdout), (.stderr, output.stderr)]
+        self.sink = sink
+    }
+
+    /// Reads both files to their current end (systemd creates them when the unit starts).
+    func read() {
+        state.withLock { state in
+            var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+            for (stream, path) in paths {
+                if state.descriptors[stream] == nil {
+                    let fd = open(path, O_RDONLY | O_CLOEXEC)
+                    guard fd >= 0 else { continue }
+                    state.descriptors[stream] = fd
+                }
+                guard let fd = state.descriptors[stream] else { continue }
+                while true {
+                    let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+                    guard count > 0 else { break }
+                    sink.consume(Array(buffer.prefix(count)), from: stream)
+                }
+            }
+        }
+    }
+
+    func close() {
+        state.withLock { state in
+            for fd in state.descriptors.values { Glibc.close(fd) }
+            state.descriptors = [:]
+        }
+    }
+}
+
+/// The highest memory and task counts of a unit's cgroup, from samples.
+final class UsageSampler: Sendable {
+    private struct State {
+        var memoryPeak: UInt64?
+        var tasksPeak: Int?
+    }
+
+    private let state = Locked(State())
+    let root: String
+
+    init(root: String = "/sys/fs/cgroup") {
+        self.root = root
+    }
+
+    var memoryPeak: UInt64? { state.withLock { $0.memoryPeak } }
+    var tasksPeak: Int? { state.withLock { $0.tasksPeak } }
+
+    /// One sample: `memory.peak` (or `memory.current`) where the memory controller is on the
+    /// unit's cgroup, else the resident memory of its processes; its threads for tasks.
+    func sample(controlGroup: String) {
+        let directory = root + controlGroup
+        let threads = Self.lines(directory + "/cgroup.threads")
+        guard let threads else { return }  // the cgroup is gone
+        var memory = Self.number(directory + "/memory.peak") ?? Self.number(directory + "/memory.current")
+        if memory == nil {
+            let pageSize = UInt64(sysconf(Int32(_SC_PAGESIZE)))
+            memory = (Self.lines(directory + "/cgroup.procs") ?? []).reduce(UInt64(0)) { total, pid in
+                // statm: size resident shared … in pages.
+                guard let fields = Self.text("/proc/\(pid)/statm")?.split(separator: " "), fields.count > 1,
+                    let resident = UInt64(fields[1])
+                else { return total }
+                return total + resident * pageSize
+            }
+        }
+        state.withLock {
+            if let memory, memory > 0 { $0.memoryPeak = max($0.memoryPeak ?? 0, memory) }
+            if !threads.isEmpty { $0.tasksPeak = max($0.tasksPeak ?? 0, threads.count) }
+        }
+    }
+
+    private static func text(_ path: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    private static func lines(_ path: String) -> [Substring]? {
+        text(path).map { $0.split(separator: "\n") }
+    }
+
+    private static func number(_ path: String) -> UInt64? {
+        text(path).flatMap { UInt64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+}
