@@ -9,10 +9,11 @@ SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 PREFIX ?= /usr/local
 DESTDIR ?=
 SYSTEMD_UNIT_DIR ?= /etc/systemd/system
-# Debian packages the build and the tests need (python3's jsonschema checks the published schema).
+# Debian packages the build and the tests need (python3's jsonschema checks the published schema;
+# dbus: the system bus of the test instances of systemd, over which wfd starts steps as units).
 # libcurl4-openssl-dev: the release build links Swift's runtime and Foundation statically, and with
 # them URLSession's libcurl.
-APT_PACKAGES = libsystemd-dev libcurl4 libcurl4-openssl-dev pkg-config systemd util-linux procps python3
+APT_PACKAGES = libsystemd-dev libcurl4 libcurl4-openssl-dev pkg-config systemd util-linux procps python3 dbus
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Release binaries link Swift's runtime and Foundation statically: each wfctl command starts in
 # ~18 ms instead of ~29 (no dynamic symbol binding) and wfd's resident memory is 5 MiB smaller
@@ -100,6 +101,7 @@ install:
 	install -D -s -m 0755 $(RELEASE)/wfd $(DESTDIR)$(PREFIX)/bin/wfd
 	install -D -s -m 0755 $(RELEASE)/wfctl $(DESTDIR)$(PREFIX)/bin/wfctl
 	install -D -m 0644 systemd/wfd.service $(DESTDIR)$(SYSTEMD_UNIT_DIR)/wfd.service
+	install -D -m 0644 systemd/wfd.slice $(DESTDIR)$(SYSTEMD_UNIT_DIR)/wfd.slice
 	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/wfd/README.md
 	install -D -m 0644 .build/plugins/GenerateManual/outputs/wfd/wfd.1 $(DESTDIR)$(PREFIX)/share/man/man1/wfd.1
 	install -D -m 0644 .build/plugins/GenerateManual/outputs/wfctl/wfctl.1 $(DESTDIR)$(PREFIX)/share/man/man1/wfctl.1
@@ -114,7 +116,7 @@ install:
 	@echo "installed; start it with: systemctl enable --now wfd"
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/wfd $(DESTDIR)$(PREFIX)/bin/wfctl $(DESTDIR)$(SYSTEMD_UNIT_DIR)/wfd.service
+	rm -f $(DESTDIR)$(PREFIX)/bin/wfd $(DESTDIR)$(PREFIX)/bin/wfctl $(DESTDIR)$(SYSTEMD_UNIT_DIR)/wfd.service $(DESTDIR)$(SYSTEMD_UNIT_DIR)/wfd.slice
 	rm -f $(DESTDIR)$(PREFIX)/share/man/man1/wfd.1 $(DESTDIR)$(PREFIX)/share/man/man1/wfctl.1
 	rm -f $(DESTDIR)$(PREFIX)/share/bash-completion/completions/wfctl $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_wfctl
 	rm -f $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/wfctl.fish

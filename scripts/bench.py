@@ -3,8 +3,8 @@
 fails `make test`. Timings of wfctl are also given as a ratio to spawning /bin/true in the same
 run, since these machines are shared and noisy.
 
-    scripts/bench.py BIN_DIR [SECTION...]   sections: startup durable scale steady precision
-                                            (default: all)
+    scripts/bench.py BIN_DIR [SECTION...]   sections: startup durable units scale steady precision
+                                            (default: all; units needs root: it boots systemd)
 
 scale builds (once, cached beside BIN_DIR) a fixture of 10,000 jobs and 1,000,000 runs with
 scripts/make-fixture.py: about 2.5 minutes the first time. steady simulates
@@ -24,7 +24,7 @@ import tempfile
 import time
 
 BIN = sys.argv[1] if len(sys.argv) > 1 else ".build/release"
-SECTIONS = set(sys.argv[2:]) or {"startup", "durable", "scale", "steady", "precision"}
+SECTIONS = set(sys.argv[2:]) or {"startup", "durable", "units", "scale", "steady", "precision"}
 WFD, WFCTL = os.path.join(BIN, "wfd"), os.path.join(BIN, "wfctl")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 JOBS = 100
@@ -440,6 +440,75 @@ def steady(jobs=100, speed=30):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def units(rounds=5, steps=200):
+    """W1 with the unit executor: the same 200 sequential `true` steps, each a transient service
+    of a systemd 252 booted in private namespaces (scripts/systemd-sandbox, with its system bus).
+    Held against `systemd-run --wait true` in the same instance, run right before and after W1."""
+    if os.geteuid() != 0:
+        rows.append(("W1 as units", "skipped: needs root (it boots systemd)", "-"))
+        return
+    sandbox = os.path.join(ROOT, "scripts", "systemd-sandbox")
+    ident = f"bench-{os.getpid()}"
+    pid = subprocess.run([sandbox, "start", ident], capture_output=True, text=True, check=True).stdout.strip()
+    state = f"/var/lib/wfd-bench-{os.getpid()}"
+    inside = ["nsenter", "-t", pid, "-m", "-p"]
+    daemon = None
+    try:
+        jobs_dir = os.path.join(state, "jobs")
+        os.makedirs(jobs_dir)
+        with open(os.path.join(jobs_dir, "w1.yaml"), "w") as f:
+            f.write("executor: unit\nsteps:\n" + "".join(
+                f"  - {{id: s{i:03}, run: 'true'" + (f", needs: [s{i - 1:03}]" if i else "") + "}\n"
+                for i in range(steps)))
+
+        def systemd_run(calls=20):
+            start = time.perf_counter()
+            for _ in range(calls):
+                subprocess.run(inside + ["systemd-run", "--wait", "--quiet", "-G", "/bin/true"], check=True,
+                               capture_output=True)
+            return (time.perf_counter() - start) * 1000 / calls
+
+        daemon = subprocess.Popen(inside + [WFD, "--jobs", jobs_dir, "--state", state, "--executor", "unit",
+                                            "--log-target", "stderr"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 30
+        while not os.path.exists(os.path.join(state, "control.sock")) and time.time() < deadline:
+            time.sleep(0.05)
+        per_step, reference = [], []
+        for _ in range(rounds):
+            before = systemd_run()
+            subprocess.run([WFCTL, "run", "w1", "--state", state], capture_output=True, check=True)
+            runs_dir = os.path.join(state, "runs", "w1")
+            while True:
+                time.sleep(0.05)
+                run = sorted(os.listdir(runs_dir))[-1]
+                path = os.path.join(runs_dir, run, "run.json")
+                record = read_json(path) if os.path.exists(path) else {}
+                if record.get("state") in ("succeeded", "failed"):
+                    break
+            if record.get("state") != "succeeded":
+                rows.append(("W1 as units", f"run {run} {record.get('state')}: {record.get('error')}", "-"))
+                return
+            per_step.append((rfc3339(record["ended_at"]) - rfc3339(record["started_at"])) * 1000 / steps)
+            reference.append((before + systemd_run()) / 2)
+        rows.append((f"W1 as units: {steps} sequential steps, ms per step (median of {rounds})",
+                     f"{statistics.median(per_step):.2f} ms", "<= 3.5 ms"))
+        rows.append(("W1 as units, rounds, ms per step", ", ".join(f"{x:.2f}" for x in per_step), "-"))
+        rows.append(("systemd-run --wait -G true in the same systemd, ms per call (around each round)",
+                     ", ".join(f"{x:.1f}" for x in reference), "-"))
+        rows.append(("W1 as units / systemd-run --wait (median of per-round ratios)",
+                     f"{statistics.median(x / y for x, y in zip(per_step, reference)):.2f}x", "-"))
+    finally:
+        if daemon:
+            daemon.send_signal(signal.SIGTERM)
+            try:
+                daemon.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+        subprocess.run([sandbox, "stop", pid, ident], check=False)
+        shutil.rmtree(state, ignore_errors=True)
+
+
 COMPILED = tempfile.mkdtemp(prefix="wfd-cc-")
 atexit.register(shutil.rmtree, COMPILED, True)
 BASELINE, FLOOR = os.path.join(COMPILED, "baseline"), os.path.join(COMPILED, "precision-floor")
@@ -452,6 +521,8 @@ if "startup" in SECTIONS:
     startup()
 if "durable" in SECTIONS:
     durable()
+if "units" in SECTIONS:
+    units()
 if "scale" in SECTIONS:
     scale()
 if "steady" in SECTIONS:

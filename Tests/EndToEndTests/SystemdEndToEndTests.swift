@@ -36,6 +36,10 @@ import WorkflowTesting
         #expect(verify.status == 0)
         #expect(verify.output == "", "systemd-analyze verify printed: \(verify.output)")
 
+        let slice = try await runProgram(
+            "/usr/bin/systemd-analyze", ["verify", "--man=no", BuiltProducts.packageRoot + "/systemd/wfd.slice"])
+        #expect(slice.status == 0 && slice.output == "", "systemd-analyze verify wfd.slice printed: \(slice.output)")
+
         let security = try await runProgram("/usr/bin/systemd-analyze", ["security", "--offline=yes", Self.unitSource])
         let line = try #require(security.output.split(separator: "\n").first { $0.contains("Overall exposure level") })
         let score = try #require(line.split(separator: " ").compactMap { Double($0) }.first)

@@ -86,6 +86,8 @@ struct InstalledWfd {
         }
         try SystemdEndToEndTests.testUnit(name: wfd.name, binaries: wfd.binaries).write(
             toFile: "\(sandbox.root)/run/systemd/system/\(wfd.unit)", atomically: false, encoding: .utf8)
+        let slice = try String(contentsOfFile: BuiltProducts.packageRoot + "/systemd/wfd.slice", encoding: .utf8)
+        try slice.write(toFile: "\(sandbox.root)/run/systemd/system/wfd.slice", atomically: false, encoding: .utf8)
         if let dropIn {
             try FileManager.default.createDirectory(
                 atPath: "\(sandbox.root)/run/systemd/system/\(wfd.unit).d", withIntermediateDirectories: true)

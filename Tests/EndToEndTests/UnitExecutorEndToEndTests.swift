@@ -75,6 +75,20 @@ import WorkflowTesting
                     try await sandbox.run(["systemctl", "is-active", unit]).output != "active\n"
                 })
 
+            // The shipped backup job, installed as the README says (its directories moved under
+            // this test's own): it writes its archive outside wfd's reach.
+            var backup = try String(
+                contentsOfFile: BuiltProducts.packageRoot + "/jobs.d/backup.yaml", encoding: .utf8)
+            backup = backup.replacingOccurrences(of: "/var/lib/app", with: "\(outside)/app")
+                .replacingOccurrences(of: "/var/backups/app", with: "\(outside)/backups")
+            try FileManager.default.createDirectory(atPath: "\(outside)/app", withIntermediateDirectories: true)
+            try "data".write(toFile: "\(outside)/app/data.txt", atomically: false, encoding: .utf8)
+            try await wfd.addJob("backup", backup)
+            let backedUp = try await wfd.wfctl(["run", "backup", "--wait"])
+            #expect(backedUp.status == 0, "\(backedUp.output)")
+            let archives = try FileManager.default.contentsOfDirectory(atPath: "\(outside)/backups")
+            #expect(archives.count == 1 && archives[0].hasSuffix(".tar.gz"), "\(archives)")
+
             // sandbox: and resources: reach the unit; secrets reach the step and nothing else.
             try await wfd.addJob(
                 "boxed",

@@ -19,6 +19,9 @@ extension RunMachine {
                 if let open = record.attempts.last {
                     effects.append(.reattach(record.step, attempt: open.number, item: item))
                 }
+                // Its work began (under the previous wfd; the unit says when, at its end): a stop
+                // now must stop it, not end it as never started. Nothing to write meanwhile.
+                record.attempts[record.attempts.count - 1].startedAt = record.attempts.last?.startedAt ?? at
                 return false
             case .running:
                 if record.attempts.last.map({ $0.endedAt == nil }) == true {
