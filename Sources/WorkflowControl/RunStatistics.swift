@@ -22,6 +22,10 @@ public struct RunStatistics: Sendable, Codable, Equatable {
     public var costPerRunUSD: Double?
     public var costPerDayUSD: Double?
     public var tokens: Int
+    /// CPU time of the runs' unit steps, per run that had any (systemd's accounting).
+    public var cpuSecondsPerRun: Double?
+    /// The highest memory any one step attempt was seen to use (sampled while it ran).
+    public var memoryPeakBytes: UInt64?
     /// Per step: the runs it failed and its failed attempts (retried ones too), by kind.
     public var failuresByStep: [String: StepFailures]
     /// Failed attempts by error kind, every step together.
@@ -44,6 +48,8 @@ public struct RunStatistics: Sendable, Codable, Equatable {
         case costUSD = "cost_usd"
         case costPerRunUSD = "cost_per_run_usd"
         case costPerDayUSD = "cost_per_day_usd"
+        case cpuSecondsPerRun = "cpu_s_per_run"
+        case memoryPeakBytes = "memory_peak_bytes"
         case failuresByStep = "failures_by_step"
         case failuresByKind = "failures_by_kind"
     }
@@ -58,6 +64,7 @@ public struct RunStatistics: Sendable, Codable, Equatable {
             failuresByStep: [:], failuresByKind: [:])
         var durations: [Double] = []
         var retries = 0
+        var cpu: (seconds: Double, runs: Int) = (0, 0)
         for entry in entries {
             switch entry.state {
             case .succeeded: statistics.succeeded += 1
@@ -72,6 +79,13 @@ public struct RunStatistics: Sendable, Codable, Equatable {
             statistics.costUSD += spend.usd
             statistics.tokens += spend.tokens
             guard let snapshot = try? store.loadSnapshot(job, entry.id) else { continue }
+            let usages = snapshot.steps.flatMap { $0.items ?? [$0] }.flatMap(\.attempts).compactMap(\.usage)
+            if !usages.isEmpty {
+                cpu.runs += 1
+                cpu.seconds += usages.compactMap(\.cpuNanoseconds).reduce(0.0) { $0 + Double($1) / 1e9 }
+                let peak = usages.compactMap(\.memoryPeakBytes).max()
+                if let peak { statistics.memoryPeakBytes = max(statistics.memoryPeakBytes ?? 0, peak) }
+            }
             for step in snapshot.steps {
                 for record in step.items ?? [step] {
                     let counted = record.attempts.filter { $0.byHand != true && $0.outcome != .interrupted }
@@ -99,6 +113,7 @@ public struct RunStatistics: Sendable, Codable, Equatable {
             statistics.retriesPerRun = Double(retries) / Double(statistics.runs)
             statistics.costPerRunUSD = statistics.costUSD / Double(statistics.runs)
         }
+        if cpu.runs > 0 { statistics.cpuSecondsPerRun = cpu.seconds / Double(cpu.runs) }
         let days = max(1, now.timeIntervalSince(since) / 86400)
         statistics.costPerDayUSD = statistics.costUSD / days
         durations.sort()

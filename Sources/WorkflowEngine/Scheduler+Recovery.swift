@@ -90,6 +90,21 @@ extension Scheduler {
         }
     }
 
+    /// Lets go of units whose attempts' ends are on disk: a wfd that stopped between writing an
+    /// attempt's end and letting its unit go left it loaded (harmless, but never collected).
+    func releaseRecordedUnits(_ store: RunStore, executor: any StepExecutor) async {
+        let released = await executor.sweep { key in
+            guard let snapshot = try? store.loadSnapshot(key.job, key.run),
+                let step = snapshot.step(key.step), let record = try? RunMachine.slot(step, key.item),
+                let attempt = record.attempts.first(where: { $0.number == key.attempt }), attempt.endedAt != nil
+            else { return nil }
+            return store.directory.runFile(key.job, key.run, relative: attempt.log ?? record.logPath(attempt: key.attempt))
+        }
+        for unit in released {
+            logger.notice("let go of unit \(unit): its attempt's end was recorded before the previous wfd stopped")
+        }
+    }
+
     /// The attempts of `snapshot` that were running (open) when the previous wfd stopped.
     static func openAttempts(of snapshot: RunSnapshot) -> [AttemptKey] {
         snapshot.steps.flatMap { [$0] + ($0.items ?? []) }.compactMap { record in

@@ -211,6 +211,7 @@ public final class Scheduler: Service, Sendable {
             let recovered = await recoverRuns(
                 unfinished, store, coordinator: coordinator, active: &active, group: &group)
             unfinished = []
+            await releaseRecordedUnits(store, executor: coordinator.executor)
             for (job, fireTime) in recovered { marks.advance(job, to: fireTime) }
             await saveMarks(&marks, store)
             await apply(

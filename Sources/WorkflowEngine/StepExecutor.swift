@@ -87,6 +87,12 @@ public protocol StepExecutor: Sendable {
     /// The end of `attempt` is on disk: what kept it for a later wfd may go.
     func recorded(_ attempt: AttemptKey) async
 
+    /// Lets go of what ended attempts left behind when wfd stopped between recording their end
+    /// and letting it go (a unit kept for its exit status): those whose end `recorded` finds on
+    /// disk (it returns the attempt's log file, nil for an attempt not ended or not of this
+    /// state directory). Returns what it let go of.
+    func sweep(recorded: @escaping @Sendable (AttemptKey) -> String?) async -> [String]
+
     /// Whether `invocation`'s work goes on when wfd stops (a unit), so that stopping wfd detaches
     /// it rather than cancelling it.
     func outlivesDaemon(_ invocation: StepInvocation) -> Bool
@@ -96,6 +102,7 @@ extension StepExecutor {
     public func survivors(of attempts: [AttemptKey]) async -> Set<AttemptKey> { [] }
     public func recorded(_ attempt: AttemptKey) async {}
     public func outlivesDaemon(_ invocation: StepInvocation) -> Bool { false }
+    public func sweep(recorded: @escaping @Sendable (AttemptKey) -> String?) async -> [String] { [] }
 }
 
 /// Lets the run coordinator stop a running attempt (cancel, shutdown), or let it go on without

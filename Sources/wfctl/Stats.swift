@@ -6,7 +6,8 @@ import WorkflowStore
 
 struct Stats: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "How runs went: success rate, durations, retries, cost, and which steps fail and why.",
+        abstract:
+            "How runs went: success rate, durations, retries, CPU and memory (unit steps), cost, and which steps fail and why.",
         discussion: """
             Counts the runs that ended in the period (default the last 7 days), read from the \\
             state directory: only as far back in each job's index as the period reaches.
@@ -18,7 +19,8 @@ struct Stats: ParsableCommand {
 
             --json prints {"since", "until", "jobs": [{"job", "runs", "succeeded", "failed", \\
             "cancelled", "success_rate", "duration_p50_s", "duration_p95_s", "retries_per_run", \\
-            "cost_usd", "cost_per_run_usd", "cost_per_day_usd", "tokens", "failures_by_step": \\
+            "cost_usd", "cost_per_run_usd", "cost_per_day_usd", "tokens", "cpu_s_per_run", \\
+            "memory_peak_bytes", "failures_by_step": \\
             {step: {"runs", "attempts", "kinds"}}, "failures_by_kind": {kind: attempts}}]}.
 
             Exit codes: 0 printed, 1 the state directory cannot be read, 64 usage.
@@ -65,12 +67,14 @@ struct Stats: ParsableCommand {
     }
 
     static func render(_ statistics: [RunStatistics], since: Date) -> String {
-        var rows = [["JOB", "RUNS", "OK", "P50", "P95", "RETRIES/RUN", "COST/RUN", "COST/DAY"]]
+        var rows = [["JOB", "RUNS", "OK", "P50", "P95", "RETRIES/RUN", "CPU/RUN", "MEM PEAK", "COST/RUN", "COST/DAY"]]
         for job in statistics {
             rows.append([
                 job.job.rawValue, String(job.runs), job.successRate.map { String(format: "%.1f%%", $0 * 100) } ?? "-",
                 job.durationP50.map(duration) ?? "-", job.durationP95.map(duration) ?? "-",
                 job.retriesPerRun.map { String(format: "%.2f", $0) } ?? "-",
+                job.cpuSecondsPerRun.map(duration) ?? "-",
+                job.memoryPeakBytes.map { String(format: "%.1f MiB", Double($0) / 1_048_576) } ?? "-",
                 job.costUSD > 0 ? job.costPerRunUSD.map { String(format: "$%.4f", $0) } ?? "-" : "-",
                 job.costUSD > 0 ? job.costPerDayUSD.map { String(format: "$%.4f", $0) } ?? "-" : "-",
             ])

@@ -41,7 +41,7 @@ import WorkflowTesting
                 """
                 steps:
                   - id: write
-                    run: echo hello > \(outside)/out.txt && echo "home=$HOME" && echo to-journal | systemd-cat -t wfdprobe
+                    run: echo hello > \(outside)/out.txt && echo "home=$HOME" && systemd-cat -t wfdprobe sh -c 'echo to-journal; sleep 1'
                 """)
             let probe = try await wfd.wfctl(["run", "probe", "--wait"])
             if probe.status != 0 { Issue.record("\(probe.output)\n\(await wfd.journal())") }
@@ -50,13 +50,16 @@ import WorkflowTesting
             let attempt = try firstAttempt(wfd, "probe", run, "write")
             let unit = try #require(attempt["unit"] as? String)
             #expect(unit == "wfd-probe:\(run):write:1.service")
+            let stats = try await wfd.wfctl(["stats", "probe", "--json"])
+            #expect(stats.output.contains("cpu_s_per_run"), "\(stats.output)")
             let usage = try #require(attempt["usage"] as? [String: Any])
             #expect((usage["cpu_ns"] as? Int ?? 0) > 0, "CPU time from systemd: \(usage)")
             let log = try String(contentsOfFile: "\(wfd.state)/runs/probe/\(run)/logs/write.1.log", encoding: .utf8)
             #expect(log == "home=/root\n", "\(log)")
-            // The step's own journal entries carry the unit's LogExtraFields.
+            // The step's own journal entries carry the unit's LogExtraFields (journald finds the
+            // unit of a stream by its sender's cgroup: the sender stays a moment after its line).
             var tagged: [String: Any]?
-            _ = await eventually(timeout: .seconds(10), waitingFor: "the step's journal entry") {
+            _ = await eventually(timeout: .seconds(20), waitingFor: "the step's journal entry") {
                 let entries = try await sandbox.run(
                     ["journalctl", "--no-pager", "-o", "json", "JOB=probe", "SYSLOG_IDENTIFIER=wfdprobe"])
                 tagged =
@@ -227,6 +230,24 @@ import WorkflowTesting
             #expect(try firstAttempt(wfd, "long", run, "after")["outcome"] as? String == "succeeded")
             let journal = await wfd.journal()
             #expect(journal.contains("outlived the previous wfd"), "\(journal)")
+
+            // A wfd that died between writing an attempt's end and letting its unit go leaves the
+            // unit loaded: the next wfd lets it go. A unit of a run it does not know stays.
+            func linger(_ run: String, _ step: String) async throws -> String {
+                let name = "wfd-long:\(run):\(step):1.service"
+                let started = try await sandbox.run([
+                    "systemd-run", "--unit", name, "-p", "RemainAfterExit=yes", "-p",
+                    "Description=wfd job long, run \(run), step \(step), attempt 1", "/bin/true",
+                ])
+                #expect(started.status == 0, "\(started.output)")
+                return name
+            }
+            let recorded = try await linger(run, "after")
+            let foreign = try await linger("20200101T000000.000Z-000001", "after")
+            #expect(try await sandbox.run(["systemctl", "restart", wfd.unit]).status == 0)
+            #expect(try await sandbox.run(["systemctl", "is-active", recorded]).output != "active\n")
+            #expect(try await sandbox.run(["systemctl", "is-active", foreign]).output == "active\n")
+            #expect(await wfd.journal().contains("let go of unit \(recorded)"))
         }
     }
 

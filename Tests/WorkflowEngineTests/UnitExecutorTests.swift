@@ -69,6 +69,34 @@ import WorkflowCore
         #expect(value("Environment") == .strings(["PATH=/usr/bin:/bin", "WF_RUN_ID=\(key.run)"]))
     }
 
+    @Test func aUnitsDescriptionNamesItsAttemptAndNothingElseIsTakenForOne() {
+        var item = key
+        item.item = 3
+        for attempt in [key, item] {
+            #expect(UnitProperties.attemptKey(description: UnitProperties.description(attempt)) == attempt)
+        }
+        for other in [
+            "/usr/bin/true", "wfd job x", "wfd job nightly-db, run 2026, step a",
+            "wfd job nightly-db, run \(key.run), step fetch, item x, attempt 2",
+            "wfd job nightly-db, run \(key.run), step fetch, attempt 2, extra 1",
+        ] {
+            #expect(UnitProperties.attemptKey(description: other) == nil, "\(other)")
+        }
+    }
+
+    @Test func largeUpstreamOutputsReachAUnitByFileOnly() {
+        let big = String(repeating: "x", count: 100 * 1024)
+        var environment = [
+            "WF_STEP_A_OUTPUT": big, "WF_STEP_A_OUTPUT_FILE": "/s/a", "WF_STEP_B_OUTPUT": big,
+            "WF_STEP_B_OUTPUT_FILE": "/s/b", "WF_STEP_C_OUTPUT": "small", "WF_STEP_C_OUTPUT_FILE": "/s/c",
+        ]
+        let fitted = UnitExecutor.unitEnvironment(environment)
+        #expect(fitted?.keys.filter { $0.hasSuffix("_OUTPUT") }.count == 2, "one of the two large ones goes")
+        #expect(fitted?["WF_STEP_C_OUTPUT"] == "small" && fitted?["WF_STEP_A_OUTPUT_FILE"] == "/s/a")
+        environment["HUGE"] = String(repeating: "y", count: 200 * 1024)
+        #expect(UnitExecutor.unitEnvironment(environment) == nil, "what cannot be left out is refused")
+    }
+
     func status(result: String = "success", code: Int32, status: Int32) -> UnitStatus {
         UnitStatus(
             state: UnitState(activeState: "failed", subState: "failed", jobPending: false), result: result,

@@ -54,6 +54,10 @@ public struct StepExecutors: StepExecutor {
         await unit?.recorded(attempt)
     }
 
+    public func sweep(recorded: @escaping @Sendable (AttemptKey) -> String?) async -> [String] {
+        await unit?.sweep(recorded: recorded) ?? []
+    }
+
     public func outlivesDaemon(_ invocation: StepInvocation) -> Bool {
         kind(of: invocation) == .unit && unit != nil
     }

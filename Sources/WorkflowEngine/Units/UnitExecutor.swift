@@ -322,10 +322,35 @@ public final class UnitExecutor: StepExecutor {
         let (program, arguments) =
             ShellExecutor.directCommand(invocation.command, path: invocation.environment["PATH"])
             ?? (shell, ["-c", invocation.command])
+        var trimmed = invocation
+        guard let environment = Self.unitEnvironment(invocation.environment) else {
+            removeCredentials(directory)
+            return failed(
+                "the step's environment is over \(Self.maximumEnvironment >> 10) KiB, more than a unit can carry "
+                    + "(systemd re-reads it from /run/systemd/transient with a 1 MiB line limit): shorten its env values")
+        }
+        trimmed.environment = environment
         let properties = UnitProperties.make(
-            invocation, program: program, arguments: arguments, output: output, credentials: pairs, slice: slice,
+            trimmed, program: program, arguments: arguments, output: output, credentials: pairs, slice: slice,
             stopTimeout: gracePeriod)
         return .success((properties, directory))
+    }
+
+    /// The most environment a unit gets, all entries together.
+    static let maximumEnvironment = 192 * 1024
+
+    /// `environment` within ``maximumEnvironment``: upstream outputs (`WF_STEP_<ID>_OUTPUT`, whose
+    /// `_FILE` stays) are left out, largest first, until it fits; nil when it cannot.
+    static func unitEnvironment(_ environment: [String: String]) -> [String: String]? {
+        var result = environment
+        var size = environment.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 1 }
+        let droppable = environment.filter { $0.key.hasSuffix("_OUTPUT") && environment[$0.key + "_FILE"] != nil }
+            .sorted { $0.value.utf8.count > $1.value.utf8.count }
+        for (name, value) in droppable where size > maximumEnvironment {
+            result[name] = nil
+            size -= name.utf8.count + value.utf8.count + 1
+        }
+        return size > maximumEnvironment ? nil : result
     }
 
     private func credentialsPath(_ unit: String) -> String {
@@ -370,6 +395,27 @@ public final class UnitExecutor: StepExecutor {
             }
         }
         return alive
+    }
+
+    public func sweep(recorded: @escaping @Sendable (AttemptKey) -> String?) async -> [String] {
+        guard let units = try? await manager.list(matching: UnitName.prefix + "*" + UnitName.suffix) else { return [] }
+        var released: [String] = []
+        for unit in units where unit.state.hasEnded {
+            guard let key = UnitProperties.attemptKey(description: unit.description), UnitName.make(key) == unit.name,
+                let log = recorded(key)
+            else { continue }
+            do {
+                try await manager.release(unit.name)
+            } catch {
+                continue
+            }
+            released.append(unit.name)
+            let output = UnitProperties.Output(logFile: log)
+            unlink(output.stdout)
+            unlink(output.stderr)
+            removeCredentials(credentialsPath(unit.name))
+        }
+        return released
     }
 
     public func recorded(_ attempt: AttemptKey) async {

@@ -37,12 +37,8 @@ public enum UnitProperties {
             argv = ["/bin/sh", "-c", exports + " && exec \"$0\" \"$@\""] + argv
             path = "/bin/sh"
         }
-        let item = invocation.item.map { ", item \($0)" } ?? ""
         var properties: [UnitProperty] = [
-            UnitProperty(
-                "Description",
-                .string(
-                    "wfd job \(key.job), run \(key.run), step \(key.step)\(item), attempt \(key.attempt)")),
+            UnitProperty("Description", .string(description(key))),
             UnitProperty("Type", .string("exec")),
             // Keeps the unit, its exit status and CPU time, after the end until wfd has recorded
             // them (a successful unit would otherwise be collected at once).
@@ -67,6 +63,31 @@ public enum UnitProperties {
         if !credentials.isEmpty { properties.append(UnitProperty("LoadCredential", .pairs(credentials))) }
         properties += sandbox(invocation.sandbox) + resources(invocation.resources)
         return properties
+    }
+
+    /// `wfd job J, run R, step S[, item N], attempt A`: what `systemctl status` shows, and how a
+    /// later wfd tells which attempt a unit it finds belongs to (``attemptKey(description:)``).
+    public static func description(_ key: AttemptKey) -> String {
+        let item = key.item.map { ", item \($0)" } ?? ""
+        return "wfd job \(key.job), run \(key.run), step \(key.step)\(item), attempt \(key.attempt)"
+    }
+
+    /// The attempt a unit's description names, or nil when it is not one wfd wrote.
+    public static func attemptKey(description: String) -> AttemptKey? {
+        guard description.hasPrefix("wfd job ") else { return nil }
+        var fields: [String: String] = [:]
+        for part in description.dropFirst(4).split(separator: ", ") {
+            let words = part.split(separator: " ", maxSplits: 1)
+            guard words.count == 2 else { return nil }
+            fields[String(words[0])] = String(words[1])
+        }
+        guard let job = fields["job"].flatMap(JobID.init), let run = fields["run"].flatMap(RunID.init),
+            let step = fields["step"].flatMap(StepID.init), let attempt = fields["attempt"].flatMap({ Int($0) })
+        else { return nil }
+        let item = fields["item"].flatMap { Int($0) }
+        if fields["item"] != nil, item == nil { return nil }
+        let key = AttemptKey(job: job, run: run, step: step, item: item, attempt: attempt)
+        return description == Self.description(key) ? key : nil
     }
 
     /// `JOB=`, `RUN_ID=`, `STEP=`, `ATTEMPT=` (and `ITEM=`) on every journal entry of the unit.
