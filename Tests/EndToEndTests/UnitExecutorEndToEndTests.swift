@@ -78,6 +78,12 @@ import WorkflowTesting
                     try await sandbox.run(["systemctl", "is-active", unit]).output != "active\n"
                 })
 
+            // wfctl logs --follow shows a unit step's lines as it writes them.
+            try await wfd.addJob("talk", "steps:\n  - {id: say, run: 'echo one; sleep 2; echo two'}\n")
+            try await wfd.wfctl(["run", "talk"])
+            let followed = try await wfd.wfctl(["logs", try wfd.newestRun(of: "talk"), "--follow"])
+            #expect(followed.output.contains("one") && followed.output.contains("two"), "\(followed.output)")
+
             // The shipped backup job, installed as the README says (its directories moved under
             // this test's own): it writes its archive outside wfd's reach.
             var backup = try String(

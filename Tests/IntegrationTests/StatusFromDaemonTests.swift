@@ -54,5 +54,17 @@ import WorkflowTesting
         let rows = StatusTable.render(fromDisk, now: Date()).split(separator: "\n").dropFirst()
         #expect(table.output.split(separator: "\n").dropFirst().map { $0.prefix(8) } == rows.map { $0.prefix(8) })
         #expect(table.output.contains("0/2") && table.output.contains("3/3"))
+        // Not started by systemd: steps are wfd's children, and both commands say so.
+        #expect(fromDaemon.daemon.executor == "process")
+        #expect(table.output.contains("steps as processes"), "\(table.output)")
+        let version = try await runProgram(
+            try BuiltProducts.path("wfd"), ["--version"], environment: ["PATH": "/usr/bin:/bin"])
+        #expect(version.output == "0.1.0\nstep executor here: process (wfd was not started by systemd)\n")
+        let asked = try await runProgram(
+            try BuiltProducts.path("wfd"),
+            ["--jobs", dir.file("jobs"), "--state", dir.file("other"), "--executor", "unit"],
+            environment: ["PATH": "/usr/bin:/bin", "DBUS_SYSTEM_BUS_ADDRESS": "unix:path=\(dir.file("no-bus"))"])
+        #expect(asked.status == 1)
+        #expect(asked.output.contains("wfd: --executor unit: the system bus cannot be reached"), "\(asked.output)")
     }
 }
