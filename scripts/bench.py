@@ -468,12 +468,19 @@ def units(rounds=5, steps=200):
                                capture_output=True)
             return (time.perf_counter() - start) * 1000 / calls
 
-        daemon = subprocess.Popen(inside + [WFD, "--jobs", jobs_dir, "--state", state, "--executor", "unit",
-                                            "--log-target", "stderr"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        log = open(os.path.join(state, "wfd.log"), "w")
+        daemon = subprocess.Popen(inside + [os.path.abspath(WFD), "--jobs", jobs_dir, "--state", state,
+                                            "--executor", "unit", "--log-target", "stderr", "--log-level", "warning"],
+                                  stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.time() + 30
         while not os.path.exists(os.path.join(state, "control.sock")) and time.time() < deadline:
+            if daemon.poll() is not None:
+                break
             time.sleep(0.05)
+        if daemon.poll() is not None:
+            with open(os.path.join(state, "wfd.log")) as f:
+                rows.append(("W1 as units", "wfd did not start: " + f.read().strip().replace("\n", " | "), "-"))
+            return
         per_step, reference = [], []
         for _ in range(rounds):
             before = systemd_run()

@@ -26,8 +26,8 @@ public final class SystemdBus: UnitManager, @unchecked Sendable {
     private let callTimeout: UInt64 = 25_000_000
 
     private struct Watcher {
-        var state: UnitState
-        let changed: @Sendable (UnitState) -> Void
+        var status: UnitStatus
+        let changed: @Sendable (UnitStatus) -> Void
     }
 
     private init(wake: Int32, waker: Int32) {
@@ -64,7 +64,7 @@ public final class SystemdBus: UnitManager, @unchecked Sendable {
         var bus: OpaquePointer?
         let code = open(&bus, address: address)
         defer { if let bus { sd_bus_flush_close_unref(bus) } }
-        guard code >= 0, let bus else { return .failure(errnoError("cannot connect to the system bus", code)) }
+        guard code >= 0, let bus else { return .failure(BusMessage.errnoError("cannot connect to the system bus", code)) }
         var error = sd_bus_error()
         defer { sd_bus_error_free(&error) }
         var message: OpaquePointer?
@@ -81,8 +81,8 @@ public final class SystemdBus: UnitManager, @unchecked Sendable {
         else {
             return .failure(
                 UnitError(
-                    name: Self.text(error.name),
-                    message: "systemd does not answer on the system bus: \(Self.text(error.message))"))
+                    name: BusMessage.text(error.name),
+                    message: "systemd does not answer on the system bus: \(BusMessage.text(error.message))"))
         }
         return .success(())
     }
@@ -101,10 +101,10 @@ public final class SystemdBus: UnitManager, @unchecked Sendable {
     private func open(address: String?) -> UnitError? {
         var opened: OpaquePointer?
         let code = Self.open(&opened, address: address)
-        guard code >= 0, let opened else { return Self.errnoError("cannot connect to the system bus", code) }
+        guard code >= 0, let opened else { return BusMessage.errnoError("cannot connect to the system bus", code) }
         bus = opened
         do throws(UnitError) {
-            _ = try call("Subscribe", on: Self.manager) { _ in }
+            try manage("Subscribe")
         } catch {
             // A second Subscribe on one connection is the only refusal, and this is the first.
             return error
@@ -119,7 +119,7 @@ public final class SystemdBus: UnitManager, @unchecked Sendable {
                 Unmanaged<SystemdBus>.fromOpaque(userdata).takeUnretainedValue().propertiesChanged(message)
                 return 0
             }, Unmanaged.passUnretained(self).toOpaque())
-        guard added >= 0 else { return Self.errnoError("cannot watch systemd's units", added) }
+        guard added >= 0 else { return BusMessage.errnoError("cannot watch systemd's units", added) }
         return nil
     }
 
@@ -141,7 +141,7 @@ public final class SystemdBus: UnitManager, @unchecked Sendable {
                 processed = sd_bus_process(bus, nil)
             } while processed > 0
             if processed < 0 {
-                fail(Self.errnoError("the connection to the system bus broke", processed))
+                fail(BusMessage.errnoError("the connection to the system bus broke", processed))
                 continue
             }
             var timeout: UInt64 = 0
@@ -164,7 +164,7 @@ public final class SystemdBus: UnitManager, @unchecked Sendable {
     /// The connection is gone: every follower hears of it as an unknown state, later calls fail.
     private func drainWake() {
         var bytes = [UInt8](repeating: 0, count: 64)
-        while read(wake, &bytes, bytes.count) > 0 {}
+        while Glibc.read(wake, &bytes, bytes.count) > 0 {}
     }
 
     private func fail(_ error: UnitError) {
@@ -197,48 +197,52 @@ public final class SystemdBus: UnitManager, @unchecked Sendable {
     // MARK: UnitManager
 
     public func start(
-        _ name: String, properties: [UnitProperty], changed: @escaping @Sendable (UnitState) -> Void
+        _ name: String, properties: [UnitProperty], changed: @escaping @Sendable (UnitStatus) -> Void
     ) async throws(UnitError) {
         try await perform { bus throws(UnitError) in
             let path = try bus.path(of: name)
+            // Nothing is read after the call: the match and the watcher are in place before it,
+            // so every change signal of the new unit reaches the watcher.
             bus.watchers[path] = Watcher(
-                state: UnitState(activeState: "inactive", subState: "dead", jobPending: true), changed: changed)
+                status: UnitStatus(state: UnitState(activeState: "inactive", subState: "dead", jobPending: true)),
+                changed: changed)
             do throws(UnitError) {
                 _ = try bus.call("StartTransientUnit", on: Self.manager) { message throws(UnitError) in
-                    try Self.check(sd_bus_message_append_basic(message, Self.type("s"), name))
-                    try Self.check(sd_bus_message_append_basic(message, Self.type("s"), "fail"))
-                    try Self.check(sd_bus_message_open_container(message, Self.type("a"), "(sv)"))
-                    for property in properties { try Self.append(property, to: message) }
-                    try Self.check(sd_bus_message_close_container(message))
-                    try Self.check(sd_bus_message_open_container(message, Self.type("a"), "(sa(sv))"))
-                    try Self.check(sd_bus_message_close_container(message))
+                    try BusMessage.check(sd_bus_message_append_basic(message, BusMessage.type("s"), name))
+                    try BusMessage.check(sd_bus_message_append_basic(message, BusMessage.type("s"), "fail"))
+                    try BusMessage.check(sd_bus_message_open_container(message, BusMessage.type("a"), "(sv)"))
+                    for property in properties { try BusMessage.append(property, to: message) }
+                    try BusMessage.check(sd_bus_message_close_container(message))
+                    try BusMessage.check(sd_bus_message_open_container(message, BusMessage.type("a"), "(sa(sv))"))
+                    try BusMessage.check(sd_bus_message_close_container(message))
                 }
             } catch {
                 bus.watchers[path] = nil
                 throw error
             }
-            // Whatever changed before the match saw it (run.c does the same after its match).
-            try bus.refresh(path)
         }
     }
 
-    public func follow(_ name: String, changed: @escaping @Sendable (UnitState) -> Void) async throws(UnitError)
-        -> UnitState?
+    public func follow(_ name: String, changed: @escaping @Sendable (UnitStatus) -> Void) async throws(UnitError)
+        -> UnitStatus?
     {
         try await perform { bus throws(UnitError) in
-            do throws(UnitError) {
-                // GetUnit never loads a unit (reading properties by path would, and a collected
-                // unit would then read as a clean success).
-                _ = try bus.call("GetUnit", on: Self.manager) { message throws(UnitError) in
-                    try Self.check(sd_bus_message_append_basic(message, Self.type("s"), name))
-                }
-            } catch  where error.name == UnitError.noSuchUnit {
-                return nil
-            }
             let path = try bus.path(of: name)
+            // Watching first, then reading: a change in between is seen by one or the other.
             bus.watchers[path] = Watcher(
-                state: UnitState(activeState: "", subState: "", jobPending: true), changed: changed)
-            return try bus.refresh(path)
+                status: UnitStatus(state: UnitState(activeState: "", subState: "", jobPending: true)),
+                changed: changed)
+            let status: UnitStatus
+            do throws(UnitError) {
+                status = try bus.read(name)
+            } catch {
+                bus.watchers[path] = nil
+                if error.name == UnitError.noSuchUnit { return nil }
+                throw error
+            }
+            bus.watchers[path]?.status = status
+            changed(status)
+            return status
         }
     }
 
@@ -249,62 +253,57 @@ public final class SystemdBus: UnitManager, @unchecked Sendable {
     }
 
     public func status(_ name: String) async throws(UnitError) -> UnitStatus {
+        try await perform { bus throws(UnitError) in try bus.read(name) }
+    }
+
+    public func cpuUsage(_ name: String) async throws(UnitError) -> UInt64? {
         try await perform { bus throws(UnitError) in
-            _ = try bus.call("GetUnit", on: Self.manager) { message throws(UnitError) in
-                try Self.check(sd_bus_message_append_basic(message, Self.type("s"), name))
+            let value = try bus.call("Get", on: (try bus.path(of: name), "org.freedesktop.DBus.Properties")) {
+                message throws(UnitError) in
+                for argument in ["org.freedesktop.systemd1.Service", "CPUUsageNSec"] {
+                    try BusMessage.check(sd_bus_message_append_basic(message, BusMessage.type("s"), argument))
+                }
+            } read: { reply throws(UnitError) in
+                try BusMessage.check(sd_bus_message_enter_container(reply, BusMessage.type("v"), "t"))
+                return try BusMessage.readValue(reply, signature: "t")
             }
-            let path = try bus.path(of: name)
-            let unit = try bus.properties(of: path, interface: "org.freedesktop.systemd1.Unit")
-            let service = try bus.properties(of: path, interface: "org.freedesktop.systemd1.Service")
-            func date(_ key: String) -> Date? {
-                guard case .uint64(let micros)? = service[key], micros != 0 else { return nil }
-                return Date(timeIntervalSince1970: Double(micros) / 1_000_000)
-            }
-            var cpu: UInt64?
-            if case .uint64(let value)? = service["CPUUsageNSec"], value != UInt64.max { cpu = value }
-            return UnitStatus(
-                state: Self.state(unit), result: service["Result"]?.string ?? "",
-                mainCode: service["ExecMainCode"]?.int32 ?? 0, mainStatus: service["ExecMainStatus"]?.int32 ?? 0,
-                mainPID: service["MainPID"]?.uint32 ?? 0, startedAt: date("ExecMainStartTimestamp"),
-                exitedAt: date("ExecMainExitTimestamp"), cpuNanoseconds: cpu,
-                controlGroup: service["ControlGroup"]?.string ?? "",
-                invocationID: unit["InvocationID"]?.hex ?? "")
+            guard case .uint64(let nanoseconds) = value, nanoseconds != UInt64.max else { return nil }
+            return nanoseconds
         }
     }
 
     public func kill(_ name: String, signal: Int32) async throws(UnitError) {
         try await perform { bus throws(UnitError) in
             _ = try bus.call("KillUnit", on: Self.manager) { message throws(UnitError) in
-                try Self.check(sd_bus_message_append_basic(message, Self.type("s"), name))
-                try Self.check(sd_bus_message_append_basic(message, Self.type("s"), "all"))
+                try BusMessage.check(sd_bus_message_append_basic(message, BusMessage.type("s"), name))
+                try BusMessage.check(sd_bus_message_append_basic(message, BusMessage.type("s"), "all"))
                 var number = signal
-                try Self.check(sd_bus_message_append_basic(message, Self.type("i"), &number))
+                try BusMessage.check(sd_bus_message_append_basic(message, BusMessage.type("i"), &number))
             }
         }
     }
 
-    public func release(_ name: String) async throws(UnitError) {
+    public func release(_ name: String, failed: Bool?) async throws(UnitError) {
         try await perform { bus throws(UnitError) in
-            let path = try bus.path(of: name)
-            bus.watchers[path] = nil
-            let state: UnitState
-            do throws(UnitError) {
-                _ = try bus.call("GetUnit", on: Self.manager) { message throws(UnitError) in
-                    try Self.check(sd_bus_message_append_basic(message, Self.type("s"), name))
+            bus.watchers[try bus.path(of: name)] = nil
+            var failed = failed
+            if failed == nil {
+                do throws(UnitError) {
+                    let state = try bus.read(name).state
+                    if state.activeState == "inactive" { return }
+                    failed = state.activeState == "failed"
+                } catch where error.name == UnitError.noSuchUnit {
+                    return  // collected already
                 }
-                state = Self.state(try bus.properties(of: path, interface: "org.freedesktop.systemd1.Unit"))
-            } catch  where error.name == UnitError.noSuchUnit {
-                return  // collected already
             }
-            if state.activeState == "failed" {
-                _ = try bus.call("ResetFailedUnit", on: Self.manager) { message throws(UnitError) in
-                    try Self.check(sd_bus_message_append_basic(message, Self.type("s"), name))
+            do throws(UnitError) {
+                if failed == true {
+                    try bus.manage("ResetFailedUnit", name)
+                } else {
+                    try bus.manage("StopUnit", name, "replace")
                 }
-            } else if state.activeState != "inactive" {
-                _ = try bus.call("StopUnit", on: Self.manager) { message throws(UnitError) in
-                    try Self.check(sd_bus_message_append_basic(message, Self.type("s"), name))
-                    try Self.check(sd_bus_message_append_basic(message, Self.type("s"), "replace"))
-                }
+            } catch where error.name == UnitError.noSuchUnit {
+                return
             }
         }
     }
@@ -312,25 +311,25 @@ public final class SystemdBus: UnitManager, @unchecked Sendable {
     public func list(matching pattern: String) async throws(UnitError) -> [UnitListing] {
         try await perform { bus throws(UnitError) in
             try bus.call("ListUnitsByPatterns", on: Self.manager) { message throws(UnitError) in
-                try Self.appendStrings([], to: message)
-                try Self.appendStrings([pattern], to: message)
+                try BusMessage.appendStrings([], to: message)
+                try BusMessage.appendStrings([pattern], to: message)
             } read: { reply throws(UnitError) in
                 // a(ssssssouso): name, description, load, active, sub, following, path, job id, type, job path
                 var units: [UnitListing] = []
-                try Self.check(sd_bus_message_enter_container(reply, Self.type("a"), "(ssssssouso)"))
-                while try Self.enter(reply, "r", "ssssssouso") {
-                    let strings = try (0..<6).map { _ throws(UnitError) in try Self.readString(reply) }
-                    _ = try Self.readString(reply, type: "o")
+                try BusMessage.check(sd_bus_message_enter_container(reply, BusMessage.type("a"), "(ssssssouso)"))
+                while try BusMessage.enter(reply, "r", "ssssssouso") {
+                    let strings = try (0..<6).map { _ throws(UnitError) in try BusMessage.readString(reply) }
+                    _ = try BusMessage.readString(reply, type: "o")
                     var job: UInt32 = 0
-                    try Self.check(sd_bus_message_read_basic(reply, Self.type("u"), &job))
-                    try Self.check(sd_bus_message_skip(reply, "so"))
-                    try Self.check(sd_bus_message_exit_container(reply))
+                    try BusMessage.check(sd_bus_message_read_basic(reply, BusMessage.type("u"), &job))
+                    try BusMessage.check(sd_bus_message_skip(reply, "so"))
+                    try BusMessage.check(sd_bus_message_exit_container(reply))
                     units.append(
                         UnitListing(
                             name: strings[0], description: strings[1],
                             state: UnitState(activeState: strings[3], subState: strings[4], jobPending: job != 0)))
                 }
-                try Self.check(sd_bus_message_exit_container(reply))
+                try BusMessage.check(sd_bus_message_exit_container(reply))
                 return units
             }
         }
@@ -342,9 +341,18 @@ public final class SystemdBus: UnitManager, @unchecked Sendable {
 
     private func path(of name: String) throws(UnitError) -> String {
         var encoded: UnsafeMutablePointer<CChar>?
-        try Self.check(sd_bus_path_encode("/org/freedesktop/systemd1/unit", name, &encoded))
+        try BusMessage.check(sd_bus_path_encode("/org/freedesktop/systemd1/unit", name, &encoded))
         defer { free(encoded) }
         return encoded.map { String(cString: $0) } ?? ""
+    }
+
+    /// Calls `method` of systemd's manager with string arguments.
+    private func manage(_ method: String, _ arguments: String...) throws(UnitError) {
+        try call(method, on: Self.manager) { message throws(UnitError) in
+            for argument in arguments {
+                try BusMessage.check(sd_bus_message_append_basic(message, BusMessage.type("s"), argument))
+            }
+        }
     }
 
     /// Calls `method` of systemd and returns what `read` makes of the reply.
@@ -364,15 +372,15 @@ public final class SystemdBus: UnitManager, @unchecked Sendable {
             sd_bus_message_unref(reply)
             sd_bus_error_free(&error)
         }
-        try Self.check(
+        try BusMessage.check(
             sd_bus_message_new_method_call(
                 bus, &message, "org.freedesktop.systemd1", target.path, target.interface, method))
         guard let message else { throw UnitError(name: "", message: "cannot build a D-Bus message") }
         try arguments(message)
         let code = sd_bus_call(bus, message, callTimeout, &error, &reply)
         guard code >= 0, let reply else {
-            if error.name == nil { throw Self.errnoError("\(method) failed", code) }
-            throw UnitError(name: Self.text(error.name), message: Self.text(error.message))
+            if error.name == nil { throw BusMessage.errnoError("\(method) failed", code) }
+            throw UnitError(name: BusMessage.text(error.name), message: BusMessage.text(error.message))
         }
         return try read(reply)
     }
@@ -385,214 +393,58 @@ public final class SystemdBus: UnitManager, @unchecked Sendable {
     }
 
     /// `GetAll` of one interface of the unit at `path`.
-    private func properties(of path: String, interface: String) throws(UnitError) -> [String: BusValue] {
+    private func properties(of path: String, interface: String) throws(UnitError) -> [String: BusMessage.Value] {
         try call("GetAll", on: (path, "org.freedesktop.DBus.Properties")) { message throws(UnitError) in
-            try Self.check(sd_bus_message_append_basic(message, Self.type("s"), interface))
+            try BusMessage.check(sd_bus_message_append_basic(message, BusMessage.type("s"), interface))
         } read: { reply throws(UnitError) in
-            try Self.readDictionary(reply)
+            try BusMessage.readDictionary(reply)
         }
     }
 
-    /// Reads the unit's state now and passes it on, as a change would be.
-    @discardableResult
-    private func refresh(_ path: String) throws(UnitError) -> UnitState {
-        let state = Self.state(try properties(of: path, interface: "org.freedesktop.systemd1.Unit"))
-        if var watcher = watchers[path] {
-            watcher.state = state
-            watchers[path] = watcher
-            watcher.changed(state)
+    /// The unit's status in full: `GetUnit` (which never loads a unit: reading properties of a
+    /// collected one by its path would load it, and it would read as a clean success), then the
+    /// properties of both interfaces.
+    private func read(_ name: String) throws(UnitError) -> UnitStatus {
+        try manage("GetUnit", name)
+        let path = try path(of: name)
+        var status = UnitStatus(state: UnitState(activeState: "", subState: "", jobPending: false))
+        for interface in ["org.freedesktop.systemd1.Unit", "org.freedesktop.systemd1.Service"] {
+            Self.apply(try properties(of: path, interface: interface), to: &status)
         }
-        return state
+        return status
     }
 
+    /// A change signal: what changed goes into the followed unit's status, which is passed on.
+    /// systemd sends a unit's `Service` changes (its main process's end) before its `Unit` ones
+    /// (its state), so the status is complete when the state says the unit ended.
     private func propertiesChanged(_ message: OpaquePointer) {
         guard let raw = sd_bus_message_get_path(message) else { return }
         let path = String(cString: raw)
-        guard var watcher = watchers[path],
-            let interface = try? Self.readString(message), interface == "org.freedesktop.systemd1.Unit",
-            let changed = try? Self.readDictionary(message)
+        guard var watcher = watchers[path], (try? BusMessage.readString(message)) != nil,
+            let changed = try? BusMessage.readDictionary(message)
         else { return }
-        if let active = changed["ActiveState"]?.string { watcher.state.activeState = active }
-        if let sub = changed["SubState"]?.string { watcher.state.subState = sub }
-        if case .job(let id)? = changed["Job"] { watcher.state.jobPending = id != 0 }
+        Self.apply(changed, to: &watcher.status)
         watchers[path] = watcher
-        watcher.changed(watcher.state)
+        watcher.changed(watcher.status)
     }
 
-    private static func state(_ unit: [String: BusValue]) -> UnitState {
-        var pending = false
-        if case .job(let id)? = unit["Job"] { pending = id != 0 }
-        return UnitState(
-            activeState: unit["ActiveState"]?.string ?? "", subState: unit["SubState"]?.string ?? "",
-            jobPending: pending)
-    }
-
-    // MARK: Messages
-
-    /// The values wfd reads from properties; anything else is skipped.
-    enum BusValue {
-        case string(String)
-        case bool(Bool)
-        case int32(Int32)
-        case uint32(UInt32)
-        case uint64(UInt64)
-        case bytes([UInt8])
-        case job(UInt32)
-        case other
-
-        var string: String? { if case .string(let value) = self { value } else { nil } }
-        var int32: Int32? { if case .int32(let value) = self { value } else { nil } }
-        var uint32: UInt32? { if case .uint32(let value) = self { value } else { nil } }
-        var hex: String? {
-            guard case .bytes(let bytes) = self else { return nil }
-            return bytes.map { String(format: "%02x", $0) }.joined()
+    /// Takes the properties wfd follows from `values` (of either interface) into `status`.
+    private static func apply(_ values: [String: BusMessage.Value], to status: inout UnitStatus) {
+        func date(_ key: String) -> Date?? {
+            guard case .uint64(let micros)? = values[key] else { return nil }
+            return .some(micros == 0 ? nil : Date(timeIntervalSince1970: Double(micros) / 1_000_000))
         }
-    }
-
-    static func type(_ character: Character) -> CChar { CChar(bitPattern: character.asciiValue ?? 0) }
-
-    static func text(_ pointer: UnsafePointer<CChar>?) -> String { pointer.map { String(cString: $0) } ?? "" }
-
-    static func errnoError(_ what: String, _ code: Int32) -> UnitError {
-        UnitError(name: "", message: "\(what): \(String(cString: strerror(-code)))")
-    }
-
-    static func check(_ code: Int32) throws(UnitError) {
-        guard code >= 0 else { throw errnoError("D-Bus message", code) }
-    }
-
-    /// Enters the next container of `type`, or returns false at the end of the enclosing array.
-    static func enter(_ message: OpaquePointer, _ type: Character, _ contents: String) throws(UnitError) -> Bool {
-        let code = sd_bus_message_enter_container(message, Self.type(type), contents)
-        try check(code)
-        return code > 0
-    }
-
-    static func readString(_ message: OpaquePointer, type: Character = "s") throws(UnitError) -> String {
-        var value: UnsafePointer<CChar>?
-        try check(sd_bus_message_read_basic(message, Self.type(type), &value))
-        return text(value)
-    }
-
-    /// Reads an `a{sv}`.
-    static func readDictionary(_ message: OpaquePointer) throws(UnitError) -> [String: BusValue] {
-        var values: [String: BusValue] = [:]
-        try check(sd_bus_message_enter_container(message, type("a"), "{sv}"))
-        while try enter(message, "e", "sv") {
-            let key = try readString(message)
-            var kind: CChar = 0
-            var contents: UnsafePointer<CChar>?
-            try check(sd_bus_message_peek_type(message, &kind, &contents))
-            let signature = text(contents)
-            try check(sd_bus_message_enter_container(message, type("v"), signature))
-            values[key] = try readValue(message, signature: signature)
-            try check(sd_bus_message_exit_container(message))
-            try check(sd_bus_message_exit_container(message))
-        }
-        try check(sd_bus_message_exit_container(message))
-        return values
-    }
-
-    private static func readValue(_ message: OpaquePointer, signature: String) throws(UnitError) -> BusValue {
-        switch signature {
-        case "s", "o": return .string(try readString(message, type: Character(signature)))
-        case "b":
-            var value: Int32 = 0
-            try check(sd_bus_message_read_basic(message, type("b"), &value))
-            return .bool(value != 0)
-        case "i":
-            var value: Int32 = 0
-            try check(sd_bus_message_read_basic(message, type("i"), &value))
-            return .int32(value)
-        case "u":
-            var value: UInt32 = 0
-            try check(sd_bus_message_read_basic(message, type("u"), &value))
-            return .uint32(value)
-        case "t":
-            var value: UInt64 = 0
-            try check(sd_bus_message_read_basic(message, type("t"), &value))
-            return .uint64(value)
-        case "ay":
-            var pointer: UnsafeRawPointer?
-            var size = 0
-            try check(sd_bus_message_read_array(message, type("y"), &pointer, &size))
-            guard let pointer else { return .bytes([]) }
-            return .bytes(Array(UnsafeRawBufferPointer(start: pointer, count: size)))
-        case "(uo)":
-            try check(sd_bus_message_enter_container(message, type("r"), "uo"))
-            var id: UInt32 = 0
-            try check(sd_bus_message_read_basic(message, type("u"), &id))
-            _ = try readString(message, type: "o")
-            try check(sd_bus_message_exit_container(message))
-            return .job(id)
-        default:
-            try check(sd_bus_message_skip(message, signature))
-            return .other
-        }
-    }
-
-    static func appendStrings(_ strings: [String], to message: OpaquePointer) throws(UnitError) {
-        try check(sd_bus_message_open_container(message, type("a"), "s"))
-        for string in strings { try check(sd_bus_message_append_basic(message, type("s"), string)) }
-        try check(sd_bus_message_close_container(message))
-    }
-
-    /// Appends one `(sv)` entry of a property list.
-    static func append(_ property: UnitProperty, to message: OpaquePointer) throws(UnitError) {
-        let signature: String =
-            switch property.value {
-            case .string: "s"
-            case .bool: "b"
-            case .uint64: "t"
-            case .int32: "i"
-            case .strings: "as"
-            case .byteArrays: "aay"
-            case .pairs: "a(ss)"
-            case .command: "a(sasas)"
-            }
-        try check(sd_bus_message_open_container(message, type("r"), "sv"))
-        try check(sd_bus_message_append_basic(message, type("s"), property.name))
-        try check(sd_bus_message_open_container(message, type("v"), signature))
-        switch property.value {
-        case .string(let value): try check(sd_bus_message_append_basic(message, type("s"), value))
-        case .bool(let value):
-            var number: Int32 = value ? 1 : 0
-            try check(sd_bus_message_append_basic(message, type("b"), &number))
-        case .uint64(let value):
-            var number = value
-            try check(sd_bus_message_append_basic(message, type("t"), &number))
-        case .int32(let value):
-            var number = value
-            try check(sd_bus_message_append_basic(message, type("i"), &number))
-        case .strings(let values): try appendStrings(values, to: message)
-        case .byteArrays(let arrays):
-            try check(sd_bus_message_open_container(message, type("a"), "ay"))
-            for bytes in arrays {
-                let code = bytes.withUnsafeBytes { buffer in
-                    sd_bus_message_append_array(message, type("y"), buffer.baseAddress, buffer.count)
-                }
-                try check(code)
-            }
-            try check(sd_bus_message_close_container(message))
-        case .pairs(let pairs):
-            try check(sd_bus_message_open_container(message, type("a"), "(ss)"))
-            for pair in pairs {
-                try check(sd_bus_message_open_container(message, type("r"), "ss"))
-                try check(sd_bus_message_append_basic(message, type("s"), pair.first))
-                try check(sd_bus_message_append_basic(message, type("s"), pair.second))
-                try check(sd_bus_message_close_container(message))
-            }
-            try check(sd_bus_message_close_container(message))
-        case .command(let path, let arguments, let flags):
-            try check(sd_bus_message_open_container(message, type("a"), "(sasas)"))
-            try check(sd_bus_message_open_container(message, type("r"), "sasas"))
-            try check(sd_bus_message_append_basic(message, type("s"), path))
-            try appendStrings(arguments, to: message)
-            try appendStrings(flags, to: message)
-            try check(sd_bus_message_close_container(message))
-            try check(sd_bus_message_close_container(message))
-        }
-        try check(sd_bus_message_close_container(message))
-        try check(sd_bus_message_close_container(message))
+        if let active = values["ActiveState"]?.string { status.state.activeState = active }
+        if let sub = values["SubState"]?.string { status.state.subState = sub }
+        if case .job(let id)? = values["Job"] { status.state.jobPending = id != 0 }
+        if let result = values["Result"]?.string { status.result = result }
+        if let code = values["ExecMainCode"]?.int32 { status.mainCode = code }
+        if let code = values["ExecMainStatus"]?.int32 { status.mainStatus = code }
+        if let pid = values["MainPID"]?.uint32 { status.mainPID = pid }
+        if let started = date("ExecMainStartTimestamp") { status.startedAt = started }
+        if let exited = date("ExecMainExitTimestamp") { status.exitedAt = exited }
+        if case .uint64(let cpu)? = values["CPUUsageNSec"] { status.cpuNanoseconds = cpu == UInt64.max ? nil : cpu }
+        if let group = values["ControlGroup"]?.string { status.controlGroup = group }
+        if let id = values["InvocationID"]?.hex { status.invocationID = id }
     }
 }

@@ -257,6 +257,56 @@ import WorkflowTesting
         }
     }
 
+    /// `systemctl stop wfd` leaves unit steps running; one that ends while no wfd runs keeps its
+    /// exit status for the next; a timeout counts from the unit's start, under whichever wfd.
+    @Test func stepsThatEndOrTimeOutWhileWfdIsDownAreRecordedExactly() async throws {
+        try await SystemdSandbox.with { sandbox in
+            let wfd = try await InstalledWfd.install(in: sandbox)
+            defer { wfd.remove() }
+            try await wfd.addJob("short", "steps:\n  - {id: brief, run: 'sleep 2; echo done; exit 5'}\n")
+            try await wfd.addJob("bounded", "steps:\n  - {id: bound, timeout: 6s, run: 'echo start; sleep 60'}\n")
+            try await wfd.wfctl(["run", "short"])
+            try await wfd.wfctl(["run", "bounded"])
+            let short = try wfd.newestRun(of: "short")
+            let bounded = try wfd.newestRun(of: "bounded")
+            let unit = "wfd-short:\(short):brief:1.service"
+            await wfd.expectEventually("the step's unit", timeout: .seconds(10)) {
+                try await sandbox.run(["systemctl", "is-active", unit]).output == "active\n"
+            }
+            #expect(try await sandbox.run(["systemctl", "stop", wfd.unit]).status == 0)
+            #expect((try wfd.runRecord("short", short)["state"] as? String) == "running", "left active on disk")
+            // The step ends with no wfd: its unit keeps the exit status (RemainAfterExit).
+            await wfd.expectEventually("the step ended", timeout: .seconds(10)) {
+                try await sandbox.run(["systemctl", "show", "-p", "SubState", "--value", unit]).output != "running\n"
+            }
+            let kept = try await sandbox.run(["systemctl", "show", "-p", "ExecMainStatus,ActiveState", unit])
+            #expect(kept.output.contains("ExecMainStatus=5") && kept.output.contains("ActiveState=failed"))
+            try await Task.sleep(for: .seconds(2))
+            #expect(try await sandbox.run(["systemctl", "start", wfd.unit]).status == 0)
+            // Recorded from what systemd kept.
+            await wfd.expectEventually("the short run to end", timeout: .seconds(10)) {
+                (try? wfd.runRecord("short", short)["state"] as? String) == "failed"
+            }
+            let record = try wfd.stepRecord("short", short, "brief")
+            let attempts = try #require(record["attempts"] as? [[String: Any]])
+            #expect(attempts.count == 1 && attempts.first?["exit_code"] as? Int == 5, "\(attempts)")
+            let log = try String(contentsOfFile: "\(wfd.state)/runs/short/\(short)/logs/brief.1.log", encoding: .utf8)
+            #expect(log == "done\n")
+            await wfd.expectEventually("the unit let go", timeout: .seconds(10)) {
+                try await sandbox.run(["systemctl", "is-active", unit]).output != "failed\n"
+            }
+            // The bounded step's 6 s count from its unit's start under the stopped wfd, not from
+            // the start of the new one (which would make it last about 11 s).
+            await wfd.expectEventually("the bounded run to end", timeout: .seconds(20)) {
+                (try? wfd.runRecord("bounded", bounded)["state"] as? String) == "failed"
+            }
+            let bound = try #require((try wfd.stepRecord("bounded", bounded, "bound")["attempts"] as? [[String: Any]])?.first)
+            #expect(bound["outcome"] as? String == "timed_out", "\(bound)")
+            let lasted = bound["duration_ms"] as? Int ?? 0
+            #expect(lasted >= 6000 && lasted < 9000, "from the unit's start: \(lasted) ms")
+        }
+    }
+
     @Test func cancelAndTimeoutStopTheWholeUnitIncludingWhatLeftItsSession() async throws {
         try await SystemdSandbox.with { sandbox in
             let wfd = try await InstalledWfd.install(in: sandbox)

@@ -38,6 +38,8 @@ public final class UnitExecutor: StepExecutor {
         let unit: String
         let output: UnitProperties.Output
         let credentials: String?
+        /// How it ended: a failed unit is reset, an exited one stopped.
+        let failed: Bool
     }
 
     public init(
@@ -59,8 +61,9 @@ public final class UnitExecutor: StepExecutor {
         let key = AttemptKey(invocation)
         let name = UnitName.make(key)
         let output = UnitProperties.Output(logFile: invocation.logFile)
-        let (states, continuation) = AsyncStream.makeStream(of: UnitState.self, bufferingPolicy: .bufferingNewest(1))
-        let changed: @Sendable (UnitState) -> Void = { continuation.yield($0) }
+        let (states, continuation) = AsyncStream.makeStream(of: UnitStatus.self, bufferingPolicy: .bufferingNewest(1))
+        let changed: @Sendable (UnitStatus) -> Void = { continuation.yield($0) }
+        var startedAt: Date?
         var credentials: String?
         var followed = invocation.reattach
         if !invocation.reattach {
@@ -86,7 +89,7 @@ public final class UnitExecutor: StepExecutor {
             // The log is made again from the unit's output files, from their start.
             unlink(invocation.logFile)
             do {
-                guard try await manager.follow(name, changed: changed) != nil else {
+                guard let now = try await manager.follow(name, changed: changed) else {
                     var result = AttemptResult(
                         outcome: .interrupted,
                         error:
@@ -94,6 +97,7 @@ public final class UnitExecutor: StepExecutor {
                     result.unit = name
                     return result
                 }
+                startedAt = now.startedAt
             } catch {
                 return AttemptResult.failure(.start, "cannot follow the step's unit \(name): \(error)")
             }
@@ -106,14 +110,13 @@ public final class UnitExecutor: StepExecutor {
         defer { sink.close() }
         let follower = OutputFollower(output: output, sink: sink)
         let sampler = UsageSampler()
-        let watch = Task { [manager, sampleInterval] in
-            var group: String?
+        // The unit's cgroup: its slice's, then its own name (a slice without '-' is not nested,
+        // and systemd escapes neither name).
+        let group = "/\(slice)/\(name)"
+        let watch = Task { [sampleInterval] in
             while !Task.isCancelled {
                 follower.read()
-                if group == nil, let status = try? await manager.status(name), !status.controlGroup.isEmpty {
-                    group = status.controlGroup
-                }
-                if let group { sampler.sample(controlGroup: group) }
+                sampler.sample(controlGroup: group)
                 try? await Task.sleep(for: sampleInterval)
             }
         }
@@ -122,13 +125,18 @@ public final class UnitExecutor: StepExecutor {
         var deadline: ContinuousClock.Instant?
         if let timeout = invocation.timeout {
             var elapsed = Duration.zero
-            if followed, let started = try? await manager.status(name).startedAt {
-                elapsed = .milliseconds(Int64(max(0, Date().timeIntervalSince(started)) * 1000))
+            if let startedAt {
+                elapsed = .milliseconds(Int64(max(0, Date().timeIntervalSince(startedAt)) * 1000))
             }
             deadline = .now + timeout - elapsed
         }
         let end = await waitForEnd(
             name: name, states: states, control: control, deadline: deadline, timeout: invocation.timeout)
+        let ending: UnitStatus?
+        switch end {
+        case .ended(_, let status): ending = status
+        case .detached: ending = nil
+        }
         await manager.forget(name)
         continuation.finish()
         watch.cancel()
@@ -140,11 +148,18 @@ public final class UnitExecutor: StepExecutor {
             var result = AttemptResult(outcome: .interrupted)
             result.detached = true
             return result
-        case .ended(let reason): stop = reason
+        case .ended(let reason, _): stop = reason
         }
-        let status: UnitStatus
+        var status: UnitStatus
         do {
-            status = try await manager.status(name)
+            // The change signals carried how the main process ended; only the CPU time is read
+            // (systemd sends no signal for it). Without them (a dropped connection), all is read.
+            if let ending, ending.mainCode != 0 {
+                status = ending
+                status.cpuNanoseconds = try await manager.cpuUsage(name)
+            } else {
+                status = try await manager.status(name)
+            }
         } catch {
             follower.read()
             sink.finish()
@@ -162,9 +177,10 @@ public final class UnitExecutor: StepExecutor {
         result.unit = name
         result.usage = ResourceUsage(
             cpuNanoseconds: status.cpuNanoseconds, memoryPeakBytes: sampler.memoryPeak, tasksPeak: sampler.tasksPeak)
-        if followed { result.startedAt = status.startedAt }
+        if followed { result.startedAt = status.startedAt ?? startedAt }
+        let failed = status.state.activeState == "failed"
         leftovers.withLock {
-            $0[key] = Leftover(unit: name, output: output, credentials: credentialsPath)
+            $0[key] = Leftover(unit: name, output: output, credentials: credentialsPath, failed: failed)
         }
         return result
     }
@@ -172,18 +188,18 @@ public final class UnitExecutor: StepExecutor {
     /// Waits for the unit's main process to end; on a stop request or at the deadline, stops it
     /// (SIGTERM to all its processes, the grace period, SIGKILL) and still waits for its end.
     private enum End {
-        /// The main process ended, stopped by wfd for this reason or not.
-        case ended(ShellExecutor.StopReason?)
+        /// The main process ended, stopped by wfd for this reason or not; how it stood then.
+        case ended(ShellExecutor.StopReason?, UnitStatus?)
         /// wfd is stopping and leaves the unit running.
         case detached
     }
 
     private func waitForEnd(
-        name: String, states: AsyncStream<UnitState>, control: StepControl, deadline: ContinuousClock.Instant?,
+        name: String, states: AsyncStream<UnitStatus>, control: StepControl, deadline: ContinuousClock.Instant?,
         timeout: Duration?
     ) async -> End {
         enum Event: Sendable {
-            case ended
+            case ended(UnitStatus?)
             case detached
             case stop(ShellExecutor.StopReason)
         }
@@ -191,8 +207,8 @@ public final class UnitExecutor: StepExecutor {
         let grace = gracePeriod
         return await withTaskGroup(of: Event?.self) { group in
             group.addTask {
-                for await state in states where state.hasEnded { return .ended }
-                return .ended  // the connection went: the status read next says so
+                for await status in states where status.state.hasEnded { return .ended(status) }
+                return .ended(nil)  // the connection went: the status read next says so
             }
             group.addTask { await control.waitForDetach() ? .detached : nil }
             group.addTask {
@@ -206,9 +222,9 @@ public final class UnitExecutor: StepExecutor {
             var stop: ShellExecutor.StopReason?
             while let event = await group.next() {
                 switch event {
-                case .ended?:
+                case .ended(let status)?:
                     group.cancelAll()
-                    return .ended(stop)
+                    return .ended(stop, status)
                 case .detached?:
                     group.cancelAll()
                     return .detached
@@ -225,7 +241,7 @@ public final class UnitExecutor: StepExecutor {
                 case nil: continue
                 }
             }
-            return .ended(stop)
+            return .ended(stop, nil)
         }
     }
 
@@ -405,7 +421,7 @@ public final class UnitExecutor: StepExecutor {
                 let log = recorded(key)
             else { continue }
             do {
-                try await manager.release(unit.name)
+                try await manager.release(unit.name, failed: nil)
             } catch {
                 continue
             }
@@ -420,106 +436,9 @@ public final class UnitExecutor: StepExecutor {
 
     public func recorded(_ attempt: AttemptKey) async {
         guard let leftover = leftovers.withLock({ $0.removeValue(forKey: attempt) }) else { return }
-        try? await manager.release(leftover.unit)
+        try? await manager.release(leftover.unit, failed: leftover.failed)
         unlink(leftover.output.stdout)
         unlink(leftover.output.stderr)
         removeCredentials(leftover.credentials)
-    }
-}
-
-/// Reads what a unit appended to its output files since the last read, into the attempt's sink.
-final class OutputFollower: Sendable {
-    private struct State {
-        var descriptors: [ProcessReactor.Stream: Int32] = [:]
-    }
-
-    private let paths: [(ProcessReactor.Stream, String)]
-    private let sink: OutputSink
-    private let state = Locked(State())
-
-    init(output: UnitProperties.Output, sink: OutputSink) {
-        paths = [(.stdout, output.stdout), (.stderr, output.stderr)]
-        self.sink = sink
-    }
-
-    /// Reads both files to their current end (systemd creates them when the unit starts).
-    func read() {
-        state.withLock { state in
-            var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-            for (stream, path) in paths {
-                if state.descriptors[stream] == nil {
-                    let fd = open(path, O_RDONLY | O_CLOEXEC)
-                    guard fd >= 0 else { continue }
-                    state.descriptors[stream] = fd
-                }
-                guard let fd = state.descriptors[stream] else { continue }
-                while true {
-                    let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-                    guard count > 0 else { break }
-                    sink.consume(Array(buffer.prefix(count)), from: stream)
-                }
-            }
-        }
-    }
-
-    func close() {
-        state.withLock { state in
-            for fd in state.descriptors.values { Glibc.close(fd) }
-            state.descriptors = [:]
-        }
-    }
-}
-
-/// The highest memory and task counts of a unit's cgroup, from samples.
-final class UsageSampler: Sendable {
-    private struct State {
-        var memoryPeak: UInt64?
-        var tasksPeak: Int?
-    }
-
-    private let state = Locked(State())
-    let root: String
-
-    init(root: String = "/sys/fs/cgroup") {
-        self.root = root
-    }
-
-    var memoryPeak: UInt64? { state.withLock { $0.memoryPeak } }
-    var tasksPeak: Int? { state.withLock { $0.tasksPeak } }
-
-    /// One sample: `memory.peak` (or `memory.current`) where the memory controller is on the
-    /// unit's cgroup, else the resident memory of its processes; its threads for tasks.
-    func sample(controlGroup: String) {
-        let directory = root + controlGroup
-        let threads = Self.lines(directory + "/cgroup.threads")
-        guard let threads else { return }  // the cgroup is gone
-        var memory = Self.number(directory + "/memory.peak") ?? Self.number(directory + "/memory.current")
-        if memory == nil {
-            let pageSize = UInt64(sysconf(Int32(_SC_PAGESIZE)))
-            memory = (Self.lines(directory + "/cgroup.procs") ?? []).reduce(UInt64(0)) { total, pid in
-                // statm: size resident shared … in pages.
-                guard let fields = Self.text("/proc/\(pid)/statm")?.split(separator: " "), fields.count > 1,
-                    let resident = UInt64(fields[1])
-                else { return total }
-                return total + resident * pageSize
-            }
-        }
-        state.withLock {
-            if let memory, memory > 0 { $0.memoryPeak = max($0.memoryPeak ?? 0, memory) }
-            if !threads.isEmpty { $0.tasksPeak = max($0.tasksPeak ?? 0, threads.count) }
-        }
-    }
-
-    private static func text(_ path: String) -> String? {
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
-        return String(decoding: data, as: UTF8.self)
-    }
-
-    private static func lines(_ path: String) -> [Substring]? {
-        text(path).map { $0.split(separator: "\n") }
-    }
-
-    private static func number(_ path: String) -> UInt64? {
-        text(path).flatMap { UInt64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
     }
 }

@@ -82,8 +82,9 @@ public struct UnitStatus: Sendable, Equatable {
     public var invocationID: String
 
     public init(
-        state: UnitState, result: String, mainCode: Int32, mainStatus: Int32, mainPID: UInt32, startedAt: Date?,
-        exitedAt: Date?, cpuNanoseconds: UInt64?, controlGroup: String, invocationID: String
+        state: UnitState, result: String = "", mainCode: Int32 = 0, mainStatus: Int32 = 0, mainPID: UInt32 = 0,
+        startedAt: Date? = nil, exitedAt: Date? = nil, cpuNanoseconds: UInt64? = nil, controlGroup: String = "",
+        invocationID: String = ""
     ) {
         self.state = state
         self.result = result
@@ -131,28 +132,33 @@ public struct UnitError: Error, Sendable, Equatable, CustomStringConvertible {
 /// What the unit executor needs from the service manager: systemd over D-Bus in wfd
 /// (`SystemdBus`), nothing else in tests — the end-to-end tests drive a real systemd.
 public protocol UnitManager: Sendable {
-    /// Starts the transient service `name`. `changed` hears of every change of its state from the
-    /// moment before the call (so none is missed), until ``forget(_:)``.
+    /// Starts the transient service `name`. `changed` hears of its state and how its main process
+    /// ended, from the change signals systemd sends (so the end costs no call), from the moment
+    /// before the call (so none is missed), until ``forget(_:)``.
     func start(
-        _ name: String, properties: [UnitProperty], changed: @escaping @Sendable (UnitState) -> Void
+        _ name: String, properties: [UnitProperty], changed: @escaping @Sendable (UnitStatus) -> Void
     ) async throws(UnitError)
 
-    /// Follows a unit started earlier (by a previous wfd): its state now, or nil when it is not
-    /// loaded (collected, or never started); `changed` as for ``start(_:properties:changed:)``.
-    func follow(_ name: String, changed: @escaping @Sendable (UnitState) -> Void) async throws(UnitError) -> UnitState?
+    /// Follows a unit started earlier (by a previous wfd): how it stands now, or nil when it is
+    /// not loaded (collected, or never started); `changed` as for ``start(_:properties:changed:)``.
+    func follow(_ name: String, changed: @escaping @Sendable (UnitStatus) -> Void) async throws(UnitError)
+        -> UnitStatus?
 
     /// Stops passing on changes of `name`.
     func forget(_ name: String) async
 
-    /// How the unit stands and how its main process ended; throws `NoSuchUnit` when it is not loaded.
+    /// How the unit stands, read in full; throws `NoSuchUnit` when it is not loaded.
     func status(_ name: String) async throws(UnitError) -> UnitStatus
+
+    /// The unit's CPU time (`CPUUsageNSec`, kept after its end), nil when unknown.
+    func cpuUsage(_ name: String) async throws(UnitError) -> UInt64?
 
     /// Sends `signal` to every process of the unit.
     func kill(_ name: String, signal: Int32) async throws(UnitError)
 
-    /// Lets the unit go once its end is recorded: stops it (killing what it left running) or
-    /// resets it when it failed, so that systemd collects it.
-    func release(_ name: String) async throws(UnitError)
+    /// Lets the unit go once its end is recorded: resets it when it `failed`, else stops it
+    /// (killing what it left running), so that systemd collects it. `failed` nil: looked up.
+    func release(_ name: String, failed: Bool?) async throws(UnitError)
 
     /// Loaded units whose names match the glob `pattern`.
     func list(matching pattern: String) async throws(UnitError) -> [UnitListing]
