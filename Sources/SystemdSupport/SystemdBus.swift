@@ -59,12 +59,26 @@ public final class SystemdBus: UnitManager, @unchecked Sendable {
         return connection
     }
 
-    /// Whether the system bus can be reached and systemd answers on it (for choosing an executor).
+    /// Where to reach systemd: `$DBUS_SYSTEM_BUS_ADDRESS` when set; else, for root, the manager's
+    /// own socket (/run/systemd/private, what systemctl uses: a direct connection, no broker in
+    /// between, so each call costs about half a millisecond less and a restart of dbus-daemon
+    /// does not cut wfd off); else the system bus.
+    public static func preferredAddress(environment: [String: String]) -> String? {
+        if let explicit = environment["DBUS_SYSTEM_BUS_ADDRESS"], !explicit.isEmpty { return explicit }
+        guard geteuid() == 0 else { return nil }
+        var info = stat()
+        guard stat("/run/systemd/private", &info) == 0, info.st_mode & S_IFMT == S_IFSOCK else { return nil }
+        return privateAddress
+    }
+
+    /// Whether systemd answers at `address` (nil: the system bus), for choosing an executor.
     public static func reachable(address: String? = nil) -> Result<Void, UnitError> {
         var bus: OpaquePointer?
         let code = open(&bus, address: address)
         defer { if let bus { sd_bus_flush_close_unref(bus) } }
-        guard code >= 0, let bus else { return .failure(BusMessage.errnoError("cannot connect to the system bus", code)) }
+        guard code >= 0, let bus else {
+            return .failure(BusMessage.errnoError("cannot connect to \(address ?? "the system bus")", code))
+        }
         var error = sd_bus_error()
         defer { sd_bus_error_free(&error) }
         var message: OpaquePointer?
@@ -82,7 +96,8 @@ public final class SystemdBus: UnitManager, @unchecked Sendable {
             return .failure(
                 UnitError(
                     name: BusMessage.text(error.name),
-                    message: "systemd does not answer on the system bus: \(BusMessage.text(error.message))"))
+                    message:
+                        "systemd does not answer at \(address ?? "the system bus"): \(BusMessage.text(error.message))"))
         }
         return .success(())
     }
@@ -92,10 +107,14 @@ public final class SystemdBus: UnitManager, @unchecked Sendable {
         var code = sd_bus_new(&bus)
         guard code >= 0, let created = bus else { return code }
         code = sd_bus_set_address(created, address)
-        if code >= 0 { code = sd_bus_set_bus_client(created, 1) }
+        // systemd's own socket is a direct connection to the manager; anything else a bus.
+        if code >= 0, address != privateAddress { code = sd_bus_set_bus_client(created, 1) }
         if code >= 0 { code = sd_bus_start(created) }
         return code
     }
+
+    /// The manager's own D-Bus socket (what systemctl uses as root): no broker in between.
+    public static let privateAddress = "unix:path=/run/systemd/private"
 
     /// On the bus thread: connects, subscribes, adds the one match.
     private func open(address: String?) -> UnitError? {
@@ -292,7 +311,7 @@ public final class SystemdBus: UnitManager, @unchecked Sendable {
                     let state = try bus.read(name).state
                     if state.activeState == "inactive" { return }
                     failed = state.activeState == "failed"
-                } catch where error.name == UnitError.noSuchUnit {
+                } catch  where error.name == UnitError.noSuchUnit {
                     return  // collected already
                 }
             }
@@ -302,7 +321,7 @@ public final class SystemdBus: UnitManager, @unchecked Sendable {
                 } else {
                     try bus.manage("StopUnit", name, "replace")
                 }
-            } catch where error.name == UnitError.noSuchUnit {
+            } catch  where error.name == UnitError.noSuchUnit {
                 return
             }
         }

@@ -15,9 +15,9 @@ public enum UnitExecutorSetup {
         if choice == .auto, environment["INVOCATION_ID"] == nil {
             return "wfd was not started by systemd"
         }
-        switch SystemdBus.reachable() {
+        switch SystemdBus.reachable(address: SystemdBus.preferredAddress(environment: environment)) {
         case .success: return nil
-        case .failure(let error): return "the system bus cannot be reached: \(error)"
+        case .failure(let error): return "systemd cannot be reached over D-Bus: \(error)"
         }
     }
 
@@ -32,7 +32,7 @@ public enum UnitExecutorSetup {
             return .success(StepExecutors(process: process, unit: nil, preferred: .process, unitUnavailable: obstacle))
         }
         do {
-            let bus = try SystemdBus.connect()
+            let bus = try SystemdBus.connect(address: SystemdBus.preferredAddress(environment: environment))
             let runtime = environment["RUNTIME_DIRECTORY"]?.split(separator: ":").first.map(String.init) ?? "/run/wfd"
             let unit = UnitExecutor(
                 manager: bus, credentialsDirectory: runtime + "/credentials", gracePeriod: gracePeriod)
@@ -42,7 +42,7 @@ public enum UnitExecutorSetup {
             return .success(
                 StepExecutors(
                     process: process, unit: nil, preferred: .process,
-                    unitUnavailable: "the system bus cannot be reached: \(error)"))
+                    unitUnavailable: "systemd cannot be reached over D-Bus: \(error)"))
         }
     }
 }

@@ -170,7 +170,10 @@ struct Wfd: AsyncParsableCommand {
         case .success(let made): executors = made
         case .failure(let error): Self.fail("--executor unit: \(error)")
         }
-        logger.info("run steps start as: \(executors.summary)")
+        let endpoint =
+            executors.unit == nil
+            ? "" : ", over \(SystemdBus.preferredAddress(environment: environment) ?? "the system bus")"
+        logger.info("run steps start as: \(executors.summary)\(endpoint)")
         let scheduler = Scheduler(
             configuration: configuration,
             clock: clockSpeed == 1 ? SystemClock() : ScaledClock(speed: clockSpeed),

@@ -30,6 +30,7 @@ import WorkflowTesting
             }
             try FileManager.default.createDirectory(atPath: "\(outside)/rw", withIntermediateDirectories: true)
 
+            #expect(await wfd.journal().contains("over unix:path=/run/systemd/private"))
             let status = try await wfd.wfctl(["status", "--json"])
             #expect(status.output.contains(#""executor" : "unit""#), "\(status.output)")
             #expect(try await wfd.wfctl(["status"]).output.contains("steps as systemd units"))
@@ -300,16 +301,21 @@ import WorkflowTesting
             await wfd.expectEventually("the bounded run to end", timeout: .seconds(20)) {
                 (try? wfd.runRecord("bounded", bounded)["state"] as? String) == "failed"
             }
-            let bound = try #require((try wfd.stepRecord("bounded", bounded, "bound")["attempts"] as? [[String: Any]])?.first)
+            let bound = try #require(
+                (try wfd.stepRecord("bounded", bounded, "bound")["attempts"] as? [[String: Any]])?.first)
             #expect(bound["outcome"] as? String == "timed_out", "\(bound)")
             let lasted = bound["duration_ms"] as? Int ?? 0
             #expect(lasted >= 6000 && lasted < 9000, "from the unit's start: \(lasted) ms")
         }
     }
 
+    /// Also the one test that talks to systemd over the system bus (dbus-daemon), as a wfd that
+    /// is not root does; the others use the manager's own socket, as root's does.
     @Test func cancelAndTimeoutStopTheWholeUnitIncludingWhatLeftItsSession() async throws {
         try await SystemdSandbox.with { sandbox in
-            let wfd = try await InstalledWfd.install(in: sandbox)
+            let wfd = try await InstalledWfd.install(
+                in: sandbox, dropIn: "Environment=DBUS_SYSTEM_BUS_ADDRESS=unix:path=/run/dbus/system_bus_socket")
+            #expect(await wfd.journal().contains("over unix:path=/run/dbus/system_bus_socket"))
             defer { wfd.remove() }
             try await wfd.addJob(
                 "stubborn",
@@ -393,9 +399,13 @@ import WorkflowTesting
             let lines = (try? String(contentsOfFile: "\(marks)/lines", encoding: .utf8)) ?? ""
             let followed = await wfd.journal().components(separatedBy: "outlived the previous wfd").count - 1
             let interrupted = try runs.flatMap { run in
-                try (1...6).flatMap { (try wfd.stepRecord("chain", run, "s\($0)")["attempts"] as? [[String: Any]]) ?? [] }
+                try (1...6).flatMap {
+                    (try wfd.stepRecord("chain", run, "s\($0)")["attempts"] as? [[String: Any]]) ?? []
+                }
             }.filter { $0["outcome"] as? String == "interrupted" }.count
-            print("note: 5 kill -9 of wfd: \(followed) steps followed again in their units, \(interrupted) interrupted before their unit started")
+            print(
+                "note: 5 kill -9 of wfd: \(followed) steps followed again in their units, \(interrupted) interrupted before their unit started"
+            )
             for run in runs {
                 for index in 1...6 {
                     let ran = lines.split(separator: "\n").filter { $0 == "\(run) s\(index)" }.count

@@ -12,7 +12,9 @@ import WorkflowCore
             _ = try parser.parse(yaml, path: "/j/demo.yaml")
             return []
         } catch {
-            return error.diagnostics.map { "\($0.line):\($0.column): \($0.message)" + ($0.hint.map { " (\($0))" } ?? "") }
+            return error.diagnostics.map {
+                "\($0.line):\($0.column): \($0.message)" + ($0.hint.map { " (\($0))" } ?? "")
+            }
         }
     }
 

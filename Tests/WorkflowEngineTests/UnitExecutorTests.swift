@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Testing
 import WorkflowCore
+
 @testable import WorkflowEngine
 
 /// The pure parts of the unit executor: names, properties, and how an end is judged. The end-to-end
@@ -49,7 +50,8 @@ import WorkflowCore
         #expect(value("Slice") == .string("wfd.slice") && value("WorkingDirectory") == .string("/srv"))
         #expect(value("TimeoutStopUSec") == .uint64(10_000_000))
         #expect(value("StandardOutputFileToAppend") == .string(invocation().logFile + ".stdout"))
-        #expect(value("LoadCredential") == .pairs([UnitProperty.Pair("db_password", "/run/wfd/credentials/u/db_password")]))
+        #expect(
+            value("LoadCredential") == .pairs([UnitProperty.Pair("db_password", "/run/wfd/credentials/u/db_password")]))
         #expect(value("ProtectSystem") == .string("strict") && value("ReadWritePaths") == .strings(["/srv/backup"]))
         #expect(value("PrivateTmp") == .bool(true) && value("MemoryMax") == .uint64(512 << 20))
         #expect(value("CPUQuotaPerSecUSec") == .uint64(1_500_000) && value("Nice") == .int32(10))
@@ -119,7 +121,10 @@ import WorkflowCore
         let oom = UnitExecutor.result(status(result: "oom-kill", code: 2, status: 9), stop: nil)
         #expect(oom.outcome == .oom && oom.errorKind == .oom && oom.error?.contains("memory_max") == true)
         let setup = UnitExecutor.result(status(result: "exit-code", code: 1, status: 200), stop: nil)
-        #expect(setup.error == "exited with status 200, which is systemd's CHDIR: the working directory is missing or not reachable")
+        #expect(
+            setup.error
+                == "exited with status 200, which is systemd's CHDIR: the working directory is missing or not reachable"
+        )
     }
 
     struct Refusing: StepExecutor {
@@ -136,9 +141,13 @@ import WorkflowCore
         asking.executor = .unit
         let refused = await executors.execute(asking, control: StepControl(), logger: Logger(label: "t"))
         #expect(refused.errorKind == .start && refused.retriable == false)
-        #expect(refused.error == "the job asks for 'executor: unit', which this wfd cannot use: wfd was not started by systemd")
+        #expect(
+            refused.error
+                == "the job asks for 'executor: unit', which this wfd cannot use: wfd was not started by systemd")
         let boxed = await executors.execute(
-            { var plain = invocation(); plain.executor = nil; return plain }(), control: StepControl(),
+            {
+                var plain = invocation(); plain.executor = nil; return plain
+            }(), control: StepControl(),
             logger: Logger(label: "t"))
         #expect(
             boxed.error

@@ -343,7 +343,8 @@ public final class UnitExecutor: StepExecutor {
             removeCredentials(directory)
             return failed(
                 "the step's environment is over \(Self.maximumEnvironment >> 10) KiB, more than a unit can carry "
-                    + "(systemd re-reads it from /run/systemd/transient with a 1 MiB line limit): shorten its env values")
+                    + "(systemd re-reads it from /run/systemd/transient with a 1 MiB line limit): shorten its env values"
+            )
         }
         trimmed.environment = environment
         let properties = UnitProperties.make(
