@@ -58,9 +58,16 @@ final class UsageSampler: Sendable {
     private let state = Locked(State())
     let root: String
 
-    init(root: String = "/sys/fs/cgroup") {
+    /// `root`: where the unified (v2) cgroup tree is mounted: /sys/fs/cgroup, or on a hybrid
+    /// host /sys/fs/cgroup/unified.
+    init(root: String = UsageSampler.unifiedRoot) {
         self.root = root
     }
+
+    static let unifiedRoot: String = {
+        let hybrid = "/sys/fs/cgroup/unified"
+        return FileManager.default.fileExists(atPath: hybrid + "/cgroup.procs") ? hybrid : "/sys/fs/cgroup"
+    }()
 
     var memoryPeak: UInt64? { state.withLock { $0.memoryPeak } }
     var tasksPeak: Int? { state.withLock { $0.tasksPeak } }
