@@ -290,7 +290,7 @@ def fixture():
     """The 10,000-job, 1,000,000-run fixture, made once per version of make-fixture.py and wfd."""
     import hashlib
     digest = hashlib.sha256(open(os.path.join(ROOT, "scripts", "make-fixture.py"), "rb").read()).hexdigest()[:16]
-    version = subprocess.run([WFD, "--version"], capture_output=True, text=True).stdout.strip()
+    version = subprocess.run([WFD, "--version"], capture_output=True, text=True).stdout.splitlines()[0].strip()
     root = os.path.join(os.path.dirname(os.path.abspath(BIN)), f"bench-fixture-{digest}-{version}")
     if not os.path.exists(os.path.join(root, "done")):
         shutil.rmtree(root, ignore_errors=True)
@@ -481,6 +481,33 @@ def units(rounds=5, steps=200):
             with open(os.path.join(state, "wfd.log")) as f:
                 rows.append(("W1 as units", "wfd did not start: " + f.read().strip().replace("\n", " | "), "-"))
             return
+        def chain(units=100):
+            """ms per unit of a chain of units systemd drives itself (OnSuccess=), no D-Bus, no
+            wfd: the floor for a unit per step. From the journal's monotonic times of the first
+            unit's start and the last one's end."""
+            tag = f"chain{time.monotonic_ns()}"
+            directory = f"/proc/{pid}/root/run/systemd/system"
+            for i in range(units):
+                then = f"OnSuccess={tag}-{i + 1}.service\n" if i + 1 < units else ""
+                with open(os.path.join(directory, f"{tag}-{i}.service"), "w") as f:
+                    f.write(f"[Unit]\n{then}[Service]\nType=exec\nExecStart=/bin/true\n")
+            subprocess.run(inside + ["systemctl", "daemon-reload"], check=True)
+            subprocess.run(inside + ["systemctl", "start", f"{tag}-0.service"], check=True)
+            import json
+            for _ in range(200):
+                out = subprocess.run(inside + ["journalctl", "-o", "json", "-u", f"{tag}-0.service",
+                                               "-u", f"{tag}-{units - 1}.service"], capture_output=True,
+                                     text=True).stdout
+                entries = [json.loads(line) for line in out.splitlines() if line.strip()]
+                done = [e for e in entries if e.get("UNIT") == f"{tag}-{units - 1}.service"
+                        and "Deactivated" in str(e.get("MESSAGE", ""))]
+                if done:
+                    first = min(int(e["__MONOTONIC_TIMESTAMP"]) for e in entries)
+                    return (int(done[0]["__MONOTONIC_TIMESTAMP"]) - first) / 1000 / units
+                time.sleep(0.1)
+            return float("nan")
+
+        chains = [chain() for _ in range(3)]
         per_step, reference = [], []
         for _ in range(rounds):
             before = systemd_run()
@@ -505,6 +532,10 @@ def units(rounds=5, steps=200):
                      ", ".join(f"{x:.1f}" for x in reference), "-"))
         rows.append(("W1 as units / systemd-run --wait (median of per-round ratios)",
                      f"{statistics.median(x / y for x, y in zip(per_step, reference)):.2f}x", "-"))
+        rows.append(("a chain of 100 units systemd drives itself (OnSuccess=), ms per unit (3 chains)",
+                     ", ".join(f"{x:.2f}" for x in chains), "-"))
+        rows.append(("W1 as units / that chain (medians)",
+                     f"{statistics.median(per_step) / statistics.median(chains):.2f}x", "-"))
     finally:
         if daemon:
             daemon.send_signal(signal.SIGTERM)

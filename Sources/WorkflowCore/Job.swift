@@ -35,8 +35,8 @@ public struct Job: Sendable, Equatable, Codable {
     /// `executor:`; nil: the one wfd chose at start-up (units under systemd, else processes).
     public var executor: ExecutorKind?
     /// `sandbox:` and `resources:` for every `run:` step of the job (a step's own go over them).
-    public var sandbox: SandboxSettings?
-    public var resources: ResourceSettings?
+    public var sandbox: Indirect<SandboxSettings>?
+    public var resources: Indirect<ResourceSettings>?
 
     public init(
         id: JobID, description: String? = nil, schedules: [Schedule] = [], timezone: String? = nil,

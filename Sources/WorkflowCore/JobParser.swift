@@ -165,8 +165,8 @@ extension JobReader {
         if let (_, node) = fields["secrets"] { job.secrets = secrets(node) }
         if let (_, node) = fields["enabled"], let value = bool(node, "enabled") { job.enabled = value }
         if let (_, node) = fields["executor"] { job.executor = choice(node, "executor", ExecutorKind.self) }
-        if let (_, node) = fields["sandbox"] { job.sandbox = sandbox(node) }
-        if let (_, node) = fields["resources"] { job.resources = resources(node) }
+        if let (_, node) = fields["sandbox"] { job.sandbox = sandbox(node).map(Indirect.init) }
+        if let (_, node) = fields["resources"] { job.resources = resources(node).map(Indirect.init) }
         if let (_, node) = fields["retention"] { job.retention = retention(node) }
         if let (_, node) = fields["max_parallel"], let count = int(node, "max_parallel", range: 1...1000) {
             job.maxParallel = count

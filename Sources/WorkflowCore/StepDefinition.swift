@@ -19,8 +19,8 @@ public struct StepDefinition: Sendable, Equatable, Codable {
     public var forEach: String?
     public var when: WhenCondition
     /// `sandbox:` and `resources:` of the step, over the job's (unit executor only).
-    public var sandbox: SandboxSettings?
-    public var resources: ResourceSettings?
+    public var sandbox: Indirect<SandboxSettings>?
+    public var resources: Indirect<ResourceSettings>?
 
     public init(
         id: StepID, run: String, needs: [StepID] = [], timeout: Duration? = nil, env: [String: String] = [:]

@@ -109,7 +109,11 @@ extension JobReader {
         if let (_, value) = fields["effect"] { step.effect = choice(value, "effect", EffectClass.self) }
         for key in ["sandbox", "resources"] {
             guard let (_, value) = fields[key] else { continue }
-            if key == "sandbox" { step.sandbox = sandbox(value) } else { step.resources = resources(value) }
+            if key == "sandbox" {
+                step.sandbox = sandbox(value).map(Indirect.init)
+            } else {
+                step.resources = resources(value).map(Indirect.init)
+            }
             if step.kind.name != "run" {
                 report(
                     value, "'\(key)' applies to a step's process; an \(step.kind.name) step runs inside wfd",

@@ -8,6 +8,23 @@ public enum ExecutorKind: String, Sendable, Codable, CaseIterable {
     case unit
 }
 
+/// A value kept out of line: a job or step that sets none of it costs one word, not the value's
+/// size (10,000 loaded jobs carried 8 MiB more with these settings inline). Encoded as the value.
+public enum Indirect<Value: Sendable & Equatable & Codable>: Sendable, Equatable, Codable {
+    indirect case value(Value)
+
+    public init(_ value: Value) { self = .value(value) }
+
+    public var value: Value {
+        switch self {
+        case .value(let value): value
+        }
+    }
+
+    public init(from decoder: any Decoder) throws { self = .value(try Value(from: decoder)) }
+    public func encode(to encoder: any Encoder) throws { try value.encode(to: encoder) }
+}
+
 /// `sandbox:` — the systemd sandboxing a step's unit gets, at job or step level (a step's keys
 /// go over the job's). Only the unit executor can apply it.
 public struct SandboxSettings: Sendable, Equatable, Codable {

@@ -241,8 +241,10 @@ extension RunCoordinator {
         invocation.secrets = secrets
         invocation.executor = snapshot.spec.executor
         invocation.reattach = reattach
-        invocation.sandbox = (snapshot.spec.sandbox ?? SandboxSettings()).overridden(by: definition.sandbox)
-        invocation.resources = (snapshot.spec.resources ?? ResourceSettings()).overridden(by: definition.resources)
+        invocation.sandbox = (snapshot.spec.sandbox?.value ?? SandboxSettings()).overridden(
+            by: definition.sandbox?.value)
+        invocation.resources = (snapshot.spec.resources?.value ?? ResourceSettings()).overridden(
+            by: definition.resources?.value)
         if !reattach { logger.info("step started: \(command)") }
         return .work(.process(invocation), definition, logger)
     }

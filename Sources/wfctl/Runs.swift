@@ -137,7 +137,8 @@ struct Show: ParsableCommand {
         }
         if let executor = snapshot.spec.executor { print("  executor: \(executor.rawValue)") }
         for (name, lines) in [
-            ("sandbox", snapshot.spec.sandbox?.lines ?? []), ("resources", snapshot.spec.resources?.lines ?? []),
+            ("sandbox", snapshot.spec.sandbox?.value.lines ?? []),
+            ("resources", snapshot.spec.resources?.value.lines ?? []),
         ] where !lines.isEmpty {
             print("  \(name): { \(lines.joined(separator: ", ")) }")
         }
@@ -146,7 +147,8 @@ struct Show: ParsableCommand {
             print("  \(step.step)\(needs): \(Self.state(of: step))" + (step.error.map { ": \($0)" } ?? ""))
             let definition = snapshot.definition(of: step.step)
             for (name, lines) in [
-                ("sandbox", definition?.sandbox?.lines ?? []), ("resources", definition?.resources?.lines ?? []),
+                ("sandbox", definition?.sandbox?.value.lines ?? []),
+                ("resources", definition?.resources?.value.lines ?? []),
             ] where !lines.isEmpty {
                 print("    \(name): { \(lines.joined(separator: ", ")) }")
             }
