@@ -79,7 +79,9 @@ public enum StatusTable {
         if let started = daemon.startedAt {
             facts.append("up \(ago(started, now: now).replacingOccurrences(of: " ago", with: ""))")
         }
-        if let executor = daemon.executor { facts.append("steps as \(executor == "unit" ? "systemd units" : "processes")") }
+        if let executor = daemon.executor {
+            facts.append("steps as \(executor == "unit" ? "systemd units" : "processes")")
+        }
         let version = daemon.version.map { " \($0)" } ?? ""
         return "wfd\(version) is running" + (facts.isEmpty ? "" : " (\(facts.joined(separator: ", ")))")
     }

@@ -98,7 +98,8 @@ extension Scheduler {
                 let step = snapshot.step(key.step), let record = try? RunMachine.slot(step, key.item),
                 let attempt = record.attempts.first(where: { $0.number == key.attempt }), attempt.endedAt != nil
             else { return nil }
-            return store.directory.runFile(key.job, key.run, relative: attempt.log ?? record.logPath(attempt: key.attempt))
+            return store.directory.runFile(
+                key.job, key.run, relative: attempt.log ?? record.logPath(attempt: key.attempt))
         }
         for unit in released {
             logger.notice("let go of unit \(unit): its attempt's end was recorded before the previous wfd stopped")

@@ -158,6 +158,11 @@ import WorkflowTesting
             #expect(boxedLog.contains("cannot create"), "a write outside read_write_paths fails: \(boxedLog)")
             #expect(!boxedLog.contains("wrote-protected"))
             #expect(FileManager.default.fileExists(atPath: "\(outside)/rw/ok.txt"))
+            // A step that runs a while is sampled: its memory and tasks are in its record.
+            let boxedUsage = try #require(
+                try firstAttempt(wfd, "boxed", boxedRun, "confined")["usage"] as? [String: Any])
+            #expect((boxedUsage["memory_peak_bytes"] as? Int ?? 0) > 0, "\(boxedUsage)")
+            #expect((boxedUsage["tasks_peak"] as? Int ?? 0) >= 1, "\(boxedUsage)")
             #expect(!FileManager.default.fileExists(atPath: "\(outside)/denied.txt"))
             let shownByWfctl = try await wfd.wfctl(["show", boxedRun])
             #expect(shownByWfctl.output.contains("protect_system: strict"), "\(shownByWfctl.output)")

@@ -34,7 +34,9 @@ import WorkflowCore
         #expect(job.sandbox?.value.protectSystem == "strict" && job.sandbox?.value.protectHome == "yes")
         #expect(job.sandbox?.value.readWritePaths == ["/srv/backup", "-/var/cache/x"])
         #expect(job.resources?.value.memoryMax == 512 << 20 && job.resources?.value.cpuQuota == 50)
-        #expect(job.resources?.value.tasksMax == 64 && job.resources?.value.ioWeight == 200 && job.resources?.value.nice == 5)
+        #expect(
+            job.resources?.value.tasksMax == 64 && job.resources?.value.ioWeight == 200
+                && job.resources?.value.nice == 5)
         let merged = try #require(job.sandbox?.value).overridden(by: job.steps[0].sandbox?.value)
         #expect(merged.protectSystem == "full" && merged.privateNetwork == true && merged.protectHome == "yes")
         #expect(merged.readWritePaths == ["/srv/backup", "-/var/cache/x"])
