@@ -229,14 +229,7 @@ def durable(rounds=5, steps=200, jobs=200):
                     # here drifts within seconds, and W2 ran since the round's first baseline.
                     w1_base.append(c_baseline(steps))
                 subprocess.run([WFCTL, "run", name, "--state", state], capture_output=True, check=True)
-                runs_dir = os.path.join(state, "runs", name)
-                while True:
-                    time.sleep(0.05)
-                    run = sorted(os.listdir(runs_dir))[-1]
-                    path = os.path.join(runs_dir, run, "run.json")
-                    record = read_json(path) if os.path.exists(path) else {}
-                    if record.get("state") in ("succeeded", "failed"):
-                        break
+                _, record = wait_run(state, name)
                 results.append((rfc3339(record["ended_at"]) - rfc3339(record["started_at"])) * 1000)
                 if name == "w1":
                     w1_base[-1] = (w1_base[-1] + c_baseline(steps)) / 2
@@ -440,6 +433,18 @@ def steady(jobs=100, speed=30):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def wait_run(state, name):
+    """The record of the newest run of job `name` once it has ended."""
+    runs_dir = os.path.join(state, "runs", name)
+    while True:
+        time.sleep(0.05)
+        run = sorted(os.listdir(runs_dir))[-1]
+        path = os.path.join(runs_dir, run, "run.json")
+        record = read_json(path) if os.path.exists(path) else {}
+        if record.get("state") in ("succeeded", "failed"):
+            return run, record
+
+
 def units(rounds=5, steps=200):
     """W1 with the unit executor: the same 200 sequential `true` steps, each a transient service
     of a systemd 252 booted in private namespaces (scripts/systemd-sandbox, with its system bus).
@@ -512,14 +517,7 @@ def units(rounds=5, steps=200):
         for _ in range(rounds):
             before = systemd_run()
             subprocess.run([WFCTL, "run", "w1", "--state", state], capture_output=True, check=True)
-            runs_dir = os.path.join(state, "runs", "w1")
-            while True:
-                time.sleep(0.05)
-                run = sorted(os.listdir(runs_dir))[-1]
-                path = os.path.join(runs_dir, run, "run.json")
-                record = read_json(path) if os.path.exists(path) else {}
-                if record.get("state") in ("succeeded", "failed"):
-                    break
+            run, record = wait_run(state, "w1")
             if record.get("state") != "succeeded":
                 rows.append(("W1 as units", f"run {run} {record.get('state')}: {record.get('error')}", "-"))
                 return

@@ -167,21 +167,37 @@ public struct ShellExecutor: StepExecutor {
         case nil: break
         }
         if let spawnError { return AttemptResult(outcome: .failed, error: "could not start the step: \(spawnError)") }
-        switch stop {
-        case .timeout(let limit)?:
-            return AttemptResult(
-                outcome: .timedOut, exitCode: exitCode, signal: signal,
-                error: "timed out after \(StepDuration.format(limit))")
-        case .terminated(let reason)?:
-            return AttemptResult(outcome: .cancelled, exitCode: exitCode, signal: signal, error: "cancelled: \(reason)")
-        case nil: break
-        }
+        if let stop { return stop.result(exitCode: exitCode, signal: signal) }
+        return ended(exitCode: exitCode, signal: signal)
+            ?? AttemptResult(outcome: .failed, error: "killed by an unknown signal")
+    }
+
+    /// How a process that ended by itself did: success, its exit status, or the signal that
+    /// killed it (nil when neither is known). `meaning` explains a status.
+    static func ended(
+        exitCode: Int32?, signal: Int32?, meaning: (Int32) -> String? = { _ in nil }
+    ) -> AttemptResult? {
         if exitCode == 0 { return .success }
         if let exitCode {
-            return AttemptResult(outcome: .failed, exitCode: exitCode, error: "exited with status \(exitCode)")
+            let why = meaning(exitCode).map { ", which is \($0)" } ?? ""
+            return AttemptResult(outcome: .failed, exitCode: exitCode, error: "exited with status \(exitCode)\(why)")
         }
-        let name = signal.map(signalName) ?? "an unknown signal"
-        return AttemptResult(outcome: .failed, signal: signal, error: "killed by \(name)")
+        guard let signal else { return nil }
+        return AttemptResult(outcome: .failed, signal: signal, error: "killed by \(signalName(signal))")
+    }
+}
+
+extension ShellExecutor.StopReason {
+    /// The attempt wfd stopped: timed out or cancelled, whatever its process's end said.
+    func result(exitCode: Int32?, signal: Int32?) -> AttemptResult {
+        switch self {
+        case .timeout(let limit):
+            AttemptResult(
+                outcome: .timedOut, exitCode: exitCode, signal: signal,
+                error: "timed out after \(StepDuration.format(limit))")
+        case .terminated(let reason):
+            AttemptResult(outcome: .cancelled, exitCode: exitCode, signal: signal, error: "cancelled: \(reason)")
+        }
     }
 }
 

@@ -255,15 +255,7 @@ public final class UnitExecutor: StepExecutor {
         case 2, 3: signal = status.mainStatus
         default: break
         }
-        switch stop {
-        case .timeout(let limit)?:
-            return AttemptResult(
-                outcome: .timedOut, exitCode: exitCode, signal: signal,
-                error: "timed out after \(StepDuration.format(limit))")
-        case .terminated(let reason)?:
-            return AttemptResult(outcome: .cancelled, exitCode: exitCode, signal: signal, error: "cancelled: \(reason)")
-        case nil: break
-        }
+        if let stop { return stop.result(exitCode: exitCode, signal: signal) }
         if status.result == "oom-kill" {
             var result = AttemptResult(
                 outcome: .oom, exitCode: exitCode, signal: signal,
@@ -271,21 +263,14 @@ public final class UnitExecutor: StepExecutor {
             result.errorKind = .oom
             return result
         }
-        if exitCode == 0 { return .success }
-        if let exitCode {
-            if let meaning = systemdExitStatus[exitCode], status.result == "exit-code" {
-                // systemd exits with these when it cannot set the process up; a program may too.
-                return AttemptResult(
-                    outcome: .failed, exitCode: exitCode,
-                    error: "exited with status \(exitCode), which is systemd's \(meaning)")
-            }
-            return AttemptResult(outcome: .failed, exitCode: exitCode, error: "exited with status \(exitCode)")
+        // systemd exits with its own statuses when it cannot set the process up; a program may too.
+        let meaning: (Int32) -> String? = { code in
+            status.result == "exit-code" ? systemdExitStatus[code].map { "systemd's \($0)" } : nil
         }
-        if let signal {
-            return AttemptResult(outcome: .failed, signal: signal, error: "killed by \(signalName(signal))")
-        }
-        return AttemptResult(
-            outcome: .failed, error: "the step's unit ended without running it (systemd's result: \(status.result))")
+        return ShellExecutor.ended(exitCode: exitCode, signal: signal, meaning: meaning)
+            ?? AttemptResult(
+                outcome: .failed,
+                error: "the step's unit ended without running it (systemd's result: \(status.result))")
     }
 
     /// systemd's own exit statuses for a process it could not set up (systemd.exec(5)).
