@@ -1,5 +1,6 @@
 import CSystemd
 import Foundation
+import Logging
 import WorkflowCore
 import WorkflowEngine
 
@@ -18,6 +19,11 @@ public final class SystemdBus: UnitManager, @unchecked Sendable {
     private var bus: OpaquePointer?
     private var watchers: [String: Watcher] = [:]
     private var broken: UnitError?
+    /// Where systemd is reached (nil: the system bus), kept to connect again.
+    private var address: String?
+    /// While the connection is down: when to try again.
+    private var retryAt: ContinuousClock.Instant?
+    private var logger: Logger?
     /// The read and write ends of the pipe that wakes the bus thread.
     private let wake: Int32
     private let waker: Int32
@@ -26,6 +32,7 @@ public final class SystemdBus: UnitManager, @unchecked Sendable {
     private let callTimeout: UInt64 = 25_000_000
 
     private struct Watcher {
+        let name: String
         var status: UnitStatus
         let changed: @Sendable (UnitStatus) -> Void
     }
@@ -37,7 +44,7 @@ public final class SystemdBus: UnitManager, @unchecked Sendable {
 
     /// Connects to the system bus (or `address`, a D-Bus address such as
     /// `unix:path=/run/dbus/system_bus_socket`) and subscribes to systemd's signals.
-    public static func connect(address: String? = nil) throws(UnitError) -> SystemdBus {
+    public static func connect(address: String? = nil, logger: Logger? = nil) throws(UnitError) -> SystemdBus {
         var ends: [Int32] = [-1, -1]
         guard pipe(&ends) == 0 else { throw UnitError(name: "", message: "pipe: \(String(cString: strerror(errno)))") }
         for end in ends {
@@ -47,6 +54,8 @@ public final class SystemdBus: UnitManager, @unchecked Sendable {
         let connection = SystemdBus(wake: ends[0], waker: ends[1])
         let opened = DispatchSemaphore(value: 0)
         let outcome = Locked<UnitError?>(nil)
+        connection.address = address
+        connection.logger = logger
         let thread = Thread {
             outcome.withLock { $0 = connection.open(address: address) }
             opened.signal()
@@ -150,17 +159,15 @@ public final class SystemdBus: UnitManager, @unchecked Sendable {
             }
             for job in work { job(self) }
             guard let bus, broken == nil else {
-                var poll = pollfd(fd: wake, events: Int16(POLLIN), revents: 0)
-                _ = Glibc.poll(&poll, 1, -1)
-                drainWake()
+                reconnect()
                 continue
             }
             var processed: Int32
             repeat {
                 processed = sd_bus_process(bus, nil)
             } while processed > 0
-            if processed < 0 {
-                fail(BusMessage.errnoError("the connection to the system bus broke", processed))
+            if processed < 0 || sd_bus_is_open(bus) <= 0 {
+                fail(BusMessage.errnoError("the connection to systemd broke", processed < 0 ? processed : -ECONNRESET))
                 continue
             }
             var timeout: UInt64 = 0
@@ -180,17 +187,57 @@ public final class SystemdBus: UnitManager, @unchecked Sendable {
         }
     }
 
-    /// The connection is gone: every follower hears of it as an unknown state, later calls fail.
     private func drainWake() {
         var bytes = [UInt8](repeating: 0, count: 64)
         while Glibc.read(wake, &bytes, bytes.count) > 0 {}
     }
 
+    /// The connection is gone (systemd re-executed, dbus-daemon restarted): calls fail until it is
+    /// back; the followed units keep their watchers, and hear how they stand once it is.
     private func fail(_ error: UnitError) {
+        logger?.warning("lost the connection to systemd (\(error)); connecting again")
         broken = error
         if let bus { sd_bus_flush_close_unref(bus) }
         bus = nil
-        watchers.removeAll()
+        retryAt = .now + .milliseconds(200)
+    }
+
+    /// Waits for the next try (or for work), then connects again, subscribes again, and passes
+    /// each followed unit's state on, read anew: a change missed meanwhile is seen then.
+    private func reconnect() {
+        let wait = retryAt.map { ContinuousClock.now.duration(to: $0) } ?? .zero
+        if wait > .zero {
+            var poll = pollfd(fd: wake, events: Int16(POLLIN), revents: 0)
+            let milliseconds = wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000
+            _ = Glibc.poll(&poll, 1, Int32(clamping: milliseconds + 1))
+            drainWake()
+            return
+        }
+        let lost = broken
+        broken = nil  // calls on the new connection (Subscribe) may go through
+        if let failure = open(address: address) {
+            if let bus { sd_bus_flush_close_unref(bus) }
+            bus = nil
+            broken = lost ?? failure
+            retryAt = .now + .seconds(1)
+            return
+        }
+        retryAt = nil
+        logger?.notice("connected to systemd again; reading the \(watchers.count) units followed anew")
+        for (path, watcher) in watchers {
+            var status: UnitStatus
+            do throws(UnitError) {
+                status = try read(watcher.name)
+            } catch  where error.name == UnitError.noSuchUnit {
+                // Gone meanwhile: ended, with its end unknown (the status read next says so).
+                status = watcher.status
+                status.state = UnitState(activeState: "inactive", subState: "dead", jobPending: false)
+            } catch {
+                continue
+            }
+            watchers[path]?.status = status
+            watcher.changed(status)
+        }
     }
 
     /// Runs `body` on the bus thread and returns what it returns.
@@ -223,6 +270,7 @@ public final class SystemdBus: UnitManager, @unchecked Sendable {
             // Nothing is read after the call: the match and the watcher are in place before it,
             // so every change signal of the new unit reaches the watcher.
             bus.watchers[path] = Watcher(
+                name: name,
                 status: UnitStatus(state: UnitState(activeState: "inactive", subState: "dead", jobPending: true)),
                 changed: changed)
             do throws(UnitError) {
@@ -249,7 +297,7 @@ public final class SystemdBus: UnitManager, @unchecked Sendable {
             let path = try bus.path(of: name)
             // Watching first, then reading: a change in between is seen by one or the other.
             bus.watchers[path] = Watcher(
-                status: UnitStatus(state: UnitState(activeState: "", subState: "", jobPending: true)),
+                name: name, status: UnitStatus(state: UnitState(activeState: "", subState: "", jobPending: true)),
                 changed: changed)
             let status: UnitStatus
             do throws(UnitError) {

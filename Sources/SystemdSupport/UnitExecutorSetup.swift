@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import WorkflowCore
 import WorkflowEngine
 
@@ -24,7 +25,7 @@ public enum UnitExecutorSetup {
     /// The executors for the daemon: the unit executor over a new bus connection when it can be
     /// had (with `--executor unit` it must be), else the process executor alone.
     public static func make(
-        choice: Choice, environment: [String: String], gracePeriod: Duration
+        choice: Choice, environment: [String: String], gracePeriod: Duration, logger: Logger? = nil
     ) -> Result<StepExecutors, UnitError> {
         let process = ShellExecutor(gracePeriod: gracePeriod)
         if let obstacle = obstacle(choice: choice, environment: environment) {
@@ -32,7 +33,8 @@ public enum UnitExecutorSetup {
             return .success(StepExecutors(process: process, unit: nil, preferred: .process, unitUnavailable: obstacle))
         }
         do {
-            let bus = try SystemdBus.connect(address: SystemdBus.preferredAddress(environment: environment))
+            let bus = try SystemdBus.connect(
+                address: SystemdBus.preferredAddress(environment: environment), logger: logger)
             let runtime = environment["RUNTIME_DIRECTORY"]?.split(separator: ":").first.map(String.init) ?? "/run/wfd"
             let unit = UnitExecutor(
                 manager: bus, credentialsDirectory: runtime + "/credentials", gracePeriod: gracePeriod)

@@ -108,9 +108,11 @@ extension Scheduler {
         var code = "busy"
     }
 
+    /// Starts a run of `firing`'s job; `recorded` hears of it once the run is on disk (a person's
+    /// `wfctl run` is answered then, so the run can be read the moment its id is known).
     func start(
         _ firing: Firing, catalog: JobCatalog, coordinator: RunCoordinator, active: inout [JobID: ActiveRun],
-        group: inout DiscardingTaskGroup
+        group: inout DiscardingTaskGroup, recorded: (@Sendable (RunID) -> Void)? = nil
     ) -> Result<RunID, StartProblem> {
         let id = firing.job
         guard let job = catalog.entries[id]?.job else { return .failure(StartProblem(reason: "the job is gone")) }
@@ -135,11 +137,14 @@ extension Scheduler {
             params: params)
         let notBefore = firing.startAt
         active[id] = ActiveRun(handle: prepared.handle, lock: lock, startsAt: notBefore)
-        group.addTask { [continuation] in
-            let final = await coordinator.execute(prepared, notBefore: notBefore)
+        let run = prepared.snapshot.run.id
+        var announce: (@Sendable () -> Void)?
+        if let recorded { announce = { recorded(run) } }
+        group.addTask { [continuation, announce] in
+            let final = await coordinator.execute(prepared, notBefore: notBefore, recorded: announce)
             continuation.yield(.runEnded(id, final))
         }
-        return .success(prepared.snapshot.run.id)
+        return .success(run)
     }
 }
 

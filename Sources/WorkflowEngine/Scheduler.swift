@@ -336,12 +336,14 @@ public final class Scheduler: Service, Sendable {
                         break
                     }
                     let firing = Firing(job: id, fireTime: clock.now(), trigger: .manual, params: params)
-                    switch start(firing, catalog: catalog, coordinator: coordinator, active: &active, group: &group) {
+                    let started = start(
+                        firing, catalog: catalog, coordinator: coordinator, active: &active, group: &group,
+                        recorded: { done(.success($0)) })
+                    switch started {
                     case .success(let run):
                         logger.info(
                             "run started by hand",
                             metadata: [LogField.job: .string(id.rawValue), LogField.runID: .string(run.rawValue)])
-                        done(.success(run))
                     case .failure(let problem):
                         done(.failure(ManualRunRefusal(code: problem.code, message: "not started: \(problem.reason)")))
                     }

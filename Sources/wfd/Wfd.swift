@@ -166,7 +166,9 @@ struct Wfd: AsyncParsableCommand {
             daemonEnvironment: environment, retention: Retention(keepRuns: keepRuns, keepDays: keepDays))
         configuration.prices = Self.loadPrices(flag: prices, environment: environment, logger: logger)
         let executors: StepExecutors
-        switch UnitExecutorSetup.make(choice: executor, environment: environment, gracePeriod: .seconds(stopGrace)) {
+        switch UnitExecutorSetup.make(
+            choice: executor, environment: environment, gracePeriod: .seconds(stopGrace), logger: logger)
+        {
         case .success(let made): executors = made
         case .failure(let error): Self.fail("--executor unit: \(error)")
         }

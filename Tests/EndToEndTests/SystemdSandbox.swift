@@ -117,6 +117,17 @@ struct InstalledWfd {
         try await sandbox.run(["\(binaries)/wfctl"] + arguments + ["--state", state])
     }
 
+    /// Starts a run of `job` by hand (`wfctl run`) and returns its id.
+    func startRun(_ job: String) async throws -> String {
+        let started = try await wfctl(["run", job])
+        // "started run <id> of <job>"
+        let words = started.output.split(separator: " ")
+        guard started.status == 0, words.count >= 3, words[0] == "started" else {
+            throw TestKitError("wfctl run \(job): \(started.output)")
+        }
+        return String(words[2])
+    }
+
     /// The id of the newest run of `job`.
     func newestRun(of job: String) throws -> String {
         try #require(try FileManager.default.contentsOfDirectory(atPath: "\(state)/runs/\(job)").sorted().last)

@@ -227,7 +227,15 @@ import WorkflowTesting
             ])
             #expect(killed.status == 0, "\(killed.output)")
             #expect(try await sandbox.run(["systemctl", "is-active", unit]).output == "active\n", "it went on again")
-            // Restart=on-failure brings wfd back; it follows the unit to its end.
+            // Restart=on-failure brings wfd back; it follows the unit to its end, also through a
+            // re-execution of systemd itself (what a systemd upgrade does; systemd keeps its
+            // connections across it).
+            await wfd.expectEventually("wfd back", timeout: .seconds(20)) {
+                try await sandbox.run(["systemctl", "is-active", wfd.unit]).output == "active\n"
+            }
+            try await Task.sleep(for: .seconds(1))
+            let reexec = try await sandbox.run(["systemctl", "daemon-reexec"])
+            #expect(reexec.status == 0, "\(reexec.output)")
             await wfd.expectEventually("the run to end", timeout: .seconds(60)) {
                 (try? wfd.runRecord("long", run)["state"] as? String) == "failed"
             }
@@ -296,6 +304,8 @@ import WorkflowTesting
             let record = try wfd.stepRecord("short", short, "brief")
             let attempts = try #require(record["attempts"] as? [[String: Any]])
             #expect(attempts.count == 1 && attempts.first?["exit_code"] as? Int == 5, "\(attempts)")
+            let ran = attempts.first?["duration_ms"] as? Int ?? 0
+            #expect(ran >= 2000 && ran < 3500, "the step's own 2 s, not the time until it was recorded: \(ran) ms")
             let log = try String(contentsOfFile: "\(wfd.state)/runs/short/\(short)/logs/brief.1.log", encoding: .utf8)
             #expect(log == "done\n")
             await wfd.expectEventually("the unit let go", timeout: .seconds(10)) {
@@ -348,6 +358,18 @@ import WorkflowTesting
             await wfd.expectEventually("no sleep left", timeout: .seconds(10)) {
                 try await sleepers("30[12]").isEmpty
             }
+
+            // dbus-daemon restarted while a step runs: wfd loses the bus, connects again once
+            // systemd is back on it, and reads the unit anew.
+            try await wfd.addJob("through", "steps:\n  - {id: go, run: 'sleep 4; exit 3'}\n")
+            let through = try await wfd.startRun("through")
+            try await Task.sleep(for: .seconds(1))
+            #expect(try await sandbox.run(["systemctl", "restart", "dbus.service"]).status == 0)
+            await wfd.expectEventually("the run through the bus restart to end", timeout: .seconds(30)) {
+                (try? wfd.runRecord("through", through)["state"] as? String) == "failed"
+            }
+            #expect(try firstAttempt(wfd, "through", through, "go")["exit_code"] as? Int == 3)
+            #expect(await wfd.journal().contains("connected to systemd again"))
 
             let timed = try await wfd.wfctl(["run", "late", "--wait"])
             #expect(timed.status != 0)

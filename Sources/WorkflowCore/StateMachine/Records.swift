@@ -396,6 +396,9 @@ public struct AttemptResult: Sendable, Equatable {
     /// When the work really began, when the executor knows better than the launch (a unit
     /// followed again after wfd restarted began under the previous wfd).
     public var startedAt: Date?
+    /// When the work really ended, when the executor knows (a unit's main process exit, which may
+    /// be long before a restarted wfd records it): the attempt's duration runs to it.
+    public var finishedAt: Date?
     public var unit: String?
     public var usage: ResourceUsage?
     /// wfd stopped following the attempt, whose work goes on (a unit): nothing is recorded, and

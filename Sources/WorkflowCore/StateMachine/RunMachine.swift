@@ -354,7 +354,8 @@ public enum RunMachine {
         attempt.startedAt = result.startedAt ?? attempt.startedAt
         attempt.unit = result.unit ?? attempt.unit
         attempt.usage = result.usage ?? attempt.usage
-        attempt.durationMilliseconds = attempt.startedAt.map { Int64((at.timeIntervalSince($0) * 1000).rounded()) }
+        let end = result.finishedAt ?? at
+        attempt.durationMilliseconds = attempt.startedAt.map { Int64((end.timeIntervalSince($0) * 1000).rounded()) }
         step.attempts[step.attempts.count - 1] = attempt
     }
 

@@ -178,6 +178,11 @@ public final class UnitExecutor: StepExecutor {
         result.usage = ResourceUsage(
             cpuNanoseconds: status.cpuNanoseconds, memoryPeakBytes: sampler.memoryPeak, tasksPeak: sampler.tasksPeak)
         if followed { result.startedAt = status.startedAt ?? startedAt }
+        // Its duration runs to its main process's exit (a unit that ended while no wfd ran is
+        // recorded later), as long as that is after the start the record has.
+        if let exited = status.exitedAt, let started = result.startedAt ?? status.startedAt, exited >= started {
+            result.finishedAt = exited
+        }
         let failed = status.state.activeState == "failed"
         leftovers.withLock {
             $0[key] = Leftover(unit: name, output: output, credentials: credentialsPath, failed: failed)
