@@ -92,11 +92,11 @@ import WorkflowCore
             "WF_STEP_A_OUTPUT": big, "WF_STEP_A_OUTPUT_FILE": "/s/a", "WF_STEP_B_OUTPUT": big,
             "WF_STEP_B_OUTPUT_FILE": "/s/b", "WF_STEP_C_OUTPUT": "small", "WF_STEP_C_OUTPUT_FILE": "/s/c",
         ]
-        let fitted = UnitExecutor.unitEnvironment(environment)
+        let fitted = UnitProperties.environment(environment)
         #expect(fitted?.keys.filter { $0.hasSuffix("_OUTPUT") }.count == 2, "one of the two large ones goes")
         #expect(fitted?["WF_STEP_C_OUTPUT"] == "small" && fitted?["WF_STEP_A_OUTPUT_FILE"] == "/s/a")
         environment["HUGE"] = String(repeating: "y", count: 200 * 1024)
-        #expect(UnitExecutor.unitEnvironment(environment) == nil, "what cannot be left out is refused")
+        #expect(UnitProperties.environment(environment) == nil, "what cannot be left out is refused")
     }
 
     func status(result: String = "success", code: Int32, status: Int32) -> UnitStatus {

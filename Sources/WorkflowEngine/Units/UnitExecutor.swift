@@ -26,9 +26,8 @@ public final class UnitExecutor: StepExecutor {
     public let maxOutputBytes: Int
     public let shell: String
     public let slice: String
-    /// Where credential files for a unit are written (a directory only root can read, on tmpfs:
-    /// wfd's runtime directory).
-    public let credentialsDirectory: String
+    /// The files a unit loads its secrets from.
+    let credentials: UnitCredentials
     /// How often live output is read and memory and tasks are sampled.
     public let sampleInterval: Duration
     private let leftovers = Locked([AttemptKey: Leftover]())
@@ -48,7 +47,7 @@ public final class UnitExecutor: StepExecutor {
         slice: String = "wfd.slice", sampleInterval: Duration = .milliseconds(100)
     ) {
         self.manager = manager
-        self.credentialsDirectory = credentialsDirectory
+        credentials = UnitCredentials(root: credentialsDirectory)
         self.gracePeriod = gracePeriod
         self.maxLogBytes = maxLogBytes
         self.maxOutputBytes = maxOutputBytes
@@ -64,14 +63,14 @@ public final class UnitExecutor: StepExecutor {
         let (states, continuation) = AsyncStream.makeStream(of: UnitStatus.self, bufferingPolicy: .bufferingNewest(1))
         let changed: @Sendable (UnitStatus) -> Void = { continuation.yield($0) }
         var startedAt: Date?
-        var credentials: String?
+        var secrets: String?
         var followed = invocation.reattach
         if !invocation.reattach {
             let prepared = prepare(invocation, name: name, output: output)
             let properties: [UnitProperty]
             switch prepared {
             case .failure(let failure): return failure.result
-            case .success(let made): (properties, credentials) = made
+            case .success(let made): (properties, secrets) = made
             }
             do {
                 try await manager.start(name, properties: properties, changed: changed)
@@ -79,7 +78,7 @@ public final class UnitExecutor: StepExecutor {
             } catch  where error.name == UnitError.unitExists {
                 followed = true  // started by an earlier wfd: follow it instead
             } catch {
-                removeCredentials(credentials)
+                self.credentials.remove(secrets)
                 var result = AttemptResult.failure(.start, "systemd did not start the step's unit \(name): \(error)")
                 result.unit = name
                 return result
@@ -103,7 +102,7 @@ public final class UnitExecutor: StepExecutor {
             }
             logger.notice("following unit \(name), started by an earlier wfd")
         }
-        let credentialsPath = credentials ?? credentialsPath(name)
+        let secretsDirectory = secrets ?? credentials.directory(of: name)
         let sink = OutputSink(
             path: invocation.logFile, limit: maxLogBytes, outputLimit: maxOutputBytes, logger: logger,
             redactor: invocation.redactor)
@@ -185,7 +184,7 @@ public final class UnitExecutor: StepExecutor {
         }
         let failed = status.state.activeState == "failed"
         leftovers.withLock {
-            $0[key] = Leftover(unit: name, output: output, credentials: credentialsPath, failed: failed)
+            $0[key] = Leftover(unit: name, output: output, credentials: secretsDirectory, failed: failed)
         }
         return result
     }
@@ -311,17 +310,11 @@ public final class UnitExecutor: StepExecutor {
         var pairs: [UnitProperty.Pair] = []
         var directory: String?
         if !invocation.secrets.isEmpty {
-            let path = credentialsPath(name)
-            directory = path
+            directory = credentials.directory(of: name)
             do {
-                try makePrivateDirectory(path)
-                for (secret, value) in invocation.secrets.sorted(by: { $0.key < $1.key }) {
-                    let file = "\(path)/\(secret)"
-                    try writePrivate(Array(value.utf8), to: file)
-                    pairs.append(UnitProperty.Pair(secret, file))
-                }
+                pairs = try credentials.write(invocation.secrets, for: name)
             } catch {
-                removeCredentials(path)
+                credentials.remove(directory)
                 return failed("cannot hand the step its secrets: \(error)")
             }
         }
@@ -329,10 +322,10 @@ public final class UnitExecutor: StepExecutor {
             ShellExecutor.directCommand(invocation.command, path: invocation.environment["PATH"])
             ?? (shell, ["-c", invocation.command])
         var trimmed = invocation
-        guard let environment = Self.unitEnvironment(invocation.environment) else {
-            removeCredentials(directory)
+        guard let environment = UnitProperties.environment(invocation.environment) else {
+            credentials.remove(directory)
             return failed(
-                "the step's environment is over \(Self.maximumEnvironment >> 10) KiB, more than a unit can carry "
+                "the step's environment is over \(UnitProperties.maximumEnvironment >> 10) KiB, more than a unit can carry "
                     + "(systemd re-reads it from /run/systemd/transient with a 1 MiB line limit): shorten its env values"
             )
         }
@@ -341,50 +334,6 @@ public final class UnitExecutor: StepExecutor {
             trimmed, program: program, arguments: arguments, output: output, credentials: pairs, slice: slice,
             stopTimeout: gracePeriod)
         return .success((properties, directory))
-    }
-
-    /// The most environment a unit gets, all entries together.
-    static let maximumEnvironment = 192 * 1024
-
-    /// `environment` within ``maximumEnvironment``: upstream outputs (`WF_STEP_<ID>_OUTPUT`, whose
-    /// `_FILE` stays) are left out, largest first, until it fits; nil when it cannot.
-    static func unitEnvironment(_ environment: [String: String]) -> [String: String]? {
-        var result = environment
-        var size = environment.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 1 }
-        let droppable = environment.filter { $0.key.hasSuffix("_OUTPUT") && environment[$0.key + "_FILE"] != nil }
-            .sorted { $0.value.utf8.count > $1.value.utf8.count }
-        for (name, value) in droppable where size > maximumEnvironment {
-            result[name] = nil
-            size -= name.utf8.count + value.utf8.count + 1
-        }
-        return size > maximumEnvironment ? nil : result
-    }
-
-    private func credentialsPath(_ unit: String) -> String {
-        "\(credentialsDirectory)/\(unit.replacingOccurrences(of: "\\", with: "_"))"
-    }
-
-    private func makePrivateDirectory(_ path: String) throws {
-        try FileManager.default.createDirectory(atPath: credentialsDirectory, withIntermediateDirectories: true)
-        chmod(credentialsDirectory, 0o700)
-        guard mkdir(path, 0o700) == 0 || errno == EEXIST else {
-            throw UnitError(name: "", message: "mkdir \(path): \(String(cString: strerror(errno)))")
-        }
-    }
-
-    private func writePrivate(_ bytes: [UInt8], to path: String) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { throw UnitError(name: "", message: "\(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        guard written == bytes.count else {
-            throw UnitError(name: "", message: "\(path): \(String(cString: strerror(errno)))")
-        }
-    }
-
-    private func removeCredentials(_ directory: String?) {
-        guard let directory else { return }
-        try? FileManager.default.removeItem(atPath: directory)
     }
 
     // MARK: After the end
@@ -420,7 +369,7 @@ public final class UnitExecutor: StepExecutor {
             let output = UnitProperties.Output(logFile: log)
             unlink(output.stdout)
             unlink(output.stderr)
-            removeCredentials(credentialsPath(unit.name))
+            credentials.remove(credentials.directory(of: unit.name))
         }
         return released
     }
@@ -430,6 +379,6 @@ public final class UnitExecutor: StepExecutor {
         try? await manager.release(leftover.unit, failed: leftover.failed)
         unlink(leftover.output.stdout)
         unlink(leftover.output.stderr)
-        removeCredentials(leftover.credentials)
+        credentials.remove(leftover.credentials)
     }
 }

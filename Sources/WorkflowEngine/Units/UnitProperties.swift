@@ -90,6 +90,23 @@ public enum UnitProperties {
         return description == Self.description(key) ? key : nil
     }
 
+    /// The most environment a unit gets, all entries together.
+    static let maximumEnvironment = 192 * 1024
+
+    /// `environment` within ``maximumEnvironment``: upstream outputs (`WF_STEP_<ID>_OUTPUT`, whose
+    /// `_FILE` stays) are left out, largest first, until it fits; nil when it cannot.
+    static func environment(_ environment: [String: String]) -> [String: String]? {
+        var result = environment
+        var size = environment.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 1 }
+        let droppable = environment.filter { $0.key.hasSuffix("_OUTPUT") && environment[$0.key + "_FILE"] != nil }
+            .sorted { $0.value.utf8.count > $1.value.utf8.count }
+        for (name, value) in droppable where size > maximumEnvironment {
+            result[name] = nil
+            size -= name.utf8.count + value.utf8.count + 1
+        }
+        return size > maximumEnvironment ? nil : result
+    }
+
     /// `JOB=`, `RUN_ID=`, `STEP=`, `ATTEMPT=` (and `ITEM=`) on every journal entry of the unit.
     static func logFields(_ key: AttemptKey) -> [String] {
         var fields = ["JOB=\(key.job)", "RUN_ID=\(key.run)", "STEP=\(key.step)", "ATTEMPT=\(key.attempt)"]
