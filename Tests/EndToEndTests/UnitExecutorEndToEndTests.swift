@@ -167,7 +167,7 @@ import WorkflowTesting
             let shownByWfctl = try await wfd.wfctl(["show", boxedRun])
             #expect(shownByWfctl.output.contains("protect_system: strict"), "\(shownByWfctl.output)")
             #expect(shownByWfctl.output.contains("memory_max: 64M"), "\(shownByWfctl.output)")
-            #expect(shownByWfctl.output.contains(boxedUnit) || shownByWfctl.output.contains("unit"))
+            #expect(shownByWfctl.output.contains("unit \(boxedUnit): CPU "), "\(shownByWfctl.output)")
 
             // memory_max passed: the kernel kills the step and the outcome says oom. The memory
             // controller must be on the instance's cgroup2 tree to enforce it (on a host whose
