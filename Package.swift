@@ -78,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "wfctl",
             dependencies: [
-                "WorkflowCore", "WorkflowStore", "WorkflowControl", "WorkflowEngine",
+                "WorkflowCore", "WorkflowStore", "WorkflowControl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

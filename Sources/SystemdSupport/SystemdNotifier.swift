@@ -49,7 +49,6 @@ public struct SystemdNotifier: Sendable {
 
     /// Asks for more time to stop: `EXTEND_TIMEOUT_USEC=`.
     @discardableResult
-    public func extendTimeout(microseconds: UInt64) -> Result { notify(["EXTEND_TIMEOUT_USEC=\(microseconds)"]) }
 
     /// The watchdog interval systemd expects pings within, when the watchdog is on for this process.
     public func watchdogInterval() -> Duration? {

@@ -26,28 +26,6 @@ public enum StepGraph {
         return nil
     }
 
-    /// The steps in an order where every step comes after all it needs, keeping file order otherwise.
-    /// Precondition: the graph has no cycle (the parser guarantees it for a loaded job).
-    public static func topologicalOrder(_ steps: [StepDefinition]) -> [StepID] {
-        var done: Set<StepID> = []
-        var order: [StepID] = []
-        var remaining = steps
-        while !remaining.isEmpty {
-            let before = remaining.count
-            remaining.removeAll { step in
-                guard step.needs.allSatisfy(done.contains) else { return false }
-                done.insert(step.id)
-                order.append(step.id)
-                return true
-            }
-            if remaining.count == before {  // a cycle: keep file order rather than loop forever
-                order += remaining.map(\.id)
-                break
-            }
-        }
-        return order
-    }
-
     /// For every step, the steps it needs directly or through others.
     public static func upstream(of steps: [StepDefinition]) -> [StepID: Set<StepID>] {
         let needs = Dictionary(steps.map { ($0.id, $0.needs) }, uniquingKeysWith: { first, _ in first })

@@ -50,22 +50,6 @@ public struct JobCatalog: Sendable {
         unnamed + entries.keys.sorted().flatMap { entries[$0]?.diagnostics ?? [] }
     }
 
-    /// The job files of `directory`, sorted, or the reason it cannot be listed.
-    public static func jobFiles(in directory: String) -> Result<[String], JobFileError> {
-        do {
-            let names = try FileManager.default.contentsOfDirectory(atPath: directory)
-            return .success(names.filter(JobParser.isJobFileName).sorted().map { "\(directory)/\($0)" })
-        } catch {
-            return .failure(
-                JobFileError([
-                    Diagnostic(
-                        file: directory, line: 0, column: 0,
-                        message: "cannot read the jobs directory: \(error.localizedDescription)",
-                        hint: "create it, or point wfd at another one with --jobs")
-                ]))
-        }
-    }
-
     /// Loads the directory again: reads and parses the files that are new or changed since the
     /// last load, keeps the entries of the others.
     ///
@@ -76,7 +60,7 @@ public struct JobCatalog: Sendable {
     @discardableResult
     public mutating func reload(touched: Set<String>? = nil) -> [Change] {
         let paths: [String]
-        switch Self.jobFiles(in: directory) {
+        switch JobFileReader.jobFiles(in: directory) {
         case .success(let found): paths = found
         case .failure(let problem):
             unnamed = problem.diagnostics

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import WorkflowCore
-import WorkflowEngine
 
 struct Validate: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -58,7 +57,7 @@ struct Validate: ParsableCommand {
             }
             let files: [String]
             if isDirectory.boolValue {
-                switch JobCatalog.jobFiles(in: target) {
+                switch JobFileReader.jobFiles(in: target) {
                 case .success(let found): files = found
                 case .failure(let error):
                     results.append(FileResult(file: target, valid: false, diagnostics: error.diagnostics))

@@ -14,6 +14,22 @@ public struct JobFileReader: Sendable {
 
     public init(allowedOwners: Set<uid_t> = [0, geteuid()]) { self.allowedOwners = allowedOwners.union([0]) }
 
+    /// The job files of `directory`, sorted, or the reason it cannot be listed.
+    public static func jobFiles(in directory: String) -> Result<[String], JobFileError> {
+        do {
+            let names = try FileManager.default.contentsOfDirectory(atPath: directory)
+            return .success(names.filter(JobParser.isJobFileName).sorted().map { "\(directory)/\($0)" })
+        } catch {
+            return .failure(
+                JobFileError([
+                    Diagnostic(
+                        file: directory, line: 0, column: 0,
+                        message: "cannot read the jobs directory: \(error.localizedDescription)",
+                        hint: "create it, or point wfd at another one with --jobs")
+                ]))
+        }
+    }
+
     /// The text of the job file at `path`.
     ///
     /// - Throws: ``JobFileError`` with one diagnostic that names the file and the fix.
