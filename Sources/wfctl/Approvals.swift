@@ -123,7 +123,8 @@ struct DecisionOptions: ParsableArguments {
         }
         guard response.ok else {
             throw CommandFailure(
-                description: json ? "" : response.message, code: response.error == "permission_denied" ? 77 : 1)
+                description: json ? "" : response.message,
+                code: response.error == "permission_denied" ? .noPermission : .failed)
         }
     }
 }
@@ -161,7 +162,7 @@ struct Approve: ParsableCommand {
             let text =
                 input == "-" ? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self) : input
             guard JSONValue.parse(Data(text.utf8)) != nil else {
-                throw CommandFailure(description: "--input is not JSON: \(text.prefix(80))", code: 65)
+                throw CommandFailure(description: "--input is not JSON: \(text.prefix(80))", code: .badData)
             }
             request.input = text
         }

@@ -43,7 +43,8 @@ struct Cancel: ParsableCommand {
         guard response.ok else {
             if json { print(String(decoding: try ControlFraming.encode(response), as: UTF8.self), terminator: "") }
             throw CommandFailure(
-                description: json ? "" : response.message, code: response.error == "permission_denied" ? 77 : 1)
+                description: json ? "" : response.message,
+                code: response.error == "permission_denied" ? .noPermission : .failed)
         }
         guard wait, let runID = RunID(target) else {
             print(

@@ -19,11 +19,11 @@ func sendToDaemon(_ request: ControlRequest, state: StateDirectory, socket: Stri
     case .held: break
     case .denied:
         throw CommandFailure(
-            description: "permission denied reading \(state.root): run as root or wfd's user", code: 77)
+            description: "permission denied reading \(state.root): run as root or wfd's user", code: .noPermission)
     case .free, .missing:
         throw CommandFailure(
             description: "wfd is not running on \(state.root): start it (systemctl start wfd), or give --state",
-            code: 69)
+            code: .unavailable)
     }
     let path: String
     if let socket {
@@ -33,9 +33,10 @@ func sendToDaemon(_ request: ControlRequest, state: StateDirectory, socket: Stri
             path = try RecordFile.read(DaemonInfo.self, from: state.daemonInfo).socket
         } catch .system(_, _, let code) where code == EACCES || code == EPERM {
             throw CommandFailure(
-                description: "permission denied reading \(state.daemonInfo): run as root or wfd's user", code: 77)
+                description: "permission denied reading \(state.daemonInfo): run as root or wfd's user",
+                code: .noPermission)
         } catch {
-            throw CommandFailure(description: "cannot find wfd's control socket: \(error)", code: 69)
+            throw CommandFailure(description: "cannot find wfd's control socket: \(error)", code: .unavailable)
         }
     }
     do {
@@ -46,6 +47,6 @@ func sendToDaemon(_ request: ControlRequest, state: StateDirectory, socket: Stri
             description: denied
                 ? "permission denied on \(path): run as root, wfd's user, or a member of its control group (default wfd)"
                 : "\(error)",
-            code: denied ? 77 : 69)
+            code: denied ? .noPermission : .unavailable)
     }
 }

@@ -80,6 +80,6 @@ struct Fsck: ParsableCommand {
                     : "\(state.root): \(problems) problems, \(repaired) repaired, \(remaining.count) remaining")
             if check.daemonRunning, !repair { print("(wfd is running: some repairs wait until it is stopped)") }
         }
-        if !remaining.isEmpty { throw ExitCode(1) }
+        if !remaining.isEmpty { throw ExitCode(WfctlExit.failed.rawValue) }
     }
 }

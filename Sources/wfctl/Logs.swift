@@ -101,11 +101,12 @@ struct Logs: ParsableCommand {
         do {
             snapshot = try store.loadSnapshot(job, runID)
         } catch {
-            throw CommandFailure(description: "cannot read run \(target): \(error)", code: 1)
+            throw CommandFailure(description: "cannot read run \(target): \(error)", code: .failed)
         }
         if let step, !snapshot.steps.contains(where: { $0.step.rawValue == step }) {
             let names = snapshot.steps.map(\.step.rawValue).joined(separator: ", ")
-            throw CommandFailure(description: "run \(target) has no step '\(step)' (its steps: \(names))", code: 1)
+            throw CommandFailure(
+                description: "run \(target) has no step '\(step)' (its steps: \(names))", code: .failed)
         }
         if journal { return try fromJournal(runID, snapshot: snapshot) }
         if json {
@@ -159,7 +160,7 @@ struct Logs: ParsableCommand {
                 return
             }
             guard FileLock.isHeld(state.daemonLock) else {
-                throw CommandFailure(description: "wfd stopped before run \(target) ended", code: 69)
+                throw CommandFailure(description: "wfd stopped before run \(target) ended", code: .unavailable)
             }
             usleep(100_000)
             if let next = try? store.loadSnapshot(job, runID) { snapshot = next }
@@ -198,7 +199,7 @@ struct Logs: ParsableCommand {
         do {
             try process.run()
         } catch {
-            throw CommandFailure(description: "cannot run journalctl: \(error) (is systemd installed?)", code: 1)
+            throw CommandFailure(description: "cannot run journalctl: \(error) (is systemd installed?)", code: .failed)
         }
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()

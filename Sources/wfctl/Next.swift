@@ -74,7 +74,7 @@ struct Next: ParsableCommand {
             zoneName = zoneName ?? info.timezone
             guard !schedules.isEmpty else {
                 throw CommandFailure(
-                    description: "job '\(id)' has no schedule: it only runs when started by hand", code: 1)
+                    description: "job '\(id)' has no schedule: it only runs when started by hand", code: .failed)
             }
         } else {
             do {
@@ -84,7 +84,7 @@ struct Next: ParsableCommand {
                 throw CommandFailure(
                     description: "invalid schedule '\(target)': \(error.message)\n  \(target)\n\(caret)\n"
                         + (JobID(target) != nil ? "(no job '\(target)' in \(options.directory.root) either)" : ""),
-                    code: 65)
+                    code: .badData)
             }
         }
         let zone = zoneName.flatMap(TimeZone.init(identifier:)) ?? .current

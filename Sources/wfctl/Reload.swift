@@ -30,7 +30,8 @@ struct Reload: ParsableCommand {
             print(response.message)
         }
         guard response.ok else {
-            throw CommandFailure(description: response.message, code: response.error == "permission_denied" ? 77 : 1)
+            throw CommandFailure(
+                description: response.message, code: response.error == "permission_denied" ? .noPermission : .failed)
         }
     }
 }

@@ -76,10 +76,10 @@ struct Retry: ParsableCommand {
             } catch {
                 throw CommandFailure(
                     description: "cannot read the output of '\(step)' from \(file): \(error.localizedDescription)",
-                    code: 1)
+                    code: .failed)
             }
             guard let text = String(data: data, encoding: .utf8), !text.utf8.contains(0) else {
-                throw CommandFailure(description: "the output of '\(step)' in \(file) is not UTF-8 text", code: 1)
+                throw CommandFailure(description: "the output of '\(step)' in \(file) is not UTF-8 text", code: .failed)
             }
             outputs[step] = text
         }
@@ -89,7 +89,8 @@ struct Retry: ParsableCommand {
         request.outputs = outputs.isEmpty ? nil : outputs
         let response = try sendToDaemon(request, state: state, socket: daemon.socket, timeout: .seconds(60))
         guard response.ok else {
-            throw CommandFailure(description: response.message, code: response.error == "permission_denied" ? 77 : 1)
+            throw CommandFailure(
+                description: response.message, code: response.error == "permission_denied" ? .noPermission : .failed)
         }
         if !json { print(response.message) }
         var result = Run.Output(job: job.rawValue, run: target, state: RunState.running.rawValue, error: nil)
@@ -102,6 +103,6 @@ struct Retry: ParsableCommand {
             }
         }
         if json { FileHandle.standardOutput.write(try Timestamp.makeEncoder().encode(result) + Data("\n".utf8)) }
-        if wait && result.state != RunState.succeeded.rawValue { throw ExitCode(1) }
+        if wait && result.state != RunState.succeeded.rawValue { throw ExitCode(WfctlExit.failed.rawValue) }
     }
 }

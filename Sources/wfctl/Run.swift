@@ -68,7 +68,8 @@ struct Run: ParsableCommand {
         }
         let response = try sendToDaemon(request, state: state, socket: daemon.socket, timeout: .seconds(60))
         guard response.ok, let runName = response.run, let runID = RunID(runName), let jobID = JobID(job) else {
-            throw CommandFailure(description: response.message, code: response.error == "permission_denied" ? 77 : 1)
+            throw CommandFailure(
+                description: response.message, code: response.error == "permission_denied" ? .noPermission : .failed)
         }
         var output = Output(job: job, run: runName, state: "running", error: nil)
         if wait {
@@ -84,6 +85,6 @@ struct Run: ParsableCommand {
         } else {
             print(response.message)
         }
-        if wait && output.state != RunState.succeeded.rawValue { throw ExitCode(1) }
+        if wait && output.state != RunState.succeeded.rawValue { throw ExitCode(WfctlExit.failed.rawValue) }
     }
 }

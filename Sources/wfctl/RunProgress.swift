@@ -7,11 +7,12 @@ import WorkflowStore
 func jobOfRun(_ run: RunID, in state: StateDirectory) throws -> JobID {
     if access(state.runsRoot, R_OK | X_OK) != 0, errno == EACCES {
         throw CommandFailure(
-            description: "permission denied reading \(state.runsRoot): run as root or a member of its group", code: 77)
+            description: "permission denied reading \(state.runsRoot): run as root or a member of its group",
+            code: .noPermission)
     }
     let jobs = ((try? FileManager.default.contentsOfDirectory(atPath: state.runsRoot)) ?? []).compactMap(JobID.init)
     guard let job = jobs.first(where: { FileManager.default.fileExists(atPath: state.runDirectory($0, run)) }) else {
-        throw CommandFailure(description: "no run \(run) in \(state.root): see wfctl runs", code: 1)
+        throw CommandFailure(description: "no run \(run) in \(state.root): see wfctl runs", code: .failed)
     }
     return job
 }
@@ -36,7 +37,8 @@ func followRun(_ run: RunID, of job: JobID, state: StateDirectory, quiet: Bool) 
         if let record, record.state.isTerminal { return record }
         guard FileLock.isHeld(state.daemonLock) else {
             throw CommandFailure(
-                description: "wfd stopped before run \(run) ended; it resumes the run when it starts", code: 69)
+                description: "wfd stopped before run \(run) ended; it resumes the run when it starts",
+                code: .unavailable)
         }
         usleep(50_000)
     }

@@ -119,7 +119,7 @@ struct Show: ParsableCommand {
         do {
             snapshot = try store.loadSnapshot(job, id)
         } catch {
-            throw CommandFailure(description: "cannot read run \(target): \(error)", code: 1)
+            throw CommandFailure(description: "cannot read run \(target): \(error)", code: .failed)
         }
         let spend = (try? store.loadRunSpend(job, id)) ?? Spend()
         if json {

@@ -95,7 +95,7 @@ struct Validate: ParsableCommand {
                 print("\(invalid) of \(results.count) job file\(results.count == 1 ? "" : "s") invalid")
             }
         }
-        if !report.valid { throw ExitCode(65) }
+        if !report.valid { throw ExitCode(WfctlExit.badData.rawValue) }
     }
 }
 

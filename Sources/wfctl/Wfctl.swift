@@ -112,9 +112,23 @@ extension Status {
 }
 
 /// An error that reaches a person: what happened, what to do, and the exit code.
+/// wfctl's exit statuses besides 0, as its commands' help lists them (sysexits.h where one fits).
+enum WfctlExit: Int32 {
+    /// The command could not do what was asked (no such run, the run failed with --wait, …).
+    case failed = 1
+    /// Wrong arguments (ArgumentParser's own).
+    case usage = 64
+    /// Bad data: a job file or a given value that does not parse (EX_DATAERR).
+    case badData = 65
+    /// wfd is not running, or stopped meanwhile (EX_UNAVAILABLE).
+    case unavailable = 69
+    /// Not allowed to read or to command (EX_NOPERM).
+    case noPermission = 77
+}
+
 struct CommandFailure: Error, CustomStringConvertible {
     let description: String
-    let code: Int32
+    let code: WfctlExit
 
     static func from(_ error: StoreError, state: String) -> CommandFailure {
         switch error {
@@ -122,12 +136,13 @@ struct CommandFailure: Error, CustomStringConvertible {
             CommandFailure(
                 description: "no state directory at \(state): is wfd installed and started? "
                     + "Point wfctl at another one with --state DIR or WFD_STATE_DIR.",
-                code: 1)
+                code: .failed)
         case .system(_, _, let code) where code == EACCES || code == EPERM:
             CommandFailure(
-                description: "permission denied reading \(state): run as root or a member of its group.", code: 77)
+                description: "permission denied reading \(state): run as root or a member of its group.",
+                code: .noPermission)
         default:
-            CommandFailure(description: "cannot read the state directory: \(error)", code: 1)
+            CommandFailure(description: "cannot read the state directory: \(error)", code: .failed)
         }
     }
 }
@@ -139,7 +154,7 @@ extension Wfctl {
             try command.run()
         } catch let failure as CommandFailure {
             FileHandle.standardError.write(Data("wfctl: \(failure.description)\n".utf8))
-            Foundation.exit(failure.code)
+            Foundation.exit(failure.code.rawValue)
         } catch {
             exit(withError: error)
         }

@@ -58,14 +58,14 @@ struct Why: ParsableCommand {
         } else {
             throw CommandFailure(
                 description: job.map { "no failed run of \($0): its recent runs succeeded" }
-                    ?? "no failed run: the recent runs of every job succeeded", code: 1)
+                    ?? "no failed run: the recent runs of every job succeeded", code: .failed)
         }
         let explanation: FailureExplanation
         do {
             explanation = try FailureExplanation.explain(
                 runID, of: jobID, in: state, retryOptions: options.state.map { "--state \($0)" } ?? "")
         } catch {
-            throw CommandFailure(description: "cannot read run \(runID): \(error)", code: 1)
+            throw CommandFailure(description: "cannot read run \(runID): \(error)", code: .failed)
         }
         if json {
             FileHandle.standardOutput.write(try Timestamp.makeEncoder().encode(explanation) + Data("\n".utf8))
@@ -73,7 +73,8 @@ struct Why: ParsableCommand {
             print(Self.render(explanation, now: Date()), terminator: "")
         }
         if !FailureExplanation.isFailure(explanation.state) && explanation.state != .cancelled {
-            throw CommandFailure(description: "run \(runID) did not fail: it is \(explanation.state.rawValue)", code: 1)
+            throw CommandFailure(
+                description: "run \(runID) did not fail: it is \(explanation.state.rawValue)", code: .failed)
         }
     }
 
