@@ -134,16 +134,10 @@ final class ControlServer: Service, Sendable {
             body = text.map { Data($0.utf8) }
             return response
         case "reload":
-            let summary = Locked<String?>(nil)
-            let finished = DispatchSemaphore(value: 0)
-            scheduler.reload { text in
-                summary.withLock { $0 = text }
-                finished.signal()
-            }
-            guard finished.wait(timeout: .now() + 60) == .success else {
+            guard let summary = Self.answer(within: 60, { scheduler.reload(done: $0) }) else {
                 return ControlResponse(ok: false, message: "the reload did not finish within 60 s", error: "failed")
             }
-            let text = summary.withLock { $0 } ?? "reloaded"
+            let text = summary
             return ControlResponse(
                 ok: !text.hasPrefix("not reloaded"), message: text,
                 error: text.hasPrefix("not reloaded") ? "failed" : nil)
@@ -151,13 +145,8 @@ final class ControlServer: Service, Sendable {
             guard let name = request.run, let run = RunID(name) else {
                 return ControlResponse(ok: false, message: "cancel needs a run id", error: "bad_request")
             }
-            let found = Locked<Bool?>(nil)
-            let finished = DispatchSemaphore(value: 0)
-            scheduler.cancelRun(run, reason: "cancelled with wfctl by uid \(peer.uid)") { active in
-                found.withLock { $0 = active }
-                finished.signal()
-            }
-            guard finished.wait(timeout: .now() + 30) == .success, let active = found.withLock({ $0 }) else {
+            let reason = "cancelled with wfctl by uid \(peer.uid)"
+            guard let active = Self.answer(within: 30, { scheduler.cancelRun(run, reason: reason, done: $0) }) else {
                 return ControlResponse(ok: false, message: "wfd did not answer within 30 s", error: "failed")
             }
             return active
@@ -210,13 +199,7 @@ final class ControlServer: Service, Sendable {
     /// `status`: the table `wfctl status` prints (`format` `text`, coloured when `colour`), or its
     /// JSON (`format` `json`), built from the scheduler's memory.
     private func status(_ request: ControlRequest) -> (ControlResponse, body: String?) {
-        let taken = Locked<SchedulerSnapshot?>(nil)
-        let finished = DispatchSemaphore(value: 0)
-        scheduler.snapshot { snapshot in
-            taken.withLock { $0 = snapshot }
-            finished.signal()
-        }
-        guard finished.wait(timeout: .now() + 30) == .success, let snapshot = taken.withLock({ $0 }) else {
+        guard let snapshot = Self.answer(within: 30, { scheduler.snapshot(done: $0) }) else {
             return (ControlResponse(ok: false, message: "wfd did not answer within 30 s", error: "failed"), nil)
         }
         let now = Date()
@@ -259,15 +242,11 @@ final class ControlServer: Service, Sendable {
         let decision = Decision(
             approved: approved, by: "uid \(peer.uid)\(name)", uid: peer.uid, at: Date(), comment: request.comment,
             input: input)
-        let outcome = Locked<String??>(nil)
-        let finished = DispatchSemaphore(value: 0)
-        scheduler.decide(
-            run,
-            DecisionRequest(step: step, item: request.item, decision: decision) { refusal in
-                outcome.withLock { $0 = .some(refusal) }
-                finished.signal()
-            })
-        guard finished.wait(timeout: .now() + 30) == .success, let result = outcome.withLock({ $0 }) else {
+        let slot = request.item
+        let answered: String?? = Self.answer(within: 30) { reply in
+            scheduler.decide(run, DecisionRequest(step: step, item: slot, decision: decision, reply: reply))
+        }
+        guard let result = answered else {
             return ControlResponse(ok: false, message: "wfd did not answer within 30 s", error: "failed")
         }
         if let refusal = result {
@@ -279,18 +258,27 @@ final class ControlServer: Service, Sendable {
             run: run.rawValue)
     }
 
+    /// Asks the scheduler (`ask` passes on the reply) and waits for its answer, `seconds` at most;
+    /// nil when none came. It waits on the connection's own thread, never a cooperative one.
+    private static func answer<Answer: Sendable>(
+        within seconds: Int, _ ask: (@escaping @Sendable (Answer) -> Void) -> Void
+    ) -> Answer? {
+        let answer = Locked<Answer?>(nil)
+        let finished = DispatchSemaphore(value: 0)
+        ask { reply in
+            answer.withLock { $0 = reply }
+            finished.signal()
+        }
+        guard finished.wait(timeout: .now() + .seconds(seconds)) == .success else { return nil }
+        return answer.withLock { $0 }
+    }
+
     /// Sends a command that starts a run to the scheduler and waits (30 s at most) for its answer.
     private func respond(
         to send: (@escaping @Sendable (Result<RunID, Scheduler.ManualRunRefusal>) -> Void) -> Void,
         success: (RunID) -> String
     ) -> ControlResponse {
-        let outcome = Locked<Result<RunID, Scheduler.ManualRunRefusal>?>(nil)
-        let finished = DispatchSemaphore(value: 0)
-        send { result in
-            outcome.withLock { $0 = result }
-            finished.signal()
-        }
-        guard finished.wait(timeout: .now() + 30) == .success, let result = outcome.withLock({ $0 }) else {
+        guard let result = Self.answer(within: 30, send) else {
             return ControlResponse(ok: false, message: "wfd did not answer within 30 s", error: "failed")
         }
         switch result {
