@@ -25,9 +25,8 @@ public enum StatusTable {
             let job = report.jobs[index]
             for error in job.errors { out += "\(job.job): \(error)\n" }
             // The latest fire times that did not simply start on time.
-            for decision in job.decisions.suffix(3) where decision.outcome != "started" || decision.trigger == .catchup
-            {
-                let what = decision.outcome == "started" ? "caught up" : decision.outcome
+            for decision in job.decisions.suffix(3) where decision.isNotable {
+                let what = decision.outcome == .started ? "caught up" : decision.outcome.rawValue
                 let why = decision.reason.map { ": \($0)" } ?? ""
                 out += "\(job.job): \(what) fire time \(local(decision.fireTime))\(why)\n"
             }

@@ -15,27 +15,27 @@ extension Scheduler {
         let firing = decision.firing
         let jobLogger = logger.with([LogField.job: firing.job.rawValue, LogField.trigger: firing.trigger.rawValue])
         let when = Timestamp.rfc3339(firing.fireTime)
-        var outcome: String
+        var outcome: ScheduleMark.Outcome
         var reason: String?
         var run: RunID?
         switch decision {
         case .start:
             switch start(firing, catalog: catalog, coordinator: coordinator, active: &active, group: &group) {
             case .success(let id):
-                (outcome, run) = ("started", id)
+                (outcome, run) = (.started, id)
                 if firing.trigger == .catchup { jobLogger.notice("catching up the missed fire time \(when)") }
             case .failure(let problem):
-                (outcome, reason) = ("skipped", problem.reason)
+                (outcome, reason) = (.skipped, problem.reason)
                 jobLogger.warning("skipping fire time \(when): \(problem.reason)")
             }
         case .skip(_, let why):
-            (outcome, reason) = ("skipped", why)
+            (outcome, reason) = (.skipped, why)
             jobLogger.warning("skipping fire time \(when): \(why)")
         case .queue:
-            outcome = "queued"
+            outcome = .queued
             jobLogger.info("queued fire time \(when) behind the active run")
         case .replace:
-            outcome = "replaced"
+            outcome = .replaced
             reason = "cancels the active run (concurrency: cancel-previous)"
             jobLogger.notice("fire time \(when) cancels the active run (concurrency: cancel-previous)")
             active[firing.job]?.handle.cancel(reason: "superseded by the fire time \(when)")

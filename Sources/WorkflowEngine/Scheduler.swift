@@ -38,7 +38,7 @@ public final class Scheduler: Service, Sendable {
         /// Re-read jobs.d; `announce` tells the supervisor (RELOADING=1 … READY=1), as for SIGHUP;
         /// `done` hears the summary once the new jobs are in effect.
         /// `touched`: the job files that may have changed (nil: any of them).
-        case reload(announce: Bool, touched: Set<String>?, done: (@Sendable (String) -> Void)?)
+        case reload(announce: Bool, touched: Set<String>?, done: (@Sendable (ReloadOutcome) -> Void)?)
         case shutdown
         case runEnded(JobID, RunSnapshot)
         /// The wall clock was set (NTP step, `date -s`): fire times are planned anew.
@@ -80,9 +80,16 @@ public final class Scheduler: Service, Sendable {
     /// Re-reads `jobs.d` (SIGHUP, `systemctl reload`), announced to the supervisor.
     public func reload() { continuation.yield(.reload(announce: true, touched: nil, done: nil)) }
 
-    /// Re-reads `jobs.d`, announced, and calls `done` with a summary once it is in effect (or
-    /// with why not, when wfd is stopping).
-    public func reload(done: @escaping @Sendable (String) -> Void) {
+    /// How a reload asked for went.
+    public enum ReloadOutcome: Sendable, Equatable {
+        /// In effect; what it found.
+        case reloaded(summary: String)
+        /// Not done, and why (wfd is stopping).
+        case refused(reason: String)
+    }
+
+    /// Re-reads `jobs.d`, announced, and calls `done` once it is in effect (or with why not).
+    public func reload(done: @escaping @Sendable (ReloadOutcome) -> Void) {
         continuation.yield(.reload(announce: true, touched: nil, done: done))
     }
 
@@ -254,9 +261,9 @@ public final class Scheduler: Service, Sendable {
                         "reloaded: \(catalog.jobCount) jobs, \(catalog.diagnostics.count) problems "
                         + "(\(catalog.parsedAtLastLoad) of \(catalog.entries.count) files read; the rest unchanged)"
                     logger.info("\(summary)")
-                    done?(summary)
+                    done?(.reloaded(summary: summary))
                 case .reload(_, _, let done):
-                    done?("not reloaded: wfd is stopping")
+                    done?(.refused(reason: "not reloaded: wfd is stopping"))
                 case .shutdown:
                     if !stopping {
                         stopping = true

@@ -20,20 +20,26 @@ public struct ScheduleMark: Sendable, Equatable, Codable {
     public var notable: [Decision] = []
     public static let keepNotable = 3
 
+    /// What became of a fire time. Stored as its raw string.
+    public enum Outcome: String, Sendable, Codable, CaseIterable {
+        case started, skipped, queued
+        /// It cancelled the active run (`concurrency: cancel-previous`).
+        case replaced
+    }
+
     /// One decision about one fire time.
     public struct Decision: Sendable, Equatable, Codable {
         public var fireTime: Date
         public var trigger: Trigger
-        /// `started`, `skipped`, `queued`, `replaced` (cancel-previous).
-        public var outcome: String
+        public var outcome: Outcome
         public var reason: String?
         public var decidedAt: Date
         public var run: RunID?
 
         /// Whether a person looking at status should hear of it: anything but an on-time start.
-        public var isNotable: Bool { outcome != "started" || trigger == .catchup }
+        public var isNotable: Bool { outcome != .started || trigger == .catchup }
 
-        public init(fireTime: Date, trigger: Trigger, outcome: String, reason: String?, decidedAt: Date, run: RunID?) {
+        public init(fireTime: Date, trigger: Trigger, outcome: Outcome, reason: String?, decidedAt: Date, run: RunID?) {
             self.fireTime = fireTime
             self.trigger = trigger
             self.outcome = outcome

@@ -134,13 +134,12 @@ final class ControlServer: Service, Sendable {
             body = text.map { Data($0.utf8) }
             return response
         case "reload":
-            guard let summary = Self.answer(within: 60, { scheduler.reload(done: $0) }) else {
+            switch Self.answer(within: 60, { scheduler.reload(done: $0) }) {
+            case .reloaded(let summary)?: return ControlResponse(ok: true, message: summary)
+            case .refused(let reason)?: return ControlResponse(ok: false, message: reason, error: "failed")
+            case nil:
                 return ControlResponse(ok: false, message: "the reload did not finish within 60 s", error: "failed")
             }
-            let text = summary
-            return ControlResponse(
-                ok: !text.hasPrefix("not reloaded"), message: text,
-                error: text.hasPrefix("not reloaded") ? "failed" : nil)
         case "cancel":
             guard let name = request.run, let run = RunID(name) else {
                 return ControlResponse(ok: false, message: "cancel needs a run id", error: "bad_request")

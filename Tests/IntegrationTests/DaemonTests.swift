@@ -259,7 +259,7 @@ import WorkflowTesting
         #expect(await second.process.waitForExit() == 0)
         let mark = try store.loadScheduleMark(JobID("tick")!)
         let skipped = mark.recent.filter {
-            $0.outcome == "skipped" && $0.reason == "missed; catchup latest runs only the newest"
+            $0.outcome == .skipped && $0.reason == "missed; catchup latest runs only the newest"
         }
         #expect(skipped.count >= 2, "\(mark.recent)")
         #expect(skipped.allSatisfy { $0.fireTime > stoppedAt && $0.fireTime < restartedAt })

@@ -213,7 +213,7 @@ import WorkflowTesting
         #expect(try store.loadRun(JobID("tick")!, run.id).scheduledFor == t0 + 30)
         let mark = try store.loadScheduleMark(JobID("tick")!)
         #expect(mark.lastFireTime == t0 + 30)
-        #expect(mark.recent.last?.outcome == "started")
+        #expect(mark.recent.last?.outcome == .started)
         #expect(mark.recent.last?.run == run.id)
         clock.advance(to: t0 + 90)
         #expect(await eventually { (try? store.loadScheduleMark(JobID("tick")!))?.recent.count == 2 })

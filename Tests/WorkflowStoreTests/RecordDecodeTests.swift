@@ -58,7 +58,7 @@ import WorkflowTesting
         mark.lastFireTime = at
         mark.recent = [
             ScheduleMark.Decision(
-                fireTime: at, trigger: .catchup, outcome: "skipped", reason: "overlap", decidedAt: at, run: step.run)
+                fireTime: at, trigger: .catchup, outcome: .skipped, reason: "overlap", decidedAt: at, run: step.run)
         ]
         try expectRoundTrip(mark)
     }

@@ -179,23 +179,24 @@ import WorkflowTesting
 }
 
 @Suite struct ScheduleMarkTests {
-    func decision(_ second: Int, _ outcome: String, trigger: Trigger = .schedule) -> ScheduleMark.Decision {
+    func decision(_ second: Int, _ outcome: ScheduleMark.Outcome, trigger: Trigger = .schedule) -> ScheduleMark.Decision
+    {
         let at = Date(timeIntervalSince1970: 1_800_000_000 + Double(second))
         return ScheduleMark.Decision(
-            fireTime: at, trigger: trigger, outcome: outcome, reason: outcome == "started" ? nil : "busy",
+            fireTime: at, trigger: trigger, outcome: outcome, reason: outcome == .started ? nil : "busy",
             decidedAt: at, run: nil)
     }
 
     @Test func theNotableDecisionsOutliveTwentyPlainStarts() throws {
         var mark = ScheduleMark(job: JobID("a")!)
-        mark.record(decision(0, "skipped"))
-        mark.record(decision(1, "started", trigger: .catchup))
-        for second in 2..<40 { mark.record(decision(second, "started")) }
+        mark.record(decision(0, .skipped))
+        mark.record(decision(1, .started, trigger: .catchup))
+        for second in 2..<40 { mark.record(decision(second, .started)) }
         #expect(mark.recent.count == ScheduleMark.keep)
-        #expect(mark.notable.map(\.outcome) == ["skipped", "started"])
-        for second in 40..<45 { mark.record(decision(second, "queued")) }
+        #expect(mark.notable.map(\.outcome) == [.skipped, .started])
+        for second in 40..<45 { mark.record(decision(second, .queued)) }
         #expect(mark.notable.count == ScheduleMark.keepNotable)
-        #expect(mark.notable.last?.fireTime == decision(44, "queued").fireTime)
+        #expect(mark.notable.last?.fireTime == decision(44, .queued).fireTime)
 
         let dir = try TemporaryDirectory("mark")
         let store = RunStore(directory: StateDirectory(root: dir.path))
@@ -208,14 +209,14 @@ import WorkflowTesting
 
     @Test func aFileFromBeforeNotableWasKeptGivesItFromItsRecentDecisions() throws {
         var mark = ScheduleMark(job: JobID("a")!)
-        mark.record(decision(0, "skipped"))
-        mark.record(decision(1, "started"))
+        mark.record(decision(0, .skipped))
+        mark.record(decision(1, .started))
         var object = try #require(
             try JSONSerialization.jsonObject(with: Timestamp.makeEncoder().encode(mark)) as? [String: Any])
         object["notable"] = nil
         let old = try JSONSerialization.data(withJSONObject: object)
         let read = try Timestamp.makeDecoder().decode(ScheduleMark.self, from: old)
-        #expect(read.notable.map(\.outcome) == ["skipped"])
+        #expect(read.notable.map(\.outcome) == [.skipped])
         #expect(try Timestamp.makeDecoder().decode(ScheduleMarkHead.self, from: old).notable == nil)
     }
 }

@@ -99,7 +99,7 @@ import WorkflowTesting
         mark.lastFireTime = Self.at
         mark.recent = [
             ScheduleMark.Decision(
-                fireTime: Self.at, trigger: .catchup, outcome: "skipped", reason: "overlap", decidedAt: Self.at,
+                fireTime: Self.at, trigger: .catchup, outcome: .skipped, reason: "overlap", decidedAt: Self.at,
                 run: step.run)
         ]
         try expectSameBytes(mark)
