@@ -25,9 +25,13 @@ let package = Package(
         .systemLibrary(name: "CLinux"),
         // Starting step processes: clone(CLONE_VM|CLONE_VFORK) with a session, credentials and pipes.
         .target(name: "CSpawn"),
+        // A lock and a parallel map: the runtime helpers every other target may use.
+        .target(name: "RuntimeSupport", swiftSettings: strict),
+        // JSON values, their parser, and a JSON Schema (2020-12) validator: nothing of wfd.
+        .target(name: "JSONSchemaKit", dependencies: ["RuntimeSupport"], swiftSettings: strict),
         .target(
             name: "WorkflowCore",
-            dependencies: [.product(name: "Yams", package: "Yams")],
+            dependencies: ["JSONSchemaKit", "RuntimeSupport", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
         .target(
@@ -37,7 +41,7 @@ let package = Package(
         ),
         .target(
             name: "WorkflowEngine",
-            dependencies: [
+            dependencies: ["JSONSchemaKit", "RuntimeSupport", 
                 "CLinux",
                 "CSpawn",
                 "WorkflowCore",
@@ -49,25 +53,25 @@ let package = Package(
         ),
         .target(
             name: "SystemdSupport",
-            dependencies: [
+            dependencies: ["RuntimeSupport", 
                 "CSystemd", "WorkflowCore", "WorkflowEngine", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
         .target(
             name: "WorkflowControl",
-            dependencies: ["WorkflowCore", "WorkflowStore"],
+            dependencies: ["JSONSchemaKit", "RuntimeSupport", "WorkflowCore", "WorkflowStore"],
             swiftSettings: strict
         ),
         .target(
             name: "WorkflowTesting",
-            dependencies: ["WorkflowCore", "WorkflowStore", "WorkflowEngine"],
+            dependencies: ["JSONSchemaKit", "RuntimeSupport", "WorkflowCore", "WorkflowStore", "WorkflowEngine"],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "wfd",
             dependencies: [
-                "WorkflowCore", "WorkflowStore", "WorkflowEngine", "SystemdSupport", "WorkflowControl",
+                "JSONSchemaKit", "RuntimeSupport", "WorkflowCore", "WorkflowStore", "WorkflowEngine", "SystemdSupport", "WorkflowControl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -78,7 +82,7 @@ let package = Package(
         .executableTarget(
             name: "wfctl",
             dependencies: [
-                "WorkflowCore", "WorkflowStore", "WorkflowControl",
+                "JSONSchemaKit", "WorkflowCore", "WorkflowStore", "WorkflowControl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -86,7 +90,7 @@ let package = Package(
         // Fuzz targets (make fuzz) and the replay of their corpus (make test).
         .target(
             name: "WorkflowFuzzing",
-            dependencies: ["WorkflowCore"],
+            dependencies: ["JSONSchemaKit", "WorkflowCore"],
             swiftSettings: strict
         ),
         .executableTarget(
@@ -101,17 +105,17 @@ let package = Package(
         ),
         .testTarget(
             name: "WorkflowCoreTests",
-            dependencies: ["WorkflowCore", "WorkflowFuzzing", "WorkflowTesting"],
+            dependencies: ["JSONSchemaKit", "RuntimeSupport", "WorkflowCore", "WorkflowFuzzing", "WorkflowTesting"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "WorkflowStoreTests",
-            dependencies: ["WorkflowStore", "WorkflowTesting"],
+            dependencies: ["JSONSchemaKit", "WorkflowStore", "WorkflowTesting"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "WorkflowEngineTests",
-            dependencies: ["WorkflowEngine", "WorkflowTesting"],
+            dependencies: ["JSONSchemaKit", "RuntimeSupport", "WorkflowEngine", "WorkflowTesting"],
             swiftSettings: strict
         ),
         .testTarget(
@@ -126,7 +130,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["WorkflowCore", "WorkflowStore", "WorkflowControl", "WorkflowTesting"],
+            dependencies: ["JSONSchemaKit", "WorkflowCore", "WorkflowStore", "WorkflowControl", "WorkflowTesting"],
             swiftSettings: strict
         ),
         .testTarget(

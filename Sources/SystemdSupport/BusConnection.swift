@@ -1,6 +1,7 @@
 import CSystemd
 import Foundation
 import Logging
+import RuntimeSupport
 import WorkflowCore
 import WorkflowEngine
 

@@ -1,4 +1,5 @@
 import Foundation
+import JSONSchemaKit
 import Yams
 
 /// JSON values and templates inside a job file.

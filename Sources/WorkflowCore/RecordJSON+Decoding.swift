@@ -1,4 +1,5 @@
 import Foundation
+import JSONSchemaKit
 
 /// Reading records: what ``Timestamp/makeDecoder()`` (Foundation's `JSONDecoder` with RFC 3339 dates)
 /// decodes, with the same values, a few times faster. Start-up decodes two small records of

@@ -1,3 +1,5 @@
+import JSONSchemaKit
+
 /// One node of a job's DAG.
 public struct StepDefinition: Sendable, Equatable, Codable {
     public var id: StepID

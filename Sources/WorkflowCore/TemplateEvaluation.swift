@@ -1,4 +1,5 @@
 import Foundation
+import JSONSchemaKit
 
 /// What templates can refer to while a run executes.
 public struct TemplateValues: Sendable {
@@ -179,11 +180,6 @@ extension JSONValue {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? ""
-    }
-
-    /// Parses JSON text.
-    public static func parse(_ data: Data) -> JSONValue? {
-        try? JSONDecoder().decode(JSONValue.self, from: data)
     }
 }
 

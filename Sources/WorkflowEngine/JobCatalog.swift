@@ -1,4 +1,5 @@
 import Foundation
+import RuntimeSupport
 import WorkflowCore
 
 /// The jobs loaded from a `jobs.d` directory, with the problems of the files that did not load.

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import RuntimeSupport
 import ServiceLifecycle
 import WorkflowCore
 

@@ -1,4 +1,5 @@
 import Foundation
+import JSONSchemaKit
 import Logging
 import WorkflowCore
 

@@ -1,4 +1,5 @@
 import Foundation
+import JSONSchemaKit
 import WorkflowCore
 
 /// One call of an `llm` step, its templates filled.

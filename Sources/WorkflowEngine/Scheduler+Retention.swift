@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import RuntimeSupport
 import WorkflowCore
 import WorkflowStore
 

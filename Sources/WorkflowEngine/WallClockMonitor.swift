@@ -1,6 +1,7 @@
 import CLinux
 import Foundation
 import Logging
+import RuntimeSupport
 import ServiceLifecycle
 import WorkflowCore
 

@@ -1,4 +1,5 @@
 import Foundation
+import JSONSchemaKit
 import WorkflowCore
 
 /// What `make fuzz` feeds random bytes to, and what `make test` replays the kept corpus through.

@@ -1,3 +1,4 @@
+import RuntimeSupport
 import WorkflowCore
 
 #if canImport(Glibc)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import JSONSchemaKit
 import WorkflowControl
 import WorkflowCore
 import WorkflowStore

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import JSONSchemaKit
 import WorkflowCore
 import WorkflowStore
 

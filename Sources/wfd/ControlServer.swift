@@ -1,6 +1,8 @@
 import Dispatch
 import Foundation
+import JSONSchemaKit
 import Logging
+import RuntimeSupport
 import ServiceLifecycle
 import WorkflowControl
 import WorkflowCore

@@ -1,4 +1,5 @@
 import Foundation
+import JSONSchemaKit
 
 /// A failure while evaluating: an error value in CEL's sense.
 struct EvaluationProblem: Error {

@@ -1,4 +1,5 @@
 import Foundation
+import JSONSchemaKit
 
 /// How a step's `when: ${{ … }}` condition came out, and what it read.
 public struct ConditionRecord: Sendable, Equatable, Codable {

@@ -1,4 +1,5 @@
 import Foundation
+import JSONSchemaKit
 
 /// A value while a condition is evaluated, with CEL's semantics:
 ///

@@ -1,4 +1,5 @@
 import Foundation
+import JSONSchemaKit
 
 /// `runs/<job>/<run>/run.json`: one execution of a job.
 public struct RunRecord: Sendable, Equatable, Codable {

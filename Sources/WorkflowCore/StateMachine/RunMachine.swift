@@ -1,4 +1,5 @@
 import Foundation
+import JSONSchemaKit
 
 /// A step, or one item of a `for_each` step.
 public struct StepSlot: Sendable, Hashable {

@@ -116,9 +116,9 @@ struct URIReference: Equatable {
 }
 
 /// JSON Pointers (RFC 6901): reading them, writing them, and following them into a value.
-enum JSONPointer {
+public enum JSONPointer {
     /// The tokens of `pointer` (`/a/b~1c` → `a`, `b/c`), or nil when it is not a pointer.
-    static func tokens(_ pointer: String) -> [String]? {
+    public static func tokens(_ pointer: String) -> [String]? {
         if pointer.isEmpty { return [] }
         guard pointer.hasPrefix("/") else { return nil }
         return pointer.dropFirst().split(separator: "/", omittingEmptySubsequences: false).map {

@@ -1,4 +1,5 @@
 import Foundation
+import RuntimeSupport
 
 /// The validation vocabulary: keywords that assert something about the instance itself.
 extension JSONSchema {

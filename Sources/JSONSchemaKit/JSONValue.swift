@@ -1,3 +1,5 @@
+import Foundation
+
 /// Any JSON value: step outputs, `http.json` bodies, `llm.schema` documents.
 public enum JSONValue: Sendable, Equatable, Hashable, Codable {
     case null
@@ -103,5 +105,12 @@ extension JSONValue {
             }
         }
         text += "\""
+    }
+}
+
+extension JSONValue {
+    /// Parses JSON text.
+    public static func parse(_ data: Data) -> JSONValue? {
+        try? JSONDecoder().decode(JSONValue.self, from: data)
     }
 }
