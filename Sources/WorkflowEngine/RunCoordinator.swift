@@ -28,6 +28,8 @@ public struct RunCoordinator: Sendable {
     /// The account wfd runs as: whose `HOME`, `USER`, `LOGNAME` and `SHELL` a step without
     /// `user:` gets. Looked up once, like systemd looks up `User=` once per start.
     public var ownAccount: UserAccount?
+    /// The random part of each new run id (24 bits); tests give a sequence of their own.
+    public var runIDSuffix: @Sendable () -> UInt32 = { UInt32.random(in: 0...0xFF_FFFF) }
 
     public init(
         store: RunStore, executor: any StepExecutor, clock: any WorkflowClock, logger: Logger,
@@ -52,7 +54,7 @@ public struct RunCoordinator: Sendable {
     public func prepare(job: Job, trigger: Trigger, scheduledFor: Date?, params: [String: String] = [:]) -> PreparedRun
     {
         let now = clock.now()
-        let id = RunID.make(at: scheduledFor ?? now, suffix: UInt32.random(in: 0...0xFF_FFFF))
+        let id = RunID.make(at: scheduledFor ?? now, suffix: runIDSuffix() & 0xFF_FFFF)
         var snapshot = RunSnapshot(job: job, id: id, trigger: trigger, scheduledFor: scheduledFor, createdAt: now)
         snapshot.run.params = params.isEmpty ? nil : params
         let (inputs, continuation) = AsyncStream.makeStream(of: RunInput.self)

@@ -46,10 +46,13 @@ final class RecordingExecutor: StepExecutor {
         let dir = try TemporaryDirectory("ahead-cancel")
         let clock = ManualClock(now: t0)
         let executor = RecordingExecutor()
-        let coordinator = coordinator(dir, clock, executor)
+        var made = coordinator(dir, clock, executor)
+        made.runIDSuffix = { 0xABCDEF }
+        let coordinator = made
         let fire = t0 + 0.5
         let prepared = coordinator.prepare(job: job, trigger: .schedule, scheduledFor: fire)
         #expect(prepared.snapshot.run.id.createdAt == fire, "a scheduled run's id carries its fire time")
+        #expect(prepared.snapshot.run.id.rawValue == "20260101T000000.500Z-abcdef", "and the suffix it was given")
         let running = Task { await coordinator.execute(prepared, notBefore: fire) }
         #expect(await waitForIntents(coordinator.store, prepared.snapshot.run.id))
         prepared.handle.cancel(reason: "wfd is stopping")
