@@ -105,9 +105,12 @@ public enum Timestamp {
         let whole = sinceReference.rounded(.down)
         let fraction = Int(((sinceReference - whole) * 1000 + 0.001).rounded(.down))
         let seconds = Int(whole) + 978_307_200
-        let totalMilliseconds = seconds * 1000 + fraction  // a fraction of 1000 carries into the second
-        let (year, month, day) = civil(daysSinceEpoch: seconds / 86_400)
-        let inDay = seconds % 86_400
+        // A fraction of 1000 (a hair below the next second) carries into the second, and from
+        // there maybe into the day, month and year: every field comes from the carried total.
+        let totalMilliseconds = seconds * 1000 + fraction
+        let carried = totalMilliseconds / 1000
+        let (year, month, day) = civil(daysSinceEpoch: carried / 86_400)
+        let inDay = carried % 86_400
         var bytes = [UInt8](repeating: 0, count: 24)
         func put(_ value: Int, at start: Int, digits: Int) {
             var value = value
