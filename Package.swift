@@ -58,8 +58,15 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The control protocol between wfctl and wfd: requests, answers, the socket, who may send.
         .target(
             name: "WorkflowControl",
+            dependencies: ["WorkflowCore"],
+            swiftSettings: strict
+        ),
+        // What wfctl shows from the state directory (and wfd from memory): status, why, stats, fsck.
+        .target(
+            name: "WorkflowReports",
             dependencies: ["JSONSchemaKit", "RuntimeSupport", "WorkflowCore", "WorkflowStore"],
             swiftSettings: strict
         ),
@@ -71,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "wfd",
             dependencies: [
-                "JSONSchemaKit", "RuntimeSupport", "WorkflowCore", "WorkflowStore", "WorkflowEngine", "SystemdSupport", "WorkflowControl",
+                "WorkflowReports", "JSONSchemaKit", "RuntimeSupport", "WorkflowCore", "WorkflowStore", "WorkflowEngine", "SystemdSupport", "WorkflowControl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -81,7 +88,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "wfctl",
-            dependencies: [
+            dependencies: ["WorkflowReports", 
                 "JSONSchemaKit", "WorkflowCore", "WorkflowStore", "WorkflowControl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -125,12 +132,12 @@ let package = Package(
         ),
         .testTarget(
             name: "WorkflowControlTests",
-            dependencies: ["WorkflowControl", "WorkflowTesting"],
+            dependencies: ["WorkflowReports", "WorkflowControl", "WorkflowTesting"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["JSONSchemaKit", "WorkflowCore", "WorkflowStore", "WorkflowControl", "WorkflowTesting"],
+            dependencies: ["WorkflowReports", "JSONSchemaKit", "WorkflowCore", "WorkflowStore", "WorkflowControl", "WorkflowTesting"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -3,6 +3,7 @@ import Foundation
 import JSONSchemaKit
 import WorkflowControl
 import WorkflowCore
+import WorkflowReports
 import WorkflowStore
 
 /// One step waiting for a person, as `wfctl pending` lists it.

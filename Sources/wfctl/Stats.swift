@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import WorkflowControl
 import WorkflowCore
+import WorkflowReports
 import WorkflowStore
 
 struct Stats: ParsableCommand {

@@ -7,6 +7,7 @@ import ServiceLifecycle
 import WorkflowControl
 import WorkflowCore
 import WorkflowEngine
+import WorkflowReports
 
 #if canImport(Glibc)
     import Glibc

@@ -2,6 +2,7 @@ import Foundation
 import WorkflowControl
 import WorkflowCore
 import WorkflowEngine
+import WorkflowReports
 import WorkflowStore
 
 /// `wfctl status` answered from the scheduler's memory: no file is read but the `latest.json` of

@@ -7,6 +7,7 @@ import UnixSignals
 import WorkflowControl
 import WorkflowCore
 import WorkflowEngine
+import WorkflowReports
 import WorkflowStore
 
 #if canImport(Glibc)

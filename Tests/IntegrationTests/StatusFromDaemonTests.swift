@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import WorkflowControl
 import WorkflowCore
+import WorkflowReports
 import WorkflowStore
 import WorkflowTesting
 
