@@ -29,9 +29,11 @@ let package = Package(
         .target(name: "RuntimeSupport", swiftSettings: strict),
         // JSON values, their parser, and a JSON Schema (2020-12) validator: nothing of wfd.
         .target(name: "JSONSchemaKit", dependencies: ["RuntimeSupport"], swiftSettings: strict),
+        // Both schedule grammars (cron, systemd calendar events), local time and zone names.
+        .target(name: "Schedules", dependencies: ["RuntimeSupport"], swiftSettings: strict),
         .target(
             name: "WorkflowCore",
-            dependencies: ["JSONSchemaKit", "RuntimeSupport", .product(name: "Yams", package: "Yams")],
+            dependencies: ["Schedules", "JSONSchemaKit", "RuntimeSupport", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
         .target(
@@ -67,7 +69,7 @@ let package = Package(
         // What wfctl shows from the state directory (and wfd from memory): status, why, stats, fsck.
         .target(
             name: "WorkflowReports",
-            dependencies: ["JSONSchemaKit", "RuntimeSupport", "WorkflowCore", "WorkflowStore"],
+            dependencies: ["Schedules", "JSONSchemaKit", "RuntimeSupport", "WorkflowCore", "WorkflowStore"],
             swiftSettings: strict
         ),
         .target(
@@ -88,7 +90,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "wfctl",
-            dependencies: ["WorkflowReports", 
+            dependencies: ["Schedules", "WorkflowReports", 
                 "JSONSchemaKit", "WorkflowCore", "WorkflowStore", "WorkflowControl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -97,7 +99,7 @@ let package = Package(
         // Fuzz targets (make fuzz) and the replay of their corpus (make test).
         .target(
             name: "WorkflowFuzzing",
-            dependencies: ["JSONSchemaKit", "WorkflowCore"],
+            dependencies: ["Schedules", "JSONSchemaKit", "WorkflowCore"],
             swiftSettings: strict
         ),
         .executableTarget(
@@ -112,7 +114,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WorkflowCoreTests",
-            dependencies: ["JSONSchemaKit", "RuntimeSupport", "WorkflowCore", "WorkflowFuzzing", "WorkflowTesting"],
+            dependencies: ["Schedules", "JSONSchemaKit", "RuntimeSupport", "WorkflowCore", "WorkflowFuzzing", "WorkflowTesting"],
             swiftSettings: strict
         ),
         .testTarget(
@@ -122,7 +124,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WorkflowEngineTests",
-            dependencies: ["JSONSchemaKit", "RuntimeSupport", "WorkflowEngine", "WorkflowTesting"],
+            dependencies: ["Schedules", "JSONSchemaKit", "RuntimeSupport", "WorkflowEngine", "WorkflowTesting"],
             swiftSettings: strict
         ),
         .testTarget(
@@ -132,12 +134,12 @@ let package = Package(
         ),
         .testTarget(
             name: "WorkflowControlTests",
-            dependencies: ["WorkflowReports", "WorkflowControl", "WorkflowTesting"],
+            dependencies: ["Schedules", "WorkflowReports", "WorkflowControl", "WorkflowTesting"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["WorkflowReports", "JSONSchemaKit", "WorkflowCore", "WorkflowStore", "WorkflowControl", "WorkflowTesting"],
+            dependencies: ["Schedules", "WorkflowReports", "JSONSchemaKit", "WorkflowCore", "WorkflowStore", "WorkflowControl", "WorkflowTesting"],
             swiftSettings: strict
         ),
         .testTarget(

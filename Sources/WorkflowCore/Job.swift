@@ -1,4 +1,5 @@
 import Foundation
+import Schedules
 
 /// A validated job: what one file in `jobs.d/` asks wfd to do.
 ///

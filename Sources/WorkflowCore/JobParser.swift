@@ -1,4 +1,5 @@
 import Foundation
+import Schedules
 import Yams
 
 /// Turns the text of a job file into a ``Job``, or into every problem found in it at once.

@@ -1,3 +1,4 @@
+import RuntimeSupport
 import Yams
 
 /// Walks one job file's YAML nodes with typed accessors. Every accessor reports its own problem

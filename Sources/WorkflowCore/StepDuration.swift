@@ -1,3 +1,5 @@
+import RuntimeSupport
+
 /// Parses and prints the durations of job files: `500ms`, `90s`, `1h30m`, `2d`.
 public enum StepDuration {
     /// The accepted form, in words, for error messages.
@@ -60,14 +62,5 @@ public enum StepDuration {
             millis %= size
         }
         return parts
-    }
-}
-
-extension String {
-    func trimmingWhitespace() -> Substring {
-        var view = Substring(self)
-        while let first = view.first, first.isWhitespace { view.removeFirst() }
-        while let last = view.last, last.isWhitespace { view.removeLast() }
-        return view
     }
 }

@@ -1,3 +1,5 @@
+import RuntimeSupport
+
 /// A string with `${{ path }}` references: HTTP and LLM fields, approval messages, `for_each`, `when`.
 ///
 /// Paths: `steps.<id>.output[.field…]`, `params.<name>`, `secrets.<name>`, `item[.field…]`

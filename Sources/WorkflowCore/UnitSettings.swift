@@ -1,3 +1,4 @@
+import RuntimeSupport
 import Yams
 
 /// How a job's `run:` steps are started: as children of wfd, or as transient systemd services.

@@ -1,5 +1,6 @@
 import Foundation
 import JSONSchemaKit
+import Schedules
 import WorkflowCore
 
 /// What `make fuzz` feeds random bytes to, and what `make test` replays the kept corpus through.

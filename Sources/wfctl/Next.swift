@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import JSONSchemaKit
+import Schedules
 import WorkflowCore
 import WorkflowStore
 

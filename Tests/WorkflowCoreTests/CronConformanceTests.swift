@@ -1,4 +1,5 @@
 import Foundation
+import Schedules
 import Testing
 import WorkflowCore
 import WorkflowTesting

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Schedules
 import Testing
 import WorkflowCore
 import WorkflowEngine

@@ -1,3 +1,5 @@
+import RuntimeSupport
+
 /// What a condition may refer to, known when the job file is loaded.
 public struct ConditionContext: Sendable {
     /// The step whose `when` it is.

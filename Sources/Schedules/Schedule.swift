@@ -1,4 +1,5 @@
 import Foundation
+import RuntimeSupport
 
 /// When a job fires: a cron expression or a systemd calendar event, told apart by syntax.
 ///

@@ -1,7 +1,7 @@
 import Foundation
 
 /// A wall-clock time with carrying arithmetic, for walking the calendar field by field.
-struct LocalTime {
+public struct LocalTime {
     var year: Int
     var month: Int
     var day: Int
@@ -74,7 +74,7 @@ struct LocalTime {
         if second > 59 { advanceMinute() }
     }
 
-    static func daysIn(month: Int, year: Int) -> Int {
+    public static func daysIn(month: Int, year: Int) -> Int {
         switch month {
         case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
         case 4, 6, 9, 11: 30
@@ -83,7 +83,7 @@ struct LocalTime {
     }
 
     /// Days since 1970-01-01 (Howard Hinnant's algorithm).
-    static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
+    public static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
         let yoe = y - era * 400

@@ -1,4 +1,5 @@
 import Foundation
+import RuntimeSupport
 
 /// A cron expression: 5 fields (minute hour day-of-month month day-of-week) or 6 with leading seconds.
 ///
