@@ -139,6 +139,12 @@ struct InstalledWfd {
         return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
     }
 
+    /// The first attempt of a step, from its record.
+    func firstAttempt(_ job: String, _ run: String, _ step: String) throws -> [String: Any] {
+        let attempts = try #require(try stepRecord(job, run, step)["attempts"] as? [[String: Any]])
+        return try #require(attempts.first)
+    }
+
     func runRecord(_ job: String, _ run: String) throws -> [String: Any] {
         let data = try Data(contentsOf: URL(fileURLWithPath: "\(state)/runs/\(job)/\(run)/run.json"))
         return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])

@@ -1,17 +1,6 @@
 import Foundation
 import JSONSchemaKit
 
-/// A step, or one item of a `for_each` step.
-public struct StepSlot: Sendable, Hashable {
-    public var step: StepID
-    public var item: Int?
-
-    public init(_ step: StepID, item: Int? = nil) {
-        self.step = step
-        self.item = item
-    }
-}
-
 /// Something that happened to a run.
 public enum RunEvent: Sendable, Equatable {
     /// The run may begin: its job lock is held. `at` is when it is due (a run decided ahead of its
