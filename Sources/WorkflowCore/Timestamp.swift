@@ -110,7 +110,7 @@ public enum Timestamp {
         // there maybe into the day, month and year: every field comes from the carried total.
         let totalMilliseconds = seconds * 1000 + fraction
         let carried = totalMilliseconds / 1000
-        let (year, month, day) = civil(daysSinceEpoch: carried / 86_400)
+        let (year, month, day) = LocalTime.civil(fromDays: carried / 86_400)
         let inDay = carried % 86_400
         var bytes = [UInt8](repeating: 0, count: 24)
         func put(_ value: Int, at start: Int, digits: Int) {
@@ -135,18 +135,5 @@ public enum Timestamp {
         put(totalMilliseconds % 1000, at: 20, digits: 3)
         bytes[23] = 0x5A
         return String(decoding: bytes, as: UTF8.self)
-    }
-
-    /// The date `days` after 1970-01-01 (days ≥ 0).
-    static func civil(daysSinceEpoch days: Int) -> (year: Int, month: Int, day: Int) {
-        let z = days + 719_468
-        let era = z / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let shifted = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * shifted + 2) / 5 + 1
-        let month = shifted < 10 ? shifted + 3 : shifted - 9
-        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 }
