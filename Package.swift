@@ -31,56 +31,62 @@ let package = Package(
         .target(name: "JSONSchemaKit", dependencies: ["RuntimeSupport"], swiftSettings: strict),
         // Both schedule grammars (cron, systemd calendar events), local time and zone names.
         .target(name: "Schedules", dependencies: ["RuntimeSupport"], swiftSettings: strict),
+        // The job format: reading and validating job files, templates, conditions, the published schema.
         .target(
-            name: "WorkflowCore",
-            dependencies: ["Schedules", "JSONSchemaKit", "RuntimeSupport", .product(name: "Yams", package: "Yams")],
+            name: "JobFormat",
+            dependencies: ["JSONSchemaKit", "RuntimeSupport", "Schedules", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strict
+        ),
+        // The run model: runs' and steps' records, the state machine and its effects, evaluation of a job's templates and conditions against a run.
+        .target(
+            name: "RunModel",
+            dependencies: ["JSONSchemaKit", "JobFormat", "Schedules"],
             swiftSettings: strict
         ),
         .target(
             name: "WorkflowStore",
-            dependencies: ["CLinux", "WorkflowCore"],
+            dependencies: ["CLinux", "JobFormat", "RunModel", "Schedules"],
             swiftSettings: strict
         ),
         .target(
             name: "WorkflowEngine",
-            dependencies: ["JSONSchemaKit", "RuntimeSupport", 
-                "CLinux",
-                "CSpawn",
-                "WorkflowCore",
-                "WorkflowStore",
-                .product(name: "Logging", package: "swift-log"),
+            dependencies: [
+                "CLinux", "CSpawn", "JSONSchemaKit", "JobFormat", "RunModel", "RuntimeSupport", "Schedules",
+                "WorkflowStore", .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
         .target(
             name: "SystemdSupport",
-            dependencies: ["RuntimeSupport", 
-                "CSystemd", "WorkflowCore", "WorkflowEngine", .product(name: "Logging", package: "swift-log"),
+            dependencies: [
+                "CSystemd", "JobFormat", "RuntimeSupport", "WorkflowEngine",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
         // The control protocol between wfctl and wfd: requests, answers, the socket, who may send.
         .target(
             name: "WorkflowControl",
-            dependencies: ["WorkflowCore"],
+            dependencies: ["Schedules"],
             swiftSettings: strict
         ),
         // What wfctl shows from the state directory (and wfd from memory): status, why, stats, fsck.
         .target(
             name: "WorkflowReports",
-            dependencies: ["Schedules", "JSONSchemaKit", "RuntimeSupport", "WorkflowCore", "WorkflowStore"],
+            dependencies: ["JSONSchemaKit", "JobFormat", "RunModel", "RuntimeSupport", "Schedules", "WorkflowStore"],
             swiftSettings: strict
         ),
         .target(
             name: "WorkflowTesting",
-            dependencies: ["JSONSchemaKit", "RuntimeSupport", "WorkflowCore", "WorkflowStore", "WorkflowEngine"],
+            dependencies: ["JSONSchemaKit", "RunModel", "RuntimeSupport", "WorkflowEngine"],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "wfd",
             dependencies: [
-                "WorkflowReports", "JSONSchemaKit", "RuntimeSupport", "WorkflowCore", "WorkflowStore", "WorkflowEngine", "SystemdSupport", "WorkflowControl",
+                "JSONSchemaKit", "JobFormat", "RunModel", "RuntimeSupport", "SystemdSupport", "WorkflowControl",
+                "WorkflowEngine", "WorkflowReports", "WorkflowStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -90,16 +96,16 @@ let package = Package(
         ),
         .executableTarget(
             name: "wfctl",
-            dependencies: ["Schedules", "WorkflowReports", 
-                "JSONSchemaKit", "WorkflowCore", "WorkflowStore", "WorkflowControl",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            dependencies: [
+                "JSONSchemaKit", "JobFormat", "RunModel", "Schedules", "WorkflowControl", "WorkflowReports",
+                "WorkflowStore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),
         // Fuzz targets (make fuzz) and the replay of their corpus (make test).
         .target(
             name: "WorkflowFuzzing",
-            dependencies: ["Schedules", "JSONSchemaKit", "WorkflowCore"],
+            dependencies: ["JSONSchemaKit", "JobFormat", "RunModel", "Schedules"],
             swiftSettings: strict
         ),
         .executableTarget(
@@ -114,17 +120,23 @@ let package = Package(
         ),
         .testTarget(
             name: "WorkflowCoreTests",
-            dependencies: ["Schedules", "JSONSchemaKit", "RuntimeSupport", "WorkflowCore", "WorkflowFuzzing", "WorkflowTesting"],
+            dependencies: [
+                "JSONSchemaKit", "JobFormat", "RunModel", "RuntimeSupport", "Schedules", "WorkflowFuzzing",
+                "WorkflowTesting", .product(name: "Yams", package: "Yams"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(
             name: "WorkflowStoreTests",
-            dependencies: ["JSONSchemaKit", "WorkflowStore", "WorkflowTesting"],
+            dependencies: ["JSONSchemaKit", "JobFormat", "RunModel", "Schedules", "WorkflowStore", "WorkflowTesting"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "WorkflowEngineTests",
-            dependencies: ["Schedules", "JSONSchemaKit", "RuntimeSupport", "WorkflowEngine", "WorkflowTesting"],
+            dependencies: [
+                "JSONSchemaKit", "JobFormat", "RunModel", "RuntimeSupport", "Schedules", "WorkflowEngine",
+                "WorkflowStore", "WorkflowTesting", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(
@@ -134,12 +146,18 @@ let package = Package(
         ),
         .testTarget(
             name: "WorkflowControlTests",
-            dependencies: ["Schedules", "WorkflowReports", "WorkflowControl", "WorkflowTesting"],
+            dependencies: [
+                "JobFormat", "RunModel", "Schedules", "WorkflowControl", "WorkflowReports", "WorkflowStore",
+                "WorkflowTesting",
+            ],
             swiftSettings: strict
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Schedules", "WorkflowReports", "JSONSchemaKit", "WorkflowCore", "WorkflowStore", "WorkflowControl", "WorkflowTesting"],
+            dependencies: [
+                "JSONSchemaKit", "JobFormat", "RunModel", "Schedules", "WorkflowControl", "WorkflowReports",
+                "WorkflowStore", "WorkflowTesting",
+            ],
             swiftSettings: strict
         ),
         .testTarget(

@@ -2,7 +2,6 @@ import CSystemd
 import Foundation
 import Logging
 import RuntimeSupport
-import WorkflowCore
 import WorkflowEngine
 
 #if canImport(Glibc)

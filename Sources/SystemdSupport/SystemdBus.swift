@@ -1,7 +1,7 @@
 import CSystemd
 import Foundation
+import JobFormat
 import Logging
-import WorkflowCore
 import WorkflowEngine
 
 #if canImport(Glibc)

@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import WorkflowCore
 import WorkflowEngine
 
 /// Chooses how `run:` steps start: as transient units when wfd was started by systemd and the

@@ -1,5 +1,5 @@
 import Foundation
-import WorkflowCore
+import Schedules
 
 /// A request to the running wfd over its control socket: one JSON object on one line.
 public struct ControlRequest: Sendable, Codable, Equatable {

@@ -1,7 +1,7 @@
 import Foundation
+import JobFormat
 import Logging
 import RuntimeSupport
-import WorkflowCore
 import WorkflowStore
 
 /// Holds one run's model calls to the job's `budget` and `daily_budget`.

@@ -1,7 +1,8 @@
 import Foundation
 import JSONSchemaKit
+import JobFormat
 import Logging
-import WorkflowCore
+import RunModel
 
 /// Decides `when: ${{ … }}` conditions for the run machine, from what has run so far.
 enum ConditionDecision {

@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import WorkflowCore
+import RunModel
 
 /// What an `http` step sends, its templates filled.
 public struct HTTPCall: Sendable {

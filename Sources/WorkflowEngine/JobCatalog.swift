@@ -1,6 +1,6 @@
 import Foundation
+import JobFormat
 import RuntimeSupport
-import WorkflowCore
 
 /// The jobs loaded from a `jobs.d` directory, with the problems of the files that did not load.
 ///

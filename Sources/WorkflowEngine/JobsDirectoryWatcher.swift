@@ -1,8 +1,8 @@
 import Foundation
+import JobFormat
 import Logging
 import RuntimeSupport
 import ServiceLifecycle
-import WorkflowCore
 
 #if canImport(Glibc)
     import Glibc

@@ -1,7 +1,8 @@
 import Foundation
 import JSONSchemaKit
+import JobFormat
 import Logging
-import WorkflowCore
+import RunModel
 
 /// Runs `llm` steps: asks the model, validates its answer against the step's schema, feeds the
 /// violations back up to `repair_attempts` times, and records every call with its tokens, latency

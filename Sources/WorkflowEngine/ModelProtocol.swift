@@ -1,6 +1,6 @@
 import Foundation
 import JSONSchemaKit
-import WorkflowCore
+import JobFormat
 
 /// One call of an `llm` step, its templates filled.
 public struct ModelRequest: Sendable {

@@ -1,7 +1,7 @@
 import Foundation
+import JobFormat
 import Logging
 import RuntimeSupport
-import WorkflowCore
 import WorkflowStore
 
 #if canImport(Glibc)

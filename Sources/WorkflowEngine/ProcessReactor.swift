@@ -1,7 +1,6 @@
 import CLinux
 import Foundation
 import RuntimeSupport
-import WorkflowCore
 
 #if canImport(Glibc)
     import Glibc

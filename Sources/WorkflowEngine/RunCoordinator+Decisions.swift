@@ -1,7 +1,7 @@
 import Foundation
 import JSONSchemaKit
 import Logging
-import WorkflowCore
+import RunModel
 import WorkflowStore
 
 /// Decisions on waiting steps (`wfctl approve`, `wfctl reject`, a step's timeout).

@@ -1,6 +1,7 @@
 import Foundation
+import JobFormat
 import Logging
-import WorkflowCore
+import RunModel
 import WorkflowStore
 
 /// Turning a step that is due into work: a process, a request, a model call, or a wait.

@@ -1,7 +1,8 @@
 import Foundation
 import JSONSchemaKit
+import JobFormat
 import Logging
-import WorkflowCore
+import RunModel
 import WorkflowStore
 
 /// Step outputs: kept on disk, cached for the steps that need them, read as values by templates.

@@ -1,6 +1,7 @@
 import Foundation
+import JobFormat
 import Logging
-import WorkflowCore
+import RunModel
 import WorkflowStore
 
 /// Durable writes of a run's records, on the I/O threads.

@@ -1,6 +1,8 @@
 import Foundation
+import JobFormat
 import Logging
-import WorkflowCore
+import RunModel
+import Schedules
 import WorkflowStore
 
 /// A run that is about to execute, and the handle to stop it.

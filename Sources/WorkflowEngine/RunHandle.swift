@@ -1,5 +1,6 @@
 import Foundation
-import WorkflowCore
+import JobFormat
+import RunModel
 
 /// What reaches a running run from outside its machine: events, and decisions on waiting steps
 /// (which are checked and their output written before they become an event).

@@ -1,5 +1,6 @@
 import Foundation
-import WorkflowCore
+import JobFormat
+import RunModel
 
 /// A fire time the planner decided about.
 public struct Firing: Sendable, Equatable {

@@ -1,7 +1,7 @@
 import Foundation
+import JobFormat
 import Logging
 import RuntimeSupport
-import WorkflowCore
 import WorkflowStore
 
 /// What the scheduler does with the job files it loaded: the planner, the per-job index, the

@@ -1,6 +1,8 @@
 import Foundation
+import JobFormat
 import Logging
-import WorkflowCore
+import RunModel
+import Schedules
 import WorkflowStore
 
 /// Carrying out the planner's decisions: starting runs under their job lock, recording every

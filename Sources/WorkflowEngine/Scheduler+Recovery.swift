@@ -1,6 +1,7 @@
 import Foundation
+import JobFormat
 import Logging
-import WorkflowCore
+import RunModel
 import WorkflowStore
 
 /// Taking up runs that are on disk already: those a previous wfd left active (at start-up, before

@@ -1,7 +1,7 @@
 import Foundation
+import JobFormat
 import Logging
 import RuntimeSupport
-import WorkflowCore
 import WorkflowStore
 
 /// Retention: old runs are deleted for every job, including jobs whose file is gone.

@@ -1,9 +1,10 @@
 import CLinux
 import Foundation
+import JobFormat
 import Logging
+import RunModel
 import RuntimeSupport
 import ServiceLifecycle
-import WorkflowCore
 import WorkflowStore
 
 /// The daemon's heart: loads jobs, recovers unfinished runs, sleeps until the next fire time (or a

@@ -1,5 +1,6 @@
 import Foundation
-import WorkflowCore
+import JobFormat
+import RunModel
 import WorkflowStore
 
 /// What the running scheduler knows of its jobs, taken from memory in one turn of its loop, so

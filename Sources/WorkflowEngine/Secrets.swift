@@ -1,5 +1,4 @@
 import Foundation
-import WorkflowCore
 
 /// Reads a job's secrets from `$CREDENTIALS_DIRECTORY/<name>` (systemd's `LoadCredential=`; in
 /// development, any directory the variable names).

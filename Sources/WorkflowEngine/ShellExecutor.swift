@@ -1,7 +1,8 @@
 import Foundation
+import JobFormat
 import Logging
+import RunModel
 import RuntimeSupport
-import WorkflowCore
 import WorkflowStore
 
 #if canImport(Glibc)

@@ -1,4 +1,4 @@
-import WorkflowCore
+import JobFormat
 
 /// Builds the clean environment of a step: nothing of wfd's own environment leaks in but a few
 /// harmless basics, and never `NOTIFY_SOCKET`, `WATCHDOG_*`, `LISTEN_*`, `INVOCATION_ID`,

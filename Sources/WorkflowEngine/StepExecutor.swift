@@ -1,6 +1,7 @@
 import Foundation
+import JobFormat
 import Logging
-import WorkflowCore
+import RunModel
 
 /// Everything needed to run one attempt of a step.
 public struct StepInvocation: Sendable {

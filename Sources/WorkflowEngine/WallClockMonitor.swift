@@ -3,7 +3,6 @@ import Foundation
 import Logging
 import RuntimeSupport
 import ServiceLifecycle
-import WorkflowCore
 
 #if canImport(Glibc)
     import Glibc

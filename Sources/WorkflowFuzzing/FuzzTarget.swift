@@ -1,7 +1,8 @@
 import Foundation
 import JSONSchemaKit
+import JobFormat
+import RunModel
 import Schedules
-import WorkflowCore
 
 /// What `make fuzz` feeds random bytes to, and what `make test` replays the kept corpus through.
 ///

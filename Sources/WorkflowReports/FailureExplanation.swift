@@ -1,6 +1,7 @@
 import Foundation
 import JSONSchemaKit
-import WorkflowCore
+import JobFormat
+import RunModel
 import WorkflowStore
 
 /// Why a run failed, from the state directory alone: the failing step, its error, the end of its

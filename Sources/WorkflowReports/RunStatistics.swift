@@ -1,5 +1,5 @@
 import Foundation
-import WorkflowCore
+import JobFormat
 import WorkflowStore
 
 /// How the runs of a job went over a period: success rate, durations, retries, cost, and which

@@ -1,5 +1,5 @@
 import Foundation
-import WorkflowCore
+import JobFormat
 import WorkflowStore
 
 /// `wfctl fsck`: checks a whole state directory, explains every problem, and repairs those that

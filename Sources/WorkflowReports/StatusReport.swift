@@ -1,6 +1,7 @@
 import Foundation
+import JobFormat
+import RunModel
 import Schedules
-import WorkflowCore
 import WorkflowStore
 
 /// What `wfctl status` shows, built from the state directory alone so it answers while wfd is down.

@@ -1,6 +1,6 @@
 import Foundation
 import RuntimeSupport
-import WorkflowCore
+import Schedules
 
 #if canImport(Glibc)
     import Glibc

@@ -1,5 +1,6 @@
 import Foundation
-import WorkflowCore
+import JobFormat
+import RunModel
 
 /// `jobs/<job>/job.json`: the job as wfd last loaded it, so `wfctl` can report on jobs without
 /// reading `jobs.d` (which it may not be allowed to read). A file that never loaded has no

@@ -1,5 +1,5 @@
 import Foundation
-import WorkflowCore
+import JobFormat
 
 #if canImport(Glibc)
     import Glibc

@@ -1,5 +1,4 @@
 import Foundation
-import WorkflowCore
 
 /// `quarantine.json`: every record wfd moved aside because it failed its checks, so that
 /// `wfctl status` and `wfctl fsck` can report them without walking the history.

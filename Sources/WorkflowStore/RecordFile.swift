@@ -1,5 +1,7 @@
 import Foundation
-import WorkflowCore
+import JobFormat
+import RunModel
+import Schedules
 
 #if canImport(Glibc)
     import Glibc

@@ -1,5 +1,6 @@
 import Foundation
-import WorkflowCore
+import JobFormat
+import RunModel
 
 /// Reads and writes runs, steps and the per-job indexes of one state directory.
 ///

@@ -1,5 +1,6 @@
 import Foundation
-import WorkflowCore
+import JobFormat
+import RunModel
 
 /// `jobs/<job>/schedule.json`: the last fire time handled, so that fire times missed while wfd
 /// was down are caught up (or not) by the job's policy, and the latest scheduling decisions, so

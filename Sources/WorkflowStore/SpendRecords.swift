@@ -1,5 +1,6 @@
 import Foundation
-import WorkflowCore
+import JobFormat
+import Schedules
 
 /// What model calls have cost: tokens and US dollars.
 public struct Spend: Sendable, Equatable, Codable {

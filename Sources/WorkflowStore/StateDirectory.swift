@@ -1,4 +1,5 @@
-import WorkflowCore
+import JobFormat
+import RunModel
 
 /// The paths of the state directory, in one place.
 ///

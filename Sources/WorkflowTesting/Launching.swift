@@ -1,5 +1,5 @@
 import Foundation
-import WorkflowCore
+import RunModel
 
 extension RunSnapshot {
     /// The snapshot with every open attempt that has not begun launched at `at`, as the engine

@@ -1,5 +1,4 @@
 import RuntimeSupport
-import WorkflowCore
 
 #if canImport(Glibc)
     import Glibc

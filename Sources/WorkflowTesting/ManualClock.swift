@@ -1,6 +1,5 @@
 import Foundation
 import RuntimeSupport
-import WorkflowCore
 import WorkflowEngine
 
 /// A clock that moves only when a test says so; sleepers wake when it passes their deadline.

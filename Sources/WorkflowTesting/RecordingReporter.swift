@@ -1,5 +1,4 @@
 import RuntimeSupport
-import WorkflowCore
 import WorkflowEngine
 
 /// A ``DaemonStatusReporter`` that remembers what it was told, in order.

@@ -1,6 +1,5 @@
 import Foundation
 import JSONSchemaKit
-import WorkflowCore
 
 /// A loopback stand-in for a service wfd calls (an LLM API, a code host, a task tracker), serving
 /// the real wire protocol from `scripts/standin.py` with scripted responses.

@@ -1,6 +1,5 @@
 import Foundation
 import RuntimeSupport
-import WorkflowCore
 
 #if canImport(Glibc)
     import Glibc

@@ -1,8 +1,9 @@
 import ArgumentParser
 import Foundation
 import JSONSchemaKit
+import JobFormat
+import Schedules
 import WorkflowControl
-import WorkflowCore
 import WorkflowReports
 import WorkflowStore
 

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import WorkflowControl
-import WorkflowCore
 import WorkflowStore
 
 /// Options of the commands that talk to the running wfd.

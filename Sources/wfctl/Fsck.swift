@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
+import Schedules
 import WorkflowControl
-import WorkflowCore
 import WorkflowReports
 import WorkflowStore
 

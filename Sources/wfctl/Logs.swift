@@ -1,8 +1,10 @@
 import ArgumentParser
 import Foundation
 import JSONSchemaKit
+import JobFormat
+import RunModel
+import Schedules
 import WorkflowControl
-import WorkflowCore
 import WorkflowStore
 
 struct Logs: ParsableCommand {

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
 import JSONSchemaKit
+import JobFormat
 import Schedules
-import WorkflowCore
 import WorkflowStore
 
 struct Next: ParsableCommand {

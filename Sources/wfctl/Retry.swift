@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
+import JobFormat
+import RunModel
+import Schedules
 import WorkflowControl
-import WorkflowCore
 import WorkflowStore
 
 struct Retry: ParsableCommand {

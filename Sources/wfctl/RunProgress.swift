@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import WorkflowCore
+import JobFormat
+import RunModel
 import WorkflowStore
 
 /// The job a run belongs to, found by its directory under `runs/`.

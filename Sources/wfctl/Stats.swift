@@ -1,7 +1,8 @@
 import ArgumentParser
 import Foundation
+import JobFormat
+import Schedules
 import WorkflowControl
-import WorkflowCore
 import WorkflowReports
 import WorkflowStore
 

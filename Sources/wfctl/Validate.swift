@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import WorkflowCore
+import JobFormat
+import Schedules
 
 struct Validate: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,11 +1,12 @@
 import Dispatch
 import Foundation
 import JSONSchemaKit
+import JobFormat
 import Logging
+import RunModel
 import RuntimeSupport
 import ServiceLifecycle
 import WorkflowControl
-import WorkflowCore
 import WorkflowEngine
 import WorkflowReports
 

@@ -1,6 +1,5 @@
 import Foundation
 import WorkflowControl
-import WorkflowCore
 import WorkflowEngine
 import WorkflowReports
 import WorkflowStore

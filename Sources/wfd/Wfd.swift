@@ -1,11 +1,11 @@
 import ArgumentParser
 import Foundation
+import JobFormat
 import Logging
 import ServiceLifecycle
 import SystemdSupport
 import UnixSignals
 import WorkflowControl
-import WorkflowCore
 import WorkflowEngine
 import WorkflowReports
 import WorkflowStore

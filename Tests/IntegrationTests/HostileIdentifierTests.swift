@@ -1,7 +1,7 @@
 import Foundation
+import JobFormat
 import Testing
 import WorkflowControl
-import WorkflowCore
 import WorkflowStore
 import WorkflowTesting
 

@@ -1,7 +1,7 @@
 import Foundation
+import JobFormat
 import Schedules
 import Testing
-import WorkflowCore
 import WorkflowStore
 import WorkflowTesting
 

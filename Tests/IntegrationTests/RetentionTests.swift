@@ -1,6 +1,6 @@
 import Foundation
+import JobFormat
 import Testing
-import WorkflowCore
 import WorkflowStore
 import WorkflowTesting
 

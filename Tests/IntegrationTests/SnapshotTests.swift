@@ -1,7 +1,6 @@
 import Foundation
 import JSONSchemaKit
 import Testing
-import WorkflowCore
 import WorkflowTesting
 
 /// wfctl's `--help` texts and the shapes of its `--json` outputs are interfaces: people read the

@@ -1,7 +1,7 @@
 import Foundation
+import Schedules
 import Testing
 import WorkflowControl
-import WorkflowCore
 import WorkflowReports
 import WorkflowStore
 import WorkflowTesting

@@ -1,8 +1,9 @@
 import Foundation
+import JobFormat
+import RunModel
 import Schedules
 import Testing
 import WorkflowControl
-import WorkflowCore
 import WorkflowReports
 import WorkflowStore
 import WorkflowTesting

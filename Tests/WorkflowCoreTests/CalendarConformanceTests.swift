@@ -1,7 +1,6 @@
 import Foundation
 import Schedules
 import Testing
-import WorkflowCore
 import WorkflowTesting
 
 /// Every case of the shared OnCalendar vectors (`systemd-analyze calendar` of systemd 252): the

@@ -1,6 +1,5 @@
 import RuntimeSupport
 import Testing
-import WorkflowCore
 
 @Suite struct ConcurrentMapTests {
     @Test func resultsKeepTheOrderOfTheElements() {

@@ -1,7 +1,8 @@
 import Foundation
 import JSONSchemaKit
+import JobFormat
+import RunModel
 import Testing
-import WorkflowCore
 import WorkflowTesting
 
 /// The `when: ${{ … }}` language: CEL's syntax and semantics for its subset.

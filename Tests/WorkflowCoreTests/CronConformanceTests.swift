@@ -1,7 +1,6 @@
 import Foundation
 import Schedules
 import Testing
-import WorkflowCore
 import WorkflowTesting
 
 /// Every case of the shared cron vectors (cronsim/croniter as oracles): the 20 next fire times

@@ -1,7 +1,7 @@
 import Foundation
+import JobFormat
 import Schedules
 import Testing
-import WorkflowCore
 
 @Suite struct CronExpressionTests {
     let utc = TimeZone(identifier: "UTC")!

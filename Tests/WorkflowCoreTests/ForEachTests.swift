@@ -1,6 +1,7 @@
 import Foundation
+import JobFormat
+import RunModel
 import Testing
-import WorkflowCore
 import WorkflowTesting
 
 /// `for_each` in the state machine: a step fans out into items, each with its own attempts.

@@ -1,7 +1,6 @@
 import Foundation
 import JSONSchemaKit
 import Testing
-import WorkflowCore
 import WorkflowTesting
 
 /// The official JSON-Schema-Test-Suite, draft 2020-12 (required tests), copied into

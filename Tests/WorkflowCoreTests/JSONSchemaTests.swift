@@ -1,7 +1,6 @@
 import Foundation
 import JSONSchemaKit
 import Testing
-import WorkflowCore
 
 /// What the conformance suite does not check: the violations' paths and messages (a model is
 /// asked to repair its output from them), and schemas that must be refused or must not hang.

@@ -1,10 +1,12 @@
 import Foundation
 import JSONSchemaKit
+import Schedules
 import Testing
 import WorkflowTesting
 import Yams
 
-@testable import WorkflowCore
+@testable import JobFormat
+@testable import RunModel
 
 /// The corpus in Tests/Fixtures/jobs against the parser and the published schema.
 @Suite struct JobCorpusTests {

@@ -1,5 +1,5 @@
+import JobFormat
 import Testing
-import WorkflowCore
 
 @Suite struct JobParserTests {
     let parser = JobParser()

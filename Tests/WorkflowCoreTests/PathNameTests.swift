@@ -2,7 +2,8 @@ import Foundation
 import Testing
 import Yams
 
-@testable import WorkflowCore
+@testable import JobFormat
+@testable import RunModel
 
 /// The helpers that replaced `NSString` and Foundation's `contains` on the parsing and writing
 /// paths give the answers those gave.

@@ -1,5 +1,5 @@
+import JobFormat
 import Testing
-import WorkflowCore
 import Yams
 
 /// The hand-written classifier of plain scalars decides exactly what Yams's default resolver

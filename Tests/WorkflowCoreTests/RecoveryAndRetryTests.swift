@@ -1,6 +1,7 @@
 import Foundation
+import JobFormat
+import RunModel
 import Testing
-import WorkflowCore
 import WorkflowTesting
 
 /// What start-up recovery and `wfctl retry` do to a run, one transition at a time.

@@ -1,6 +1,7 @@
 import Foundation
+import JobFormat
+import RunModel
 import Testing
-import WorkflowCore
 
 @Suite struct SHA256AndPricesTests {
     /// The test vectors of FIPS 180-2, appendix B.

@@ -1,5 +1,5 @@
+import RunModel
 import Testing
-import WorkflowCore
 
 /// Every (state, transition) pair, against a table written out by hand.
 @Suite struct StateTableTests {

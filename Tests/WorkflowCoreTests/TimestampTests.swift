@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import WorkflowCore
+@testable import Schedules
 
 @Suite struct TimestampTests {
     let foundation = Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt)

@@ -1,6 +1,7 @@
 import Foundation
+import JobFormat
+import RunModel
 import Testing
-import WorkflowCore
 
 /// `executor:`, `sandbox:` and `resources:` in job files, and recovery of attempts whose units
 /// outlived wfd.

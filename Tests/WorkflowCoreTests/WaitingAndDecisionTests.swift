@@ -1,6 +1,7 @@
 import Foundation
+import JobFormat
+import RunModel
 import Testing
-import WorkflowCore
 import WorkflowTesting
 
 /// Approvals, budget approvals, and what may be retried: the pure machine, no I/O.

@@ -1,7 +1,6 @@
 import Foundation
 import JSONSchemaKit
 import Testing
-import WorkflowCore
 import WorkflowEngine
 import WorkflowTesting
 

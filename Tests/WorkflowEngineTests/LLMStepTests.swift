@@ -1,7 +1,7 @@
 import Foundation
 import JSONSchemaKit
+import JobFormat
 import Testing
-import WorkflowCore
 import WorkflowEngine
 import WorkflowStore
 import WorkflowTesting

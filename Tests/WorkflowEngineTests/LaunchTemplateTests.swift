@@ -1,8 +1,10 @@
 import Foundation
+import JobFormat
 import Logging
+import RunModel
 import RuntimeSupport
+import Schedules
 import Testing
-import WorkflowCore
 import WorkflowStore
 import WorkflowTesting
 

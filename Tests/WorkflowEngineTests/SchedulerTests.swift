@@ -1,8 +1,9 @@
 import Foundation
+import JobFormat
 import Logging
+import RunModel
 import Schedules
 import Testing
-import WorkflowCore
 import WorkflowEngine
 import WorkflowStore
 import WorkflowTesting

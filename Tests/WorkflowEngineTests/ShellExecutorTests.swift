@@ -1,8 +1,8 @@
 import Foundation
+import JobFormat
 import Logging
 import RuntimeSupport
 import Testing
-import WorkflowCore
 import WorkflowEngine
 import WorkflowTesting
 

@@ -1,7 +1,8 @@
 import Foundation
+import JobFormat
 import Logging
+import RunModel
 import Testing
-import WorkflowCore
 
 @testable import WorkflowEngine
 

@@ -1,7 +1,9 @@
 import Foundation
 import JSONSchemaKit
+import JobFormat
+import RunModel
+import Schedules
 import Testing
-import WorkflowCore
 import WorkflowStore
 import WorkflowTesting
 

@@ -1,6 +1,8 @@
 import Foundation
+import JobFormat
+import RunModel
+import Schedules
 import Testing
-import WorkflowCore
 import WorkflowTesting
 
 @testable import WorkflowStore

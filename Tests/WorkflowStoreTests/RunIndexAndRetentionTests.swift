@@ -1,6 +1,7 @@
 import Foundation
+import JobFormat
+import RunModel
 import Testing
-import WorkflowCore
 import WorkflowStore
 import WorkflowTesting
 

@@ -1,5 +1,6 @@
+import JobFormat
 import Logging
-import WorkflowCore
+import RunModel
 
 /// The executors of `run:` steps and which one a job gets: its `executor:`, else the one wfd chose
 /// at start-up (``preferred``: units under systemd with the system bus, processes elsewhere).

@@ -1,5 +1,4 @@
 import Foundation
-import WorkflowCore
 
 #if canImport(Glibc)
     import Glibc

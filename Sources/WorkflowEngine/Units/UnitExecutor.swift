@@ -1,7 +1,7 @@
 import Foundation
 import Logging
+import RunModel
 import RuntimeSupport
-import WorkflowCore
 import WorkflowStore
 
 #if canImport(Glibc)

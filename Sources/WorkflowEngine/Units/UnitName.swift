@@ -1,4 +1,5 @@
-import WorkflowCore
+import JobFormat
+import RunModel
 
 /// The name of an attempt's transient service: `wfd-<job>:<run>:<step>[:<item>]:<attempt>.service`.
 ///

@@ -1,4 +1,4 @@
-import WorkflowCore
+import JobFormat
 
 /// The properties of an attempt's transient service (systemd 252's D-Bus names and types).
 ///

@@ -1,4 +1,5 @@
 import Foundation
+import JobFormat
 
 /// After each event: which steps start, which are skipped, and when the run ends.
 extension RunMachine {

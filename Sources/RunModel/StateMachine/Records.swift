@@ -1,5 +1,6 @@
 import Foundation
 import JSONSchemaKit
+import JobFormat
 
 /// `runs/<job>/<run>/run.json`: one execution of a job.
 public struct RunRecord: Sendable, Equatable, Codable {

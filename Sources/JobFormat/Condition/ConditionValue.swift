@@ -86,26 +86,6 @@ public struct ConditionScope: Sendable {
     public var variables: [String: ConditionValue]
 
     public init(variables: [String: ConditionValue]) { self.variables = variables }
-
-    /// `steps` (each upstream step's `state`, and its `output` once it succeeded), `params`,
-    /// `run`, `job` and, for a `for_each` item, `item`.
-    public init(
-        steps: [StepID: (state: StepState, output: JSONValue?)], params: [String: String], run: RunID,
-        trigger: Trigger, job: JobID, item: JSONValue? = nil
-    ) {
-        var stepValues: [String: ConditionValue] = [:]
-        for (id, step) in steps {
-            var fields: [String: ConditionValue] = ["state": .string(step.state.rawValue)]
-            if let output = step.output { fields["output"] = ConditionValue(output) }
-            stepValues[id.rawValue] = .map(fields)
-        }
-        variables = [
-            "steps": .map(stepValues), "params": .map(params.mapValues { .string($0) }),
-            "run": .map(["id": .string(run.rawValue), "trigger": .string(trigger.rawValue)]),
-            "job": .map(["id": .string(job.rawValue)]),
-        ]
-        if let item { variables["item"] = ConditionValue(item) }
-    }
 }
 
 /// How a condition came out: its value, or why it has none, and the values it read.

@@ -1,5 +1,4 @@
 import Foundation
-import Schedules
 
 /// The one place that turns instants into text and back: RFC 3339 UTC with milliseconds.
 public enum Timestamp {

@@ -1,4 +1,5 @@
 import Foundation
+import JobFormat
 
 /// Steps that wait for a person: approvals, and model calls that could pass a budget.
 extension RunMachine {

@@ -1,4 +1,5 @@
 import Foundation
+import JobFormat
 
 /// Taking up a run after a crash, and running an ended run again (`wfctl retry`).
 extension RunMachine {

@@ -1,3 +1,5 @@
+import JobFormat
+
 /// A step, or one item of a `for_each` step.
 public struct StepSlot: Sendable, Hashable {
     public var step: StepID

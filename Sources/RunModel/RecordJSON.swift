@@ -1,4 +1,5 @@
 import Foundation
+import Schedules
 
 /// Pretty JSON with sorted keys, byte for byte what ``Timestamp/makeEncoder(pretty:)`` writes
 /// (two-space indent, `"key" : value`, slashes unescaped, dates in RFC 3339 with milliseconds),

@@ -1,4 +1,5 @@
 import Foundation
+import Schedules
 
 /// A job's identity: the job file's name without its extension.
 ///

@@ -1,5 +1,6 @@
 import Foundation
 import JSONSchemaKit
+import Schedules
 
 /// Reading records: what ``Timestamp/makeDecoder()`` (Foundation's `JSONDecoder` with RFC 3339 dates)
 /// decodes, with the same values, a few times faster. Start-up decodes two small records of

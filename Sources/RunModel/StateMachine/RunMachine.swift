@@ -1,5 +1,6 @@
 import Foundation
 import JSONSchemaKit
+import JobFormat
 
 /// Something that happened to a run.
 public enum RunEvent: Sendable, Equatable {

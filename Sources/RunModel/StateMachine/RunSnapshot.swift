@@ -1,4 +1,5 @@
 import Foundation
+import JobFormat
 
 /// A run, its frozen job definition and its steps: what the state machine transforms.
 public struct RunSnapshot: Sendable, Equatable {
