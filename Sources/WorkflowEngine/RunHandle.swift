@@ -7,8 +7,8 @@ import RunModel
 enum RunInput: Sendable {
     case event(RunEvent)
     case decision(DecisionRequest)
-    /// The fire time of a run decided ahead has come: launch what waits for it.
-    case launchDue
+    /// One of the run's timers is due (``RunTimers``).
+    case timersDue
     /// wfd is stopping: work that outlives it is left running and the run left active on disk,
     /// for the next wfd to follow; a run with no such work is cancelled.
     case detach
