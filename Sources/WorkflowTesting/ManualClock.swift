@@ -14,6 +14,15 @@ public final class ManualClock: WorkflowClock {
         var sleepers: [UUID: Sleeper] = [:]
         /// Sleeps cancelled before they registered (their handler ran first).
         var cancelledEarly: Set<UUID> = []
+        /// Tests waiting for sleepers: resumed once at least `count` tasks sleep.
+        var watchers: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+
+        /// The watchers whose count is reached now, removed.
+        mutating func satisfiedWatchers() -> [CheckedContinuation<Void, Never>] {
+            let ready = watchers.filter { $0.count <= sleepers.count }
+            watchers.removeAll { $0.count <= sleepers.count }
+            return ready.map(\.continuation)
+        }
     }
 
     private let state: Locked<State>
@@ -24,6 +33,20 @@ public final class ManualClock: WorkflowClock {
 
     /// The number of tasks sleeping on this clock.
     public var sleeperCount: Int { state.withLock { $0.sleepers.count } }
+
+    /// Returns once at least `count` tasks sleep on this clock: the code under test has reached
+    /// its waits (a retry's, an approval's timeout, a run's deadline), so advancing the clock now
+    /// wakes them. No polling: the sleeper that makes the count resumes the test.
+    public func waitForSleepers(_ count: Int = 1) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let ready: Bool = state.withLock { state in
+                if state.sleepers.count >= count { return true }
+                state.watchers.append((count, continuation))
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
 
     /// Moves the clock to `date` and wakes every sleeper whose deadline has come.
     public func advance(to date: Date) {
@@ -42,15 +65,15 @@ public final class ManualClock: WorkflowClock {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 // The cancellation handler may run before this registers the sleeper (it then
                 // leaves a mark) or after (it then removes it): either way no sleeper is left.
-                enum Next { case sleep, wake, cancel }
+                enum Next { case sleep([CheckedContinuation<Void, Never>]), wake, cancel }
                 let next: Next = state.withLock { state in
                     if state.cancelledEarly.remove(id) != nil { return .cancel }
                     if deadline <= state.now { return .wake }
                     state.sleepers[id] = Sleeper(deadline: deadline, continuation: continuation)
-                    return .sleep
+                    return .sleep(state.satisfiedWatchers())
                 }
                 switch next {
-                case .sleep: break
+                case .sleep(let watchers): watchers.forEach { $0.resume() }
                 case .wake: continuation.resume()
                 case .cancel: continuation.resume(throwing: CancellationError())
                 }

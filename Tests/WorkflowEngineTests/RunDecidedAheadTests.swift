@@ -26,10 +26,14 @@ final class RecordingExecutor: StepExecutor {
 @Suite struct RunDecidedAheadTests {
     let t0 = Timestamp.parse("2026-01-01T00:00:00Z")!
 
-    func coordinator(_ dir: TemporaryDirectory, _ clock: ManualClock, _ executor: RecordingExecutor) -> RunCoordinator {
-        RunCoordinator(
+    func coordinator(
+        _ dir: TemporaryDirectory, _ clock: ManualClock, _ executor: RecordingExecutor, _ transitions: RunTransitions
+    ) -> RunCoordinator {
+        var coordinator = RunCoordinator(
             store: RunStore(directory: StateDirectory(root: dir.file("state"))), executor: executor, clock: clock,
             logger: CapturedLog().logger, workingDirectory: dir.path, daemonEnvironment: ["PATH": "/usr/bin:/bin"])
+        coordinator.observe = transitions.observer
+        return coordinator
     }
 
     let job = Job(
@@ -37,18 +41,17 @@ final class RecordingExecutor: StepExecutor {
         steps: [StepDefinition(id: StepID("a")!, run: "echo a"), StepDefinition(id: StepID("b")!, run: "echo b")])
 
     /// Both first steps' intents are on disk, waiting for the fire time.
-    func waitForIntents(_ store: RunStore, _ run: RunID) async -> Bool {
-        await eventually {
-            let steps = try ["a", "b"].map { try store.loadStep(job.id, run, StepID($0)!) }
-            return steps.allSatisfy { $0.state == .running }
-        }
+    func waitForIntents(_ transitions: RunTransitions) async -> Bool {
+        let snapshot = await transitions.until { $0.steps.allSatisfy { $0.state == .running } }
+        return snapshot?.steps.allSatisfy { $0.state == .running } == true
     }
 
     @Test func aRunCancelledBeforeItsFireTimeLaunchesNothing() async throws {
         let dir = try TemporaryDirectory("ahead-cancel")
         let clock = ManualClock(now: t0)
         let executor = RecordingExecutor()
-        var made = coordinator(dir, clock, executor)
+        let transitions = RunTransitions()
+        var made = coordinator(dir, clock, executor, transitions)
         made.runIDSuffix = { 0xABCDEF }
         let coordinator = made
         let fire = t0 + 0.5
@@ -56,7 +59,7 @@ final class RecordingExecutor: StepExecutor {
         #expect(prepared.snapshot.run.id.createdAt == fire, "a scheduled run's id carries its fire time")
         #expect(prepared.snapshot.run.id.rawValue == "20260101T000000.500Z-abcdef", "and the suffix it was given")
         let running = Task { await coordinator.execute(prepared, notBefore: fire) }
-        #expect(await waitForIntents(coordinator.store, prepared.snapshot.run.id))
+        #expect(await waitForIntents(transitions))
         prepared.handle.cancel(reason: "wfd is stopping")
         let final = await running.value
         clock.advance(to: fire + 1)
@@ -76,12 +79,13 @@ final class RecordingExecutor: StepExecutor {
         let dir = try TemporaryDirectory("ahead-start")
         let clock = ManualClock(now: t0)
         let executor = RecordingExecutor()
-        let coordinator = coordinator(dir, clock, executor)
+        let transitions = RunTransitions()
+        let coordinator = coordinator(dir, clock, executor, transitions)
         let fire = t0 + 0.5
         let prepared = coordinator.prepare(job: job, trigger: .schedule, scheduledFor: fire)
         let running = Task { await coordinator.execute(prepared, notBefore: fire) }
-        #expect(await waitForIntents(coordinator.store, prepared.snapshot.run.id))
-        #expect(await eventually { clock.sleeperCount == 1 }, "waiting for the fire time")
+        #expect(await waitForIntents(transitions))
+        await clock.waitForSleepers()  // the launch timer waits for the fire time
         #expect(executor.count == 0)
         clock.advance(to: fire + 0.013)  // the loop woke 13 ms late
         let final = await running.value
