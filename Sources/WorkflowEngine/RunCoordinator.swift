@@ -91,6 +91,14 @@ public struct RunCoordinator: Sendable {
         _ prepared: PreparedRun, notBefore: Date? = nil, first: RunEvent? = nil,
         recorded: (@Sendable () -> Void)? = nil
     ) async -> RunSnapshot {
+        await carryOut(prepared, notBefore: notBefore, first: first, recorded: recorded).snapshot
+    }
+
+    /// ``execute(_:notBefore:first:recorded:)``, returning also the job's `latest.json` as the
+    /// run's end left it (the scheduler keeps it for status, without reading it back).
+    func carryOut(
+        _ prepared: PreparedRun, notBefore: Date?, first: RunEvent?, recorded: (@Sendable () -> Void)?
+    ) async -> (snapshot: RunSnapshot, latest: LatestRuns?) {
         var run = RunExecution(prepared, coordinator: self, notBefore: notBefore, first: first, recorded: recorded)
         // The spec and the directories first; the run record follows with the start transition
         // (a crash in between leaves a directory no index points at, never a half-made run).
@@ -106,7 +114,7 @@ public struct RunCoordinator: Sendable {
                 snapshot.run.state = .failed
                 snapshot.run.error = "wfd could not write the run record: \(error)"
                 recorded?()
-                return snapshot
+                return (snapshot, nil)
             }
         }
         var inputs = prepared.inputs.makeAsyncIterator()
@@ -121,7 +129,7 @@ public struct RunCoordinator: Sendable {
         while let input = await inputs.next() {
             if case .decision(let request) = input { request.reply("the run has ended") }
         }
-        return run.snapshot
+        return (run.snapshot, run.latest)
     }
 
     /// One process of a run: a step, or item `item` of a `for_each` step.

@@ -2,6 +2,7 @@ import Foundation
 import JobFormat
 import Logging
 import RunModel
+import RuntimeSupport
 import Schedules
 import WorkflowStore
 
@@ -20,6 +21,8 @@ struct RunExecution {
     /// The fire time a run decided ahead of it launches its first steps at.
     let notBefore: Date?
     private(set) var snapshot: RunSnapshot
+    /// The job's `latest.json` as the run's last record left it, once the run has ended.
+    private(set) var latest: LatestRuns?
     private var job: Job { snapshot.spec }
     private var controls: [Slot: StepControl] = [:]
     private var outputs: RunCoordinator.OutputCache
@@ -197,7 +200,12 @@ struct RunExecution {
                 // steps) are on disk before it says it ended.
                 guard !effects[(position + 1)...].contains(.persistRun) else { continue }
                 let run = snapshot.run
-                await coordinator.persist(logger) { () throws(StoreError) in try store.save(run) }
+                let written = Locked<LatestRuns?>(nil)
+                await coordinator.persist(logger) { () throws(StoreError) in
+                    let latest = try store.save(run)
+                    written.withLock { $0 = latest }
+                }
+                if run.state.isTerminal { latest = written.withLock { $0 } }
             case .persistStep:
                 // Consecutive step writes go out together: they are independent files, and all
                 // are durable before the next effect (a spawn, the run record). Every effect

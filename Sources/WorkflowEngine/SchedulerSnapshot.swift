@@ -52,18 +52,27 @@ public struct JobRuns: Sendable {
     init() {}
 }
 
-extension Scheduler {
-    /// Calls `done` with what the scheduler knows of its jobs, from its loop.
-    public func snapshot(done: @escaping @Sendable (SchedulerSnapshot) -> Void) {
-        continuation.yield(.snapshot(done))
+extension SchedulerSnapshot {
+    /// What the scheduler's state holds of a snapshot; the jobs' index is the effects'.
+    struct Parts: Sendable {
+        let planner: SchedulePlanner
+        let runs: [JobID: JobRuns]
+        let notable: [JobID: [ScheduleMark.Decision]]
+        let active: [JobID: RunID]
     }
 
-    func snapshot(
-        ids: [JobID], indexed: [JobID: JobInfo], planner: SchedulePlanner, runs: [JobID: JobRuns], marks: MarkBook,
-        active: [JobID: ActiveRun]
-    ) -> SchedulerSnapshot {
-        SchedulerSnapshot(
-            ids: ids, indexed: indexed, planner: planner, runs: runs, notable: marks.notable,
-            active: active.mapValues(\.handle.run))
+    init(ids: [JobID], indexed: [JobID: JobInfo], parts: Parts) {
+        self.init(
+            ids: ids, indexed: indexed, planner: parts.planner, runs: parts.runs, notable: parts.notable,
+            active: parts.active)
+    }
+}
+
+extension JobRuns {
+    /// As a run's end left them in `latest.json`.
+    init(_ latest: LatestRuns) {
+        self.init()
+        last = latest.last
+        counts = latest.successRate
     }
 }

@@ -15,7 +15,9 @@ public struct RunStore: Sendable {
     /// The order makes a crash between the two writes harmless: an active run is pointed at
     /// before its record says so (recovery then finds it, with or without its record), and a run
     /// that ended is recorded before the pointer lets go of it.
-    public func save(_ run: RunRecord) throws(StoreError) {
+    /// Returns the job's `latest.json` as written.
+    @discardableResult
+    public func save(_ run: RunRecord) throws(StoreError) -> LatestRuns {
         var latest: LatestRuns
         do {
             latest = try loadLatest(run.job)
@@ -40,6 +42,7 @@ public struct RunStore: Sendable {
             try RecordFile.write(latest, to: directory.latest(run.job))
             try RecordFile.write(run, to: directory.runRecord(run.job, run.id))
         }
+        return latest
     }
 
     /// Writes a step record; with `syncingDirectory: false` it is durable only after

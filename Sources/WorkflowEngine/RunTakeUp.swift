@@ -4,25 +4,36 @@ import Logging
 import RunModel
 import WorkflowStore
 
+/// A run to execute under its job lock: new (no `first` event), recovered or retried.
+struct ReadyRun: Sendable {
+    let job: JobID
+    let prepared: PreparedRun
+    let lock: FileLock
+    /// ``RunEvent/recover(at:survivors:)`` or ``RunEvent/retry(_:at:)``; nil: the run starts.
+    let first: RunEvent?
+}
+
 /// Taking up runs that are on disk already: those a previous wfd left active (at start-up, before
 /// `READY=1`) and those a person retries (`wfctl retry`).
-extension Scheduler {
-    /// Recovers every run a previous wfd left active (`latest`: the jobs whose latest.json names an
-    /// active run or could not be read): each is taken up under its job lock with
-    /// ``RunEvent/recover(at:)`` and returns once every recovery transition is on disk (the
-    /// processes of re-run steps may start after). Returns the fire times those runs were started
-    /// for, so that catch-up does not start them a second time.
-    func recoverRuns(
-        _ latest: [(JobID, Result<LatestRunsHead, StoreError>)], _ store: RunStore, coordinator: RunCoordinator,
-        active: inout [JobID: ActiveRun], group: inout DiscardingTaskGroup
-    ) async -> [JobID: Date] {
-        let (signals, signal) = AsyncStream.makeStream(of: Void.self)
-        var waiting = 0
+struct RunTakeUp {
+    let store: RunStore
+    let coordinator: RunCoordinator
+    let clock: any WorkflowClock
+    let logger: Logger
+
+    /// Takes up every run a previous wfd left active (`latest`: the jobs whose latest.json names
+    /// an active run or could not be read), each under its job lock, to be executed from
+    /// ``RunEvent/recover(at:survivors:)``. Also returns the fire times those runs were started
+    /// for (of those already ended too), so that catch-up does not start them a second time.
+    func recover(
+        _ latest: [(JobID, Result<LatestRunsHead, StoreError>)]
+    ) async -> (runs: [ReadyRun], fireTimes: [JobID: Date]) {
+        var recovered: [ReadyRun] = []
         var fireTimes: [JobID: Date] = [:]
         for (job, pointer) in latest {
-            guard let summary = activeRun(of: job, pointer, store) else { continue }
+            guard let summary = activeRun(of: job, pointer) else { continue }
             let runLogger = logger.with([LogField.job: job.rawValue, LogField.runID: summary.id.rawValue])
-            guard let snapshot = loadForRecovery(store, job: job, summary: summary, logger: runLogger) else { continue }
+            guard let snapshot = loadForRecovery(job: job, summary: summary, logger: runLogger) else { continue }
             if let scheduled = snapshot.run.scheduledFor { fireTimes[job] = scheduled }
             guard !snapshot.run.state.isTerminal else {
                 do { try store.save(snapshot.run) } catch {  // the pointer lagged behind: bring it up to date
@@ -32,7 +43,7 @@ extension Scheduler {
             }
             let lock: FileLock?
             do {
-                lock = try FileLock.tryLock(configuration.state.jobLock(job))
+                lock = try FileLock.tryLock(store.directory.jobLock(job))
             } catch {
                 runLogger.error("cannot recover the unfinished run, its job lock cannot be taken: \(error)")
                 continue
@@ -41,7 +52,7 @@ extension Scheduler {
                 runLogger.error("cannot recover the unfinished run: another process holds the job lock")
                 continue
             }
-            killLeftovers(of: snapshot, store: store, logger: runLogger)
+            killLeftovers(of: snapshot, logger: runLogger)
             // Attempts whose units outlived the previous wfd are followed, not recovered.
             let open = Self.openAttempts(of: snapshot)
             let surviving = open.isEmpty ? [] : await coordinator.executor.survivors(of: open)
@@ -51,28 +62,20 @@ extension Scheduler {
                     "step '\(key.step)' (attempt \(key.attempt)) outlived the previous wfd in unit \(UnitName.make(key)): following it",
                     metadata: [LogField.step: .string(key.step.rawValue)])
             }
-            let prepared = coordinator.resume(snapshot)
-            active[job] = ActiveRun(handle: prepared.handle, lock: lock)
-            waiting += 1
             runLogger.warning("recovering the run a previous wfd left \(snapshot.run.state.rawValue)")
-            let at = clock.now()
-            group.addTask { [continuation] in
-                let final = await coordinator.execute(
-                    prepared, first: .recover(at: at, survivors: survivors), recorded: { signal.yield() })
-                continuation.yield(.runEnded(job, final))
-            }
+            recovered.append(
+                ReadyRun(
+                    job: job, prepared: coordinator.resume(snapshot), lock: lock,
+                    first: .recover(at: clock.now(), survivors: survivors)))
         }
-        var iterator = signals.makeAsyncIterator()
-        for _ in 0..<waiting { _ = await iterator.next() }
-        signal.finish()
-        return fireTimes
+        return (recovered, fireTimes)
     }
 
     /// Kills the process groups of attempts that are still running from the previous wfd
     /// (outside systemd nothing else does; under systemd the unit's cgroup was killed already),
     /// so that nothing runs twice at once: the attempts then end `interrupted` as usual. A pid
     /// counts only if its start time matches the one noted at spawn (pids are reused).
-    func killLeftovers(of snapshot: RunSnapshot, store: RunStore, logger: Logger) {
+    func killLeftovers(of snapshot: RunSnapshot, logger: Logger) {
         let noted = ProcessRecord.read(ProcessRecord.path(store.directory, snapshot.run.job, snapshot.run.id))
         guard !noted.isEmpty else { return }
         for record in snapshot.steps.flatMap({ [$0] + ($0.items ?? []) }) where record.state == .running {
@@ -93,8 +96,9 @@ extension Scheduler {
 
     /// Lets go of units whose attempts' ends are on disk: a wfd that stopped between writing an
     /// attempt's end and letting its unit go left it loaded (harmless, but never collected).
-    func releaseRecordedUnits(_ store: RunStore, executor: any StepExecutor) async {
-        let released = await executor.sweep { key in
+    func releaseRecordedUnits() async {
+        let store = store
+        let released = await coordinator.executor.sweep { key in
             guard let snapshot = try? store.loadSnapshot(key.job, key.run),
                 let step = snapshot.step(key.step), let record = try? RunMachine.slot(step, key.item),
                 let attempt = record.attempts.first(where: { $0.number == key.attempt }), attempt.endedAt != nil
@@ -121,9 +125,7 @@ extension Scheduler {
 
     /// The run `latest.json` names active. A damaged `latest.json` is moved aside and the
     /// newest run of the job, if it has not ended, is taken as the active one.
-    private func activeRun(
-        of job: JobID, _ latest: Result<LatestRunsHead, StoreError>, _ store: RunStore
-    ) -> RunSummary? {
+    private func activeRun(of job: JobID, _ latest: Result<LatestRunsHead, StoreError>) -> RunSummary? {
         do {
             return try latest.get().active
         } catch .corrupt(let path, let reason) {
@@ -152,7 +154,7 @@ extension Scheduler {
 
     /// The run `summary` points at, with its steps, damaged or missing records rebuilt (see
     /// ``RunStore/loadForRecovery(_:summary:at:)``); without a frozen definition the pointer is dropped.
-    private func loadForRecovery(_ store: RunStore, job: JobID, summary: RunSummary, logger: Logger) -> RunSnapshot? {
+    private func loadForRecovery(job: JobID, summary: RunSummary, logger: Logger) -> RunSnapshot? {
         do {
             let (snapshot, moved) = try store.loadForRecovery(job, summary: summary, at: clock.now())
             for entry in moved {
@@ -172,36 +174,18 @@ extension Scheduler {
         }
     }
 
-    /// A `wfctl retry` request: run `run` of `job` again from its failed steps (or `request.from`),
-    /// with `outputs` the contents given for skipped steps.
-    struct RetryOrder: Sendable {
-        let job: JobID
-        let run: RunID
-        let request: RetryRequest
-        let outputs: [StepID: Data]
-        let by: String
-        let done: @Sendable (Result<RunID, ManualRunRefusal>) -> Void
-    }
-
-    /// Checks and starts a retry: the run must have ended, its job must have no active run; the
-    /// outputs of skipped steps are written durably first. `order.done` hears of it once the retry
-    /// transition is on disk.
-    func retry(
-        _ order: RetryOrder, store: RunStore, coordinator: RunCoordinator, active: inout [JobID: ActiveRun],
-        group: inout DiscardingTaskGroup
-    ) {
-        func refuse(_ code: String, _ message: String) {
-            order.done(.failure(ManualRunRefusal(code: code, message: message)))
+    /// Checks a retry and prepares it: the run must have ended; the outputs of skipped steps are
+    /// written durably first. Returns the run to execute from `first`, under its job lock, or why not.
+    func retry(_ order: RetryOrder) -> Result<ReadyRun, ManualRunRefusal> {
+        func refuse(_ code: String, _ message: String) -> Result<ReadyRun, ManualRunRefusal> {
+            .failure(ManualRunRefusal(code: code, message: message))
         }
         let job = order.job
-        if let running = active[job] {
-            return refuse("busy", "run \(running.handle.run) of \(job) is active: retry once it has ended")
-        }
         let snapshot: RunSnapshot
         do {
             snapshot = try store.loadSnapshot(job, order.run)
         } catch .missing {
-            return refuse("no_such_run", "no run \(order.run) of job '\(job)' in \(configuration.state.root)")
+            return refuse("no_such_run", "no run \(order.run) of job '\(job)' in \(store.directory.root)")
         } catch {
             return refuse("failed", "cannot read run \(order.run): \(error)")
         }
@@ -226,7 +210,7 @@ extension Scheduler {
         }
         let lock: FileLock?
         do {
-            lock = try FileLock.tryLock(configuration.state.jobLock(job))
+            lock = try FileLock.tryLock(store.directory.jobLock(job))
             for (step, data) in order.outputs {
                 try RecordFile.write(
                     data, to: store.directory.runFile(job, order.run, relative: "outputs/\(step.rawValue)"))
@@ -235,17 +219,11 @@ extension Scheduler {
             return refuse("failed", "cannot prepare the retry: \(error)")
         }
         guard let lock else { return refuse("busy", "another process holds the lock of job '\(job)'") }
-        let prepared = coordinator.resume(snapshot)
-        active[job] = ActiveRun(handle: prepared.handle, lock: lock)
         let what = request.from.map { "from step '\($0)'" } ?? "from its failed steps"
         logger.notice(
             "run retried \(what) by \(order.by)",
             metadata: [LogField.job: .string(job.rawValue), LogField.runID: .string(order.run.rawValue)])
-        let (run, done) = (order.run, order.done)
-        group.addTask { [continuation] in
-            let final = await coordinator.execute(
-                prepared, first: .retry(request, at: at), recorded: { done(.success(run)) })
-            continuation.yield(.runEnded(job, final))
-        }
+        return .success(
+            ReadyRun(job: job, prepared: coordinator.resume(snapshot), lock: lock, first: .retry(request, at: at)))
     }
 }

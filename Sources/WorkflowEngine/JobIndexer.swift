@@ -4,18 +4,28 @@ import Logging
 import RuntimeSupport
 import WorkflowStore
 
-/// What the scheduler does with the job files it loaded: the planner, the per-job index, the
-/// status line systemd shows.
-extension Scheduler {
-    /// Applies a catalog load: logs what changed and every problem, refreshes the planner and the
+/// The jobs' index in the state directory (`jobs/<job>/job.json`, what `wfctl status` reads when
+/// wfd is down), kept equal to what was loaded, and the log of what each load changed.
+struct JobIndexer {
+    let store: RunStore
+    let clock: any WorkflowClock
+    let logger: Logger
+    /// What is on disk, by job.
+    private(set) var indexed: [JobID: JobInfo] = [:]
+
+    init(store: RunStore, clock: any WorkflowClock, logger: Logger) {
+        self.store = store
+        self.clock = clock
+        self.logger = logger
+    }
+
+    /// Applies a catalog load: logs what changed and every problem, and refreshes the
     /// `jobs/<job>/job.json` files whose content changed (`indexed` is what is on disk; a reload of
     /// many unchanged jobs costs no durable writes). The first load compares with the files wfd
     /// left on disk, so a restart with unchanged jobs writes nothing, and logs one line for all
     /// the jobs rather than one a job.
-    func apply(
-        _ changes: [JobCatalog.Change], catalog: JobCatalog, planner: inout SchedulePlanner,
-        indexed: inout [JobID: JobInfo], marks: MarkBook, store: RunStore, initial: Bool = false
-    ) async {
+    mutating func apply(_ changes: [JobCatalog.Change], catalog: JobCatalog, initial: Bool = false) async {
+        let (store, logger) = (store, logger)
         for change in changes {
             switch change {
             case .added(let id):
@@ -78,18 +88,5 @@ extension Scheduler {
             return await group.reduce(into: [JobInfo]()) { if let info = $1 { $0.append(info) } }
         }
         for info in written { indexed[info.job] = info }
-        if initial || !changes.isEmpty {
-            planner.update(jobs: catalog.entries.values.compactMap(\.job), now: now, marks: marks.lastFireTimes)
-        }
-    }
-
-    func statusLine(catalog: JobCatalog, planner: SchedulePlanner, active: Int) -> String {
-        var parts = ["\(catalog.jobCount) jobs", "\(active) running"]
-        if catalog.problemFileCount > 0 { parts.append("\(catalog.problemFileCount) invalid files") }
-        if let soonest = planner.soonest {
-            let seconds = max(0, Int(soonest.at.timeIntervalSince(clock.now()).rounded(.up)))
-            parts.append("next: \(soonest.job) in \(seconds)s")
-        }
-        return parts.joined(separator: ", ")
     }
 }
