@@ -24,6 +24,10 @@ public final class Scheduler: Service, Sendable {
         public var retention: Retention
         /// Model prices (a job's `prices:` go over them).
         public var prices = PriceTable()
+        /// Hears, after every turn of the loop, what status would show (tests wait on it).
+        public var observeTurns: (@Sendable (SchedulerSnapshot) -> Void)?
+        /// Hears every transition of every run (tests wait on it).
+        public var observeRuns: (@Sendable (RunTransition) -> Void)?
 
         public init(
             jobsDirectory: String, state: StateDirectory, hostZone: TimeZone, daemonEnvironment: [String: String],
@@ -142,10 +146,11 @@ public final class Scheduler: Service, Sendable {
     /// The loop: start-up, then every event is one turn (the event, the fire times due, settling)
     /// handled by the pure ``SchedulerState`` and carried out by ``SchedulerEffects``.
     private func loop() async throws {
-        let coordinator = RunCoordinator(
+        var coordinator = RunCoordinator(
             store: RunStore(directory: configuration.state), executor: executor, clock: clock, logger: logger,
             workingDirectory: configuration.jobsDirectory, daemonEnvironment: configuration.daemonEnvironment,
             prices: configuration.prices)
+        coordinator.observe = configuration.observeRuns
         var effects = SchedulerEffects(
             configuration: configuration, coordinator: coordinator, reporter: reporter, logger: logger,
             events: continuation)
@@ -160,6 +165,7 @@ public final class Scheduler: Service, Sendable {
             var next: SchedulerEvent? = .wake
             while let event = next {
                 for phase in [event, .tick, .settle] { await turn(phase, &state, &effects, &group) }
+                if let observe = configuration.observeTurns { await turn(.snapshot(observe), &state, &effects, &group) }
                 if state.stopped { break }
                 next = await iterator.next()
             }

@@ -107,6 +107,7 @@ final class RecordingExecutor: StepExecutor {
         let executor: RecordingExecutor
         let store: RunStore
         let run: RunID
+        let transitions: RunTransitions
         let job = JobID("tick")!
     }
 
@@ -116,18 +117,24 @@ final class RecordingExecutor: StepExecutor {
         let clock = ManualClock(now: t0 + 30)
         let state = StateDirectory(root: dir.file("state"))
         let executor = RecordingExecutor()
+        let transitions = RunTransitions()
+        var configuration = Scheduler.Configuration(
+            jobsDirectory: dir.file("jobs"), state: state, hostZone: .gmt, daemonEnvironment: [:])
+        configuration.observeRuns = transitions.observer
         let scheduler = Scheduler(
-            configuration: .init(jobsDirectory: dir.file("jobs"), state: state, hostZone: .gmt, daemonEnvironment: [:]),
-            clock: clock, executor: executor, reporter: RecordingReporter(), logger: CapturedLog().logger)
+            configuration: configuration, clock: clock, executor: executor, reporter: RecordingReporter(),
+            logger: CapturedLog().logger)
         let running = Task { try await scheduler.run() }
-        #expect(await eventually { clock.sleeperCount == 1 })
+        await clock.waitForSleepers()
         clock.advance(to: t0 + 59.6)  // the run for 00:01:00 is decided and written now
         let store = RunStore(directory: state)
-        #expect(await eventually { (try? store.loadLatest(JobID("tick")!))?.active != nil })
-        let run = try #require(try store.loadLatest(JobID("tick")!).active?.id)
-        #expect(await eventually { (try? store.loadStep(JobID("tick")!, run, StepID("a")!))?.state == .running })
+        let written = await transitions.until { $0.steps.first?.state == .running }
+        let run = try #require(written?.run.id)
+        #expect(try store.loadLatest(JobID("tick")!).active?.id == run)
+        #expect(try store.loadStep(JobID("tick")!, run, StepID("a")!).state == .running)
         return Prepared(
-            dir: dir, clock: clock, scheduler: scheduler, running: running, executor: executor, store: store, run: run)
+            dir: dir, clock: clock, scheduler: scheduler, running: running, executor: executor, store: store, run: run,
+            transitions: transitions)
     }
 
     /// wfd asked to stop after the next run was decided and written, before its fire time: the
@@ -149,11 +156,12 @@ final class RecordingExecutor: StepExecutor {
     /// and cancels it, and its step never starts.
     @Test func cancellingAPreparedRunBeforeItsFireTimeRunsNothing() async throws {
         let ahead = try await prepared("ahead-wfctl-cancel")
-        let found = Locked<Bool?>(nil)
-        ahead.scheduler.cancelRun(ahead.run, reason: "cancelled with wfctl") { active in found.withLock { $0 = active }
+        let found = await withCheckedContinuation { (reply: CheckedContinuation<Bool, Never>) in
+            ahead.scheduler.cancelRun(ahead.run, reason: "cancelled with wfctl") { reply.resume(returning: $0) }
         }
-        #expect(await eventually { found.withLock { $0 } == true }, "the prepared run is active")
-        #expect(await eventually { (try? ahead.store.loadRun(ahead.job, ahead.run))?.state == .cancelled })
+        #expect(found, "the prepared run is active")
+        #expect(await ahead.transitions.until { $0.run.state.isTerminal }?.run.state == .cancelled)
+        #expect(try ahead.store.loadRun(ahead.job, ahead.run).state == .cancelled)
         ahead.clock.advance(to: t0 + 61)
         #expect(ahead.executor.count == 0)
         #expect(try ahead.store.loadStep(ahead.job, ahead.run, StepID("a")!).state == .cancelled)
@@ -166,7 +174,8 @@ final class RecordingExecutor: StepExecutor {
         let ahead = try await prepared("ahead-remove")
         try FileManager.default.removeItem(atPath: ahead.dir.file("jobs/tick.yaml"))
         ahead.scheduler.reload { _ in }
-        #expect(await eventually { (try? ahead.store.loadRun(ahead.job, ahead.run))?.state == .cancelled })
+        #expect(await ahead.transitions.until { $0.run.state.isTerminal }?.run.state == .cancelled)
+        #expect(try ahead.store.loadRun(ahead.job, ahead.run).state == .cancelled)
         ahead.clock.advance(to: t0 + 61)
         #expect(ahead.executor.count == 0)
         #expect(

@@ -198,28 +198,35 @@ import WorkflowTesting
         let clock = ManualClock(now: t0)
         let reporter = RecordingReporter()
         let state = StateDirectory(root: dir.file("state"))
+        let turns = SchedulerTurns()
+        var configuration = Scheduler.Configuration(
+            jobsDirectory: dir.file("jobs"), state: state, hostZone: .gmt, daemonEnvironment: [:])
+        configuration.observeTurns = turns.observer
         let scheduler = Scheduler(
-            configuration: .init(jobsDirectory: dir.file("jobs"), state: state, hostZone: .gmt, daemonEnvironment: [:]),
-            clock: clock, executor: ShellExecutor(), reporter: reporter, logger: CapturedLog().logger)
+            configuration: configuration, clock: clock, executor: ShellExecutor(), reporter: reporter,
+            logger: CapturedLog().logger)
         let running = Task { try await scheduler.run() }
-        #expect(await eventually { clock.sleeperCount == 1 })
+        let tick = JobID("tick")!
+        let first = await turns.until(tick) { $0.nextFire != nil }
+        #expect(first?.nextFire == t0 + 30)
         #expect(reporter.recorded.first?.hasPrefix("READY=1 STATUS=1 jobs, 0 running, next: tick in 30s") == true)
-        #expect((try? RunStore(directory: state).loadScheduleMark(JobID("tick")!)) == nil, "nothing handled yet")
+        #expect((try? RunStore(directory: state).loadScheduleMark(tick)) == nil, "nothing handled yet")
         let store = RunStore(directory: state)
         clock.advance(to: t0 + 29)
-        try await Task.sleep(for: .milliseconds(50))
-        #expect(store.runIDs(JobID("tick")!).isEmpty, "nothing runs before the fire time")
+        await clock.waitForSleepers()  // the loop's one timer still sleeps: 29 s is before its wake (29.5 s)
+        #expect(store.runIDs(tick).isEmpty, "nothing runs before the fire time")
         clock.advance(to: t0 + 30)
-        #expect(await eventually { (try? store.loadLatest(JobID("tick")!))?.last?.state == .succeeded })
-        let run = try #require(try store.loadLatest(JobID("tick")!).last)
-        #expect(try store.loadRun(JobID("tick")!, run.id).scheduledFor == t0 + 30)
-        let mark = try store.loadScheduleMark(JobID("tick")!)
+        let ran = await turns.until(tick) { $0.runs.last?.state == .succeeded }
+        let run = try #require(ran?.runs.last)
+        #expect(try store.loadLatest(tick).last?.id == run.id, "what status shows is on disk")
+        #expect(try store.loadRun(tick, run.id).scheduledFor == t0 + 30)
+        let mark = try store.loadScheduleMark(tick)
         #expect(mark.lastFireTime == t0 + 30)
         #expect(mark.recent.last?.outcome == .started)
         #expect(mark.recent.last?.run == run.id)
         clock.advance(to: t0 + 90)
-        #expect(await eventually { (try? store.loadScheduleMark(JobID("tick")!))?.recent.count == 2 })
-        let later = try store.loadScheduleMark(JobID("tick")!)
+        _ = await turns.until(tick) { $0.runs.last.map { $0.id != run.id && $0.state.isTerminal } ?? false }
+        let later = try store.loadScheduleMark(tick)
         #expect(later.recent.map(\.fireTime) == [t0 + 30, t0 + 90], "decisions add up in the file")
         #expect(later.lastFireTime == t0 + 90)
         scheduler.shutdown()
