@@ -68,7 +68,7 @@ let package = Package(
         // The control protocol between wfctl and wfd: requests, answers, the socket, who may send.
         .target(
             name: "WorkflowControl",
-            dependencies: ["Schedules"],
+            dependencies: ["JobFormat", "Schedules"],
             swiftSettings: strict
         ),
         // What wfctl shows from the state directory (and wfd from memory): status, why, stats, fsck.
@@ -79,7 +79,10 @@ let package = Package(
         ),
         .target(
             name: "WorkflowTesting",
-            dependencies: ["JSONSchemaKit", "RunModel", "RuntimeSupport", "WorkflowEngine"],
+            dependencies: [
+                "JSONSchemaKit", "JobFormat", "RunModel", "RuntimeSupport", "WorkflowEngine",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .executableTarget(

@@ -1,7 +1,8 @@
 import Foundation
 import Schedules
 
-/// A request to the running wfd over its control socket: one JSON object on one line.
+/// A request to the running wfd over its control socket: one JSON object on one line. This is
+/// the wire format; code speaks ``ControlCommand`` (``init(_:)``, ``decoded()``).
 public struct ControlRequest: Sendable, Codable, Equatable {
     /// `reload` (re-read jobs.d and answer when done), `run` (start a run of `job` now), `cancel`
     /// (stop `run`), `retry` (run `run` of `job` again), `approve` or `reject` (decide on `step`
@@ -41,9 +42,8 @@ public struct ControlRequest: Sendable, Codable, Equatable {
 public struct ControlResponse: Sendable, Codable, Equatable {
     public var ok: Bool
     public var message: String
-    /// Set when `ok` is false: `permission_denied`, `unknown_command`, `bad_request`, `failed`,
-    /// `no_such_job`, `no_such_run`, `not_retryable`, `busy`.
-    public var error: String?
+    /// Set when `ok` is false: why.
+    public var error: ControlError?
     /// The run started, for `run`.
     public var run: String?
     /// For `status`: the bytes of the answer that follow this line as they are (a table of
@@ -55,7 +55,7 @@ public struct ControlResponse: Sendable, Codable, Equatable {
         case bodyLength = "body_length"
     }
 
-    public init(ok: Bool, message: String, error: String? = nil, run: String? = nil) {
+    public init(ok: Bool, message: String, error: ControlError? = nil, run: String? = nil) {
         self.ok = ok
         self.message = message
         self.error = error

@@ -177,7 +177,7 @@ struct RunTakeUp {
     /// Checks a retry and prepares it: the run must have ended; the outputs of skipped steps are
     /// written durably first. Returns the run to execute from `first`, under its job lock, or why not.
     func retry(_ order: RetryOrder) -> Result<ReadyRun, ManualRunRefusal> {
-        func refuse(_ code: String, _ message: String) -> Result<ReadyRun, ManualRunRefusal> {
+        func refuse(_ code: ManualRunRefusal.Code, _ message: String) -> Result<ReadyRun, ManualRunRefusal> {
             .failure(ManualRunRefusal(code: code, message: message))
         }
         let job = order.job
@@ -185,20 +185,20 @@ struct RunTakeUp {
         do {
             snapshot = try store.loadSnapshot(job, order.run)
         } catch .missing {
-            return refuse("no_such_run", "no run \(order.run) of job '\(job)' in \(store.directory.root)")
+            return refuse(.noSuchRun, "no run \(order.run) of job '\(job)' in \(store.directory.root)")
         } catch {
-            return refuse("failed", "cannot read run \(order.run): \(error)")
+            return refuse(.failed, "cannot read run \(order.run): \(error)")
         }
         var request = order.request
         for (step, data) in order.outputs {
             guard request.skip.keys.contains(step) else {
-                return refuse("bad_request", "an output was given for '\(step)', which is not skipped")
+                return refuse(.badRequest, "an output was given for '\(step)', which is not skipped")
             }
             if snapshot.definition(of: step)?.output == .json,
                 (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) == nil
             {
                 return refuse(
-                    "bad_request", "the output given for '\(step)' is not valid JSON, and the step has output: json")
+                    .badRequest, "the output given for '\(step)' is not valid JSON, and the step has output: json")
             }
             request.skip[step] = "outputs/\(step.rawValue)"
         }
@@ -206,7 +206,7 @@ struct RunTakeUp {
         do {
             _ = try RunMachine.apply(snapshot, .retry(request, at: at))
         } catch {
-            return refuse("not_retryable", error.description)
+            return refuse(.notRetryable, error.description)
         }
         let lock: FileLock?
         do {
@@ -216,9 +216,9 @@ struct RunTakeUp {
                     data, to: store.directory.runFile(job, order.run, relative: "outputs/\(step.rawValue)"))
             }
         } catch {
-            return refuse("failed", "cannot prepare the retry: \(error)")
+            return refuse(.failed, "cannot prepare the retry: \(error)")
         }
-        guard let lock else { return refuse("busy", "another process holds the lock of job '\(job)'") }
+        guard let lock else { return refuse(.busy, "another process holds the lock of job '\(job)'") }
         let what = request.from.map { "from step '\($0)'" } ?? "from its failed steps"
         logger.notice(
             "run retried \(what) by \(order.by)",

@@ -127,8 +127,11 @@ public final class Scheduler: Service, Sendable {
 
     /// Why a manual run or a retry did not start.
     public struct ManualRunRefusal: Error, Sendable {
-        /// `no_such_job`, `no_such_run`, `not_retryable`, `bad_request`, `busy` or `failed`.
-        public let code: String
+        public enum Code: Sendable, Equatable {
+            case noSuchJob, noSuchRun, notRetryable, badRequest, busy, failed
+        }
+
+        public let code: Code
         public let message: String
     }
 

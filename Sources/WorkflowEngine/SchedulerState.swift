@@ -121,10 +121,10 @@ struct SchedulerState {
             actions.append(.decide(job, request))
         case .retryRun(let order):
             if stopping {
-                actions.append(.reply { order.done(.failure(.init(code: "failed", message: "wfd is stopping"))) })
+                actions.append(.reply { order.done(.failure(.init(code: .failed, message: "wfd is stopping"))) })
             } else if let running = active[order.job] {
                 let message = "run \(running.run) of \(order.job) is active: retry once it has ended"
-                actions.append(.reply { order.done(.failure(.init(code: "busy", message: message))) })
+                actions.append(.reply { order.done(.failure(.init(code: .busy, message: message))) })
             } else {
                 actions.append(.retry(order))
             }
@@ -201,7 +201,7 @@ struct SchedulerState {
         }
         switch job.parameterValues(firing.params) {
         case .success(let values): return .success((job, values))
-        case .failure(let problem): return .failure(StartProblem(reason: problem.message, code: "bad_request"))
+        case .failure(let problem): return .failure(StartProblem(reason: problem.message, code: .badRequest))
         }
     }
 
@@ -244,21 +244,21 @@ struct SchedulerState {
     private func runNow(
         _ id: JobID, params: [String: String], done: @escaping ManualReply, now: Date
     ) -> [SchedulerAction] {
-        func refuse(_ code: String, _ message: String) -> [SchedulerAction] {
+        func refuse(_ code: ManualRunRefusal.Code, _ message: String) -> [SchedulerAction] {
             [.reply { done(.failure(ManualRunRefusal(code: code, message: message))) }]
         }
-        if stopping { return refuse("failed", "wfd is stopping") }
+        if stopping { return refuse(.failed, "wfd is stopping") }
         guard catalog.entries[id]?.job != nil else {
             if let entry = catalog.entries[id], let problem = entry.diagnostics.first {
                 let more = entry.diagnostics.count > 1 ? " (and \(entry.diagnostics.count - 1) more)" : ""
                 return refuse(
-                    "no_such_job",
+                    .noSuchJob,
                     "job '\(id)' is not loaded: its file is invalid: \(problem)\(more); "
                         + "check it with wfctl validate \(entry.file)")
             }
             let known = catalog.jobs.map(\.id.rawValue).joined(separator: ", ")
             return refuse(
-                "no_such_job",
+                .noSuchJob,
                 "no job '\(id)' is loaded (jobs: \(known.isEmpty ? "none" : known)); "
                     + "a job is a file \(id).yaml in \(jobsDirectory)")
         }
@@ -313,5 +313,5 @@ struct SchedulerState {
 struct StartProblem: Error, Sendable {
     let reason: String
     /// For a manual run's refusal: `busy`, or `bad_request` for parameters that do not fit.
-    var code = "busy"
+    var code = ManualRunRefusal.Code.busy
 }

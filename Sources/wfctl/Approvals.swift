@@ -108,17 +108,17 @@ struct DecisionOptions: ParsableArguments {
     }
 
     /// The request for `command` (`approve` or `reject`) on this step.
-    func request(_ command: String) -> ControlRequest {
-        var request = ControlRequest(command: command, run: run)
-        request.step = step
-        request.item = item
-        request.comment = comment
-        return request
+    func request(approve: Bool) throws -> ControlCommand.Decision {
+        guard let runID = RunID(run), let stepID = StepID(step) else {
+            throw ValidationError("'\(run)' is not a run id or '\(step)' not a step id")
+        }
+        return ControlCommand.Decision(approve: approve, run: runID, step: stepID, item: item, comment: comment)
     }
 
     /// Sends the decision and prints wfd's answer; throws with exit code 1 when it was refused.
-    func send(_ request: ControlRequest, daemon: DaemonOptions, state: StateOptions) throws {
-        let response = try sendToDaemon(request, state: state.directory, socket: daemon.socket, timeout: .seconds(40))
+    func send(_ decision: ControlCommand.Decision, daemon: DaemonOptions, state: StateOptions) throws {
+        let response = try sendToDaemon(
+            .decide(decision), state: state.directory, socket: daemon.socket, timeout: .seconds(40))
         if json {
             print(String(decoding: try ControlFraming.encode(response), as: UTF8.self), terminator: "")
         } else if response.ok {
@@ -127,7 +127,7 @@ struct DecisionOptions: ParsableArguments {
         guard response.ok else {
             throw CommandFailure(
                 description: json ? "" : response.message,
-                code: response.error == "permission_denied" ? .noPermission : .failed)
+                code: response.exitCode)
         }
     }
 }
@@ -160,7 +160,7 @@ struct Approve: ParsableCommand {
     @OptionGroup var options: StateOptions
 
     func run() throws {
-        var request = decision.request("approve")
+        var request = try decision.request(approve: true)
         if let input {
             let text =
                 input == "-" ? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self) : input
@@ -192,6 +192,6 @@ struct Reject: ParsableCommand {
     @OptionGroup var options: StateOptions
 
     func run() throws {
-        try decision.send(decision.request("reject"), daemon: daemon, state: options)
+        try decision.send(try decision.request(approve: false), daemon: daemon, state: options)
     }
 }

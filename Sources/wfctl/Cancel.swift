@@ -39,13 +39,13 @@ struct Cancel: ParsableCommand {
 
     func run() throws {
         let state = options.directory
-        let response = try sendToDaemon(
-            ControlRequest(command: "cancel", run: target), state: state, socket: daemon.socket, timeout: .seconds(30))
+        guard let run = RunID(target) else { throw ValidationError("'\(target)' is not a run id") }
+        let response = try sendToDaemon(.cancel(run), state: state, socket: daemon.socket, timeout: .seconds(30))
         guard response.ok else {
             if json { print(String(decoding: try ControlFraming.encode(response), as: UTF8.self), terminator: "") }
             throw CommandFailure(
                 description: json ? "" : response.message,
-                code: response.error == "permission_denied" ? .noPermission : .failed)
+                code: response.exitCode)
         }
         guard wait, let runID = RunID(target) else {
             print(

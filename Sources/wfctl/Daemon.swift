@@ -9,11 +9,12 @@ struct DaemonOptions: ParsableArguments {
     var socket: String?
 }
 
-/// Sends one request to the running wfd and returns its answer, or a failure that says what to do
+/// Sends one command to the running wfd and returns its answer, or a failure that says what to do
 /// (69 when wfd is not running, 77 when the caller may not talk to it).
-func sendToDaemon(_ request: ControlRequest, state: StateDirectory, socket: String?, timeout: Duration) throws
+func sendToDaemon(_ command: ControlCommand, state: StateDirectory, socket: String?, timeout: Duration) throws
     -> ControlResponse
 {
+    let request = ControlRequest(command)
     switch FileLock.probe(state.daemonLock) {
     case .held: break
     case .denied:
@@ -48,4 +49,9 @@ func sendToDaemon(_ request: ControlRequest, state: StateDirectory, socket: Stri
                 : "\(error)",
             code: denied ? .noPermission : .unavailable)
     }
+}
+
+extension ControlResponse {
+    /// The exit code of a refusal: 77 when the caller may not ask this of wfd, else 1.
+    var exitCode: WfctlExit { error == .permissionDenied ? .noPermission : .failed }
 }

@@ -21,8 +21,7 @@ struct Reload: ParsableCommand {
     var json = false
 
     func run() throws {
-        let response = try sendToDaemon(
-            ControlRequest(command: "reload"), state: options.directory, socket: daemon.socket, timeout: .seconds(90))
+        let response = try sendToDaemon(.reload, state: options.directory, socket: daemon.socket, timeout: .seconds(90))
         if json {
             FileHandle.standardOutput.write(try ControlFraming.encode(response))
         } else if response.ok {
@@ -30,7 +29,7 @@ struct Reload: ParsableCommand {
         }
         guard response.ok else {
             throw CommandFailure(
-                description: response.message, code: response.error == "permission_denied" ? .noPermission : .failed)
+                description: response.message, code: response.exitCode)
         }
     }
 }

@@ -85,14 +85,18 @@ struct Retry: ParsableCommand {
             }
             outputs[step] = text
         }
-        var request = ControlRequest(command: "retry", job: job.rawValue, run: target)
-        request.from = from
-        request.skip = skip.isEmpty ? nil : skip
-        request.outputs = outputs.isEmpty ? nil : outputs
-        let response = try sendToDaemon(request, state: state, socket: daemon.socket, timeout: .seconds(60))
+        let steps = try ([from].compactMap { $0 } + skip).map { name in
+            guard let id = StepID(name) else { throw ValidationError("'\(name)' is not a step id: \(StepID.rule)") }
+            return id
+        }
+        let texts = outputs.compactMap { name, text in StepID(name).map { ($0, text) } }
+        let command = ControlCommand.retry(
+            job, runID, from: from == nil ? nil : steps.first, skip: Array(steps.dropFirst(from == nil ? 0 : 1)),
+            outputs: Dictionary(texts, uniquingKeysWith: { first, _ in first }))
+        let response = try sendToDaemon(command, state: state, socket: daemon.socket, timeout: .seconds(60))
         guard response.ok else {
             throw CommandFailure(
-                description: response.message, code: response.error == "permission_denied" ? .noPermission : .failed)
+                description: response.message, code: response.exitCode)
         }
         if !json { print(response.message) }
         var result = Run.Output(job: job.rawValue, run: target, state: RunState.running.rawValue, error: nil)

@@ -58,20 +58,18 @@ struct Run: ParsableCommand {
 
     func run() throws {
         let state = options.directory
-        var request = ControlRequest(command: "run", job: job)
-        if !params.isEmpty {
-            var values: [String: String] = [:]
-            for param in params {
-                let name = String(param.prefix { $0 != "=" })
-                guard values[name] == nil else { throw ValidationError("--param \(name) is given twice") }
-                values[name] = String(param.dropFirst(name.count + 1))
-            }
-            request.params = values
+        guard let jobID = JobID(job) else { throw ValidationError("'\(job)' is not a job id: \(JobID.rule)") }
+        var values: [String: String] = [:]
+        for param in params {
+            let name = String(param.prefix { $0 != "=" })
+            guard values[name] == nil else { throw ValidationError("--param \(name) is given twice") }
+            values[name] = String(param.dropFirst(name.count + 1))
         }
-        let response = try sendToDaemon(request, state: state, socket: daemon.socket, timeout: .seconds(60))
-        guard response.ok, let runName = response.run, let runID = RunID(runName), let jobID = JobID(job) else {
+        let response = try sendToDaemon(
+            .run(jobID, params: values), state: state, socket: daemon.socket, timeout: .seconds(60))
+        guard response.ok, let runName = response.run, let runID = RunID(runName) else {
             throw CommandFailure(
-                description: response.message, code: response.error == "permission_denied" ? .noPermission : .failed)
+                description: response.message, code: response.exitCode)
         }
         var output = Output(job: job, run: runName, state: "running", error: nil)
         if wait {

@@ -102,9 +102,7 @@ extension Status {
         guard FileLock.probe(directory.daemonLock) == .held,
             let info = try? RecordFile.read(DaemonInfo.self, from: directory.daemonInfo)
         else { return nil }
-        var request = ControlRequest(command: "status")
-        request.format = json ? "json" : "text"
-        request.colour = json ? nil : StatusTable.wantsColour()
+        let request = ControlRequest(.status(json ? .json : .table(colour: StatusTable.wantsColour())))
         guard let response = try? ControlSocket.exchange(request, at: info.socket, timeout: .seconds(30)),
             response.ok
         else { return nil }

@@ -82,9 +82,8 @@ final class ControlServer: Service, Sendable {
             }
             guard admitted else {
                 let busy = ControlResponse(
-                    ok: false,
-                    message: "wfd is serving \(Self.maximumConnections) control connections already; try again",
-                    error: "busy")
+                    ControlRefusal(
+                        .busy, "wfd is serving \(Self.maximumConnections) control connections already; try again"))
                 if let data = try? ControlFraming.encode(busy) { try? ControlSocket.writeAll(connection, data) }
                 close(connection)
                 continue
@@ -113,151 +112,110 @@ final class ControlServer: Service, Sendable {
         let request: ControlRequest
         do {
             guard let line = try ControlSocket.readLine(connection, timeout: .seconds(5)) else {
-                return ControlResponse(ok: false, message: "empty request", error: "bad_request")
+                return ControlResponse(ControlRefusal(.badRequest, "empty request"))
             }
             request = try ControlFraming.decode(ControlRequest.self, from: line)
         } catch {
-            return ControlResponse(ok: false, message: "unreadable request: \(error)", error: "bad_request")
+            return ControlResponse(ControlRefusal(.badRequest, "unreadable request: \(error)"))
         }
         // Read first, then refuse: the client gets an answer rather than a broken pipe.
         guard let peer = ControlSocket.peer(of: connection) else {
             return ControlResponse(
-                ok: false, message: "permission denied: the caller's credentials cannot be read",
-                error: "permission_denied")
+                ControlRefusal(.permissionDenied, "permission denied: the caller's credentials cannot be read"))
         }
         if let refusal = policy.refusal(uid: peer.uid, gid: peer.gid, groups: peer.groups) {
             logger.warning(
                 "refused control command '\(request.command)' from uid \(peer.uid), pid \(peer.pid): \(refusal)")
-            return ControlResponse(ok: false, message: "permission denied: \(refusal)", error: "permission_denied")
+            return ControlResponse(ControlRefusal(.permissionDenied, "permission denied: \(refusal)"))
         }
-        switch request.command {
-        case "ping":
-            return ControlResponse(ok: true, message: "pong")
-        case "status":
-            let (response, text) = status(request)
-            body = text.map { Data($0.utf8) }
-            return response
-        case "reload":
-            switch Self.answer(within: 60, { scheduler.reload(done: $0) }) {
-            case .reloaded(let summary)?: return ControlResponse(ok: true, message: summary)
-            case .refused(let reason)?: return ControlResponse(ok: false, message: reason, error: "failed")
-            case nil:
-                return ControlResponse(ok: false, message: "the reload did not finish within 60 s", error: "failed")
-            }
-        case "cancel":
-            guard let name = request.run, let run = RunID(name) else {
-                return ControlResponse(ok: false, message: "cancel needs a run id", error: "bad_request")
-            }
-            let reason = "cancelled with wfctl by uid \(peer.uid)"
-            guard let active = Self.answer(within: 30, { scheduler.cancelRun(run, reason: reason, done: $0) }) else {
-                return ControlResponse(ok: false, message: "wfd did not answer within 30 s", error: "failed")
-            }
-            return active
-                ? ControlResponse(ok: true, message: "cancelling run \(run)", run: run.rawValue)
-                : ControlResponse(ok: false, message: "run \(run) is not active", error: "not_active")
-        case "run":
-            guard let name = request.job, let job = JobID(name) else {
-                return ControlResponse(ok: false, message: "run needs a job id", error: "bad_request")
-            }
-            return respond(to: { scheduler.runNow(job, params: request.params ?? [:], done: $0) }) { run in
-                "started run \(run) of \(job)"
-            }
-        case "retry":
-            guard let jobName = request.job, let job = JobID(jobName), let runName = request.run,
-                let run = RunID(runName)
-            else {
-                return ControlResponse(ok: false, message: "retry needs a job id and a run id", error: "bad_request")
-            }
-            var retry = RetryRequest(from: nil)
-            if let name = request.from {
-                guard let step = StepID(name) else {
-                    return ControlResponse(ok: false, message: "'\(name)' is not a step id", error: "bad_request")
-                }
-                retry.from = step
-            }
-            var outputs: [StepID: Data] = [:]
-            for name in request.skip ?? [] {
-                guard let step = StepID(name) else {
-                    return ControlResponse(ok: false, message: "'\(name)' is not a step id", error: "bad_request")
-                }
-                retry.skip[step] = .some(nil)
-            }
-            for (name, text) in request.outputs ?? [:] {
-                guard let step = StepID(name) else {
-                    return ControlResponse(ok: false, message: "'\(name)' is not a step id", error: "bad_request")
-                }
-                outputs[step] = Data(text.utf8)
-            }
-            let what = retry.from.map { "from step '\($0)'" } ?? "from its failed steps"
-            return respond(to: {
-                scheduler.retryRun(run, of: job, request: retry, outputs: outputs, by: "uid \(peer.uid)", done: $0)
-            }) { run in "retrying run \(run) of \(job) \(what)" }
-        case "approve", "reject":
-            return decide(request, approved: request.command == "approve", peer: peer)
-        default:
-            return ControlResponse(ok: false, message: "unknown command '\(request.command)'", error: "unknown_command")
+        switch request.decoded() {
+        case .failure(let refusal): return ControlResponse(refusal)
+        case .success(let command): return answer(command, peer: peer, body: &body)
         }
     }
 
-    /// `status`: the table `wfctl status` prints (`format` `text`, coloured when `colour`), or its
-    /// JSON (`format` `json`), built from the scheduler's memory.
-    private func status(_ request: ControlRequest) -> (ControlResponse, body: String?) {
+    private func answer(_ command: ControlCommand, peer: ControlSocket.Peer, body: inout Data?) -> ControlResponse {
+        switch command {
+        case .ping:
+            return ControlResponse(ok: true, message: "pong")
+        case .status(let format):
+            let (response, text) = status(format)
+            body = text.map { Data($0.utf8) }
+            return response
+        case .reload:
+            switch Self.answer(within: 60, { scheduler.reload(done: $0) }) {
+            case .reloaded(let summary)?: return ControlResponse(ok: true, message: summary)
+            case .refused(let reason)?: return ControlResponse(ControlRefusal(.failed, reason))
+            case nil: return ControlResponse(ControlRefusal(.failed, "the reload did not finish within 60 s"))
+            }
+        case .cancel(let run):
+            let reason = "cancelled with wfctl by uid \(peer.uid)"
+            guard let active = Self.answer(within: 30, { scheduler.cancelRun(run, reason: reason, done: $0) }) else {
+                return Self.noAnswer
+            }
+            return active
+                ? ControlResponse(ok: true, message: "cancelling run \(run)", run: run.rawValue)
+                : ControlResponse(ControlRefusal(.notActive, "run \(run) is not active"))
+        case .run(let job, let params):
+            return respond(to: { scheduler.runNow(job, params: params, done: $0) }) { run in
+                "started run \(run) of \(job)"
+            }
+        case .retry(let job, let run, let from, let skip, let texts):
+            var retry = RetryRequest(from: from)
+            for step in skip { retry.skip[step] = .some(nil) }
+            let outputs = texts.mapValues { Data($0.utf8) }
+            let what = from.map { "from step '\($0)'" } ?? "from its failed steps"
+            return respond(to: {
+                scheduler.retryRun(run, of: job, request: retry, outputs: outputs, by: "uid \(peer.uid)", done: $0)
+            }) { run in "retrying run \(run) of \(job) \(what)" }
+        case .decide(let decision):
+            return decide(decision, peer: peer)
+        }
+    }
+
+    static let noAnswer = ControlResponse(ControlRefusal(.failed, "wfd did not answer within 30 s"))
+
+    /// `status`: the table `wfctl status` prints (coloured or not), or its JSON, built from the
+    /// scheduler's memory.
+    private func status(_ format: ControlCommand.StatusFormat) -> (ControlResponse, body: String?) {
         guard let snapshot = Self.answer(within: 30, { scheduler.snapshot(done: $0) }) else {
-            return (ControlResponse(ok: false, message: "wfd did not answer within 30 s", error: "failed"), nil)
+            return (Self.noAnswer, nil)
         }
         let now = Date()
         let report = StatusAnswer.report(snapshot, state: scheduler.configuration.state, daemon: daemon, now: now)
-        switch request.format ?? "text" {
-        case "text":
-            return (
-                ControlResponse(ok: true, message: ""),
-                StatusTable.render(report, now: now, colour: request.colour ?? false)
-            )
-        case "json":
+        switch format {
+        case .table(let colour):
+            return (ControlResponse(ok: true, message: ""), StatusTable.render(report, now: now, colour: colour))
+        case .json:
             guard let data = try? RecordJSON.encode(report) else {
-                return (ControlResponse(ok: false, message: "cannot encode the status", error: "failed"), nil)
+                return (ControlResponse(ControlRefusal(.failed, "cannot encode the status")), nil)
             }
             return (ControlResponse(ok: true, message: ""), String(decoding: data, as: UTF8.self))
-        default:
-            return (
-                ControlResponse(ok: false, message: "status format must be text or json", error: "bad_request"), nil
-            )
         }
     }
 
     /// `approve` and `reject`: the decision names who took it (the peer's uid and user name).
-    private func decide(_ request: ControlRequest, approved: Bool, peer: ControlSocket.Peer) -> ControlResponse {
-        guard let runName = request.run, let run = RunID(runName), let stepName = request.step,
-            let step = StepID(stepName)
-        else {
-            return ControlResponse(
-                ok: false, message: "\(request.command) needs a run id and a step id", error: "bad_request")
-        }
+    private func decide(_ request: ControlCommand.Decision, peer: ControlSocket.Peer) -> ControlResponse {
         var input: JSONValue?
         if let text = request.input {
             guard let value = JSONValue.parse(Data(text.utf8)) else {
-                return ControlResponse(
-                    ok: false, message: "--input is not JSON: \(text.prefix(80))", error: "bad_request")
+                return ControlResponse(ControlRefusal(.badRequest, "--input is not JSON: \(text.prefix(80))"))
             }
             input = value
         }
         let name = ControlPolicy.userName(of: peer.uid).map { " (\($0))" } ?? ""
         let decision = Decision(
-            approved: approved, by: "uid \(peer.uid)\(name)", uid: peer.uid, at: Date(), comment: request.comment,
-            input: input)
-        let slot = request.item
+            approved: request.approve, by: "uid \(peer.uid)\(name)", uid: peer.uid, at: Date(),
+            comment: request.comment, input: input)
+        let (run, step) = (request.run, request.step)
         let answered: String?? = Self.answer(within: 30) { reply in
-            scheduler.decide(run, DecisionRequest(step: step, item: slot, decision: decision, reply: reply))
+            scheduler.decide(run, DecisionRequest(step: step, item: request.item, decision: decision, reply: reply))
         }
-        guard let result = answered else {
-            return ControlResponse(ok: false, message: "wfd did not answer within 30 s", error: "failed")
-        }
-        if let refusal = result {
-            return ControlResponse(ok: false, message: refusal, error: "refused")
-        }
+        guard let result = answered else { return Self.noAnswer }
+        if let refusal = result { return ControlResponse(ControlRefusal(.refused, refusal)) }
         let item = request.item.map { " item \($0)" } ?? ""
         return ControlResponse(
-            ok: true, message: "\(approved ? "approved" : "rejected") step '\(step)'\(item) of run \(run)",
+            ok: true, message: "\(request.approve ? "approved" : "rejected") step '\(step)'\(item) of run \(run)",
             run: run.rawValue)
     }
 
@@ -281,12 +239,22 @@ final class ControlServer: Service, Sendable {
         to send: (@escaping @Sendable (Result<RunID, Scheduler.ManualRunRefusal>) -> Void) -> Void,
         success: (RunID) -> String
     ) -> ControlResponse {
-        guard let result = Self.answer(within: 30, send) else {
-            return ControlResponse(ok: false, message: "wfd did not answer within 30 s", error: "failed")
-        }
+        guard let result = Self.answer(within: 30, send) else { return Self.noAnswer }
         switch result {
         case .success(let run): return ControlResponse(ok: true, message: success(run), run: run.rawValue)
-        case .failure(let refusal): return ControlResponse(ok: false, message: refusal.message, error: refusal.code)
+        case .failure(let refusal): return ControlResponse(ControlRefusal(Self.code(refusal.code), refusal.message))
+        }
+    }
+
+    /// The wire's code for the scheduler's refusal.
+    private static func code(_ code: Scheduler.ManualRunRefusal.Code) -> ControlError {
+        switch code {
+        case .noSuchJob: .noSuchJob
+        case .noSuchRun: .noSuchRun
+        case .notRetryable: .notRetryable
+        case .badRequest: .badRequest
+        case .busy: .busy
+        case .failed: .failed
         }
     }
 }

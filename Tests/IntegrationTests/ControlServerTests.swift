@@ -57,10 +57,10 @@ import WorkflowTesting
         #expect(await eventually { silent[32...].allSatisfy(hasAnswer) })
         for fd in silent[32...] {
             let refused = try #require(try answer(fd))
-            #expect(refused.error == "busy" && refused.message.contains("try again"), "\(refused)")
+            #expect(refused.error == .busy && refused.message.contains("try again"), "\(refused)")
         }
         // The first 32 were admitted: answered only once their 5 s to send a request are over.
-        for fd in silent[..<32] where hasAnswer(fd) { #expect(try answer(fd)?.error != "busy") }
+        for fd in silent[..<32] where hasAnswer(fd) { #expect(try answer(fd)?.error != .busy) }
         silent.forEach { close($0) }
         silent = []
         #expect(

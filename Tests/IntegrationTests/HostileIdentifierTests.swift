@@ -88,17 +88,17 @@ import WorkflowTesting
             output.outputs = [name: "{}"]
             for request in requests + [from, skip, output] {
                 let answer = try ask(request)
-                #expect(!answer.ok && answer.error == "bad_request", "\(request): \(answer)")
+                #expect(!answer.ok && answer.error == .badRequest, "\(request): \(answer)")
             }
         }
-        #expect(try ask(ControlRequest(command: "no such command")).error == "unknown_command")
+        #expect(try ask(ControlRequest(command: "no such command")).error == .unknownCommand)
 
         // A request longer than the 4 MiB a line may have is refused, not buffered without end:
         // a ping that would be answered "pong" (or the connection is closed on the writer).
         var huge = ControlRequest(command: "ping")
         huge.comment = String(repeating: "x", count: ControlFraming.maximumLine + 1)
         if let answer = try? ask(huge) {
-            #expect(!answer.ok && answer.error == "bad_request" && answer.message.contains("longer than"), "\(answer)")
+            #expect(!answer.ok && answer.error == .badRequest && answer.message.contains("longer than"), "\(answer)")
         }
 
         #expect(try ask(ControlRequest(command: "ping")).ok, "wfd still answers")

@@ -110,7 +110,7 @@ import WorkflowTesting
             Issue.record("no refusal")
             return
         }
-        #expect(refusal.code == "no_such_job")
+        #expect(refusal.code == .noSuchJob)
         #expect(refusal.message.contains("jobs: tick"), "\(refusal.message)")
     }
 
@@ -154,14 +154,14 @@ import WorkflowTesting
     @Test func aRetryOfAJobWithAnActiveRunIsRefusedAsBusy() throws {
         let run = RunID.make(at: t0, suffix: 1)
         var state = try state(everyMinute, active: [tick: .init(run: run)])
-        let answer = Locked<String?>(nil)
+        let answer = Locked<ManualRunRefusal.Code?>(nil)
         let order = RetryOrder(
             job: tick, run: RunID.make(at: t0 - 60, suffix: 3), request: RetryRequest(), outputs: [:], by: "test",
             done: { if case .failure(let refusal) = $0 { answer.withLock { $0 = refusal.code } } })
         let actions = state.handle(.retryRun(order), now: t0)
         #expect(!actions.contains { if case .retry = $0 { true } else { false } })
         replies(actions)
-        #expect(answer.withLock { $0 } == "busy")
+        #expect(answer.withLock { $0 } == .busy)
     }
 
     @Test func theClockBeingSetReplansAndARetentionPassIsDueHourly() throws {

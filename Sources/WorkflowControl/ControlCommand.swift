@@ -1,0 +1,168 @@
+import Foundation
+import JobFormat
+
+/// What `wfctl` asks of wfd, typed. On the wire it travels as a ``ControlRequest`` (the JSON
+/// object `wfctl` has always sent): ``ControlRequest/init(_:)`` writes one, and
+/// ``ControlRequest/decoded()`` reads one back, refusing what does not fit with the reason.
+public enum ControlCommand: Sendable, Equatable {
+    case ping
+    /// The status from wfd's memory: the table (coloured or not) or its JSON.
+    case status(StatusFormat)
+    /// Re-read jobs.d and answer once the new jobs are in effect.
+    case reload
+    /// Start a run of the job now, with these parameter values.
+    case run(JobID, params: [String: String])
+    case cancel(RunID)
+    /// Run an ended run again: its failed steps and what follows them, or from `from`; `skip`
+    /// are recorded as done by hand, with `outputs` (text, by step) as their outputs.
+    case retry(JobID, RunID, from: StepID?, skip: [StepID], outputs: [StepID: String])
+    /// Approve or reject a waiting step (item `item` of a `for_each` step).
+    case decide(Decision)
+
+    public enum StatusFormat: Sendable, Equatable {
+        case table(colour: Bool)
+        case json
+    }
+
+    public struct Decision: Sendable, Equatable {
+        public var approve: Bool
+        public var run: RunID
+        public var step: StepID
+        public var item: Int?
+        /// The data the approval asks for, as JSON text.
+        public var input: String?
+        /// Why, in the approver's words.
+        public var comment: String?
+
+        public init(
+            approve: Bool, run: RunID, step: StepID, item: Int? = nil, input: String? = nil, comment: String? = nil
+        ) {
+            self.approve = approve
+            self.run = run
+            self.step = step
+            self.item = item
+            self.input = input
+            self.comment = comment
+        }
+    }
+}
+
+/// Why wfd did not do what it was asked: stored as its raw string in ``ControlResponse/error``.
+public enum ControlError: String, Sendable, Codable, CaseIterable {
+    case permissionDenied = "permission_denied"
+    case unknownCommand = "unknown_command"
+    case badRequest = "bad_request"
+    case failed
+    case noSuchJob = "no_such_job"
+    case noSuchRun = "no_such_run"
+    case notRetryable = "not_retryable"
+    case notActive = "not_active"
+    case busy
+    /// A decision the run refused (the step does not wait, the input does not fit its schema, …).
+    case refused
+
+    /// A code this wfctl does not know (a newer wfd's) reads as `failed`.
+    public init(from decoder: any Decoder) throws {
+        self = ControlError(rawValue: try decoder.singleValueContainer().decode(String.self)) ?? .failed
+    }
+}
+
+/// A request that cannot be carried out as sent, and why.
+public struct ControlRefusal: Error, Sendable, Equatable {
+    public let code: ControlError
+    public let message: String
+
+    public init(_ code: ControlError, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+}
+
+extension ControlRequest {
+    /// The request that carries `command`.
+    public init(_ command: ControlCommand) {
+        switch command {
+        case .ping: self.init(command: "ping")
+        case .reload: self.init(command: "reload")
+        case .status(let format):
+            self.init(command: "status")
+            switch format {
+            case .table(let colour):
+                self.format = "text"
+                self.colour = colour
+            case .json: self.format = "json"
+            }
+        case .run(let job, let params):
+            self.init(command: "run", job: job.rawValue)
+            self.params = params.isEmpty ? nil : params
+        case .cancel(let run): self.init(command: "cancel", run: run.rawValue)
+        case .retry(let job, let run, let from, let skip, let outputs):
+            self.init(command: "retry", job: job.rawValue, run: run.rawValue)
+            self.from = from?.rawValue
+            self.skip = skip.isEmpty ? nil : skip.map(\.rawValue)
+            self.outputs = outputs.isEmpty ? nil : Dictionary(uniqueKeysWithValues: outputs.map { ($0.rawValue, $1) })
+        case .decide(let decision):
+            self.init(command: decision.approve ? "approve" : "reject", run: decision.run.rawValue)
+            step = decision.step.rawValue
+            item = decision.item
+            input = decision.input
+            comment = decision.comment
+        }
+    }
+
+    /// The command this request carries, or why it is not one.
+    public func decoded() -> Result<ControlCommand, ControlRefusal> {
+        func bad(_ message: String) -> Result<ControlCommand, ControlRefusal> {
+            .failure(ControlRefusal(.badRequest, message))
+        }
+        switch command {
+        case "ping": return .success(.ping)
+        case "reload": return .success(.reload)
+        case "status":
+            switch format ?? "text" {
+            case "text": return .success(.status(.table(colour: colour ?? false)))
+            case "json": return .success(.status(.json))
+            default: return bad("status format must be text or json")
+            }
+        case "run":
+            guard let name = job, let job = JobID(name) else { return bad("run needs a job id") }
+            return .success(.run(job, params: params ?? [:]))
+        case "cancel":
+            guard let name = run, let run = RunID(name) else { return bad("cancel needs a run id") }
+            return .success(.cancel(run))
+        case "retry":
+            guard let jobName = job, let job = JobID(jobName), let runName = run, let run = RunID(runName) else {
+                return bad("retry needs a job id and a run id")
+            }
+            if let bad = ([from].compactMap { $0 } + (skip ?? []) + (outputs ?? [:]).keys.sorted()).first(where: {
+                StepID($0) == nil
+            }) {
+                return .failure(ControlRefusal(.badRequest, "'\(bad)' is not a step id"))
+            }
+            let skipped = (skip ?? []).compactMap(StepID.init)
+            let texts = (outputs ?? [:]).compactMap { name, text in StepID(name).map { ($0, text) } }
+            return .success(
+                .retry(
+                    job, run, from: from.flatMap(StepID.init), skip: skipped,
+                    outputs: Dictionary(texts, uniquingKeysWith: { first, _ in first })))
+        case "approve", "reject":
+            guard let runName = run, let run = RunID(runName), let stepName = step, let step = StepID(stepName) else {
+                return bad("\(command) needs a run id and a step id")
+            }
+            return .success(
+                .decide(
+                    .init(
+                        approve: command == "approve", run: run, step: step, item: item, input: input,
+                        comment: comment)))
+        default:
+            return .failure(ControlRefusal(.unknownCommand, "unknown command '\(command)'"))
+        }
+    }
+}
+
+extension ControlResponse {
+    /// A refusal: not done, for `refusal.code`.
+    public init(_ refusal: ControlRefusal) {
+        self.init(ok: false, message: refusal.message, error: refusal.code)
+    }
+}
