@@ -54,24 +54,23 @@ final class BusConnection: @unchecked Sendable {
     }
 
     /// Starts the thread, which connects and subscribes; returns once it has, or why it could not.
-    func start() throws(UnitError) {
-        let opened = DispatchSemaphore(value: 0)
-        let outcome = Locked<UnitError?>(nil)
-        let thread = Thread { [self] in
-            let failure = open(address: address)
-            outcome.withLock { $0 = failure }
-            opened.signal()
-            guard failure == nil else {  // nobody will use this connection: the thread ends
-                if let bus { sd_bus_flush_close_unref(bus) }
-                bus = nil
-                return
+    /// The caller's task is suspended meanwhile, never its thread.
+    func start() async throws(UnitError) {
+        let failure: UnitError? = await withCheckedContinuation { opened in
+            let thread = Thread { [self] in
+                let failure = open(address: address)
+                opened.resume(returning: failure)
+                guard failure == nil else {  // nobody will use this connection: the thread ends
+                    if let bus { sd_bus_flush_close_unref(bus) }
+                    bus = nil
+                    return
+                }
+                loop()
             }
-            loop()
+            thread.name = "wfd-systemd-bus"
+            thread.start()
         }
-        thread.name = "wfd-systemd-bus"
-        thread.start()
-        opened.wait()
-        if let failure = outcome.withLock({ $0 }) { throw failure }
+        if let failure { throw failure }
     }
 
     /// Whether systemd answers at `address` (nil: the system bus), for choosing an executor.

@@ -28,11 +28,11 @@ public final class SystemdBus: UnitManager, BusConnectionDelegate, @unchecked Se
 
     /// Connects to systemd at `address` (nil: the system bus; see ``preferredAddress(environment:)``)
     /// and subscribes to its signals.
-    public static func connect(address: String? = nil, logger: Logger? = nil) throws(UnitError) -> SystemdBus {
+    public static func connect(address: String? = nil, logger: Logger? = nil) async throws(UnitError) -> SystemdBus {
         let connection = try BusConnection(address: address, logger: logger)
         let manager = SystemdBus(connection: connection)
         connection.delegate = manager
-        try connection.start()
+        try await connection.start()
         return manager
     }
 

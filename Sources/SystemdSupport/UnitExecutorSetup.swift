@@ -25,14 +25,14 @@ public enum UnitExecutorSetup {
     /// had (with `--executor unit` it must be), else the process executor alone.
     public static func make(
         choice: Choice, environment: [String: String], gracePeriod: Duration, logger: Logger? = nil
-    ) -> Result<StepExecutors, UnitError> {
+    ) async -> Result<StepExecutors, UnitError> {
         let process = ShellExecutor(gracePeriod: gracePeriod)
         if let obstacle = obstacle(choice: choice, environment: environment) {
             if choice == .unit { return .failure(UnitError(name: "", message: obstacle)) }
             return .success(StepExecutors(process: process, unit: nil, preferred: .process, unitUnavailable: obstacle))
         }
         do {
-            let bus = try SystemdBus.connect(
+            let bus = try await SystemdBus.connect(
                 address: SystemdBus.preferredAddress(environment: environment), logger: logger)
             let runtime = environment["RUNTIME_DIRECTORY"]?.split(separator: ":").first.map(String.init) ?? "/run/wfd"
             let unit = UnitExecutor(

@@ -167,7 +167,7 @@ struct Wfd: AsyncParsableCommand {
             daemonEnvironment: environment, retention: Retention(keepRuns: keepRuns, keepDays: keepDays))
         configuration.prices = Self.loadPrices(flag: prices, environment: environment, logger: logger)
         let executors: StepExecutors
-        switch UnitExecutorSetup.make(
+        switch await UnitExecutorSetup.make(
             choice: executor, environment: environment, gracePeriod: .seconds(stopGrace), logger: logger)
         {
         case .success(let made): executors = made
