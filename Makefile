@@ -46,6 +46,7 @@ run: build
 	.build/debug/wfd --jobs ./jobs.d --state ./state --prices ./config/prices.yaml --log-target stderr
 
 test: build
+	python3 scripts/module-graph.py --check > /dev/null
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
