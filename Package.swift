@@ -2,6 +2,8 @@
 import PackageDescription
 
 let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+/// The job format and the run model with what their types come with: what most targets use.
+let model: [Target.Dependency] = ["JSONSchemaKit", "JobFormat", "RunModel", "Schedules"]
 
 let package = Package(
     name: "wfd",
@@ -37,7 +39,8 @@ let package = Package(
             dependencies: ["JSONSchemaKit", "RuntimeSupport", "Schedules", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
-        // The run model: runs' and steps' records, the state machine and its effects, evaluation of a job's templates and conditions against a run.
+        // The run model: runs' and steps' records, the state machine and its effects, and a job's
+        // templates and conditions evaluated against a run.
         .target(
             name: "RunModel",
             dependencies: ["JSONSchemaKit", "JobFormat", "Schedules"],
@@ -50,9 +53,8 @@ let package = Package(
         ),
         .target(
             name: "WorkflowEngine",
-            dependencies: [
-                "CLinux", "CSpawn", "JSONSchemaKit", "JobFormat", "RunModel", "RuntimeSupport", "Schedules",
-                "WorkflowStore", .product(name: "Logging", package: "swift-log"),
+            dependencies: model + [
+                "CLinux", "CSpawn", "RuntimeSupport", "WorkflowStore", .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
@@ -74,7 +76,7 @@ let package = Package(
         // What wfctl shows from the state directory (and wfd from memory): status, why, stats, fsck.
         .target(
             name: "WorkflowReports",
-            dependencies: ["JSONSchemaKit", "JobFormat", "RunModel", "RuntimeSupport", "Schedules", "WorkflowStore"],
+            dependencies: model + ["RuntimeSupport", "WorkflowStore"],
             swiftSettings: strict
         ),
         .target(
@@ -99,16 +101,16 @@ let package = Package(
         ),
         .executableTarget(
             name: "wfctl",
-            dependencies: [
-                "JSONSchemaKit", "JobFormat", "RunModel", "Schedules", "WorkflowControl", "WorkflowReports",
-                "WorkflowStore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            dependencies: model + [
+                "WorkflowControl", "WorkflowReports", "WorkflowStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),
         // Fuzz targets (make fuzz) and the replay of their corpus (make test).
         .target(
             name: "WorkflowFuzzing",
-            dependencies: ["JSONSchemaKit", "JobFormat", "RunModel", "Schedules"],
+            dependencies: model,
             swiftSettings: strict
         ),
         .executableTarget(
@@ -123,22 +125,21 @@ let package = Package(
         ),
         .testTarget(
             name: "WorkflowCoreTests",
-            dependencies: [
-                "JSONSchemaKit", "JobFormat", "RunModel", "RuntimeSupport", "Schedules", "WorkflowFuzzing",
-                "WorkflowTesting", .product(name: "Yams", package: "Yams"),
+            dependencies: model + [
+                "RuntimeSupport", "WorkflowFuzzing", "WorkflowTesting", .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strict
         ),
         .testTarget(
             name: "WorkflowStoreTests",
-            dependencies: ["JSONSchemaKit", "JobFormat", "RunModel", "Schedules", "WorkflowStore", "WorkflowTesting"],
+            dependencies: model + ["WorkflowStore", "WorkflowTesting"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "WorkflowEngineTests",
-            dependencies: [
-                "JSONSchemaKit", "JobFormat", "RunModel", "RuntimeSupport", "Schedules", "WorkflowEngine",
-                "WorkflowStore", "WorkflowTesting", .product(name: "Logging", package: "swift-log"),
+            dependencies: model + [
+                "RuntimeSupport", "WorkflowEngine", "WorkflowStore", "WorkflowTesting",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
@@ -157,10 +158,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: [
-                "JSONSchemaKit", "JobFormat", "RunModel", "Schedules", "WorkflowControl", "WorkflowReports",
-                "WorkflowStore", "WorkflowTesting",
-            ],
+            dependencies: model + ["WorkflowControl", "WorkflowReports", "WorkflowStore", "WorkflowTesting"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -28,21 +28,15 @@ public enum ControlCommand: Sendable, Equatable {
         public var approve: Bool
         public var run: RunID
         public var step: StepID
+        /// For a `for_each` step: the item's position.
         public var item: Int?
         /// The data the approval asks for, as JSON text.
         public var input: String?
         /// Why, in the approver's words.
         public var comment: String?
 
-        public init(
-            approve: Bool, run: RunID, step: StepID, item: Int? = nil, input: String? = nil, comment: String? = nil
-        ) {
-            self.approve = approve
-            self.run = run
-            self.step = step
-            self.item = item
-            self.input = input
-            self.comment = comment
+        public init(approve: Bool, run: RunID, step: StepID) {
+            (self.approve, self.run, self.step) = (approve, run, step)
         }
     }
 }
@@ -149,11 +143,9 @@ extension ControlRequest {
             guard let runName = run, let run = RunID(runName), let stepName = step, let step = StepID(stepName) else {
                 return bad("\(command) needs a run id and a step id")
             }
-            return .success(
-                .decide(
-                    .init(
-                        approve: command == "approve", run: run, step: step, item: item, input: input,
-                        comment: comment)))
+            var decision = ControlCommand.Decision(approve: command == "approve", run: run, step: step)
+            (decision.item, decision.input, decision.comment) = (item, input, comment)
+            return .success(.decide(decision))
         default:
             return .failure(ControlRefusal(.unknownCommand, "unknown command '\(command)'"))
         }

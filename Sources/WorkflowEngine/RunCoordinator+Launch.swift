@@ -65,107 +65,29 @@ extension RunCoordinator {
         if let item = slot.item { fields[LogField.item] = String(item) }
         let stepLogger = logger.with(fields)
         // Outputs reach a `run:` step's process through its environment, never through templates.
-        lazy var values = templateValues(for: definition, snapshot: snapshot, outputs: outputs)
-        let item = record?.value
-        func failed(_ problem: TemplateProblem, in field: String) -> Launch {
-            .ended(.failure(.template, "in '\(field)': \(problem.message)", retriable: false))
-        }
-        /// `text` rendered, or which field could not be and why.
-        func render(_ text: String, _ field: String) throws(TemplateFailure) -> String {
-            switch Template.render(text, values, item: item) {
-            case .success(let value): return value
-            case .failure(let problem): throw TemplateFailure(field: field, problem: problem)
-            }
-        }
-
-        do throws(TemplateFailure) {
+        let templates = StepTemplates(
+            values: templateValues(for: definition, snapshot: snapshot, outputs: outputs), item: record?.value)
+        let secrets = StepSecrets(values: context.secrets, missing: context.missingSecrets)
+        let timeout = definition.timeout?.duration
+        do throws(LaunchProblem) {
             switch definition.kind {
             case .run(let command):
                 return launchProcess(
                     command, slot: slot, attempt: attempt, definition: definition, record: record, snapshot: snapshot,
                     outputs: outputs, context: context, logger: stepLogger, reattach: reattach)
-
             case .http(let spec):
-                var url = try render(spec.url, "http.url")
-                let idempotencyKey = try spec.idempotencyKey.map { text throws(TemplateFailure) in
-                    try render(text, "http.idempotency_key")
-                }
-                if !spec.query.isEmpty {
-                    var pairs: [String] = []
-                    for (name, text) in spec.query.sorted(by: { $0.key < $1.key }) {
-                        let value = try render(text, "http.query.\(name)")
-                        pairs.append("\(Self.percentEncoded(name))=\(Self.percentEncoded(value))")
-                    }
-                    url += (url.contains("?") ? "&" : "?") + pairs.joined(separator: "&")
-                }
-                var headers: [String: String] = [:]
-                var withSecrets = values
-                withSecrets.secrets = context.secrets
-                for (name, text) in spec.headers {
-                    switch Template.render(text, withSecrets, item: item) {
-                    case .success(let value): headers[name] = value
-                    case .failure(let problem):
-                        if case .secret(let missing)? = (try? Template(parsing: text))?.references.first(where: {
-                            if case .secret(let name) = $0 { return context.missingSecrets[name] != nil }
-                            return false
-                        }) {
-                            return .ended(
-                                .failure(.start, context.missingSecrets[missing] ?? problem.message, retriable: false))
-                        }
-                        return failed(problem, in: "http.headers.\(name)")
-                    }
-                }
-                var body: Data?
-                if let json = spec.json {
-                    switch json.rendered(values, item: item) {
-                    case .success(let value):
-                        body = Data(value.jsonText.utf8)
-                        if headers.keys.first(where: { $0.lowercased() == "content-type" }) == nil {
-                            headers["Content-Type"] = "application/json"
-                        }
-                    case .failure(let problem): return failed(problem, in: "http.json")
-                    }
-                } else if let text = spec.body {
-                    body = Data(try render(text, "http.body").utf8)
-                }
-                let limit =
-                    [spec.timeout?.duration, definition.timeout?.duration].compactMap { $0 }.min() ?? .seconds(30)
-                var call = HTTPCall(method: spec.method, url: url, headers: headers, body: body, timeout: limit)
-                call.expect = spec.expect
-                call.idempotencyKey = idempotencyKey
-                stepLogger.info("step started: \(spec.method) \(url)")
+                let call = try HTTPCall.rendered(spec, timeout: timeout, with: templates, secrets: secrets)
+                stepLogger.info("step started: \(spec.method) \(call.url)")
                 return .work(.http(call), definition, stepLogger)
-
             case .llm(let spec):
-                let prompt = try render(spec.prompt, "llm.prompt")
-                let system = try spec.system.map { text throws(TemplateFailure) in try render(text, "llm.system") }
-                var request = ModelRequest(
-                    provider: spec.provider, model: spec.model, prompt: prompt,
-                    timeout: definition.timeout?.duration ?? .seconds(300))
-                request.system = system
-                if let base = spec.baseURL { request.baseURL = try render(base, "llm.base_url") }
-                request.temperature = spec.temperature
-                request.maxTokens = spec.maxTokens ?? ModelProtocol.defaultMaxTokens
-                request.schema = spec.schema
-                request.repairAttempts = spec.repairAttempts
+                var request = try ModelRequest.rendered(spec, timeout: timeout, with: templates, secrets: secrets)
                 request.price = context.prices.price(of: spec.model)
                 request.onBudget = snapshot.spec.onBudget ?? .fail
                 request.budgetOverride = record?.budgetApproval != nil
-                if let name = spec.apiKeySecret {
-                    guard let key = context.secrets[name] else {
-                        return .ended(
-                            .failure(
-                                .start, context.missingSecrets[name] ?? "secret '\(name)' is not available",
-                                retriable: false))
-                    }
-                    request.apiKey = key
-                }
-                values.secrets = [:]
                 stepLogger.info("step started: \(spec.provider.rawValue) model \(spec.model)")
                 return .work(.model(request), definition, stepLogger)
-
             case .approval(let spec):
-                let message = context.redactor.redact(try render(spec.message, "approval.message"))
+                let message = context.redactor.redact(try templates.render(spec.message, "approval.message"))
                 let now = clock.now()
                 var result = AttemptResult(outcome: .succeeded)
                 result.wait = WaitInfo(
@@ -178,14 +100,8 @@ extension RunCoordinator {
                 return .ended(result)
             }
         } catch {
-            return failed(error.problem, in: error.field)
+            return .ended(error.result)
         }
-    }
-
-    /// A template field that could not be rendered, and why.
-    struct TemplateFailure: Error {
-        let field: String
-        let problem: TemplateProblem
     }
 
     /// A `run:` step's process.
@@ -252,12 +168,6 @@ extension RunCoordinator {
             values.outputs[record.step] = outputValue(of: record, snapshot: snapshot, outputs: outputs)
         }
         return values
-    }
-
-    static func percentEncoded(_ text: String) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
     }
 
     /// Whether an approval's timeout approves (`on_timeout: approve`) rather than rejects.

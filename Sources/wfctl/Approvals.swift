@@ -112,7 +112,9 @@ struct DecisionOptions: ParsableArguments {
         guard let runID = RunID(run), let stepID = StepID(step) else {
             throw ValidationError("'\(run)' is not a run id or '\(step)' not a step id")
         }
-        return ControlCommand.Decision(approve: approve, run: runID, step: stepID, item: item, comment: comment)
+        var decision = ControlCommand.Decision(approve: approve, run: runID, step: stepID)
+        (decision.item, decision.comment) = (item, comment)
+        return decision
     }
 
     /// Sends the decision and prints wfd's answer; throws with exit code 1 when it was refused.

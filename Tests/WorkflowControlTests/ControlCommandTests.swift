@@ -8,13 +8,15 @@ import WorkflowControl
     let run = RunID("20261129T090000.000Z-3f2a1c")!
 
     @Test func everyCommandSurvivesTheWireUnchanged() throws {
+        var approval = ControlCommand.Decision(approve: true, run: run, step: StepID("confirm")!)
+        (approval.item, approval.input, approval.comment) = (2, "{}", "ok")
         let commands: [ControlCommand] = [
             .ping, .reload, .status(.json), .status(.table(colour: true)), .status(.table(colour: false)),
             .run(JobID("nightly")!, params: [:]), .run(JobID("nightly")!, params: ["day": "mon"]), .cancel(run),
             .retry(JobID("nightly")!, run, from: nil, skip: [], outputs: [:]),
             .retry(
                 JobID("nightly")!, run, from: StepID("b")!, skip: [StepID("a")!], outputs: [StepID("a")!: "{}"]),
-            .decide(.init(approve: true, run: run, step: StepID("confirm")!, item: 2, input: "{}", comment: "ok")),
+            .decide(approval),
             .decide(.init(approve: false, run: run, step: StepID("confirm")!)),
         ]
         for command in commands {

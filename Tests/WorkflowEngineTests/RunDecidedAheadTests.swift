@@ -46,16 +46,24 @@ final class RecordingExecutor: StepExecutor {
         return snapshot?.steps.allSatisfy { $0.state == .running } == true
     }
 
+    /// A coordinator on the manual clock at `t0`, and a run of `job` prepared for `fire` (the
+    /// directory goes when the test lets go of it).
+    func ahead(_ name: String, fire: Date) throws -> (
+        TemporaryDirectory, RunCoordinator, ManualClock, RecordingExecutor, RunTransitions, PreparedRun
+    ) {
+        let (dir, clock) = (try TemporaryDirectory(name), ManualClock(now: t0))
+        let (executor, transitions) = (RecordingExecutor(), RunTransitions())
+        var coordinator = coordinator(dir, clock, executor, transitions)
+        coordinator.runIDSuffix = { 0xABCDEF }
+        return (
+            dir, coordinator, clock, executor, transitions,
+            coordinator.prepare(job: job, trigger: .schedule, scheduledFor: fire)
+        )
+    }
+
     @Test func aRunCancelledBeforeItsFireTimeLaunchesNothing() async throws {
-        let dir = try TemporaryDirectory("ahead-cancel")
-        let clock = ManualClock(now: t0)
-        let executor = RecordingExecutor()
-        let transitions = RunTransitions()
-        var made = coordinator(dir, clock, executor, transitions)
-        made.runIDSuffix = { 0xABCDEF }
-        let coordinator = made
         let fire = t0 + 0.5
-        let prepared = coordinator.prepare(job: job, trigger: .schedule, scheduledFor: fire)
+        let (dir, coordinator, clock, executor, transitions, prepared) = try ahead("ahead-cancel", fire: fire)
         #expect(prepared.snapshot.run.id.createdAt == fire, "a scheduled run's id carries its fire time")
         #expect(prepared.snapshot.run.id.rawValue == "20260101T000000.500Z-abcdef", "and the suffix it was given")
         let running = Task { await coordinator.execute(prepared, notBefore: fire) }
@@ -73,16 +81,12 @@ final class RecordingExecutor: StepExecutor {
             #expect(step.attempts.first?.startedAt == nil)
             #expect(step.attempts.first?.plannedAt == fire)
         }
+        withExtendedLifetime(dir) {}
     }
 
     @Test func aRunDecidedAheadLaunchesAtItsFireTimeAndRecordsWhenEachStepBegan() async throws {
-        let dir = try TemporaryDirectory("ahead-start")
-        let clock = ManualClock(now: t0)
-        let executor = RecordingExecutor()
-        let transitions = RunTransitions()
-        let coordinator = coordinator(dir, clock, executor, transitions)
         let fire = t0 + 0.5
-        let prepared = coordinator.prepare(job: job, trigger: .schedule, scheduledFor: fire)
+        let (dir, coordinator, clock, executor, transitions, prepared) = try ahead("ahead-start", fire: fire)
         let running = Task { await coordinator.execute(prepared, notBefore: fire) }
         #expect(await waitForIntents(transitions))
         await clock.waitForSleepers()  // the launch timer waits for the fire time
@@ -95,6 +99,7 @@ final class RecordingExecutor: StepExecutor {
             #expect(step.attempts.first?.plannedAt == fire)
             #expect(step.attempts.first?.startedAt == fire + 0.013, "lateness is one subtraction")
         }
+        withExtendedLifetime(dir) {}
     }
 
     /// A scheduler on the manual clock with one job firing every minute, run until the run for
