@@ -64,9 +64,13 @@ extension RunCoordinator {
         var fields = [LogField.step: slot.step.rawValue, LogField.attempt: String(attempt)]
         if let item = slot.item { fields[LogField.item] = String(item) }
         let stepLogger = logger.with(fields)
-        // Outputs reach a `run:` step's process through its environment, never through templates.
-        let templates = StepTemplates(
-            values: templateValues(for: definition, snapshot: snapshot, outputs: outputs), item: record?.value)
+        // Outputs reach a `run:` step's process through its environment, never through templates:
+        // the values are worked out only for the other kinds (a `run:` step late in a long run
+        // would gather every upstream output for nothing).
+        var templates: StepTemplates {
+            StepTemplates(
+                values: templateValues(for: definition, snapshot: snapshot, outputs: outputs), item: record?.value)
+        }
         let secrets = StepSecrets(values: context.secrets, missing: context.missingSecrets)
         let timeout = definition.timeout?.duration
         do throws(LaunchProblem) {
