@@ -18,6 +18,7 @@ struct RunExecution {
     let handle: RunHandle
     let logger: Logger
     let context: RunCoordinator.RunContext
+    private let writer: DurableWriter
     /// The fire time a run decided ahead of it launches its first steps at.
     let notBefore: Date?
     private(set) var snapshot: RunSnapshot
@@ -54,6 +55,7 @@ struct RunExecution {
             LogField.job: prepared.snapshot.spec.id.rawValue, LogField.runID: prepared.snapshot.run.id.rawValue,
         ])
         context = coordinator.context(for: prepared.snapshot, logger: logger)
+        writer = DurableWriter(store: coordinator.store, logger: logger)
         self.notBefore = notBefore
         outputs = RunCoordinator.OutputCache(steps: prepared.snapshot.steps)
         let handle = prepared.handle
@@ -201,7 +203,7 @@ struct RunExecution {
                 guard !effects[(position + 1)...].contains(.persistRun) else { continue }
                 let run = snapshot.run
                 let written = Locked<LatestRuns?>(nil)
-                await coordinator.persist(logger) { () throws(StoreError) in
+                _ = await writer.persist { () throws(StoreError) in
                     let latest = try store.save(run)
                     written.withLock { $0 = latest }
                 }
@@ -217,7 +219,7 @@ struct RunExecution {
                     if written.insert(id).inserted, let record = snapshot.step(id) { batch.append(record) }
                     next += 1
                 }
-                unrecorded.formUnion(await coordinator.persist(batch, logger: logger))
+                unrecorded.formUnion(await writer.persist(batch))
             case .spawn(let id, let attempt, let item):
                 let slot = Slot(step: id, item: item)
                 let recorded = !unrecorded.contains(id)
