@@ -14,7 +14,7 @@ import WorkflowStore
 /// loop then deletes for those few.
 struct RetentionPolicy: Sendable {
     /// The global default, for jobs that say nothing and for deleted jobs.
-    static let defaults = Retention(keepRuns: 1000, keepDays: 30)
+    static let defaults = Scheduler.defaultRetention
 
     /// Retention for jobs that give none (and for deleted jobs): the daemon's.
     let daemon: Retention
