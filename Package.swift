@@ -132,7 +132,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WorkflowStoreTests",
-            dependencies: model + ["WorkflowStore", "WorkflowTesting"],
+            dependencies: model + ["RuntimeSupport", "WorkflowStore", "WorkflowTesting"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -26,6 +26,8 @@ public struct StateDirectory: Sendable {
     public var daemonLock: String { "\(root)/wfd.lock" }
     /// How to reach the running wfd: its pid and control socket.
     public var daemonInfo: String { "\(root)/daemon.json" }
+    /// Which layout the directory is in (``StateFormat``).
+    public var formatFile: String { "\(root)/format.json" }
     public var jobsRoot: String { "\(root)/jobs" }
     /// A file directly in the state directory.
     public func file(_ name: String) -> String { "\(root)/\(name)" }

@@ -149,6 +149,14 @@ struct Wfd: AsyncParsableCommand {
         } catch {
             Self.fail("\(error)")
         }
+        // Under the daemon lock, before anything else reads the directory.
+        do {
+            for format in try StateFormat.prepare(stateDirectory, writtenBy: "wfd \(Self.version)") {
+                logger.notice("upgraded the state directory \(directories.state) to format \(format)")
+            }
+        } catch {
+            Self.fail("\(error)")
+        }
         var isDirectory: ObjCBool = false
         if !FileManager.default.fileExists(atPath: directories.jobs, isDirectory: &isDirectory)
             || !isDirectory.boolValue

@@ -150,6 +150,21 @@ import WorkflowTesting
         #expect(await first.process.waitForExit() == 0)
     }
 
+    /// A state directory written by a newer wfd: this one refuses to start, saying why, and
+    /// touches nothing.
+    @Test func aStateDirectoryOfANewerFormatIsRefused() async throws {
+        let dir = try TemporaryDirectory("newer-state")
+        try dir.write("jobs/idle.yaml", "schedule: '0 0 1 1 *'\nsteps: [{id: a, run: 'true'}]\n")
+        let newer = #"{"format": 99, "written_by": "wfd 9.0.0"}"#
+        try dir.write("state/format.json", newer)
+        let daemon = try start(dir)
+        #expect(await daemon.process.waitForExit(timeout: .seconds(10)) == 1)
+        #expect(daemon.process.output.contains("format 99, written by wfd 9.0.0"), "\(daemon.process.output)")
+        #expect(daemon.socket.messages.allSatisfy { !$0.contains("READY=1") })
+        #expect(try String(contentsOfFile: dir.file("state/format.json"), encoding: .utf8) == newer)
+        #expect(!FileManager.default.fileExists(atPath: dir.file("state/jobs")), "nothing was written")
+    }
+
     @Test func aBadJobFileIsReportedWithItsPositionAndTheOthersRun() async throws {
         let dir = try TemporaryDirectory("badfile")
         try dir.write("jobs/good.yaml", "schedule: '* * * * * *'\nsteps: [{id: a, run: 'echo ok'}]\n")
