@@ -111,7 +111,7 @@ public struct StateFormat: Sendable, Codable, Equatable {
 
     /// The file as wfd wrote it (sealed, and then its checksum must hold) or as a person did
     /// (plain JSON: the fix the refusal of a damaged file suggests).
-    static func read(_ path: String) throws(StoreError) -> StateFormat {
+    public static func read(_ path: String) throws(StoreError) -> StateFormat {
         let data = try RecordFile.readData(path)
         if RecordSeal.seq(of: data) != nil, let problem = RecordSeal.problem(in: data) {
             throw .corrupt(path: path, reason: problem)

@@ -44,6 +44,20 @@ struct StateOptions: ParsableArguments {
             ?? "/var/lib/wfd"
         return StateDirectory(root: path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path)
     }
+
+    /// A state directory of a newer format than this wfctl reads is refused (65), not misread.
+    func validate() throws {
+        guard let format = try? StateFormat.read(directory.formatFile), format.format > StateFormat.current else {
+            return
+        }
+        // ArgumentParser reports an error thrown here as its own (exit 1): say it as wfctl does.
+        let message =
+            "\(directory.formatFile) says the state directory is in format \(format.format), written by "
+            + "\(format.writtenBy); this wfctl reads formats up to \(StateFormat.current): use the wfctl that "
+            + "came with that wfd"
+        FileHandle.standardError.write(Data("wfctl: \(message)\n".utf8))
+        throw ExitCode(WfctlExit.badData.rawValue)
+    }
 }
 
 struct Status: ParsableCommand {

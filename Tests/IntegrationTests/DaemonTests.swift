@@ -163,6 +163,9 @@ import WorkflowTesting
         #expect(daemon.socket.messages.allSatisfy { !$0.contains("READY=1") })
         #expect(try String(contentsOfFile: dir.file("state/format.json"), encoding: .utf8) == newer)
         #expect(!FileManager.default.fileExists(atPath: dir.file("state/jobs")), "nothing was written")
+        let status = try await wfctl(["status", "--state", dir.file("state")])
+        #expect(status.status == 65, "wfctl does not misread it either: \(status.output)")
+        #expect(status.output.contains("format 99, written by wfd 9.0.0"))
     }
 
     @Test func aBadJobFileIsReportedWithItsPositionAndTheOthersRun() async throws {
