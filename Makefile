@@ -24,7 +24,7 @@ FUZZ_SCRATCH = .build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS = job-file cron calendar template schema record condition
 
-.PHONY: all deps build run test soak bench install uninstall lint clean man fuzz sanitize
+.PHONY: all deps build run test soak bench install uninstall lint clean man fuzz sanitize deb
 
 all: build
 
@@ -101,20 +101,35 @@ install:
 	$(MAKE) man
 	install -D -s -m 0755 $(RELEASE)/wfd $(DESTDIR)$(PREFIX)/bin/wfd
 	install -D -s -m 0755 $(RELEASE)/wfctl $(DESTDIR)$(PREFIX)/bin/wfctl
-	install -D -m 0644 systemd/wfd.service $(DESTDIR)$(SYSTEMD_UNIT_DIR)/wfd.service
+	install -d $(DESTDIR)$(SYSTEMD_UNIT_DIR)
+	sed 's|/usr/local|$(PREFIX)|g' systemd/wfd.service > $(DESTDIR)$(SYSTEMD_UNIT_DIR)/wfd.service
+	chmod 0644 $(DESTDIR)$(SYSTEMD_UNIT_DIR)/wfd.service
 	install -D -m 0644 systemd/wfd.slice $(DESTDIR)$(SYSTEMD_UNIT_DIR)/wfd.slice
 	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/wfd/README.md
-	install -D -m 0644 .build/plugins/GenerateManual/outputs/wfd/wfd.1 $(DESTDIR)$(PREFIX)/share/man/man1/wfd.1
-	install -D -m 0644 .build/plugins/GenerateManual/outputs/wfctl/wfctl.1 $(DESTDIR)$(PREFIX)/share/man/man1/wfctl.1
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1
+	# The generated pages hold empty lines, which roff reads as blank output lines: dropped.
+	for page in wfd wfctl; do \
+		sed '/^$$/d' .build/plugins/GenerateManual/outputs/$$page/$$page.1 > $(DESTDIR)$(PREFIX)/share/man/man1/$$page.1; \
+		chmod 0644 $(DESTDIR)$(PREFIX)/share/man/man1/$$page.1; \
+	done
 	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
 		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
-	$(RELEASE)/wfctl --generate-completion-script bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/wfctl
+	# bash-completion sources the file: the generated #!/bin/bash line is dropped.
+	$(RELEASE)/wfctl --generate-completion-script bash | sed '1{/^#!/d}' \
+		> $(DESTDIR)$(PREFIX)/share/bash-completion/completions/wfctl
 	$(RELEASE)/wfctl --generate-completion-script zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_wfctl
 	$(RELEASE)/wfctl --generate-completion-script fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/wfctl.fish
 	@[ -e $(DESTDIR)/etc/wfd/prices.yaml ] || install -D -m 0644 config/prices.yaml $(DESTDIR)/etc/wfd/prices.yaml
 	install -d -m 0750 $(DESTDIR)/etc/wfd/jobs.d $(DESTDIR)/var/lib/wfd
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 	@echo "installed; start it with: systemctl enable --now wfd"
+
+# The Debian package (debian/): wfd_<version>_amd64.deb in .build-deb/, then lintian on it.
+deb: deps
+	dpkg-buildpackage -b -us -uc
+	mkdir -p .build-deb
+	mv ../wfd_*_amd64.deb ../wfd_*_amd64.buildinfo ../wfd_*_amd64.changes .build-deb/
+	lintian --info .build-deb/wfd_*_amd64.deb
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/wfd $(DESTDIR)$(PREFIX)/bin/wfctl $(DESTDIR)$(SYSTEMD_UNIT_DIR)/wfd.service $(DESTDIR)$(SYSTEMD_UNIT_DIR)/wfd.slice
