@@ -4,6 +4,7 @@
 #   make soak   the kill -9 crash test with 1,000 kills instead of 50 (about 10 minutes)
 #   make fuzz   libFuzzer on each parser for FUZZ_SECONDS (default 60) each; make test replays the corpus
 #   make sanitize  the tests under ThreadSanitizer, then AddressSanitizer
+#   make deb    the Debian package, in .build-deb/ (make test-deb: installs, upgrades and purges it)
 
 SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 PREFIX ?= /usr/local
@@ -13,6 +14,8 @@ SYSTEMD_UNIT_DIR ?= /etc/systemd/system
 # dbus: the system bus of the test instances of systemd, over which wfd starts steps as units).
 # libcurl4-openssl-dev: the release build links Swift's runtime and Foundation statically, and with
 # them URLSession's libcurl.
+# What `make deb` needs besides: the Debian tools that build and check a package.
+DEB_PACKAGES = debhelper dpkg-dev lintian pkgconf
 APT_PACKAGES = libsystemd-dev libcurl4 libcurl4-openssl-dev pkg-config systemd util-linux procps python3 dbus
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Release binaries link Swift's runtime and Foundation statically: each wfctl command starts in
@@ -24,7 +27,7 @@ FUZZ_SCRATCH = .build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS = job-file cron calendar template schema record condition
 
-.PHONY: all deps build run test soak bench install uninstall lint clean man fuzz sanitize deb
+.PHONY: all deps build run test soak bench install uninstall lint clean man fuzz sanitize deb test-deb
 
 all: build
 
@@ -105,6 +108,8 @@ install:
 	sed 's|/usr/local|$(PREFIX)|g' systemd/wfd.service > $(DESTDIR)$(SYSTEMD_UNIT_DIR)/wfd.service
 	chmod 0644 $(DESTDIR)$(SYSTEMD_UNIT_DIR)/wfd.service
 	install -D -m 0644 systemd/wfd.slice $(DESTDIR)$(SYSTEMD_UNIT_DIR)/wfd.slice
+	# The group wfd runs in (Group=wfd): its members may read wfd's state and command it.
+	install -D -m 0644 systemd/wfd.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/wfd.conf
 	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/wfd/README.md
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1
 	# The generated pages hold empty lines, which roff reads as blank output lines: dropped.
@@ -121,23 +126,36 @@ install:
 	$(RELEASE)/wfctl --generate-completion-script fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/wfctl.fish
 	@[ -e $(DESTDIR)/etc/wfd/prices.yaml ] || install -D -m 0644 config/prices.yaml $(DESTDIR)/etc/wfd/prices.yaml
 	install -d -m 0750 $(DESTDIR)/etc/wfd/jobs.d $(DESTDIR)/var/lib/wfd
+	@if [ -z "$(DESTDIR)" ]; then systemd-sysusers $(PREFIX)/lib/sysusers.d/wfd.conf; fi
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 	@echo "installed; start it with: systemctl enable --now wfd"
 
-# The Debian package (debian/): wfd_<version>_amd64.deb in .build-deb/, then lintian on it.
+# The Debian package (debian/): wfd_<version>_amd64.deb in .build-deb/, then lintian on it (an
+# error or a warning not overridden with its reason in debian/ fails the build).
 deb: deps
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+	rm -rf .build-deb && mkdir -p .build-deb
 	dpkg-buildpackage -b -us -uc
-	mkdir -p .build-deb
 	mv ../wfd_*_amd64.deb ../wfd_*_amd64.buildinfo ../wfd_*_amd64.changes .build-deb/
-	lintian --info .build-deb/wfd_*_amd64.deb
+	lintian --info --fail-on error,warning .build-deb/wfd_*_amd64.deb
+
+# The package installed, upgraded while a step runs, removed and purged, in a systemd of its own
+# on an overlay of this machine's root (the host's /usr, /etc and /var are not touched).
+test-deb: deb
+	$(SWIFT) build --build-tests
+	WFD_TEST_DEB="$$(ls $(CURDIR)/.build-deb/wfd_*_amd64.deb)" $(SWIFT) test --skip-build --filter DebianPackageTests
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/wfd $(DESTDIR)$(PREFIX)/bin/wfctl $(DESTDIR)$(SYSTEMD_UNIT_DIR)/wfd.service $(DESTDIR)$(SYSTEMD_UNIT_DIR)/wfd.slice
 	rm -f $(DESTDIR)$(PREFIX)/share/man/man1/wfd.1 $(DESTDIR)$(PREFIX)/share/man/man1/wfctl.1
 	rm -f $(DESTDIR)$(PREFIX)/share/bash-completion/completions/wfctl $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_wfctl
-	rm -f $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/wfctl.fish
+	rm -f $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/wfctl.fish $(DESTDIR)$(PREFIX)/lib/sysusers.d/wfd.conf
 	rm -rf $(DESTDIR)$(PREFIX)/share/doc/wfd
-	@echo "left /etc/wfd and /var/lib/wfd (your jobs and history) in place"
+	@echo "left /etc/wfd and /var/lib/wfd (your jobs and history) and the group wfd in place"
 
 clean:
-	rm -rf .build $(RELEASE_SCRATCH) $(FUZZ_SCRATCH) .build-tsan .build-asan
+	rm -rf .build $(RELEASE_SCRATCH) $(FUZZ_SCRATCH) .build-tsan .build-asan .build-deb

@@ -163,7 +163,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["WorkflowTesting"],
+            dependencies: ["WorkflowControl", "WorkflowTesting"],
             swiftSettings: strict
         ),
     ]

@@ -18,8 +18,7 @@ func sendToDaemon(_ command: ControlCommand, state: StateDirectory, socket: Stri
     switch FileLock.probe(state.daemonLock) {
     case .held: break
     case .denied:
-        throw CommandFailure(
-            description: "permission denied reading \(state.root): run as root or wfd's user", code: .noPermission)
+        throw CommandFailure.permissionDenied("reading \(state.root)", state: state.root)
     case .free, .missing:
         throw CommandFailure(
             description: "wfd is not running on \(state.root): start it (systemctl start wfd), or give --state",
@@ -32,9 +31,7 @@ func sendToDaemon(_ command: ControlCommand, state: StateDirectory, socket: Stri
         do {
             path = try RecordFile.read(DaemonInfo.self, from: state.daemonInfo).socket
         } catch .system(_, _, let code) where code == EACCES || code == EPERM {
-            throw CommandFailure(
-                description: "permission denied reading \(state.daemonInfo): run as root or wfd's user",
-                code: .noPermission)
+            throw CommandFailure.permissionDenied("reading \(state.daemonInfo)", state: state.root)
         } catch {
             throw CommandFailure(description: "cannot find wfd's control socket: \(error)", code: .unavailable)
         }
@@ -42,12 +39,10 @@ func sendToDaemon(_ command: ControlCommand, state: StateDirectory, socket: Stri
     do {
         return try ControlSocket.exchange(request, at: path, timeout: timeout)
     } catch {
-        let denied = error.errno == EACCES || error.errno == EPERM
-        throw CommandFailure(
-            description: denied
-                ? "permission denied on \(path): run as root, wfd's user, or a member of its control group (default wfd)"
-                : "\(error)",
-            code: denied ? .noPermission : .unavailable)
+        if error.errno == EACCES || error.errno == EPERM {
+            throw CommandFailure.permissionDenied("on \(path)", state: state.root)
+        }
+        throw CommandFailure(description: "\(error)", code: .unavailable)
     }
 }
 

@@ -19,7 +19,7 @@ struct Wfctl: ParsableCommand {
             65 invalid data (job files, --input), 69 wfd is not running (for a command that needs \
             it), 77 permission denied. Every command has --help, and --json for scripts.
             """,
-        version: "0.1.0",
+        version: WfdVersion.current,
         subcommands: [
             Status.self, Runs.self, Show.self, Why.self, Stats.self, Logs.self, Run.self, Retry.self, Cancel.self,
             Pending.self,
@@ -143,6 +143,22 @@ struct CommandFailure: Error, CustomStringConvertible {
     let description: String
     let code: WfctlExit
 
+    /// Exit 77, saying who may: root, and the members of the state directory's group (the group
+    /// wfd runs in, `wfd` as installed), with the command that makes a user one.
+    static func permissionDenied(_ what: String, state: String) -> CommandFailure {
+        var group = "wfd"
+        var info = stat()
+        if stat(state, &info) == 0, info.st_gid != 0, let entry = getgrgid(info.st_gid),
+            let name = entry.pointee.gr_name
+        {
+            group = String(cString: name)
+        }
+        return CommandFailure(
+            description: "permission denied \(what): run as root, or as a member of the group \(group) "
+                + "(sudo usermod -aG \(group) $USER, then log in again)",
+            code: .noPermission)
+    }
+
     static func from(_ error: StoreError, state: String) -> CommandFailure {
         switch error {
         case .missing:
@@ -151,9 +167,7 @@ struct CommandFailure: Error, CustomStringConvertible {
                     + "Point wfctl at another one with --state DIR or WFD_STATE_DIR.",
                 code: .failed)
         case .system(_, _, let code) where code == EACCES || code == EPERM:
-            CommandFailure(
-                description: "permission denied reading \(state): run as root or a member of its group.",
-                code: .noPermission)
+            permissionDenied("reading \(state)", state: state)
         default:
             CommandFailure(description: "cannot read the state directory: \(error)", code: .failed)
         }

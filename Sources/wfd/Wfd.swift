@@ -16,7 +16,7 @@ import WorkflowStore
 
 @main
 struct Wfd: AsyncParsableCommand {
-    static let version = "0.1.0"
+    static let version = WfdVersion.current
 
     static let configuration = CommandConfiguration(
         commandName: "wfd",

@@ -19,14 +19,16 @@ final class SystemdSandbox: Sendable {
         self.script = script
     }
 
-    /// Boots an instance, hands it to `body`, and stops it however `body` ends.
-    static func with(_ body: (SystemdSandbox) async throws -> Void) async throws {
+    /// Boots an instance, hands it to `body`, and stops it however `body` ends. With `ownRoot` its /
+    /// is an overlay of the host's with a tmpfs on top: it may install packages, add users and
+    /// change /etc, /usr and /var without touching the host (all of it is gone when it stops).
+    static func with(ownRoot: Bool = false, _ body: (SystemdSandbox) async throws -> Void) async throws {
         guard geteuid() == 0 else {
             throw TestKitError("the end-to-end tests boot systemd in namespaces and need root: run 'sudo make test'")
         }
         let script = BuiltProducts.packageRoot + "/scripts/systemd-sandbox"
         let id = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let started = try await runProgram(script, ["start", id])
+        let started = try await runProgram(script, ["start", id] + (ownRoot ? ["--own-root"] : []))
         guard started.status == 0, let pid = Int32(started.output.trimmingCharacters(in: .whitespacesAndNewlines))
         else {
             throw TestKitError("systemd did not boot: \(started.output)")
