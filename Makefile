@@ -94,26 +94,31 @@ lint:
 release: deps
 	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(RELEASE_SCRATCH) --product wfd
 	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(RELEASE_SCRATCH) --product wfctl
+	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(RELEASE_SCRATCH) --product wfd-web
 
 # Man pages generated from the argument parsers (wfd.1, wfctl.1) into .build/plugins/GenerateManual/outputs.
 man:
 	$(SWIFT) package --allow-writing-to-package-directory generate-manual --configuration release
 
 install:
-	@[ -x $(RELEASE)/wfd ] && [ -x $(RELEASE)/wfctl ] || $(MAKE) release
+	@[ -x $(RELEASE)/wfd ] && [ -x $(RELEASE)/wfctl ] && [ -x $(RELEASE)/wfd-web ] || $(MAKE) release
 	$(MAKE) man
 	install -D -s -m 0755 $(RELEASE)/wfd $(DESTDIR)$(PREFIX)/bin/wfd
 	install -D -s -m 0755 $(RELEASE)/wfctl $(DESTDIR)$(PREFIX)/bin/wfctl
+	install -D -s -m 0755 $(RELEASE)/wfd-web $(DESTDIR)$(PREFIX)/bin/wfd-web
 	install -d $(DESTDIR)$(SYSTEMD_UNIT_DIR)
-	sed 's|/usr/local|$(PREFIX)|g' systemd/wfd.service > $(DESTDIR)$(SYSTEMD_UNIT_DIR)/wfd.service
-	chmod 0644 $(DESTDIR)$(SYSTEMD_UNIT_DIR)/wfd.service
+	for unit in wfd.service wfd-web.service wfd-web.socket; do \
+		sed 's|/usr/local|$(PREFIX)|g' systemd/$$unit > $(DESTDIR)$(SYSTEMD_UNIT_DIR)/$$unit; \
+		chmod 0644 $(DESTDIR)$(SYSTEMD_UNIT_DIR)/$$unit; \
+	done
 	install -D -m 0644 systemd/wfd.slice $(DESTDIR)$(SYSTEMD_UNIT_DIR)/wfd.slice
 	# The group wfd runs in (Group=wfd): its members may read wfd's state and command it.
 	install -D -m 0644 systemd/wfd.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/wfd.conf
 	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/wfd/README.md
+	install -m 0644 docs/*.md docs/openapi.yaml $(DESTDIR)$(PREFIX)/share/doc/wfd/
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1
 	# The generated pages hold empty lines, which roff reads as blank output lines: dropped.
-	for page in wfd wfctl; do \
+	for page in wfd wfctl wfd-web; do \
 		sed '/^$$/d' .build/plugins/GenerateManual/outputs/$$page/$$page.1 > $(DESTDIR)$(PREFIX)/share/man/man1/$$page.1; \
 		chmod 0644 $(DESTDIR)$(PREFIX)/share/man/man1/$$page.1; \
 	done
@@ -128,7 +133,7 @@ install:
 	install -d -m 0750 $(DESTDIR)/etc/wfd/jobs.d $(DESTDIR)/var/lib/wfd
 	@if [ -z "$(DESTDIR)" ]; then systemd-sysusers $(PREFIX)/lib/sysusers.d/wfd.conf; fi
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
-	@echo "installed; start it with: systemctl enable --now wfd"
+	@echo "installed; start it with: systemctl enable --now wfd wfd-web.socket"
 
 # The Debian package (debian/): wfd_<version>_amd64.deb in .build-deb/, then lintian on it (an
 # error or a warning not overridden with its reason in debian/ fails the build).
@@ -150,8 +155,10 @@ test-deb: deb
 	WFD_TEST_DEB="$$(ls $(CURDIR)/.build-deb/wfd_*_amd64.deb)" $(SWIFT) test --skip-build --filter DebianPackageTests
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/wfd $(DESTDIR)$(PREFIX)/bin/wfctl $(DESTDIR)$(SYSTEMD_UNIT_DIR)/wfd.service $(DESTDIR)$(SYSTEMD_UNIT_DIR)/wfd.slice
-	rm -f $(DESTDIR)$(PREFIX)/share/man/man1/wfd.1 $(DESTDIR)$(PREFIX)/share/man/man1/wfctl.1
+	rm -f $(DESTDIR)$(PREFIX)/bin/wfd $(DESTDIR)$(PREFIX)/bin/wfctl $(DESTDIR)$(PREFIX)/bin/wfd-web
+	rm -f $(DESTDIR)$(SYSTEMD_UNIT_DIR)/wfd.service $(DESTDIR)$(SYSTEMD_UNIT_DIR)/wfd.slice \
+		$(DESTDIR)$(SYSTEMD_UNIT_DIR)/wfd-web.service $(DESTDIR)$(SYSTEMD_UNIT_DIR)/wfd-web.socket
+	rm -f $(DESTDIR)$(PREFIX)/share/man/man1/wfd.1 $(DESTDIR)$(PREFIX)/share/man/man1/wfctl.1 $(DESTDIR)$(PREFIX)/share/man/man1/wfd-web.1
 	rm -f $(DESTDIR)$(PREFIX)/share/bash-completion/completions/wfctl $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_wfctl
 	rm -f $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/wfctl.fish $(DESTDIR)$(PREFIX)/lib/sysusers.d/wfd.conf
 	rm -rf $(DESTDIR)$(PREFIX)/share/doc/wfd

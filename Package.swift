@@ -11,12 +11,17 @@ let package = Package(
     products: [
         .executable(name: "wfd", targets: ["wfd"]),
         .executable(name: "wfctl", targets: ["wfctl"]),
+        .executable(name: "wfd-web", targets: ["wfd-web"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        // wfd-web's HTTP/1 server (HummingbirdCore: parsing, keep-alive, idle timeouts) over NIO.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         .systemLibrary(
@@ -28,23 +33,23 @@ let package = Package(
         // Starting step processes: clone(CLONE_VM|CLONE_VFORK) with a session, credentials and pipes.
         .target(name: "CSpawn"),
         // A lock and a parallel map: the runtime helpers every other target may use.
-        .target(name: "RuntimeSupport", swiftSettings: strict),
+        .target(name: "RuntimeSupport", exclude: ["README.md"], swiftSettings: strict),
         // JSON values, their parser, and a JSON Schema (2020-12) validator: nothing of wfd.
-        .target(name: "JSONSchemaKit", dependencies: ["RuntimeSupport"], swiftSettings: strict),
+        .target(name: "JSONSchemaKit", dependencies: ["RuntimeSupport"], exclude: ["README.md"], swiftSettings: strict),
         // Both schedule grammars (cron, systemd calendar events), local time and zone names.
-        .target(name: "Schedules", dependencies: ["RuntimeSupport"], swiftSettings: strict),
+        .target(name: "Schedules", dependencies: ["RuntimeSupport"], exclude: ["README.md"], swiftSettings: strict),
         // The job format: reading and validating job files, templates, conditions, the published schema.
         .target(
             name: "JobFormat",
             dependencies: ["JSONSchemaKit", "RuntimeSupport", "Schedules", .product(name: "Yams", package: "Yams")],
-            swiftSettings: strict
+            exclude: ["README.md"], swiftSettings: strict
         ),
         // The run model: runs' and steps' records, the state machine and its effects, and a job's
         // templates and conditions evaluated against a run.
         .target(
             name: "RunModel",
             dependencies: ["JSONSchemaKit", "JobFormat", "Schedules"],
-            swiftSettings: strict
+            exclude: ["README.md"], swiftSettings: strict
         ),
         .target(
             name: "WorkflowStore",
@@ -71,13 +76,19 @@ let package = Package(
         .target(
             name: "WorkflowControl",
             dependencies: ["JobFormat", "Schedules"],
-            swiftSettings: strict
+            exclude: ["README.md"], swiftSettings: strict
         ),
         // What wfctl shows from the state directory (and wfd from memory): status, why, stats, fsck.
         .target(
             name: "WorkflowReports",
             dependencies: model + ["RuntimeSupport", "WorkflowStore"],
-            swiftSettings: strict
+            exclude: ["README.md"], swiftSettings: strict
+        ),
+        // The HTTP API as values (request in, response out) and its OpenAPI document.
+        .target(
+            name: "WebAPI",
+            dependencies: ["JobFormat", "RunModel", "Schedules", "WorkflowReports", "WorkflowStore"],
+            exclude: ["README.md"], swiftSettings: strict
         ),
         .target(
             name: "WorkflowTesting",
@@ -104,6 +115,19 @@ let package = Package(
             dependencies: model + [
                 "WorkflowControl", "WorkflowReports", "WorkflowStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "wfd-web",
+            dependencies: [
+                "WebAPI", "WorkflowControl", "WorkflowStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
@@ -159,6 +183,13 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: model + ["WorkflowControl", "WorkflowReports", "WorkflowStore", "WorkflowTesting"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "WebAPITests",
+            dependencies: model + [
+                "WebAPI", "WorkflowStore", "WorkflowTesting", .product(name: "Yams", package: "Yams"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

@@ -1,5 +1,6 @@
 import Foundation
 import JobFormat
+import Schedules
 import WorkflowStore
 
 /// How the runs of a job went over a period: success rate, durations, retries, cost, and which
@@ -127,5 +128,31 @@ public struct RunStatistics: Sendable, Codable, Equatable {
         guard !values.isEmpty else { return nil }
         let rank = Int((fraction * Double(values.count)).rounded(.up))
         return values[min(values.count - 1, max(0, rank - 1))]
+    }
+}
+
+extension RunStatistics {
+    /// The statistics of several jobs over one period: what `wfctl stats --json` prints and
+    /// `GET /api/v1/stats` answers.
+    public struct Report: Sendable, Codable, Equatable {
+        public var since: Date
+        public var until: Date
+        public var jobs: [RunStatistics]
+
+        /// `jobs` (every job with runs when nil) from `since` to `now`.
+        public init(_ jobs: [JobID]?, in state: StateDirectory, since: Date, now: Date) {
+            self.since = since
+            until = now
+            self.jobs = (jobs ?? RunStore(directory: state).knownJobs()).map {
+                RunStatistics.compute($0, in: state, since: since, now: now)
+            }
+        }
+    }
+
+    /// A period's start as people write it: a duration back from `now` (`24h`, `7d`) or an
+    /// RFC 3339 time. Nil when it is neither.
+    public static func instant(_ text: String, now: Date) -> Date? {
+        if let span = TimeSpan(parsing: text) { return now.addingTimeInterval(-Double(span.milliseconds) / 1000) }
+        return Timestamp.parse(text)
     }
 }

@@ -5,6 +5,7 @@ import JobFormat
 import RunModel
 import Schedules
 import WorkflowControl
+import WorkflowReports
 import WorkflowStore
 
 struct Logs: ParsableCommand {
@@ -68,7 +69,7 @@ struct Logs: ParsableCommand {
         if let step, StepID(step) == nil { throw ValidationError("'\(step)' is not a step id: \(StepID.rule)") }
         if follow && json { throw ValidationError("--follow prints as the steps write; --json prints once") }
         if follow && journal { throw ValidationError("--journal reads what is there; use journalctl -f to follow it") }
-        if let since, Self.instant(since, now: Date()) == nil {
+        if let since, RunStatistics.instant(since, now: Date()) == nil {
             throw ValidationError("--since takes a duration (10m, 2h, 1d) or an RFC 3339 time, not '\(since)'")
         }
         if let grep, (try? NSRegularExpression(pattern: grep)) == nil {
@@ -77,11 +78,6 @@ struct Logs: ParsableCommand {
     }
 
     /// `since` as an instant: `now` minus a duration, or a time.
-    static func instant(_ since: String, now: Date) -> Date? {
-        if let span = TimeSpan(parsing: since) { return now.addingTimeInterval(-Double(span.milliseconds) / 1000) }
-        return Timestamp.parse(since)
-    }
-
     var matcher: NSRegularExpression? { grep.flatMap { try? NSRegularExpression(pattern: $0) } }
 
     /// `text` without the lines `--grep` does not want (every line kept ends with a newline).
@@ -175,7 +171,7 @@ struct Logs: ParsableCommand {
 
     /// The attempts to show, in the order the steps are defined.
     func attempts(of snapshot: RunSnapshot) -> [(StepRecord, Attempt)] {
-        let from = since.flatMap { Self.instant($0, now: Date()) }
+        let from = since.flatMap { RunStatistics.instant($0, now: Date()) }
         return snapshot.steps.filter { step == nil || $0.step.rawValue == step }.flatMap { record in
             ([record] + (record.items ?? [])).flatMap { slot in
                 slot.attempts.filter { attempt == nil || $0.number == attempt }
@@ -190,7 +186,7 @@ struct Logs: ParsableCommand {
     func fromJournal(_ run: RunID, snapshot: RunSnapshot) throws {
         var arguments = ["--no-pager", "-o", "json", "RUN_ID=\(run)"]
         if let step { arguments.append("STEP=\(step)") }
-        if let since, let from = Self.instant(since, now: Date()) {
+        if let since, let from = RunStatistics.instant(since, now: Date()) {
             arguments += ["--since", "@\(Int(from.timeIntervalSince1970))"]
         }
         let process = Process()

@@ -2,17 +2,15 @@ import ArgumentParser
 import Foundation
 import JobFormat
 import RunModel
+import WorkflowReports
 import WorkflowStore
 
 /// The job a run belongs to, found by its directory under `runs/`.
 func jobOfRun(_ run: RunID, in state: StateDirectory) throws -> JobID {
     if access(state.runsRoot, R_OK | X_OK) != 0, errno == EACCES {
-        throw CommandFailure(
-            description: "permission denied reading \(state.runsRoot): run as root or a member of its group",
-            code: .noPermission)
+        throw CommandFailure.permissionDenied("reading \(state.runsRoot)", state: state.root)
     }
-    let jobs = ((try? FileManager.default.contentsOfDirectory(atPath: state.runsRoot)) ?? []).compactMap(JobID.init)
-    guard let job = jobs.first(where: { FileManager.default.fileExists(atPath: state.runDirectory($0, run)) }) else {
+    guard let job = RunDetail.job(of: run, in: state) else {
         throw CommandFailure(description: "no run \(run) in \(state.root): see wfctl runs", code: .failed)
     }
     return job

@@ -106,13 +106,6 @@ struct Show: ParsableCommand {
 
     @OptionGroup var options: StateOptions
 
-    struct Output: Codable {
-        var run: RunRecord
-        var steps: [StepRecord]
-        var spend: Spend
-        var budget: Budget?
-    }
-
     func run() throws {
         guard let id = RunID(target) else { throw ValidationError("'\(target)' is not a run id") }
         let state = options.directory
@@ -126,7 +119,7 @@ struct Show: ParsableCommand {
         }
         let spend = (try? store.loadRunSpend(job, id)) ?? Spend()
         if json {
-            let output = Output(run: snapshot.run, steps: snapshot.steps, spend: spend, budget: snapshot.spec.budget)
+            let output = RunDetail(snapshot, spend: spend)
             FileHandle.standardOutput.write(try Timestamp.makeEncoder().encode(output) + Data("\n".utf8))
             return
         }

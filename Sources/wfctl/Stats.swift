@@ -41,15 +41,9 @@ struct Stats: ParsableCommand {
 
     @OptionGroup var options: StateOptions
 
-    struct Output: Codable {
-        var since: Date
-        var until: Date
-        var jobs: [RunStatistics]
-    }
-
     func validate() throws {
         if let job, JobID(job) == nil { throw ValidationError("'\(job)' is not a job id: \(JobID.rule)") }
-        guard Logs.instant(since, now: Date()) != nil else {
+        guard RunStatistics.instant(since, now: Date()) != nil else {
             throw ValidationError("--since takes a duration (24h, 7d) or an RFC 3339 time, not '\(since)'")
         }
     }
@@ -57,15 +51,13 @@ struct Stats: ParsableCommand {
     func run() throws {
         let state = options.directory
         let now = Date()
-        let from = Logs.instant(since, now: now) ?? now
-        let jobs = job.flatMap(JobID.init).map { [$0] } ?? RunStore(directory: state).knownJobs()
-        let statistics = jobs.map { RunStatistics.compute($0, in: state, since: from, now: now) }
+        let from = RunStatistics.instant(since, now: now) ?? now
+        let report = RunStatistics.Report(job.flatMap(JobID.init).map { [$0] }, in: state, since: from, now: now)
         if json {
-            let output = Output(since: from, until: now, jobs: statistics)
-            FileHandle.standardOutput.write(try Timestamp.makeEncoder().encode(output) + Data("\n".utf8))
+            FileHandle.standardOutput.write(try Timestamp.makeEncoder().encode(report) + Data("\n".utf8))
             return
         }
-        print(Self.render(statistics, since: from))
+        print(Self.render(report.jobs, since: from))
     }
 
     static func render(_ statistics: [RunStatistics], since: Date) -> String {

@@ -55,6 +55,8 @@ struct DebianPackageTests {
             #expect(state.output == "root:wfd 750\nroot:wfd 660\n", "\(state.output)")
             let journal = try await sandbox.run(["journalctl", "--no-pager", "-u", "wfd"])
             #expect(!journal.output.contains("cannot give the control socket"), "\(journal.output)")
+            #expect(try await host.systemctl("is-active", "wfd-web.socket") == "active")
+            #expect(try await host.systemctl("is-enabled", "wfd-web.socket") == "enabled")
 
             // A job dropped into /etc/wfd/jobs.d runs on its schedule.
             try host.write(
@@ -78,6 +80,11 @@ struct DebianPackageTests {
             let bob = try await sandbox.run(["runuser", "-u", "bob", "--", "wfctl", "run", "hello"])
             #expect(bob.status != 0, "\(bob.output)")
             #expect(bob.output.contains("usermod -aG wfd"), "\(bob.output)")
+            // The HTTP API: its socket starts wfd-web for alice; bob cannot connect.
+            let api = try await host.curl(as: "alice", "/api/v1/jobs/hello")
+            #expect(api.output.hasPrefix("HTTP/1.1 200 ") && api.output.contains(#""job":"hello""#), "\(api.output)")
+            #expect(try await host.systemctl("is-active", "wfd-web.service") == "active")
+            #expect(try await host.curl(as: "bob", "/api/v1/jobs").status == 7)
 
             // An edit of a conffile, which the upgrade keeps.
             let prices = try String(contentsOfFile: sandbox.root + "/etc/wfd/prices.yaml", encoding: .utf8)
@@ -107,6 +114,9 @@ struct DebianPackageTests {
             let kept = try String(contentsOfFile: sandbox.root + "/etc/wfd/prices.yaml", encoding: .utf8)
             #expect(kept.hasSuffix("# edited by the operator\n"), "the edit survives the upgrade")
             #expect(await host.journal().contains("outlived the previous wfd"))
+            // The old wfd-web was stopped by the upgrade; the next connection starts the new one.
+            #expect(try await host.systemctl("is-active", "wfd-web.service") != "active")
+            #expect(try await host.curl(as: "alice", "/api/v1/jobs").output.hasPrefix("HTTP/1.1 200 "))
 
             // remove: wfd and the steps it started are stopped; the jobs and the state stay.
             let cut = try await host.startRun("long")
@@ -117,7 +127,9 @@ struct DebianPackageTests {
             try await host.apt(["remove", "-y", "wfd"])
             #expect(try await host.systemctl("is-active", "wfd") != "active")
             #expect(try await host.systemctl("is-active", cutUnit) != "active", "its step was stopped too")
-            #expect(!host.exists("/usr/bin/wfd") && !host.exists("/usr/bin/wfctl"))
+            #expect(!host.exists("/usr/bin/wfd") && !host.exists("/usr/bin/wfctl") && !host.exists("/usr/bin/wfd-web"))
+            #expect(try await host.systemctl("is-active", "wfd-web.socket") != "active")
+            #expect(!host.exists("/run/wfd"), "wfd's runtime directory goes with it")
             #expect(!host.exists("/lib/systemd/system/wfd.service"))
             #expect(host.exists("/etc/wfd/jobs.d/hello.yaml") && host.exists("/etc/wfd/prices.yaml"))
             #expect(host.exists("/var/lib/wfd/runs/long/\(run)/run.json"))
@@ -132,7 +144,8 @@ struct DebianPackageTests {
             #expect(try await sandbox.run(["dpkg-query", "-W", "wfd"]).status != 0, "dpkg knows it no more")
             #expect(try await sandbox.run(["getent", "group", "wfd"]).status == 0)
             let leftover = try await sandbox.run([
-                "sh", "-c", "ls -d /usr/share/doc/wfd /usr/lib/sysusers.d/wfd.conf /run/wfd 2>/dev/null; true",
+                "sh", "-c",
+                "ls -d /usr/share/doc/wfd /usr/lib/sysusers.d/wfd.conf /lib/systemd/system/wfd* 2>/dev/null; true",
             ])
             #expect(leftover.output == "", "left behind: \(leftover.output)")
         }
@@ -212,7 +225,15 @@ private struct Installation {
     }
 
     func journal() async -> String {
-        (try? await sandbox.run(["journalctl", "--no-pager", "-u", "wfd"]).output) ?? ""
+        (try? await sandbox.run(["journalctl", "--no-pager", "-u", "wfd", "-u", "wfd-web"]).output) ?? ""
+    }
+
+    /// `curl --include` of the API's socket as `user`: the output starts with the status line.
+    func curl(as user: String, _ path: String) async throws -> (status: Int32, output: String) {
+        try await sandbox.run([
+            "runuser", "-u", user, "--", "curl", "--silent", "--show-error", "--max-time", "10", "--include",
+            "--unix-socket", "/run/wfd/web.sock", "http://wfd" + path,
+        ])
     }
 
     func expectEventually(

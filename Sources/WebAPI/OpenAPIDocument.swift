@@ -1,0 +1,373 @@
+/// The OpenAPI 3.1 document of wfd's HTTP API, served at `/api/openapi.yaml` (and written to
+/// docs/openapi.yaml by `wfd-web openapi`). Its schemas are JSON Schema 2020-12: the tests check
+/// every answer of every route against them, and that every route here is answered.
+public enum OpenAPIDocument {
+    public static let text = #"""
+        openapi: 3.1.0
+        info:
+          title: wfd
+          version: 0.1.0
+          summary: The HTTP API of wfd, the systemd-native workflow daemon.
+          description: |
+            Read from wfd's state directory at the time of each request, with the same data as
+            `wfctl ... --json` prints. Served by wfd-web on a Unix socket (/run/wfd/web.sock: no
+            token; who may connect is the socket's group) and, when configured, over TCP.
+            Errors are RFC 9457 problem details.
+          license:
+            name: Apache-2.0
+            identifier: Apache-2.0
+        jsonSchemaDialect: https://json-schema.org/draft/2020-12/schema
+        paths:
+          /api/openapi.yaml:
+            get:
+              operationId: getOpenAPIDocument
+              summary: This document.
+              responses:
+                "200":
+                  description: The document.
+                  content:
+                    application/yaml:
+                      schema:
+                        type: string
+          /api/v1/jobs:
+            get:
+              operationId: listJobs
+              summary: Every job with its state, schedules, next fire time, last and active run (wfctl status --json).
+              responses:
+                "200":
+                  description: The status report.
+                  content:
+                    application/json:
+                      schema:
+                        $ref: "#/components/schemas/StatusReport"
+                "500":
+                  $ref: "#/components/responses/Problem"
+          /api/v1/jobs/{job}:
+            get:
+              operationId: getJob
+              summary: One job's status (its entry in wfctl status --json).
+              parameters:
+                - $ref: "#/components/parameters/Job"
+              responses:
+                "200":
+                  description: The job.
+                  content:
+                    application/json:
+                      schema:
+                        $ref: "#/components/schemas/JobStatus"
+                "400":
+                  $ref: "#/components/responses/Problem"
+                "404":
+                  $ref: "#/components/responses/Problem"
+                "500":
+                  $ref: "#/components/responses/Problem"
+          /api/v1/runs/{run}:
+            get:
+              operationId: getRun
+              summary: One run with its steps, attempts, spend and budget (wfctl show --json).
+              parameters:
+                - $ref: "#/components/parameters/Run"
+              responses:
+                "200":
+                  description: The run.
+                  content:
+                    application/json:
+                      schema:
+                        $ref: "#/components/schemas/RunDetail"
+                "400":
+                  $ref: "#/components/responses/Problem"
+                "404":
+                  $ref: "#/components/responses/Problem"
+                "500":
+                  $ref: "#/components/responses/Problem"
+          /api/v1/runs/{run}/why:
+            get:
+              operationId: explainRun
+              summary: Why a run failed, its failing step's last lines, and how to retry it (wfctl why --json).
+              parameters:
+                - $ref: "#/components/parameters/Run"
+              responses:
+                "200":
+                  description: The explanation.
+                  content:
+                    application/json:
+                      schema:
+                        $ref: "#/components/schemas/FailureExplanation"
+                "400":
+                  $ref: "#/components/responses/Problem"
+                "404":
+                  $ref: "#/components/responses/Problem"
+                "500":
+                  $ref: "#/components/responses/Problem"
+          /api/v1/stats:
+            get:
+              operationId: getStats
+              summary: Success rate, durations, retries, cost and failures per job over a period (wfctl stats --json).
+              parameters:
+                - name: job
+                  in: query
+                  required: false
+                  description: One job (default every job with runs).
+                  schema:
+                    $ref: "#/components/schemas/JobID"
+                - name: since
+                  in: query
+                  required: false
+                  description: The period's start, a duration back from now (24h, 7d) or an RFC 3339 time.
+                  schema:
+                    type: string
+                    default: 7d
+              responses:
+                "200":
+                  description: The statistics.
+                  content:
+                    application/json:
+                      schema:
+                        $ref: "#/components/schemas/StatisticsReport"
+                "400":
+                  $ref: "#/components/responses/Problem"
+        components:
+          parameters:
+            Job:
+              name: job
+              in: path
+              required: true
+              schema:
+                $ref: "#/components/schemas/JobID"
+            Run:
+              name: run
+              in: path
+              required: true
+              schema:
+                type: string
+          responses:
+            Problem:
+              description: An RFC 9457 problem.
+              content:
+                application/problem+json:
+                  schema:
+                    $ref: "#/components/schemas/Problem"
+          schemas:
+            JobID:
+              type: string
+              pattern: "^[a-z0-9][a-z0-9._-]{0,63}$"
+            Time:
+              type: string
+              format: date-time
+              pattern: "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?Z$"
+            RunState:
+              enum: [queued, running, waiting, succeeded, failed, cancelled, timed_out]
+            StepState:
+              enum: [pending, running, waiting, succeeded, failed, skipped, cancelled, retry_wait, interrupted]
+            Trigger:
+              enum: [schedule, catchup, manual, retry]
+            Problem:
+              type: object
+              required: [type, title, status, detail]
+              properties:
+                type: {type: string}
+                title: {type: string}
+                status: {type: integer, minimum: 400, maximum: 599}
+                detail: {type: string}
+                instance: {type: string}
+            RunSummary:
+              type: object
+              required: [id, state, trigger]
+              properties:
+                job: {$ref: "#/components/schemas/JobID"}
+                id: {type: string}
+                state: {$ref: "#/components/schemas/RunState"}
+                trigger: {$ref: "#/components/schemas/Trigger"}
+                scheduled_for: {$ref: "#/components/schemas/Time"}
+                started_at: {$ref: "#/components/schemas/Time"}
+                ended_at: {$ref: "#/components/schemas/Time"}
+                error: {type: string}
+            StatusReport:
+              type: object
+              required: [version, state_directory, daemon, jobs, quarantined]
+              properties:
+                version: {type: integer}
+                state_directory: {type: string}
+                daemon:
+                  type: object
+                  required: [running]
+                  properties:
+                    running: {type: boolean}
+                    pid: {type: integer}
+                    started_at: {$ref: "#/components/schemas/Time"}
+                    version: {type: string}
+                jobs:
+                  type: array
+                  items: {$ref: "#/components/schemas/JobStatus"}
+                quarantined:
+                  type: array
+                  items: {type: object}
+            JobStatus:
+              type: object
+              required: [job, file, state, schedules, running, errors, decisions]
+              properties:
+                job: {$ref: "#/components/schemas/JobID"}
+                description: {type: string}
+                file: {type: string}
+                state: {enum: [active, disabled, invalid]}
+                schedules:
+                  type: array
+                  items: {type: string}
+                timezone: {type: string}
+                next_fire: {$ref: "#/components/schemas/Time"}
+                running: {type: boolean}
+                last_run: {$ref: "#/components/schemas/RunSummary"}
+                active_run: {$ref: "#/components/schemas/RunSummary"}
+                success_rate:
+                  type: object
+                  required: [ended, succeeded]
+                  properties:
+                    ended: {type: integer, minimum: 0}
+                    succeeded: {type: integer, minimum: 0}
+                errors:
+                  type: array
+                  items: {type: string}
+                decisions:
+                  type: array
+                  items: {type: object}
+            Attempt:
+              type: object
+              required: [number, planned_at]
+              properties:
+                number: {type: integer, minimum: 1}
+                planned_at: {$ref: "#/components/schemas/Time"}
+                started_at: {$ref: "#/components/schemas/Time"}
+                ended_at: {$ref: "#/components/schemas/Time"}
+                duration_ms: {type: integer, minimum: 0}
+                outcome: {enum: [succeeded, failed, cancelled, timed_out, interrupted, oom]}
+                exit_code: {type: integer}
+                error: {type: string}
+                error_kind: {type: string}
+                log: {type: string}
+                output: {type: string}
+            StepRecord:
+              type: object
+              required: [version, job, run, step, state, needs, attempts]
+              properties:
+                version: {type: integer}
+                job: {$ref: "#/components/schemas/JobID"}
+                run: {type: string}
+                step: {type: string}
+                state: {$ref: "#/components/schemas/StepState"}
+                needs:
+                  type: array
+                  items: {type: string}
+                attempts:
+                  type: array
+                  items: {$ref: "#/components/schemas/Attempt"}
+                error: {type: string}
+            RunRecord:
+              type: object
+              required: [version, id, job, state, trigger, created_at]
+              properties:
+                version: {type: integer}
+                id: {type: string}
+                job: {$ref: "#/components/schemas/JobID"}
+                state: {$ref: "#/components/schemas/RunState"}
+                trigger: {$ref: "#/components/schemas/Trigger"}
+                created_at: {$ref: "#/components/schemas/Time"}
+                scheduled_for: {$ref: "#/components/schemas/Time"}
+                started_at: {$ref: "#/components/schemas/Time"}
+                ended_at: {$ref: "#/components/schemas/Time"}
+                error: {type: string}
+                interrupted: {type: boolean}
+            Spend:
+              type: object
+              required: [usd, tokens, calls]
+              properties:
+                usd: {type: number, minimum: 0}
+                tokens: {type: integer, minimum: 0}
+                calls: {type: integer, minimum: 0}
+            RunDetail:
+              type: object
+              required: [run, steps, spend]
+              properties:
+                run: {$ref: "#/components/schemas/RunRecord"}
+                steps:
+                  type: array
+                  items: {$ref: "#/components/schemas/StepRecord"}
+                spend: {$ref: "#/components/schemas/Spend"}
+                budget:
+                  type: object
+                  properties:
+                    usd: {type: number}
+                    tokens: {type: integer}
+            FailureExplanation:
+              type: object
+              required: [job, run, state, trigger, retry]
+              properties:
+                job: {$ref: "#/components/schemas/JobID"}
+                run: {type: string}
+                state: {$ref: "#/components/schemas/RunState"}
+                trigger: {$ref: "#/components/schemas/Trigger"}
+                started_at: {$ref: "#/components/schemas/Time"}
+                ended_at: {$ref: "#/components/schemas/Time"}
+                error: {type: string}
+                step:
+                  type: object
+                  required: [id, kind]
+                  properties:
+                    id: {type: string}
+                    kind: {type: string}
+                    attempt: {type: integer}
+                    attempts_allowed: {type: integer}
+                    error: {type: string}
+                    error_kind: {type: string}
+                    exit_code: {type: integer}
+                    log: {type: string}
+                    inputs:
+                      type: array
+                      items: {type: string}
+                    output_tail:
+                      type: array
+                      items: {type: string}
+                retry:
+                  type: array
+                  items: {type: string}
+            RunStatistics:
+              type: object
+              required: [job, runs, succeeded, failed, cancelled]
+              properties:
+                job: {$ref: "#/components/schemas/JobID"}
+                runs: {type: integer, minimum: 0}
+                succeeded: {type: integer, minimum: 0}
+                failed: {type: integer, minimum: 0}
+                cancelled: {type: integer, minimum: 0}
+                success_rate: {type: number, minimum: 0, maximum: 1}
+                duration_p50_s: {type: number, minimum: 0}
+                duration_p95_s: {type: number, minimum: 0}
+                retries_per_run: {type: number, minimum: 0}
+                cost_usd: {type: number, minimum: 0}
+                cost_per_run_usd: {type: number, minimum: 0}
+                cost_per_day_usd: {type: number, minimum: 0}
+                tokens: {type: integer, minimum: 0}
+                failures_by_kind:
+                  type: object
+                  additionalProperties: {type: integer}
+                failures_by_step:
+                  type: object
+                  additionalProperties:
+                    type: object
+                    required: [runs, attempts, kinds]
+                    properties:
+                      runs: {type: integer}
+                      attempts: {type: integer}
+                      kinds:
+                        type: object
+                        additionalProperties: {type: integer}
+            StatisticsReport:
+              type: object
+              required: [since, until, jobs]
+              properties:
+                since: {$ref: "#/components/schemas/Time"}
+                until: {$ref: "#/components/schemas/Time"}
+                jobs:
+                  type: array
+                  items: {$ref: "#/components/schemas/RunStatistics"}
+        """#
+}

@@ -1,0 +1,46 @@
+import Foundation
+
+/// An error as RFC 9457 problem details (`application/problem+json`): what went wrong, for
+/// people (`title`, `detail`) and for programs (`type`, `status`).
+public struct Problem: Sendable, Codable, Equatable, Error {
+    /// A URI naming the kind of problem; `https://wfd.invalid/problems/<kind>`.
+    public var type: String
+    public var title: String
+    public var status: Int
+    public var detail: String
+    /// The request's path.
+    public var instance: String?
+
+    public init(_ kind: Kind, detail: String, instance: String? = nil) {
+        type = "https://wfd.invalid/problems/\(kind.rawValue)"
+        title = kind.title
+        status = kind.status
+        self.detail = detail
+        self.instance = instance
+    }
+
+    public enum Kind: String, Sendable, CaseIterable {
+        case notFound = "not-found"
+        case methodNotAllowed = "method-not-allowed"
+        case badRequest = "bad-request"
+        case unreadable = "unreadable"
+
+        var status: Int {
+            switch self {
+            case .notFound: 404
+            case .methodNotAllowed: 405
+            case .badRequest: 400
+            case .unreadable: 500
+            }
+        }
+
+        var title: String {
+            switch self {
+            case .notFound: "Not found"
+            case .methodNotAllowed: "Method not allowed"
+            case .badRequest: "Bad request"
+            case .unreadable: "The state directory could not be read"
+            }
+        }
+    }
+}

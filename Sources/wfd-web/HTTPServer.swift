@@ -1,0 +1,130 @@
+import Foundation
+import HTTPTypes
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOPosix
+import WebAPI
+
+/// A socket wfd-web answers on.
+enum Listener: Sendable, Equatable {
+    case unix(path: String)
+    case tcp(host: String, port: Int)
+    /// Handed over by systemd (socket activation): already bound and listening.
+    case activated(descriptor: Int32)
+
+    /// `unix:PATH` or `HOST:PORT` (`[::1]:8737` for IPv6).
+    init?(_ text: String) {
+        if text.hasPrefix("unix:") {
+            let path = String(text.dropFirst(5))
+            guard path.hasPrefix("/") || path.hasPrefix(".") else { return nil }
+            self = .unix(path: path)
+            return
+        }
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (0...65535).contains(port)
+        else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { return nil }
+        self = .tcp(host: host, port: port)
+    }
+
+    /// Why TCP is refused for now: over TCP the API is to ask for bearer tokens, which wfd-web
+    /// does not have yet; a Unix socket's file mode and group decide who may connect.
+    static let noTCP =
+        "wfd-web answers on Unix sockets only for now (TCP needs bearer tokens, not built yet): "
+        + "listen on unix:PATH, or put a reverse proxy that authenticates in front of it"
+
+    /// True for a Unix socket (an activated descriptor is asked what it is).
+    var isUnixSocket: Bool {
+        switch self {
+        case .unix: return true
+        case .tcp: return false
+        case .activated(let descriptor):
+            var address = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let named = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+            }
+            return named == 0 && Int32(address.ss_family) == AF_UNIX
+        }
+    }
+
+    /// The sockets systemd passed this process (LISTEN_PID, LISTEN_FDS: descriptors from 3 on),
+    /// which are then taken out of the environment, as sd_listen_fds(3) does.
+    static func activated() -> [Listener] {
+        let environment = ProcessInfo.processInfo.environment
+        guard let pid = environment["LISTEN_PID"].flatMap(Int32.init), pid == getpid(),
+            let count = environment["LISTEN_FDS"].flatMap(Int32.init), count > 0
+        else { return [] }
+        unsetenv("LISTEN_PID")
+        unsetenv("LISTEN_FDS")
+        unsetenv("LISTEN_FDNAMES")
+        return (0..<count).map { .activated(descriptor: 3 + $0) }
+    }
+}
+
+/// HTTP/1.1 over NIO with Hummingbird's HTTP/1 channel (parsing, keep-alive, idle timeouts), each
+/// request answered by ``WebAPI``. Each connection is served on its own task: a silent or slow
+/// client holds only its own connection, and is closed after the idle timeout.
+struct HTTPServer: Sendable {
+    let api: WebAPI
+    let idleTimeout: Int
+    let logger = Logger(label: "wfd-web")
+
+    func serve(_ listeners: [Listener]) async throws {
+        let channel = HTTP1Channel(
+            responder: { request, writer, _ in
+                let answer = api.respond(APIRequest(method: request.method.rawValue, target: request.head.path ?? "/"))
+                var head = HTTPResponse(status: .init(code: answer.status))
+                head.headerFields[.contentType] = answer.contentType
+                head.headerFields[.contentLength] = String(answer.body.count)
+                for (name, value) in answer.headers.sorted(by: { $0.key < $1.key }) {
+                    if let field = HTTPField.Name(name) { head.headerFields[field] = value }
+                }
+                let body =
+                    request.method == .head ? ResponseBody() : ResponseBody(byteBuffer: ByteBuffer(bytes: answer.body))
+                try await writer.write(response: head, body: body)
+            },
+            configuration: .init(idleTimeout: .seconds(Int64(idleTimeout))))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for listener in listeners {
+                let server = try await bind(listener, channel)
+                logger.info("wfd-web answering on \(listener)")
+                group.addTask {
+                    try await withThrowingDiscardingTaskGroup { connections in
+                        try await server.executeThenClose { inbound in
+                            for try await connection in inbound {
+                                connections.addTask { await channel.handle(value: connection, logger: logger) }
+                            }
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    private func bind(_ listener: Listener, _ channel: HTTP1Channel) async throws -> NIOAsyncChannel<
+        HTTP1Channel.Value, Never
+    > {
+        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+        let setUp: @Sendable (any Channel) -> EventLoopFuture<HTTP1Channel.Value> = { child in
+            channel.setup(channel: child, logger: logger)
+        }
+        switch listener {
+        case .unix(let path):
+            let server = try await bootstrap.bind(
+                unixDomainSocketPath: path, cleanupExistingSocketFile: true, childChannelInitializer: setUp)
+            chmod(path, 0o660)
+            return server
+        case .tcp(let host, let port):
+            return try await bootstrap.bind(host: host, port: port, childChannelInitializer: setUp)
+        case .activated(let descriptor):
+            return try await bootstrap.bind(descriptor, childChannelInitializer: setUp)
+        }
+    }
+}

@@ -1,0 +1,92 @@
+import ArgumentParser
+import Foundation
+import WebAPI
+import WorkflowControl
+import WorkflowStore
+
+@main
+struct WfdWeb: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "wfd-web",
+        abstract: "wfd's HTTP API: reads wfd's state directory and answers over HTTP.",
+        discussion: """
+            Installed as a service it is started by systemd when a client connects to \
+            /run/wfd/web.sock (wfd-web.socket); wfd itself does not need it. See docs/web.md.
+
+            Examples:
+              curl --unix-socket /run/wfd/web.sock http://wfd/api/v1/jobs
+              wfd-web serve --listen unix:/tmp/web.sock --state ./state
+              wfd-web openapi > openapi.yaml
+            """,
+        version: WfdVersion.current,
+        subcommands: [Serve.self, PrintOpenAPI.self],
+        defaultSubcommand: Serve.self
+    )
+}
+
+struct PrintOpenAPI: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "openapi",
+        abstract: "Print the OpenAPI 3.1 document of the API (also served at /api/openapi.yaml).")
+
+    func run() {
+        print(OpenAPIDocument.text, terminator: "")
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Answer HTTP on the sockets systemd passes (socket activation) or on --listen addresses.",
+        discussion: """
+            Without --listen, wfd-web serves the sockets systemd hands it (LISTEN_FDS, from \
+            wfd-web.socket) and fails if there are none.
+
+            Exit codes: 0 stopped, 1 a socket could not be served, 64 usage.
+            """)
+
+    @Option(
+        name: .customLong("listen"),
+        help: ArgumentHelp(
+            "Where to listen: unix:PATH (made 0660). Repeat for several.", valueName: "address"))
+    var addresses: [String] = []
+
+    @Option(help: ArgumentHelp("wfd's state directory (default: $WFD_STATE_DIR, else /var/lib/wfd).", valueName: "dir"))
+    var state: String?
+
+    @Option(help: ArgumentHelp("Seconds an idle connection is kept open.", valueName: "seconds"))
+    var idleTimeout: Int = 60
+
+    func validate() throws {
+        for address in addresses {
+            guard let listener = Listener(address) else {
+                throw ValidationError("'\(address)' is not an address: give unix:/path/to.sock")
+            }
+            if case .tcp = listener { throw ValidationError(Listener.noTCP) }
+        }
+        guard idleTimeout > 0 else { throw ValidationError("--idle-timeout must be at least 1") }
+    }
+
+    func run() async throws {
+        let root = state ?? ProcessInfo.processInfo.environment["WFD_STATE_DIR"] ?? "/var/lib/wfd"
+        var listeners = addresses.compactMap(Listener.init)
+        if listeners.isEmpty {
+            listeners = Listener.activated()
+            guard !listeners.isEmpty else {
+                throw ValidationError(
+                    "no socket to serve: start wfd-web through wfd-web.socket (systemctl start wfd-web.socket), or give --listen"
+                )
+            }
+            if listeners.contains(where: { !$0.isUnixSocket }) {
+                FileHandle.standardError.write(Data("wfd-web: \(Listener.noTCP)\n".utf8))
+                throw ExitCode(1)
+            }
+        }
+        let api = WebAPI(state: StateDirectory(root: root))
+        do {
+            try await HTTPServer(api: api, idleTimeout: idleTimeout).serve(listeners)
+        } catch {
+            FileHandle.standardError.write(Data("wfd-web: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}

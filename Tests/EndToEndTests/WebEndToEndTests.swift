@@ -1,0 +1,110 @@
+import Foundation
+import Testing
+import WorkflowTesting
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// wfd-web as installed: the shipped wfd.service, wfd-web.socket and wfd-web.service, unchanged,
+/// with the binaries in /usr/local/bin, in a systemd whose root is an overlay of this machine's
+/// (it has a group wfd of its own). The first connection starts wfd-web, which answers from the
+/// state wfd wrote, to the group's members only, and keeps answering across a restart of wfd.
+@Suite struct WebEndToEndTests {
+    @Test func theSocketStartsWfdWebWhichAnswersTheGroupFromWfdsState() async throws {
+        try await SystemdSandbox.with(ownRoot: true) { sandbox in
+            let root = sandbox.root
+            #expect(try await sandbox.run(["groupadd", "--system", "wfd"]).status == 0)
+            #expect(try await sandbox.run(["useradd", "--no-create-home", "--groups", "wfd", "alice"]).status == 0)
+            #expect(try await sandbox.run(["useradd", "--no-create-home", "bob"]).status == 0)
+            try FileManager.default.createDirectory(atPath: root + "/usr/local/bin", withIntermediateDirectories: true)
+            for program in ["wfd", "wfctl", "wfd-web"] {
+                let copy = try await runProgram("/bin/cp", [try BuiltProducts.path(program), "\(root)/usr/local/bin/"])
+                try #require(copy.status == 0, "cp \(program): \(copy.output)")
+            }
+            for unit in ["wfd.service", "wfd.slice", "wfd-web.socket", "wfd-web.service"] {
+                let copy = try await runProgram(
+                    "/bin/cp", [BuiltProducts.packageRoot + "/systemd/" + unit, "\(root)/etc/systemd/system/"])
+                try #require(copy.status == 0, "cp \(unit): \(copy.output)")
+            }
+            try FileManager.default.createDirectory(atPath: root + "/etc/wfd/jobs.d", withIntermediateDirectories: true)
+            try "steps:\n  - {id: greet, run: 'echo hello over http'}\n".write(
+                toFile: root + "/etc/wfd/jobs.d/hello.yaml", atomically: true, encoding: .utf8)
+            chmod(root + "/etc/wfd/jobs.d/hello.yaml", 0o644)
+            #expect(try await sandbox.run(["systemctl", "daemon-reload"]).status == 0)
+            let started = try await sandbox.run(["systemctl", "start", "wfd.service", "wfd-web.socket"])
+            if started.status != 0 { Issue.record("\(started.output)\n\(await journal(sandbox))") }
+            let run = try await sandbox.run(["wfctl", "run", "hello", "--wait"])
+            #expect(run.status == 0, "\(run.output)")
+            let id = try #require(run.output.split(separator: " ").dropFirst(2).first.map(String.init))
+
+            // Not started until someone connects.
+            #expect(try await state(sandbox, "wfd-web.service") == "inactive")
+            let socket = try await sandbox.run(["stat", "-c", "%U:%G %a", "/run/wfd/web.sock"])
+            #expect(socket.output == "root:wfd 660\n", "\(socket.output)")
+
+            let jobs = try await curl(sandbox, as: "alice", "/api/v1/jobs")
+            if jobs.status != 0 { Issue.record("curl: \(jobs.output)\n\(await journal(sandbox))") }
+            #expect(jobs.output.hasPrefix("HTTP/1.1 200 "), "\(jobs.output)")
+            #expect(jobs.output.contains(#""job":"hello""#), "\(jobs.output)")
+            #expect(jobs.output.contains(#""running":true"#), "wfd's status as wfctl shows it: \(jobs.output)")
+            #expect(try await state(sandbox, "wfd-web.service") == "active", "started by the connection")
+            let user = try await sandbox.run([
+                "systemctl", "show", "-p", "User", "-p", "DynamicUser", "wfd-web.service",
+            ])
+            #expect(user.output.contains("DynamicUser=yes"), "\(user.output)")
+
+            let detail = try await curl(sandbox, as: "alice", "/api/v1/runs/\(id)")
+            #expect(
+                detail.output.hasPrefix("HTTP/1.1 200 ") && detail.output.contains(#""state":"succeeded""#),
+                "\(detail.output)")
+            let missing = try await curl(sandbox, as: "alice", "/api/v1/runs/20200101T000000.000Z-000001")
+            #expect(missing.output.hasPrefix("HTTP/1.1 404 "), "\(missing.output)")
+
+            // bob is not in the group: the kernel refuses his connection (curl: exit 7).
+            let bob = try await curl(sandbox, as: "bob", "/api/v1/jobs")
+            #expect(bob.status == 7, "\(bob.output)")
+
+            // A restart of wfd keeps /run/wfd, so the socket and wfd-web go on.
+            #expect(try await sandbox.run(["systemctl", "restart", "wfd.service"]).status == 0)
+            let again = try await curl(sandbox, as: "alice", "/api/v1/jobs/hello")
+            #expect(again.output.hasPrefix("HTTP/1.1 200 "), "\(again.output)")
+        }
+    }
+
+    @Test func theUnitsVerifyCleanlyAndTheServiceIsHardened() async throws {
+        let dir = try TemporaryDirectory("web-units")
+        for unit in ["wfd-web.socket", "wfd-web.service"] {
+            let text = try String(contentsOfFile: BuiltProducts.packageRoot + "/systemd/" + unit, encoding: .utf8)
+                .replacingOccurrences(of: "/usr/local/bin/wfd-web", with: try BuiltProducts.path("wfd-web"))
+            try text.write(toFile: dir.file(unit), atomically: true, encoding: .utf8)
+        }
+        let verify = try await runProgram(
+            "/usr/bin/systemd-analyze", ["verify", "--man=no", dir.file("wfd-web.socket"), dir.file("wfd-web.service")])
+        #expect(verify.status == 0 && verify.output == "", "systemd-analyze verify printed: \(verify.output)")
+        let security = try await runProgram(
+            "/usr/bin/systemd-analyze",
+            ["security", "--offline=yes", BuiltProducts.packageRoot + "/systemd/wfd-web.service"])
+        let line = try #require(security.output.split(separator: "\n").first { $0.contains("Overall exposure level") })
+        let score = try #require(line.split(separator: " ").compactMap { Double($0) }.first)
+        #expect(score <= 3.0, "\(line)")
+    }
+
+    /// `curl --include` inside the instance as `user`: the output starts with the status line.
+    private func curl(_ sandbox: SystemdSandbox, as user: String, _ path: String) async throws -> (
+        status: Int32, output: String
+    ) {
+        try await sandbox.run([
+            "runuser", "-u", user, "--", "curl", "--silent", "--show-error", "--max-time", "10", "--include",
+            "--unix-socket", "/run/wfd/web.sock", "http://wfd" + path,
+        ])
+    }
+
+    private func state(_ sandbox: SystemdSandbox, _ unit: String) async throws -> String {
+        try await sandbox.run(["systemctl", "is-active", unit]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    private func journal(_ sandbox: SystemdSandbox) async -> String {
+        (try? await sandbox.run(["journalctl", "--no-pager", "-u", "wfd", "-u", "wfd-web"]).output) ?? ""
+    }
+}
