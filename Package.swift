@@ -87,7 +87,10 @@ let package = Package(
         // The HTTP API as values (request in, response out) and its OpenAPI document.
         .target(
             name: "WebAPI",
-            dependencies: ["JobFormat", "RunModel", "Schedules", "WorkflowReports", "WorkflowStore"],
+            dependencies: [
+                "JSONSchemaKit", "JobFormat", "RunModel", "Schedules", "WorkflowControl", "WorkflowReports",
+                "WorkflowStore",
+            ],
             exclude: ["README.md"], swiftSettings: strict
         ),
         .target(
@@ -188,7 +191,8 @@ let package = Package(
         .testTarget(
             name: "WebAPITests",
             dependencies: model + [
-                "WebAPI", "WorkflowStore", "WorkflowTesting", .product(name: "Yams", package: "Yams"),
+                "WebAPI", "WorkflowControl", "WorkflowStore", "WorkflowTesting",
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strict
         ),

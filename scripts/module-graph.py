@@ -29,8 +29,10 @@ LAYERS = [
 EXTERNAL = {"Foundation", "Glibc", "Dispatch", "Synchronization", "FoundationEssentials", "Yams", "Logging",
             "ServiceLifecycle", "UnixSignals", "ArgumentParser", "HTTPTypes", "HummingbirdCore", "NIOCore",
             "NIOPosix"}
-# Files that are data, not logic: the published job schema and the JSON Schema meta-schemas.
-DATA_LITERALS = {"JobFormat/Schema/JobSchema.swift", "JSONSchemaKit/Schema/MetaSchemas.swift"}
+# Files that are data, not logic: the published job schema, the JSON Schema meta-schemas and the
+# OpenAPI document.
+DATA_LITERALS = {"JobFormat/Schema/JobSchema.swift", "JSONSchemaKit/Schema/MetaSchemas.swift",
+                 "WebAPI/OpenAPIDocument.swift"}
 MODULE_NAMES = {"wfd-fuzz": "wfd_fuzz", "wfd-testhelper": "wfd_testhelper", "wfd-web": "wfd_web"}
 
 

@@ -12,6 +12,8 @@ public enum OpenAPIDocument {
             Read from wfd's state directory at the time of each request, with the same data as
             `wfctl ... --json` prints. Served by wfd-web on a Unix socket (/run/wfd/web.sock: no
             token; who may connect is the socket's group) and, when configured, over TCP.
+            Commands (POST) go to wfd over its control socket on behalf of the caller, whose rights
+            are wfctl's and whose name the records keep ("uid 1000 (alice) via wfd-web").
             Errors are RFC 9457 problem details.
           license:
             name: Apache-2.0
@@ -126,6 +128,152 @@ public enum OpenAPIDocument {
                         $ref: "#/components/schemas/StatisticsReport"
                 "400":
                   $ref: "#/components/responses/Problem"
+          /api/v1/jobs/{job}/runs:
+            post:
+              operationId: startRun
+              summary: Start a run of the job now (wfctl run), with parameter values.
+              parameters:
+                - $ref: "#/components/parameters/Job"
+              requestBody:
+                required: false
+                content:
+                  application/json:
+                    schema:
+                      type: object
+                      properties:
+                        params:
+                          type: object
+                          additionalProperties: {type: string}
+              responses:
+                "202":
+                  $ref: "#/components/responses/Accepted"
+                "400":
+                  $ref: "#/components/responses/Problem"
+                "403":
+                  $ref: "#/components/responses/Problem"
+                "404":
+                  $ref: "#/components/responses/Problem"
+                "409":
+                  $ref: "#/components/responses/Problem"
+                "503":
+                  $ref: "#/components/responses/Problem"
+          /api/v1/runs/{run}/cancel:
+            post:
+              operationId: cancelRun
+              summary: Cancel an active run (wfctl cancel).
+              parameters:
+                - $ref: "#/components/parameters/Run"
+              responses:
+                "202":
+                  $ref: "#/components/responses/Accepted"
+                "400":
+                  $ref: "#/components/responses/Problem"
+                "403":
+                  $ref: "#/components/responses/Problem"
+                "404":
+                  $ref: "#/components/responses/Problem"
+                "409":
+                  $ref: "#/components/responses/Problem"
+                "503":
+                  $ref: "#/components/responses/Problem"
+          /api/v1/runs/{run}/retry:
+            post:
+              operationId: retryRun
+              summary: Run an ended run again, from its failed steps or from a step, skipping steps with outputs given (wfctl retry).
+              parameters:
+                - $ref: "#/components/parameters/Run"
+              requestBody:
+                required: false
+                content:
+                  application/json:
+                    schema:
+                      type: object
+                      properties:
+                        from: {type: string}
+                        skip:
+                          type: array
+                          items: {type: string}
+                        outputs:
+                          type: object
+                          additionalProperties: {type: string}
+              responses:
+                "202":
+                  $ref: "#/components/responses/Accepted"
+                "400":
+                  $ref: "#/components/responses/Problem"
+                "403":
+                  $ref: "#/components/responses/Problem"
+                "404":
+                  $ref: "#/components/responses/Problem"
+                "409":
+                  $ref: "#/components/responses/Problem"
+                "503":
+                  $ref: "#/components/responses/Problem"
+          /api/v1/runs/{run}/steps/{step}/approve:
+            post:
+              operationId: approveStep
+              summary: Approve a step that waits for a person, with the data it asks for (wfctl approve).
+              parameters:
+                - $ref: "#/components/parameters/Run"
+                - $ref: "#/components/parameters/Step"
+              requestBody:
+                required: false
+                content:
+                  application/json:
+                    schema:
+                      $ref: "#/components/schemas/DecisionBody"
+              responses:
+                "200":
+                  $ref: "#/components/responses/Done"
+                "400":
+                  $ref: "#/components/responses/Problem"
+                "403":
+                  $ref: "#/components/responses/Problem"
+                "404":
+                  $ref: "#/components/responses/Problem"
+                "409":
+                  $ref: "#/components/responses/Problem"
+                "503":
+                  $ref: "#/components/responses/Problem"
+          /api/v1/runs/{run}/steps/{step}/reject:
+            post:
+              operationId: rejectStep
+              summary: Reject a step that waits for a person (wfctl reject).
+              parameters:
+                - $ref: "#/components/parameters/Run"
+                - $ref: "#/components/parameters/Step"
+              requestBody:
+                required: false
+                content:
+                  application/json:
+                    schema:
+                      $ref: "#/components/schemas/DecisionBody"
+              responses:
+                "200":
+                  $ref: "#/components/responses/Done"
+                "400":
+                  $ref: "#/components/responses/Problem"
+                "403":
+                  $ref: "#/components/responses/Problem"
+                "404":
+                  $ref: "#/components/responses/Problem"
+                "409":
+                  $ref: "#/components/responses/Problem"
+                "503":
+                  $ref: "#/components/responses/Problem"
+          /api/v1/reload:
+            post:
+              operationId: reload
+              summary: Re-read jobs.d; answers once the new jobs are in effect (wfctl reload).
+              responses:
+                "200":
+                  $ref: "#/components/responses/Done"
+                "403":
+                  $ref: "#/components/responses/Problem"
+                "500":
+                  $ref: "#/components/responses/Problem"
+                "503":
+                  $ref: "#/components/responses/Problem"
         components:
           parameters:
             Job:
@@ -140,7 +288,25 @@ public enum OpenAPIDocument {
               required: true
               schema:
                 type: string
+            Step:
+              name: step
+              in: path
+              required: true
+              schema:
+                type: string
           responses:
+            Accepted:
+              description: wfd took the command; it goes on in the background.
+              content:
+                application/json:
+                  schema:
+                    $ref: "#/components/schemas/CommandResult"
+            Done:
+              description: wfd did it.
+              content:
+                application/json:
+                  schema:
+                    $ref: "#/components/schemas/CommandResult"
             Problem:
               description: An RFC 9457 problem.
               content:
@@ -148,6 +314,22 @@ public enum OpenAPIDocument {
                   schema:
                     $ref: "#/components/schemas/Problem"
           schemas:
+            CommandResult:
+              type: object
+              required: [message]
+              properties:
+                message: {type: string}
+                run: {type: string}
+            DecisionBody:
+              type: object
+              properties:
+                input:
+                  description: The data the approval asks for (checked against the step's schema).
+                comment: {type: string}
+                item:
+                  type: integer
+                  minimum: 0
+                  description: For a for_each step, the item's position.
             JobID:
               type: string
               pattern: "^[a-z0-9][a-z0-9._-]{0,63}$"

@@ -24,13 +24,28 @@ public struct Problem: Sendable, Codable, Equatable, Error {
         case methodNotAllowed = "method-not-allowed"
         case badRequest = "bad-request"
         case unreadable = "unreadable"
+        /// The caller may not do this (wfd's rules, as for wfctl).
+        case forbidden = "forbidden"
+        /// Not possible in the run's present state (not active, not retryable, not waiting).
+        case conflict = "conflict"
+        /// wfd is not running, or did not answer.
+        case unavailable = "unavailable"
+        /// wfd tried and failed.
+        case failed = "failed"
+        case tooLarge = "too-large"
+        case unsupportedMediaType = "unsupported-media-type"
 
         var status: Int {
             switch self {
             case .notFound: 404
             case .methodNotAllowed: 405
             case .badRequest: 400
-            case .unreadable: 500
+            case .unreadable, .failed: 500
+            case .forbidden: 403
+            case .conflict: 409
+            case .unavailable: 503
+            case .tooLarge: 413
+            case .unsupportedMediaType: 415
             }
         }
 
@@ -40,6 +55,12 @@ public struct Problem: Sendable, Codable, Equatable, Error {
             case .methodNotAllowed: "Method not allowed"
             case .badRequest: "Bad request"
             case .unreadable: "The state directory could not be read"
+            case .forbidden: "Forbidden"
+            case .conflict: "Not possible now"
+            case .unavailable: "wfd is not available"
+            case .failed: "wfd could not do it"
+            case .tooLarge: "Request body too large"
+            case .unsupportedMediaType: "Unsupported media type"
             }
         }
     }

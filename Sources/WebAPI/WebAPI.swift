@@ -2,6 +2,7 @@ import Foundation
 import JobFormat
 import RunModel
 import Schedules
+import WorkflowControl
 import WorkflowReports
 import WorkflowStore
 
@@ -10,16 +11,24 @@ public struct APIRequest: Sendable, Equatable {
     public var method: String
     public var path: String
     public var query: [String: String]
+    public var body: Data
+    /// Who sent it, when the connection tells (a Unix socket's peer); nil over TCP.
+    public var caller: Caller?
 
-    public init(method: String, path: String, query: [String: String] = [:]) {
+    public init(method: String, path: String, query: [String: String] = [:], body: Data = Data(), caller: Caller? = nil)
+    {
         self.method = method
         self.path = path
         self.query = query
+        self.body = body
+        self.caller = caller
     }
 
     /// `target` is the request line's path with its query (`/api/v1/stats?since=24h`).
-    public init(method: String, target: String) {
+    public init(method: String, target: String, body: Data = Data(), caller: Caller? = nil) {
         self.method = method
+        self.body = body
+        self.caller = caller
         let parts = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         path = String(parts[0])
         query = [:]
@@ -49,37 +58,62 @@ public struct APIResponse: Sendable, Equatable {
     }
 }
 
-/// wfd's HTTP API over one state directory, read-only: every answer is read from the state
-/// directory at the time of the request, with the types `wfctl --json` prints.
+/// wfd's HTTP API over one state directory: what it reads is read from the state directory at
+/// the time of the request, with the types `wfctl --json` prints; what it changes is sent to wfd
+/// over its control socket on behalf of the caller.
 public struct WebAPI: Sendable {
     public let state: StateDirectory
     let now: @Sendable () -> Date
     let hostZone: TimeZone
+    let commands: CommandRoutes
 
-    public init(state: StateDirectory, now: @escaping @Sendable () -> Date = Date.init, hostZone: TimeZone = .current) {
+    public init(
+        state: StateDirectory, link: (any DaemonLink)? = nil, now: @escaping @Sendable () -> Date = Date.init,
+        hostZone: TimeZone = .current
+    ) {
         self.state = state
         self.now = now
         self.hostZone = hostZone
+        commands = CommandRoutes(state: state, link: link ?? ControlSocketLink(state: state))
     }
 
-    /// The routes, as the OpenAPI document names them (`{name}` is one path segment).
-    public static let routes = [
-        "/api/openapi.yaml", "/api/v1/jobs", "/api/v1/jobs/{job}", "/api/v1/runs/{run}", "/api/v1/runs/{run}/why",
-        "/api/v1/stats",
+    /// The routes, as the OpenAPI document names them (`{name}` is one path segment), and the
+    /// method each answers (GET routes answer HEAD too).
+    public static let routes: [(method: String, pattern: String)] = [
+        ("GET", "/api/openapi.yaml"), ("GET", "/api/v1/jobs"), ("GET", "/api/v1/jobs/{job}"),
+        ("GET", "/api/v1/runs/{run}"), ("GET", "/api/v1/runs/{run}/why"), ("GET", "/api/v1/stats"),
+        ("POST", "/api/v1/jobs/{job}/runs"), ("POST", "/api/v1/runs/{run}/cancel"),
+        ("POST", "/api/v1/runs/{run}/retry"),
+        ("POST", "/api/v1/runs/{run}/steps/{step}/approve"), ("POST", "/api/v1/runs/{run}/steps/{step}/reject"),
+        ("POST", "/api/v1/reload"),
     ]
+
+    /// The largest request body the API takes (a command's; larger ones get 413).
+    public static let maximumBody = CommandRoutes.maximumBody
 
     public func respond(_ request: APIRequest) -> APIResponse {
         let segments = request.path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
         guard let route = Self.match(segments) else {
             return problem(.init(.notFound, detail: "no such resource: see /api/openapi.yaml", instance: request.path))
         }
-        guard request.method == "GET" || request.method == "HEAD" else {
+        let methods = Self.routes.filter { $0.pattern == route.pattern }.map(\.method)
+        let allowed = methods.contains("GET") ? methods + ["HEAD"] : methods
+        guard allowed.contains(request.method) else {
             var response = problem(
-                .init(.methodNotAllowed, detail: "\(route.pattern) answers GET only", instance: request.path))
-            response.headers["Allow"] = "GET, HEAD"
+                .init(
+                    .methodNotAllowed, detail: "\(route.pattern) answers \(allowed.joined(separator: ", ")) only",
+                    instance: request.path))
+            response.headers["Allow"] = allowed.joined(separator: ", ")
             return response
         }
-        do {
+        do throws(Problem) {
+            if request.method == "POST" {
+                guard request.body.count <= CommandRoutes.maximumBody else {
+                    throw Problem(.tooLarge, detail: "a command's body is at most \(CommandRoutes.maximumBody) bytes")
+                }
+                let command = try commands.command(route.pattern, route.parameters, body: request.body)
+                return try commands.send(command, as: request.caller)
+            }
             return try answer(route, request)
         } catch {
             var problem = error
@@ -95,7 +129,7 @@ public struct WebAPI: Sendable {
     }
 
     static func match(_ segments: [String]) -> Route? {
-        for pattern in routes {
+        for pattern in routes.map(\.pattern) {
             let parts = pattern.split(separator: "/").map(String.init)
             guard parts.count == segments.count else { continue }
             var parameters: [String: String] = [:]
@@ -118,7 +152,7 @@ public struct WebAPI: Sendable {
         case "/api/v1/jobs":
             return try json(loadStatus())
         case "/api/v1/jobs/{job}":
-            let job = try jobID(route.parameters["job"] ?? "")
+            let job = try Self.jobID(route.parameters["job"] ?? "")
             guard let status = try loadStatus().jobs.first(where: { $0.job == job }) else {
                 throw Problem(.notFound, detail: "no job \(job) in \(state.root): see /api/v1/jobs")
             }
@@ -145,7 +179,7 @@ public struct WebAPI: Sendable {
                     .badRequest, detail: "since takes a duration (24h, 7d) or an RFC 3339 time, not '\(text)'")
             }
             var jobs: [JobID]? = nil
-            if let job = request.query["job"] { jobs = [try jobID(job)] }
+            if let job = request.query["job"] { jobs = [try Self.jobID(job)] }
             return try json(RunStatistics.Report(jobs, in: state, since: since, now: now))
         default:
             throw Problem(.notFound, detail: "no such resource: see /api/openapi.yaml")
@@ -160,7 +194,7 @@ public struct WebAPI: Sendable {
         }
     }
 
-    private func jobID(_ text: String) throws(Problem) -> JobID {
+    static func jobID(_ text: String) throws(Problem) -> JobID {
         guard let job = JobID(text) else {
             throw Problem(.badRequest, detail: "'\(text)' is not a job id: \(JobID.rule)")
         }
@@ -182,10 +216,12 @@ public struct WebAPI: Sendable {
         return encoder
     }()
 
-    private func json(_ value: some Encodable) throws(Problem) -> APIResponse {
+    private func json(_ value: some Encodable) throws(Problem) -> APIResponse { try Self.json(value) }
+
+    static func json(_ value: some Encodable, status: Int = 200) throws(Problem) -> APIResponse {
         do {
-            let body = try Self.encoder.encode(value)
-            return APIResponse(status: 200, contentType: "application/json", body: body)
+            let body = try encoder.encode(value)
+            return APIResponse(status: status, contentType: "application/json", body: body)
         } catch {
             throw Problem(.unreadable, detail: "cannot encode the answer: \(error)")
         }

@@ -12,11 +12,38 @@ public struct ControlPolicy: Sendable {
     public let groupName: String?
     /// The group's id, nil when no such group exists.
     public let groupID: UInt32?
+    /// Users who may send a command on behalf of another (``ControlRequest/onBehalfOf``): wfd-web's,
+    /// which passes on who its callers are. Anyone else who names another caller is refused.
+    public let delegates: Set<UInt32>
 
-    public init(users: Set<UInt32>, groupName: String?) {
+    public init(users: Set<UInt32>, groupName: String?, delegates: Set<UInt32> = []) {
         self.users = users
         self.groupName = groupName
+        self.delegates = delegates
         groupID = groupName.flatMap(Self.groupID(named:))
+    }
+
+    /// The uid of the user `name`, when the system knows it.
+    public static func userID(named name: String) -> UInt32? {
+        var passwd = passwd()
+        var result: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 16 * 1024)
+        guard getpwnam_r(name, &passwd, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
+        return passwd.pw_uid
+    }
+
+    /// Who a command comes from: the peer, or (when a delegate or root sends it) the caller it
+    /// names. A refusal when anyone else names a caller.
+    public func caller(peer: Caller, onBehalfOf named: Caller?) -> Result<Caller, ControlRefusal> {
+        guard var named else { return .success(peer) }
+        guard delegates.contains(peer.uid) || peer.uid == 0 else {
+            return .failure(
+                ControlRefusal(
+                    .permissionDenied,
+                    "permission denied: uid \(peer.uid) may not send commands on behalf of another user"))
+        }
+        named.via = Self.userName(of: peer.uid) ?? "uid \(peer.uid)"
+        return .success(named)
     }
 
     /// nil when `uid` (whose primary group is `gid`, holding the supplementary `groups`) may
@@ -73,5 +100,30 @@ public struct ControlPolicy: Sendable {
             guard getgrouplist(name, primary, &groups, &count) >= 0 else { return [] }
         }
         return Array(groups.prefix(Int(count)))
+    }
+}
+
+/// Who sent a command: a process's credentials, and the delegate it came through, if any.
+public struct Caller: Sendable, Codable, Equatable {
+    public var uid: UInt32
+    public var gid: UInt32
+    /// Supplementary groups, as the kernel reported them (may be empty: the group database is
+    /// asked as well).
+    public var groups: [UInt32]
+    /// The delegate's name (`wfd-web`), set by wfd, never taken from the request.
+    public var via: String?
+
+    public init(uid: UInt32, gid: UInt32, groups: [UInt32] = [], via: String? = nil) {
+        (self.uid, self.gid, self.groups, self.via) = (uid, gid, groups, via)
+    }
+
+    /// How records name the caller: `uid 1000 (alice)`, with ` via wfd-web` for a delegated one.
+    public var description: String {
+        let name = ControlPolicy.userName(of: uid).map { " (\($0))" } ?? ""
+        return "uid \(uid)\(name)" + (via.map { " via \($0)" } ?? "")
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case uid, gid, groups
     }
 }

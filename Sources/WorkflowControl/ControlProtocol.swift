@@ -30,6 +30,14 @@ public struct ControlRequest: Sendable, Codable, Equatable {
     /// For `status`: `text` (the table) or `json`; and whether the table is coloured.
     public var format: String?
     public var colour: Bool?
+    /// Sent by a delegate (wfd-web): the caller it acts for, whose rights and name apply. wfd
+    /// refuses it from anyone but its delegates.
+    public var onBehalfOf: Caller?
+
+    enum CodingKeys: String, CodingKey {
+        case command, job, run, from, skip, outputs, params, step, item, input, comment, format, colour
+        case onBehalfOf = "on_behalf_of"
+    }
 
     public init(command: String, job: String? = nil, run: String? = nil) {
         self.command = command

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import WebAPI
+import WorkflowControl
 
 /// A socket wfd-web answers on.
 enum Listener: Sendable, Equatable {
@@ -75,8 +76,20 @@ struct HTTPServer: Sendable {
 
     func serve(_ listeners: [Listener]) async throws {
         let channel = HTTP1Channel(
-            responder: { request, writer, _ in
-                let answer = api.respond(APIRequest(method: request.method.rawValue, target: request.head.path ?? "/"))
+            responder: { request, writer, connection in
+                // Up to one byte past the limit is kept (the API answers 413 to that); the rest
+                // is read and dropped, so the connection stays usable.
+                var received = ByteBuffer()
+                for try await part in request.body where received.readableBytes <= WebAPI.maximumBody {
+                    received.writeImmutableBuffer(part)
+                }
+                let caller = try? await Self.caller(of: connection)
+                let asked = APIRequest(
+                    method: request.method.rawValue, target: request.head.path ?? "/",
+                    body: Data(received.readableBytesView),
+                    caller: caller)
+                // Reading files and waiting for wfd block: on NIO's thread pool, not the concurrency pool.
+                let answer = try await NIOThreadPool.singleton.runIfActive { api.respond(asked) }
                 var head = HTTPResponse(status: .init(code: answer.status))
                 head.headerFields[.contentType] = answer.contentType
                 head.headerFields[.contentLength] = String(answer.body.count)
@@ -104,6 +117,19 @@ struct HTTPServer: Sendable {
             }
             try await group.waitForAll()
         }
+    }
+
+    /// The credentials of the process at the other end of a Unix socket (`SO_PEERCRED`); nil
+    /// over TCP.
+    static func caller(of connection: any Channel) async throws -> Caller? {
+        guard let provider = connection as? any SocketOptionProvider,
+            connection.localAddress?.protocol == .unix
+        else { return nil }
+        // struct ucred (pid, uid, gid): Glibc's module does not export it.
+        let credentials: (Int32, UInt32, UInt32) = try await provider.unsafeGetSocketOption(
+            level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED)
+        ).get()
+        return Caller(uid: credentials.1, gid: credentials.2)
     }
 
     private func bind(_ listener: Listener, _ channel: HTTP1Channel) async throws -> NIOAsyncChannel<

@@ -123,18 +123,29 @@ final class ControlServer: Service, Sendable {
             return ControlResponse(
                 ControlRefusal(.permissionDenied, "permission denied: the caller's credentials cannot be read"))
         }
-        if let refusal = policy.refusal(uid: peer.uid, gid: peer.gid, groups: peer.groups) {
+        let caller: Caller
+        switch policy.caller(
+            peer: Caller(uid: peer.uid, gid: peer.gid, groups: peer.groups), onBehalfOf: request.onBehalfOf)
+        {
+        case .failure(let refusal):
             logger.warning(
-                "refused control command '\(request.command)' from uid \(peer.uid), pid \(peer.pid): \(refusal)")
+                "refused control command '\(request.command)' from uid \(peer.uid), pid \(peer.pid): \(refusal.message)"
+            )
+            return ControlResponse(refusal)
+        case .success(let found): caller = found
+        }
+        if let refusal = policy.refusal(uid: caller.uid, gid: caller.gid, groups: caller.groups) {
+            logger.warning(
+                "refused control command '\(request.command)' from \(caller.description), pid \(peer.pid): \(refusal)")
             return ControlResponse(ControlRefusal(.permissionDenied, "permission denied: \(refusal)"))
         }
         switch request.decoded() {
         case .failure(let refusal): return ControlResponse(refusal)
-        case .success(let command): return answer(command, peer: peer, body: &body)
+        case .success(let command): return answer(command, caller: caller, body: &body)
         }
     }
 
-    private func answer(_ command: ControlCommand, peer: ControlSocket.Peer, body: inout Data?) -> ControlResponse {
+    private func answer(_ command: ControlCommand, caller: Caller, body: inout Data?) -> ControlResponse {
         switch command {
         case .ping:
             return ControlResponse(ok: true, message: "pong")
@@ -149,7 +160,7 @@ final class ControlServer: Service, Sendable {
             case nil: return ControlResponse(ControlRefusal(.failed, "the reload did not finish within 60 s"))
             }
         case .cancel(let run):
-            let reason = "cancelled with wfctl by uid \(peer.uid)"
+            let reason = "cancelled by \(caller.description)"
             guard let active = Self.answer(within: 30, { scheduler.cancelRun(run, reason: reason, done: $0) }) else {
                 return Self.noAnswer
             }
@@ -166,10 +177,10 @@ final class ControlServer: Service, Sendable {
             let outputs = texts.mapValues { Data($0.utf8) }
             let what = from.map { "from step '\($0)'" } ?? "from its failed steps"
             return respond(to: {
-                scheduler.retryRun(run, of: job, request: retry, outputs: outputs, by: "uid \(peer.uid)", done: $0)
+                scheduler.retryRun(run, of: job, request: retry, outputs: outputs, by: caller.description, done: $0)
             }) { run in "retrying run \(run) of \(job) \(what)" }
         case .decide(let decision):
-            return decide(decision, peer: peer)
+            return decide(decision, caller: caller)
         }
     }
 
@@ -194,8 +205,9 @@ final class ControlServer: Service, Sendable {
         }
     }
 
-    /// `approve` and `reject`: the decision names who took it (the peer's uid and user name).
-    private func decide(_ request: ControlCommand.Decision, peer: ControlSocket.Peer) -> ControlResponse {
+    /// `approve` and `reject`: the decision names who took it (the caller's uid and user name, and
+    /// the delegate it came through).
+    private func decide(_ request: ControlCommand.Decision, caller: Caller) -> ControlResponse {
         var input: JSONValue?
         if let text = request.input {
             guard let value = JSONValue.parse(Data(text.utf8)) else {
@@ -203,9 +215,8 @@ final class ControlServer: Service, Sendable {
             }
             input = value
         }
-        let name = ControlPolicy.userName(of: peer.uid).map { " (\($0))" } ?? ""
         let decision = Decision(
-            approved: request.approve, by: "uid \(peer.uid)\(name)", uid: peer.uid, at: Date(),
+            approved: request.approve, by: caller.description, uid: caller.uid, at: Date(),
             comment: request.comment, input: input)
         let (run, step) = (request.run, request.step)
         let answered: String?? = Self.answer(within: 30) { reply in

@@ -66,6 +66,12 @@ struct Wfd: AsyncParsableCommand {
             valueName: "group"))
     var controlGroup: String = "wfd"
 
+    @Option(
+        help: ArgumentHelp(
+            "The user wfd-web runs as: it may send commands on behalf of its callers, who are then held to the same rules and named in the records. Empty: nobody.",
+            valueName: "user"))
+    var webUser: String = "wfd-web"
+
     @Option(help: ArgumentHelp("Runs kept per job when its file sets no retention.keep_runs.", valueName: "n"))
     var keepRuns: Int = 1000
 
@@ -198,7 +204,9 @@ struct Wfd: AsyncParsableCommand {
         let clockMonitor = WallClockMonitor(logger: logger) { scheduler.clockChanged() }
         let control: ControlServer
         do {
-            let policy = ControlPolicy(users: [0, geteuid()], groupName: controlGroup.isEmpty ? nil : controlGroup)
+            let delegates = webUser.isEmpty ? [] : ControlPolicy.userID(named: webUser).map { Set([$0]) } ?? []
+            let policy = ControlPolicy(
+                users: [0, geteuid()], groupName: controlGroup.isEmpty ? nil : controlGroup, delegates: delegates)
             if policy.groupID == nil, !controlGroup.isEmpty {
                 logger.notice("group '\(controlGroup)' does not exist: only root and wfd's user may send commands")
             }

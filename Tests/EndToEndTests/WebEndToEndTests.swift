@@ -14,7 +14,12 @@ import WorkflowTesting
     @Test func theSocketStartsWfdWebWhichAnswersTheGroupFromWfdsState() async throws {
         try await SystemdSandbox.with(ownRoot: true) { sandbox in
             let root = sandbox.root
-            #expect(try await sandbox.run(["groupadd", "--system", "wfd"]).status == 0)
+            // The group wfd and the user wfd-web, from the shipped sysusers.d file.
+            try FileManager.default.createDirectory(atPath: root + "/etc/sysusers.d", withIntermediateDirectories: true)
+            let sysusers = try await runProgram(
+                "/bin/cp", [BuiltProducts.packageRoot + "/systemd/wfd.sysusers", "\(root)/etc/sysusers.d/wfd.conf"])
+            try #require(sysusers.status == 0, "\(sysusers.output)")
+            #expect(try await sandbox.run(["systemd-sysusers"]).status == 0)
             #expect(try await sandbox.run(["useradd", "--no-create-home", "--groups", "wfd", "alice"]).status == 0)
             #expect(try await sandbox.run(["useradd", "--no-create-home", "bob"]).status == 0)
             try FileManager.default.createDirectory(atPath: root + "/usr/local/bin", withIntermediateDirectories: true)
@@ -30,7 +35,9 @@ import WorkflowTesting
             try FileManager.default.createDirectory(atPath: root + "/etc/wfd/jobs.d", withIntermediateDirectories: true)
             try "steps:\n  - {id: greet, run: 'echo hello over http'}\n".write(
                 toFile: root + "/etc/wfd/jobs.d/hello.yaml", atomically: true, encoding: .utf8)
-            chmod(root + "/etc/wfd/jobs.d/hello.yaml", 0o644)
+            try "steps:\n  - {id: confirm, approval: {message: 'Go?'}}\n  - {id: go, needs: [confirm], run: 'true'}\n"
+                .write(toFile: root + "/etc/wfd/jobs.d/gate.yaml", atomically: true, encoding: .utf8)
+            for job in ["hello", "gate"] { chmod(root + "/etc/wfd/jobs.d/\(job).yaml", 0o644) }
             #expect(try await sandbox.run(["systemctl", "daemon-reload"]).status == 0)
             let started = try await sandbox.run(["systemctl", "start", "wfd.service", "wfd-web.socket"])
             if started.status != 0 { Issue.record("\(started.output)\n\(await journal(sandbox))") }
@@ -49,10 +56,8 @@ import WorkflowTesting
             #expect(jobs.output.contains(#""job":"hello""#), "\(jobs.output)")
             #expect(jobs.output.contains(#""running":true"#), "wfd's status as wfctl shows it: \(jobs.output)")
             #expect(try await state(sandbox, "wfd-web.service") == "active", "started by the connection")
-            let user = try await sandbox.run([
-                "systemctl", "show", "-p", "User", "-p", "DynamicUser", "wfd-web.service",
-            ])
-            #expect(user.output.contains("DynamicUser=yes"), "\(user.output)")
+            let user = try await sandbox.run(["ps", "-o", "user=", "-C", "wfd-web"])
+            #expect(user.output == "wfd-web\n", "runs as its own user: \(user.output)")
 
             let detail = try await curl(sandbox, as: "alice", "/api/v1/runs/\(id)")
             #expect(
@@ -64,6 +69,36 @@ import WorkflowTesting
             // bob is not in the group: the kernel refuses his connection (curl: exit 7).
             let bob = try await curl(sandbox, as: "bob", "/api/v1/jobs")
             #expect(bob.status == 7, "\(bob.output)")
+
+            // alice starts a run and approves its step over HTTP; wfd records her, via wfd-web.
+            let posted = try await curl(sandbox, as: "alice", "/api/v1/jobs/gate/runs", post: "{}")
+            #expect(posted.output.hasPrefix("HTTP/1.1 202 "), "\(posted.output)")
+            let answer = try #require(posted.output.components(separatedBy: "\r\n\r\n").last)
+            let fields = try JSONSerialization.jsonObject(with: Data(answer.utf8)) as? [String: Any]
+            let gate = try #require(fields?["run"] as? String, "\(posted.output)")
+            var approved = (status: Int32(0), output: "")
+            for _ in 0..<100 {
+                approved = try await curl(
+                    sandbox, as: "alice", "/api/v1/runs/\(gate)/steps/confirm/approve", post: #"{"comment": "web"}"#)
+                if !approved.output.hasPrefix("HTTP/1.1 409 ") { break }  // not waiting yet
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(approved.output.hasPrefix("HTTP/1.1 200 "), "\(approved.output)")
+            let step = try String(
+                contentsOfFile: "\(root)/var/lib/wfd/runs/gate/\(gate)/steps/confirm.json", encoding: .utf8)
+            let uid = try await sandbox.run(["id", "-u", "alice"]).output.trimmingCharacters(
+                in: .whitespacesAndNewlines)
+            #expect(step.contains("\"uid \(uid) (alice) via wfd-web\""), "\(step)")
+            // alice cannot name someone else to wfd herself: only wfd-web may.
+            let forged = try await sandbox.run([
+                "runuser", "-u", "alice", "--", "python3", "-c",
+                """
+                import socket; s = socket.socket(socket.AF_UNIX); s.connect("/run/wfd/control.sock")
+                s.sendall(b'{"command": "run", "job": "hello", "on_behalf_of": {"uid": 0, "gid": 0, "groups": []}}\\n')
+                print(s.recv(4096).decode())
+                """,
+            ])
+            #expect(forged.output.contains("may not send commands on behalf of another user"), "\(forged.output)")
 
             // A restart of wfd keeps /run/wfd, so the socket and wfd-web go on.
             #expect(try await sandbox.run(["systemctl", "restart", "wfd.service"]).status == 0)
@@ -90,14 +125,18 @@ import WorkflowTesting
         #expect(score <= 3.0, "\(line)")
     }
 
-    /// `curl --include` inside the instance as `user`: the output starts with the status line.
-    private func curl(_ sandbox: SystemdSandbox, as user: String, _ path: String) async throws -> (
-        status: Int32, output: String
-    ) {
-        try await sandbox.run([
-            "runuser", "-u", user, "--", "curl", "--silent", "--show-error", "--max-time", "10", "--include",
-            "--unix-socket", "/run/wfd/web.sock", "http://wfd" + path,
-        ])
+    /// `curl --include` inside the instance as `user` (a POST of `post` when given): the output
+    /// starts with the status line.
+    private func curl(_ sandbox: SystemdSandbox, as user: String, _ path: String, post: String? = nil) async throws
+        -> (status: Int32, output: String)
+    {
+        try await sandbox.run(
+            [
+                "runuser", "-u", user, "--", "curl", "--silent", "--show-error", "--max-time", "10", "--include",
+                "--unix-socket", "/run/wfd/web.sock",
+            ] + (post.map { ["--data", $0, "--header", "Content-Type: application/json"] } ?? []) + [
+                "http://wfd" + path
+            ])
     }
 
     private func state(_ sandbox: SystemdSandbox, _ unit: String) async throws -> String {

@@ -107,7 +107,7 @@ import WorkflowTesting
         #expect(cancel.output.contains("run \(long): cancelled"))
         let stopped = try RunStore(directory: state).loadSnapshot(JobID("long")!, try #require(RunID(long)))
         #expect(stopped.steps[0].state == .cancelled)
-        #expect(stopped.run.error?.contains("cancelled with wfctl by uid") == true)
+        #expect(stopped.run.error?.contains("cancelled by uid") == true)
         #expect(try await runProgram(wfctl, ["cancel", long, "--state", state.root]).status == 1, "no longer active")
 
         // The history, as a person reads it.

@@ -1,0 +1,35 @@
+import Foundation
+import WorkflowControl
+import WorkflowStore
+
+/// How the API sends commands to the running wfd: over its control socket, on behalf of the
+/// caller (wfd checks the caller's rights and names it in what it records).
+public protocol DaemonLink: Sendable {
+    func send(_ command: ControlCommand, as caller: Caller, timeout: Duration) -> Result<ControlResponse, Problem>
+}
+
+/// The control socket of the wfd that holds `state` (from its `daemon.json`). Blocking: call it
+/// off the concurrency pool (wfd-web answers each request on NIO's thread pool).
+public struct ControlSocketLink: DaemonLink {
+    public let state: StateDirectory
+
+    public init(state: StateDirectory) { self.state = state }
+
+    public func send(_ command: ControlCommand, as caller: Caller, timeout: Duration) -> Result<
+        ControlResponse, Problem
+    > {
+        guard FileLock.probe(state.daemonLock) == .held,
+            let info = try? RecordFile.read(DaemonInfo.self, from: state.daemonInfo)
+        else {
+            return .failure(
+                Problem(.unavailable, detail: "wfd is not running on \(state.root): start it (systemctl start wfd)"))
+        }
+        var request = ControlRequest(command)
+        request.onBehalfOf = caller
+        do {
+            return .success(try ControlSocket.exchange(request, at: info.socket, timeout: timeout))
+        } catch {
+            return .failure(Problem(.unavailable, detail: "wfd did not answer on \(info.socket): \(error)"))
+        }
+    }
+}

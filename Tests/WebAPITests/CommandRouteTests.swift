@@ -1,0 +1,119 @@
+import Foundation
+import JSONSchemaKit
+import JobFormat
+import RunModel
+import Testing
+import WebAPI
+import WorkflowControl
+import WorkflowStore
+import WorkflowTesting
+
+/// The routes that change something, against a real wfd over its control socket: each answer
+/// is checked against the OpenAPI document, and what wfd did against the state directory.
+@Suite struct CommandRouteTests {
+    let root = Caller(uid: 0, gid: 0)
+
+    func post(_ api: WebAPI, _ target: String, _ body: String = "", as caller: Caller?) -> APIResponse {
+        api.respond(APIRequest(method: "POST", target: target, body: Data(body.utf8), caller: caller))
+    }
+
+    func field(_ response: APIResponse, _ name: String) -> String? {
+        guard case .object(let fields)? = JSONValue.parse(response.body), case .string(let value)? = fields[name]
+        else { return nil }
+        return value
+    }
+
+    @Test func commandsGoToWfdOnBehalfOfTheCallerAndRefusalsKeepTheirMeaning() async throws {
+        let dir = try TemporaryDirectory("webcmd")
+        try dir.write(
+            "jobs/gate.yaml",
+            """
+            params: {who: {default: nobody}}
+            steps:
+              - id: confirm
+                approval: { message: "Ship it?", input: { type: object, required: [ticket], properties: { ticket: { type: string } } } }
+              - id: ship
+                needs: [confirm]
+                run: 'echo shipping for $WF_PARAM_WHO; exit 3'
+            """)
+        let document = try WebAPITests.document()
+        let state = StateDirectory(root: dir.file("state"))
+        try FileManager.default.createDirectory(atPath: state.root, withIntermediateDirectories: true)
+        let api = WebAPI(state: state)
+
+        // wfd is not running yet: 503.
+        let down = post(api, "/api/v1/jobs/gate/runs", as: root)
+        #expect(down.status == 503, "\(String(decoding: down.body, as: UTF8.self))")
+        try WebAPITests.conforms(down, to: "/api/v1/jobs/{job}/runs", document, method: "POST")
+
+        let daemon = try await TestDaemon.start(dir)
+        defer { Task { await daemon.process.stop() } }
+
+        let cases: [(String, String, Caller?, Int, String)] = [
+            ("/api/v1/jobs/gate/runs", "", nil, 403, "/api/v1/jobs/{job}/runs"),
+            ("/api/v1/jobs/gate/runs", "", Caller(uid: 4242, gid: 4242), 403, "/api/v1/jobs/{job}/runs"),
+            ("/api/v1/jobs/nope/runs", "", root, 404, "/api/v1/jobs/{job}/runs"),
+            ("/api/v1/jobs/gate/runs", "[1]", root, 400, "/api/v1/jobs/{job}/runs"),
+            ("/api/v1/jobs/gate/runs", #"{"params": {"who": 7}}"#, root, 400, "/api/v1/jobs/{job}/runs"),
+            ("/api/v1/runs/20200101T000000.000Z-000001/cancel", "", root, 409, "/api/v1/runs/{run}/cancel"),
+            ("/api/v1/runs/20200101T000000.000Z-000001/retry", "", root, 404, "/api/v1/runs/{run}/retry"),
+        ]
+        for (target, body, caller, status, route) in cases {
+            let response = post(api, target, body, as: caller)
+            #expect(response.status == status, "\(target): \(String(decoding: response.body, as: UTF8.self))")
+            try WebAPITests.conforms(response, to: route, document, method: "POST")
+        }
+        let tooBig = post(
+            api, "/api/v1/jobs/gate/runs", String(repeating: " ", count: WebAPI.maximumBody + 1), as: root)
+        #expect(tooBig.status == 413)
+
+        // A run with a parameter, waiting for approval.
+        let started = post(api, "/api/v1/jobs/gate/runs", #"{"params": {"who": "web"}}"#, as: root)
+        #expect(started.status == 202, "\(String(decoding: started.body, as: UTF8.self))")
+        try WebAPITests.conforms(started, to: "/api/v1/jobs/{job}/runs", document, method: "POST")
+        let run = try #require(field(started, "run"))
+        let approvals = "/api/v1/runs/\(run)/steps/confirm"
+        await waitFor("the approval to wait") {
+            post(api, "\(approvals)/approve", #"{"input": {"ticket": 5}}"#, as: root).status == 409
+        }
+        let wrongInput = post(api, "\(approvals)/approve", #"{"input": {"ticket": 5}}"#, as: root)
+        #expect(wrongInput.status == 409, "the input does not fit the step's schema")
+        #expect(
+            field(wrongInput, "detail")?.contains("ticket") == true,
+            "\(String(decoding: wrongInput.body, as: UTF8.self))")
+        let stranger = post(
+            api, "\(approvals)/approve", #"{"input": {"ticket": "T-1"}}"#, as: Caller(uid: 4242, gid: 4242))
+        #expect(stranger.status == 403)
+        let approved = post(
+            api, "\(approvals)/approve", #"{"input": {"ticket": "T-1"}, "comment": "from the web"}"#, as: root)
+        #expect(approved.status == 200, "\(String(decoding: approved.body, as: UTF8.self))")
+        try WebAPITests.conforms(approved, to: "/api/v1/runs/{run}/steps/{step}/approve", document, method: "POST")
+        let store = RunStore(directory: state)
+        let id = try #require(RunID(run))
+        await waitFor("the run to fail") { (try? store.loadRun(JobID("gate")!, id))?.state == .failed }
+        let confirm = try #require(
+            try store.loadSnapshot(JobID("gate")!, id).steps.first { $0.step == StepID("confirm") })
+        let decision = try #require(confirm.attempts.last?.decision)
+        #expect(decision.by == "uid 0 (root) via root", "who is recorded: \(decision.by)")
+        #expect(decision.comment == "from the web")
+        let log = try String(
+            contentsOfFile: state.runDirectory(JobID("gate")!, id) + "/logs/ship.1.log", encoding: .utf8)
+        #expect(log == "shipping for web\n")
+
+        // Retry from the failed step; it fails again (exit 3), recorded with a second attempt.
+        let retried = post(api, "/api/v1/runs/\(run)/retry", as: root)
+        #expect(retried.status == 202, "\(String(decoding: retried.body, as: UTF8.self))")
+        try WebAPITests.conforms(retried, to: "/api/v1/runs/{run}/retry", document, method: "POST")
+        await waitFor("the retry to end") {
+            let ship = try? store.loadSnapshot(JobID("gate")!, id).steps.first { $0.step == StepID("ship") }
+            return ship?.attempts.count == 2 && (try? store.loadRun(JobID("gate")!, id))?.state == .failed
+        }
+        let reload = post(api, "/api/v1/reload", as: root)
+        #expect(reload.status == 200, "\(String(decoding: reload.body, as: UTF8.self))")
+        try WebAPITests.conforms(reload, to: "/api/v1/reload", document, method: "POST")
+    }
+
+    func waitFor(_ what: String, _ condition: () async throws -> Bool) async {
+        #expect(await eventually(timeout: .seconds(30), waitingFor: what, condition), "\(what)")
+    }
+}
