@@ -101,6 +101,58 @@ public enum OpenAPIDocument {
                   $ref: "#/components/responses/Problem"
                 "500":
                   $ref: "#/components/responses/Problem"
+          /api/v1/runs/{run}/steps/{step}/attempts/{attempt}/log:
+            get:
+              operationId: getLog
+              summary: A step attempt's log, stdout and stderr as written (wfctl logs).
+              parameters:
+                - $ref: "#/components/parameters/Run"
+                - $ref: "#/components/parameters/Step"
+                - $ref: "#/components/parameters/Attempt"
+              responses:
+                "200":
+                  description: The log.
+                  content:
+                    text/plain; charset=utf-8:
+                      schema:
+                        type: string
+                "400":
+                  $ref: "#/components/responses/Problem"
+                "404":
+                  $ref: "#/components/responses/Problem"
+          /api/v1/runs/{run}/steps/{step}/attempts/{attempt}/log/events:
+            get:
+              operationId: followLog
+              summary: A step attempt's log as Server-Sent Events, live (wfctl logs --follow).
+              description: |
+                Each `message` event holds the complete lines written since the previous one, one
+                `data:` field per line, with `id:` the byte offset after them: reconnect with
+                `Last-Event-ID` (or `?offset=`) to go on from there. A `: heartbeat` comment comes
+                every 15 s of quiet. Once the attempt has ended and its log is read to its end,
+                an `end` event carries `{"outcome", "exit_code"}` and the stream closes.
+              parameters:
+                - $ref: "#/components/parameters/Run"
+                - $ref: "#/components/parameters/Step"
+                - $ref: "#/components/parameters/Attempt"
+                - name: Last-Event-ID
+                  in: header
+                  required: false
+                  schema: {type: string, pattern: "^[0-9]+$"}
+                - name: offset
+                  in: query
+                  required: false
+                  schema: {type: integer, minimum: 0}
+              responses:
+                "200":
+                  description: The event stream.
+                  content:
+                    text/event-stream:
+                      schema:
+                        type: string
+                "400":
+                  $ref: "#/components/responses/Problem"
+                "404":
+                  $ref: "#/components/responses/Problem"
           /api/v1/stats:
             get:
               operationId: getStats
@@ -294,6 +346,13 @@ public enum OpenAPIDocument {
               required: true
               schema:
                 type: string
+            Attempt:
+              name: attempt
+              in: path
+              required: true
+              schema:
+                type: integer
+                minimum: 1
           responses:
             Accepted:
               description: wfd took the command; it goes on in the background.

@@ -14,6 +14,8 @@ public struct APIRequest: Sendable, Equatable {
     public var body: Data
     /// Who sent it, when the connection tells (a Unix socket's peer); nil over TCP.
     public var caller: Caller?
+    /// Headers the API reads, by lower-case name (`last-event-id`).
+    public var headers: [String: String] = [:]
 
     public init(method: String, path: String, query: [String: String] = [:], body: Data = Data(), caller: Caller? = nil)
     {
@@ -43,18 +45,23 @@ public struct APIRequest: Sendable, Equatable {
 }
 
 /// What the API answers.
-public struct APIResponse: Sendable, Equatable {
+public struct APIResponse: Sendable {
     public var status: Int
     public var contentType: String
     public var body: Data
     /// Headers besides the content type (`Allow` on a 405).
     public var headers: [String: String]
+    /// For a stream (Server-Sent Events): what follows `body`, written as it comes.
+    public var stream: AsyncStream<Data>?
 
-    public init(status: Int, contentType: String, body: Data, headers: [String: String] = [:]) {
+    public init(
+        status: Int, contentType: String, body: Data, headers: [String: String] = [:], stream: AsyncStream<Data>? = nil
+    ) {
         self.status = status
         self.contentType = contentType
         self.body = body
         self.headers = headers
+        self.stream = stream
     }
 }
 
@@ -66,14 +73,17 @@ public struct WebAPI: Sendable {
     let now: @Sendable () -> Date
     let hostZone: TimeZone
     let commands: CommandRoutes
+    /// How often a quiet log stream gets a heartbeat comment.
+    let heartbeat: Duration
 
     public init(
         state: StateDirectory, link: (any DaemonLink)? = nil, now: @escaping @Sendable () -> Date = Date.init,
-        hostZone: TimeZone = .current
+        hostZone: TimeZone = .current, heartbeat: Duration = .seconds(15)
     ) {
         self.state = state
         self.now = now
         self.hostZone = hostZone
+        self.heartbeat = heartbeat
         commands = CommandRoutes(state: state, link: link ?? ControlSocketLink(state: state))
     }
 
@@ -82,6 +92,8 @@ public struct WebAPI: Sendable {
     public static let routes: [(method: String, pattern: String)] = [
         ("GET", "/api/openapi.yaml"), ("GET", "/api/v1/jobs"), ("GET", "/api/v1/jobs/{job}"),
         ("GET", "/api/v1/runs/{run}"), ("GET", "/api/v1/runs/{run}/why"), ("GET", "/api/v1/stats"),
+        ("GET", "/api/v1/runs/{run}/steps/{step}/attempts/{attempt}/log"),
+        ("GET", "/api/v1/runs/{run}/steps/{step}/attempts/{attempt}/log/events"),
         ("POST", "/api/v1/jobs/{job}/runs"), ("POST", "/api/v1/runs/{run}/cancel"),
         ("POST", "/api/v1/runs/{run}/retry"),
         ("POST", "/api/v1/runs/{run}/steps/{step}/approve"), ("POST", "/api/v1/runs/{run}/steps/{step}/reject"),
@@ -171,6 +183,21 @@ public struct WebAPI: Sendable {
             } catch {
                 throw Problem(.unreadable, detail: "cannot read run \(run): \(error)")
             }
+        case "/api/v1/runs/{run}/steps/{step}/attempts/{attempt}/log":
+            let follow = try logFollow(route.parameters)
+            guard let data = FileManager.default.contents(atPath: follow.path) else {
+                throw Problem(.notFound, detail: "attempt \(follow.attempt) of step \(follow.step) has no log (yet)")
+            }
+            return APIResponse(status: 200, contentType: "text/plain; charset=utf-8", body: data)
+        case "/api/v1/runs/{run}/steps/{step}/attempts/{attempt}/log/events":
+            let follow = try logFollow(route.parameters)
+            let from = request.headers["last-event-id"] ?? request.query["offset"] ?? "0"
+            guard let offset = Int(from), offset >= 0 else {
+                throw Problem(.badRequest, detail: "Last-Event-ID (or offset) is a byte offset, not '\(from)'")
+            }
+            return APIResponse(
+                status: 200, contentType: "text/event-stream", body: Data(), headers: ["Cache-Control": "no-cache"],
+                stream: follow.events(from: offset))
         case "/api/v1/stats":
             let now = now()
             let text = request.query["since"] ?? "7d"
@@ -184,6 +211,22 @@ public struct WebAPI: Sendable {
         default:
             throw Problem(.notFound, detail: "no such resource: see /api/openapi.yaml")
         }
+    }
+
+    /// The attempt a log route names; 404 when its run or step does not exist.
+    private func logFollow(_ parameters: [String: String]) throws(Problem) -> LogFollow {
+        let (job, run) = try locate(parameters["run"] ?? "")
+        let step = try CommandRoutes.stepID(parameters["step"] ?? "")
+        let text = parameters["attempt"] ?? ""
+        guard let attempt = Int(text), attempt >= 1 else {
+            throw Problem(.badRequest, detail: "'\(text)' is not an attempt number (1, 2, …)")
+        }
+        guard FileManager.default.fileExists(atPath: state.stepRecord(job, run, step)) else {
+            throw Problem(.notFound, detail: "run \(run) has no step \(step)")
+        }
+        return LogFollow(
+            state: state, job: job, run: run, step: step, attempt: attempt, heartbeat: heartbeat,
+            watcher: .shared)
     }
 
     private func loadStatus() throws(Problem) -> StatusReport {

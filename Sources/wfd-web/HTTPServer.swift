@@ -84,18 +84,29 @@ struct HTTPServer: Sendable {
                     received.writeImmutableBuffer(part)
                 }
                 let caller = try? await Self.caller(of: connection)
-                let asked = APIRequest(
+                var asked = APIRequest(
                     method: request.method.rawValue, target: request.head.path ?? "/",
                     body: Data(received.readableBytesView),
                     caller: caller)
+                if let name = HTTPField.Name("Last-Event-ID"), let id = request.headers[name] {
+                    asked.headers["last-event-id"] = id
+                }
                 // Reading files and waiting for wfd block: on NIO's thread pool, not the concurrency pool.
-                let answer = try await NIOThreadPool.singleton.runIfActive { api.respond(asked) }
+                let answer = try await NIOThreadPool.singleton.runIfActive { [asked] in api.respond(asked) }
                 var head = HTTPResponse(status: .init(code: answer.status))
                 head.headerFields[.contentType] = answer.contentType
-                head.headerFields[.contentLength] = String(answer.body.count)
                 for (name, value) in answer.headers.sorted(by: { $0.key < $1.key }) {
                     if let field = HTTPField.Name(name) { head.headerFields[field] = value }
                 }
+                if let stream = answer.stream, request.method != .head {
+                    // Sent as it comes (chunked); a client that goes away ends the loop, and with
+                    // it the stream.
+                    var body = try await writer.writeHead(head)
+                    for await chunk in stream { try await body.write(ByteBuffer(bytes: chunk)) }
+                    try await body.finish(nil)
+                    return
+                }
+                head.headerFields[.contentLength] = String(answer.body.count)
                 let body =
                     request.method == .head ? ResponseBody() : ResponseBody(byteBuffer: ByteBuffer(bytes: answer.body))
                 try await writer.write(response: head, body: body)

@@ -63,6 +63,10 @@ import WorkflowTesting
             #expect(
                 detail.output.hasPrefix("HTTP/1.1 200 ") && detail.output.contains(#""state":"succeeded""#),
                 "\(detail.output)")
+            let events = try await curl(sandbox, as: "alice", "/api/v1/runs/\(id)/steps/greet/attempts/1/log/events")
+            #expect(events.output.lowercased().contains("content-type: text/event-stream"), "\(events.output)")
+            #expect(events.output.contains("data: hello over http\n"), "\(events.output)")
+            #expect(events.output.contains("event: end\n"), "\(events.output)")
             let missing = try await curl(sandbox, as: "alice", "/api/v1/runs/20200101T000000.000Z-000001")
             #expect(missing.output.hasPrefix("HTTP/1.1 404 "), "\(missing.output)")
 

@@ -41,6 +41,12 @@ import Yams
                 at: t0 + 5))
         for step in snapshot.steps { try store.save(step) }
         try store.save(snapshot.run)
+        try FileManager.default.createDirectory(
+            atPath: state.logsDirectory(job.id, snapshot.run.id), withIntermediateDirectories: true)
+        try "fetched\n".write(
+            toFile: state.logsDirectory(job.id, snapshot.run.id) + "/fetch.1.log", atomically: true, encoding: .utf8)
+        try "loading\nno space left\n".write(
+            toFile: state.logsDirectory(job.id, snapshot.run.id) + "/load.1.log", atomically: true, encoding: .utf8)
         return (state, snapshot.run.id)
     }
 
@@ -104,7 +110,7 @@ import Yams
         #expect(root["openapi"] == .string("3.1.0"))
     }
 
-    @Test func everyRouteAnswersWhatTheDocumentSays() throws {
+    @Test func everyRouteAnswersWhatTheDocumentSays() async throws {
         let dir = try TemporaryDirectory("webapi")
         let (state, run) = try seed(dir)
         let api = WebAPI(state: state, now: { self.t0 + 60 }, hostZone: .gmt)
@@ -116,10 +122,16 @@ import Yams
             ("/api/v1/runs/{run}", "/api/v1/runs/\(run)"),
             ("/api/v1/runs/{run}/why", "/api/v1/runs/\(run)/why"),
             ("/api/v1/stats", "/api/v1/stats?job=nightly&since=24h"),
+            ("/api/v1/runs/{run}/steps/{step}/attempts/{attempt}/log", "/api/v1/runs/\(run)/steps/load/attempts/1/log"),
+            (
+                "/api/v1/runs/{run}/steps/{step}/attempts/{attempt}/log/events",
+                "/api/v1/runs/\(run)/steps/load/attempts/1/log/events"
+            ),
         ]
         #expect(Set(requests.map(\.0)) == Set(WebAPI.routes.filter { $0.method == "GET" }.map(\.pattern)), "every GET")
         for (route, target) in requests {
-            let response = api.respond(APIRequest(method: "GET", target: target))
+            var response = api.respond(APIRequest(method: "GET", target: target))
+            for await chunk in response.stream ?? AsyncStream { $0.finish() } { response.body += chunk }
             #expect(response.status == 200, "\(target): \(String(decoding: response.body, as: UTF8.self))")
             try Self.conforms(response, to: route, document)
         }
@@ -136,6 +148,8 @@ import Yams
             JSONValue.parse(api.respond(APIRequest(method: "GET", target: "/api/v1/stats?since=24h")).body))
         #expect(stats["jobs"]?[0]?["failed"] == .number(1))
         #expect(stats["since"] == .string("2025-12-31T00:01:00.000Z"))
+        let log = api.respond(APIRequest(method: "GET", target: "/api/v1/runs/\(run)/steps/load/attempts/1/log"))
+        #expect(String(decoding: log.body, as: UTF8.self) == "loading\nno space left\n")
         let head = api.respond(APIRequest(method: "HEAD", path: "/api/v1/jobs"))
         #expect(head.status == 200)
     }
@@ -155,6 +169,11 @@ import Yams
             ("GET", "/api/v1/runs/20200101T000000.000Z-000001/why", "/api/v1/runs/{run}/why", 404),
             ("GET", "/api/v1/stats?since=yesterday", "/api/v1/stats", 400),
             ("GET", "/api/v1/stats?job=..", "/api/v1/stats", 400),
+            ("GET", "/api/v1/runs/20200101T000000.000Z-000001/steps/a/attempts/1/log", nil, 404),
+            (
+                "GET", "/api/v1/runs/20200101T000000.000Z-000001/steps/a/attempts/1/log/events",
+                "/api/v1/runs/{run}/steps/{step}/attempts/{attempt}/log/events", 404
+            ),
             ("GET", "/api/v1/nothing", nil, 404),
             ("GET", "/etc/passwd", nil, 404),
             ("GET", "/api/v1/jobs/../../../etc/passwd", nil, 404),

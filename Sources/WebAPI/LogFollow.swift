@@ -1,0 +1,91 @@
+import Foundation
+import JobFormat
+import RunModel
+import Schedules
+import WorkflowStore
+
+/// A step attempt's log as Server-Sent Events, live: each event carries the complete lines
+/// written since the previous one (`data:` per line) with `id:` the byte offset after them, so
+/// a client that reconnects with `Last-Event-ID` goes on where it was. A comment (`: heartbeat`)
+/// every `heartbeat` keeps proxies from closing a quiet stream. When the attempt has ended and
+/// its log is read to the end, an `end` event says how it ended, and the stream closes.
+public struct LogFollow: Sendable {
+    let state: StateDirectory
+    let job: JobID
+    let run: RunID
+    let step: StepID
+    let attempt: Int
+    let heartbeat: Duration
+    let watcher: DirectoryWatcher
+
+    /// The attempt's log file (`logs/<step>.<n>.log`).
+    var path: String { state.logsDirectory(job, run) + "/\(step.rawValue).\(attempt).log" }
+
+    /// The events from byte `offset` of the log on.
+    public func events(from offset: Int) -> AsyncStream<Data> {
+        AsyncStream { continuation in
+            let task = Task {
+                let subscription = watcher.subscribe([state.logsDirectory(job, run), state.stepsDirectory(job, run)])
+                defer { watcher.cancel(subscription) }
+                continuation.yield(Data("retry: 2000\n\n".utf8))
+                var position = offset
+                while !Task.isCancelled {
+                    // Whether the attempt had ended is read before the log: what it wrote before
+                    // it ended is then surely in the file.
+                    let ended = endOfAttempt()
+                    let (lines, next) = completeLines(from: position, all: ended != nil)
+                    if !lines.isEmpty {
+                        continuation.yield(Self.event(lines, id: next))
+                        position = next
+                        continue  // there may be more before the end
+                    }
+                    if let ended {
+                        continuation.yield(Data("event: end\nid: \(position)\ndata: \(ended)\n\n".utf8))
+                        break
+                    }
+                    if await !watcher.wait(subscription, timeout: heartbeat) {
+                        continuation.yield(Data(": heartbeat\n\n".utf8))
+                    }
+                }
+                continuation.finish()
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    /// One event: each line a `data:` field. Split on the bytes (a Swift String keeps `\r\n` as one
+    /// character), and every `\r` dropped: in a field it would end the line, and let a log write
+    /// events of its own.
+    static func event(_ lines: Data, id: Int) -> Data {
+        var event = Data("id: \(id)\n".utf8)
+        for line in lines.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).dropLast() {
+            event += Data("data: ".utf8) + line.filter { $0 != UInt8(ascii: "\r") } + Data("\n".utf8)
+        }
+        return event + Data("\n".utf8)
+    }
+
+    /// The log's complete lines from `offset` (at most 256 KiB of them), and the offset after
+    /// them; with `all`, a last line without its newline too (one is added).
+    func completeLines(from offset: Int, all: Bool) -> (Data, Int) {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return (Data(), offset) }
+        defer { try? handle.close() }
+        guard (try? handle.seek(toOffset: UInt64(offset))) != nil,
+            let chunk = try? handle.read(upToCount: 256 * 1024), !chunk.isEmpty
+        else { return (Data(), offset) }
+        if let last = chunk.lastIndex(of: UInt8(ascii: "\n")) {
+            let lines = chunk[chunk.startIndex...last]
+            return (Data(lines), offset + lines.count)
+        }
+        return all ? (chunk + Data("\n".utf8), offset + chunk.count) : (Data(), offset)
+    }
+
+    /// When the attempt has ended: its outcome and exit code as the `end` event's JSON.
+    func endOfAttempt() -> String? {
+        guard let record = try? RunStore(directory: state).loadStep(job, run, step),
+            let attempt = record.attempts.first(where: { $0.number == self.attempt }), attempt.endedAt != nil
+        else { return nil }
+        var fields = [#""outcome":"\#(attempt.outcome?.rawValue ?? "")""#]
+        if let code = attempt.exitCode { fields.append(#""exit_code":\#(code)"#) }
+        return "{" + fields.joined(separator: ",") + "}"
+    }
+}

@@ -1,0 +1,87 @@
+import Foundation
+import JobFormat
+import RunModel
+import Testing
+import WebAPI
+import WorkflowStore
+import WorkflowTesting
+
+/// A running attempt's log followed as Server-Sent Events: lines as they are written, a
+/// heartbeat while it is quiet, resuming from Last-Event-ID, and the end when the attempt ends.
+@Suite struct LogFollowTests {
+    /// Reads events from `iterator` until one contains `text` (or 10 s pass).
+    func read(
+        _ iterator: inout AsyncStream<Data>.AsyncIterator, until text: String
+    ) async -> String {
+        var seen = ""
+        let deadline = ContinuousClock.now + .seconds(10) * testTimeoutScale
+        while !seen.contains(text), ContinuousClock.now < deadline, let chunk = await iterator.next() {
+            seen += String(decoding: chunk, as: UTF8.self)
+        }
+        return seen
+    }
+
+    @Test func aRunningAttemptsLogIsFollowedLiveResumedAndEnded() async throws {
+        let dir = try TemporaryDirectory("follow")
+        let (state, run) = try WebAPITests().seed(dir)
+        let store = RunStore(directory: state)
+        let job = JobID("nightly")!
+        // The step `load` as if its attempt were still running.
+        var load = try store.loadStep(job, run, StepID("load")!)
+        let ended = load.attempts[0]
+        load.attempts[0].endedAt = nil
+        load.attempts[0].outcome = nil
+        try store.save(load)
+        let log = state.logsDirectory(job, run) + "/load.1.log"
+        try "".write(toFile: log, atomically: true, encoding: .utf8)
+        let append = { (text: String) throws in
+            let handle = try #require(FileHandle(forWritingAtPath: log))
+            try handle.seekToEnd()
+            try handle.write(contentsOf: Data(text.utf8))
+            try handle.close()
+        }
+
+        let api = WebAPI(state: state, heartbeat: .milliseconds(200))
+        let target = "/api/v1/runs/\(run)/steps/load/attempts/1/log/events"
+        let response = api.respond(APIRequest(method: "GET", target: target))
+        #expect(response.status == 200 && response.contentType == "text/event-stream")
+        var events = try #require(response.stream).makeAsyncIterator()
+        #expect(await read(&events, until: "retry:").contains("retry: 2000"))
+        #expect(await read(&events, until: ": heartbeat").contains(": heartbeat"), "a quiet log gets heartbeats")
+
+        try append("first line\nsecond ")
+        let first = await read(&events, until: "first line")
+        #expect(first.contains("id: 11\ndata: first line\n\n"), "\(first)")
+        #expect(!first.contains("second"), "an unfinished line waits for its end")
+        try append("line\r\nthird line\n")
+        let more = await read(&events, until: "third line")
+        #expect(more.contains("id: 35\ndata: second line\ndata: third line\n\n"), "\(more)")
+
+        // Resuming from the first event's id gives what followed it.
+        var resumed = APIRequest(method: "GET", target: target)
+        resumed.headers["last-event-id"] = "11"
+        var again = try #require(api.respond(resumed).stream).makeAsyncIterator()
+        let replay = await read(&again, until: "third line")
+        #expect(replay.contains("data: second line\ndata: third line"), "\(replay)")
+        #expect(!replay.contains("first line"))
+
+        // The attempt ends (after a last line without its newline): the rest, then `end`.
+        try append("last words")
+        load.attempts[0] = ended
+        try store.save(load)
+        let end = await read(&events, until: "event: end")
+        #expect(end.contains("data: last words\n"), "\(end)")
+        #expect(end.contains("event: end\nid: 45\ndata: {\"outcome\":\"failed\",\"exit_code\":2}\n\n"), "\(end)")
+        #expect(await events.next() == nil, "the stream closes")
+
+        var bad = APIRequest(method: "GET", target: target)
+        bad.headers["last-event-id"] = "-3"
+        #expect(api.respond(bad).status == 400)
+        #expect(
+            api.respond(APIRequest(method: "GET", target: "/api/v1/runs/\(run)/steps/load/attempts/0/log")).status
+                == 400)
+        #expect(
+            api.respond(APIRequest(method: "GET", target: "/api/v1/runs/\(run)/steps/nope/attempts/1/log")).status
+                == 404)
+    }
+}
