@@ -116,7 +116,7 @@ let package = Package(
         .executableTarget(
             name: "wfctl",
             dependencies: model + [
-                "WorkflowControl", "WorkflowReports", "WorkflowStore",
+                "WebAPI", "WorkflowControl", "WorkflowReports", "WorkflowStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

@@ -14,11 +14,15 @@ public enum OpenAPIDocument {
             token; who may connect is the socket's group) and, when configured, over TCP.
             Commands (POST) go to wfd over its control socket on behalf of the caller, whose rights
             are wfctl's and whose name the records keep ("uid 1000 (alice) via wfd-web").
-            Errors are RFC 9457 problem details.
+            Over TCP, requests carry a bearer token (see the bearer scheme); records then name
+            the token ("token deploy-bot via wfd-web"). Errors are RFC 9457 problem details.
           license:
             name: Apache-2.0
             identifier: Apache-2.0
         jsonSchemaDialect: https://json-schema.org/draft/2020-12/schema
+        security:
+          - {}
+          - bearer: []
         paths:
           /api/openapi.yaml:
             get:
@@ -36,6 +40,8 @@ public enum OpenAPIDocument {
               operationId: listJobs
               summary: Every job with its state, schedules, next fire time, last and active run (wfctl status --json).
               responses:
+                "401":
+                  $ref: "#/components/responses/Problem"
                 "200":
                   description: The status report.
                   content:
@@ -51,6 +57,8 @@ public enum OpenAPIDocument {
               parameters:
                 - $ref: "#/components/parameters/Job"
               responses:
+                "401":
+                  $ref: "#/components/responses/Problem"
                 "200":
                   description: The job.
                   content:
@@ -70,6 +78,8 @@ public enum OpenAPIDocument {
               parameters:
                 - $ref: "#/components/parameters/Run"
               responses:
+                "401":
+                  $ref: "#/components/responses/Problem"
                 "200":
                   description: The run.
                   content:
@@ -89,6 +99,8 @@ public enum OpenAPIDocument {
               parameters:
                 - $ref: "#/components/parameters/Run"
               responses:
+                "401":
+                  $ref: "#/components/responses/Problem"
                 "200":
                   description: The explanation.
                   content:
@@ -110,6 +122,8 @@ public enum OpenAPIDocument {
                 - $ref: "#/components/parameters/Step"
                 - $ref: "#/components/parameters/Attempt"
               responses:
+                "401":
+                  $ref: "#/components/responses/Problem"
                 "200":
                   description: The log.
                   content:
@@ -143,6 +157,8 @@ public enum OpenAPIDocument {
                   required: false
                   schema: {type: integer, minimum: 0}
               responses:
+                "401":
+                  $ref: "#/components/responses/Problem"
                 "200":
                   description: The event stream.
                   content:
@@ -172,6 +188,8 @@ public enum OpenAPIDocument {
                     type: string
                     default: 7d
               responses:
+                "401":
+                  $ref: "#/components/responses/Problem"
                 "200":
                   description: The statistics.
                   content:
@@ -197,6 +215,8 @@ public enum OpenAPIDocument {
                           type: object
                           additionalProperties: {type: string}
               responses:
+                "401":
+                  $ref: "#/components/responses/Problem"
                 "202":
                   $ref: "#/components/responses/Accepted"
                 "400":
@@ -216,6 +236,8 @@ public enum OpenAPIDocument {
               parameters:
                 - $ref: "#/components/parameters/Run"
               responses:
+                "401":
+                  $ref: "#/components/responses/Problem"
                 "202":
                   $ref: "#/components/responses/Accepted"
                 "400":
@@ -249,6 +271,8 @@ public enum OpenAPIDocument {
                           type: object
                           additionalProperties: {type: string}
               responses:
+                "401":
+                  $ref: "#/components/responses/Problem"
                 "202":
                   $ref: "#/components/responses/Accepted"
                 "400":
@@ -275,6 +299,8 @@ public enum OpenAPIDocument {
                     schema:
                       $ref: "#/components/schemas/DecisionBody"
               responses:
+                "401":
+                  $ref: "#/components/responses/Problem"
                 "200":
                   $ref: "#/components/responses/Done"
                 "400":
@@ -301,6 +327,8 @@ public enum OpenAPIDocument {
                     schema:
                       $ref: "#/components/schemas/DecisionBody"
               responses:
+                "401":
+                  $ref: "#/components/responses/Problem"
                 "200":
                   $ref: "#/components/responses/Done"
                 "400":
@@ -318,6 +346,8 @@ public enum OpenAPIDocument {
               operationId: reload
               summary: Re-read jobs.d; answers once the new jobs are in effect (wfctl reload).
               responses:
+                "401":
+                  $ref: "#/components/responses/Problem"
                 "200":
                   $ref: "#/components/responses/Done"
                 "403":
@@ -327,6 +357,15 @@ public enum OpenAPIDocument {
                 "503":
                   $ref: "#/components/responses/Problem"
         components:
+          securitySchemes:
+            bearer:
+              type: http
+              scheme: bearer
+              description: |
+                Over TCP every request but /api/openapi.yaml needs a token (wfctl token add NAME
+                --scope read,operate,approve); its scopes decide what it may do (read: GET;
+                operate: runs, retries, cancels, reloads; approve: approvals). Over the Unix
+                socket the caller is known from the socket and needs none.
           parameters:
             Job:
               name: job

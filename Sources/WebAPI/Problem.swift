@@ -24,7 +24,9 @@ public struct Problem: Sendable, Codable, Equatable, Error {
         case methodNotAllowed = "method-not-allowed"
         case badRequest = "bad-request"
         case unreadable = "unreadable"
-        /// The caller may not do this (wfd's rules, as for wfctl).
+        /// No credentials, or ones no token matches (over TCP).
+        case unauthorized = "unauthorized"
+        /// The caller may not do this (wfd's rules, as for wfctl; or the token lacks the scope).
         case forbidden = "forbidden"
         /// Not possible in the run's present state (not active, not retryable, not waiting).
         case conflict = "conflict"
@@ -41,6 +43,7 @@ public struct Problem: Sendable, Codable, Equatable, Error {
             case .methodNotAllowed: 405
             case .badRequest: 400
             case .unreadable, .failed: 500
+            case .unauthorized: 401
             case .forbidden: 403
             case .conflict: 409
             case .unavailable: 503
@@ -55,6 +58,7 @@ public struct Problem: Sendable, Codable, Equatable, Error {
             case .methodNotAllowed: "Method not allowed"
             case .badRequest: "Bad request"
             case .unreadable: "The state directory could not be read"
+            case .unauthorized: "Unauthorized"
             case .forbidden: "Forbidden"
             case .conflict: "Not possible now"
             case .unavailable: "wfd is not available"

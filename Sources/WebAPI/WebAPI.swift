@@ -75,12 +75,16 @@ public struct WebAPI: Sendable {
     let commands: CommandRoutes
     /// How often a quiet log stream gets a heartbeat comment.
     let heartbeat: Duration
+    /// The bearer tokens a request without a caller (over TCP) must show.
+    let tokens: TokenSource?
 
     public init(
-        state: StateDirectory, link: (any DaemonLink)? = nil, now: @escaping @Sendable () -> Date = Date.init,
-        hostZone: TimeZone = .current, heartbeat: Duration = .seconds(15)
+        state: StateDirectory, link: (any DaemonLink)? = nil, tokens: TokenSource? = nil,
+        now: @escaping @Sendable () -> Date = Date.init, hostZone: TimeZone = .current,
+        heartbeat: Duration = .seconds(15)
     ) {
         self.state = state
+        self.tokens = tokens
         self.now = now
         self.hostZone = hostZone
         self.heartbeat = heartbeat
@@ -119,6 +123,10 @@ public struct WebAPI: Sendable {
             return response
         }
         do throws(Problem) {
+            var request = request
+            if request.caller == nil, route.pattern != "/api/openapi.yaml" {
+                request.caller = try authenticate(request, needing: Self.scope(request.method, route.pattern))
+            }
             if request.method == "POST" {
                 guard request.body.count <= CommandRoutes.maximumBody else {
                     throw Problem(.tooLarge, detail: "a command's body is at most \(CommandRoutes.maximumBody) bytes")
@@ -130,8 +138,41 @@ public struct WebAPI: Sendable {
         } catch {
             var problem = error
             problem.instance = request.path
-            return self.problem(problem)
+            var response = self.problem(problem)
+            if problem.status == 401 { response.headers["WWW-Authenticate"] = #"Bearer realm="wfd""# }
+            return response
         }
+    }
+
+    /// The scope a route needs of a token.
+    static func scope(_ method: String, _ pattern: String) -> AccessTokens.Scope {
+        guard method == "POST" else { return .read }
+        return pattern.hasSuffix("/approve") || pattern.hasSuffix("/reject") ? .approve : .operate
+    }
+
+    /// The caller a request over TCP is: its bearer token's, acting through wfd-web's own user.
+    private func authenticate(_ request: APIRequest, needing scope: AccessTokens.Scope) throws(Problem) -> Caller {
+        let header = request.headers["authorization"] ?? ""
+        guard header.lowercased().hasPrefix("bearer ") else {
+            throw Problem(.unauthorized, detail: "send a token: Authorization: Bearer wfd_… (wfctl token add NAME)")
+        }
+        let secret = header.dropFirst(7).trimmingCharacters(in: .whitespaces)
+        let known: AccessTokens
+        switch tokens?.current() ?? .success(AccessTokens()) {
+        case .success(let found): known = found
+        case .failure(let error): throw Problem(.unavailable, detail: "the token file cannot be read: \(error)")
+        }
+        guard let token = known.token(for: secret) else {
+            throw Problem(.unauthorized, detail: "no such token (see wfctl token list)")
+        }
+        guard token.scopes.contains(scope) else {
+            throw Problem(
+                .forbidden,
+                detail: "token \(token.name) has scopes \(token.scopes.map(\.rawValue).joined(separator: ", ")); "
+                    + "this needs \(scope.rawValue) (wfctl token add \(token.name)-\(scope.rawValue) --scope \(scope.rawValue))"
+            )
+        }
+        return Caller(uid: getuid(), gid: getgid(), token: token.name)
     }
 
     /// A route with the values of its `{name}` segments.

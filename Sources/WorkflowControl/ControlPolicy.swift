@@ -110,20 +110,25 @@ public struct Caller: Sendable, Codable, Equatable {
     /// Supplementary groups, as the kernel reported them (may be empty: the group database is
     /// asked as well).
     public var groups: [UInt32]
+    /// The API token the caller used (over TCP): then it is named rather than the uid, which is
+    /// the delegate's own.
+    public var token: String?
     /// The delegate's name (`wfd-web`), set by wfd, never taken from the request.
     public var via: String?
 
-    public init(uid: UInt32, gid: UInt32, groups: [UInt32] = [], via: String? = nil) {
-        (self.uid, self.gid, self.groups, self.via) = (uid, gid, groups, via)
+    public init(uid: UInt32, gid: UInt32, groups: [UInt32] = [], token: String? = nil, via: String? = nil) {
+        (self.uid, self.gid, self.groups, self.token, self.via) = (uid, gid, groups, token, via)
     }
 
-    /// How records name the caller: `uid 1000 (alice)`, with ` via wfd-web` for a delegated one.
+    /// How records name the caller: `uid 1000 (alice)` or `token deploy-bot`, with ` via wfd-web`
+    /// for a delegated one.
     public var description: String {
         let name = ControlPolicy.userName(of: uid).map { " (\($0))" } ?? ""
-        return "uid \(uid)\(name)" + (via.map { " via \($0)" } ?? "")
+        let who = token.map { "token \($0)" } ?? "uid \(uid)\(name)"
+        return who + (via.map { " via \($0)" } ?? "")
     }
 
     enum CodingKeys: String, CodingKey {
-        case uid, gid, groups
+        case uid, gid, groups, token
     }
 }

@@ -31,27 +31,6 @@ enum Listener: Sendable, Equatable {
         self = .tcp(host: host, port: port)
     }
 
-    /// Why TCP is refused for now: over TCP the API is to ask for bearer tokens, which wfd-web
-    /// does not have yet; a Unix socket's file mode and group decide who may connect.
-    static let noTCP =
-        "wfd-web answers on Unix sockets only for now (TCP needs bearer tokens, not built yet): "
-        + "listen on unix:PATH, or put a reverse proxy that authenticates in front of it"
-
-    /// True for a Unix socket (an activated descriptor is asked what it is).
-    var isUnixSocket: Bool {
-        switch self {
-        case .unix: return true
-        case .tcp: return false
-        case .activated(let descriptor):
-            var address = sockaddr_storage()
-            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            let named = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
-            }
-            return named == 0 && Int32(address.ss_family) == AF_UNIX
-        }
-    }
-
     /// The sockets systemd passed this process (LISTEN_PID, LISTEN_FDS: descriptors from 3 on),
     /// which are then taken out of the environment, as sd_listen_fds(3) does.
     static func activated() -> [Listener] {
@@ -90,6 +69,9 @@ struct HTTPServer: Sendable {
                     caller: caller)
                 if let name = HTTPField.Name("Last-Event-ID"), let id = request.headers[name] {
                     asked.headers["last-event-id"] = id
+                }
+                if let authorization = request.headers[.authorization] {
+                    asked.headers["authorization"] = authorization
                 }
                 // Reading files and waiting for wfd block: on NIO's thread pool, not the concurrency pool.
                 let answer = try await NIOThreadPool.singleton.runIfActive { [asked] in api.respond(asked) }

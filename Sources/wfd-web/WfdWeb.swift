@@ -47,21 +47,25 @@ struct Serve: AsyncParsableCommand {
     @Option(
         name: .customLong("listen"),
         help: ArgumentHelp(
-            "Where to listen: unix:PATH (made 0660). Repeat for several.", valueName: "address"))
+            "Where to listen: unix:PATH (made 0660; callers known by the socket) or HOST:PORT (bearer tokens). Repeat for several.",
+            valueName: "address"))
     var addresses: [String] = []
 
     @Option(help: ArgumentHelp("wfd's state directory (default: $WFD_STATE_DIR, else /var/lib/wfd).", valueName: "dir"))
     var state: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "The bearer tokens requests over TCP must show (wfctl token add).", valueName: "path"))
+    var tokens: String = AccessTokens.defaultPath
+
     @Option(help: ArgumentHelp("Seconds an idle connection is kept open.", valueName: "seconds"))
     var idleTimeout: Int = 60
 
     func validate() throws {
-        for address in addresses {
-            guard let listener = Listener(address) else {
-                throw ValidationError("'\(address)' is not an address: give unix:/path/to.sock")
-            }
-            if case .tcp = listener { throw ValidationError(Listener.noTCP) }
+        for address in addresses where Listener(address) == nil {
+            throw ValidationError(
+                "'\(address)' is not an address: give unix:/path/to.sock or HOST:PORT (127.0.0.1:8737)")
         }
         guard idleTimeout > 0 else { throw ValidationError("--idle-timeout must be at least 1") }
     }
@@ -76,12 +80,8 @@ struct Serve: AsyncParsableCommand {
                     "no socket to serve: start wfd-web through wfd-web.socket (systemctl start wfd-web.socket), or give --listen"
                 )
             }
-            if listeners.contains(where: { !$0.isUnixSocket }) {
-                FileHandle.standardError.write(Data("wfd-web: \(Listener.noTCP)\n".utf8))
-                throw ExitCode(1)
-            }
         }
-        let api = WebAPI(state: StateDirectory(root: root))
+        let api = WebAPI(state: StateDirectory(root: root), tokens: TokenSource(path: tokens))
         do {
             try await HTTPServer(api: api, idleTimeout: idleTimeout).serve(listeners)
         } catch {

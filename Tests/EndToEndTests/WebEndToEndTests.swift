@@ -104,6 +104,26 @@ import WorkflowTesting
             ])
             #expect(forged.output.contains("may not send commands on behalf of another user"), "\(forged.output)")
 
+            // Over TCP (a drop-in adds the address), with a token made by wfctl.
+            let port = Int.random(in: 20_000...60_000)
+            try FileManager.default.createDirectory(
+                atPath: root + "/etc/systemd/system/wfd-web.socket.d", withIntermediateDirectories: true)
+            try "[Socket]\nListenStream=127.0.0.1:\(port)\n".write(
+                toFile: root + "/etc/systemd/system/wfd-web.socket.d/tcp.conf", atomically: true, encoding: .utf8)
+            let token = try await sandbox.run(["wfctl", "token", "add", "dashboard", "--scope", "read"])
+            #expect(token.status == 0, "\(token.output)")
+            let secret = token.output.split(separator: "\n").first { $0.hasPrefix("wfd_") }.map(String.init) ?? ""
+            #expect(try await sandbox.run(["systemctl", "daemon-reload"]).status == 0)
+            let restarted = try await sandbox.run(["systemctl", "restart", "wfd-web.socket"])
+            #expect(restarted.status == 0, "\(restarted.output)")
+            let url = "http://127.0.0.1:\(port)/api/v1/jobs/hello"
+            let anonymous = try await sandbox.run(["curl", "--silent", "--include", "--max-time", "10", url])
+            #expect(anonymous.output.hasPrefix("HTTP/1.1 401 "), "\(anonymous.output)")
+            let signed = try await sandbox.run([
+                "curl", "--silent", "--include", "--max-time", "10", "--header", "Authorization: Bearer \(secret)", url,
+            ])
+            #expect(signed.output.hasPrefix("HTTP/1.1 200 "), "\(signed.output)")
+
             // A restart of wfd keeps /run/wfd, so the socket and wfd-web go on.
             #expect(try await sandbox.run(["systemctl", "restart", "wfd.service"]).status == 0)
             let again = try await curl(sandbox, as: "alice", "/api/v1/jobs/hello")

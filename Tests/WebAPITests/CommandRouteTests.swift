@@ -50,7 +50,7 @@ import WorkflowTesting
         defer { Task { await daemon.process.stop() } }
 
         let cases: [(String, String, Caller?, Int, String)] = [
-            ("/api/v1/jobs/gate/runs", "", nil, 403, "/api/v1/jobs/{job}/runs"),
+            ("/api/v1/jobs/gate/runs", "", nil, 401, "/api/v1/jobs/{job}/runs"),
             ("/api/v1/jobs/gate/runs", "", Caller(uid: 4242, gid: 4242), 403, "/api/v1/jobs/{job}/runs"),
             ("/api/v1/jobs/nope/runs", "", root, 404, "/api/v1/jobs/{job}/runs"),
             ("/api/v1/jobs/gate/runs", "[1]", root, 400, "/api/v1/jobs/{job}/runs"),

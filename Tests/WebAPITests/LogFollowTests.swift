@@ -43,7 +43,7 @@ import WorkflowTesting
 
         let api = WebAPI(state: state, heartbeat: .milliseconds(200))
         let target = "/api/v1/runs/\(run)/steps/load/attempts/1/log/events"
-        let response = api.respond(APIRequest(method: "GET", target: target))
+        let response = api.respond(APIRequest(method: "GET", target: target, caller: .root))
         #expect(response.status == 200 && response.contentType == "text/event-stream")
         var events = try #require(response.stream).makeAsyncIterator()
         #expect(await read(&events, until: "retry:").contains("retry: 2000"))
@@ -58,7 +58,7 @@ import WorkflowTesting
         #expect(more.contains("id: 35\ndata: second line\ndata: third line\n\n"), "\(more)")
 
         // Resuming from the first event's id gives what followed it.
-        var resumed = APIRequest(method: "GET", target: target)
+        var resumed = APIRequest(method: "GET", target: target, caller: .root)
         resumed.headers["last-event-id"] = "11"
         var again = try #require(api.respond(resumed).stream).makeAsyncIterator()
         let replay = await read(&again, until: "third line")
@@ -74,14 +74,18 @@ import WorkflowTesting
         #expect(end.contains("event: end\nid: 45\ndata: {\"outcome\":\"failed\",\"exit_code\":2}\n\n"), "\(end)")
         #expect(await events.next() == nil, "the stream closes")
 
-        var bad = APIRequest(method: "GET", target: target)
+        var bad = APIRequest(method: "GET", target: target, caller: .root)
         bad.headers["last-event-id"] = "-3"
         #expect(api.respond(bad).status == 400)
         #expect(
-            api.respond(APIRequest(method: "GET", target: "/api/v1/runs/\(run)/steps/load/attempts/0/log")).status
+            api.respond(
+                APIRequest(method: "GET", target: "/api/v1/runs/\(run)/steps/load/attempts/0/log", caller: .root)
+            ).status
                 == 400)
         #expect(
-            api.respond(APIRequest(method: "GET", target: "/api/v1/runs/\(run)/steps/nope/attempts/1/log")).status
+            api.respond(
+                APIRequest(method: "GET", target: "/api/v1/runs/\(run)/steps/nope/attempts/1/log", caller: .root)
+            ).status
                 == 404)
     }
 }

@@ -130,27 +130,30 @@ import Yams
         ]
         #expect(Set(requests.map(\.0)) == Set(WebAPI.routes.filter { $0.method == "GET" }.map(\.pattern)), "every GET")
         for (route, target) in requests {
-            var response = api.respond(APIRequest(method: "GET", target: target))
+            var response = api.respond(APIRequest(method: "GET", target: target, caller: .root))
             for await chunk in response.stream ?? AsyncStream { $0.finish() } { response.body += chunk }
             #expect(response.status == 200, "\(target): \(String(decoding: response.body, as: UTF8.self))")
             try Self.conforms(response, to: route, document)
         }
         // What the answers say, beyond their shape.
         let job = try #require(
-            JSONValue.parse(api.respond(APIRequest(method: "GET", target: "/api/v1/jobs/nightly")).body))
+            JSONValue.parse(api.respond(APIRequest(method: "GET", target: "/api/v1/jobs/nightly", caller: .root)).body))
         #expect(job["last_run"]?["state"] == .string("failed"))
         #expect(job["next_fire"] == .string("2026-01-01T03:00:00.000Z"))
         let why = try #require(
-            JSONValue.parse(api.respond(APIRequest(method: "GET", target: "/api/v1/runs/\(run)/why")).body))
+            JSONValue.parse(
+                api.respond(APIRequest(method: "GET", target: "/api/v1/runs/\(run)/why", caller: .root)).body))
         #expect(why["step"]?["id"] == .string("load"))
         #expect(why["step"]?["exit_code"] == .number(2))
         let stats = try #require(
-            JSONValue.parse(api.respond(APIRequest(method: "GET", target: "/api/v1/stats?since=24h")).body))
+            JSONValue.parse(
+                api.respond(APIRequest(method: "GET", target: "/api/v1/stats?since=24h", caller: .root)).body))
         #expect(stats["jobs"]?[0]?["failed"] == .number(1))
         #expect(stats["since"] == .string("2025-12-31T00:01:00.000Z"))
-        let log = api.respond(APIRequest(method: "GET", target: "/api/v1/runs/\(run)/steps/load/attempts/1/log"))
+        let log = api.respond(
+            APIRequest(method: "GET", target: "/api/v1/runs/\(run)/steps/load/attempts/1/log", caller: .root))
         #expect(String(decoding: log.body, as: UTF8.self) == "loading\nno space left\n")
-        let head = api.respond(APIRequest(method: "HEAD", path: "/api/v1/jobs"))
+        let head = api.respond(APIRequest(method: "HEAD", path: "/api/v1/jobs", caller: .root))
         #expect(head.status == 200)
     }
 
@@ -182,12 +185,12 @@ import Yams
             ("DELETE", "/api/v1/runs/20200101T000000.000Z-000001", nil, 405),
         ]
         for (method, target, route, status) in cases {
-            let response = api.respond(APIRequest(method: method, target: target))
+            let response = api.respond(APIRequest(method: method, target: target, caller: .root))
             #expect(response.status == status, "\(method) \(target): \(String(decoding: response.body, as: UTF8.self))")
             #expect(response.contentType == "application/problem+json")
             let problem = try #require(JSONValue.parse(response.body))
             #expect(problem["status"] == .number(Double(status)))
-            #expect(problem["instance"] == .string(APIRequest(method: method, target: target).path))
+            #expect(problem["instance"] == .string(APIRequest(method: method, target: target, caller: .root).path))
             if let route { try Self.conforms(response, to: route, document) }
             if status == 405 { #expect(response.headers["Allow"] == (method == "GET" ? "POST" : "GET, HEAD")) }
         }
@@ -205,7 +208,7 @@ import Yams
         ] {
             let printed = try await runProgram(wfctl, arguments + ["--state", state.root])
             #expect(printed.status == 0, "\(printed.output)")
-            let answer = api.respond(APIRequest(method: "GET", target: target))
+            let answer = api.respond(APIRequest(method: "GET", target: target, caller: .root))
             #expect(JSONValue.parse(Data(printed.output.utf8)) == JSONValue.parse(answer.body), "\(arguments)")
         }
     }
@@ -226,4 +229,9 @@ extension JSONValue {
         guard case .array(let items) = self, items.indices.contains(index) else { return nil }
         return items[index]
     }
+}
+
+extension Caller {
+    /// The caller as a Unix socket would tell: root.
+    static let root = Caller(uid: 0, gid: 0)
 }
