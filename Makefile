@@ -85,7 +85,9 @@ sanitize: deps
 	ASAN_OPTIONS="detect_leaks=0" WFD_TEST_TIMEOUT_SCALE=4 \
 		$(SWIFT) test --sanitize=address --scratch-path .build-asan
 
+# wrk loads wfd-web's API over TCP in the web section.
 bench: release
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk; }
 	python3 scripts/bench.py $(RELEASE)
 
 lint:

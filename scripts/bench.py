@@ -3,7 +3,7 @@
 fails `make test`. Timings of wfctl are also given as a ratio to spawning /bin/true in the same
 run, since these machines are shared and noisy.
 
-    scripts/bench.py BIN_DIR [SECTION...]   sections: startup durable units scale steady precision
+    scripts/bench.py BIN_DIR [SECTION...]   sections: startup durable units scale steady precision web
                                             (default: all; units needs root: it boots systemd)
 
 scale builds (once, cached beside BIN_DIR) a fixture of 10,000 jobs and 1,000,000 runs with
@@ -24,8 +24,8 @@ import tempfile
 import time
 
 BIN = sys.argv[1] if len(sys.argv) > 1 else ".build/release"
-SECTIONS = set(sys.argv[2:]) or {"startup", "durable", "units", "scale", "steady", "precision"}
-WFD, WFCTL = os.path.join(BIN, "wfd"), os.path.join(BIN, "wfctl")
+SECTIONS = set(sys.argv[2:]) or {"startup", "durable", "units", "scale", "steady", "precision", "web"}
+WFD, WFCTL, WEB = os.path.join(BIN, "wfd"), os.path.join(BIN, "wfctl"), os.path.join(BIN, "wfd-web")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 JOBS = 100
 rows = []
@@ -545,6 +545,161 @@ def units(rounds=5, steps=200):
         shutil.rmtree(state, ignore_errors=True)
 
 
+class UnixHTTP:
+    """HTTP/1.1 over wfd-web's Unix socket, one kept-alive connection."""
+
+    def __init__(self, path):
+        import http.client
+        import socket
+
+        class Connection(http.client.HTTPConnection):
+            def connect(self):
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.sock.connect(path)
+
+        self.connection = Connection("wfd")
+
+    def get(self, target):
+        self.connection.request("GET", target)
+        response = self.connection.getresponse()
+        body = response.read()
+        return response.status, body
+
+
+def serve_web(state, extra=()):
+    """wfd-web on a Unix socket of its own (and `extra` arguments); returns (process, socket path)."""
+    path = os.path.join(tempfile.mkdtemp(prefix="wfd-web-bench-"), "web.sock")
+    web = subprocess.Popen([WEB, "serve", "--listen", "unix:" + path, "--state", state, *extra],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 30
+    while not os.path.exists(path) and time.time() < deadline:
+        time.sleep(0.02)
+    return web, path
+
+
+def latencies(client, target, count):
+    samples = []
+    for _ in range(count):
+        start = time.perf_counter()
+        status, body = client.get(target)
+        samples.append((time.perf_counter() - start) * 1000)
+        assert status == 200, (target, status, body[:200])
+    samples.sort()
+    return samples[len(samples) // 2], samples[int(len(samples) * 0.99) - 1], len(body)
+
+
+def web_bench():
+    """wfd-web: API latency on 10,000 jobs and on a run of 200 steps, log lines to 100 followers
+    over Server-Sent Events, wrk against /api/v1/jobs over TCP, and wfd-web's memory after it."""
+    import json
+    import socket
+    import threading
+    root = fixture()
+    jobs, state = os.path.join(root, "jobs"), os.path.join(root, "state")
+    web, path = serve_web(state)
+    try:
+        client = UnixHTTP(path)
+        p50, p99, size = latencies(client, "/api/v1/jobs", 30)
+        rows.append(("web: GET /api/v1/jobs, 10,000 jobs, wfd stopped: from the records (p50 / p99 of 30)",
+                     f"{p50:.1f} / {p99:.1f} ms ({size / 1e6:.1f} MB)", "-"))
+        p50, p99, size = latencies(client, "/api/v1/jobs/job05000", 100)
+        rows.append(("web: GET /api/v1/jobs/{job} among 10,000 jobs (p50 / p99 of 100)",
+                     f"{p50:.2f} / {p99:.2f} ms", "-"))
+        daemon, _ = wait_ready([WFD, "--jobs", jobs, "--state", state, "--log-target", "stderr"])
+        try:
+            client = UnixHTTP(path)
+            p50, p99, size = latencies(client, "/api/v1/jobs", 30)
+            rows.append(("web: GET /api/v1/jobs, 10,000 jobs, from wfd's memory (p50 / p99 of 30)",
+                         f"{p50:.1f} / {p99:.1f} ms ({size / 1e6:.1f} MB)", "p99 <= 80 ms"))
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            daemon.wait(timeout=60)
+    finally:
+        web.terminate()
+        web.wait()
+
+    work = tempfile.mkdtemp(prefix="wfd-web-bench-")
+    try:
+        jobs_dir, state = os.path.join(work, "jobs"), os.path.join(work, "state")
+        os.makedirs(jobs_dir)
+        with open(os.path.join(jobs_dir, "w1.yaml"), "w") as f:
+            f.write("steps:\n" + "".join(
+                f"  - {{id: s{i:03}, run: 'true'" + (f", needs: [s{i - 1:03}]" if i else "") + "}\n" for i in range(200)))
+        # 100 lines, 50 ms apart, each with the time it was written (ns since the epoch).
+        with open(os.path.join(jobs_dir, "talk.yaml"), "w") as f:
+            f.write("steps:\n  - {id: talk, run: 'sleep 1; for i in $(seq 100); do date +%s%N; sleep 0.05; done'}\n")
+        for i in range(100):
+            with open(os.path.join(jobs_dir, f"job{i:03}.yaml"), "w") as f:
+                f.write("schedule: '0 3 * * *'\nsteps:\n  - {id: a, run: 'true'}\n")
+        for name in os.listdir(jobs_dir):
+            os.chmod(os.path.join(jobs_dir, name), 0o644)
+        daemon, _ = wait_ready([WFD, "--jobs", jobs_dir, "--state", state, "--log-target", "stderr",
+                                "--executor", "process"])
+        tokens = os.path.join(work, "tokens.json")
+        secret = json.loads(subprocess.run([WFCTL, "token", "add", "bench", "--file", tokens, "--json"],
+                                           capture_output=True, text=True, check=True).stdout)["token"]
+        port = 20000 + os.getpid() % 20000
+        web, path = serve_web(state, ["--listen", f"127.0.0.1:{port}", "--tokens", tokens])
+        try:
+            subprocess.run([WFCTL, "run", "w1", "--state", state], capture_output=True, check=True)
+            run, _ = wait_run(state, "w1")
+            client = UnixHTTP(path)
+            p50, p99, size = latencies(client, f"/api/v1/runs/{run}", 200)
+            rows.append(("web: GET /api/v1/runs/{run}, 200 steps (p50 / p99 of 200)",
+                         f"{p50:.2f} / {p99:.2f} ms ({size / 1e3:.0f} kB)", "p99 <= 10 ms"))
+
+            # 100 followers of one attempt's log, connected before it writes.
+            started = subprocess.run([WFCTL, "run", "talk", "--state", state], capture_output=True, text=True,
+                                     check=True).stdout.split()[2]
+            late = []
+            lock = threading.Lock()
+
+            def follow():
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.connect(path)
+                sock.sendall(f"GET /api/v1/runs/{started}/steps/talk/attempts/1/log/events HTTP/1.1\r\n"
+                             "Host: wfd\r\n\r\n".encode())
+                buffer = b""
+                while b"event: end" not in buffer:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        break
+                    now = time.time_ns()
+                    buffer += chunk
+                    for line in chunk.split(b"\n"):
+                        if line.startswith(b"data: ") and line[6:].strip().isdigit():
+                            with lock:
+                                late.append((now - int(line[6:].strip())) / 1e6)
+                sock.close()
+
+            threads = [threading.Thread(target=follow) for _ in range(100)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=60)
+            late.sort()
+            rows.append((f"web: log line written -> received by each of 100 SSE followers ({len(late)} lines)",
+                         f"p50 {late[len(late) // 2]:.1f} ms, p99 {late[int(len(late) * 0.99) - 1]:.1f} ms",
+                         "<= 5 ms added"))
+
+            wrk = subprocess.run(["wrk", "-t2", "-c16", "-d30s", "--latency", "-H", f"Authorization: Bearer {secret}",
+                                  f"http://127.0.0.1:{port}/api/v1/jobs"], capture_output=True, text=True)
+            requests = next((l.split()[1] for l in wrk.stdout.splitlines() if l.startswith("Requests/sec")), "?")
+            p99 = next((l.split()[1] for l in wrk.stdout.splitlines() if l.strip().startswith("99%")), "?")
+            errors = [l.strip() for l in wrk.stdout.splitlines() if "Non-2xx" in l or "Socket errors" in l]
+            rows.append(("web: wrk -t2 -c16 -d30s GET /api/v1/jobs (102 jobs) over TCP with a token",
+                         f"{requests} req/s, p99 {p99}, errors: {', '.join(errors) or 'none'}", "no errors"))
+            rows.append(("web: wfd-web resident memory after all of it (VmRSS / RssAnon)",
+                         f"{rss_kib(web.pid) / 1024:.1f} / {rss_kib(web.pid, 'RssAnon') / 1024:.1f} MiB", "<= 30 MiB"))
+        finally:
+            web.terminate()
+            web.wait()
+            daemon.send_signal(signal.SIGTERM)
+            daemon.wait(timeout=30)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 COMPILED = tempfile.mkdtemp(prefix="wfd-cc-")
 atexit.register(shutil.rmtree, COMPILED, True)
 BASELINE, FLOOR = os.path.join(COMPILED, "baseline"), os.path.join(COMPILED, "precision-floor")
@@ -565,6 +720,8 @@ if "steady" in SECTIONS:
     steady()
 if "precision" in SECTIONS:
     precision_rows()
+if "web" in SECTIONS:
+    web_bench()
 
 width = max(len(r[0]) for r in rows)
 print(f"{'benchmark'.ljust(width)}  {'figure'.ljust(30)}  goal")

@@ -12,6 +12,8 @@ public final class DirectoryWatcher: Sendable {
     /// Interest in some directories, from ``subscribe(_:)`` until ``cancel(_:)``.
     public struct Subscription: Sendable, Hashable {
         fileprivate let id: UInt64
+        /// Whether every directory asked for is watched (one that does not exist yet is not).
+        public let complete: Bool
     }
 
     private struct Subscriber {
@@ -57,7 +59,7 @@ public final class DirectoryWatcher: Sendable {
             }
             table.next += 1
             table.subscribers[table.next] = Subscriber(paths: paths, descriptors: descriptors)
-            return Subscription(id: table.next)
+            return Subscription(id: table.next, complete: paths.count == directories.count)
         }
     }
 

@@ -25,26 +25,42 @@ public struct LogFollow: Sendable {
     public func events(from offset: Int) -> AsyncStream<Data> {
         AsyncStream { continuation in
             let task = Task {
-                let subscription = watcher.subscribe([state.logsDirectory(job, run), state.stepsDirectory(job, run)])
+                // The run's folder too: logs/ appears in it when the first attempt starts, and
+                // until it does the subscription is made again at each wake.
+                let folders = [
+                    state.runDirectory(job, run), state.logsDirectory(job, run), state.stepsDirectory(job, run),
+                ]
+                var subscription = watcher.subscribe(folders)
                 defer { watcher.cancel(subscription) }
                 continuation.yield(Data("retry: 2000\n\n".utf8))
                 var position = offset
                 while !Task.isCancelled {
-                    // Whether the attempt had ended is read before the log: what it wrote before
-                    // it ended is then surely in the file.
-                    let ended = endOfAttempt()
-                    let (lines, next) = completeLines(from: position, all: ended != nil)
+                    // New lines go out at once; the step record is read only when the log has
+                    // nothing new (it is what costs: 100 followers of a chatty step would read it
+                    // at every line).
+                    let (lines, next) = completeLines(from: position, all: false)
                     if !lines.isEmpty {
                         continuation.yield(Self.event(lines, id: next))
                         position = next
-                        continue  // there may be more before the end
+                        continue
                     }
-                    if let ended {
+                    if let ended = endOfAttempt() {
+                        // What it wrote before it ended is in the file now: the rest, then the end.
+                        while true {
+                            let (rest, after) = completeLines(from: position, all: true)
+                            if rest.isEmpty { break }
+                            continuation.yield(Self.event(rest, id: after))
+                            position = after
+                        }
                         continuation.yield(Data("event: end\nid: \(position)\ndata: \(ended)\n\n".utf8))
                         break
                     }
                     if await !watcher.wait(subscription, timeout: heartbeat) {
                         continuation.yield(Data(": heartbeat\n\n".utf8))
+                    }
+                    if !subscription.complete {
+                        watcher.cancel(subscription)
+                        subscription = watcher.subscribe(folders)
                     }
                 }
                 continuation.finish()

@@ -155,7 +155,9 @@ public struct StatusReport: Sendable, Codable, Equatable {
     ///
     /// - Throws: ``StoreError`` when the state directory itself cannot be read; a single job's
     ///   unreadable record is reported in that job's `errors` instead.
-    public static func load(state: StateDirectory, now: Date, hostZone: TimeZone) throws(StoreError) -> StatusReport {
+    public static func load(
+        state: StateDirectory, now: Date, hostZone: TimeZone, only: JobID? = nil
+    ) throws(StoreError) -> StatusReport {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: state.root, isDirectory: &isDirectory), isDirectory.boolValue
         else {
@@ -166,37 +168,9 @@ public struct StatusReport: Sendable, Codable, Equatable {
         }
         let store = RunStore(directory: state)
         let daemonRunning = FileLock.isHeld(state.daemonLock)
-        var jobs: [JobStatus] = []
-        for id in store.knownJobs() {
-            let info: JobInfo
-            do {
-                info = try store.loadJobInfo(id)
-            } catch .missing {
-                continue  // a job whose file was removed: history only
-            } catch {
-                jobs.append(
-                    JobStatus(
-                        job: id, file: "", state: .invalid, schedules: [], running: false,
-                        errors: [Diagnostic(file: state.jobInfo(id), line: 0, column: 0, message: error.description)]))
-                continue
-            }
-            let head = try? store.loadScheduleMarkHead(id)
-            let decisions = head?.notable ?? (try? store.loadScheduleMark(id))?.notable ?? []
-            var latest: LatestRunsHead?
-            var problems: [Diagnostic] = []
-            do {
-                latest = try store.loadLatestHead(id)
-            } catch .missing {
-            } catch {
-                problems.append(Diagnostic(file: state.latest(id), line: 0, column: 0, message: error.description))
-            }
-            var status = JobStatus(
-                info: info, nextFire: nextFire(of: info, after: now, hostZone: hostZone),
-                last: latest?.last, active: daemonRunning ? latest?.active : nil,
-                successRate: successRate(of: id, latest: latest, state: state), decisions: decisions)
-            if !daemonRunning { status.activeRun = latest?.active }
-            status.errors += problems
-            jobs.append(status)
+        let ids = only.map { [$0] } ?? store.knownJobs()
+        let jobs = ids.compactMap {
+            job($0, store: store, now: now, hostZone: hostZone, daemonRunning: daemonRunning)
         }
         var daemon = Daemon(running: daemonRunning)
         if daemonRunning, let info = try? RecordFile.read(DaemonInfo.self, from: state.daemonInfo) {
@@ -204,5 +178,39 @@ public struct StatusReport: Sendable, Codable, Equatable {
         }
         return StatusReport(
             stateDirectory: state.root, daemon: daemon, jobs: jobs, quarantined: store.loadQuarantineLog().entries)
+    }
+
+    /// One job's status from its records; nil for a job whose file was removed (history only).
+    static func job(
+        _ id: JobID, store: RunStore, now: Date, hostZone: TimeZone, daemonRunning: Bool
+    ) -> JobStatus? {
+        let state = store.directory
+        let info: JobInfo
+        do {
+            info = try store.loadJobInfo(id)
+        } catch .missing {
+            return nil
+        } catch {
+            return JobStatus(
+                job: id, file: "", state: .invalid, schedules: [], running: false,
+                errors: [Diagnostic(file: state.jobInfo(id), line: 0, column: 0, message: error.description)])
+        }
+        let head = try? store.loadScheduleMarkHead(id)
+        let decisions = head?.notable ?? (try? store.loadScheduleMark(id))?.notable ?? []
+        var latest: LatestRunsHead?
+        var problems: [Diagnostic] = []
+        do {
+            latest = try store.loadLatestHead(id)
+        } catch .missing {
+        } catch {
+            problems.append(Diagnostic(file: state.latest(id), line: 0, column: 0, message: error.description))
+        }
+        var status = JobStatus(
+            info: info, nextFire: nextFire(of: info, after: now, hostZone: hostZone),
+            last: latest?.last, active: daemonRunning ? latest?.active : nil,
+            successRate: successRate(of: id, latest: latest, state: state), decisions: decisions)
+        if !daemonRunning { status.activeRun = latest?.active }
+        status.errors += problems
+        return status
     }
 }

@@ -88,4 +88,35 @@ import WorkflowTesting
             ).status
                 == 404)
     }
+
+    /// A follower that connects before the attempt's `logs/` folder exists still gets each line as
+    /// it is written (the bench caught lines held back until the step's end: nothing watched it).
+    @Test func aLogFollowedBeforeItsFolderExistsIsStillLive() async throws {
+        let dir = try TemporaryDirectory("follow")
+        let (state, run) = try WebAPITests().seed(dir)
+        let store = RunStore(directory: state)
+        let job = JobID("nightly")!
+        var load = try store.loadStep(job, run, StepID("load")!)
+        load.attempts[0].endedAt = nil
+        load.attempts[0].outcome = nil
+        try store.save(load)
+        try FileManager.default.removeItem(atPath: state.logsDirectory(job, run))
+
+        // Heartbeats far apart: only a watched change can wake the follower in time.
+        let api = WebAPI(state: state, heartbeat: .seconds(20))
+        let response = api.respond(
+            APIRequest(method: "GET", target: "/api/v1/runs/\(run)/steps/load/attempts/1/log/events", caller: .root))
+        var events = try #require(response.stream).makeAsyncIterator()
+        #expect(await read(&events, until: "retry:").contains("retry: 2000"))
+        try await Task.sleep(for: .milliseconds(100))
+        try FileManager.default.createDirectory(
+            atPath: state.logsDirectory(job, run), withIntermediateDirectories: true)
+        try await Task.sleep(for: .milliseconds(300))  // the folder's creation wakes it, with nothing to read
+        try "written later\n".write(
+            toFile: state.logsDirectory(job, run) + "/load.1.log", atomically: false, encoding: .utf8)
+        let started = ContinuousClock.now
+        let seen = await read(&events, until: "written later")
+        #expect(seen.contains("data: written later\n"), "\(seen)")
+        #expect(ContinuousClock.now - started < .seconds(5) * testTimeoutScale)
+    }
 }
