@@ -82,7 +82,9 @@ struct DebianPackageTests {
             #expect(bob.output.contains("usermod -aG wfd"), "\(bob.output)")
             // The HTTP API: its socket starts wfd-web for alice; bob cannot connect.
             let api = try await host.curl(as: "alice", "/api/v1/jobs/hello")
-            #expect(api.output.hasPrefix("HTTP/1.1 200 ") && api.output.contains(#""job":"hello""#), "\(api.output)")
+            #expect(
+                api.output.hasPrefix("HTTP/1.1 200 ") && jsonBody(api.output)?["job"] as? String == "hello",
+                "\(api.output)")
             #expect(try await host.systemctl("is-active", "wfd-web.service") == "active")
             #expect(try await host.curl(as: "bob", "/api/v1/jobs").status == 7)
 

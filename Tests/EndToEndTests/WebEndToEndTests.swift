@@ -53,15 +53,19 @@ import WorkflowTesting
             let jobs = try await curl(sandbox, as: "alice", "/api/v1/jobs")
             if jobs.status != 0 { Issue.record("curl: \(jobs.output)\n\(await journal(sandbox))") }
             #expect(jobs.output.hasPrefix("HTTP/1.1 200 "), "\(jobs.output)")
-            #expect(jobs.output.contains(#""job":"hello""#), "\(jobs.output)")
-            #expect(jobs.output.contains(#""running":true"#), "wfd's status as wfctl shows it: \(jobs.output)")
+            let report = jsonBody(jobs.output)
+            let names = (report?["jobs"] as? [[String: Any]])?.compactMap { $0["job"] as? String } ?? []
+            #expect(names.contains("hello"), "\(jobs.output)")
+            let daemon = report?["daemon"] as? [String: Any]
+            #expect(daemon?["running"] as? Bool == true, "wfd's status as wfctl shows it: \(jobs.output)")
             #expect(try await state(sandbox, "wfd-web.service") == "active", "started by the connection")
             let user = try await sandbox.run(["ps", "-o", "user=", "-C", "wfd-web"])
             #expect(user.output == "wfd-web\n", "runs as its own user: \(user.output)")
 
             let detail = try await curl(sandbox, as: "alice", "/api/v1/runs/\(id)")
             #expect(
-                detail.output.hasPrefix("HTTP/1.1 200 ") && detail.output.contains(#""state":"succeeded""#),
+                detail.output.hasPrefix("HTTP/1.1 200 ")
+                    && (jsonBody(detail.output)?["run"] as? [String: Any])?["state"] as? String == "succeeded",
                 "\(detail.output)")
             let events = try await curl(sandbox, as: "alice", "/api/v1/runs/\(id)/steps/greet/attempts/1/log/events")
             #expect(events.output.lowercased().contains("content-type: text/event-stream"), "\(events.output)")
@@ -77,9 +81,7 @@ import WorkflowTesting
             // alice starts a run and approves its step over HTTP; wfd records her, via wfd-web.
             let posted = try await curl(sandbox, as: "alice", "/api/v1/jobs/gate/runs", post: "{}")
             #expect(posted.output.hasPrefix("HTTP/1.1 202 "), "\(posted.output)")
-            let answer = try #require(posted.output.components(separatedBy: "\r\n\r\n").last)
-            let fields = try JSONSerialization.jsonObject(with: Data(answer.utf8)) as? [String: Any]
-            let gate = try #require(fields?["run"] as? String, "\(posted.output)")
+            let gate = try #require(jsonBody(posted.output)?["run"] as? String, "\(posted.output)")
             var approved = (status: Int32(0), output: "")
             for _ in 0..<100 {
                 approved = try await curl(
@@ -170,4 +172,10 @@ import WorkflowTesting
     private func journal(_ sandbox: SystemdSandbox) async -> String {
         (try? await sandbox.run(["journalctl", "--no-pager", "-u", "wfd", "-u", "wfd-web"]).output) ?? ""
     }
+}
+
+/// The JSON object after the head of `curl --include`'s output.
+func jsonBody(_ output: String) -> [String: Any]? {
+    guard let body = output.components(separatedBy: "\r\n\r\n").last else { return nil }
+    return (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any]
 }
