@@ -53,7 +53,7 @@ let package = Package(
         ),
         .target(
             name: "WorkflowStore",
-            dependencies: ["CLinux", "JobFormat", "RunModel", "Schedules"],
+            dependencies: ["CLinux", "JobFormat", "RunModel", "RuntimeSupport", "Schedules"],
             swiftSettings: strict
         ),
         .target(

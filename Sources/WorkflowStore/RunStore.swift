@@ -1,6 +1,7 @@
 import Foundation
 import JobFormat
 import RunModel
+import RuntimeSupport
 
 /// Reads and writes runs, steps and the per-job indexes of one state directory.
 ///
@@ -78,12 +79,22 @@ public struct RunStore: Sendable {
     public func loadSnapshot(_ job: JobID, _ run: RunID) throws(StoreError) -> RunSnapshot {
         let record = try loadRun(job, run)
         let spec = try loadSpec(job, run)
-        var steps: [StepRecord] = []
-        for definition in spec.steps {
-            do {
-                steps.append(try loadStep(job, run, definition.id))
+        // Many steps are read on all cores (a 200-step run: the largest part of wfd-web's answer).
+        let loaded: [Result<StepRecord, StoreError>] = spec.steps.concurrentMap { [self] definition in
+            do throws(StoreError) {
+                return .success(try loadStep(job, run, definition.id))
             } catch .missing {
-                steps.append(StepRecord(job: job, run: run, step: definition))
+                return .success(StepRecord(job: job, run: run, step: definition))
+            } catch {
+                return .failure(error)
+            }
+        }
+        var steps: [StepRecord] = []
+        steps.reserveCapacity(loaded.count)
+        for result in loaded {
+            switch result {
+            case .success(let step): steps.append(step)
+            case .failure(let error): throw error
             }
         }
         return RunSnapshot(run: record, spec: spec, steps: steps)
