@@ -17,14 +17,21 @@ struct CommandRoutes: Sendable {
     static let maximumBody = 1 << 20
 
     /// The command a route's request asks for.
-    func command(_ pattern: String, _ parameters: [String: String], body: Data) throws(Problem) -> ControlCommand {
+    func command(
+        _ pattern: String, _ parameters: [String: String], body: Data, headers: [String: String] = [:]
+    ) throws(Problem) -> ControlCommand {
         let fields = try Self.object(body)
         switch pattern {
         case "/api/v1/reload":
             return .reload
         case "/api/v1/jobs/{job}/runs":
             let job = try WebAPI.jobID(parameters["job"] ?? "")
-            return .run(job, params: try Self.strings(fields["params"], "params"))
+            let inBody = try Self.string(fields["idempotency_key"], "idempotency_key")
+            let key = headers["idempotency-key"] ?? inBody
+            if let key, !ControlRequest.isIdempotencyKey(key) {
+                throw Problem(.badRequest, detail: "an idempotency key is 1 to 255 visible ASCII characters")
+            }
+            return .run(job, params: try Self.strings(fields["params"], "params"), key: key)
         case "/api/v1/runs/{run}/cancel":
             return .cancel(try runID(parameters))
         case "/api/v1/runs/{run}/retry":
@@ -89,9 +96,11 @@ struct CommandRoutes: Sendable {
                 }
             throw Problem(kind, detail: response.message)
         }
+        // 202 for what goes on in the background; 200 for what is done, and for a run an earlier
+        // request with the same idempotency key started.
         let accepted: Bool
         switch command {
-        case .run, .retry, .cancel: accepted = true
+        case .run, .retry, .cancel: accepted = response.existing != true
         case .ping, .status, .reload, .decide: accepted = false
         }
         let result = CommandResult(message: response.message, run: response.run)

@@ -202,8 +202,17 @@ public enum OpenAPIDocument {
             post:
               operationId: startRun
               summary: Start a run of the job now (wfctl run), with parameter values.
+              description: |
+                With an idempotency key (the Idempotency-Key header, or idempotency_key in the
+                body), a repeated request starts nothing and answers 200 with the run the first
+                one started, also after a restart of wfd; the same key with other parameter
+                values is a 409. wfd keeps each job's last 1,000 keys.
               parameters:
                 - $ref: "#/components/parameters/Job"
+                - name: Idempotency-Key
+                  in: header
+                  required: false
+                  schema: {type: string, minLength: 1, maxLength: 255}
               requestBody:
                 required: false
                 content:
@@ -214,7 +223,10 @@ public enum OpenAPIDocument {
                         params:
                           type: object
                           additionalProperties: {type: string}
+                        idempotency_key: {type: string, minLength: 1, maxLength: 255}
               responses:
+                "200":
+                  $ref: "#/components/responses/Done"
                 "401":
                   $ref: "#/components/responses/Problem"
                 "202":

@@ -131,7 +131,8 @@ public struct WebAPI: Sendable {
                 guard request.body.count <= CommandRoutes.maximumBody else {
                     throw Problem(.tooLarge, detail: "a command's body is at most \(CommandRoutes.maximumBody) bytes")
                 }
-                let command = try commands.command(route.pattern, route.parameters, body: request.body)
+                let command = try commands.command(
+                    route.pattern, route.parameters, body: request.body, headers: request.headers)
                 return try commands.send(command, as: request.caller)
             }
             return try answer(route, request)

@@ -10,8 +10,10 @@ public enum ControlCommand: Sendable, Equatable {
     case status(StatusFormat)
     /// Re-read jobs.d and answer once the new jobs are in effect.
     case reload
-    /// Start a run of the job now, with these parameter values.
-    case run(JobID, params: [String: String])
+    /// Start a run of the job now, with these parameter values. With an idempotency `key`, a
+    /// second request with the same key (for the same job and values) starts nothing and is
+    /// answered with the run the first one started.
+    case run(JobID, params: [String: String], key: String? = nil)
     case cancel(RunID)
     /// Run an ended run again: its failed steps and what follows them, or from `from`; `skip`
     /// are recorded as done by hand, with `outputs` (text, by step) as their outputs.
@@ -86,9 +88,10 @@ extension ControlRequest {
                 self.colour = colour
             case .json: self.format = "json"
             }
-        case .run(let job, let params):
+        case .run(let job, let params, let key):
             self.init(command: "run", job: job.rawValue)
             self.params = params.isEmpty ? nil : params
+            idempotencyKey = key
         case .cancel(let run): self.init(command: "cancel", run: run.rawValue)
         case .retry(let job, let run, let from, let skip, let outputs):
             self.init(command: "retry", job: job.rawValue, run: run.rawValue)
@@ -120,7 +123,10 @@ extension ControlRequest {
             }
         case "run":
             guard let name = job, let job = JobID(name) else { return bad("run needs a job id") }
-            return .success(.run(job, params: params ?? [:]))
+            if let key = idempotencyKey, !Self.isIdempotencyKey(key) {
+                return bad("an idempotency key is 1 to 255 visible ASCII characters")
+            }
+            return .success(.run(job, params: params ?? [:], key: idempotencyKey))
         case "cancel":
             guard let name = run, let run = RunID(name) else { return bad("cancel needs a run id") }
             return .success(.cancel(run))
@@ -156,5 +162,12 @@ extension ControlResponse {
     /// A refusal: not done, for `refusal.code`.
     public init(_ refusal: ControlRefusal) {
         self.init(ok: false, message: refusal.message, error: refusal.code)
+    }
+}
+
+extension ControlRequest {
+    /// 1 to 255 visible ASCII characters (as the Idempotency-Key header field allows).
+    public static func isIdempotencyKey(_ key: String) -> Bool {
+        !key.isEmpty && key.utf8.count <= 255 && key.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
     }
 }

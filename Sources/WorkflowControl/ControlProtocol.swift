@@ -33,10 +33,13 @@ public struct ControlRequest: Sendable, Codable, Equatable {
     /// Sent by a delegate (wfd-web): the caller it acts for, whose rights and name apply. wfd
     /// refuses it from anyone but its delegates.
     public var onBehalfOf: Caller?
+    /// For `run`: a repeated request with this key starts nothing and answers with the first run.
+    public var idempotencyKey: String?
 
     enum CodingKeys: String, CodingKey {
         case command, job, run, from, skip, outputs, params, step, item, input, comment, format, colour
         case onBehalfOf = "on_behalf_of"
+        case idempotencyKey = "idempotency_key"
     }
 
     public init(command: String, job: String? = nil, run: String? = nil) {
@@ -58,8 +61,12 @@ public struct ControlResponse: Sendable, Codable, Equatable {
     /// 10,000 jobs is a megabyte, cheaper sent raw than as a JSON string).
     public var bodyLength: Int?
 
+    /// For `run` with an idempotency key: true when the run had been started by an earlier
+    /// request with the key (nothing new was started).
+    public var existing: Bool?
+
     enum CodingKeys: String, CodingKey {
-        case ok, message, error, run
+        case ok, message, error, run, existing
         case bodyLength = "body_length"
     }
 

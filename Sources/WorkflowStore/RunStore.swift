@@ -79,8 +79,7 @@ public struct RunStore: Sendable {
     public func loadSnapshot(_ job: JobID, _ run: RunID) throws(StoreError) -> RunSnapshot {
         let record = try loadRun(job, run)
         let spec = try loadSpec(job, run)
-        // Many steps are read on all cores (a 200-step run: the largest part of wfd-web's answer).
-        let loaded: [Result<StepRecord, StoreError>] = spec.steps.concurrentMap { [self] definition in
+        let load: @Sendable (StepDefinition) -> Result<StepRecord, StoreError> = { [self] definition in
             do throws(StoreError) {
                 return .success(try loadStep(job, run, definition.id))
             } catch .missing {
@@ -89,6 +88,9 @@ public struct RunStore: Sendable {
                 return .failure(error)
             }
         }
+        // Many steps are read on all cores (a 200-step run: the largest part of wfd-web's answer);
+        // a few are not worth the threads.
+        let loaded = spec.steps.count > 16 ? spec.steps.concurrentMap(load) : spec.steps.map(load)
         var steps: [StepRecord] = []
         steps.reserveCapacity(loaded.count)
         for result in loaded {

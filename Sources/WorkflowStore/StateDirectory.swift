@@ -41,6 +41,9 @@ public struct StateDirectory: Sendable {
     /// One line per ended run, appended: `wfctl runs` reads its tail, whatever the history's size.
     public func runIndex(_ job: JobID) -> String { "\(jobDirectory(job))/runs.jsonl" }
 
+    /// The idempotency keys of the job's manual runs (``IdempotencyKeys``).
+    public func idempotencyKeys(_ job: JobID) -> String { "\(jobDirectory(job))/keys.json" }
+
     public func runsDirectory(_ job: JobID) -> String { "\(runsRoot)/\(job.rawValue)" }
     public func runDirectory(_ job: JobID, _ run: RunID) -> String { "\(runsDirectory(job))/\(run.rawValue)" }
     public func runRecord(_ job: JobID, _ run: RunID) -> String { "\(runDirectory(job, run))/run.json" }

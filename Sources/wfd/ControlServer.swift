@@ -30,6 +30,7 @@ final class ControlServer: Service, Sendable {
     /// What `wfctl status` says of this wfd.
     let daemon: StatusReport.Daemon
     private let stopped = Locked(false)
+    private let keyedRuns: KeyedRuns
     private let listener: Int32
     /// Connections being served now.
     private let serving = Locked(0)
@@ -44,6 +45,7 @@ final class ControlServer: Service, Sendable {
         self.scheduler = scheduler
         self.logger = logger
         self.policy = policy
+        keyedRuns = KeyedRuns(state: scheduler.configuration.state)
         listener = try ControlSocket.listen(at: path)
         // The socket is 0660: its group lets the control group's members connect at all; what
         // they may do is then decided by their credentials.
@@ -167,10 +169,14 @@ final class ControlServer: Service, Sendable {
             return active
                 ? ControlResponse(ok: true, message: "cancelling run \(run)", run: run.rawValue)
                 : ControlResponse(ControlRefusal(.notActive, "run \(run) is not active"))
-        case .run(let job, let params):
-            return respond(to: { scheduler.runNow(job, params: params, done: $0) }) { run in
-                "started run \(run) of \(job)"
+        case .run(let job, let params, let key):
+            let start = {
+                self.respond(to: { self.scheduler.runNow(job, params: params, done: $0) }) { run in
+                    "started run \(run) of \(job)"
+                }
             }
+            guard let key else { return start() }
+            return keyedRuns.run(job, params: params, key: key, start: start)
         case .retry(let job, let run, let from, let skip, let texts):
             var retry = RetryRequest(from: from)
             for step in skip { retry.skip[step] = .some(nil) }

@@ -118,6 +118,30 @@ import WorkflowTesting
             let ship = try? store.loadSnapshot(JobID("gate")!, id).steps.first { $0.step == StepID("ship") }
             return ship?.attempts.count == 2 && (try? store.loadRun(JobID("gate")!, id))?.state == .failed
         }
+        // One run per idempotency key, also across a restart of wfd; the key with other values: 409.
+        var keyed = APIRequest(method: "POST", target: "/api/v1/jobs/gate/runs", body: Data(), caller: root)
+        keyed.headers["idempotency-key"] = "deploy-42"
+        let first = api.respond(keyed)
+        #expect(first.status == 202, "\(String(decoding: first.body, as: UTF8.self))")
+        let again = api.respond(keyed)
+        #expect(again.status == 200, "\(String(decoding: again.body, as: UTF8.self))")
+        try WebAPITests.conforms(again, to: "/api/v1/jobs/{job}/runs", document, method: "POST")
+        #expect(field(again, "run") == field(first, "run") && field(first, "run") != nil)
+        let inBody = post(api, "/api/v1/jobs/gate/runs", #"{"idempotency_key": "deploy-42"}"#, as: root)
+        #expect(inBody.status == 200 && field(inBody, "run") == field(first, "run"))
+        let otherValues = post(
+            api, "/api/v1/jobs/gate/runs", #"{"idempotency_key": "deploy-42", "params": {"who": "x"}}"#, as: root)
+        #expect(otherValues.status == 409, "\(String(decoding: otherValues.body, as: UTF8.self))")
+        let badKey = post(api, "/api/v1/jobs/gate/runs", #"{"idempotency_key": "with space"}"#, as: root)
+        #expect(badKey.status == 400)
+        let runs = Set(try FileManager.default.contentsOfDirectory(atPath: state.runsDirectory(JobID("gate")!)))
+        await daemon.process.stop()
+        let restarted = try await TestDaemon.start(dir, log: "wfd2.log")
+        defer { Task { await restarted.process.stop() } }
+        let afterRestart = api.respond(keyed)
+        #expect(afterRestart.status == 200 && field(afterRestart, "run") == field(first, "run"))
+        #expect(Set(try FileManager.default.contentsOfDirectory(atPath: state.runsDirectory(JobID("gate")!))) == runs)
+
         let reload = post(api, "/api/v1/reload", as: root)
         #expect(reload.status == 200, "\(String(decoding: reload.body, as: UTF8.self))")
         try WebAPITests.conforms(reload, to: "/api/v1/reload", document, method: "POST")
