@@ -16,6 +16,7 @@ struct Run: ParsableCommand {
             Examples:
               wfctl run backup
               wfctl run report --param day=2026-11-24 --wait && echo "report done"
+              wfctl run deploy --key release-1.4.2    # a second call starts nothing
 
             Exit codes: 0 started (with --wait: succeeded), 1 refused or (with --wait) the run did \
             not succeed, 69 wfd is not running, 77 permission denied.
@@ -32,10 +33,16 @@ struct Run: ParsableCommand {
             valueName: "name=value"))
     var params: [String] = []
 
+    @Option(
+        help: ArgumentHelp(
+            "An idempotency key: when a run was started with it already (with the same parameters), start nothing and report that run, also after wfd restarts.",
+            valueName: "key"))
+    var key: String?
+
     @Flag(help: "Follow the run, printing each step as it changes, and exit with its outcome (0 only if it succeeded).")
     var wait = false
 
-    @Flag(help: "Print the result as JSON: {\"job\", \"run\", \"state\", \"error\"}.")
+    @Flag(help: "Print the result as JSON: {\"job\", \"run\", \"state\", \"error\", \"existing\" (with --key)}.")
     var json = false
 
     @OptionGroup var daemon: DaemonOptions
@@ -47,12 +54,17 @@ struct Run: ParsableCommand {
         var run: String
         var state: String
         var error: String?
+        /// With --key: whether the run was started by an earlier call with the key.
+        var existing: Bool?
     }
 
     func validate() throws {
         guard JobID(job) != nil else { throw ValidationError("'\(job)' is not a job id: \(JobID.rule)") }
         for param in params where !param.contains("=") || param.hasPrefix("=") {
             throw ValidationError("--param takes name=value, not '\(param)'")
+        }
+        if let key, !ControlRequest.isIdempotencyKey(key) {
+            throw ValidationError("--key takes 1 to 255 visible ASCII characters, not '\(key)'")
         }
     }
 
@@ -66,12 +78,15 @@ struct Run: ParsableCommand {
             values[name] = String(param.dropFirst(name.count + 1))
         }
         let response = try sendToDaemon(
-            .run(jobID, params: values), state: state, socket: daemon.socket, timeout: .seconds(60))
+            .run(jobID, params: values, key: key), state: state, socket: daemon.socket, timeout: .seconds(60))
         guard response.ok, let runName = response.run, let runID = RunID(runName) else {
             throw CommandFailure(
                 description: response.message, code: response.exitCode)
         }
-        var output = Output(job: job, run: runName, state: "running", error: nil)
+        var output = Output(job: job, run: runName, state: "running", error: nil, existing: response.existing)
+        if response.existing == true, let record = try? RunStore(directory: state).loadRun(jobID, runID) {
+            (output.state, output.error) = (record.state.rawValue, record.error)
+        }
         if wait {
             if !json { print(response.message) }
             let record = try followRun(runID, of: jobID, state: state, quiet: json)
