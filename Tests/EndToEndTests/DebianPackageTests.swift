@@ -242,8 +242,8 @@ private struct Installation {
         _ what: String, timeout: Duration, sourceLocation: SourceLocation = #_sourceLocation,
         _ condition: () async throws -> Bool
     ) async {
-        guard !(await eventually(timeout: timeout, waitingFor: what, condition)) else { return }
-        Issue.record("timed out waiting for \(what)\n\(await journal())", sourceLocation: sourceLocation)
+        await expectEventuallyWithJournal(
+            what, timeout: timeout, journal: journal, sourceLocation: sourceLocation, condition)
     }
 }
 

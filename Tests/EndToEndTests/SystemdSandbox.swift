@@ -162,12 +162,21 @@ struct InstalledWfd {
         _ what: String, timeout: Duration, sourceLocation: SourceLocation = #_sourceLocation,
         _ condition: () async throws -> Bool
     ) async {
-        guard !(await eventually(timeout: timeout, waitingFor: what, condition)) else { return }
-        Issue.record("timed out waiting for \(what)\n\(await journal())", sourceLocation: sourceLocation)
+        await expectEventuallyWithJournal(
+            what, timeout: timeout, journal: journal, sourceLocation: sourceLocation, condition)
     }
 
     func remove() {
         try? FileManager.default.removeItem(atPath: configuration)
         try? FileManager.default.removeItem(atPath: state)
     }
+}
+
+/// Waits for `condition`; when it never holds, records that with the `journal` of the unit waited on.
+func expectEventuallyWithJournal(
+    _ what: String, timeout: Duration, journal: () async -> String, sourceLocation: SourceLocation,
+    _ condition: () async throws -> Bool
+) async {
+    guard !(await eventually(timeout: timeout, waitingFor: what, condition)) else { return }
+    Issue.record("timed out waiting for \(what)\n\(await journal())", sourceLocation: sourceLocation)
 }

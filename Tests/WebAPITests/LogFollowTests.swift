@@ -21,17 +21,24 @@ import WorkflowTesting
         return seen
     }
 
-    @Test func aRunningAttemptsLogIsFollowedLiveResumedAndEnded() async throws {
-        let dir = try TemporaryDirectory("follow")
+    /// The seeded failed run, with its step `load` as if its attempt were still running; the step
+    /// record and its first attempt as it ended are returned to end it with.
+    func runningAttempt(_ dir: TemporaryDirectory) throws -> (StateDirectory, RunID, StepRecord, Attempt) {
         let (state, run) = try WebAPITests().seed(dir)
         let store = RunStore(directory: state)
-        let job = JobID("nightly")!
-        // The step `load` as if its attempt were still running.
-        var load = try store.loadStep(job, run, StepID("load")!)
+        var load = try store.loadStep(JobID("nightly")!, run, StepID("load")!)
         let ended = load.attempts[0]
         load.attempts[0].endedAt = nil
         load.attempts[0].outcome = nil
         try store.save(load)
+        return (state, run, load, ended)
+    }
+
+    @Test func aRunningAttemptsLogIsFollowedLiveResumedAndEnded() async throws {
+        let dir = try TemporaryDirectory("follow")
+        var (state, run, load, ended) = try runningAttempt(dir)
+        let store = RunStore(directory: state)
+        let job = JobID("nightly")!
         let log = state.logsDirectory(job, run) + "/load.1.log"
         try "".write(toFile: log, atomically: true, encoding: .utf8)
         let append = { (text: String) throws in
@@ -93,13 +100,8 @@ import WorkflowTesting
     /// it is written (the bench caught lines held back until the step's end: nothing watched it).
     @Test func aLogFollowedBeforeItsFolderExistsIsStillLive() async throws {
         let dir = try TemporaryDirectory("follow")
-        let (state, run) = try WebAPITests().seed(dir)
-        let store = RunStore(directory: state)
+        let (state, run, _, _) = try runningAttempt(dir)
         let job = JobID("nightly")!
-        var load = try store.loadStep(job, run, StepID("load")!)
-        load.attempts[0].endedAt = nil
-        load.attempts[0].outcome = nil
-        try store.save(load)
         try FileManager.default.removeItem(atPath: state.logsDirectory(job, run))
 
         // Heartbeats far apart: only a watched change can wake the follower in time.
