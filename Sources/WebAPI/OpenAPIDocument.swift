@@ -169,6 +169,21 @@ public enum OpenAPIDocument {
                   $ref: "#/components/responses/Problem"
                 "404":
                   $ref: "#/components/responses/Problem"
+          /api/v1/approvals:
+            get:
+              operationId: listApprovals
+              summary: The inbox, every step that waits for a person, oldest first (wfctl pending --json).
+              responses:
+                "401":
+                  $ref: "#/components/responses/Problem"
+                "200":
+                  description: The waiting steps.
+                  content:
+                    application/json:
+                      schema:
+                        type: array
+                        items:
+                          $ref: "#/components/schemas/PendingDecision"
           /api/v1/stats:
             get:
               operationId: getStats
@@ -424,6 +439,19 @@ public enum OpenAPIDocument {
                   schema:
                     $ref: "#/components/schemas/Problem"
           schemas:
+            PendingDecision:
+              type: object
+              required: [job, run, step, kind, since, message, approve]
+              properties:
+                job: {$ref: "#/components/schemas/JobID"}
+                run: {type: string}
+                step: {type: string}
+                item: {type: integer, minimum: 0}
+                kind: {enum: [approval, budget]}
+                since: {$ref: "#/components/schemas/Time"}
+                deadline: {$ref: "#/components/schemas/Time"}
+                message: {type: string}
+                approve: {type: string}
             CommandResult:
               type: object
               required: [message]

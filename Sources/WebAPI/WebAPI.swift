@@ -96,6 +96,7 @@ public struct WebAPI: Sendable {
     public static let routes: [(method: String, pattern: String)] = [
         ("GET", "/api/openapi.yaml"), ("GET", "/api/v1/jobs"), ("GET", "/api/v1/jobs/{job}"),
         ("GET", "/api/v1/runs/{run}"), ("GET", "/api/v1/runs/{run}/why"), ("GET", "/api/v1/stats"),
+        ("GET", "/api/v1/approvals"),
         ("GET", "/api/v1/runs/{run}/steps/{step}/attempts/{attempt}/log"),
         ("GET", "/api/v1/runs/{run}/steps/{step}/attempts/{attempt}/log/events"),
         ("POST", "/api/v1/jobs/{job}/runs"), ("POST", "/api/v1/runs/{run}/cancel"),
@@ -232,6 +233,8 @@ public struct WebAPI: Sendable {
             } catch {
                 throw Problem(.unreadable, detail: "cannot read run \(run): \(error)")
             }
+        case "/api/v1/approvals":
+            return try json(PendingDecision.load(state))
         case "/api/v1/runs/{run}/steps/{step}/attempts/{attempt}/log":
             let follow = try logFollow(route.parameters)
             guard let data = FileManager.default.contents(atPath: follow.path) else {

@@ -7,21 +7,6 @@ import WorkflowControl
 import WorkflowReports
 import WorkflowStore
 
-/// One step waiting for a person, as `wfctl pending` lists it.
-struct PendingDecision: Codable {
-    var job: String
-    var run: String
-    var step: String
-    var item: Int?
-    /// `approval`, or `budget` for a model call that could pass its budget.
-    var kind: String
-    var since: Date
-    var deadline: Date?
-    var message: String
-    /// The command that approves it.
-    var approve: String
-}
-
 struct Pending: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List the steps that wait for a person: approvals, and model calls over budget.",
@@ -44,25 +29,7 @@ struct Pending: ParsableCommand {
     @OptionGroup var options: StateOptions
 
     func run() throws {
-        let store = RunStore(directory: options.directory)
-        var pending: [PendingDecision] = []
-        for job in store.knownJobs() {
-            guard let active = (try? store.loadLatest(job))?.active,
-                let snapshot = try? store.loadSnapshot(job, active.id)
-            else { continue }
-            for step in snapshot.steps {
-                for record in step.items ?? [step] where record.state == .waiting {
-                    guard let waiting = record.waiting else { continue }
-                    let item = record.item.map { " --item \($0)" } ?? ""
-                    pending.append(
-                        PendingDecision(
-                            job: job.rawValue, run: active.id.rawValue, step: step.step.rawValue, item: record.item,
-                            kind: waiting.kind.rawValue, since: waiting.since, deadline: waiting.deadline,
-                            message: waiting.message, approve: "wfctl approve \(active.id) \(step.step)\(item)"))
-                }
-            }
-        }
-        pending.sort { $0.since < $1.since }
+        let pending = PendingDecision.load(options.directory)
         if json {
             print(String(decoding: try Timestamp.makeEncoder().encode(pending), as: UTF8.self))
             return

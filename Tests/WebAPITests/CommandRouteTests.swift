@@ -76,6 +76,13 @@ import WorkflowTesting
         await waitFor("the approval to wait") {
             post(api, "\(approvals)/approve", #"{"input": {"ticket": 5}}"#, as: root).status == 409
         }
+        // The inbox holds it, as wfctl pending prints it.
+        let inbox = api.respond(APIRequest(method: "GET", target: "/api/v1/approvals", caller: root))
+        try WebAPITests.conforms(inbox, to: "/api/v1/approvals", document)
+        let pending = try await runProgram(
+            try BuiltProducts.path("wfctl"), ["pending", "--json", "--state", state.root])
+        #expect(JSONValue.parse(inbox.body) == JSONValue.parse(Data(pending.output.utf8)))
+        #expect(String(decoding: inbox.body, as: UTF8.self).contains(run))
         let wrongInput = post(api, "\(approvals)/approve", #"{"input": {"ticket": 5}}"#, as: root)
         #expect(wrongInput.status == 409, "the input does not fit the step's schema")
         #expect(

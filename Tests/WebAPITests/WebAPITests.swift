@@ -122,6 +122,7 @@ import Yams
             ("/api/v1/runs/{run}", "/api/v1/runs/\(run)"),
             ("/api/v1/runs/{run}/why", "/api/v1/runs/\(run)/why"),
             ("/api/v1/stats", "/api/v1/stats?job=nightly&since=24h"),
+            ("/api/v1/approvals", "/api/v1/approvals"),
             ("/api/v1/runs/{run}/steps/{step}/attempts/{attempt}/log", "/api/v1/runs/\(run)/steps/load/attempts/1/log"),
             (
                 "/api/v1/runs/{run}/steps/{step}/attempts/{attempt}/log/events",
