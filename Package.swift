@@ -116,7 +116,7 @@ let package = Package(
         .executableTarget(
             name: "wfctl",
             dependencies: model + [
-                "WebAPI", "WorkflowControl", "WorkflowReports", "WorkflowStore",
+                "WorkflowControl", "WorkflowReports", "WorkflowStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import RunModel
 import Schedules
-import WebAPI
 import WorkflowStore
 
 /// `wfctl token`: the bearer tokens of wfd-web's API over TCP.

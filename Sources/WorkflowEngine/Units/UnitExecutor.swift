@@ -178,10 +178,12 @@ public final class UnitExecutor: StepExecutor {
         result.usage = ResourceUsage(
             cpuNanoseconds: status.cpuNanoseconds, memoryPeakBytes: sampler.memoryPeak, tasksPeak: sampler.tasksPeak)
         if followed { result.startedAt = status.startedAt ?? startedAt }
-        // Its duration runs to its main process's exit (a unit that ended while no wfd ran is
-        // recorded later), as long as that is after the start the record has.
-        if let exited = status.exitedAt, let started = result.startedAt ?? status.startedAt, exited >= started {
+        // Its duration runs from its main process's start to its exit, both as systemd kept them
+        // (a unit that ended while no wfd ran is recorded later; wfd's own start stamp is taken
+        // after the unit started, and would shorten it by that much).
+        if let exited = status.exitedAt, let started = status.startedAt ?? result.startedAt, exited >= started {
             result.finishedAt = exited
+            result.startedAt = started
         }
         let failed = status.state.activeState == "failed"
         leftovers.withLock {

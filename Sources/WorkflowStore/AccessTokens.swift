@@ -2,7 +2,6 @@ import Foundation
 import RunModel
 import RuntimeSupport
 import Schedules
-import WorkflowStore
 
 /// The bearer tokens of the API over TCP: named, each with scopes, kept as SHA-256 digests only
 /// (a token is 32 random bytes, so a plain digest cannot be guessed back) in a file wfctl
