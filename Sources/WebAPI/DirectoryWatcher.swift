@@ -106,8 +106,9 @@ public final class DirectoryWatcher: Sendable {
     private func loop() {
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
+            // Without inotify (its limits reached), waits end at their deadlines only.
             var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-            _ = poll(&poller, 1, 20)
+            if descriptor < 0 || poll(&poller, 1, 20) < 0 { usleep(20_000) }
             var changed: Set<Int32> = []
             while true {
                 let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
