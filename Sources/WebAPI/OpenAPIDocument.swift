@@ -383,6 +383,34 @@ public enum OpenAPIDocument {
                   $ref: "#/components/responses/Problem"
                 "503":
                   $ref: "#/components/responses/Problem"
+          /api/v1/validate:
+            post:
+              operationId: validateJobFile
+              summary: Check a job file's text, as wfctl validate does; nothing is written or loaded.
+              parameters:
+                - name: file
+                  in: query
+                  required: false
+                  description: The file's name, which gives the job id (default job.yaml).
+                  schema: {type: string}
+              requestBody:
+                required: true
+                content:
+                  application/yaml:
+                    schema: {type: string}
+              responses:
+                "401":
+                  $ref: "#/components/responses/Problem"
+                "200":
+                  description: The verdict, with every problem's line and column.
+                  content:
+                    application/json:
+                      schema:
+                        $ref: "#/components/schemas/JobFileCheck"
+                "400":
+                  $ref: "#/components/responses/Problem"
+                "413":
+                  $ref: "#/components/responses/Problem"
         components:
           securitySchemes:
             bearer:
@@ -439,6 +467,24 @@ public enum OpenAPIDocument {
                   schema:
                     $ref: "#/components/schemas/Problem"
           schemas:
+            JobFileCheck:
+              type: object
+              required: [file, valid, diagnostics]
+              properties:
+                file: {type: string}
+                job: {type: string}
+                valid: {type: boolean}
+                diagnostics:
+                  type: array
+                  items:
+                    type: object
+                    required: [file, line, column, message]
+                    properties:
+                      file: {type: string}
+                      line: {type: integer, minimum: 0}
+                      column: {type: integer, minimum: 0}
+                      message: {type: string}
+                      hint: {type: string}
             PendingDecision:
               type: object
               required: [job, run, step, kind, since, message, approve]

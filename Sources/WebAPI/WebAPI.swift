@@ -102,7 +102,7 @@ public struct WebAPI: Sendable {
         ("POST", "/api/v1/jobs/{job}/runs"), ("POST", "/api/v1/runs/{run}/cancel"),
         ("POST", "/api/v1/runs/{run}/retry"),
         ("POST", "/api/v1/runs/{run}/steps/{step}/approve"), ("POST", "/api/v1/runs/{run}/steps/{step}/reject"),
-        ("POST", "/api/v1/reload"),
+        ("POST", "/api/v1/reload"), ("POST", "/api/v1/validate"),
     ]
 
     /// The largest request body the API takes (a command's; larger ones get 413).
@@ -128,6 +128,7 @@ public struct WebAPI: Sendable {
             if request.caller == nil, route.pattern != "/api/openapi.yaml" {
                 request.caller = try authenticate(request, needing: Self.scope(request.method, route.pattern))
             }
+            if route.pattern == "/api/v1/validate" { return try validate(request) }
             if request.method == "POST" {
                 guard request.body.count <= CommandRoutes.maximumBody else {
                     throw Problem(.tooLarge, detail: "a command's body is at most \(CommandRoutes.maximumBody) bytes")
@@ -146,9 +147,25 @@ public struct WebAPI: Sendable {
         }
     }
 
+    /// `POST /api/v1/validate`: the body is a job file's text, `?file=NAME.yaml` its name (which
+    /// gives the job id); the answer is what `wfctl validate --json` says of such a file.
+    private func validate(_ request: APIRequest) throws(Problem) -> APIResponse {
+        guard request.body.count <= CommandRoutes.maximumBody else {
+            throw Problem(.tooLarge, detail: "a job file is at most \(CommandRoutes.maximumBody) bytes here")
+        }
+        let file = request.query["file"] ?? "job.yaml"
+        guard !file.contains("/"), JobParser.jobID(forFileName: file) != nil else {
+            throw Problem(.badRequest, detail: "file=\(file): a job file's name is its job id and .yaml (backup.yaml)")
+        }
+        guard let text = String(data: request.body, encoding: .utf8) else {
+            throw Problem(.badRequest, detail: "the body is not UTF-8 text")
+        }
+        return try json(JobFileCheck.check(text, file: file))
+    }
+
     /// The scope a route needs of a token.
     static func scope(_ method: String, _ pattern: String) -> AccessTokens.Scope {
-        guard method == "POST" else { return .read }
+        guard method == "POST", pattern != "/api/v1/validate" else { return .read }
         return pattern.hasSuffix("/approve") || pattern.hasSuffix("/reject") ? .approve : .operate
     }
 

@@ -27,12 +27,7 @@ struct Validate: ParsableCommand {
     @Flag(help: "Print the result as JSON: {\"valid\", \"files\": [{\"file\", \"job\", \"valid\", \"diagnostics\"}]}.")
     var json = false
 
-    struct FileResult: Codable {
-        var file: String
-        var job: String?
-        var valid: Bool
-        var diagnostics: [Diagnostic]
-    }
+    typealias FileResult = JobFileCheck
 
     struct Report: Codable {
         var valid: Bool

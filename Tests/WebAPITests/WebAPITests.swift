@@ -214,6 +214,52 @@ import Yams
         }
     }
 
+    /// POST /api/v1/validate says of a file's text what `wfctl validate --json` says of the file.
+    @Test func validateSaysWhatWfctlValidateSays() async throws {
+        let dir = try TemporaryDirectory("validate")
+        let api = WebAPI(state: StateDirectory(root: dir.path))
+        let document = try WebAPITests.document()
+        for (name, text) in [
+            ("good.yaml", "steps:\n  - {id: a, run: 'true'}\n"),
+            ("bad.yaml", "schedule: '61 * * * *'\nsteps:\n  - {id: a, run: 'true', needs: [b]}\n  - {id: A}\n"),
+        ] {
+            try dir.write(name, text)
+            let answer = api.respond(
+                APIRequest(
+                    method: "POST", target: "/api/v1/validate?file=\(name)", body: Data(text.utf8), caller: .root))
+            #expect(answer.status == 200)
+            try Self.conforms(answer, to: "/api/v1/validate", document, method: "POST")
+            let printed = try await runProgram(try BuiltProducts.path("wfctl"), ["validate", "--json", dir.file(name)])
+            guard case .object(let report)? = JSONValue.parse(Data(printed.output.utf8)),
+                case .array(let files)? = report["files"], case .object(var first)? = files.first,
+                case .object(var mine)? = JSONValue.parse(answer.body)
+            else { throw TestKitError("\(printed.output)") }
+            // The same but for the file's path: wfctl names the file it read, the API the name given.
+            first["file"] = nil
+            mine["file"] = nil
+            func withoutPaths(_ value: JSONValue?) -> JSONValue? {
+                guard case .array(let items)? = value else { return value }
+                return .array(
+                    items.map { item in
+                        guard case .object(var fields) = item else { return item }
+                        fields["file"] = nil
+                        return .object(fields)
+                    })
+            }
+            #expect(withoutPaths(first["diagnostics"]) == withoutPaths(mine["diagnostics"]), "\(name)")
+            if name == "bad.yaml" {
+                guard case .array(let problems)? = mine["diagnostics"] else { throw TestKitError("no diagnostics") }
+                #expect(problems.count >= 2 && mine["valid"] == .bool(false), "\(problems)")
+            }
+            first["diagnostics"] = nil
+            mine["diagnostics"] = nil
+            #expect(first == mine, "\(name)")
+        }
+        let bad = api.respond(
+            APIRequest(method: "POST", target: "/api/v1/validate?file=../x.yaml", body: Data(), caller: .root))
+        #expect(bad.status == 400)
+    }
+
     @Test func theDocumentInDocsIsTheOneServed() throws {
         let docs = try String(contentsOfFile: BuiltProducts.packageRoot + "/docs/openapi.yaml", encoding: .utf8)
         #expect(docs == OpenAPIDocument.text, "regenerate it: wfd-web openapi > docs/openapi.yaml")
