@@ -71,6 +71,52 @@ public enum OpenAPIDocument {
                   $ref: "#/components/responses/Problem"
                 "500":
                   $ref: "#/components/responses/Problem"
+          /api/v1/jobs/{job}/definition:
+            get:
+              operationId: getJobDefinition
+              summary: One job's file as wfd indexed it and as it is now, its next fire times and its latest scheduling decisions.
+              parameters:
+                - $ref: "#/components/parameters/Job"
+                - name: next
+                  in: query
+                  required: false
+                  description: How many fire times (0 to 100, default 5).
+                  schema: {type: integer, minimum: 0, maximum: 100}
+              responses:
+                "401":
+                  $ref: "#/components/responses/Problem"
+                "200":
+                  description: The job.
+                  content:
+                    application/json:
+                      schema:
+                        type: object
+                        required: [info, next, decisions]
+                        properties:
+                          info:
+                            type: object
+                            required: [job, file, schedules, enabled, steps]
+                            properties:
+                              job: {$ref: "#/components/schemas/JobID"}
+                              file: {type: string}
+                              schedules:
+                                type: array
+                                items: {type: string}
+                              enabled: {type: boolean}
+                              steps:
+                                type: array
+                                items: {type: string}
+                          text: {type: string}
+                          next:
+                            type: array
+                            items: {$ref: "#/components/schemas/Time"}
+                          decisions:
+                            type: array
+                            items: {type: object}
+                "400":
+                  $ref: "#/components/responses/Problem"
+                "404":
+                  $ref: "#/components/responses/Problem"
           /api/v1/runs/{run}:
             get:
               operationId: getRun

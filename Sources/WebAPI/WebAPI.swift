@@ -96,7 +96,7 @@ public struct WebAPI: Sendable {
     public static let routes: [(method: String, pattern: String)] = [
         ("GET", "/api/openapi.yaml"), ("GET", "/api/v1/jobs"), ("GET", "/api/v1/jobs/{job}"),
         ("GET", "/api/v1/runs/{run}"), ("GET", "/api/v1/runs/{run}/why"), ("GET", "/api/v1/stats"),
-        ("GET", "/api/v1/approvals"),
+        ("GET", "/api/v1/approvals"), ("GET", "/api/v1/jobs/{job}/definition"),
         ("GET", "/api/v1/runs/{run}/steps/{step}/attempts/{attempt}/log"),
         ("GET", "/api/v1/runs/{run}/steps/{step}/attempts/{attempt}/log/events"),
         ("POST", "/api/v1/jobs/{job}/runs"), ("POST", "/api/v1/runs/{run}/cancel"),
@@ -250,6 +250,16 @@ public struct WebAPI: Sendable {
             } catch {
                 throw Problem(.unreadable, detail: "cannot read run \(run): \(error)")
             }
+        case "/api/v1/jobs/{job}/definition":
+            let job = try Self.jobID(route.parameters["job"] ?? "")
+            let text = request.query["next"] ?? "5"
+            guard let count = Int(text), (0...100).contains(count) else {
+                throw Problem(.badRequest, detail: "next is how many fire times to give, 0 to 100, not '\(text)'")
+            }
+            guard let detail = JobDetail.load(job, in: state, now: now(), hostZone: hostZone, count: count) else {
+                throw Problem(.notFound, detail: "no job \(job) in \(state.root): see /api/v1/jobs")
+            }
+            return try json(detail)
         case "/api/v1/approvals":
             return try json(PendingDecision.load(state))
         case "/api/v1/runs/{run}/steps/{step}/attempts/{attempt}/log":

@@ -47,7 +47,9 @@ import WorkflowTesting
         let before = try snapshot(dir.path)
         for name in Self.hostile {
             for (method, target) in [
-                ("GET", "/api/v1/jobs/\(name)"), ("GET", "/api/v1/runs/\(name)"), ("GET", "/api/v1/runs/\(name)/why"),
+                ("GET", "/api/v1/jobs/\(name)"), ("GET", "/api/v1/jobs/\(name)/definition"),
+                ("GET", "/api/v1/jobs/nightly/definition?next=\(name)"), ("GET", "/api/v1/runs/\(name)"),
+                ("GET", "/api/v1/runs/\(name)/why"),
                 ("GET", "/api/v1/runs/\(run)/steps/\(name)/attempts/1/log"),
                 ("GET", "/api/v1/runs/\(run)/steps/load/attempts/\(name)/log"),
                 ("GET", "/api/v1/runs/\(name)/steps/load/attempts/1/log/events"),

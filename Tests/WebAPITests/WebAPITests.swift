@@ -123,6 +123,7 @@ import Yams
             ("/api/v1/runs/{run}/why", "/api/v1/runs/\(run)/why"),
             ("/api/v1/stats", "/api/v1/stats?job=nightly&since=24h"),
             ("/api/v1/approvals", "/api/v1/approvals"),
+            ("/api/v1/jobs/{job}/definition", "/api/v1/jobs/nightly/definition?next=3"),
             ("/api/v1/runs/{run}/steps/{step}/attempts/{attempt}/log", "/api/v1/runs/\(run)/steps/load/attempts/1/log"),
             (
                 "/api/v1/runs/{run}/steps/{step}/attempts/{attempt}/log/events",
@@ -141,6 +142,16 @@ import Yams
             JSONValue.parse(api.respond(APIRequest(method: "GET", target: "/api/v1/jobs/nightly", caller: .root)).body))
         #expect(job["last_run"]?["state"] == .string("failed"))
         #expect(job["next_fire"] == .string("2026-01-01T03:00:00.000Z"))
+        let definition = try #require(
+            JSONValue.parse(
+                api.respond(APIRequest(method: "GET", target: "/api/v1/jobs/nightly/definition?next=3", caller: .root))
+                    .body))
+        #expect(
+            definition["next"]
+                == .array([
+                    .string("2026-01-01T03:00:00.000Z"), .string("2026-01-02T03:00:00.000Z"),
+                    .string("2026-01-03T03:00:00.000Z"),
+                ]))
         let why = try #require(
             JSONValue.parse(
                 api.respond(APIRequest(method: "GET", target: "/api/v1/runs/\(run)/why", caller: .root)).body))
