@@ -237,18 +237,12 @@ public struct WebAPI: Sendable {
             }
             return try json(status)
         case "/api/v1/runs/{run}":
-            let (job, run) = try locate(route.parameters["run"] ?? "")
-            do {
-                return try json(try RunDetail.load(run, of: job, in: state))
-            } catch {
-                throw Problem(.unreadable, detail: "cannot read run \(run): \(error)")
+            return try fromRun(route.parameters) { run, job throws(StoreError) in
+                try RunDetail.load(run, of: job, in: state)
             }
         case "/api/v1/runs/{run}/why":
-            let (job, run) = try locate(route.parameters["run"] ?? "")
-            do {
-                return try json(try FailureExplanation.explain(run, of: job, in: state))
-            } catch {
-                throw Problem(.unreadable, detail: "cannot read run \(run): \(error)")
+            return try fromRun(route.parameters) { run, job throws(StoreError) in
+                try FailureExplanation.explain(run, of: job, in: state)
             }
         case "/api/v1/jobs/{job}/definition":
             let job = try Self.jobID(route.parameters["job"] ?? "")
@@ -289,6 +283,18 @@ public struct WebAPI: Sendable {
             return try json(RunStatistics.Report(jobs, in: state, since: since, now: now))
         default:
             throw Problem(.notFound, detail: "no such resource: see /api/openapi.yaml")
+        }
+    }
+
+    /// What `read` makes of the run the route names, as JSON; a record that cannot be read is a 500.
+    private func fromRun(
+        _ parameters: [String: String], _ read: (RunID, JobID) throws(StoreError) -> some Encodable
+    ) throws(Problem) -> APIResponse {
+        let (job, run) = try locate(parameters["run"] ?? "")
+        do {
+            return try json(try read(run, job))
+        } catch {
+            throw Problem(.unreadable, detail: "cannot read run \(run): \(error)")
         }
     }
 

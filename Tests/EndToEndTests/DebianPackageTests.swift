@@ -179,7 +179,7 @@ struct DebianPackageTests {
 }
 
 /// The package's wfd in a ``SystemdSandbox`` of its own root, seen from the test.
-private struct Installation {
+private struct Installation: JournaledWfd {
     let sandbox: SystemdSandbox
     var state: String { sandbox.root + "/var/lib/wfd" }
 
@@ -238,13 +238,6 @@ private struct Installation {
         ])
     }
 
-    func expectEventually(
-        _ what: String, timeout: Duration, sourceLocation: SourceLocation = #_sourceLocation,
-        _ condition: () async throws -> Bool
-    ) async {
-        await expectEventuallyWithJournal(
-            what, timeout: timeout, journal: journal, sourceLocation: sourceLocation, condition)
-    }
 }
 
 /// What the package is made of agrees with what wfd says of itself.

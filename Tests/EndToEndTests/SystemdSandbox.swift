@@ -62,7 +62,7 @@ final class SystemdSandbox: Sendable {
 /// wfd installed in a ``SystemdSandbox`` the way the README says: the shipped unit (with
 /// test-only directory names), the binaries, `/etc/<name>/jobs.d` and `/var/lib/<name>` (on the
 /// real disk: both are removed by ``remove()``).
-struct InstalledWfd {
+struct InstalledWfd: JournaledWfd {
     let sandbox: SystemdSandbox
     let name: String
     /// Inside the instance; the instance's private /tmp cannot hold them (a clone may live there).
@@ -157,26 +157,24 @@ struct InstalledWfd {
         (try? await sandbox.run(["journalctl", "--no-pager", "-u", unit]).output) ?? ""
     }
 
-    /// Waits for `condition`; when it never holds, records that with wfd's journal.
-    func expectEventually(
-        _ what: String, timeout: Duration, sourceLocation: SourceLocation = #_sourceLocation,
-        _ condition: () async throws -> Bool
-    ) async {
-        await expectEventuallyWithJournal(
-            what, timeout: timeout, journal: journal, sourceLocation: sourceLocation, condition)
-    }
-
     func remove() {
         try? FileManager.default.removeItem(atPath: configuration)
         try? FileManager.default.removeItem(atPath: state)
     }
 }
 
-/// Waits for `condition`; when it never holds, records that with the `journal` of the unit waited on.
-func expectEventuallyWithJournal(
-    _ what: String, timeout: Duration, journal: () async -> String, sourceLocation: SourceLocation,
-    _ condition: () async throws -> Bool
-) async {
-    guard !(await eventually(timeout: timeout, waitingFor: what, condition)) else { return }
-    Issue.record("timed out waiting for \(what)\n\(await journal())", sourceLocation: sourceLocation)
+/// A wfd installed in a test systemd, whose journal explains a wait that timed out.
+protocol JournaledWfd {
+    func journal() async -> String
+}
+
+extension JournaledWfd {
+    /// Waits for `condition`; when it never holds, records that with wfd's journal.
+    func expectEventually(
+        _ what: String, timeout: Duration, sourceLocation: SourceLocation = #_sourceLocation,
+        _ condition: () async throws -> Bool
+    ) async {
+        guard !(await eventually(timeout: timeout, waitingFor: what, condition)) else { return }
+        Issue.record("timed out waiting for \(what)\n\(await journal())", sourceLocation: sourceLocation)
+    }
 }
