@@ -588,6 +588,60 @@ def latencies(client, target, count):
     return samples[len(samples) // 2], samples[int(len(samples) * 0.99) - 1], len(body)
 
 
+def run_pages(client, state):
+    """GET /api/v1/runs over the fixture's 1,000,000 runs: the first page, a page 500,000 runs
+    deep (its cursor made from the index; the fixture keeps records of the newest runs only, so
+    the records of that page's runs are written for it and removed after), one job's first page,
+    and a filter no run in reach passes (the page reads its whole allowance of 10,000 lines)."""
+    import datetime
+    import importlib.util
+    import json
+    spec = importlib.util.spec_from_file_location("make_fixture", os.path.join(ROOT, "scripts", "make-fixture.py"))
+    fixture_code = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fixture_code)
+    history = os.path.join(state, "runs.jsonl")
+    size = os.path.getsize(history)
+    with open(history, "rb") as f:  # the line that starts just past the middle
+        f.seek(size // 2)
+        f.readline()
+        offset = f.tell()
+        f.seek(max(0, offset - 40000))
+        before = f.read(offset - f.tell()).split(b"\n")[1:-1][-60:]
+        cursor_entry = json.loads(f.readline())
+    template_dir = os.path.join(state, "runs", "job00000")
+    template_run = sorted(os.listdir(template_dir))[-1]
+    template = json.loads(open(os.path.join(template_dir, template_run, "run.json")).read())
+    made = []
+    try:
+        for line in before:
+            entry = json.loads(line)
+            record = dict(template, id=entry["id"], job=entry["job"], state=entry["state"],
+                          ended_at=entry["ended_at"], started_at=entry["started_at"])
+            record.pop("seq", None), record.pop("checksum", None)
+            directory = os.path.join(state, "runs", entry["job"], entry["id"])
+            os.makedirs(directory)
+            made.append(directory)
+            with open(os.path.join(directory, "run.json"), "wb") as f:
+                f.write(fixture_code.sealed(record))
+        ended = datetime.datetime.fromisoformat(cursor_entry["ended_at"].replace("Z", "+00:00"))
+        cursor = f"{offset}-{int(ended.timestamp() * 1000)}-{cursor_entry['id']}"
+        status, body = client.get(f"/api/v1/runs?limit=50&cursor={cursor}")
+        assert status == 200 and len(json.loads(body)["runs"]) == 50, body[:300]
+        for label, target, count in [
+            ("the first page (and the active runs of 10,000 jobs)", "/api/v1/runs?limit=50", 30),
+            ("a page 500,000 runs deep, by its cursor", f"/api/v1/runs?limit=50&cursor={cursor}", 100),
+            ("one job's first page", "/api/v1/runs?limit=50&job=job05000", 100),
+            ("a filter nothing in reach passes (reads 10,000 lines)",
+             f"/api/v1/runs?limit=50&state=cancelled&cursor={cursor}", 30),
+        ]:
+            p50, p99, _ = latencies(client, target, count)
+            rows.append((f"web: GET /api/v1/runs, 10^6 runs: {label} (p50 / p99 of {count})",
+                         f"{p50:.2f} / {p99:.2f} ms", "-"))
+    finally:
+        for directory in made:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
 def web_bench():
     """wfd-web: API latency on 10,000 jobs and on a run of 200 steps, log lines to 100 followers
     over Server-Sent Events, wrk against /api/v1/jobs over TCP, and wfd-web's memory after it."""
@@ -605,6 +659,7 @@ def web_bench():
         p50, p99, size = latencies(client, "/api/v1/jobs/job05000", 100)
         rows.append(("web: GET /api/v1/jobs/{job} among 10,000 jobs (p50 / p99 of 100)",
                      f"{p50:.2f} / {p99:.2f} ms", "-"))
+        run_pages(client, state)
         daemon, _ = wait_ready([WFD, "--jobs", jobs, "--state", state, "--log-target", "stderr"])
         try:
             client = UnixHTTP(path)

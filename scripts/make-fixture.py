@@ -7,7 +7,8 @@ DIR/jobs gets JOBS job files, each a daily cron at a spread-out minute with two 
 DIR/state gets, for every job, what wfd keeps: `jobs/<job>/job.json` and `latest.json` (with the newest 20 outcomes), an index
 `jobs/<job>/runs.jsonl` of RUNS ended runs (one a day, a tenth of them failed), and the run
 directory of the newest run (run.json, spec.json, steps/), and `schedule.json` with the newest 20
-scheduling decisions. The records are copies of the ones a
+scheduling decisions; and the state directory's own `runs.jsonl`, every job's index in one in the
+order the runs ended, with `format.json` saying format 2. The records are copies of the ones a
 real wfd (BIN_DIR/wfd) writes for one run of a template job, with the job and run ids replaced
 and the seal (seq, CRC-32C) made anew, so every reader and `wfctl fsck` accepts them. Older runs
 exist as index lines only: `wfctl status` and `wfctl runs` read the index, never old run
@@ -105,6 +106,7 @@ def main():
     jobs_dir, state = os.path.join(root, "jobs"), os.path.join(root, "state")
     os.makedirs(jobs_dir, exist_ok=True)
     now = datetime.datetime.now(datetime.timezone.utc).replace(second=0, microsecond=0)
+    history = []  # every job's index in one, in the order runs ended (state format 2)
     for index in range(jobs):
         name = "job%05d" % index
         minute, hour = index % 60, (index // 60) % 24
@@ -131,6 +133,7 @@ def main():
                               "trigger": "schedule"})
         with open(os.path.join(job_dir, "runs.jsonl"), "w") as f:
             f.write("\n".join(lines) + "\n")
+        history += [(json.loads(line)["ended_at"], json.loads(line)["id"], line) for line in lines]
 
         def adapt(data: bytes, rid: str) -> bytes:
             data = data.replace(b"fixturetemplate", name.encode()).replace(old_run, rid.encode())
@@ -159,7 +162,13 @@ def main():
                 f.write(adapt(files[part], rid))
         if index % 1000 == 999:
             print(f"{index + 1} jobs", file=sys.stderr, flush=True)
+    history.sort()
+    with open(os.path.join(state, "runs.jsonl"), "w") as f:
+        f.writelines(line + "\n" for _, _, line in history)
+    with open(os.path.join(state, "format.json"), "w") as f:
+        f.write('{"format": 2, "written_by": "make-fixture.py"}\n')
     print(f"{jobs} jobs and {jobs * runs} runs in {root}")
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -117,6 +117,72 @@ public enum OpenAPIDocument {
                   $ref: "#/components/responses/Problem"
                 "404":
                   $ref: "#/components/responses/Problem"
+          /api/v1/runs:
+            get:
+              operationId: listRuns
+              summary: Ended runs, newest first (by when they ended), with filters and cursor paging (wfctl runs).
+              description: |
+                Reads the index of the job given, or every job's (runs.jsonl in the state
+                directory), from where the cursor points towards its start: a page costs the
+                same at the top of a history of 10⁶ runs as deep in it. A page reads at most
+                10,000 index lines, so a filter few runs pass may answer with fewer runs than
+                asked and a `next` cursor: go on until `next` is null. The first page (no cursor)
+                also lists the runs that have not ended, in `active`.
+              parameters:
+                - name: job
+                  in: query
+                  required: false
+                  schema: {$ref: "#/components/schemas/JobID"}
+                - name: state
+                  in: query
+                  required: false
+                  description: Run states, separated by commas (failed,timed_out).
+                  schema: {type: string}
+                - name: trigger
+                  in: query
+                  required: false
+                  description: Triggers, separated by commas (schedule,catchup,manual,retry).
+                  schema: {type: string}
+                - name: since
+                  in: query
+                  required: false
+                  description: Runs that ended since then, a duration back from now (24h, 7d) or an RFC 3339 time.
+                  schema: {type: string}
+                - name: until
+                  in: query
+                  required: false
+                  description: Runs that ended by then (a duration back from now or an RFC 3339 time); no active runs.
+                  schema: {type: string}
+                - name: limit
+                  in: query
+                  required: false
+                  schema: {type: integer, minimum: 1, maximum: 500, default: 50}
+                - name: cursor
+                  in: query
+                  required: false
+                  description: The `next` of the page before, with the same filters.
+                  schema: {type: string}
+              responses:
+                "401":
+                  $ref: "#/components/responses/Problem"
+                "200":
+                  description: A page of runs.
+                  content:
+                    application/json:
+                      schema:
+                        type: object
+                        required: [runs, scanned]
+                        properties:
+                          runs:
+                            type: array
+                            items: {$ref: "#/components/schemas/RunSummary"}
+                          active:
+                            type: array
+                            items: {$ref: "#/components/schemas/RunSummary"}
+                          next: {type: string}
+                          scanned: {type: integer, minimum: 0}
+                "400":
+                  $ref: "#/components/responses/Problem"
           /api/v1/runs/{run}:
             get:
               operationId: getRun

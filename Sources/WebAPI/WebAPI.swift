@@ -16,6 +16,9 @@ public struct APIRequest: Sendable, Equatable {
     public var caller: Caller?
     /// Headers the API reads, by lower-case name (`last-event-id`).
     public var headers: [String: String] = [:]
+    /// A token already verified (a signed-in session of the web UI): the request is its, held to
+    /// its scopes, as if it came with the token itself.
+    public var token: AccessTokens.Token?
 
     public init(method: String, path: String, query: [String: String] = [:], body: Data = Data(), caller: Caller? = nil)
     {
@@ -95,7 +98,8 @@ public struct WebAPI: Sendable {
     /// method each answers (GET routes answer HEAD too).
     public static let routes: [(method: String, pattern: String)] = [
         ("GET", "/api/openapi.yaml"), ("GET", "/api/v1/jobs"), ("GET", "/api/v1/jobs/{job}"),
-        ("GET", "/api/v1/runs/{run}"), ("GET", "/api/v1/runs/{run}/why"), ("GET", "/api/v1/stats"),
+        ("GET", "/api/v1/runs"), ("GET", "/api/v1/runs/{run}"), ("GET", "/api/v1/runs/{run}/why"),
+        ("GET", "/api/v1/stats"),
         ("GET", "/api/v1/approvals"), ("GET", "/api/v1/jobs/{job}/definition"),
         ("GET", "/api/v1/runs/{run}/steps/{step}/attempts/{attempt}/log"),
         ("GET", "/api/v1/runs/{run}/steps/{step}/attempts/{attempt}/log/events"),
@@ -125,7 +129,9 @@ public struct WebAPI: Sendable {
         }
         do throws(Problem) {
             var request = request
-            if request.caller == nil, route.pattern != "/api/openapi.yaml" {
+            if let token = request.token {
+                request.caller = try Self.authorize(token, needing: Self.scope(request.method, route.pattern))
+            } else if request.caller == nil, route.pattern != "/api/openapi.yaml" {
                 request.caller = try authenticate(request, needing: Self.scope(request.method, route.pattern))
             }
             if route.pattern == "/api/v1/validate" { return try validate(request) }
@@ -164,7 +170,7 @@ public struct WebAPI: Sendable {
     }
 
     /// The scope a route needs of a token.
-    static func scope(_ method: String, _ pattern: String) -> AccessTokens.Scope {
+    public static func scope(_ method: String, _ pattern: String) -> AccessTokens.Scope {
         guard method == "POST", pattern != "/api/v1/validate" else { return .read }
         return pattern.hasSuffix("/approve") || pattern.hasSuffix("/reject") ? .approve : .operate
     }
@@ -184,6 +190,13 @@ public struct WebAPI: Sendable {
         guard let token = known.token(for: secret) else {
             throw Problem(.unauthorized, detail: "no such token (see wfctl token list)")
         }
+        return try Self.authorize(token, needing: scope)
+    }
+
+    /// The caller `token` is, acting through wfd-web's own user, if it has `scope`.
+    public static func authorize(_ token: AccessTokens.Token, needing scope: AccessTokens.Scope) throws(Problem)
+        -> Caller
+    {
         guard token.scopes.contains(scope) else {
             throw Problem(
                 .forbidden,
@@ -236,6 +249,8 @@ public struct WebAPI: Sendable {
                 throw Problem(.notFound, detail: "no job \(job) in \(state.root): see /api/v1/jobs")
             }
             return try json(status)
+        case "/api/v1/runs":
+            return try listRuns(request.query, caller: request.caller)
         case "/api/v1/runs/{run}":
             return try fromRun(route.parameters) { run, job throws(StoreError) in
                 try RunDetail.load(run, of: job, in: state)
@@ -284,6 +299,21 @@ public struct WebAPI: Sendable {
         default:
             throw Problem(.notFound, detail: "no such resource: see /api/openapi.yaml")
         }
+    }
+
+    /// `GET /api/v1/runs`: a page of ``RunListing``; its first page's active runs as the running
+    /// wfd knows them (from its memory, not 10,000 files), else as the records say.
+    private func listRuns(_ query: [String: String], caller: Caller?) throws(Problem) -> APIResponse {
+        let asked = try RunsQuery(query, now: now())
+        var running: [JobID: RunID]? = nil
+        if asked.cursor == nil, asked.filter.job == nil, let caller,
+            case .success(let answer) = commands.link.send(.status(.active), as: caller, timeout: .seconds(10)),
+            answer.ok
+        {
+            running = RunsQuery.active(answer.message)
+        }
+        return try json(
+            RunListing.load(asked.filter, in: state, limit: asked.limit, after: asked.cursor, running: running))
     }
 
     /// What `read` makes of the run the route names, as JSON; a record that cannot be read is a 500.

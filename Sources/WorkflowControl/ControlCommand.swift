@@ -24,6 +24,8 @@ public enum ControlCommand: Sendable, Equatable {
     public enum StatusFormat: Sendable, Equatable {
         case table(colour: Bool)
         case json
+        /// Only the runs in progress: `{"job": "run id"}` (what a listing of runs starts with).
+        case active
     }
 
     public struct Decision: Sendable, Equatable {
@@ -87,6 +89,7 @@ extension ControlRequest {
                 self.format = "text"
                 self.colour = colour
             case .json: self.format = "json"
+            case .active: self.format = "active"
             }
         case .run(let job, let params, let key):
             self.init(command: "run", job: job.rawValue)
@@ -119,7 +122,8 @@ extension ControlRequest {
             switch format ?? "text" {
             case "text": return .success(.status(.table(colour: colour ?? false)))
             case "json": return .success(.status(.json))
-            default: return bad("status format must be text or json")
+            case "active": return .success(.status(.active))
+            default: return bad("status format must be text, json or active")
             }
         case "run":
             guard let name = job, let job = JobID(name) else { return bad("run needs a job id") }

@@ -76,6 +76,9 @@ struct RetentionPolicy: Sendable {
                 return Self.due(job, keepRuns: keepRuns, keepDays: keepDays, store: store, now: now, force: true)
             }
             found(zip(jobs, due).filter(\.1).map(\.0))
+            // Every job's index keeps the lines of runs retention deleted until it is rebuilt.
+            let history = RunHistory(directory: store.directory)
+            if history.isBloated() { try? history.rebuild() }
         }
     }
 }

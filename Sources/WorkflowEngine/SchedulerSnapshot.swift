@@ -28,6 +28,9 @@ public struct SchedulerSnapshot: Sendable {
         public var activeRun: RunID?
     }
 
+    /// The runs in progress, by job.
+    public var activeRuns: [JobID: RunID] { active }
+
     /// The job `ids[index]`.
     public func job(at index: Int) -> Job? {
         let id = ids[index]

@@ -140,7 +140,10 @@ public struct StateCheck: Sendable {
                     "\(missing.count) ended runs are missing from it or listed with an old state, so wfctl runs "
                         + "does not show them as they are (the newest: \(missing.last?.id.rawValue ?? ""))",
                     repair: "rebuild it from the run records",
-                    apply: { try index.rewrite(job, ended) })
+                    apply: {
+                        try index.rewrite(job, ended)
+                        try RunHistory(directory: state).rebuild()
+                    })
             }
             guard var latest else { continue }
             for (label, summary) in [("active", latest.active), ("last", latest.last)] {

@@ -8,7 +8,7 @@ import Schedules
 #endif
 
 /// `jobs/<job>/runs.jsonl`: one JSON line per ended run (a run retried and ended again appears
-/// again; the last line of an id wins). Appended without fsync: the index is derived from the
+/// again; the last line of an id wins), and the same line in every job's ``RunHistory``. Appended without fsync: the index is derived from the
 /// run records, which are durable, and `wfctl fsck --repair` rebuilds it; a torn last line is
 /// skipped by readers and cut off by the next append.
 public struct RunIndex: Sendable {
@@ -26,6 +26,7 @@ public struct RunIndex: Sendable {
             throw .corrupt(path: path, reason: "cannot encode the index entry of \(run.id)")
         }
         line.append(UInt8(ascii: "\n"))
+        let entry = line
         try RecordFile.makeDirectory(directory.jobDirectory(run.job))
         let fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
         guard fd >= 0 else { throw .system(operation: "open", path: path, errno: errno) }
@@ -37,6 +38,7 @@ public struct RunIndex: Sendable {
             line.insert(UInt8(ascii: "\n"), at: 0)
         }
         try RecordFile.writeAll(fd, line, path: path)
+        try RunHistory(directory: directory).append(entry, of: run)
     }
 
     /// The newest `limit` runs of `job`, newest first, read from the end of the index: the cost
@@ -44,32 +46,13 @@ public struct RunIndex: Sendable {
     /// first entry (newest first) it is true for, which is left out: `wfctl stats --since` reads
     /// only as far back as it needs.
     public func recent(_ job: JobID, limit: Int, stop: ((Entry) -> Bool)? = nil) -> [Entry] {
-        let path = directory.runIndex(job)
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return [] }
-        defer { close(fd) }
-        var end = lseek(fd, 0, SEEK_END)
-        var carry: [UInt8] = []
+        guard limit > 0 else { return [] }
         var seen: Set<RunID> = []
         var entries: [Entry] = []
-        let decoder = Timestamp.makeDecoder()
-        let chunk = 64 * 1024
-        while end > 0 && entries.count < limit {
-            let start = max(0, end - off_t(chunk))
-            var buffer = [UInt8](repeating: 0, count: Int(end - start))
-            let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, start) }
-            guard count == buffer.count else { break }
-            buffer += carry
-            var lines = buffer.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
-            // The first piece may be the end of a line that starts in the previous chunk.
-            carry = start > 0 ? Array(lines.removeFirst()) : []
-            for line in lines.reversed() where !line.isEmpty {
-                guard let entry = try? decoder.decode(Entry.self, from: Data(line)) else { continue }
-                if let stop, stop(entry) { return entries }
-                if seen.insert(entry.id).inserted { entries.append(entry) }
-                if entries.count == limit { break }
-            }
-            end = start
+        IndexScan(path: directory.runIndex(job)).backwards { entry, _ in
+            if let stop, stop(entry) { return false }
+            if seen.insert(entry.id).inserted { entries.append(entry) }
+            return entries.count < limit
         }
         return entries
     }

@@ -10,7 +10,7 @@ import Foundation
 /// upgrade killed at any moment resumes where it stood.
 public struct StateFormat: Sendable, Codable, Equatable {
     /// The format this wfd reads and writes.
-    public static let current = 1
+    public static let current = 2
 
     public var format: Int
     /// The wfd that last wrote the file (`wfd --version`'s first line), for the refusal message.
@@ -39,8 +39,12 @@ public struct StateFormat: Sendable, Codable, Equatable {
         }
     }
 
-    /// The migrations up to ``current``, oldest first (none yet: format 1 is the first).
-    public static let migrations: [Migration] = []
+    /// The migrations up to ``current``, oldest first.
+    public static let migrations: [Migration] = [
+        Migration(from: 1, what: "runs.jsonl: every job's ended runs in one index, for listings across jobs") {
+            try RunHistory(directory: $0).rebuild()
+        }
+    ]
 
     /// Why a state directory cannot be used as it is.
     public enum Refusal: Error, Sendable, Equatable, CustomStringConvertible {
@@ -80,9 +84,13 @@ public struct StateFormat: Sendable, Codable, Equatable {
         do {
             format = try read(path).format
         } catch .missing {
-            // No file: a new directory, or one from before the file existed (format 1 either way).
-            format = 1
-            try write(1, to: directory, writtenBy: writtenBy)
+            // No file: a new directory (the current format), or one from before the file existed
+            // (format 1): the second has jobs or runs in it.
+            let fresh = [directory.jobsRoot, directory.runsRoot].allSatisfy {
+                ((try? FileManager.default.contentsOfDirectory(atPath: $0)) ?? []).isEmpty
+            }
+            format = fresh ? current : 1
+            try write(format, to: directory, writtenBy: writtenBy)
         } catch {
             throw .unreadable(path: path, reason: "\(error)")
         }

@@ -9,10 +9,18 @@ import WorkflowStore
 
 struct Runs: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List the runs of a job (or of every job), newest first.",
+        abstract: "List the runs of a job (or of every job): the active ones, then the ended ones, newest first.",
         discussion: """
+            Ended runs are listed in the order they ended, read from the end of the job's index \
+            (or of every job's, runs.jsonl in the state directory), so a listing costs the same \
+            whatever the length of the history. A run retried and ended again is listed once, as it \
+            ended last. When more runs match than --limit, the last line gives the command for the \
+            next page (--after CURSOR).
+
             Examples:
               wfctl runs backup --limit 5
+              wfctl runs --status failed,timed_out --since 24h
+              wfctl runs --trigger manual --until 2026-12-01T00:00:00Z
               wfctl runs --json | jq '.[] | select(.state == "failed")'
 
             Exit codes: 0 listed (even none), 1 the state directory cannot be read, 64 usage.
@@ -22,8 +30,33 @@ struct Runs: ParsableCommand {
     @Argument(help: ArgumentHelp("The job (default: every job).", valueName: "job"))
     var job: String?
 
-    @Option(help: "How many runs to show.")
+    @Option(help: "How many ended runs to show.")
     var limit: Int = 20
+
+    @Option(
+        name: .customLong("status"),
+        help: ArgumentHelp(
+            "Only runs in these states (queued, running, waiting, succeeded, failed, cancelled, timed_out).",
+            valueName: "states"))
+    var state: String?
+
+    @Option(help: ArgumentHelp("Only runs started this way (schedule, catchup, manual, retry).", valueName: "triggers"))
+    var trigger: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Only runs that ended since then (24h, 7d or an RFC 3339 time), and the active ones.", valueName: "when"))
+    var since: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Only runs that ended by then (24h, 7d or an RFC 3339 time), and no active one.", valueName: "when"))
+    var until: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "The page after this cursor (the last line of the page before gives it).", valueName: "cursor"))
+    var after: String?
 
     @Flag(
         help:
@@ -33,39 +66,32 @@ struct Runs: ParsableCommand {
 
     @OptionGroup var options: StateOptions
 
+    func filter() throws -> RunListing.Filter {
+        do {
+            return try RunListing.Filter(
+                job: job, states: state, triggers: trigger, since: since, until: until, now: Date())
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+
     func validate() throws {
-        if let job, JobID(job) == nil { throw ValidationError("'\(job)' is not a job id: \(JobID.rule)") }
+        _ = try filter()
         guard limit > 0 else { throw ValidationError("--limit must be at least 1") }
+        if let after, RunListing.Cursor(after) == nil {
+            throw ValidationError("--after '\(after)' is not a cursor: give the one the page before ended with")
+        }
     }
 
     func run() throws {
-        let state = options.directory
-        let store = RunStore(directory: state)
-        let index = RunIndex(directory: state)
-        let jobs =
-            job.flatMap(JobID.init).map { [$0] }
-            ?? ((try? FileManager.default.contentsOfDirectory(atPath: state.runsRoot)) ?? []).compactMap(JobID.init)
-        var runs: [RunIndex.Entry] = []
-        for id in jobs {
-            // The active run is not in the index yet; ended ones come from its tail.
-            if let active = (try? store.loadLatest(id))?.active, let record = try? store.loadRun(id, active.id) {
-                runs.append(RunIndex.Entry(record))
-            }
-            let recent = index.recent(id, limit: limit)
-            if recent.isEmpty {  // a history from before the index: read the records
-                for run in store.runIDs(id).suffix(limit).reversed() {
-                    if let record = try? store.loadRun(id, run) { runs.append(RunIndex.Entry(record)) }
-                }
-            } else {
-                runs += recent.filter { entry in !runs.contains { $0.id == entry.id } }
-            }
-        }
-        runs = Array(runs.sorted { $0.id > $1.id }.prefix(limit))
+        let listing = RunListing.load(
+            try filter(), in: options.directory, limit: limit, after: after.flatMap(RunListing.Cursor.init))
+        let runs = (listing.active ?? []) + listing.runs
         if json {
             FileHandle.standardOutput.write(try Timestamp.makeEncoder().encode(runs) + Data("\n".utf8))
             return
         }
-        guard !runs.isEmpty else {
+        guard !runs.isEmpty || listing.next != nil else {
             print(job.map { "no runs of \($0) yet" } ?? "no runs yet")
             return
         }
@@ -80,6 +106,14 @@ struct Runs: ParsableCommand {
             ])
         }
         print(StatusTable.columns(rows), terminator: "")
+        if let next = listing.next {
+            var words = ["wfctl", "runs"] + (job.map { [$0] } ?? [])
+            for (name, value) in [("status", state), ("trigger", trigger), ("since", since), ("until", until)] {
+                if let value { words += ["--\(name)", value] }
+            }
+            if limit != 20 { words += ["--limit", "\(limit)"] }
+            print("more: \(words.joined(separator: " ")) --after \(next)")
+        }
     }
 }
 

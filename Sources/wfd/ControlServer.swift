@@ -198,9 +198,18 @@ final class ControlServer: Service, Sendable {
         guard let snapshot = Self.answer(within: 30, { scheduler.snapshot(done: $0) }) else {
             return (Self.noAnswer, nil)
         }
+        if format == .active {
+            let active = Dictionary(
+                uniqueKeysWithValues: snapshot.activeRuns.map { ($0.key.rawValue, $0.value.rawValue) })
+            guard let data = try? RecordJSON.encode(active) else {
+                return (ControlResponse(ControlRefusal(.failed, "cannot encode the active runs")), nil)
+            }
+            return (ControlResponse(ok: true, message: ""), String(decoding: data, as: UTF8.self))
+        }
         let now = Date()
         let report = StatusAnswer.report(snapshot, state: scheduler.configuration.state, daemon: daemon, now: now)
         switch format {
+        case .active: return (ControlResponse(ok: true, message: ""), nil)  // answered above
         case .table(let colour):
             return (ControlResponse(ok: true, message: ""), StatusTable.render(report, now: now, colour: colour))
         case .json:

@@ -76,6 +76,14 @@ import WorkflowTesting
         await waitFor("the approval to wait") {
             post(api, "\(approvals)/approve", #"{"input": {"ticket": 5}}"#, as: root).status == 409
         }
+        // The run listing's first page has it among the active runs, as wfd's memory has them
+        // (latest.json moved aside: the answer cannot have come from it).
+        try FileManager.default.moveItem(atPath: state.latest(JobID("gate")!), toPath: dir.file("latest.aside"))
+        let listed = api.respond(APIRequest(method: "GET", target: "/api/v1/runs", caller: root))
+        try FileManager.default.moveItem(atPath: dir.file("latest.aside"), toPath: state.latest(JobID("gate")!))
+        #expect(
+            JSONValue.parse(listed.body)?["active"]?[0]?["id"] == .string(run),
+            "\(String(decoding: listed.body, as: UTF8.self))")
         // The inbox holds it, as wfctl pending prints it.
         let inbox = api.respond(APIRequest(method: "GET", target: "/api/v1/approvals", caller: root))
         try WebAPITests.conforms(inbox, to: "/api/v1/approvals", document)

@@ -119,6 +119,7 @@ import Yams
             ("/api/openapi.yaml", "/api/openapi.yaml"),
             ("/api/v1/jobs", "/api/v1/jobs"),
             ("/api/v1/jobs/{job}", "/api/v1/jobs/nightly"),
+            ("/api/v1/runs", "/api/v1/runs?job=nightly&state=failed"),
             ("/api/v1/runs/{run}", "/api/v1/runs/\(run)"),
             ("/api/v1/runs/{run}/why", "/api/v1/runs/\(run)/why"),
             ("/api/v1/stats", "/api/v1/stats?job=nightly&since=24h"),
@@ -278,12 +279,12 @@ import Yams
 }
 
 extension JSONValue {
-    fileprivate subscript(key: String) -> JSONValue? {
+    subscript(key: String) -> JSONValue? {
         guard case .object(let members) = self else { return nil }
         return members[key]
     }
 
-    fileprivate subscript(index: Int) -> JSONValue? {
+    subscript(index: Int) -> JSONValue? {
         guard case .array(let items) = self, items.indices.contains(index) else { return nil }
         return items[index]
     }
