@@ -27,7 +27,7 @@ FUZZ_SCRATCH = .build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS = job-file cron calendar template schema record condition
 
-.PHONY: all deps build run test soak bench install uninstall lint clean man fuzz sanitize deb test-deb
+.PHONY: browser all deps build run test soak bench install uninstall lint clean man fuzz sanitize deb test-deb
 
 all: build
 
@@ -48,7 +48,13 @@ run: build
 	@chmod go-w jobs.d/*.yaml  # wfd refuses job files others could change, like cron
 	.build/debug/wfd --jobs ./jobs.d --state ./state --prices ./config/prices.yaml --log-target stderr
 
-test: build
+# The web UI's test drives Debian's Chromium with its driver and Selenium (for Debian's python3).
+browser:
+	@test -x /usr/bin/chromedriver && /usr/bin/python3 -c 'import selenium' 2>/dev/null || { \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver python3-selenium; }
+
+test: build browser
 	python3 scripts/module-graph.py --check > /dev/null
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
@@ -118,6 +124,7 @@ install:
 	install -D -m 0644 systemd/wfd.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/wfd.conf
 	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/wfd/README.md
 	install -m 0644 docs/*.md docs/openapi.yaml $(DESTDIR)$(PREFIX)/share/doc/wfd/
+	install -D -m 0644 -t $(DESTDIR)$(PREFIX)/share/doc/wfd/web docs/web/*.png
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1
 	# The generated pages hold empty lines, which roff reads as blank output lines: dropped.
 	for page in wfd wfctl wfd-web; do \

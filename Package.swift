@@ -93,6 +93,15 @@ let package = Package(
             ],
             exclude: ["README.md"], swiftSettings: strict
         ),
+        // The web UI: pages rendered from the records, forms that send the API's commands.
+        .target(
+            name: "WebUI",
+            dependencies: [
+                "JSONSchemaKit", "JobFormat", "RunModel", "Schedules", "WebAPI", "WorkflowControl", "WorkflowReports",
+                "WorkflowStore",
+            ],
+            exclude: ["README.md"], swiftSettings: strict
+        ),
         .target(
             name: "WorkflowTesting",
             dependencies: [
@@ -124,7 +133,7 @@ let package = Package(
         .executableTarget(
             name: "wfd-web",
             dependencies: [
-                "WebAPI", "WorkflowControl", "WorkflowStore",
+                "WebAPI", "WebUI", "WorkflowControl", "WorkflowStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -191,7 +200,8 @@ let package = Package(
         .testTarget(
             name: "WebAPITests",
             dependencies: model + [
-                "WebAPI", "WorkflowControl", "WorkflowStore", "WorkflowTesting",
+                "RuntimeSupport", "WebAPI", "WebUI", "WorkflowControl", "WorkflowReports", "WorkflowStore",
+                "WorkflowTesting",
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strict

@@ -24,6 +24,7 @@ LAYERS = [
     ["WorkflowStore", "WorkflowControl"],
     ["WorkflowReports", "WorkflowEngine", "WorkflowFuzzing"],
     ["SystemdSupport", "WorkflowTesting", "WebAPI"],
+    ["WebUI"],
     ["wfd", "wfctl", "wfd-web", "wfd-fuzz", "wfd-testhelper"],
 ]
 EXTERNAL = {"Foundation", "Glibc", "Dispatch", "Synchronization", "FoundationEssentials", "Yams", "Logging",

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import WebAPI
+import WebUI
 import WorkflowControl
 
 /// A socket wfd-web answers on.
@@ -46,10 +47,10 @@ enum Listener: Sendable, Equatable {
 }
 
 /// HTTP/1.1 over NIO with Hummingbird's HTTP/1 channel (parsing, keep-alive, idle timeouts), each
-/// request answered by ``WebAPI``. Each connection is served on its own task: a silent or slow
+/// request answered by ``WebUI`` (which hands `/api/` to ``WebAPI``). Each connection is served on its own task: a silent or slow
 /// client holds only its own connection, and is closed after the idle timeout.
 struct HTTPServer: Sendable {
-    let api: WebAPI
+    let ui: WebUI
     let idleTimeout: Int
     let logger = Logger(label: "wfd-web")
 
@@ -70,11 +71,14 @@ struct HTTPServer: Sendable {
                 if let name = HTTPField.Name("Last-Event-ID"), let id = request.headers[name] {
                     asked.headers["last-event-id"] = id
                 }
-                if let authorization = request.headers[.authorization] {
-                    asked.headers["authorization"] = authorization
+                for (field, name) in [
+                    (HTTPField.Name.authorization, "authorization"), (.cookie, "cookie"),
+                    (.contentType, "content-type"),
+                ] {
+                    if let value = request.headers[field] { asked.headers[name] = value }
                 }
                 // Reading files and waiting for wfd block: on NIO's thread pool, not the concurrency pool.
-                let answer = try await NIOThreadPool.singleton.runIfActive { [asked] in api.respond(asked) }
+                let answer = try await NIOThreadPool.singleton.runIfActive { [asked] in ui.respond(asked) }
                 var head = HTTPResponse(status: .init(code: answer.status))
                 head.headerFields[.contentType] = answer.contentType
                 for (name, value) in answer.headers.sorted(by: { $0.key < $1.key }) {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import WebAPI
+import WebUI
 import WorkflowControl
 import WorkflowStore
 
@@ -59,6 +60,14 @@ struct Serve: AsyncParsableCommand {
             "The bearer tokens requests over TCP must show (wfctl token add).", valueName: "path"))
     var tokens: String = AccessTokens.defaultPath
 
+    @Option(
+        help: ArgumentHelp(
+            "The key the web UI signs its sessions and CSRF tokens with (made on first use; default "
+                + "$STATE_DIRECTORY/session.key, as wfd-web.service sets it; without either, a key in memory, and "
+                + "sessions end with the process).",
+            valueName: "file"))
+    var sessionKey: String?
+
     @Option(help: ArgumentHelp("Seconds an idle connection is kept open.", valueName: "seconds"))
     var idleTimeout: Int = 60
 
@@ -81,9 +90,13 @@ struct Serve: AsyncParsableCommand {
                 )
             }
         }
-        let api = WebAPI(state: StateDirectory(root: root), tokens: TokenSource(path: tokens))
+        let source = TokenSource(path: tokens)
+        let api = WebAPI(state: StateDirectory(root: root), tokens: source)
+        let key =
+            sessionKey ?? ProcessInfo.processInfo.environment["STATE_DIRECTORY"].map { $0 + "/session.key" }
+        let ui = WebUI(api: api, sessionKey: key, tokens: source)
         do {
-            try await HTTPServer(api: api, idleTimeout: idleTimeout).serve(listeners)
+            try await HTTPServer(ui: ui, idleTimeout: idleTimeout).serve(listeners)
         } catch {
             FileHandle.standardError.write(Data("wfd-web: \(error)\n".utf8))
             throw ExitCode(1)
