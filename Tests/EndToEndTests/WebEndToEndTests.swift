@@ -62,6 +62,15 @@ import WorkflowTesting
             let user = try await sandbox.run(["ps", "-o", "user=", "-C", "wfd-web"])
             #expect(user.output == "wfd-web\n", "runs as its own user: \(user.output)")
 
+            // The web UI on the same socket: alice's page, without signing in; the session key
+            // in wfd-web's own state directory, readable by it alone.
+            let page = try await curl(sandbox, as: "alice", "/runs/\(id)")
+            #expect(
+                page.output.hasPrefix("HTTP/1.1 200 ") && page.output.contains("<svg class=\"dag\""), "\(page.output)")
+            #expect(page.output.contains("uid ") && page.output.contains("name=\"csrf\""))
+            let key = try await sandbox.run(["stat", "-c", "%U %a %s", "/var/lib/wfd-web/session.key"])
+            #expect(key.output == "wfd-web 600 32\n", "\(key.output)")
+
             let detail = try await curl(sandbox, as: "alice", "/api/v1/runs/\(id)")
             #expect(
                 detail.output.hasPrefix("HTTP/1.1 200 ")
