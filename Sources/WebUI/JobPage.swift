@@ -106,7 +106,7 @@ struct JobPage {
             bars.append(
                 """
                 <a href="/runs/\(run.id)"><rect class="bar st-\(run.state.rawValue)" x="\(8 + index * (bar + 3))" \
-                y="\(String(format: "%.1f", 10 + height - h))" width="\(bar)" height="\(String(format: "%.1f", h))">\
+                y="\(Show.decimal(10 + height - h, places: 1))" width="\(bar)" height="\(Show.decimal(h, places: 1))">\
                 <title>\(run.id): \(run.state.rawValue), \(Show.duration(took[index]))</title></rect></a>
                 """)
         }

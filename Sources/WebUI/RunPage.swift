@@ -202,7 +202,7 @@ enum RunDiagrams {
                 let outcome = item.attempt.outcome?.rawValue ?? "running"
                 bars.append(
                     """
-                    <rect class="bar st-\(outcome)" x="\(String(format: "%.1f", x))" y="\(y + 2)" width="\(String(format: "%.1f", w))" \
+                    <rect class="bar st-\(outcome)" x="\(Show.decimal(x, places: 1))" y="\(y + 2)" width="\(Show.decimal(w, places: 1))" \
                     height="\(rowHeight - 6)"><title>\(id) #\(item.attempt.number): \(outcome), \
                     \(Show.duration(item.start.distance(to: item.end)))</title></rect>
                     """)

@@ -160,6 +160,18 @@ import WorkflowTesting
         #expect(back.headers["Location"]?.hasPrefix("/?error=") == true, "\(back.headers)")
     }
 
+    /// Times in the host's zone, durations and amounts as a person reads them.
+    @Test func timesAndDurationsReadAsAPersonExpects() throws {
+        let dir = try TemporaryDirectory("webui-times")
+        let setup = try setUp(dir, clock: Locked(t0 + 60))
+        let page = text(get(setup.ui, "/runs/\(setup.run)", caller: Caller(uid: 0, gid: 0)))
+        #expect(page.contains("started 2026-01-01 00:00:00") && page.contains("took 5.0 s"), "\(page.prefix(2000))")
+        let tokyo = WebUI(
+            api: setup.ui.api, sessionKey: nil, tokens: setup.tokens, now: { self.t0 },
+            zone: try #require(TimeZone(identifier: "Asia/Tokyo")))
+        #expect(text(get(tokyo, "/runs/\(setup.run)", caller: Caller(uid: 0, gid: 0))).contains("2026-01-01 09:00:05"))
+    }
+
     /// A job whose description, step names and log hold markup: the pages show it as text.
     @Test func hostileValuesAreShownAsTextNeverAsMarkup() throws {
         let dir = try TemporaryDirectory("webui-hostile")
