@@ -3,9 +3,9 @@ import RuntimeSupport
 
 /// Wakes tasks when something changes in a directory (a file in it created, written, closed or
 /// renamed into it), through one inotify descriptor and one thread for the whole process. A
-/// subscription counts what changed since its last wait, so nothing that happens between a
-/// reader's last read and its wait is missed; a wait also ends at its deadline. A directory is
-/// watched while a subscription holds it.
+/// subscription keeps which of its directories changed since its last wait, so nothing that
+/// happens between a reader's last read and its wait is missed, and the reader learns where; a
+/// wait also ends at its deadline. A directory is watched while a subscription holds it.
 public final class DirectoryWatcher: Sendable {
     public static let shared = DirectoryWatcher()
 
@@ -19,8 +19,9 @@ public final class DirectoryWatcher: Sendable {
     private struct Subscriber {
         let paths: [String]
         let descriptors: [Int32]
-        var pending = false
-        var waiter: (deadline: ContinuousClock.Instant, continuation: CheckedContinuation<Bool, Never>)?
+        /// The directories that changed since the last wait.
+        var pending: Set<String> = []
+        var waiter: (deadline: ContinuousClock.Instant, continuation: CheckedContinuation<Set<String>, Never>)?
     }
 
     private struct Table {
@@ -63,17 +64,19 @@ public final class DirectoryWatcher: Sendable {
         }
     }
 
-    /// Waits until something changed in the subscription's directories since its last wait (true,
-    /// at once if it already has) or `timeout` passes (false).
-    public func wait(_ subscription: Subscription, timeout: Duration) async -> Bool {
+    /// Waits until something changed in the subscription's directories since its last wait (at
+    /// once if it already has) or `timeout` passes; returns the directories that changed (none:
+    /// the timeout).
+    public func wait(_ subscription: Subscription, timeout: Duration) async -> Set<String> {
         let deadline = ContinuousClock.now + timeout
         return await withCheckedContinuation { continuation in
-            let now: Bool? = table.withLock { table in
-                guard var subscriber = table.subscribers[subscription.id] else { return false }
-                if subscriber.pending {
-                    subscriber.pending = false
+            let now: Set<String>? = table.withLock { table in
+                guard var subscriber = table.subscribers[subscription.id] else { return [] }
+                if !subscriber.pending.isEmpty {
+                    let changed = subscriber.pending
+                    subscriber.pending = []
                     table.subscribers[subscription.id] = subscriber
-                    return true
+                    return changed
                 }
                 subscriber.waiter = (deadline, continuation)
                 table.subscribers[subscription.id] = subscriber
@@ -86,7 +89,7 @@ public final class DirectoryWatcher: Sendable {
     public func cancel(_ subscription: Subscription) {
         let waiter = table.withLock { table in
             guard let subscriber = table.subscribers.removeValue(forKey: subscription.id) else {
-                return nil as CheckedContinuation<Bool, Never>?
+                return nil as CheckedContinuation<Set<String>, Never>?
             }
             for path in subscriber.paths {
                 guard let watch = table.watches[path] else { continue }
@@ -99,7 +102,7 @@ public final class DirectoryWatcher: Sendable {
             }
             return subscriber.waiter?.continuation
         }
-        waiter?.resume(returning: false)
+        waiter?.resume(returning: [])
     }
 
     /// Reads events and wakes their subscribers; every 20 ms wakes those whose deadline passed.
@@ -127,15 +130,16 @@ public final class DirectoryWatcher: Sendable {
                 }
             }
             let now = ContinuousClock.now
-            let woken: [(CheckedContinuation<Bool, Never>, Bool)] = table.withLock { table in
-                var woken: [(CheckedContinuation<Bool, Never>, Bool)] = []
+            let woken: [(CheckedContinuation<Set<String>, Never>, Set<String>)] = table.withLock { table in
+                var woken: [(CheckedContinuation<Set<String>, Never>, Set<String>)] = []
                 for (key, var subscriber) in table.subscribers {
-                    let byChange = subscriber.descriptors.contains { changed.contains($0) }
-                    if let waiter = subscriber.waiter, byChange || waiter.deadline <= now {
+                    let touched = Set(
+                        zip(subscriber.paths, subscriber.descriptors).filter { changed.contains($0.1) }.map(\.0))
+                    if let waiter = subscriber.waiter, !touched.isEmpty || waiter.deadline <= now {
                         subscriber.waiter = nil
-                        woken.append((waiter.continuation, byChange))
-                    } else if byChange {
-                        subscriber.pending = true
+                        woken.append((waiter.continuation, touched))
+                    } else if !touched.isEmpty {
+                        subscriber.pending.formUnion(touched)
                     } else {
                         continue
                     }
@@ -143,7 +147,7 @@ public final class DirectoryWatcher: Sendable {
                 }
                 return woken
             }
-            for (continuation, byChange) in woken { continuation.resume(returning: byChange) }
+            for (continuation, touched) in woken { continuation.resume(returning: touched) }
         }
     }
 }

@@ -34,17 +34,19 @@ public struct LogFollow: Sendable {
                 defer { watcher.cancel(subscription) }
                 continuation.yield(Data("retry: 2000\n\n".utf8))
                 var position = offset
+                // Whether the step record may have changed since it was last read: at first, and
+                // when steps/ (or the run's folder) changed or a wait timed out. It is what costs:
+                // 100 followers of a chatty step would otherwise read it at every line.
+                var recordChanged = true
                 while !Task.isCancelled {
-                    // New lines go out at once; the step record is read only when the log has
-                    // nothing new (it is what costs: 100 followers of a chatty step would read it
-                    // at every line).
+                    // New lines go out at once.
                     let (lines, next) = completeLines(from: position, all: false)
                     if !lines.isEmpty {
                         continuation.yield(Self.event(lines, id: next))
                         position = next
                         continue
                     }
-                    if let ended = endOfAttempt() {
+                    if recordChanged, let ended = endOfAttempt() {
                         // What it wrote before it ended is in the file now: the rest, then the end.
                         while true {
                             let (rest, after) = completeLines(from: position, all: true)
@@ -55,12 +57,15 @@ public struct LogFollow: Sendable {
                         continuation.yield(Data("event: end\nid: \(position)\ndata: \(ended)\n\n".utf8))
                         break
                     }
-                    if await !watcher.wait(subscription, timeout: heartbeat) {
-                        continuation.yield(Data(": heartbeat\n\n".utf8))
-                    }
+                    recordChanged = false
+                    let changed = await watcher.wait(subscription, timeout: heartbeat)
+                    if changed.isEmpty { continuation.yield(Data(": heartbeat\n\n".utf8)) }
+                    recordChanged =
+                        changed.isEmpty || !changed.isDisjoint(with: folders.filter { !$0.hasSuffix("/logs") })
                     if !subscription.complete {
                         watcher.cancel(subscription)
                         subscription = watcher.subscribe(folders)
+                        recordChanged = true
                     }
                 }
                 continuation.finish()

@@ -110,11 +110,12 @@ try:
     seen["log_at_load"] = first
     check(first.split("\n") == [f"line {n}" for n in range(1, 5)], f"the page's log: {first!r}")
     open(go_file, "w").close()  # the job goes on: what follows comes over Server-Sent Events
-    WebDriverWait(browser, 30).until(lambda b: "line 8" in b.find_element(By.ID, "log").text)
-    WebDriverWait(browser, 30).until(lambda b: "ended: succeeded" in b.find_element(By.ID, "log-state").text)
-    # Then the page reads itself again for the exit status and times.
-    WebDriverWait(browser, 30, ignored_exceptions=[StaleElementReferenceException]).until(
-        lambda b: b.find_element(By.ID, "exit-status").text == "0")
+    # Once the attempt ends, the page reads itself again (for its exit status and times): an
+    # element found before that may go stale under the wait.
+    following = WebDriverWait(browser, 30, ignored_exceptions=[StaleElementReferenceException])
+    following.until(lambda b: "line 8" in b.find_element(By.ID, "log").text)
+    following.until(lambda b: "ended: succeeded" in b.find_element(By.ID, "log-state").text)
+    following.until(lambda b: b.find_element(By.ID, "exit-status").text == "0")
     seen["log_followed"] = text("log")
     check(text("log").split("\n") == [f"line {n}" for n in range(1, 9)], f"followed: {text('log')!r}")
     shot("log")
