@@ -46,23 +46,6 @@ import WorkflowTesting
         """,
     ]
 
-    /// A TCP port nobody listens on now.
-    func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
-            }
-        }
-        guard bound else { throw TestKitError("no free port: \(String(cString: strerror(errno)))") }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-
     @Test(.timeLimit(.minutes(5)))
     func aPersonSignsInFollowsALogApprovesAndRetriesInChromium() async throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/chromedriver") else {
@@ -103,7 +86,7 @@ import WorkflowTesting
                 (try? store.loadStep(JobID("gate")!, gate, StepID("confirm")!))?.state == .waiting
             })
 
-        let port = try freePort()
+        let port = try freeLoopbackPort()
         let web = try DaemonProcess(
             executable: try BuiltProducts.path("wfd-web"),
             arguments: [

@@ -107,7 +107,7 @@ import WorkflowTesting
         #expect(huge.errorKind == .output && !huge.retriable)
 
         // A port nothing listens on: the connection is refused, so the request was never sent.
-        let closed = try closedPort()
+        let closed = try freeLoopbackPort()
         let refused = await executor.execute(
             call("POST", "http://127.0.0.1:\(closed)/x"), control: StepControl(), logger: log)
         #expect(refused.errorKind == .transport && refused.retriable, "\(refused)")
@@ -135,25 +135,6 @@ import WorkflowTesting
         #expect(HTTPStepExecutor.retryAfter("Fri, 15 Jan 2027 08:00:30 GMT", now: now) == 30)
         #expect(HTTPStepExecutor.retryAfter("999999", now: now) == 3600, "at most an hour")
         #expect(HTTPStepExecutor.retryAfter("soon", now: now) == nil)
-    }
-
-    /// A loopback port with nothing listening on it.
-    func closedPort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))  // closed again when this returns: nothing listens
     }
 }
 
