@@ -1,4 +1,5 @@
 import Foundation
+import JSONSchemaKit
 import Testing
 import WorkflowStore
 import WorkflowTesting
@@ -105,4 +106,43 @@ import WorkflowTesting
         #expect(readAll(after).hasPrefix("HTTP/1.1 200 "), "the server answers on")
         close(after)
     }
+
+    /// The run listing through the real server: every page of 90 runs over HTTP, each `next`
+    /// given back as the client got it, none repeated or skipped.
+    @Test func aClientPagesThroughTheRunsOverHTTP() async throws {
+        let dir = try TemporaryDirectory("web-paging")
+        let state = StateDirectory(root: dir.file("state"))
+        let ended = try RunListingTests().seed(state)
+        let path = dir.file("web.sock")
+        let server = try DaemonProcess(
+            executable: try BuiltProducts.path("wfd-web"),
+            arguments: ["serve", "--listen", "unix:" + path, "--state", state.root],
+            environment: ["PATH": "/usr/bin:/bin"], stderrPath: dir.file("web.log"))
+        defer { Task { await server.stop() } }
+        #expect(await eventually(timeout: .seconds(20)) { FileManager.default.fileExists(atPath: path) })
+
+        var ids: [String] = []
+        var cursor: String? = nil
+        var pages = 0
+        repeat {
+            let fd = try connect(path)
+            let target = "/api/v1/runs?limit=8&trigger=schedule,manual" + (cursor.map { "&cursor=\($0)" } ?? "")
+            send(fd, "GET \(target) HTTP/1.1\r\nHost: wfd\r\nConnection: close\r\n\r\n")
+            let answer = readAll(fd)
+            close(fd)
+            #expect(answer.hasPrefix("HTTP/1.1 200 "), "\(answer.prefix(300))")
+            let body = try #require(answer.range(of: "\r\n\r\n").map { String(answer[$0.upperBound...]) })
+            let page = try #require(JSONValue.parse(Data(body.utf8)))
+            guard case .array(let runs)? = page["runs"] else { throw TestKitError("no runs: \(body)") }
+            for run in runs {
+                if case .string(let id)? = run["id"] { ids.append(id) }
+            }
+            cursor = nil
+            if case .string(let next)? = page["next"] { cursor = next }
+            pages += 1
+        } while cursor != nil && pages < 50
+        #expect(pages == 12)
+        #expect(ids == ended.reversed().map(\.id.rawValue))
+    }
 }
+
