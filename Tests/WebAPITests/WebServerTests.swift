@@ -145,4 +145,3 @@ import WorkflowTesting
         #expect(ids == ended.reversed().map(\.id.rawValue))
     }
 }
-
