@@ -130,9 +130,12 @@ public struct WebUI: Sendable {
             headers: ["Location": next, "Set-Cookie": Sessions.setCookie(sessions.issue(for: token, now: now()))])
     }
 
-    /// A path on this site to go to after signing in: `/` unless `text` is one (never `//host`).
+    /// A path on this site to go to after signing in: `/` unless `text` is one (never `//host`,
+    /// and nothing that could end the `Location` header: no control characters).
     static func localPath(_ text: String?) -> String {
-        guard let text, text.hasPrefix("/"), !text.hasPrefix("//"), !text.contains("\\") else { return "/" }
+        guard let text, text.hasPrefix("/"), !text.hasPrefix("//"), !text.contains("\\"),
+            !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
+        else { return "/" }
         return text
     }
 

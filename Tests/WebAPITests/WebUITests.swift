@@ -151,7 +151,10 @@ import WorkflowTesting
         #expect(get(ui, "/", cookie: approver).status == 403)
 
         // Signing in goes to a page of this site only.
-        for next in ["//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)"] {
+        for next in [
+            "//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)",
+            "/jobs\r\nSet-Cookie: wfd_session=x", "/\u{7F}",
+        ] {
             let (_, location) = try signIn(ui, setup.secrets["reader"]!, next: next)
             #expect(location == "/", "\(next) -> \(location)")
         }
