@@ -153,7 +153,9 @@ public struct RunListing: Sendable, Codable {
                 return false
             }
             if let cursor, !resumes, (ended, entry.id) >= (cursor.endedAt, cursor.run) { return true }
-            guard filter.job.map({ $0 == entry.job }) ?? true, filter.admits(entry), !seen.contains(entry.id),
+            // (A job's own index may hold lines from before they named their job.)
+            guard filter.job.map({ entry.job == nil || $0 == entry.job }) ?? true, filter.admits(entry),
+                !seen.contains(entry.id),
                 let job = entry.job ?? filter.job,
                 // A line of a run retried since (its record ended later) or deleted by retention is stale.
                 let record = try? RecordFile.read(

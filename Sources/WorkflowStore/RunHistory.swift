@@ -75,7 +75,14 @@ public struct RunHistory: Sendable {
         let jobs = ((try? FileManager.default.contentsOfDirectory(atPath: directory.jobsRoot)) ?? []).compactMap(
             JobID.init)
         var entries: [RunIndex.Entry] = []
-        for job in jobs { entries += index.all(job).values }
+        for job in jobs {
+            // Lines from before index lines named their job get it here: this index is every job's.
+            entries += index.all(job).values.map { entry in
+                var entry = entry
+                entry.job = entry.job ?? job
+                return entry
+            }
+        }
         entries.sort { ($0.endedAt ?? .distantPast, $0.id) < ($1.endedAt ?? .distantPast, $1.id) }
         let encoder = Timestamp.makeEncoder(pretty: false)
         var data = Data()

@@ -150,6 +150,20 @@ import WorkflowTesting
         #expect(rebuilt > 10 && ids == ended.reversed().filter { $0.id != gone.id }.map(\.id.rawValue))
     }
 
+    /// A job's index from before its lines named the job: listed by job all the same.
+    @Test func linesThatDoNotNameTheirJobAreListedForTheirJob() throws {
+        let dir = try TemporaryDirectory("listing-old")
+        let state = StateDirectory(root: dir.path)
+        let ended = try seed(state)
+        let alpha = state.runIndex(jobs[0])
+        let old = try String(contentsOfFile: alpha, encoding: .utf8).replacingOccurrences(
+            of: #""job":"alpha","#, with: "")
+        #expect(!old.contains("alpha"))
+        try old.write(toFile: alpha, atomically: true, encoding: .utf8)
+        let listing = RunListing.load(RunListing.Filter(job: jobs[0]), in: state, limit: 100)
+        #expect(listing.runs.map(\.id) == ended.reversed().filter { $0.job == jobs[0] }.map(\.id))
+    }
+
     @Test func activeRunsComeOnTheFirstPageAndBadWordsAreProblems() throws {
         let dir = try TemporaryDirectory("listing-active")
         let state = StateDirectory(root: dir.path)
