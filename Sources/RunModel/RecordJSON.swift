@@ -20,6 +20,17 @@ public enum RecordJSON {
         return Data(out)
     }
 
+    /// `value` as it is written nested `indent` spaces deep in a record (its first line not
+    /// indented): a part to splice into a larger record byte for byte.
+    public static func encode<T: Encodable>(_ value: T, indent: Int) throws -> [UInt8] {
+        let root = EncodingNode()
+        try RecordTreeEncoder(target: root).encodeValue(value)
+        var out: [UInt8] = []
+        out.reserveCapacity(1024)
+        write(root, indent: indent, into: &out)
+        return out
+    }
+
     static func write(_ node: EncodingNode, indent: Int, into out: inout [UInt8]) {
         switch node.kind {
         case .unset, .object:
