@@ -38,18 +38,24 @@ public struct LogFollow: Sendable {
                 // when steps/ (or the run's folder) changed or a wait timed out. It is what costs:
                 // 100 followers of a chatty step would otherwise read it at every line.
                 var recordChanged = true
+                // Whether the log may hold more than was read (at first, and after a full chunk);
+                // else the file is read again only when the watcher says logs/ changed.
+                var more = true
                 while !Task.isCancelled {
                     // New lines go out at once.
-                    let (lines, next) = completeLines(from: position, all: false)
-                    if !lines.isEmpty {
-                        continuation.yield(Self.event(lines, id: next))
-                        position = next
-                        continue
+                    if more {
+                        let (lines, next, full) = completeLines(from: position, all: false)
+                        if !lines.isEmpty {
+                            continuation.yield(Self.event(lines, id: next))
+                            position = next
+                            more = full
+                            if full { continue }
+                        }
                     }
                     if recordChanged, let ended = endOfAttempt() {
                         // What it wrote before it ended is in the file now: the rest, then the end.
                         while true {
-                            let (rest, after) = completeLines(from: position, all: true)
+                            let (rest, after, _) = completeLines(from: position, all: true)
                             if rest.isEmpty { break }
                             continuation.yield(Self.event(rest, id: after))
                             position = after
@@ -62,10 +68,11 @@ public struct LogFollow: Sendable {
                     if changed.isEmpty { continuation.yield(Data(": heartbeat\n\n".utf8)) }
                     recordChanged =
                         changed.isEmpty || !changed.isDisjoint(with: folders.filter { !$0.hasSuffix("/logs") })
+                    more = changed.isEmpty || changed.contains(state.logsDirectory(job, run)) || recordChanged
                     if !subscription.complete {
                         watcher.cancel(subscription)
                         subscription = watcher.subscribe(folders)
-                        recordChanged = true
+                        (recordChanged, more) = (true, true)
                     }
                 }
                 continuation.finish()
@@ -85,19 +92,24 @@ public struct LogFollow: Sendable {
         return event + Data("\n".utf8)
     }
 
-    /// The log's complete lines from `offset` (at most 256 KiB of them), and the offset after
-    /// them; with `all`, a last line without its newline too (one is added).
-    func completeLines(from offset: Int, all: Bool) -> (Data, Int) {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return (Data(), offset) }
-        defer { try? handle.close() }
-        guard (try? handle.seek(toOffset: UInt64(offset))) != nil,
-            let chunk = try? handle.read(upToCount: 256 * 1024), !chunk.isEmpty
-        else { return (Data(), offset) }
+    /// The log's complete lines from `offset` (at most 256 KiB of them), the offset after them,
+    /// and whether the chunk read was full (more may follow); with `all`, a last line without its
+    /// newline too (one is added).
+    func completeLines(from offset: Int, all: Bool) -> (Data, Int, Bool) {
+        let chunkSize = 256 * 1024
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return (Data(), offset, false) }
+        defer { close(fd) }
+        var chunk = Data(count: chunkSize)
+        let count = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, chunkSize, off_t(offset)) }
+        guard count > 0 else { return (Data(), offset, false) }
+        chunk.count = count
+        let full = count == chunkSize
         if let last = chunk.lastIndex(of: UInt8(ascii: "\n")) {
             let lines = chunk[chunk.startIndex...last]
-            return (Data(lines), offset + lines.count)
+            return (Data(lines), offset + lines.count, full)
         }
-        return all ? (chunk + Data("\n".utf8), offset + chunk.count) : (Data(), offset)
+        return all ? (chunk + Data("\n".utf8), offset + chunk.count, full) : (Data(), offset, full)
     }
 
     /// When the attempt has ended: its outcome and exit code as the `end` event's JSON.
