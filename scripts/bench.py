@@ -568,7 +568,9 @@ class UnixHTTP:
 
 def serve_web(state, extra=()):
     """wfd-web on a Unix socket of its own (and `extra` arguments); returns (process, socket path)."""
-    path = os.path.join(tempfile.mkdtemp(prefix="wfd-web-bench-"), "web.sock")
+    folder = tempfile.mkdtemp(prefix="wfd-web-bench-")
+    atexit.register(shutil.rmtree, folder, True)
+    path = os.path.join(folder, "web.sock")
     web = subprocess.Popen([WEB, "serve", "--listen", "unix:" + path, "--state", state, *extra],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 30
