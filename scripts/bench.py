@@ -590,6 +590,14 @@ def latencies(client, target, count):
     return samples[len(samples) // 2], samples[int(len(samples) * 0.99) - 1], len(body)
 
 
+def latency_row(client, label, target, count, goal="-"):
+    """A row of the table: `target`'s p50 / p99 over `count` requests, and the size of its answer."""
+    p50, p99, size = latencies(client, target, count)
+    digits = 1 if p50 >= 10 else 2
+    shown = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.0f} kB"
+    rows.append((f"{label} (p50 / p99 of {count})", f"{p50:.{digits}f} / {p99:.{digits}f} ms ({shown})", goal))
+
+
 def run_pages(client, state):
     """GET /api/v1/runs over the fixture's 1,000,000 runs: the first page, a page 500,000 runs
     deep (its cursor made from the index; the fixture keeps records of the newest runs only, so
@@ -636,9 +644,7 @@ def run_pages(client, state):
             ("a filter nothing in reach passes (reads 10,000 lines)",
              f"/api/v1/runs?limit=50&state=cancelled&cursor={cursor}", 30),
         ]:
-            p50, p99, _ = latencies(client, target, count)
-            rows.append((f"web: GET /api/v1/runs, 10^6 runs: {label} (p50 / p99 of {count})",
-                         f"{p50:.2f} / {p99:.2f} ms", "-"))
+            latency_row(client, f"web: GET /api/v1/runs, 10^6 runs: {label}", target, count)
     finally:
         for directory in made:
             shutil.rmtree(directory, ignore_errors=True)
@@ -655,25 +661,17 @@ def web_bench():
     web, path = serve_web(state)
     try:
         client = UnixHTTP(path)
-        p50, p99, size = latencies(client, "/api/v1/jobs", 30)
-        rows.append(("web: GET /api/v1/jobs, 10,000 jobs, wfd stopped: from the records (p50 / p99 of 30)",
-                     f"{p50:.1f} / {p99:.1f} ms ({size / 1e6:.1f} MB)", "-"))
-        p50, p99, size = latencies(client, "/api/v1/jobs/job05000", 100)
-        rows.append(("web: GET /api/v1/jobs/{job} among 10,000 jobs (p50 / p99 of 100)",
-                     f"{p50:.2f} / {p99:.2f} ms", "-"))
+        latency_row(client, "web: GET /api/v1/jobs, 10,000 jobs, wfd stopped: from the records", "/api/v1/jobs", 30)
+        latency_row(client, "web: GET /api/v1/jobs/{job} among 10,000 jobs", "/api/v1/jobs/job05000", 100)
         run_pages(client, state)
         daemon, _ = wait_ready([WFD, "--jobs", jobs, "--state", state, "--log-target", "stderr"])
         try:
             client = UnixHTTP(path)
-            p50, p99, size = latencies(client, "/api/v1/jobs", 30)
-            rows.append(("web: GET /api/v1/jobs, 10,000 jobs, from wfd's memory (p50 / p99 of 30)",
-                         f"{p50:.1f} / {p99:.1f} ms ({size / 1e6:.1f} MB)", "p99 <= 80 ms"))
-            p50, p99, size = latencies(client, "/api/v1/runs?limit=50", 30)
-            rows.append(("web: GET /api/v1/runs, 10^6 runs: the first page, active runs from wfd's memory "
-                         "(p50 / p99 of 30)", f"{p50:.2f} / {p99:.2f} ms", "-"))
-            p50, p99, size = latencies(client, "/", 10)
-            rows.append(("web UI: the jobs page, 10,000 jobs (p50 / p99 of 10)",
-                         f"{p50:.1f} / {p99:.1f} ms ({size / 1e6:.1f} MB)", "-"))
+            latency_row(client, "web: GET /api/v1/jobs, 10,000 jobs, from wfd's memory", "/api/v1/jobs", 30,
+                        "p99 <= 80 ms")
+            latency_row(client, "web: GET /api/v1/runs, 10^6 runs: the first page, active runs from wfd's memory",
+                        "/api/v1/runs?limit=50", 30)
+            latency_row(client, "web UI: the jobs page, 10,000 jobs", "/", 10)
         finally:
             daemon.send_signal(signal.SIGTERM)
             daemon.wait(timeout=60)
@@ -707,12 +705,8 @@ def web_bench():
             subprocess.run([WFCTL, "run", "w1", "--state", state], capture_output=True, check=True)
             run, _ = wait_run(state, "w1")
             client = UnixHTTP(path)
-            p50, p99, size = latencies(client, f"/api/v1/runs/{run}", 200)
-            rows.append(("web: GET /api/v1/runs/{run}, 200 steps (p50 / p99 of 200)",
-                         f"{p50:.2f} / {p99:.2f} ms ({size / 1e3:.0f} kB)", "p99 <= 10 ms"))
-            p50, p99, size = latencies(client, f"/runs/{run}", 100)
-            rows.append(("web UI: a run's page, 200 steps (DAG, timeline, attempts; p50 / p99 of 100)",
-                         f"{p50:.2f} / {p99:.2f} ms ({size / 1e3:.0f} kB)", "-"))
+            latency_row(client, "web: GET /api/v1/runs/{run}, 200 steps", f"/api/v1/runs/{run}", 200, "p99 <= 10 ms")
+            latency_row(client, "web UI: a run's page, 200 steps (DAG, timeline, attempts)", f"/runs/{run}", 100)
 
             # Followers of one attempt's log, connected before it writes: 100 on threads of their own
             # (each timestamps what it receives once it holds the interpreter's lock), the same 100

@@ -1,4 +1,6 @@
 import Foundation
+import JSONSchemaKit
+import RunModel
 import Schedules
 
 /// HTML text, the UI's template language: a value interpolated into it is escaped (text and
@@ -103,6 +105,11 @@ enum Show {
         let fraction = String(scaled % scale)
         let padded = String(repeating: "0", count: max(0, places - fraction.count)) + fraction
         return (value < 0 && scaled != 0 ? "-" : "") + "\(scaled / scale)" + (places > 0 ? "." + padded : "")
+    }
+
+    /// A value as indented JSON with sorted keys, as wfd writes its records.
+    static func json(_ value: JSONValue) -> String {
+        (try? RecordJSON.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? value.jsonText
     }
 
     /// A state as a coloured label (`st-failed`).

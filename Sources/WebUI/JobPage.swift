@@ -20,12 +20,10 @@ struct JobPage {
         case .failure(let problem): return pages.failed(problem)
         }
         let trend = (try? pages.read(RunListing.self, "/api/v1/runs?job=\(job)&limit=50").get())?.runs ?? []
-        var query = ["job=\(job)", "limit=25"]
-        for name in ["state", "trigger", "cursor"] {
-            if let value = pages.query[name] { query.append("\(name)=\(HTML.query(value))") }
-        }
         let history: RunListing
-        switch pages.read(RunListing.self, "/api/v1/runs?" + query.joined(separator: "&")) {
+        switch pages.read(
+            RunListing.self, "/api/v1/runs?job=\(job)&limit=25&" + filterQuery(cursor: pages.query["cursor"]))
+        {
         case .success(let found): history = found
         case .failure(let problem): return pages.failed(problem)
         }
@@ -50,6 +48,16 @@ struct JobPage {
         <label>Parameters, one NAME=VALUE a line <textarea name="params" rows="2"></textarea></label>
         <button type="submit" id="run-now">Run now</button></form>
         """
+    }
+
+    /// The page's history filters (and `cursor`) as a query: `state=failed&cursor=…`.
+    func filterQuery(cursor: String?) -> String {
+        var words: [String] = []
+        for (name, value) in [("state", pages.query["state"]), ("trigger", pages.query["trigger"]), ("cursor", cursor)]
+        {
+            if let value { words.append("\(name)=\(HTML.query(value))") }
+        }
+        return words.joined(separator: "&")
     }
 
     func filters() -> HTML {
@@ -79,11 +87,7 @@ struct JobPage {
         }
         var more: HTML = ""
         if let next = history.next {
-            var query = ["cursor=\(HTML.query(next))"]
-            for name in ["state", "trigger"] {
-                if let value = pages.query[name] { query.append("\(name)=\(HTML.query(value))") }
-            }
-            more = "<p><a href=\"/jobs/\(job)?\(query.joined(separator: "&"))\" id=\"older\">Older runs</a></p>"
+            more = "<p><a href=\"/jobs/\(job)?\(filterQuery(cursor: next))\" id=\"older\">Older runs</a></p>"
         }
         return """
             <table class="runs" id="history"><thead><tr><th>Run</th><th>State</th><th>Trigger</th><th>Started</th>\

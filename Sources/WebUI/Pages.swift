@@ -108,11 +108,11 @@ struct Pages {
                 let definition = snapshot.spec.steps.first(where: { $0.id == step })
             {
                 if case .approval(let approval) = definition.kind, let input = approval.input {
-                    schema = "<p>Input, checked against this schema:</p><pre class=\"json\">\(input.prettyText)</pre>"
+                    schema = "<p>Input, checked against this schema:</p><pre class=\"json\">\(Show.json(input))</pre>"
                 }
                 for need in definition.needs {
                     guard let value = snapshot.steps.first(where: { $0.step == need })?.value else { continue }
-                    data.append("<dt>\(need) said</dt><dd><pre class=\"json\">\(value.prettyText)</pre></dd>")
+                    data.append("<dt>\(need) said</dt><dd><pre class=\"json\">\(Show.json(value))</pre></dd>")
                 }
             }
             let item: HTML = decision.item.map { "<input type=\"hidden\" name=\"item\" value=\"\($0)\">" } ?? ""
@@ -178,27 +178,5 @@ struct Pages {
             <pre id="log" class="log" data-follow="/runs/\(run)/steps/\(step)/attempts/\(attempt)/events" \
             data-offset="\(text.utf8.count)" data-ended="\(record?.outcome != nil ? "1" : "0")">\(text)</pre>
             """)
-    }
-}
-
-extension JSONValue {
-    /// Indented JSON, for a person.
-    var prettyText: String {
-        guard
-            let data = try? JSONSerialization.data(
-                withJSONObject: foundation, options: [.prettyPrinted, .sortedKeys, .fragmentsAllowed])
-        else { return "\(self)" }
-        return String(decoding: data, as: UTF8.self)
-    }
-
-    var foundation: Any {
-        switch self {
-        case .null: return NSNull()
-        case .bool(let value): return value
-        case .number(let value): return value
-        case .string(let value): return value
-        case .array(let items): return items.map(\.foundation)
-        case .object(let members): return members.mapValues(\.foundation)
-        }
     }
 }

@@ -64,16 +64,7 @@ public struct Sessions: Sendable {
         guard parts.count == 3, let expiry = Int(parts[0]), Double(expiry) > now.timeIntervalSince1970,
             let token = tokens.tokens.first(where: { $0.name == parts[1] })
         else { return nil }
-        return Self.same(parts[2], mac("session|\(expiry)|\(token.name)|\(token.sha256)")) ? token : nil
-    }
-
-    /// Whether `given` is `expected`, compared in a time that does not depend on where they differ.
-    static func same(_ given: String, _ expected: String) -> Bool {
-        let (given, expected) = (Array(given.utf8), Array(expected.utf8))
-        guard given.count == expected.count else { return false }
-        var difference: UInt8 = 0
-        for index in given.indices { difference |= given[index] ^ expected[index] }
-        return difference == 0
+        return AccessTokens.same(parts[2], mac("session|\(expiry)|\(token.name)|\(token.sha256)")) ? token : nil
     }
 
     /// The CSRF token of forms shown to `principal` (a session cookie's value, or `uid:N`).
@@ -81,7 +72,7 @@ public struct Sessions: Sendable {
 
     func checks(_ given: String?, for principal: String) -> Bool {
         guard let given else { return false }
-        return Self.same(given, csrf(for: principal))
+        return AccessTokens.same(given, csrf(for: principal))
     }
 
     /// The `Set-Cookie` header of a session (or, with nil, of signing out).

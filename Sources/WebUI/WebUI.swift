@@ -230,7 +230,6 @@ struct FormCommand {
             if let skip = form["skip"], let output = form["output"] { object["outputs"] = [skip: output] }
             body = json(object)
             done = "retried"
-            startsRun = false
         case (5, "runs", "approve"), (5, "runs", "reject"):
             guard segments[2] == "steps" else { return nil }
             path = "/api/v1/runs/\(segments[1])/steps/\(segments[3])/\(segments[4])"

@@ -67,16 +67,20 @@ public struct AccessTokens: Sendable, Codable, Equatable {
 
     /// The token `secret` names, compared digest to digest in constant time; nil when none.
     public func token(for secret: String) -> Token? {
-        let digest = Array(SHA256.hex(Array(secret.utf8)).utf8)
+        let digest = SHA256.hex(Array(secret.utf8))
         var found: Token?
-        for token in tokens {
-            let stored = Array(token.sha256.utf8)
-            guard stored.count == digest.count else { continue }
-            var difference: UInt8 = 0
-            for index in stored.indices { difference |= stored[index] ^ digest[index] }
-            if difference == 0 { found = token }
-        }
+        for token in tokens where Self.same(token.sha256, digest) { found = token }
         return found
+    }
+
+    /// Whether `given` is `expected`, compared in a time that does not depend on where they
+    /// differ (for secrets and what is made from them: digests, MACs).
+    public static func same(_ given: String, _ expected: String) -> Bool {
+        let (given, expected) = (Array(given.utf8), Array(expected.utf8))
+        guard given.count == expected.count else { return false }
+        var difference: UInt8 = 0
+        for index in given.indices { difference |= given[index] ^ expected[index] }
+        return difference == 0
     }
 
     /// Reads the file; a missing file is no tokens.

@@ -2,7 +2,8 @@
     import Glibc
 #endif
 
-/// An exclusive `flock` on a file, held until this value is released or deinitialised.
+/// A `flock` on a file (exclusive, or shared with ``lock(_:shared:)``), held until this value is
+/// released or deinitialised.
 ///
 /// `flock` (not POSIX record locks) because a record lock is dropped when *any* descriptor of the
 /// file is closed by the process. The kernel releases the lock if the process dies.
@@ -28,6 +29,22 @@ public final class FileLock: Sendable {
             if code == EINTR { continue }
             close(fd)
             if code == EWOULDBLOCK { return nil }
+            throw .system(operation: "flock", path: path, errno: code)
+        }
+        return FileLock(path: path, fd: fd)
+    }
+
+    /// Takes the lock, waiting for it: `shared` with other shared holders (appenders), or
+    /// exclusive (a rebuild).
+    ///
+    /// - Throws: ``StoreError/system(operation:path:errno:)`` when the file cannot be opened or locked.
+    public static func lock(_ path: String, shared: Bool) throws(StoreError) -> FileLock {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
+        guard fd >= 0 else { throw .system(operation: "open", path: path, errno: errno) }
+        while flock(fd, shared ? LOCK_SH : LOCK_EX) != 0 {
+            let code = errno
+            if code == EINTR { continue }
+            close(fd)
             throw .system(operation: "flock", path: path, errno: code)
         }
         return FileLock(path: path, fd: fd)

@@ -31,12 +31,8 @@ public struct RunHistory: Sendable {
     /// made wfd save the run twice: a line for the same id and end time near the end of the
     /// file is left alone.
     func append(_ line: Data, of run: RunRecord) throws(StoreError) {
-        let lock = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
-        guard lock >= 0 else { throw .system(operation: "open", path: lockPath, errno: errno) }
-        defer { close(lock) }
-        while flock(lock, LOCK_SH) != 0 {
-            guard errno == EINTR else { throw .system(operation: "flock", path: lockPath, errno: errno) }
-        }
+        let lock = try FileLock.lock(lockPath, shared: true)
+        defer { withExtendedLifetime(lock) {} }
         let fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
         guard fd >= 0 else { throw .system(operation: "open", path: path, errno: errno) }
         defer { close(fd) }
@@ -65,12 +61,8 @@ public struct RunHistory: Sendable {
     /// Writes the file again from the jobs' indexes: every run they list once, as it ended
     /// last, in the order of the end times. Safe to run again; appenders wait meanwhile.
     public func rebuild() throws(StoreError) {
-        let lock = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
-        guard lock >= 0 else { throw .system(operation: "open", path: lockPath, errno: errno) }
-        defer { close(lock) }
-        while flock(lock, LOCK_EX) != 0 {
-            guard errno == EINTR else { throw .system(operation: "flock", path: lockPath, errno: errno) }
-        }
+        let lock = try FileLock.lock(lockPath, shared: false)
+        defer { withExtendedLifetime(lock) {} }
         let index = RunIndex(directory: directory)
         let jobs = ((try? FileManager.default.contentsOfDirectory(atPath: directory.jobsRoot)) ?? []).compactMap(
             JobID.init)
