@@ -710,14 +710,19 @@ def web_bench():
 
             # Followers of one attempt's log, connected before it writes: 100 on threads of their own
             # (each timestamps what it receives once it holds the interpreter's lock), the same 100
-            # read by one thread with epoll (timestamps as the kernel hands the bytes over), and 1.
+            # read by one thread with epoll (timestamps as it gets to each socket, so the last of a
+            # line's 100 waits for the Python before it), the same 100 over TCP with the kernel's
+            # receive timestamps (SO_TIMESTAMPNS: when wfd-web's bytes arrived, whatever the client
+            # does after), and 1.
             import selectors
+            import struct
+            so_timestampns = 35  # SO_TIMESTAMPNS (asm-generic/socket.h); Python does not name it
 
-            def follow_run(followers, threaded):
+            def follow_run(followers, how):
                 started = subprocess.run([WFCTL, "run", "talk", "--state", state], capture_output=True,
                                          text=True, check=True).stdout.split()[2]
                 request = (f"GET /api/v1/runs/{started}/steps/talk/attempts/1/log/events HTTP/1.1\r\n"
-                           "Host: wfd\r\n\r\n").encode()
+                           f"Host: wfd\r\nAuthorization: Bearer {secret}\r\n\r\n").encode()
                 late = []
                 lock = threading.Lock()
 
@@ -729,11 +734,15 @@ def web_bench():
 
                 socks = []
                 for _ in range(followers):
-                    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                    sock.connect(path)
+                    if how == "kernel":
+                        sock = socket.create_connection(("127.0.0.1", port))
+                        sock.setsockopt(socket.SOL_SOCKET, so_timestampns, 1)
+                    else:
+                        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                        sock.connect(path)
                     sock.sendall(request)
                     socks.append(sock)
-                if threaded:
+                if how == "threads":
                     def follow(sock):
                         buffer = b""
                         while b"event: end" not in buffer:
@@ -759,7 +768,11 @@ def web_bench():
                     while buffers and time.time() < deadline:
                         for key, _ in selector.select(timeout=1):
                             now = time.time_ns()
-                            chunk = key.fileobj.recv(65536)
+                            chunk, ancillary, _, _ = key.fileobj.recvmsg(65536, socket.CMSG_SPACE(16))
+                            for level, kind, data in ancillary:
+                                if level == socket.SOL_SOCKET and kind == so_timestampns and len(data) >= 16:
+                                    seconds, nanoseconds = struct.unpack("qq", data[:16])
+                                    now = seconds * 1_000_000_000 + nanoseconds
                             buffers[key.fileobj] += chunk
                             lines_of(chunk, now)
                             if not chunk or b"event: end" in buffers[key.fileobj]:
@@ -769,10 +782,13 @@ def web_bench():
                 late.sort()
                 return late
 
-            for followers, threaded, label in [(100, True, "each of 100 SSE followers, a thread each"),
-                                               (100, False, "each of 100 SSE followers, one epoll thread"),
-                                               (1, False, "1 SSE follower")]:
-                late = follow_run(followers, threaded)
+            for followers, how, label in [
+                (100, "threads", "each of 100 SSE followers, a thread each"),
+                (100, "epoll", "each of 100 SSE followers, one epoll thread"),
+                (100, "kernel", "each of 100 SSE followers over TCP, as the kernel timestamps its arrival"),
+                (1, "epoll", "1 SSE follower"),
+            ]:
+                late = follow_run(followers, how)
                 rows.append((f"web: log line written -> received by {label} ({len(late)} lines)",
                              f"p50 {late[len(late) // 2]:.1f} ms, p99 {late[int(len(late) * 0.99) - 1]:.1f} ms",
                              "<= 5 ms added" if followers == 100 else "-"))

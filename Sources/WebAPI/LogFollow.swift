@@ -21,63 +21,12 @@ public struct LogFollow: Sendable {
     /// The attempt's log file (`logs/<step>.<n>.log`).
     var path: String { state.logsDirectory(job, run) + "/\(step.rawValue).\(attempt).log" }
 
-    /// The events from byte `offset` of the log on.
+    /// The events from byte `offset` of the log on, from the log's one reader (``LogBroadcast``).
     public func events(from offset: Int) -> AsyncStream<Data> {
         AsyncStream { continuation in
-            let task = Task {
-                // The run's folder too: logs/ appears in it when the first attempt starts, and
-                // until it does the subscription is made again at each wake.
-                let folders = [
-                    state.runDirectory(job, run), state.logsDirectory(job, run), state.stepsDirectory(job, run),
-                ]
-                var subscription = watcher.subscribe(folders)
-                defer { watcher.cancel(subscription) }
-                continuation.yield(Data("retry: 2000\n\n".utf8))
-                var position = offset
-                // Whether the step record may have changed since it was last read: at first, and
-                // when steps/ (or the run's folder) changed or a wait timed out. It is what costs:
-                // 100 followers of a chatty step would otherwise read it at every line.
-                var recordChanged = true
-                // Whether the log may hold more than was read (at first, and after a full chunk);
-                // else the file is read again only when the watcher says logs/ changed.
-                var more = true
-                while !Task.isCancelled {
-                    // New lines go out at once.
-                    if more {
-                        let (lines, next, full) = completeLines(from: position, all: false)
-                        if !lines.isEmpty {
-                            continuation.yield(Self.event(lines, id: next))
-                            position = next
-                            more = full
-                            if full { continue }
-                        }
-                    }
-                    if recordChanged, let ended = endOfAttempt() {
-                        // What it wrote before it ended is in the file now: the rest, then the end.
-                        while true {
-                            let (rest, after, _) = completeLines(from: position, all: true)
-                            if rest.isEmpty { break }
-                            continuation.yield(Self.event(rest, id: after))
-                            position = after
-                        }
-                        continuation.yield(Data("event: end\nid: \(position)\ndata: \(ended)\n\n".utf8))
-                        break
-                    }
-                    recordChanged = false
-                    let changed = await watcher.wait(subscription, timeout: heartbeat)
-                    if changed.isEmpty { continuation.yield(Data(": heartbeat\n\n".utf8)) }
-                    recordChanged =
-                        changed.isEmpty || !changed.isDisjoint(with: folders.filter { !$0.hasSuffix("/logs") })
-                    more = changed.isEmpty || changed.contains(state.logsDirectory(job, run)) || recordChanged
-                    if !subscription.complete {
-                        watcher.cancel(subscription)
-                        subscription = watcher.subscribe(folders)
-                        (recordChanged, more) = (true, true)
-                    }
-                }
-                continuation.finish()
-            }
-            continuation.onTermination = { _ in task.cancel() }
+            continuation.yield(Data("retry: 2000\n\n".utf8))
+            let (broadcast, id) = LogBroadcast.join(self, from: offset, continuation)
+            continuation.onTermination = { _ in broadcast.leave(id) }
         }
     }
 
@@ -92,16 +41,20 @@ public struct LogFollow: Sendable {
         return event + Data("\n".utf8)
     }
 
-    /// The log's complete lines from `offset` (at most 256 KiB of them), the offset after them,
-    /// and whether the chunk read was full (more may follow); with `all`, a last line without its
-    /// newline too (one is added).
-    func completeLines(from offset: Int, all: Bool) -> (Data, Int, Bool) {
+    /// The log's complete lines from `offset` (at most 256 KiB of them, none past `limit`), the
+    /// offset after them, and whether the chunk read was full (more may follow); with `all`, a
+    /// last line without its newline too (one is added, not counted in the offset).
+    func completeLines(from offset: Int, upTo limit: Int = .max, all: Bool = false) -> (Data, Int, Bool) {
         let chunkSize = 256 * 1024
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return (Data(), offset, false) }
         defer { close(fd) }
-        var chunk = Data(count: chunkSize)
-        let count = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, chunkSize, off_t(offset)) }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { return (Data(), offset, false) }
+        let wanted = min(Int(status.st_size), limit) - offset
+        guard wanted > 0 else { return (Data(), offset, false) }
+        var chunk = Data(count: min(wanted, chunkSize))
+        let count = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
         guard count > 0 else { return (Data(), offset, false) }
         chunk.count = count
         let full = count == chunkSize
@@ -110,6 +63,26 @@ public struct LogFollow: Sendable {
             return (Data(lines), offset + lines.count, full)
         }
         return all ? (chunk + Data("\n".utf8), offset + chunk.count, full) : (Data(), offset, full)
+    }
+
+    /// Where the line holding byte `offset` starts (the file's end, when `offset` is past it): a
+    /// reader started there reads whole lines, whatever offset its first follower came with.
+    func lineStart(atOrBefore offset: Int) -> Int {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return 0 }
+        defer { close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { return 0 }
+        var end = min(offset, Int(status.st_size))
+        var block = [UInt8](repeating: 0, count: 4096)
+        while end > 0 {
+            let start = max(0, end - block.count)
+            let count = block.withUnsafeMutableBytes { pread(fd, $0.baseAddress, end - start, off_t(start)) }
+            guard count == end - start else { return 0 }
+            if let last = block[..<count].lastIndex(of: UInt8(ascii: "\n")) { return start + last + 1 }
+            end = start
+        }
+        return 0
     }
 
     /// When the attempt has ended: its outcome and exit code as the `end` event's JSON.

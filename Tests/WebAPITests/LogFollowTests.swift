@@ -2,9 +2,10 @@ import Foundation
 import JobFormat
 import RunModel
 import Testing
-import WebAPI
 import WorkflowStore
 import WorkflowTesting
+
+@testable import WebAPI
 
 /// A running attempt's log followed as Server-Sent Events: lines as they are written, a
 /// heartbeat while it is quiet, resuming from Last-Event-ID, and the end when the attempt ends.
@@ -94,6 +95,89 @@ import WorkflowTesting
                 APIRequest(method: "GET", target: "/api/v1/runs/\(run)/steps/nope/attempts/1/log", caller: .root)
             ).status
                 == 404)
+    }
+
+    /// Followers of one log share its one reader: each gets exactly the lines after the offset
+    /// it came with (behind the reader, at it, ahead of it, mid-line), one leaving does not stop
+    /// the others, the last leaving stops the reader, and one coming after the end gets it all.
+    @Test func followersAtTheirOwnOffsetsShareOneReader() async throws {
+        let dir = try TemporaryDirectory("follow")
+        var (state, run, load, ended) = try runningAttempt(dir)
+        let store = RunStore(directory: state)
+        let log = state.logsDirectory(JobID("nightly")!, run) + "/load.1.log"
+        let handle = try #require(
+            FileHandle(forWritingAtPath: log)
+                ?? {
+                    FileManager.default.createFile(atPath: log, contents: nil)
+                    return FileHandle(forWritingAtPath: log)
+                }())
+        try handle.truncate(atOffset: 0)
+        let append = { (text: String) throws in try handle.write(contentsOf: Data(text.utf8)) }
+        try append("one\ntwo\n")  // "two" starts at byte 4; the file is 8 bytes long
+
+        let api = WebAPI(state: state, heartbeat: .seconds(20))
+        let target = "/api/v1/runs/\(run)/steps/load/attempts/1/log/events"
+        func follow(from offset: Int) throws -> AsyncStream<Data>.AsyncIterator {
+            var request = APIRequest(method: "GET", target: target, caller: .root)
+            request.headers["last-event-id"] = String(offset)
+            return try #require(api.respond(request).stream).makeAsyncIterator()
+        }
+        /// The `data:` lines a stream had until `text`, in order.
+        func lines(_ iterator: inout AsyncStream<Data>.AsyncIterator, until text: String) async -> [String] {
+            await read(&iterator, until: text).split(separator: "\n").filter { $0.hasPrefix("data: ") }
+                .map { String($0.dropFirst(6)) }
+        }
+
+        var first = try follow(from: 4)  // starts the reader at "two"
+        #expect(await lines(&first, until: "two") == ["two"])
+        var behind = try follow(from: 0)
+        var ahead = try follow(from: 19)  // past the end, where "five" will start (after "three\nfour\n")
+        var midLine = try follow(from: 5)  // inside "two"
+        #expect(LogBroadcast.followers(of: log) == 4, "four followers, one reader")
+        try append("three\nfour\nfive\n")
+        #expect(await lines(&first, until: "five") == ["three", "four", "five"])
+        #expect(await lines(&behind, until: "five") == ["one", "two", "three", "four", "five"])
+        #expect(await lines(&ahead, until: "five") == ["five"])
+        #expect(await lines(&midLine, until: "five") == ["wo", "three", "four", "five"])
+
+        // One client goes away; the others still get each line.
+        midLine = AsyncStream<Data> { $0.finish() }.makeAsyncIterator()
+        try append("six\n")
+        #expect(await lines(&first, until: "six") == ["six"])
+        #expect(await lines(&behind, until: "six") == ["six"])
+
+        // The attempt ends: every follower gets the last words and the end, at the same id.
+        try append("last")
+        load.attempts[0] = ended
+        try store.save(load)
+        for var iterator in [first, behind, ahead] {
+            let end = await read(&iterator, until: "event: end")
+            #expect(end.contains("id: 32\ndata: last\n\nevent: end\nid: 32\n"), "\(end)")
+            #expect(await iterator.next() == nil)
+        }
+        #expect(LogBroadcast.followers(of: log) == nil, "an ended log is not read any more")
+
+        // A follower after the end gets the whole log and the end from a reader of its own.
+        var late = try follow(from: 0)
+        #expect(
+            await lines(&late, until: "event: end") == ["one", "two", "three", "four", "five", "six", "last"] + [
+                #"{"outcome":"failed","exit_code":2}"#
+            ])
+        #expect(await late.next() == nil)
+
+        // A log followed and left: its reader stops.
+        load.attempts[0].endedAt = nil
+        try store.save(load)
+        do {
+            var left = try follow(from: 0)
+            _ = await read(&left, until: "six")
+            #expect(LogBroadcast.followers(of: log) == 1)
+        }
+        let deadline = ContinuousClock.now + .seconds(5) * testTimeoutScale
+        while LogBroadcast.followers(of: log) != nil, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(LogBroadcast.followers(of: log) == nil, "nobody follows it")
     }
 
     /// A follower that connects before the attempt's `logs/` folder exists still gets each line as
