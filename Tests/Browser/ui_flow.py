@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ready
@@ -111,8 +111,9 @@ try:
     check(first.split("\n") == [f"line {n}" for n in range(1, 5)], f"the page's log: {first!r}")
     open(go_file, "w").close()  # the job goes on: what follows comes over Server-Sent Events
     # Once the attempt ends, the page reads itself again (for its exit status and times): an
-    # element found before that may go stale under the wait.
-    following = WebDriverWait(browser, 30, ignored_exceptions=[StaleElementReferenceException])
+    # element found before that may go stale under the wait, or be read as its page goes (Chrome:
+    # "Node with given id does not belong to the document", a plain WebDriverException).
+    following = WebDriverWait(browser, 30, ignored_exceptions=[StaleElementReferenceException, WebDriverException])
     following.until(lambda b: "line 8" in b.find_element(By.ID, "log").text)
     following.until(lambda b: "ended: succeeded" in b.find_element(By.ID, "log-state").text)
     following.until(lambda b: b.find_element(By.ID, "exit-status").text == "0")
