@@ -27,7 +27,7 @@ FUZZ_SCRATCH = .build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS = job-file cron calendar template schema record condition
 
-.PHONY: browser all deps build run test soak bench install uninstall lint clean man fuzz sanitize deb test-deb
+.PHONY: browser promtool all deps build run test soak bench install uninstall lint clean man fuzz sanitize deb test-deb
 
 all: build
 
@@ -54,7 +54,17 @@ browser:
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver python3-selenium; }
 
-test: build browser
+# The metrics test checks wfctl's output with Prometheus's promtool: taken out of Debian's
+# prometheus package into .build-tools/ (installing the package would also start a server).
+promtool: .build-tools/promtool
+.build-tools/promtool:
+	mkdir -p .build-tools/deb
+	cd .build-tools/deb && { apt-get download prometheus 2>/dev/null || { $(SUDO) apt-get update -qq && apt-get download prometheus; }; }
+	dpkg-deb -x .build-tools/deb/prometheus_*.deb .build-tools/deb/root
+	cp .build-tools/deb/root/usr/bin/promtool $@
+	rm -rf .build-tools/deb
+
+test: build browser promtool
 	python3 scripts/module-graph.py --check > /dev/null
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build

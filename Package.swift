@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        // wfd's metrics in Prometheus's text format.
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(
@@ -102,6 +104,14 @@ let package = Package(
             ],
             exclude: ["README.md"], swiftSettings: strict
         ),
+        // wfd's counters, histograms and gauges, fed by its runs' transitions, as Prometheus text.
+        .target(
+            name: "WorkflowMetrics",
+            dependencies: [
+                "JobFormat", "RunModel", "RuntimeSupport", .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "WorkflowTesting",
             dependencies: [
@@ -114,7 +124,7 @@ let package = Package(
             name: "wfd",
             dependencies: [
                 "JSONSchemaKit", "JobFormat", "RunModel", "RuntimeSupport", "SystemdSupport", "WorkflowControl",
-                "WorkflowEngine", "WorkflowReports", "WorkflowStore",
+                "WorkflowEngine", "WorkflowMetrics", "WorkflowReports", "WorkflowStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

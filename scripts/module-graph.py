@@ -22,14 +22,14 @@ LAYERS = [
     ["JobFormat"],
     ["RunModel"],
     ["WorkflowStore", "WorkflowControl"],
-    ["WorkflowReports", "WorkflowEngine", "WorkflowFuzzing"],
+    ["WorkflowReports", "WorkflowEngine", "WorkflowFuzzing", "WorkflowMetrics"],
     ["SystemdSupport", "WorkflowTesting", "WebAPI"],
     ["WebUI"],
     ["wfd", "wfctl", "wfd-web", "wfd-fuzz", "wfd-testhelper"],
 ]
 EXTERNAL = {"Foundation", "Glibc", "Dispatch", "Synchronization", "FoundationEssentials", "Yams", "Logging",
             "ServiceLifecycle", "UnixSignals", "ArgumentParser", "HTTPTypes", "HummingbirdCore", "NIOCore",
-            "NIOPosix"}
+            "NIOPosix", "Prometheus"}
 # Files that are data, not logic: the published job schema, the JSON Schema meta-schemas and the
 # OpenAPI document.
 DATA_LITERALS = {"JobFormat/Schema/JobSchema.swift", "JSONSchemaKit/Schema/MetaSchemas.swift",

@@ -325,6 +325,21 @@ public enum OpenAPIDocument {
                         $ref: "#/components/schemas/StatisticsReport"
                 "400":
                   $ref: "#/components/responses/Problem"
+          /metrics:
+            get:
+              operationId: getMetrics
+              summary: wfd's metrics in Prometheus's text format (wfctl metrics); counters count from wfd's start.
+              responses:
+                "401":
+                  $ref: "#/components/responses/Problem"
+                "200":
+                  description: The exposition (runs, step attempts, durations, lateness, model calls and cost, waits, gauges).
+                  content:
+                    text/plain; version=0.0.4; charset=utf-8:
+                      schema:
+                        type: string
+                "503":
+                  $ref: "#/components/responses/Problem"
           /api/v1/jobs/{job}/runs:
             post:
               operationId: startRun

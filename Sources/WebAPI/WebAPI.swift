@@ -106,7 +106,7 @@ public struct WebAPI: Sendable {
         ("POST", "/api/v1/jobs/{job}/runs"), ("POST", "/api/v1/runs/{run}/cancel"),
         ("POST", "/api/v1/runs/{run}/retry"),
         ("POST", "/api/v1/runs/{run}/steps/{step}/approve"), ("POST", "/api/v1/runs/{run}/steps/{step}/reject"),
-        ("POST", "/api/v1/reload"), ("POST", "/api/v1/validate"),
+        ("POST", "/api/v1/reload"), ("POST", "/api/v1/validate"), ("GET", "/metrics"),
     ]
 
     /// The largest request body the API takes (a command's; larger ones get 413).
@@ -286,6 +286,19 @@ public struct WebAPI: Sendable {
             return APIResponse(
                 status: 200, contentType: "text/event-stream", body: Data(), headers: ["Cache-Control": "no-cache"],
                 stream: follow.events(from: offset))
+        case "/metrics":
+            // Counters live in wfd's memory: with wfd stopped there are none to give.
+            guard let caller = request.caller else { throw Problem(.unauthorized, detail: "send a token") }
+            let answer: ControlResponse
+            switch commands.link.send(.status(.metrics), as: caller, timeout: .seconds(10)) {
+            case .success(let got): answer = got
+            case .failure(let problem): throw problem
+            }
+            guard answer.ok else {
+                throw Problem(.unavailable, detail: "wfd did not give its metrics: \(answer.message)")
+            }
+            return APIResponse(
+                status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Data(answer.message.utf8))
         case "/api/v1/stats":
             let now = now()
             let text = request.query["since"] ?? "7d"

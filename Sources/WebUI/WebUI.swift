@@ -38,7 +38,9 @@ public struct WebUI: Sendable {
     }
 
     public func respond(_ request: APIRequest) -> APIResponse {
-        if request.path == "/api" || request.path.hasPrefix("/api/") { return api.respond(request) }
+        if request.path == "/api" || request.path.hasPrefix("/api/") || request.path == "/metrics" {
+            return api.respond(request)
+        }
         let segments = request.path.split(separator: "/").map { String($0).removingPercentEncoding ?? String($0) }
         if request.method == "GET" || request.method == "HEAD", let asset = Assets.answer(segments) { return asset }
         if segments == ["login"] { return request.method == "POST" ? signIn(request) : signInPage(request) }

@@ -26,6 +26,8 @@ public enum ControlCommand: Sendable, Equatable {
         case json
         /// Only the runs in progress: `{"job": "run id"}` (what a listing of runs starts with).
         case active
+        /// wfd's metrics in Prometheus's text format (`wfctl metrics`, wfd-web's `/metrics`).
+        case metrics
     }
 
     public struct Decision: Sendable, Equatable {
@@ -90,6 +92,7 @@ extension ControlRequest {
                 self.colour = colour
             case .json: self.format = "json"
             case .active: self.format = "active"
+            case .metrics: self.format = "metrics"
             }
         case .run(let job, let params, let key):
             self.init(command: "run", job: job.rawValue)
@@ -123,7 +126,8 @@ extension ControlRequest {
             case "text": return .success(.status(.table(colour: colour ?? false)))
             case "json": return .success(.status(.json))
             case "active": return .success(.status(.active))
-            default: return bad("status format must be text, json or active")
+            case "metrics": return .success(.status(.metrics))
+            default: return bad("status format must be text, json, active or metrics")
             }
         case "run":
             guard let name = job, let job = JobID(name) else { return bad("run needs a job id") }

@@ -75,6 +75,9 @@ public struct SchedulePlanner: Sendable {
 
     /// How late a fire time may be handled and still count as on time.
     public static let tolerance: TimeInterval = 5
+    /// The fire times waiting for their job's active run to end, over every job.
+    public var queuedCount: Int { entries.values.reduce(0) { $0 + $1.queue.count } }
+
     /// The most fire times `catchup: all` replays and `concurrency: queue` holds.
     public static let catchupCap = 100
     public static let queueCap = 10

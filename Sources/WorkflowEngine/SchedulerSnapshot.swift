@@ -31,6 +31,9 @@ public struct SchedulerSnapshot: Sendable {
     /// The runs in progress, by job.
     public var activeRuns: [JobID: RunID] { active }
 
+    /// The runs waiting for their job's active run to end (`concurrency: queue`, `catchup: all`).
+    public var queuedRuns: Int { planner.queuedCount }
+
     /// The job `ids[index]`.
     public func job(at index: Int) -> Job? {
         let id = ids[index]

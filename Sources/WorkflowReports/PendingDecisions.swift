@@ -19,23 +19,25 @@ public struct PendingDecision: Sendable, Codable, Equatable {
     public var approve: String
 
     /// Every step that waits, in the active runs of every job, oldest wait first; read from the
-    /// state directory, so it answers while wfd is stopped (a wait survives restarts).
-    public static func load(_ state: StateDirectory) -> [PendingDecision] {
+    /// state directory, so it answers while wfd is stopped (a wait survives restarts). `active`:
+    /// the runs in progress as the running wfd knows them (else each job's `latest.json` says).
+    public static func load(_ state: StateDirectory, active running: [JobID: RunID]? = nil) -> [PendingDecision] {
         let store = RunStore(directory: state)
         var pending: [PendingDecision] = []
-        for job in store.knownJobs() {
-            guard let active = (try? store.loadLatest(job))?.active,
-                let snapshot = try? store.loadSnapshot(job, active.id)
-            else { continue }
+        let active: [(JobID, RunID)] =
+            running.map { $0.map { ($0.key, $0.value) } }
+            ?? store.knownJobs().compactMap { job in (try? store.loadLatest(job))?.active.map { (job, $0.id) } }
+        for (job, run) in active {
+            guard let snapshot = try? store.loadSnapshot(job, run) else { continue }
             for step in snapshot.steps {
                 for record in step.items ?? [step] where record.state == .waiting {
                     guard let waiting = record.waiting else { continue }
                     let item = record.item.map { " --item \($0)" } ?? ""
                     pending.append(
                         PendingDecision(
-                            job: job.rawValue, run: active.id.rawValue, step: step.step.rawValue, item: record.item,
+                            job: job.rawValue, run: run.rawValue, step: step.step.rawValue, item: record.item,
                             kind: waiting.kind.rawValue, since: waiting.since, deadline: waiting.deadline,
-                            message: waiting.message, approve: "wfctl approve \(active.id) \(step.step)\(item)"))
+                            message: waiting.message, approve: "wfctl approve \(run) \(step.step)\(item)"))
                 }
             }
         }

@@ -27,6 +27,7 @@ struct Wfctl: ParsableCommand {
             Validate.self,
             Schema.self,
             Reload.self,
+            Metrics.self,
             TokenCommand.self,
         ]
     )

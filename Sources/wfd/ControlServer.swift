@@ -8,7 +8,9 @@ import RuntimeSupport
 import ServiceLifecycle
 import WorkflowControl
 import WorkflowEngine
+import WorkflowMetrics
 import WorkflowReports
+import WorkflowStore
 
 #if canImport(Glibc)
     import Glibc
@@ -33,6 +35,8 @@ final class ControlServer: Service, Sendable {
     private let keyedRuns: KeyedRuns
     /// The JSON of `status`, each job's part kept while it is unchanged (10,000 jobs: 7 MB).
     private let statusEncoder = StatusEncoder()
+    /// What `status` in the metrics format renders; fed by the runs' transitions.
+    let daemonMetrics: DaemonMetrics
     private let listener: Int32
     /// Connections being served now.
     private let serving = Locked(0)
@@ -40,9 +44,11 @@ final class ControlServer: Service, Sendable {
     static let maximumConnections = 32
 
     init(
-        path: String, scheduler: Scheduler, policy: ControlPolicy, daemon: StatusReport.Daemon, logger: Logger
+        path: String, scheduler: Scheduler, policy: ControlPolicy, daemon: StatusReport.Daemon,
+        metrics: DaemonMetrics, logger: Logger
     ) throws(ControlSocket.Failure) {
         self.path = path
+        daemonMetrics = metrics
         self.daemon = daemon
         self.scheduler = scheduler
         self.logger = logger
@@ -200,6 +206,9 @@ final class ControlServer: Service, Sendable {
         guard let snapshot = Self.answer(within: 30, { scheduler.snapshot(done: $0) }) else {
             return (Self.noAnswer, nil)
         }
+        if format == .metrics {
+            return (ControlResponse(ok: true, message: ""), metrics(snapshot))
+        }
         if format == .active {
             let active = Dictionary(
                 uniqueKeysWithValues: snapshot.activeRuns.map { ($0.key.rawValue, $0.value.rawValue) })
@@ -211,7 +220,7 @@ final class ControlServer: Service, Sendable {
         let now = Date()
         let report = StatusAnswer.report(snapshot, state: scheduler.configuration.state, daemon: daemon, now: now)
         switch format {
-        case .active: return (ControlResponse(ok: true, message: ""), nil)  // answered above
+        case .active, .metrics: return (ControlResponse(ok: true, message: ""), nil)  // answered above
         case .table(let colour):
             return (ControlResponse(ok: true, message: ""), StatusTable.render(report, now: now, colour: colour))
         case .json:
@@ -220,6 +229,31 @@ final class ControlServer: Service, Sendable {
             }
             return (ControlResponse(ok: true, message: ""), String(decoding: data, as: UTF8.self))
         }
+    }
+
+    /// `status` as metrics: the counters the runs fed, with the gauges of now.
+    private func metrics(_ snapshot: SchedulerSnapshot) -> String {
+        let state = scheduler.configuration.state
+        let now = Date()
+        var gauges = DaemonMetrics.Gauges()
+        gauges.jobs = snapshot.ids.count
+        gauges.activeRuns = snapshot.activeRuns.count
+        gauges.queuedRuns = snapshot.queuedRuns
+        let waiting = PendingDecision.load(state, active: snapshot.activeRuns)
+        gauges.approvalsWaiting = waiting.count
+        gauges.oldestApprovalSeconds = waiting.first.map { max(0, now.timeIntervalSince($0.since)) } ?? 0
+        gauges.quarantinedRecords =
+            (try? RecordFile.read(QuarantineLog.self, from: state.quarantineLog))?.entries.count ?? 0
+        gauges.residentBytes = Self.residentBytes()
+        return daemonMetrics.render(gauges)
+    }
+
+    /// This process's resident memory (`/proc/self/statm`'s second field, in pages).
+    static func residentBytes() -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return nil }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = Int(fields[1]) else { return nil }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 
     /// `approve` and `reject`: the decision names who took it (the caller's uid and user name, and

@@ -7,6 +7,7 @@ import SystemdSupport
 import UnixSignals
 import WorkflowControl
 import WorkflowEngine
+import WorkflowMetrics
 import WorkflowReports
 import WorkflowStore
 
@@ -130,6 +131,7 @@ struct Wfd: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let started = ContinuousClock.now
         signal(SIGPIPE, SIG_IGN)
         let environment = ProcessInfo.processInfo.environment
         let directories = Directories.resolve(stateFlag: state, jobsFlag: jobs, environment: environment)
@@ -180,6 +182,8 @@ struct Wfd: AsyncParsableCommand {
             jobsDirectory: directories.jobs, state: stateDirectory, hostZone: .current,
             daemonEnvironment: environment, retention: Retention(keepRuns: keepRuns, keepDays: keepDays))
         configuration.prices = Self.loadPrices(flag: prices, environment: environment, logger: logger)
+        let metrics = DaemonMetrics()
+        configuration.observeRuns = { metrics.observe($0.event, $0.snapshot) }
         let executors: StepExecutors
         switch await UnitExecutorSetup.make(
             choice: executor, environment: environment, gracePeriod: .seconds(stopGrace), logger: logger)
@@ -195,7 +199,7 @@ struct Wfd: AsyncParsableCommand {
             configuration: configuration,
             clock: clockSpeed == 1 ? SystemClock() : ScaledClock(speed: clockSpeed),
             executor: executors,
-            reporter: SystemdReporter(),
+            reporter: SystemdReporter(metrics: metrics, started: started),
             logger: logger)
         let hangups = HangupService(scheduler: scheduler)
         let watcher = JobsDirectoryWatcher(directory: directories.jobs, logger: logger) { touched in
@@ -217,7 +221,7 @@ struct Wfd: AsyncParsableCommand {
                 daemon: StatusReport.Daemon(
                     running: true, pid: info.pid, startedAt: info.startedAt, version: info.wfdVersion,
                     executor: executors.preferred.rawValue),
-                logger: logger)
+                metrics: metrics, logger: logger)
             try RecordFile.write(info, to: stateDirectory.daemonInfo)
         } catch {
             Self.fail("cannot open the control socket: \(error)")

@@ -80,6 +80,15 @@ import WorkflowTesting
             #expect(events.output.lowercased().contains("content-type: text/event-stream"), "\(events.output)")
             #expect(events.output.contains("data: hello over http\n"), "\(events.output)")
             #expect(events.output.contains("event: end\n"), "\(events.output)")
+            // Prometheus's view, from wfd's memory through wfd-web: the run just followed, counted.
+            let metrics = try await curl(sandbox, as: "alice", "/metrics")
+            #expect(
+                metrics.output.hasPrefix("HTTP/1.1 200 ")
+                    && metrics.output.lowercased().contains("content-type: text/plain; version=0.0.4"),
+                "\(metrics.output)")
+            #expect(
+                metrics.output.contains("wfd_step_attempts_total{job=\"hello\",kind=\"run\",outcome=\"succeeded\"} 1"),
+                "\(metrics.output)")
             let missing = try await curl(sandbox, as: "alice", "/api/v1/runs/20200101T000000.000Z-000001")
             #expect(missing.output.hasPrefix("HTTP/1.1 404 "), "\(missing.output)")
 

@@ -45,6 +45,9 @@ import WorkflowTesting
         let down = post(api, "/api/v1/jobs/gate/runs", as: root)
         #expect(down.status == 503, "\(String(decoding: down.body, as: UTF8.self))")
         try WebAPITests.conforms(down, to: "/api/v1/jobs/{job}/runs", document, method: "POST")
+        let noMetrics = api.respond(APIRequest(method: "GET", target: "/metrics", caller: root))
+        #expect(noMetrics.status == 503, "counters live in wfd's memory")
+        try WebAPITests.conforms(noMetrics, to: "/metrics", document)
 
         let daemon = try await TestDaemon.start(dir)
         defer { Task { await daemon.process.stop() } }
@@ -84,6 +87,12 @@ import WorkflowTesting
         #expect(
             JSONValue.parse(listed.body)?["active"]?[0]?["id"] == .string(run),
             "\(String(decoding: listed.body, as: UTF8.self))")
+        // Prometheus's view says a person is awaited.
+        let metrics = api.respond(APIRequest(method: "GET", target: "/metrics", caller: root))
+        try WebAPITests.conforms(metrics, to: "/metrics", document)
+        #expect(
+            String(decoding: metrics.body, as: UTF8.self).contains("\nwfd_approvals_waiting 1.0\n"),
+            "\(String(decoding: metrics.body, as: UTF8.self))")
         // The inbox holds it, as wfctl pending prints it.
         let inbox = api.respond(APIRequest(method: "GET", target: "/api/v1/approvals", caller: root))
         try WebAPITests.conforms(inbox, to: "/api/v1/approvals", document)

@@ -11,7 +11,7 @@ import WorkflowControl
         var approval = ControlCommand.Decision(approve: true, run: run, step: StepID("confirm")!)
         (approval.item, approval.input, approval.comment) = (2, "{}", "ok")
         let commands: [ControlCommand] = [
-            .ping, .reload, .status(.json), .status(.active), .status(.table(colour: true)),
+            .ping, .reload, .status(.json), .status(.active), .status(.metrics), .status(.table(colour: true)),
             .status(.table(colour: false)),
             .run(JobID("nightly")!, params: [:]), .run(JobID("nightly")!, params: ["day": "mon"]), .cancel(run),
             .retry(JobID("nightly")!, run, from: nil, skip: [], outputs: [:]),
@@ -47,7 +47,9 @@ import WorkflowControl
                 == .failure(ControlRefusal(.unknownCommand, "unknown command 'fly'")))
         var status = ControlRequest(command: "status")
         status.format = "xml"
-        #expect(status.decoded() == .failure(ControlRefusal(.badRequest, "status format must be text, json or active")))
+        #expect(
+            status.decoded()
+                == .failure(ControlRefusal(.badRequest, "status format must be text, json, active or metrics")))
     }
 
     @Test func anErrorCodeFromANewerWfdReadsAsFailed() throws {

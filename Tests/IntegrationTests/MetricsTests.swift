@@ -1,0 +1,125 @@
+import Foundation
+import Testing
+import WorkflowStore
+import WorkflowTesting
+
+/// `wfctl metrics`: what a real wfd's runs did, as Prometheus reads it, checked by `promtool`.
+@Suite struct MetricsTests {
+    func wfctl(_ arguments: [String], _ dir: TemporaryDirectory) async throws -> (status: Int32, output: String) {
+        try await runProgram(
+            try BuiltProducts.path("wfctl"), arguments + ["--state", dir.file("state")],
+            environment: ["PATH": "/usr/bin:/bin"])
+    }
+
+    /// The samples of an exposition, by their name and labels as written (`name{a="b"}`).
+    static func samples(_ text: String) -> [String: Double] {
+        var samples: [String: Double] = [:]
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else {
+                continue
+            }
+            samples[String(line[..<space])] = value
+        }
+        return samples
+    }
+
+    @Test func runsStepsModelCallsAndWaitsAreCountedAndPromtoolAcceptsThem() async throws {
+        // make test takes it out of Debian's prometheus package into .build-tools/.
+        guard
+            let promtool = [BuiltProducts.packageRoot + "/.build-tools/promtool", "/usr/bin/promtool"].first(where: {
+                FileManager.default.isExecutableFile(atPath: $0)
+            })
+        else { throw TestKitError("no promtool: 'make promtool' takes it out of Debian's prometheus package") }
+        let dir = try TemporaryDirectory("metrics")
+        let server = try await StandIn(
+            #"{"routes": [{"method": "POST", "path": "/v1/chat/completions", "responses": [{"openai": {"content": "ok", "prompt_tokens": 50, "completion_tokens": 450}}]}]}"#,
+            in: dir)
+        defer { Task { await server.stop() } }
+        try dir.write("jobs/good.yaml", "steps: [{id: a, run: 'true'}]\n")
+        try dir.write("jobs/bad.yaml", "steps: [{id: a, run: 'true'}, {id: b, run: 'exit 3', needs: [a]}]\n")
+        // Two calls of up to 500 tokens under a 900-token cap: the second waits for a person.
+        try dir.write(
+            "jobs/talk.yaml",
+            """
+            budget: { tokens: 900 }
+            on_budget: approve
+            prices: { m: { input: 10, output: 20 } }
+            steps:
+              - id: first
+                llm: { provider: openai, base_url: "\(server.url("/v1"))", model: m, prompt: "one", max_tokens: 500 }
+              - id: second
+                needs: [first]
+                llm: { provider: openai, base_url: "\(server.url("/v1"))", model: m, prompt: "two", max_tokens: 500 }
+
+            """)
+        // Fires every second and runs for a minute after a first quick step: one run active, the
+        // next fire times queued.
+        try dir.write(
+            "jobs/slow.yaml",
+            "schedule: '* * * * * *'\nconcurrency: queue\nsteps: [{id: a, run: 'true'}, {id: b, run: 'sleep 60', needs: [a]}]\n"
+        )
+        let daemon = try await TestDaemon.start(dir)
+        defer { Task { await daemon.process.stop() } }
+
+        let before = Self.samples(try await wfctl(["metrics"], dir).output)
+        #expect(before["wfd_jobs"] == 4, "\(before)")
+        #expect((before["wfd_startup_seconds"] ?? 0) > 0 && (before["process_resident_memory_bytes"] ?? 0) > 1e6)
+        #expect(before.keys.allSatisfy { !$0.hasPrefix("wfd_runs_ended_total") }, "no run has ended yet")
+
+        // A record moved aside as unreadable, the way wfd and wfctl fsck --repair do it.
+        try dir.write("state/jobs/good/torn.json", "{\"half")
+        try RunStore(directory: StateDirectory(root: dir.file("state"))).quarantine(
+            dir.file("state/jobs/good/torn.json"), reason: "not JSON", at: Date())
+        for job in ["good", "good", "bad"] { _ = try await wfctl(["run", job, "--wait"], dir) }
+        #expect(try await wfctl(["run", "talk"], dir).status == 0)
+        var text = ""
+        #expect(
+            await eventually(waitingFor: "the budget approval") {
+                text = try await wfctl(["metrics"], dir).output
+                let samples = Self.samples(text)
+                return samples["wfd_approvals_waiting"] == 1 && (samples["wfd_queued_runs"] ?? 0) >= 2
+                    && samples[#"wfd_step_attempts_total{job="slow",kind="run",outcome="succeeded"}"#] == 1
+            }, "\(text)")
+        let after = Self.samples(text)
+        #expect(after[#"wfd_runs_ended_total{job="good",state="succeeded"}"#] == 2, "\(text)")
+        #expect(after[#"wfd_runs_ended_total{job="bad",state="failed"}"#] == 1)
+        #expect(after[#"wfd_run_duration_seconds_count{job="good"}"#] == 2)
+        #expect(after[#"wfd_step_attempts_total{job="bad",kind="run",outcome="succeeded"}"#] == 1)
+        #expect(after[#"wfd_step_attempts_total{job="bad",kind="run",outcome="failed"}"#] == 1)
+        #expect(after[#"wfd_step_attempts_total{job="talk",kind="llm",outcome="succeeded"}"#] == 1)
+        #expect(after[#"wfd_step_duration_seconds_count{kind="run"}"#] == 5, "good's 2, bad's 2, slow's first")
+        #expect(after[#"wfd_llm_calls_total{job="talk",model="m",outcome="ok"}"#] == 1)
+        #expect(after[#"wfd_llm_input_tokens_total{job="talk",model="m"}"#] == 50)
+        #expect(after[#"wfd_llm_output_tokens_total{job="talk",model="m"}"#] == 450)
+        // 50 × $10 and 450 × $20 per million tokens.
+        #expect(abs((after[#"wfd_llm_cost_usd_total{job="talk",model="m"}"#] ?? 0) - 0.0095) < 1e-9)
+        #expect(after[#"wfd_budget_refusals_total{job="talk"}"#] == 1)
+        #expect(after["wfd_active_runs"] == 2, "talk's, waiting, and slow's")
+        #expect(after["wfd_quarantined_records"] == 1)
+        #expect((after["wfd_approval_oldest_wait_seconds"] ?? -1) >= 0)
+        #expect(after[#"wfd_schedule_lateness_seconds_count{trigger="schedule"}"#] == 1, "slow's first run")
+        #expect(after[#"wfd_schedule_lateness_seconds_bucket{trigger="schedule",le="+Inf"}"#] != nil)
+        #expect(text.firstMatch(of: /"[0-9]{8}T[0-9]{6}/) == nil, "no run id in a label")
+
+        // Prometheus's own checker: names, types, help, units.
+        try text.write(toFile: dir.file("metrics.txt"), atomically: true, encoding: .utf8)
+        let check = try await runProgram(
+            "/bin/sh", ["-c", "\(promtool) check metrics < '\(dir.file("metrics.txt"))' 2>&1"])
+        #expect(check.status == 0 && check.output.isEmpty, "promtool: \(check.output)")
+
+        // A retried run that ends again has ended twice; its first step, kept, is not run again.
+        let listed = try await wfctl(["runs", "bad", "--json"], dir).output
+        let bad = try #require(
+            (try JSONSerialization.jsonObject(with: Data(listed.utf8)) as? [[String: Any]])?.first?["id"] as? String)
+        #expect(try await wfctl(["retry", bad, "--wait"], dir).status == 1)
+        let retried = Self.samples(try await wfctl(["metrics"], dir).output)
+        #expect(retried[#"wfd_runs_ended_total{job="bad",state="failed"}"#] == 2)
+        #expect(retried[#"wfd_step_attempts_total{job="bad",kind="run",outcome="failed"}"#] == 2)
+        #expect(retried[#"wfd_step_attempts_total{job="bad",kind="run",outcome="succeeded"}"#] == 1)
+
+        // Not running: exit 69, saying so.
+        await daemon.process.stop()
+        let stopped = try await wfctl(["metrics"], dir)
+        #expect(stopped.status == 69 && stopped.output.contains("wfd is not running"), "\(stopped.output)")
+    }
+}
