@@ -107,6 +107,30 @@ import WorkflowTesting
             "/bin/sh", ["-c", "\(promtool) check metrics < '\(dir.file("metrics.txt"))' 2>&1"])
         #expect(check.status == 0 && check.output.isEmpty, "promtool: \(check.output)")
 
+        // Every metric is in docs/metrics.md and on the Grafana dashboard in docs/, and the
+        // dashboard asks for no other.
+        let names = Set(
+            text.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.map { String($0.split(separator: " ")[2]) })
+        #expect(names.count == 18, "\(names.sorted())")
+        let documented = try String(contentsOfFile: BuiltProducts.packageRoot + "/docs/metrics.md", encoding: .utf8)
+        for name in names { #expect(documented.contains("`\(name)`"), "\(name) is not in docs/metrics.md") }
+        let dashboard = try Data(contentsOf: URL(fileURLWithPath: BuiltProducts.packageRoot + "/docs/grafana-wfd.json"))
+        let panels = try #require(
+            (try JSONSerialization.jsonObject(with: dashboard) as? [String: Any])?["panels"] as? [[String: Any]])
+        let expressions = panels.flatMap {
+            ($0["targets"] as? [[String: Any]] ?? []).compactMap { $0["expr"] as? String }
+        }
+        let asked = Set(
+            expressions.flatMap { expression in
+                expression.matches(of: /(wfd|process)_[a-z_]+/).map {
+                    String($0.output.0).replacing(/_(bucket|sum|count)$/, with: "")
+                }
+            })
+        #expect(
+            asked == names,
+            "the dashboard asks for \(asked.subtracting(names).sorted()), leaves out \(names.subtracting(asked).sorted())"
+        )
+
         // A retried run that ends again has ended twice; its first step, kept, is not run again.
         let listed = try await wfctl(["runs", "bad", "--json"], dir).output
         let bad = try #require(
