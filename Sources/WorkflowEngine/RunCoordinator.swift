@@ -32,7 +32,8 @@ public struct RunCoordinator: Sendable {
     public var ownAccount: UserAccount?
     /// The random part of each new run id (24 bits); tests give a sequence of their own.
     public var runIDSuffix: @Sendable () -> UInt32 = { UInt32.random(in: 0...0xFF_FFFF) }
-    /// Hears every transition of every run once its effects are performed (tests wait on it).
+    /// Hears every transition of every run once its effects are performed (wfd's metrics count
+    /// them; tests wait on it).
     public var observe: (@Sendable (RunTransition) -> Void)?
 
     public init(

@@ -26,7 +26,8 @@ public final class Scheduler: Service, Sendable {
         public var prices = PriceTable()
         /// Hears, after every turn of the loop, what status would show (tests wait on it).
         public var observeTurns: (@Sendable (SchedulerSnapshot) -> Void)?
-        /// Hears every transition of every run (tests wait on it).
+        /// Hears every transition of every run once its effects are performed: wfd counts them for
+        /// its metrics (`DaemonMetrics`), tests wait on them.
         public var observeRuns: (@Sendable (RunTransition) -> Void)?
 
         public init(
