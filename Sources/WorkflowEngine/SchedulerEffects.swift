@@ -214,10 +214,14 @@ struct SchedulerEffects {
         _ group: inout DiscardingTaskGroup
     ) {
         owned[run.job] = (run.prepared.handle, run.lock)
+        // The task must not hold the lock: `.release` lets go of it when the run's end is
+        // handled, and the next run (a queued fire time) takes it at once. A task that captured
+        // the whole ReadyRun kept it until the task was freed, after that: the start failed ("the
+        // job lock is held by another process") and the queue waited for an end that never came.
+        let (job, prepared, first) = (run.job, run.prepared, run.first)
         group.addTask { [coordinator, events] in
-            let end = await coordinator.carryOut(
-                run.prepared, notBefore: notBefore, first: run.first, recorded: recorded)
-            events.yield(.runEnded(run.job, end.snapshot, latest: end.latest.map(JobRuns.init)))
+            let end = await coordinator.carryOut(prepared, notBefore: notBefore, first: first, recorded: recorded)
+            events.yield(.runEnded(job, end.snapshot, latest: end.latest.map(JobRuns.init)))
         }
     }
 

@@ -52,12 +52,18 @@ import WorkflowTesting
                 llm: { provider: openai, base_url: "\(server.url("/v1"))", model: m, prompt: "two", max_tokens: 500 }
 
             """)
-        // Fires every second and runs for a minute after a first quick step: one run active, the
-        // next fire times queued.
+        // Fires every second and, after a first quick step, waits for the file `go`: one run
+        // active, the next fire times queued. (`go` lets it end before wfd is killed: no step is
+        // left behind.)
+        let go = dir.file("go")
         try dir.write(
             "jobs/slow.yaml",
-            "schedule: '* * * * * *'\nconcurrency: queue\nsteps: [{id: a, run: 'true'}, {id: b, run: 'sleep 60', needs: [a]}]\n"
-        )
+            """
+            schedule: '* * * * * *'
+            concurrency: queue
+            steps: [{id: a, run: 'true'}, {id: b, run: 'while [ ! -e \(go) ]; do sleep 0.05; done', needs: [a]}]
+
+            """)
         let daemon = try await TestDaemon.start(dir)
         defer { Task { await daemon.process.stop() } }
 
@@ -140,6 +146,17 @@ import WorkflowTesting
         #expect(retried[#"wfd_runs_ended_total{job="bad",state="failed"}"#] == 2)
         #expect(retried[#"wfd_step_attempts_total{job="bad",kind="run",outcome="failed"}"#] == 2)
         #expect(retried[#"wfd_step_attempts_total{job="bad",kind="run",outcome="succeeded"}"#] == 1)
+
+        // slow's runs end once `go` exists, and its queue drains: each queued fire time starts as
+        // the run before it ends (once in ten runs of this test, the next start found the ended
+        // run's job lock still held, and the queue never moved again).
+        try dir.write("go", "")
+        var last: [String: Double] = [:]
+        #expect(
+            await eventually(waitingFor: "slow's queue to drain") {
+                last = Self.samples(try await wfctl(["metrics"], dir).output)
+                return last["wfd_queued_runs"] == 0
+            }, "\(last.filter { !$0.key.contains("_bucket") })")
 
         // Not running: exit 69, saying so.
         await daemon.process.stop()
