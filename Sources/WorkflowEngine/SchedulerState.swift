@@ -223,7 +223,15 @@ struct SchedulerState {
             return []
         case (.failure(let problem), nil):
             record(firing, .skipped, reason: problem.reason, now: now)
-            return [.log(.warning, "skipping fire time \(when): \(problem.reason)", firing: firing)]
+            var actions: [SchedulerAction] = [
+                .log(.warning, "skipping fire time \(when): \(problem.reason)", firing: firing)
+            ]
+            // Only a run's end takes from a job's queue: with no run to end, the next queued fire
+            // time is tried now, or the queue would wait for good (and every later one behind it).
+            if !stopping, active[firing.job] == nil, let queued = planner.runEnded(firing.job) {
+                actions += decide(.start(queued), now: now)
+            }
+            return actions
         case (.failure(let problem), let reply?):
             let refusal = ManualRunRefusal(code: problem.code, message: "not started: \(problem.reason)")
             return [.reply { reply(.failure(refusal)) }]

@@ -80,6 +80,31 @@ import WorkflowTesting
         #expect(decision.reason == problem.reason)
     }
 
+    /// A queued fire time whose start fails (here: the lock) does not leave the queue waiting for
+    /// a run's end that will not come: the next queued one is tried at once, and once the queue is
+    /// empty the job's fire times start as they come.
+    @Test func aQueuedFireTimeThatCannotStartLetsTheNextOneTry() throws {
+        let job = "schedule: '0 * * * * *'\nconcurrency: queue\nsteps:\n  - {id: a, run: 'true'}\n"
+        let old = RunID.make(at: t0, suffix: 1)
+        var state = try state(["tick.yaml": job], active: [tick: .init(run: old)])
+        _ = state.handle(.tick, now: t0 + 30)
+        _ = state.handle(.tick, now: t0 + 90)
+        #expect(state.planner.queuedCount == 2, "two fire times behind the active run")
+        let snapshot = RunSnapshot(
+            job: try #require(state.catalog.entries[tick]?.job), id: old, trigger: .schedule, scheduledFor: t0,
+            createdAt: t0)
+        let first = try #require(starts(state.handle(.runEnded(tick, snapshot, latest: nil), now: t0 + 91)).first)
+        #expect(first.fireTime == t0 + 30)
+        let problem = StartProblem(reason: "the job lock is held by another process")
+        let next = starts(state.handle(.started(first, .failure(problem), reply: nil), now: t0 + 91))
+        #expect(next.map(\.fireTime) == [t0 + 90], "the next queued fire time is tried at once")
+        #expect(starts(state.handle(.started(next[0], .failure(problem), reply: nil), now: t0 + 91)).isEmpty)
+        #expect(state.planner.queuedCount == 0)
+        #expect(saved(state.handle(.settle, now: t0 + 91)).map(\.outcome).suffix(2) == [.skipped, .skipped])
+        #expect(
+            starts(state.handle(.tick, now: t0 + 150)).map(\.fireTime) == [t0 + 150], "the queue no longer holds it")
+    }
+
     @Test func cancelPreviousCancelsTheActiveRunAndStartsTheFireTimeWhenItHasEnded() throws {
         let job = "schedule: '0 * * * * *'\nconcurrency: cancel-previous\nsteps:\n  - {id: a, run: 'true'}\n"
         let old = RunID.make(at: t0, suffix: 1)
