@@ -46,18 +46,18 @@ public struct LogFollow: Sendable {
     /// last line without its newline too (one is added, not counted in the offset).
     func completeLines(from offset: Int, upTo limit: Int = .max, all: Bool = false) -> (Data, Int, Bool) {
         let chunkSize = 256 * 1024
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return (Data(), offset, false) }
-        defer { close(fd) }
-        var status = stat()
-        guard fstat(fd, &status) == 0 else { return (Data(), offset, false) }
-        let wanted = min(Int(status.st_size), limit) - offset
-        guard wanted > 0 else { return (Data(), offset, false) }
-        var chunk = Data(count: min(wanted, chunkSize))
-        let count = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
-        guard count > 0 else { return (Data(), offset, false) }
-        chunk.count = count
-        let full = count == chunkSize
+        let read: Data? =
+            withLog { fd, size in
+                let wanted = min(size, limit) - offset
+                guard wanted > 0 else { return nil }
+                var chunk = Data(count: min(wanted, chunkSize))
+                let count = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
+                guard count > 0 else { return nil }
+                chunk.count = count
+                return chunk
+            } ?? nil
+        guard let chunk = read else { return (Data(), offset, false) }
+        let full = chunk.count == chunkSize
         if let last = chunk.lastIndex(of: UInt8(ascii: "\n")) {
             let lines = chunk[chunk.startIndex...last]
             return (Data(lines), offset + lines.count, full)
@@ -68,21 +68,28 @@ public struct LogFollow: Sendable {
     /// Where the line holding byte `offset` starts (the file's end, when `offset` is past it): a
     /// reader started there reads whole lines, whatever offset its first follower came with.
     func lineStart(atOrBefore offset: Int) -> Int {
+        withLog { fd, size in
+            var end = min(offset, size)
+            var block = [UInt8](repeating: 0, count: 4096)
+            while end > 0 {
+                let start = max(0, end - block.count)
+                let count = block.withUnsafeMutableBytes { pread(fd, $0.baseAddress, end - start, off_t(start)) }
+                guard count == end - start else { return 0 }
+                if let last = block[..<count].lastIndex(of: UInt8(ascii: "\n")) { return start + last + 1 }
+                end = start
+            }
+            return 0
+        } ?? 0
+    }
+
+    /// `body` with the log open and its size; nil when it cannot be opened.
+    private func withLog<T>(_ body: (Int32, Int) -> T) -> T? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return 0 }
+        guard fd >= 0 else { return nil }
         defer { close(fd) }
         var status = stat()
-        guard fstat(fd, &status) == 0 else { return 0 }
-        var end = min(offset, Int(status.st_size))
-        var block = [UInt8](repeating: 0, count: 4096)
-        while end > 0 {
-            let start = max(0, end - block.count)
-            let count = block.withUnsafeMutableBytes { pread(fd, $0.baseAddress, end - start, off_t(start)) }
-            guard count == end - start else { return 0 }
-            if let last = block[..<count].lastIndex(of: UInt8(ascii: "\n")) { return start + last + 1 }
-            end = start
-        }
-        return 0
+        guard fstat(fd, &status) == 0 else { return nil }
+        return body(fd, Int(status.st_size))
     }
 
     /// When the attempt has ended: its outcome and exit code as the `end` event's JSON.

@@ -244,16 +244,8 @@ final class ControlServer: Service, Sendable {
         gauges.oldestApprovalSeconds = waiting.first.map { max(0, now.timeIntervalSince($0.since)) } ?? 0
         gauges.quarantinedRecords =
             (try? RecordFile.read(QuarantineLog.self, from: state.quarantineLog))?.entries.count ?? 0
-        gauges.residentBytes = Self.residentBytes()
+        gauges.residentBytes = ProcessMemory.residentBytes().map(Int.init)
         return daemonMetrics.render(gauges)
-    }
-
-    /// This process's resident memory (`/proc/self/statm`'s second field, in pages).
-    static func residentBytes() -> Int? {
-        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return nil }
-        let fields = text.split(separator: " ")
-        guard fields.count > 1, let pages = Int(fields[1]) else { return nil }
-        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 
     /// `approve` and `reject`: the decision names who took it (the caller's uid and user name, and

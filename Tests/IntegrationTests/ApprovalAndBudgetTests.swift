@@ -148,25 +148,32 @@ import WorkflowTesting
         #expect(step.attempts.last?.decision?.by == "timeout")
     }
 
+    /// A model that answers every call with 50 prompt tokens and 450 of answer.
+    static let modelAnswers =
+        #"{"routes": [{"method": "POST", "path": "/v1/chat/completions", "responses": [{"openai": {"content": "ok", "prompt_tokens": 50, "completion_tokens": 450}}]}]}"#
+
+    /// Two calls of up to 500 tokens under a 900-token cap (~30 of prompt and 500 of answer
+    /// each): the cap allows one, and the second waits for a person. `more`: lines of the job's own.
+    static func budgetJob(_ server: StandIn, more: String = "") -> String {
+        """
+        budget: { tokens: 900 }
+        on_budget: approve
+        \(more)
+        steps:
+          - id: first
+            llm: { provider: openai, base_url: "\(server.url("/v1"))", model: m, prompt: "one", max_tokens: 500 }
+          - id: second
+            needs: [first]
+            llm: { provider: openai, base_url: "\(server.url("/v1"))", model: m, prompt: "two", max_tokens: 500 }
+
+        """
+    }
+
     @Test func aRunWhoseNextCallWouldPassItsBudgetStopsBeforeTheCall() async throws {
         let dir = try TemporaryDirectory("budget")
-        let server = try await StandIn(
-            #"{"routes": [{"method": "POST", "path": "/v1/chat/completions", "responses": [{"openai": {"content": "ok", "prompt_tokens": 50, "completion_tokens": 450}}]}]}"#,
-            in: dir)
+        let server = try await StandIn(Self.modelAnswers, in: dir)
         defer { Task { await server.stop() } }
-        // Each call may use ~30 tokens of prompt and 500 of answer: the 900-token cap allows one.
-        let (daemon, run) = try await start(
-            dir,
-            job: """
-                budget: { tokens: 900 }
-                on_budget: approve
-                steps:
-                  - id: first
-                    llm: { provider: openai, base_url: "\(server.url("/v1"))", model: m, prompt: "one", max_tokens: 500 }
-                  - id: second
-                    needs: [first]
-                    llm: { provider: openai, base_url: "\(server.url("/v1"))", model: m, prompt: "two", max_tokens: 500 }
-                """)
+        let (daemon, run) = try await start(dir, job: Self.budgetJob(server))
         defer { Task { await daemon.process.stop() } }
         #expect(await waitUntilWaiting(run, dir), "\(daemon.process.output)")
         #expect(server.requests().count == 1, "the second call was not made")

@@ -31,27 +31,14 @@ import WorkflowTesting
             })
         else { throw TestKitError("no promtool: 'make promtool' takes it out of Debian's prometheus package") }
         let dir = try TemporaryDirectory("metrics")
-        let server = try await StandIn(
-            #"{"routes": [{"method": "POST", "path": "/v1/chat/completions", "responses": [{"openai": {"content": "ok", "prompt_tokens": 50, "completion_tokens": 450}}]}]}"#,
-            in: dir)
+        let server = try await StandIn(ApprovalAndBudgetTests.modelAnswers, in: dir)
         defer { Task { await server.stop() } }
         try dir.write("jobs/good.yaml", "steps: [{id: a, run: 'true'}]\n")
         try dir.write("jobs/bad.yaml", "steps: [{id: a, run: 'true'}, {id: b, run: 'exit 3', needs: [a]}]\n")
-        // Two calls of up to 500 tokens under a 900-token cap: the second waits for a person.
+        // Its second call waits for a budget approval.
         try dir.write(
             "jobs/talk.yaml",
-            """
-            budget: { tokens: 900 }
-            on_budget: approve
-            prices: { m: { input: 10, output: 20 } }
-            steps:
-              - id: first
-                llm: { provider: openai, base_url: "\(server.url("/v1"))", model: m, prompt: "one", max_tokens: 500 }
-              - id: second
-                needs: [first]
-                llm: { provider: openai, base_url: "\(server.url("/v1"))", model: m, prompt: "two", max_tokens: 500 }
-
-            """)
+            ApprovalAndBudgetTests.budgetJob(server, more: "prices: { m: { input: 10, output: 20 } }"))
         // Fires every second and, after a first quick step, waits for the file `go`: one run
         // active, the next fire times queued. (`go` lets it end before wfd is killed: no step is
         // left behind.)

@@ -80,13 +80,8 @@ final class UsageSampler: Sendable {
         guard let threads else { return }  // the cgroup is gone
         var memory = Self.number(directory + "/memory.peak") ?? Self.number(directory + "/memory.current")
         if memory == nil {
-            let pageSize = UInt64(sysconf(Int32(_SC_PAGESIZE)))
             memory = (Self.lines(directory + "/cgroup.procs") ?? []).reduce(UInt64(0)) { total, pid in
-                // statm: size resident shared … in pages.
-                guard let fields = Self.text("/proc/\(pid)/statm")?.split(separator: " "), fields.count > 1,
-                    let resident = UInt64(fields[1])
-                else { return total }
-                return total + resident * pageSize
+                total + (ProcessMemory.residentBytes(of: String(pid)) ?? 0)
             }
         }
         state.withLock {
