@@ -38,6 +38,8 @@ public struct Job: Sendable, Equatable, Codable {
     /// `sandbox:` and `resources:` for every `run:` step of the job (a step's own go over them).
     public var sandbox: Indirect<SandboxSettings>?
     public var resources: Indirect<ResourceSettings>?
+    /// `on:`: webhooks, paths and other jobs that start runs; nil when only the schedule and people do.
+    public var triggers: Triggers?
 
     public init(
         id: JobID, description: String? = nil, schedules: [Schedule] = [], timezone: String? = nil,
@@ -64,6 +66,7 @@ public struct Job: Sendable, Equatable, Codable {
     enum CodingKeys: String, CodingKey {
         case id, description, schedules, timezone, catchup, jitter, concurrency, timeout, budget, params, env, secrets
         case enabled, retention, steps, prices, executor, sandbox, resources
+        case triggers = "on"
         case maxParallel = "max_parallel"
         case dailyBudget = "daily_budget"
         case onBudget = "on_budget"

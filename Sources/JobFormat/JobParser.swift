@@ -16,7 +16,7 @@ public struct JobParser: Sendable {
     static let jobKeys = [
         "description", "schedule", "timezone", "catchup", "jitter", "concurrency", "timeout", "budget", "daily_budget",
         "on_budget", "prices", "params", "env", "secrets", "enabled", "retention", "max_parallel", "steps",
-        "executor", "sandbox", "resources",
+        "executor", "sandbox", "resources", "on",
     ]
 
     public init() {}
@@ -169,6 +169,7 @@ extension JobReader {
         if let (_, node) = fields["sandbox"] { job.sandbox = sandbox(node).map(Indirect.init) }
         if let (_, node) = fields["resources"] { job.resources = resources(node).map(Indirect.init) }
         if let (_, node) = fields["retention"] { job.retention = retention(node) }
+        if let (_, node) = fields["on"] { job.triggers = triggers(node, job: &job) }
         if let (_, node) = fields["max_parallel"], let count = int(node, "max_parallel", range: 1...1000) {
             job.maxParallel = count
         }

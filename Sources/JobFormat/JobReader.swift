@@ -11,6 +11,8 @@ struct JobReader {
     var templates: [TemplateSite] = []
     /// `when:` conditions seen so far, checked against the whole job once it is read.
     var conditions: [ConditionSite] = []
+    /// The webhook's `filter:`, checked once the job is read.
+    var filters: [FilterSite] = []
 
     init(path: String) { self.path = path }
 
@@ -19,6 +21,11 @@ struct JobReader {
         var field: String
         var node: Node
         var template: Template
+    }
+
+    struct FilterSite {
+        var node: Node
+        var expression: ConditionExpression
     }
 
     struct ConditionSite {

@@ -40,7 +40,7 @@ extension JobReader {
         for site in conditions {
             let context = ConditionContext(
                 step: site.step, steps: byID, upstream: upstream[site.step] ?? [], params: Set(job.params.keys),
-                hasItem: byID[site.step]?.forEach != nil)
+                hasItem: byID[site.step]?.forEach != nil, hasTrigger: job.triggers != nil)
             do {
                 try site.expression.check(in: context)
             } catch {
@@ -49,6 +49,7 @@ extension JobReader {
                     "in 'when': \(error.message)", hint: error.hint)
             }
         }
+        checkTriggers(job)
         for site in templates {
             for reference in site.template.references {
                 if let problem = problem(with: reference, at: site, job: job, upstream: upstream) {
@@ -98,6 +99,10 @@ extension JobReader {
             }
         case .runID, .runTrigger, .jobID:
             break
+        case .trigger:
+            guard job.triggers != nil else {
+                return ("'trigger' is only defined in a job with 'on:'", "add on: { webhook: … } (or path, or job)")
+            }
         }
         return nil
     }

@@ -81,10 +81,12 @@ public enum TemplateReference: Sendable, Equatable {
     case runID
     case runTrigger
     case jobID
+    /// `trigger.payload…`, `trigger.headers.<name>`, `trigger.source`, …: what started the run.
+    case trigger(path: [String])
 
     /// The forms a reference may take, for error messages.
     public static let forms =
-        "steps.<id>.output[.field], params.<name>, secrets.<name>, item[.field], run.id, run.trigger or job.id"
+        "steps.<id>.output[.field], params.<name>, secrets.<name>, item[.field], run.id, run.trigger, job.id or trigger.payload[.field]"
 
     init(parsing text: String, offset: Int) throws(TemplateError) {
         guard !text.isEmpty else { throw TemplateError(offset: offset, message: "empty '${{ }}'") }
@@ -105,6 +107,8 @@ public enum TemplateReference: Sendable, Equatable {
         case ("run", 2) where segments[1] == "id": self = .runID
         case ("run", 2) where segments[1] == "trigger": self = .runTrigger
         case ("job", 2) where segments[1] == "id": self = .jobID
+        case ("trigger", 2...) where ["kind", "source", "delivery", "headers", "payload"].contains(segments[1]):
+            self = .trigger(path: Array(segments.dropFirst()))
         default:
             throw TemplateError(offset: offset, message: "unknown reference '\(text)'", hint: "expected \(Self.forms)")
         }

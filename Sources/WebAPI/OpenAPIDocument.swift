@@ -510,6 +510,54 @@ public enum OpenAPIDocument {
                   $ref: "#/components/responses/Problem"
                 "503":
                   $ref: "#/components/responses/Problem"
+          /hooks/{job}:
+            post:
+              operationId: deliverWebhook
+              summary: A webhook's delivery for a job with on.webhook; it starts (or queues) a run.
+              description: |
+                No API token: the delivery proves its sender by the job's verification (GitHub's
+                X-Hub-Signature-256, an HMAC header, or a bearer token), checked by wfd against the
+                shared secret. The body must be JSON, at most the job's max_bytes. A redelivery
+                (the same X-GitHub-Delivery, or the job's delivery_header) starts nothing and is
+                answered 200 with the first run's id. A delivery the job's filter turns down is
+                answered 204 with the reason in X-Wfd-Reason.
+              security: []
+              parameters:
+                - $ref: "#/components/parameters/Job"
+                - name: X-Hub-Signature-256
+                  in: header
+                  required: false
+                  schema: {type: string}
+                - name: X-GitHub-Delivery
+                  in: header
+                  required: false
+                  schema: {type: string}
+              requestBody:
+                required: true
+                content:
+                  application/json:
+                    schema: {}
+              responses:
+                "200":
+                  $ref: "#/components/responses/Done"
+                "202":
+                  $ref: "#/components/responses/Accepted"
+                "204":
+                  description: The job's filter turned the delivery down; nothing started.
+                "400":
+                  $ref: "#/components/responses/Problem"
+                "401":
+                  $ref: "#/components/responses/Problem"
+                "404":
+                  $ref: "#/components/responses/Problem"
+                "409":
+                  $ref: "#/components/responses/Problem"
+                "413":
+                  $ref: "#/components/responses/Problem"
+                "500":
+                  $ref: "#/components/responses/Problem"
+                "503":
+                  $ref: "#/components/responses/Problem"
           /api/v1/validate:
             post:
               operationId: validateJobFile

@@ -1,4 +1,5 @@
 import Foundation
+import RunModel
 
 /// An error as RFC 9457 problem details (`application/problem+json`): what went wrong, for
 /// people (`title`, `detail`) and for programs (`type`, `status`).
@@ -67,5 +68,13 @@ public struct Problem: Sendable, Codable, Equatable, Error {
             case .unsupportedMediaType: "Unsupported media type"
             }
         }
+    }
+}
+
+extension Problem {
+    /// The problem as an answer (`application/problem+json`).
+    var response: APIResponse {
+        let body = (try? RecordJSON.encode(self)) ?? Data()
+        return APIResponse(status: status, contentType: "application/problem+json", body: body)
     }
 }

@@ -107,6 +107,7 @@ public struct WebAPI: Sendable {
         ("POST", "/api/v1/runs/{run}/retry"),
         ("POST", "/api/v1/runs/{run}/steps/{step}/approve"), ("POST", "/api/v1/runs/{run}/steps/{step}/reject"),
         ("POST", "/api/v1/reload"), ("POST", "/api/v1/validate"), ("GET", "/metrics"),
+        ("POST", "/hooks/{job}"),
     ]
 
     /// The largest request body the API takes (a command's; larger ones get 413).
@@ -115,17 +116,21 @@ public struct WebAPI: Sendable {
     public func respond(_ request: APIRequest) -> APIResponse {
         let segments = request.path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
         guard let route = Self.match(segments) else {
-            return problem(.init(.notFound, detail: "no such resource: see /api/openapi.yaml", instance: request.path))
+            return Problem(.notFound, detail: "no such resource: see /api/openapi.yaml", instance: request.path)
+                .response
         }
         let methods = Self.routes.filter { $0.pattern == route.pattern }.map(\.method)
         let allowed = methods.contains("GET") ? methods + ["HEAD"] : methods
         guard allowed.contains(request.method) else {
-            var response = problem(
-                .init(
-                    .methodNotAllowed, detail: "\(route.pattern) answers \(allowed.joined(separator: ", ")) only",
-                    instance: request.path))
+            var response = Problem(
+                .methodNotAllowed, detail: "\(route.pattern) answers \(allowed.joined(separator: ", ")) only",
+                instance: request.path
+            ).response
             response.headers["Allow"] = allowed.joined(separator: ", ")
             return response
+        }
+        if route.pattern == "/hooks/{job}" {
+            return WebhookRoute(link: commands.link).respond(job: route.parameters["job"] ?? "", request)
         }
         do throws(Problem) {
             var request = request
@@ -147,7 +152,7 @@ public struct WebAPI: Sendable {
         } catch {
             var problem = error
             problem.instance = request.path
-            var response = self.problem(problem)
+            var response = problem.response
             if problem.status == 401 { response.headers["WWW-Authenticate"] = #"Bearer realm="wfd""# }
             return response
         }
@@ -390,10 +395,5 @@ public struct WebAPI: Sendable {
         } catch {
             throw Problem(.unreadable, detail: "cannot encode the answer: \(error)")
         }
-    }
-
-    private func problem(_ problem: Problem) -> APIResponse {
-        let body = (try? RecordJSON.encode(problem)) ?? Data()
-        return APIResponse(status: problem.status, contentType: "application/problem+json", body: body)
     }
 }

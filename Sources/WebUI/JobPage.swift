@@ -34,6 +34,7 @@ struct JobPage {
             <h1>\(job)</h1><p class="muted">\(detail.info.description ?? "")</p>
             <p>Schedule: <code>\(detail.info.schedules.joined(separator: "; "))</code>\
             \(detail.info.timezone.map { HTML(" in \($0)") } ?? "") · \(detail.info.enabled ? "enabled" : "disabled")</p>
+            \((detail.info.triggers ?? []).isEmpty ? "" : HTML("<p>Started also by: <code>\((detail.info.triggers ?? []).joined(separator: "; "))</code></p>"))
             \(next.isEmpty ? "" : HTML("<p>Next fire times:</p><ol class=\"next\">\(next)</ol>"))
             \(runForm())
             <h2>How it went</h2>\(Self.chart(Array(trend.reversed())))

@@ -70,7 +70,7 @@ struct Pages {
                 ? "" : "<div class=\"error\">\(job.errors.map(\.description).joined(separator: "; "))</div>"
             return """
                 <tr data-job="\(job.job)"><td><a href="/jobs/\(job.job)">\(job.job)</a><div class="muted">\(job.description)</div>\(problems)</td>\
-                <td>\(job.state.rawValue)</td><td><code>\(job.schedules.joined(separator: "; "))</code></td>\
+                <td>\(job.state.rawValue)</td><td><code>\((job.schedules + (job.triggers ?? []).map { "on \($0)" }).joined(separator: "; "))</code></td>\
                 <td>\(Show.time(job.nextFire, zone: ui.zone))</td><td>\(last)</td><td>\(rate)</td><td>\(active)</td></tr>
                 """
         }

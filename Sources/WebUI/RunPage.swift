@@ -30,12 +30,20 @@ struct RunPage {
             (run.params ?? [:]).isEmpty
             ? ""
             : "<p>Parameters: \((run.params ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))</p>"
+        let origin: HTML =
+            run.origin.map { origin -> HTML in
+                let delivery: HTML = origin.delivery.map { " · delivery <code>\($0)</code>" } ?? ""
+                return """
+                    <p id="origin">Started by the \(run.trigger.rawValue) trigger: <code>\(origin.source)</code>\(delivery) · \
+                    received \(Show.time(origin.receivedAt, zone: zone))</p>
+                    """
+            } ?? ""
         return pages.render(
             "Run \(run.id)",
             """
             <h1><a href="/jobs/\(run.job)">\(run.job)</a> · <span id="run-id">\(run.id)</span> \(Show.state(run.state.rawValue))</h1>
             <p class="muted">\(run.trigger.rawValue) · started \(Show.time(run.startedAt, zone: zone)) · \
-            ended \(Show.time(run.endedAt, zone: zone)) · took \(Show.duration(took))</p>\(params)
+            ended \(Show.time(run.endedAt, zone: zone)) · took \(Show.duration(took))</p>\(origin)\(params)
             \(run.error.map { HTML("<p class=\"error\">\($0)</p>") } ?? "")\(spend())\(whyPanel())\(actions())
             <div id="live" data-live="\(run.state.isTerminal ? "0" : "2")">
             <h2>Steps</h2><div class="scroll">\(RunDiagrams.dag(detail))</div>

@@ -38,7 +38,9 @@ public struct WebUI: Sendable {
     }
 
     public func respond(_ request: APIRequest) -> APIResponse {
-        if request.path == "/api" || request.path.hasPrefix("/api/") || request.path == "/metrics" {
+        if request.path == "/api" || request.path.hasPrefix("/api/") || request.path == "/metrics"
+            || request.path.hasPrefix("/hooks/")
+        {
             return api.respond(request)
         }
         let segments = request.path.split(separator: "/").map { String($0).removingPercentEncoding ?? String($0) }

@@ -20,6 +20,9 @@ public enum ControlCommand: Sendable, Equatable {
     case retry(JobID, RunID, from: StepID?, skip: [StepID], outputs: [StepID: String])
     /// Approve or reject a waiting step (item `item` of a `for_each` step).
     case decide(Decision)
+    /// A webhook's request for the job (`POST /hooks/<job>` on wfd-web): wfd verifies it, filters
+    /// it and starts (or queues) a run; the answer's `status` is what its sender hears.
+    case deliver(JobID, headers: [String: String], body: Data)
 
     public enum StatusFormat: Sendable, Equatable {
         case table(colour: Bool)
@@ -104,6 +107,10 @@ extension ControlRequest {
             self.from = from?.rawValue
             self.skip = skip.isEmpty ? nil : skip.map(\.rawValue)
             self.outputs = outputs.isEmpty ? nil : Dictionary(uniqueKeysWithValues: outputs.map { ($0.rawValue, $1) })
+        case .deliver(let job, let headers, let body):
+            self.init(command: "deliver", job: job.rawValue)
+            self.headers = headers
+            self.body = body.base64EncodedString()
         case .decide(let decision):
             self.init(command: decision.approve ? "approve" : "reject", run: decision.run.rawValue)
             step = decision.step.rawValue
@@ -153,6 +160,12 @@ extension ControlRequest {
                 .retry(
                     job, run, from: from.flatMap(StepID.init), skip: skipped,
                     outputs: Dictionary(texts, uniquingKeysWith: { first, _ in first })))
+        case "deliver":
+            guard let name = job, let job = JobID(name) else { return bad("deliver needs a job id") }
+            guard let text = body, let data = Data(base64Encoded: text) else {
+                return bad("deliver needs the request's body in base64")
+            }
+            return .success(.deliver(job, headers: headers ?? [:], body: data))
         case "approve", "reject":
             guard let runName = run, let run = RunID(runName), let stepName = step, let step = StepID(stepName) else {
                 return bad("\(command) needs a run id and a step id")

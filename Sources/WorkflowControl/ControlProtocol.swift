@@ -35,9 +35,12 @@ public struct ControlRequest: Sendable, Codable, Equatable {
     public var onBehalfOf: Caller?
     /// For `run`: a repeated request with this key starts nothing and answers with the first run.
     public var idempotencyKey: String?
+    /// For `deliver`: the webhook request's headers (lower-case names) and its body, in base64.
+    public var headers: [String: String]?
+    public var body: String?
 
     enum CodingKeys: String, CodingKey {
-        case command, job, run, from, skip, outputs, params, step, item, input, comment, format, colour
+        case command, job, run, from, skip, outputs, params, step, item, input, comment, format, colour, headers, body
         case onBehalfOf = "on_behalf_of"
         case idempotencyKey = "idempotency_key"
     }
@@ -64,9 +67,11 @@ public struct ControlResponse: Sendable, Codable, Equatable {
     /// For `run` with an idempotency key: true when the run had been started by an earlier
     /// request with the key (nothing new was started).
     public var existing: Bool?
+    /// For `deliver`: the HTTP status wfd-web answers the webhook's sender with.
+    public var status: Int?
 
     enum CodingKeys: String, CodingKey {
-        case ok, message, error, run, existing
+        case ok, message, error, run, existing, status
         case bodyLength = "body_length"
     }
 

@@ -37,7 +37,7 @@ enum ConditionDecision {
         let value = item.flatMap { index in snapshot.step(id).flatMap { try? RunMachine.slot($0, index) }?.value }
         let scope = ConditionScope(
             steps: steps, params: snapshot.run.params ?? [:], run: snapshot.run.id, trigger: snapshot.run.trigger,
-            job: snapshot.run.job, item: value)
+            job: snapshot.run.job, item: value, origin: snapshot.triggerValue)
         let outcome = expression.evaluate(in: scope)
         let record = ConditionRecord(
             expression: expression.text.trimmingCharacters(in: .whitespaces), value: outcome.value,

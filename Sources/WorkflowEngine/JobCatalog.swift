@@ -45,6 +45,14 @@ public struct JobCatalog: Sendable {
     /// status line the loop sends after every event).
     public private(set) var jobCount = 0
     public private(set) var problemFileCount = 0
+    /// Who follows whom (`on: { job: … }`) and the path triggers, among the jobs loaded.
+    private(set) var triggers = TriggerGraph()
+
+    /// The jobs a run of `job` that ended as `state` starts (`on: { job: …, states: … }`).
+    func followers(of job: JobID, endedAs state: String) -> [JobID] { triggers.followers(of: job, endedAs: state) }
+
+    /// The loaded jobs' path triggers.
+    var pathTriggers: [JobID: Triggers] { triggers.paths }
 
     /// Every diagnostic of the last load.
     public var diagnostics: [Diagnostic] {
@@ -118,7 +126,23 @@ public struct JobCatalog: Sendable {
         parsedAtLastLoad = files.count
         readAtLastLoad = Set(files.map(\.id))
         for id in entries.keys where next[id] == nil { changes.append(.removed(id)) }
+        // Jobs that would start each other for ever (`on: { job: … }`) are not loaded.
+        for cycle in TriggerGraph.cycles(in: next.values.compactMap(\.job)) {
+            let path = cycle.map(\.rawValue).joined(separator: " -> ")
+            for id in Set(cycle) {
+                guard var entry = next[id], entry.job != nil else { continue }
+                entry.job = nil
+                entry.signature = nil
+                entry.diagnostics.append(
+                    Diagnostic(
+                        file: entry.file, line: 1, column: 1, message: "cycle of 'on: job' triggers: \(path)",
+                        hint: "a job cannot be started by its own runs, directly or through others: remove one 'job:'"))
+                next[id] = entry
+                changes.append(.invalid(id, keptPrevious: false))
+            }
+        }
         entries = next
+        triggers = TriggerGraph(next.values.compactMap(\.job))
         jobCount = next.values.filter { $0.job != nil }.count
         problemFileCount = next.values.filter { !$0.diagnostics.isEmpty }.count + unnamed.count
         return changes

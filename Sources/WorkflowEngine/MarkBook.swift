@@ -17,7 +17,7 @@ struct MarkBook {
 
     /// Records `decision`, moving the job's mark past its fire time.
     mutating func record(_ decision: ScheduleMark.Decision, for job: JobID) {
-        advance(job, to: decision.fireTime)
+        if decision.trigger.isScheduled { advance(job, to: decision.fireTime) }
         unsaved[job, default: ScheduleMarkUpdate(job: job)].decisions.append(decision)
         if decision.isNotable {
             notable[job] = Array((notable[job, default: []] + [decision]).suffix(ScheduleMark.keepNotable))

@@ -127,6 +127,12 @@ extension RunCoordinator {
             account: account ?? ownAccount, daemonEnvironment: daemonEnvironment
         )
         addUpstreamOutputs(of: definition, snapshot: snapshot, outputs: outputs, to: &environment)
+        if let origin = run.origin {
+            environment["WF_TRIGGER"] = run.trigger.rawValue
+            environment["WF_TRIGGER_SOURCE"] = origin.source
+            if let delivery = origin.delivery { environment["WF_TRIGGER_DELIVERY"] = delivery }
+            environment["WF_TRIGGER_PAYLOAD_FILE"] = store.directory.payload(run.job, run.id)
+        }
         if let item = slot.item, let value = record?.value {
             environment["WF_ITEM"] = value.environmentText
             environment["WF_ITEM_INDEX"] = String(item)
@@ -167,6 +173,7 @@ extension RunCoordinator {
         var values = TemplateValues(
             outputs: [:], params: snapshot.run.params ?? [:], run: snapshot.run.id, trigger: snapshot.run.trigger,
             job: snapshot.run.job)
+        values.triggerValue = snapshot.triggerValue
         for position in snapshot.upstream(of: step.id) where snapshot.steps[position].state == .succeeded {
             let record = snapshot.steps[position]
             values.outputs[record.step] = outputValue(of: record, snapshot: snapshot, outputs: outputs)
@@ -188,6 +195,7 @@ extension RunCoordinator {
         var values = TemplateValues(
             outputs: [:], params: snapshot.run.params ?? [:], run: snapshot.run.id, trigger: snapshot.run.trigger,
             job: snapshot.run.job)
+        values.triggerValue = snapshot.triggerValue
         for record in snapshot.steps where record.state == .succeeded {
             values.outputs[record.step] = outputValue(of: record, snapshot: snapshot, outputs: outputs)
         }

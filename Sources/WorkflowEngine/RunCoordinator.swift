@@ -1,4 +1,5 @@
 import Foundation
+import JSONSchemaKit
 import JobFormat
 import Logging
 import RunModel
@@ -10,6 +11,8 @@ public struct PreparedRun: Sendable {
     public let snapshot: RunSnapshot
     public let handle: RunHandle
     let inputs: AsyncStream<RunInput>
+    /// For a run a trigger started: the payload's text, written as `payload.json` with the spec.
+    var payloadText: String?
 }
 
 /// Executes runs: feeds events to the pure ``RunMachine`` and carries out the effects it returns
@@ -58,15 +61,30 @@ public struct RunCoordinator: Sendable {
     /// later), the moment of asking for any other.
     public func prepare(job: Job, trigger: Trigger, scheduledFor: Date?, params: [String: String] = [:]) -> PreparedRun
     {
+        prepare(job: job, trigger: trigger, scheduledFor: scheduledFor, params: params, pending: nil)
+    }
+
+    /// A run of `pending` (a trigger taken into the inbox) gets the id its sender was told, its
+    /// origin and its payload.
+    func prepare(
+        job: Job, trigger: Trigger, scheduledFor: Date?, params: [String: String], pending: PendingTrigger?
+    ) -> PreparedRun {
         let now = clock.now()
-        let id = RunID.make(at: scheduledFor ?? now, suffix: runIDSuffix() & 0xFF_FFFF)
+        let id = pending?.run ?? makeRunID(at: scheduledFor ?? now)
         var snapshot = RunSnapshot(job: job, id: id, trigger: trigger, scheduledFor: scheduledFor, createdAt: now)
         snapshot.run.params = params.isEmpty ? nil : params
+        if let pending {
+            snapshot.run.origin = pending.origin
+            snapshot.payload = JSONValue.parse(Data(pending.payload.utf8))
+        }
         let (inputs, continuation) = AsyncStream.makeStream(of: RunInput.self)
         return PreparedRun(
             snapshot: snapshot, handle: RunHandle(job: job.id, run: id, continuation: continuation, clock: clock),
-            inputs: inputs)
+            inputs: inputs, payloadText: pending?.payload)
     }
+
+    /// A new run id for a run created at `date`.
+    public func makeRunID(at date: Date) -> RunID { RunID.make(at: date, suffix: runIDSuffix() & 0xFF_FFFF) }
 
     /// Takes up a run that is on disk already (recovery, `wfctl retry`), with a handle to cancel it.
     public func resume(_ snapshot: RunSnapshot) -> PreparedRun {
@@ -104,10 +122,15 @@ public struct RunCoordinator: Sendable {
         // The spec and the directories first; the run record follows with the start transition
         // (a crash in between leaves a directory no index points at, never a half-made run).
         if first == nil {
-            let (store, spec, id) = (store, prepared.snapshot.spec, prepared.snapshot.run.id)
+            let (store, spec, id, payload) = (
+                store, prepared.snapshot.spec, prepared.snapshot.run.id, prepared.payloadText
+            )
             do {
                 // The steps/ directory comes with the first step record, logs/ with the first byte of output.
-                try await BlockingIO.shared.run { () throws(StoreError) in try store.saveSpec(spec, run: id) }
+                try await BlockingIO.shared.run { () throws(StoreError) in
+                    try store.saveSpec(spec, run: id)
+                    if let payload { try store.savePayload(payload, job: spec.id, run: id) }
+                }
             } catch {
                 run.logger.error("cannot record the new run, not starting it: \(error)")
                 run.finish()

@@ -1,6 +1,7 @@
 import Foundation
 import JobFormat
 import RunModel
+import WorkflowStore
 
 /// A fire time the planner decided about.
 public struct Firing: Sendable, Equatable {
@@ -13,6 +14,8 @@ public struct Firing: Sendable, Equatable {
     public var startAt: Date?
     /// Parameter values given by hand (`wfctl run --param`); scheduled runs take the defaults.
     public var params: [String: String]
+    /// For a run `on:` started: the trigger in the job's inbox (its run id, origin and payload).
+    public var pending: PendingTrigger?
 
     public init(
         job: JobID, fireTime: Date, trigger: Trigger, startAt: Date? = nil, params: [String: String] = [:]
@@ -22,6 +25,12 @@ public struct Firing: Sendable, Equatable {
         self.trigger = trigger
         self.startAt = startAt
         self.params = params
+    }
+
+    /// The firing of a trigger taken into the inbox.
+    public init(_ pending: PendingTrigger) {
+        self.init(job: pending.job, fireTime: pending.origin.receivedAt, trigger: pending.kind)
+        self.pending = pending
     }
 }
 
@@ -81,6 +90,9 @@ public struct SchedulePlanner: Sendable {
     /// The most fire times `catchup: all` replays and `concurrency: queue` holds.
     public static let catchupCap = 100
     public static let queueCap = 10
+    /// The most triggers (`on:`) `concurrency: queue` holds: they are on disk, and each was told
+    /// it was accepted.
+    public static let triggerQueueCap = 10_000
 
     let hostZone: TimeZone
     /// Draws the jitter for a fire time in [0, limit); injected so tests are deterministic.
@@ -102,7 +114,7 @@ public struct SchedulePlanner: Sendable {
     /// down come due at once and meet the catch-up policy; a job without one starts after `now`.
     public mutating func update(jobs: [Job], now: Date, marks: [JobID: Date] = [:]) {
         var updated: [JobID: Entry] = [:]
-        for job in jobs where job.enabled && !job.schedules.isEmpty {
+        for job in jobs where job.enabled && (!job.schedules.isEmpty || job.isTriggered) {
             if var existing = entries[job.id], existing.job.schedules == job.schedules,
                 existing.job.timezone == job.timezone,
                 existing.job.jitter == job.jitter
@@ -237,6 +249,31 @@ public struct SchedulePlanner: Sendable {
             entries[id] = entry
         }
         return decisions
+    }
+
+    /// A trigger of `firing.job` came (`on:`): whether its run starts now, waits, replaces the
+    /// active one, or is dropped by the job's `concurrency:`. With `replace`, the queued firings it
+    /// pushed out are returned too, for their triggers to be dropped.
+    public mutating func offer(_ firing: Firing, active: Set<JobID>) -> (FiringDecision, dropped: [Firing]) {
+        guard var entry = entries[firing.job] else {
+            return (.skip(firing, reason: "the job is not loaded, or disabled"), [])
+        }
+        defer { entries[firing.job] = entry }
+        guard active.contains(firing.job) || !entry.queue.isEmpty else { return (.start(firing), []) }
+        switch entry.job.concurrency {
+        case .skip:
+            return (.skip(firing, reason: "the previous run is still running (concurrency: skip)"), [])
+        case .queue:
+            guard entry.queue.count < Self.triggerQueueCap else {
+                return (.skip(firing, reason: "the queue is full (\(Self.triggerQueueCap) waiting)"), [])
+            }
+            entry.queue.append(firing)
+            return (.queue(firing), [])
+        case .cancelPrevious:
+            let dropped = entry.queue
+            entry.queue = [firing]
+            return (.replace(firing), dropped)
+        }
     }
 
     /// The run of `job` ended: the next queued fire time to start, if any.

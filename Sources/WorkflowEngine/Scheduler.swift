@@ -121,6 +121,17 @@ public final class Scheduler: Service, Sendable {
         continuation.yield(.decide(run, request))
     }
 
+    /// Offers a trigger that is in its job's inbox: its run starts, waits or is dropped by the
+    /// job's `concurrency:`; `reply` hears which.
+    public func trigger(_ pending: PendingTrigger, reply: @escaping TriggerReply) {
+        continuation.yield(.triggered(pending, reply: reply))
+    }
+
+    /// Calls `done` with the job as loaded now, or why it is not loaded.
+    public func definition(of job: JobID, done: @escaping @Sendable (Result<Job, ManualRunRefusal>) -> Void) {
+        continuation.yield(.definition(job, done: done))
+    }
+
     /// Calls `done` with what the scheduler knows of its jobs, from its loop.
     public func snapshot(done: @escaping @Sendable (SchedulerSnapshot) -> Void) {
         continuation.yield(.snapshot(done))

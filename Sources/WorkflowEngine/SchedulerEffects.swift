@@ -1,5 +1,6 @@
 import CLinux
 import Foundation
+import JSONSchemaKit
 import JobFormat
 import Logging
 import RunModel
@@ -28,6 +29,8 @@ struct SchedulerEffects {
     private var timer: Task<Void, Never>?
     /// The indexed jobs' ids, sorted for status; emptied by every load, sorted when asked.
     private var sortedIDs: [JobID] = []
+    /// Watches the files of the jobs' path triggers.
+    private let paths: PathWatcher?
 
     init(
         configuration: Scheduler.Configuration, coordinator: RunCoordinator, reporter: any DaemonStatusReporter,
@@ -44,6 +47,16 @@ struct SchedulerEffects {
         indexer = JobIndexer(store: store, clock: clock, logger: logger)
         marks = MarkWriter(store: store, clock: clock, logger: logger)
         takeUp = RunTakeUp(store: store, coordinator: coordinator, clock: clock, logger: logger)
+        let (clockForPaths, store) = (clock, store)
+        paths = PathWatcher(logger: logger) { job, files in
+            let now = clockForPaths.now()
+            let source = files.count == 1 ? files[0] : "\(files[0]) and \(files.count - 1) more"
+            let payload = JSONValue.object(["paths": .array(files.map(JSONValue.string))]).jsonText
+            let pending = PendingTrigger(
+                job: job, run: coordinator.makeRunID(at: now), sequence: TriggerSequence.next(), kind: .path,
+                origin: TriggerOrigin(source: source, receivedAt: now), payload: payload)
+            Self.take([pending], store: store, events: events, logger: logger)
+        }
     }
 
     /// Start-up, before `READY=1`: reads every job's marks and latest runs (on every core),
@@ -94,9 +107,37 @@ struct SchedulerEffects {
                 (Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18) / 2
             }, catalog: catalog, planner: planner, marks: marks, runs: runs,
             active: owned.mapValues { SchedulerState.ActiveRun(run: $0.handle.run) })
+        paths?.watch(catalog.pathTriggers)
+        paths?.start()
+        takeUpInbox()
         reporter.ready(status: state.statusLine(now: clock.now()))
         logger.info("ready: \(catalog.jobCount) jobs loaded from \(catalog.directory), \(owned.count) runs recovered")
         return state
+    }
+
+    /// The triggers a previous wfd took and did not start: offered again, in the order they came
+    /// (each after the start-up, as the loop's first events). One whose run is on disk already
+    /// (wfd stopped between writing the run and letting go of the trigger) is let go of.
+    private func takeUpInbox() {
+        let directory = store.directory
+        let (store, clock, logger) = (store, clock, logger)
+        let pending = TriggerInbox.load(in: directory) { path, error in
+            _ = try? store.quarantine(path, reason: "\(error)", at: clock.now())
+            logger.error("moved a damaged trigger aside: \(path) (\(error))")
+        }
+        for trigger in pending {
+            if FileManager.default.fileExists(atPath: directory.runRecord(trigger.job, trigger.run)) {
+                TriggerInbox.remove(trigger.job, trigger.run, in: directory)
+                continue
+            }
+            if trigger.kind == .webhook, let delivery = trigger.origin.delivery,
+                TriggerInbox.delivery(delivery, of: trigger.job, in: directory) == nil
+            {
+                try? TriggerInbox.recordDelivery(delivery, run: trigger.run, of: trigger.job, in: directory)
+            }
+            events.yield(.triggered(trigger, reply: { _ in }))
+        }
+        if !pending.isEmpty { logger.notice("taking up \(pending.count) triggers a previous wfd had not started") }
     }
 
     /// Executes the runs a previous wfd left active and waits until each one's recovery
@@ -133,6 +174,15 @@ struct SchedulerEffects {
             case .failure(let refusal):
                 order.done(.failure(refusal))
             }
+        case .dropTrigger(let pending):
+            TriggerInbox.remove(pending.job, pending.run, in: store.directory)
+            if let delivery = pending.origin.delivery, pending.kind == .webhook {
+                TriggerInbox.forgetDelivery(delivery, of: pending.job, in: store.directory)
+            }
+        case .follow(let final, let followers):
+            follow(final, followers: followers)
+        case .watchPaths(let triggers):
+            paths?.watch(triggers)
         case .cancel(let job, let reason): owned[job]?.handle.cancel(reason: reason)
         case .decide(let job, let request): owned[job]?.handle.decide(request)
         case .detachAll: for run in owned.values { run.handle.detach() }
@@ -197,11 +247,16 @@ struct SchedulerEffects {
         }
         guard let lock else { return .failure(StartProblem(reason: "the job lock is held by another process")) }
         let prepared = coordinator.prepare(
-            job: job, trigger: firing.trigger, scheduledFor: firing.trigger == .manual ? nil : firing.fireTime,
-            params: params)
+            job: job, trigger: firing.trigger, scheduledFor: firing.trigger.isScheduled ? firing.fireTime : nil,
+            params: params, pending: firing.pending)
         let run = prepared.snapshot.run.id
         var announce: (@Sendable () -> Void)?
         if let recorded { announce = { recorded(.success(run)) } }
+        if let pending = firing.pending {
+            // Its run is on disk: the inbox lets go of it.
+            let directory = store.directory
+            announce = { TriggerInbox.remove(pending.job, pending.run, in: directory) }
+        }
         execute(
             ReadyRun(job: id, prepared: prepared, lock: lock, first: nil), notBefore: firing.startAt,
             recorded: announce, &group)
@@ -225,6 +280,55 @@ struct SchedulerEffects {
         }
     }
 
+    /// A run ended as `final`: each follower (`on: { job: … }`) gets a trigger carrying the run's
+    /// id, state and outputs, put in its inbox off the loop and then offered to the scheduler.
+    private func follow(_ final: RunSnapshot, followers: [JobID]) {
+        var outputs: [String: JSONValue] = [:]
+        let cache = RunCoordinator.OutputCache(steps: final.steps)
+        for record in final.steps where record.state == .succeeded {
+            outputs[record.step.rawValue] = coordinator.outputValue(of: record, snapshot: final, outputs: cache)
+        }
+        let payload = JSONValue.object([
+            "job": .string(final.run.job.rawValue), "run": .string(final.run.id.rawValue),
+            "state": .string(final.run.state.rawValue), "outputs": .object(outputs),
+        ]).jsonText
+        let now = clock.now()
+        let triggers = followers.map { follower in
+            PendingTrigger(
+                job: follower, run: coordinator.makeRunID(at: now), sequence: TriggerSequence.next(),
+                kind: .job,
+                origin: TriggerOrigin(source: "job \(final.run.job)", delivery: final.run.id.rawValue, receivedAt: now),
+                payload: payload)
+        }
+        Self.take(triggers, store: store, events: events, logger: logger)
+    }
+
+    /// Puts `triggers` in their jobs' inboxes (durably, off the loop), then offers each to the
+    /// scheduler; one that cannot be written is logged and dropped.
+    static func take(
+        _ triggers: [PendingTrigger], store: RunStore, events: AsyncStream<SchedulerEvent>.Continuation,
+        logger: Logger
+    ) {
+        Task {
+            for pending in triggers {
+                do {
+                    try await BlockingIO.shared.run { () throws(StoreError) in
+                        try TriggerInbox.put(pending, in: store.directory)
+                    }
+                } catch {
+                    logger.error(
+                        "cannot take the \(pending.kind.rawValue) trigger (\(pending.origin.source)): \(error)",
+                        metadata: [LogField.job: .string(pending.job.rawValue)])
+                    continue
+                }
+                events.yield(.triggered(pending, reply: { _ in }))
+            }
+        }
+    }
+
     /// The loop ended: nothing is left sleeping.
-    func stop() { timer?.cancel() }
+    func stop() {
+        timer?.cancel()
+        paths?.stop()
+    }
 }

@@ -7,6 +7,19 @@ import WorkflowStore
 typealias ManualRunRefusal = Scheduler.ManualRunRefusal
 /// Hears whether a manual run or a retry started (its id), or why not.
 typealias ManualReply = @Sendable (Result<RunID, ManualRunRefusal>) -> Void
+/// Hears what became of a trigger (`on:`) offered to the scheduler.
+public typealias TriggerReply = @Sendable (TriggerOutcome) -> Void
+
+/// What the scheduler did with a trigger in the inbox.
+public enum TriggerOutcome: Sendable, Equatable {
+    /// Its run started now.
+    case started(RunID)
+    /// Its run waits: behind the active run (`concurrency: queue`), for the active run to stop
+    /// (`cancel-previous`), or for wfd to be back (it is stopping).
+    case queued(RunID, reason: String)
+    /// No run: the job's `concurrency:` dropped it, or the job is not loaded. Its inbox entry is gone.
+    case refused(String)
+}
 
 /// What reaches ``SchedulerState``: from outside (the first group: signals, commands, the ends of
 /// runs, timers), the two phases of every turn of the loop, and what actions found out.
@@ -28,6 +41,10 @@ enum SchedulerEvent: Sendable {
     case runNow(JobID, params: [String: String], done: ManualReply)
     /// Run an ended run again from its failed steps (`wfctl retry`).
     case retryRun(RetryOrder)
+    /// A trigger (`on:`) is in the job's inbox: start, queue or drop its run.
+    case triggered(PendingTrigger, reply: TriggerReply)
+    /// The job as loaded now (nil: not loaded), for a webhook's checks.
+    case definition(JobID, done: @Sendable (Result<Job, ManualRunRefusal>) -> Void)
     /// Decide on a waiting step of an active run (`wfctl approve`, `wfctl reject`).
     case decide(RunID, DecisionRequest)
     /// Hand what is known of the jobs to `wfctl status`.
@@ -62,6 +79,12 @@ enum SchedulerAction: Sendable {
     /// Take up an ended run again (`wfctl retry`); then ``SchedulerEvent/retried(_:_:)``, or the
     /// order hears why not.
     case retry(RetryOrder)
+    /// A trigger will not start a run: its inbox entry goes.
+    case dropTrigger(PendingTrigger)
+    /// A run of `job` ended as `run`: each job in `followers` (`on: { job: … }`) gets a trigger with it.
+    case follow(RunSnapshot, followers: [JobID])
+    /// The path triggers (`on: { path: … }`) of the loaded jobs, for the watcher.
+    case watchPaths([JobID: Triggers])
     case cancel(JobID, reason: String)
     case decide(JobID, DecisionRequest)
     /// wfd is stopping: every active run lets go of its units' work, or is cancelled.

@@ -90,6 +90,8 @@ struct SchedulerState {
             let (keepRuns, keepDays) = retention.limits(final.spec.retention)
             actions.append(.enforceRetention(job, keepRuns: keepRuns, keepDays: keepDays, force: false))
             if !stopping, let queued = planner.runEnded(job) { actions += decide(.start(queued), now: now) }
+            let followers = catalog.followers(of: job, endedAs: final.run.state.rawValue)
+            if !followers.isEmpty { actions.append(.follow(final, followers: followers)) }
         case .clockChanged:
             actions.append(.log(.notice, "the wall clock was set: planning fire times anew"))
             planner.clockChanged(now: now)
@@ -130,6 +132,13 @@ struct SchedulerState {
             }
         case .retried(let job, let run):
             active[job] = ActiveRun(run: run)
+        case .triggered(let pending, let reply):
+            actions += triggered(pending, reply: reply, now: now)
+        case .definition(let id, let done):
+            let found: Result<Job, ManualRunRefusal> =
+                catalog.entries[id]?.job.map { .success($0) }
+                ?? .failure(.init(code: .noSuchJob, message: notLoaded(id)))
+            actions.append(.reply { done(found) })
         case .runNow(let id, let params, let done):
             actions += runNow(id, params: params, done: done, now: now)
         case .started(let firing, let result, let reply):
@@ -226,6 +235,13 @@ struct SchedulerState {
             var actions: [SchedulerAction] = [
                 .log(.warning, "skipping fire time \(when): \(problem.reason)", firing: firing)
             ]
+            if let pending = firing.pending {
+                actions[0] = .log(
+                    .error,
+                    "the \(firing.trigger.rawValue) trigger's run \(pending.run) did not start: \(problem.reason)",
+                    job: firing.job, trigger: firing.trigger)
+                actions.append(.dropTrigger(pending))
+            }
             // Only a run's end takes from a job's queue: with no run to end, the next queued fire
             // time is tried now, or the queue would wait for good (and every later one behind it).
             if !stopping, active[firing.job] == nil, let queued = planner.runEnded(firing.job) {
@@ -256,20 +272,7 @@ struct SchedulerState {
             [.reply { done(.failure(ManualRunRefusal(code: code, message: message))) }]
         }
         if stopping { return refuse(.failed, "wfd is stopping") }
-        guard catalog.entries[id]?.job != nil else {
-            if let entry = catalog.entries[id], let problem = entry.diagnostics.first {
-                let more = entry.diagnostics.count > 1 ? " (and \(entry.diagnostics.count - 1) more)" : ""
-                return refuse(
-                    .noSuchJob,
-                    "job '\(id)' is not loaded: its file is invalid: \(problem)\(more); "
-                        + "check it with wfctl validate \(entry.file)")
-            }
-            let known = catalog.jobs.map(\.id.rawValue).joined(separator: ", ")
-            return refuse(
-                .noSuchJob,
-                "no job '\(id)' is loaded (jobs: \(known.isEmpty ? "none" : known)); "
-                    + "a job is a file \(id).yaml in \(jobsDirectory)")
-        }
+        guard catalog.entries[id]?.job != nil else { return refuse(.noSuchJob, notLoaded(id)) }
         let firing = Firing(job: id, fireTime: now, trigger: .manual, params: params)
         switch startable(firing) {
         case .success(let (job, values)):
@@ -280,6 +283,62 @@ struct SchedulerState {
         }
     }
 
+    /// A trigger (`on:`) is in the job's inbox: its run starts, waits or is dropped, by the job's
+    /// `concurrency:`, like a fire time; the decision is recorded with the job's marks.
+    private mutating func triggered(_ pending: PendingTrigger, reply: @escaping TriggerReply, now: Date)
+        -> [SchedulerAction]
+    {
+        let firing = Firing(pending)
+        if stopping {
+            // It stays in the inbox: the next wfd starts it.
+            let reason = "wfd is stopping: the run starts when wfd is back"
+            return [.reply { reply(.queued(pending.run, reason: reason)) }]
+        }
+        var actions: [SchedulerAction] = []
+        let (decision, dropped) = planner.offer(firing, active: Set(active.keys))
+        for pushed in dropped {
+            guard let old = pushed.pending else { continue }
+            record(pushed, .skipped, reason: "replaced by a newer trigger (concurrency: cancel-previous)", now: now)
+            actions.append(.dropTrigger(old))
+        }
+        switch decision {
+        case .skip(_, let why):
+            let known = catalog.entries[pending.job]?.job != nil
+            if known { record(firing, .skipped, reason: why, now: now) }
+            actions.append(.dropTrigger(pending))
+            actions.append(
+                .log(.notice, "not starting a run for the \(pending.kind.rawValue) trigger: \(why)", firing: firing))
+            actions.append(.reply { reply(.refused(why)) })
+            return actions
+        case .start:
+            actions += decide(decision, now: now)
+            let started =
+                active[pending.job]?.run == pending.run
+                || actions.contains { if case .start = $0 { true } else { false } }
+            actions.append(.reply { reply(started ? .started(pending.run) : .refused("the run could not start")) })
+        case .queue, .replace:
+            actions += decide(decision, now: now)
+            let why =
+                decision == .queue(firing)
+                ? "queued behind the active run (concurrency: queue)"
+                : "starts once the active run has stopped (concurrency: cancel-previous)"
+            actions.append(.reply { reply(.queued(pending.run, reason: why)) })
+        }
+        return actions
+    }
+
+    /// Why job `id` is not loaded, in one sentence with what to do.
+    func notLoaded(_ id: JobID) -> String {
+        if let entry = catalog.entries[id], let problem = entry.diagnostics.first {
+            let more = entry.diagnostics.count > 1 ? " (and \(entry.diagnostics.count - 1) more)" : ""
+            return "job '\(id)' is not loaded: its file is invalid: \(problem)\(more); "
+                + "check it with wfctl validate \(entry.file)"
+        }
+        let known = catalog.jobs.map(\.id.rawValue)
+        let list = known.count > 20 ? "\(known.count) of them" : known.isEmpty ? "none" : known.joined(separator: ", ")
+        return "no job '\(id)' is loaded (jobs: \(list)); a job is a file \(id).yaml in \(jobsDirectory)"
+    }
+
     /// A reload read the jobs: the planner follows, a run decided ahead for a job that is gone
     /// does not start, and whoever asked hears the summary.
     private mutating func loaded(
@@ -287,10 +346,11 @@ struct SchedulerState {
         done: (@Sendable (Scheduler.ReloadOutcome) -> Void)?, now: Date
     ) -> [SchedulerAction] {
         self.catalog = catalog
+        var actions: [SchedulerAction] = []
         if !changes.isEmpty {
             planner.update(jobs: catalog.entries.values.compactMap(\.job), now: now, marks: marks.lastFireTimes)
+            actions.append(.watchPaths(catalog.pathTriggers))
         }
-        var actions: [SchedulerAction] = []
         for (id, run) in active where catalog.entries[id]?.job == nil && (run.startsAt ?? now) > now {
             actions.append(
                 .log(.notice, "cancelling run \(run.run) before its fire time: its job was removed", job: id))

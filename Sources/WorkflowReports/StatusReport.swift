@@ -63,6 +63,8 @@ public struct StatusReport: Sendable, Codable, Equatable {
         /// `active`, `disabled` or `invalid`.
         public var state: JobInfo.State
         public var schedules: [String]
+        /// What else starts its runs (`on:`): `webhook (github)`, `path …`, `job build (succeeded)`.
+        public var triggers: [String]?
         public var timezone: String?
         /// The next fire time after now, from the schedule.
         public var nextFire: Date?
@@ -90,6 +92,7 @@ public struct StatusReport: Sendable, Codable, Equatable {
             file = info.file
             state = info.state
             schedules = info.schedules
+            triggers = info.triggers
             timezone = info.timezone
             self.nextFire = nextFire
             lastRun = last
@@ -113,7 +116,7 @@ public struct StatusReport: Sendable, Codable, Equatable {
         }
 
         enum CodingKeys: String, CodingKey {
-            case job, description, file, state, schedules, timezone, running, errors, decisions
+            case job, description, file, state, schedules, triggers, timezone, running, errors, decisions
             case nextFire = "next_fire"
             case lastRun = "last_run"
             case activeRun = "active_run"

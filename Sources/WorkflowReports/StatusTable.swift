@@ -55,7 +55,8 @@ public enum StatusTable {
         } else {
             active = "-"
         }
-        let schedule = job.schedules.isEmpty ? "-" : job.schedules.joined(separator: "; ")
+        let starts = job.schedules + (job.triggers ?? []).map { "on \($0)" }
+        let schedule = starts.isEmpty ? "-" : starts.joined(separator: "; ")
         let resultTone: Tone =
             switch job.lastRun?.state {
             case .succeeded?: job.state == .invalid ? .warning : .good

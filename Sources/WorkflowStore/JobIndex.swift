@@ -14,6 +14,8 @@ public struct JobInfo: Sendable, Equatable, Codable {
     public var file: String
     public var description: String?
     public var schedules: [String]
+    /// What else starts its runs (`on:`), in a few words each; nil when nothing does.
+    public var triggers: [String]?
     public var timezone: String?
     public var enabled: Bool
     public var steps: [StepID]
@@ -37,6 +39,7 @@ public struct JobInfo: Sendable, Equatable, Codable {
         self.file = file
         description = job?.description
         schedules = job?.schedules.map(\.description) ?? []
+        triggers = job?.triggers.map(\.descriptions).flatMap { $0.isEmpty ? nil : $0 }
         timezone = job?.timezone
         enabled = job?.enabled ?? false
         steps = job?.steps.map(\.id) ?? []
@@ -46,7 +49,7 @@ public struct JobInfo: Sendable, Equatable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case version, job, file, description, schedules, timezone, enabled, steps, state, errors
+        case version, job, file, description, schedules, triggers, timezone, enabled, steps, state, errors
         case loadedAt = "loaded_at"
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import JSONSchemaKit
 import JobFormat
 import RunModel
 import RuntimeSupport
@@ -99,7 +100,22 @@ public struct RunStore: Sendable {
             case .failure(let error): throw error
             }
         }
-        return RunSnapshot(run: record, spec: spec, steps: steps)
+        var snapshot = RunSnapshot(run: record, spec: spec, steps: steps)
+        snapshot.payload = loadPayload(job, run, of: record)
+        return snapshot
+    }
+
+    /// Writes what the trigger carried, durably, before the run record.
+    public func savePayload(_ text: String, job: JobID, run: RunID) throws(StoreError) {
+        try RecordFile.write(Data(text.utf8), to: directory.payload(job, run))
+    }
+
+    /// What the trigger that started `record` carried; nil for other runs (or when it is gone).
+    public func loadPayload(_ job: JobID, _ run: RunID, of record: RunRecord) -> JSONValue? {
+        guard record.origin != nil, let data = try? RecordFile.readData(directory.payload(job, run)) else {
+            return nil
+        }
+        return JSONValue.parse(data)
     }
 
     public func saveLatest(_ latest: LatestRuns) throws(StoreError) {
@@ -173,7 +189,9 @@ public struct RunStore: Sendable {
             run.state = .running
             run.startedAt = run.createdAt
         }
-        return (RunSnapshot(run: run, spec: spec, steps: steps), moved)
+        var snapshot = RunSnapshot(run: run, spec: spec, steps: steps)
+        snapshot.payload = loadPayload(job, summary.id, of: run)
+        return (snapshot, moved)
     }
 
     public func loadLatest(_ job: JobID) throws(StoreError) -> LatestRuns {

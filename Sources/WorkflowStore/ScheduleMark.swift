@@ -64,7 +64,7 @@ public struct ScheduleMark: Sendable, Equatable, Codable {
 
     /// Adds a decision, moving the mark forward.
     public mutating func record(_ decision: Decision) {
-        lastFireTime = max(lastFireTime ?? decision.fireTime, decision.fireTime)
+        if decision.trigger.isScheduled { lastFireTime = max(lastFireTime ?? decision.fireTime, decision.fireTime) }
         recent.append(decision)
         if recent.count > Self.keep { recent.removeFirst(recent.count - Self.keep) }
         if decision.isNotable { notable = Array((notable + [decision]).suffix(Self.keepNotable)) }

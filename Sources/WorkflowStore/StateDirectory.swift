@@ -9,8 +9,11 @@ import RunModel
 /// jobs/<job>/job.json                       the job as wfd last loaded it (for wfctl)
 /// jobs/<job>/latest.json                    the newest and the active run
 /// jobs/<job>/runs.jsonl                     one line per ended run, appended
+/// jobs/<job>/inbox/<run>.json               a trigger accepted, its run not yet started
+/// jobs/<job>/deliveries/<digest>            a webhook delivery taken, and its run
 /// runs/<job>/<run>/run.json                 the run record
 /// runs/<job>/<run>/spec.json                the job definition the run started with
+/// runs/<job>/<run>/payload.json             what the trigger carried (a webhook's body)
 /// runs/<job>/<run>/steps/<step>.json        the step record, with every attempt
 /// runs/<job>/<run>/logs/<step>.<n>.log      captured output of attempt n
 /// ```
@@ -43,6 +46,12 @@ public struct StateDirectory: Sendable {
 
     /// The idempotency keys of the job's manual runs (``IdempotencyKeys``).
     public func idempotencyKeys(_ job: JobID) -> String { "\(jobDirectory(job))/keys.json" }
+    /// Triggers accepted and not yet started, one file each (``PendingTrigger``).
+    public func inbox(_ job: JobID) -> String { "\(jobDirectory(job))/inbox" }
+    /// The deliveries a webhook took, one file each, named by a digest of the delivery's id.
+    public func deliveries(_ job: JobID) -> String { "\(jobDirectory(job))/deliveries" }
+    /// What a trigger carried (a webhook's body): `WF_TRIGGER_PAYLOAD_FILE`.
+    public func payload(_ job: JobID, _ run: RunID) -> String { "\(runDirectory(job, run))/payload.json" }
 
     public func runsDirectory(_ job: JobID) -> String { "\(runsRoot)/\(job.rawValue)" }
     public func runDirectory(_ job: JobID, _ run: RunID) -> String { "\(runsDirectory(job))/\(run.rawValue)" }

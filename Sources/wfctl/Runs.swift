@@ -161,6 +161,11 @@ struct Show: ParsableCommand {
         let interrupted = run.interrupted == true ? " (interrupted: waiting for wfctl retry)" : ""
         print("run \(run.id) of \(run.job): \(run.state.rawValue)\(interrupted) (\(run.trigger.rawValue))")
         if let scheduled = run.scheduledFor { print("  scheduled for \(Timestamp.rfc3339(scheduled))") }
+        if let origin = run.origin {
+            let delivery = origin.delivery.map { run.trigger == .job ? " (run \($0))" : " (delivery \($0))" } ?? ""
+            print("  started by \(origin.source)\(delivery) at \(Timestamp.rfc3339(origin.receivedAt))")
+            print("  payload: \(store.directory.payload(run.job, run.id))")
+        }
         if let error = run.error { print("  \(error)") }
         if spend.calls > 0 || snapshot.spec.budget != nil {
             print("  " + Self.describe(spend, against: snapshot.spec.budget))

@@ -71,11 +71,20 @@ struct HTTPServer: Sendable {
                 if let name = HTTPField.Name("Last-Event-ID"), let id = request.headers[name] {
                     asked.headers["last-event-id"] = id
                 }
-                for (field, name) in [
-                    (HTTPField.Name.authorization, "authorization"), (.cookie, "cookie"),
-                    (.contentType, "content-type"),
-                ] {
-                    if let value = request.headers[field] { asked.headers[name] = value }
+                if asked.path.hasPrefix("/hooks/") {
+                    // A webhook's headers go to wfd, which checks its signature and passes on
+                    // the ones its job allows (repeated fields joined, as HTTP allows).
+                    for field in request.headers {
+                        let name = field.name.canonicalName
+                        asked.headers[name] = asked.headers[name].map { "\($0), \(field.value)" } ?? field.value
+                    }
+                } else {
+                    for (field, name) in [
+                        (HTTPField.Name.authorization, "authorization"), (.cookie, "cookie"),
+                        (.contentType, "content-type"),
+                    ] {
+                        if let value = request.headers[field] { asked.headers[name] = value }
+                    }
                 }
                 // Reading files and waiting for wfd block: on NIO's thread pool, not the concurrency pool.
                 let answer = try await NIOThreadPool.singleton.runIfActive { [asked] in ui.respond(asked) }

@@ -33,6 +33,8 @@ final class ControlServer: Service, Sendable {
     let daemon: StatusReport.Daemon
     private let stopped = Locked(false)
     private let keyedRuns: KeyedRuns
+    /// Takes the webhooks' deliveries wfd-web passes on.
+    private let webhooks: WebhookDesk
     /// The JSON of `status`, each job's part kept while it is unchanged (10,000 jobs: 7 MB).
     private let statusEncoder = StatusEncoder()
     /// What `status` in the metrics format renders; fed by the runs' transitions.
@@ -54,6 +56,10 @@ final class ControlServer: Service, Sendable {
         self.logger = logger
         self.policy = policy
         keyedRuns = KeyedRuns(state: scheduler.configuration.state)
+        webhooks = WebhookDesk(
+            scheduler: scheduler,
+            secrets: SecretStore(directory: scheduler.configuration.daemonEnvironment["CREDENTIALS_DIRECTORY"]),
+            logger: logger)
         listener = try ControlSocket.listen(at: path)
         // The socket is 0660: its group lets the control group's members connect at all; what
         // they may do is then decided by their credentials.
@@ -195,6 +201,12 @@ final class ControlServer: Service, Sendable {
             }) { run in "retrying run \(run) of \(job) \(what)" }
         case .decide(let decision):
             return decide(decision, caller: caller)
+        case .deliver(let job, let headers, let data):
+            let answer = webhooks.deliver(job, headers: headers, body: data)
+            var response = ControlResponse(ok: answer.status < 300, message: answer.message, run: answer.run?.rawValue)
+            if !response.ok { response.error = answer.status == 404 ? .noSuchJob : .refused }
+            response.status = answer.status
+            return response
         }
     }
 

@@ -90,7 +90,7 @@ import WorkflowTesting
         try await SystemdSandbox.with { sandbox in
             let wfd = try await InstalledWfd.install(in: sandbox)
             defer { wfd.remove() }
-            try await wfd.addJob("short", "steps:\n  - {id: brief, run: 'sleep 2; echo done; exit 5'}\n")
+            try await wfd.addJob("short", "steps:\n  - {id: brief, run: 'sleep 4; echo done; exit 5'}\n")
             try await wfd.addJob("bounded", "steps:\n  - {id: bound, timeout: 6s, run: 'echo start; sleep 60'}\n")
             try await wfd.wfctl(["run", "short"])
             try await wfd.wfctl(["run", "bounded"])

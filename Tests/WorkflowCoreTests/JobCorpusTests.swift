@@ -132,6 +132,8 @@ import Yams
         #expect(keys(["$defs", "step", "properties", "retry"]) == Set(JobReader.retryKeys))
         #expect(keys(["$defs", "budget"]) == ["usd", "tokens"])
         #expect(keys(["properties", "retention"]) == ["keep_runs", "keep_days"])
+        #expect(keys(["properties", "on"]) == Set(JobReader.triggerKeys))
+        #expect(keys(["properties", "on", "properties", "webhook"]) == Set(JobReader.webhookKeys))
     }
 
     /// docs/job-format.md documents every key the schema has.
@@ -139,7 +141,8 @@ import Yams
         let docs = try String(contentsOfFile: BuiltProducts.packageRoot + "/docs/job-format.md", encoding: .utf8)
         let all =
             JobParser.jobKeys + JobReader.stepKeys + JobReader.httpKeys + JobReader.llmKeys + JobReader.approvalKeys
-            + JobReader.retryKeys + ["usd", "tokens", "keep_runs", "keep_days", "default", "required"]
+            + JobReader.retryKeys + JobReader.triggerKeys + JobReader.webhookKeys
+            + ["usd", "tokens", "keep_runs", "keep_days", "default", "required"]
         for key in Set(all) { #expect(docs.contains("`\(key)`"), "docs/job-format.md does not mention `\(key)`") }
     }
 }

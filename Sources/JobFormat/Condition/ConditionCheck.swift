@@ -11,15 +11,19 @@ public struct ConditionContext: Sendable {
     public var params: Set<String>
     /// True in a `for_each` step: `item` is the item.
     public var hasItem: Bool
+    /// True in a job with `on:`: `trigger` is what started the run (null fields when it was not a trigger).
+    public var hasTrigger: Bool
 
     public init(
-        step: StepID, steps: [StepID: StepDefinition], upstream: Set<StepID>, params: Set<String>, hasItem: Bool
+        step: StepID, steps: [StepID: StepDefinition], upstream: Set<StepID>, params: Set<String>, hasItem: Bool,
+        hasTrigger: Bool = false
     ) {
         self.step = step
         self.steps = steps
         self.upstream = upstream
         self.params = params
         self.hasItem = hasItem
+        self.hasTrigger = hasTrigger
     }
 }
 
@@ -117,6 +121,11 @@ struct ConditionChecker {
         if let variable = bound.last(where: { $0.name == name }) { return variable.type }
         switch name {
         case "steps", "params", "run", "job": return .map
+        case "trigger":
+            guard context.hasTrigger else {
+                throw fail(node, "'trigger' is only defined in a job with 'on:'")
+            }
+            return .map
         case "item":
             guard context.hasItem else {
                 throw fail(node, "'item' is only defined in a step with 'for_each'")
@@ -126,7 +135,7 @@ struct ConditionChecker {
             let suggestion = closest(name, among: ConditionExpression.variables)
             throw fail(
                 node, "unknown variable '\(name)'",
-                hint: suggestion.map { "did you mean '\($0)'?" } ?? "variables: steps, params, run, job, item")
+                hint: suggestion.map { "did you mean '\($0)'?" } ?? "variables: steps, params, run, job, item, trigger")
         }
     }
 
@@ -296,6 +305,16 @@ struct ConditionChecker {
         case "job":
             guard field == "id" else { throw fail(node, "'job' has the field id, not '\(field)'") }
             return .string
+        case "trigger":
+            guard context.hasTrigger else { throw fail(node, "'trigger' is only defined in a job with 'on:'") }
+            switch field {
+            case "kind", "source", "delivery": return .dyn
+            case "headers": return .map
+            case "payload": return .dyn
+            default:
+                throw fail(
+                    node, "'trigger' has the fields kind, source, delivery, headers and payload, not '\(field)'")
+            }
         default: return nil
         }
     }

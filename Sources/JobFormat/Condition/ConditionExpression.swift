@@ -69,7 +69,7 @@ public struct ConditionExpression: Sendable, Equatable {
     public private(set) var offsetInWhen = 0
 
     /// The variables an expression may name.
-    public static let variables = ["steps", "params", "run", "job", "item"]
+    public static let variables = ["steps", "params", "run", "job", "item", "trigger"]
     static let functions = ["size", "has", "contains", "startsWith", "endsWith", "exists"]
 
     /// Parses the expression `text`. Throws ``ConditionError`` with the offset of the problem.

@@ -198,6 +198,52 @@ public enum JobSchema {
               "maximum": 1000,
               "description": "How many steps of one run may run at once; default 4."
             },
+            "on": {
+              "type": "object",
+              "additionalProperties": false,
+              "minProperties": 1,
+              "description": "What else starts a run: a webhook (POST /hooks/<job> on wfd-web), files appearing or changing, another job's runs ending.",
+              "properties": {
+                "webhook": {
+                  "type": "object",
+                  "additionalProperties": false,
+                  "required": ["secret"],
+                  "properties": {
+                    "verify": { "enum": ["github", "hmac", "bearer"], "description": "How a delivery proves its sender; default github (X-Hub-Signature-256)." },
+                    "secret": { "type": "string", "pattern": "^[A-Za-z0-9_.-]{1,255}$", "description": "The systemd credential with the shared secret." },
+                    "mode": { "enum": ["enforce", "observe"], "description": "observe lets deliveries that fail verification through and logs why; default enforce." },
+                    "signature_header": { "type": "string", "pattern": "^[A-Za-z0-9_-]{1,100}$", "description": "For verify: hmac, the header with the signature; default X-Signature-256." },
+                    "delivery_header": { "type": "string", "pattern": "^[A-Za-z0-9_-]{1,100}$", "description": "The header naming a delivery; default X-GitHub-Delivery (github) or Idempotency-Key." },
+                    "headers": {
+                      "type": ["string", "array"],
+                      "items": { "type": "string", "pattern": "^[A-Za-z0-9_-]{1,100}$" },
+                      "description": "Headers passed on to the run as trigger.headers (never Authorization)."
+                    },
+                    "max_bytes": { "type": "integer", "minimum": 1, "maximum": 1048576, "description": "The largest payload taken; default 262144." },
+                    "filter": { "type": "string", "pattern": "^\\s*\\$\\{\\{.*\\}\\}\\s*$", "description": "A condition over trigger (the when: language); false answers 204 and starts nothing." }
+                  }
+                },
+                "path": {
+                  "type": ["string", "array"],
+                  "items": { "type": "string", "pattern": "^/" },
+                  "pattern": "^/",
+                  "description": "Absolute files or globs (a glob in the last part only) whose writing or moving in starts a run."
+                },
+                "debounce": { "type": "string", "description": "How long the files must be quiet before the run starts; default 1s." },
+                "job": {
+                  "type": ["string", "array"],
+                  "items": { "type": "string" },
+                  "description": "Jobs whose runs, ending in one of states, start a run of this one."
+                },
+                "states": {
+                  "anyOf": [
+                    { "enum": ["succeeded", "failed", "cancelled", "timed_out"] },
+                    { "type": "array", "items": { "enum": ["succeeded", "failed", "cancelled", "timed_out"] } }
+                  ],
+                  "description": "The end states that count; default [succeeded]."
+                }
+              }
+            },
             "executor": {
               "enum": [
                 "process",

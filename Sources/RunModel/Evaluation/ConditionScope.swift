@@ -7,7 +7,7 @@ extension ConditionScope {
     /// `run`, `job` and, for a `for_each` item, `item`.
     public init(
         steps: [StepID: (state: StepState, output: JSONValue?)], params: [String: String], run: RunID,
-        trigger: Trigger, job: JobID, item: JSONValue? = nil
+        trigger: Trigger, job: JobID, item: JSONValue? = nil, origin: JSONValue = .null
     ) {
         var stepValues: [String: ConditionValue] = [:]
         for (id, step) in steps {
@@ -21,6 +21,7 @@ extension ConditionScope {
             "job": .map(["id": .string(job.rawValue)]),
         ]
         if let item { variables["item"] = ConditionValue(item) }
+        variables["trigger"] = ConditionValue(origin)
         self.init(variables: variables)
     }
 }

@@ -13,6 +13,8 @@ public struct TemplateValues: Sendable {
     public var job: JobID
     /// Secret values by name: given only where secrets may be used (http headers).
     public var secrets: [String: String]
+    /// What started the run (``TriggerOrigin/value``): null for a run of the schedule or a person.
+    public var triggerValue: JSONValue = .null
 
     public init(
         outputs: [StepID: JSONValue], params: [String: String], run: RunID, trigger: Trigger, job: JobID,
@@ -123,6 +125,13 @@ extension TemplateReference {
         case .runID: return .success(.string(values.run.rawValue))
         case .runTrigger: return .success(.string(values.trigger.rawValue))
         case .jobID: return .success(.string(values.job.rawValue))
+        case .trigger(let path):
+            guard values.triggerValue != .null else {
+                return .failure(
+                    TemplateProblem(
+                        message: "run \(values.run) was not started by a trigger (it was: \(values.trigger.rawValue))"))
+            }
+            return Self.walk(values.triggerValue, path, name: "trigger")
         }
     }
 

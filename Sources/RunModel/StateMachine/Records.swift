@@ -28,6 +28,8 @@ public struct RunRecord: Sendable, Equatable, Codable {
     public var retries: [RetryNote]?
     /// The run's parameter values (given, or the job's defaults); nil when the job has none.
     public var params: [String: String]?
+    /// For a run `on:` started: where it came from (its payload is `payload.json` beside).
+    public var origin: TriggerOrigin?
 
     public init(job: Job, id: RunID, trigger: Trigger, scheduledFor: Date?, createdAt: Date) {
         version = Self.currentVersion
@@ -47,7 +49,7 @@ public struct RunRecord: Sendable, Equatable, Codable {
         case endedAt = "ended_at"
         case cancelReason = "cancel_reason"
         case timedOut = "timed_out"
-        case interrupted, retries, params
+        case interrupted, retries, params, origin
     }
 }
 

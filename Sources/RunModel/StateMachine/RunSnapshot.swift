@@ -1,4 +1,5 @@
 import Foundation
+import JSONSchemaKit
 import JobFormat
 
 /// A run, its frozen job definition and its steps: what the state machine transforms.
@@ -13,6 +14,13 @@ public struct RunSnapshot: Sendable, Equatable {
     let plan: StepPlan
     /// The conditions asked for and not yet answered (not written: a run taken up again asks anew).
     var askedConditions: Set<ConditionKey> = []
+    /// What the trigger that started the run carried (`payload.json`); nil for other runs.
+    public var payload: JSONValue?
+
+    /// `trigger` in the run's templates and conditions: null unless `on:` started it.
+    public var triggerValue: JSONValue {
+        run.origin.map { $0.value(kind: run.trigger, payload: payload) } ?? .null
+    }
 
     /// A fresh, queued run of `job` with every step pending.
     public init(job: Job, id: RunID, trigger: Trigger, scheduledFor: Date?, createdAt: Date) {

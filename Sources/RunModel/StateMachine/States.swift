@@ -1,6 +1,50 @@
+import Foundation
+import JSONSchemaKit
+import Schedules
+
 /// Why a run exists.
 public enum Trigger: String, Sendable, Codable, CaseIterable {
     case schedule, catchup, manual, retry
+    /// `on:` in the job file: a webhook's delivery, files that changed, another job's run ending.
+    case webhook, path, job
+
+    /// A fire time of the schedule (on time or caught up): what moves the job's mark.
+    public var isScheduled: Bool { self == .schedule || self == .catchup }
+}
+
+/// What started a run that `on:` started: where it came from, and what it carried.
+public struct TriggerOrigin: Sendable, Equatable, Codable {
+    /// Who or what sent it, in one phrase: `POST /hooks/deploy`, `/srv/inbox/a.csv`, `job build`.
+    public var source: String
+    /// The delivery's id (a webhook's `X-GitHub-Delivery`), or the run that ended (a job trigger).
+    public var delivery: String?
+    /// The headers passed on (a webhook's allowlist), lower-case names.
+    public var headers: [String: String]?
+    public var receivedAt: Date
+
+    public init(source: String, delivery: String? = nil, headers: [String: String]? = nil, receivedAt: Date) {
+        self.source = source
+        self.delivery = delivery
+        self.headers = headers
+        self.receivedAt = receivedAt
+    }
+
+    /// What `trigger` is in templates and conditions, with the payload (`payload.json`).
+    public func value(kind: Trigger, payload: JSONValue?) -> JSONValue {
+        var fields: [String: JSONValue] = [
+            "kind": .string(kind.rawValue), "source": .string(source),
+            "delivery": delivery.map(JSONValue.string) ?? .null,
+            "headers": .object((headers ?? [:]).mapValues(JSONValue.string)),
+            "payload": payload ?? .null,
+        ]
+        fields["received_at"] = .string(Timestamp.rfc3339(receivedAt))
+        return .object(fields)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case source, delivery, headers
+        case receivedAt = "received_at"
+    }
 }
 
 /// The life of a run. Stored as its raw string.
