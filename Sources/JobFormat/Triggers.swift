@@ -113,6 +113,42 @@ public struct WebhookTrigger: Sendable, Equatable, Codable {
     }
 }
 
+extension Triggers {
+    /// Each cycle of `on: { job: … }` among the enabled `jobs`, as the path around it (`a`, `b`,
+    /// `a`): jobs that would start each other for ever.
+    public static func cycles(in jobs: [Job]) -> [[JobID]] {
+        var upstreams: [JobID: [JobID]] = [:]
+        for job in jobs where job.enabled { upstreams[job.id] = job.triggers?.jobs ?? [] }
+        var state: [JobID: Int] = [:]  // 1: on the path, 2: done
+        var path: [JobID] = []
+        var found: [[JobID]] = []
+        func visit(_ id: JobID) {
+            state[id] = 1
+            path.append(id)
+            for next in upstreams[id] ?? [] where upstreams[next] != nil {
+                switch state[next] {
+                case 1?:
+                    if let start = path.firstIndex(of: next) { found.append(Array(path[start...]) + [next]) }
+                case nil: visit(next)
+                default: break
+                }
+            }
+            path.removeLast()
+            state[id] = 2
+        }
+        for id in upstreams.keys.sorted() where state[id] == nil { visit(id) }
+        return found
+    }
+
+    /// The diagnostic of a job in a cycle.
+    public static func cycleDiagnostic(_ cycle: [JobID], file: String) -> Diagnostic {
+        Diagnostic(
+            file: file, line: 1, column: 1,
+            message: "cycle of 'on: job' triggers: \(cycle.map(\.rawValue).joined(separator: " -> "))",
+            hint: "a job cannot be started by its own runs, directly or through others: remove one 'job:'")
+    }
+}
+
 extension Job {
     /// Whether anything but its schedule and a person starts the job's runs.
     public var isTriggered: Bool {

@@ -701,7 +701,7 @@ public enum OpenAPIDocument {
             StepState:
               enum: [pending, running, waiting, succeeded, failed, skipped, cancelled, retry_wait, interrupted]
             Trigger:
-              enum: [schedule, catchup, manual, retry]
+              enum: [schedule, catchup, manual, retry, webhook, path, job]
             Problem:
               type: object
               required: [type, title, status, detail]

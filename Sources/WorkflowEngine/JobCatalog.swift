@@ -127,16 +127,12 @@ public struct JobCatalog: Sendable {
         readAtLastLoad = Set(files.map(\.id))
         for id in entries.keys where next[id] == nil { changes.append(.removed(id)) }
         // Jobs that would start each other for ever (`on: { job: … }`) are not loaded.
-        for cycle in TriggerGraph.cycles(in: next.values.compactMap(\.job)) {
-            let path = cycle.map(\.rawValue).joined(separator: " -> ")
+        for cycle in Triggers.cycles(in: next.values.compactMap(\.job)) {
             for id in Set(cycle) {
                 guard var entry = next[id], entry.job != nil else { continue }
                 entry.job = nil
                 entry.signature = nil
-                entry.diagnostics.append(
-                    Diagnostic(
-                        file: entry.file, line: 1, column: 1, message: "cycle of 'on: job' triggers: \(path)",
-                        hint: "a job cannot be started by its own runs, directly or through others: remove one 'job:'"))
+                entry.diagnostics.append(Triggers.cycleDiagnostic(cycle, file: entry.file))
                 next[id] = entry
                 changes.append(.invalid(id, keptPrevious: false))
             }

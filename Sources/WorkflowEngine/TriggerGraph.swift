@@ -30,29 +30,4 @@ struct TriggerGraph: Sendable {
     func followers(of job: JobID, endedAs state: String) -> [JobID] {
         (followers[job] ?? []).filter { $0.states.contains(state) }.map(\.job)
     }
-
-    /// Each cycle of `on: { job: … }` among `jobs`, as the path around it (`a`, `b`, `a`).
-    static func cycles(in jobs: [Job]) -> [[JobID]] {
-        var upstreams: [JobID: [JobID]] = [:]
-        for job in jobs where job.enabled { upstreams[job.id] = job.triggers?.jobs ?? [] }
-        var state: [JobID: Int] = [:]  // 1: on the path, 2: done
-        var path: [JobID] = []
-        var found: [[JobID]] = []
-        func visit(_ id: JobID) {
-            state[id] = 1
-            path.append(id)
-            for next in upstreams[id] ?? [] where upstreams[next] != nil {
-                switch state[next] {
-                case 1?:
-                    if let start = path.firstIndex(of: next) { found.append(Array(path[start...]) + [next]) }
-                case nil: visit(next)
-                default: break
-                }
-            }
-            path.removeLast()
-            state[id] = 2
-        }
-        for id in upstreams.keys.sorted() where state[id] == nil { visit(id) }
-        return found
-    }
 }

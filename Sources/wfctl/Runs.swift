@@ -40,7 +40,10 @@ struct Runs: ParsableCommand {
             valueName: "states"))
     var state: String?
 
-    @Option(help: ArgumentHelp("Only runs started this way (schedule, catchup, manual, retry).", valueName: "triggers"))
+    @Option(
+        help: ArgumentHelp(
+            "Only runs started this way (schedule, catchup, manual, retry, webhook, path, job).", valueName: "triggers")
+    )
     var trigger: String?
 
     @Option(

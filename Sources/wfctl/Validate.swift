@@ -62,13 +62,23 @@ struct Validate: ParsableCommand {
             } else {
                 files = [target]
             }
+            var loaded: [(job: Job, file: String)] = []
             for file in files {
                 do {
                     let job = try reader.load(file)
+                    loaded.append((job, file))
                     results.append(FileResult(file: file, job: job.id.rawValue, valid: true, diagnostics: []))
                 } catch {
                     let id = JobParser.jobID(forFileName: PathName.last(file))?.rawValue
                     results.append(FileResult(file: file, job: id, valid: false, diagnostics: error.diagnostics))
+                }
+            }
+            // Files that are valid alone can still start each other for ever: wfd refuses them.
+            for cycle in Triggers.cycles(in: loaded.map(\.job)) {
+                for (job, file) in loaded where cycle.contains(job.id) {
+                    guard let index = results.firstIndex(where: { $0.file == file }) else { continue }
+                    results[index].valid = false
+                    results[index].diagnostics.append(Triggers.cycleDiagnostic(cycle, file: file))
                 }
             }
         }

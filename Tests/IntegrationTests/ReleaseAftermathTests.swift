@@ -9,8 +9,10 @@ import WorkflowTesting
     import Glibc
 #endif
 
-/// The shipped `jobs.d/release-aftermath.yaml`, unchanged, end to end against loopback stand-ins
-/// for the code host, Canny and the model: commits → a model matches them to GitHub issues and
+/// The shipped `jobs.d/release-aftermath.yaml` end to end (enabled, its params' defaults pointed at
+/// loopback stand-ins for the code host, Canny and the model, as an operator points them at their
+/// services): GitHub's signed `release` delivery through wfd-web starts it (a redelivery and a
+/// forged one start nothing, a `created` release is filtered out) → commits → a model matches them to GitHub issues and
 /// Canny posts (one answer off-schema, repaired) → a person approves with `wfctl approve` → each
 /// item is closed exactly once, where it lives (routed by `when: ${{ item.source == … }}`), although
 /// wfd is killed in the middle of the loop → release notes written. Then every file and every
@@ -52,33 +54,52 @@ import WorkflowTesting
     @Test func theReleaseJobRunsEndToEndClosingEachTaskOnceThroughAKillAndLeaksNoSecret() async throws {
         let dir = try TemporaryDirectory("aftermath")
         try FileManager.default.createDirectory(atPath: dir.file("jobs"), withIntermediateDirectories: true)
-        let shipped = BuiltProducts.packageRoot + "/jobs.d/release-aftermath.yaml"
-        try FileManager.default.copyItem(atPath: shipped, toPath: dir.file("jobs/release-aftermath.yaml"))
-        chmod(dir.file("jobs/release-aftermath.yaml"), 0o644)
+        let server = try await StandIn(scenario, in: dir)
+        defer { Task { await server.stop() } }
+        var shipped = try String(
+            contentsOfFile: BuiltProducts.packageRoot + "/jobs.d/release-aftermath.yaml", encoding: .utf8)
+        for (from, to) in [
+            ("enabled: false", "enabled: true"), ("https://api.github.com", server.url()),
+            ("https://canny.io", server.url()), ("https://api.openai.com/v1", server.url("/v1")),
+            ("/var/lib/wfd/release-notes", dir.file("notes")),
+        ] {
+            #expect(shipped.contains(from), "the shipped file has \(from)")
+            shipped = shipped.replacingOccurrences(of: from, with: to)
+        }
+        try dir.write("jobs/release-aftermath.yaml", shipped)
         try FileManager.default.createDirectory(atPath: dir.file("credentials"), withIntermediateDirectories: true)
         for (name, value) in secrets {
             try dir.write("credentials/\(name)", value + "\n")
             chmod(dir.file("credentials/\(name)"), 0o400)
         }
-        let server = try await StandIn(scenario, in: dir)
-        defer { Task { await server.stop() } }
         let environment = ["CREDENTIALS_DIRECTORY": dir.file("credentials")]
         let arguments = ["--prices", BuiltProducts.packageRoot + "/config/prices.yaml"]
-        var daemon = try await TestDaemon.start(dir, arguments: arguments, environment: environment)
+        let setup = try await WebhookTests.Setup.start(dir, arguments: arguments)
+        var daemon = setup.daemon
         defer { Task { [daemon] in await daemon.process.stop() } }
+        defer { Task { await setup.web.stop() } }
         let wfctl = try BuiltProducts.path("wfctl")
         let state = ["--state", dir.file("state")]
 
-        let started = try await runProgram(
-            wfctl,
-            [
-                "run", "release-aftermath", "--json", "--param", "release=v1.4", "--param", "code_host=\(server.url())",
-                "--param", "tracker=\(server.url())", "--param", "llm_url=\(server.url("/v1"))",
-                "--param", "notes_dir=\(dir.file("notes"))",
-            ] + state)
-        #expect(started.status == 0, "\(started.output)")
-        let runText = try #require(JSONValue.parse(Data(started.output.utf8))?.objectValue?["run"]?.stringValue)
-        let run = try #require(RunID(runText))
+        // GitHub's release event, signed; then its redelivery and a forged copy; then a release
+        // created but not published, which the job's filter turns down.
+        let release =
+            #"{"action": "published", "release": {"tag_name": "v1.4", "name": "ID"}, "repository": {"full_name": "acme/tolaria"}}"#
+        let answers = try await WebhookTests.deliver(
+            setup.url, "/hooks/release-aftermath",
+            ["--prefix", "gh", "--body", release, "--redeliver", "1", "--forged", "1"])
+        let valid = try #require(answers.first { $0.kind == "valid" })
+        #expect(valid.status == 202, "\(answers)")
+        #expect(answers.first { $0.kind == "redelivery" }.map { ($0.status, $0.run) } ?? (0, nil) == (200, valid.run))
+        #expect(answers.first { $0.kind == "forged" }?.status == 401)
+        let created = release.replacingOccurrences(of: "published", with: "created")
+        let filtered = try await WebhookTests.deliver(
+            setup.url, "/hooks/release-aftermath", ["--prefix", "gh-created", "--body", created])
+        #expect(filtered.map(\.status) == [204])
+        let run = try #require(valid.run.flatMap(RunID.init))
+        #expect(
+            ((try? FileManager.default.contentsOfDirectory(atPath: dir.file("state/runs/release-aftermath"))) ?? [])
+                == [run.rawValue], "one run, for the one published release")
 
         // The run waits for a person; wfctl pending says so, from disk.
         #expect(
@@ -89,7 +110,8 @@ import WorkflowTesting
         #expect(
             pending.output.contains(#""kind" : "approval""#) && pending.output.contains("Close these items for v1.4?"))
         let shown = try await runProgram(wfctl, ["show", run.rawValue] + state).output
-        #expect(shown.contains(": waiting (manual)") && shown.contains("waiting for approval since"), "\(shown)")
+        #expect(shown.contains(": waiting (webhook)") && shown.contains("waiting for approval since"), "\(shown)")
+        #expect(shown.contains("started by POST /hooks/release-aftermath (delivery gh-0)"), "\(shown)")
         #expect(shown.contains("model gpt-4o-mini: invalid_output") && shown.contains("model gpt-4o-mini: ok"))
 
         let refused = try await runProgram(wfctl, ["approve", run.rawValue, "close_github"] + state)
@@ -165,7 +187,9 @@ import WorkflowTesting
         }
         #expect(sawGithub)
         var places: [(String, String)] = []
-        for path in try files(under: dir.file("state")) + [dir.file("wfd.log"), dir.file("wfd-2.log")] {
+        for path in try files(under: dir.file("state")) + [
+            dir.file("wfd.log"), dir.file("wfd-2.log"), dir.file("web.log"),
+        ] {
             places.append((path, (try? String(contentsOfFile: path, encoding: .isoLatin1)) ?? ""))
         }
         for command in [
@@ -178,6 +202,7 @@ import WorkflowTesting
         #expect(places.count > 20)
         for (place, text) in places {
             for (name, value) in secrets { #expect(!text.contains(value), "secret \(name) in \(place)") }
+            #expect(!text.contains(WebhookTests.secret), "the webhook's secret in \(place)")
         }
     }
 

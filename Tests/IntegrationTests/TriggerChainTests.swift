@@ -95,6 +95,28 @@ import WorkflowTesting
     }
 }
 
+extension TriggerChainTests {
+    /// Files valid one by one can still start each other for ever: `wfctl validate` of their
+    /// directory says so, as wfd's load does.
+    @Test func validatingADirectoryFindsACycleOfJobTriggers() async throws {
+        let dir = try TemporaryDirectory("trigger-cycle-validate")
+        try dir.write("jobs/a.yaml", "on: { job: c }\nsteps: [{id: s, run: 'true'}]\n")
+        try dir.write("jobs/b.yaml", "on: { job: a }\nsteps: [{id: s, run: 'true'}]\n")
+        try dir.write("jobs/c.yaml", "on: { job: b }\nsteps: [{id: s, run: 'true'}]\n")
+        try dir.write("jobs/d.yaml", "on: { job: a }\nsteps: [{id: s, run: 'true'}]\n")
+        let wfctl = try BuiltProducts.path("wfctl")
+        let (status, output) = try await runProgram(wfctl, ["validate", dir.file("jobs")])
+        #expect(status == 65, "\(output)")
+        for name in ["a", "b", "c"] {
+            #expect(
+                output.contains("\(dir.file("jobs/\(name).yaml")):1:1: cycle of 'on: job' triggers: a -> c -> b -> a"))
+        }
+        #expect(!output.contains("d.yaml") && output.contains("3 of 4 job files invalid"), "\(output)")
+        let alone = try await runProgram(wfctl, ["validate", dir.file("jobs/a.yaml")])
+        #expect(alone.status == 0, "one file alone has no cycle: \(alone.output)")
+    }
+}
+
 extension JSONValue {
     var arrayCount: Int? {
         if case .array(let items) = self { items.count } else { nil }

@@ -21,10 +21,10 @@ import WorkflowTesting
         let web: DaemonProcess
         let url: String
 
-        static func start(_ dir: TemporaryDirectory) async throws -> Setup {
+        static func start(_ dir: TemporaryDirectory, arguments: [String] = []) async throws -> Setup {
             try dir.write("credentials/github_webhook", WebhookTests.secret + "\n")
             let daemon = try await TestDaemon.start(
-                dir, environment: ["CREDENTIALS_DIRECTORY": dir.file("credentials")])
+                dir, arguments: arguments, environment: ["CREDENTIALS_DIRECTORY": dir.file("credentials")])
             let port = try freeLoopbackPort()
             let web = try DaemonProcess(
                 executable: try BuiltProducts.path("wfd-web"),
