@@ -3,7 +3,7 @@
 fails `make test`. Timings of wfctl are also given as a ratio to spawning /bin/true in the same
 run, since these machines are shared and noisy.
 
-    scripts/bench.py BIN_DIR [SECTION...]   sections: startup durable units scale steady precision web
+    scripts/bench.py BIN_DIR [SECTION...]   sections: startup durable units scale steady precision web hooks
                                             (default: all; units needs root: it boots systemd)
 
 scale builds (once, cached beside BIN_DIR) a fixture of 10,000 jobs and 1,000,000 runs with
@@ -24,7 +24,7 @@ import tempfile
 import time
 
 BIN = sys.argv[1] if len(sys.argv) > 1 else ".build/release"
-SECTIONS = set(sys.argv[2:]) or {"startup", "durable", "units", "scale", "steady", "precision", "web"}
+SECTIONS = set(sys.argv[2:]) or {"startup", "durable", "units", "scale", "steady", "precision", "web", "hooks"}
 WFD, WFCTL, WEB = os.path.join(BIN, "wfd"), os.path.join(BIN, "wfctl"), os.path.join(BIN, "wfd-web")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 JOBS = 100
@@ -811,6 +811,128 @@ def web_bench():
         shutil.rmtree(work, ignore_errors=True)
 
 
+def hooks_bench(samples=300, burst=2000):
+    """Webhooks through wfd-web over loopback TCP, signed as GitHub signs them. Latency: from the
+    client's first byte of a delivery to its run's step starting (the step record's started_at),
+    one delivery at a time, each after the previous run ended; against the same measured for
+    `wfctl run` (the control socket, no HTTP, no signature) in the same invocation, interleaved.
+    Throughput: `burst` deliveries over 16 connections at once to a job with concurrency: queue,
+    answered (each on disk) per second; and how fast their runs then drain."""
+    import datetime
+    import json
+    import socket
+    work = tempfile.mkdtemp(prefix="wfd-bench-hooks-")
+    try:
+        jobs, state, credentials = (os.path.join(work, name) for name in ("jobs", "state", "credentials"))
+        os.makedirs(jobs)
+        os.makedirs(credentials)
+        secret = "bench-secret-0123456789"
+        with open(os.path.join(credentials, "hook"), "w") as f:
+            f.write(secret + "\n")
+        for name in ("latency", "burst"):
+            with open(os.path.join(jobs, f"{name}.yaml"), "w") as f:
+                f.write("concurrency: queue\non: { webhook: { secret: hook } }\nretention: { keep_runs: 100000 }\n"
+                        "steps:\n  - { id: a, run: 'true' }\n")
+        with open(os.path.join(jobs, "manual.yaml"), "w") as f:
+            f.write("retention: { keep_runs: 100000 }\nsteps:\n  - { id: a, run: 'true' }\n")
+        daemon, _ = wait_ready([WFD, "--jobs", jobs, "--state", state, "--log-target", "stderr"],
+                               env_extra={"CREDENTIALS_DIRECTORY": credentials})
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        probe.close()
+        web = subprocess.Popen([WEB, "serve", "--listen", f"127.0.0.1:{port}", "--state", state],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.time() + 30
+            while time.time() < deadline:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            import hashlib
+            import hmac
+            import http.client
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+            def started_at(job, run):
+                path = os.path.join(state, "runs", job, run, "steps", "a.json")
+                while True:
+                    record = read_json(path) if os.path.exists(path) else {}
+                    if record.get("state") in ("succeeded", "failed"):
+                        text = record["attempts"][0]["started_at"]
+                        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+                    time.sleep(0.002)
+
+            def webhook(index):
+                body = json.dumps({"action": "published", "n": index}).encode()
+                signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+                sent = time.time()
+                connection.request("POST", "/hooks/latency", body=body, headers={
+                    "Content-Type": "application/json", "X-GitHub-Event": "release",
+                    "X-GitHub-Delivery": f"lat-{index}", "X-Hub-Signature-256": signature})
+                response = connection.getresponse()
+                run = json.loads(response.read())["run"]
+                assert response.status == 202, response.status
+                return (started_at("latency", run) - sent) * 1000
+
+            def manual():
+                sent = time.time()
+                out = subprocess.run([WFCTL, "run", "manual", "--json", "--state", state],
+                                     capture_output=True, text=True, check=True).stdout
+                return (started_at("manual", json.loads(out)["run"]) - sent) * 1000
+
+            hooks, runs = [], []
+            for index in range(samples):
+                hooks.append(webhook(index))
+                runs.append(manual())
+            hooks.sort()
+            runs.sort()
+
+            def p(values, q):
+                return values[min(len(values) - 1, int(len(values) * q))]
+
+            rows.append((f"hooks: delivery to step start, p50 / p99 of {samples} (wfd-web, signed)",
+                         f"{p(hooks, 0.5):.1f} / {p(hooks, 0.99):.1f} ms", "p99 <= 20 ms"))
+            rows.append((f"hooks: wfctl run to step start, p50 / p99 of {samples} (baseline, interleaved)",
+                         f"{p(runs, 0.5):.1f} / {p(runs, 0.99):.1f} ms "
+                         f"(webhook/baseline {p(hooks, 0.5) / p(runs, 0.5):.2f} at p50)", "-"))
+            out = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "deliver.py"),
+                                  f"http://127.0.0.1:{port}/hooks/burst", secret, "--count", str(burst),
+                                  "--concurrency", "16", "--prefix", "burst"],
+                                 capture_output=True, text=True, check=True).stdout
+            result = json.loads(out)
+            statuses = [r["status"] for r in result["results"]]
+            assert statuses.count(202) == burst, {s: statuses.count(s) for s in set(statuses)}
+            accepted = time.perf_counter()
+            per_second = burst / result["burst_seconds"]
+            took = sorted(r["seconds"] * 1000 for r in result["results"])
+            rows.append((f"hooks: {burst} deliveries over 16 connections, accepted (on disk) per second",
+                         f"{per_second:.0f}/s (answer p50 / p99 {p(took, 0.5):.1f} / {p(took, 0.99):.1f} ms)", "-"))
+            runs_dir = os.path.join(state, "runs", "burst")
+            while True:
+                done = 0
+                for run in os.listdir(runs_dir):
+                    path = os.path.join(runs_dir, run, "run.json")
+                    if os.path.exists(path) and read_json(path).get("state") == "succeeded":
+                        done += 1
+                if done >= burst:
+                    break
+                time.sleep(0.2)
+            drained = time.perf_counter() - accepted + result["burst_seconds"]
+            rows.append((f"hooks: the {burst} queued runs, from the first delivery to the last run's end",
+                         f"{drained:.1f} s ({burst / drained:.0f} runs/s, one at a time)", "-"))
+            connection.close()
+        finally:
+            web.terminate()
+            web.wait()
+            daemon.send_signal(signal.SIGTERM)
+            daemon.wait(timeout=60)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 COMPILED = tempfile.mkdtemp(prefix="wfd-cc-")
 atexit.register(shutil.rmtree, COMPILED, True)
 BASELINE, FLOOR = os.path.join(COMPILED, "baseline"), os.path.join(COMPILED, "precision-floor")
@@ -833,6 +955,8 @@ if "precision" in SECTIONS:
     precision_rows()
 if "web" in SECTIONS:
     web_bench()
+if "hooks" in SECTIONS:
+    hooks_bench()
 
 width = max(len(r[0]) for r in rows)
 print(f"{'benchmark'.ljust(width)}  {'figure'.ljust(30)}  goal")

@@ -12,8 +12,8 @@ import WorkflowStore
 /// the delivery in the job's inbox and offers it to the scheduler. What the sender hears is said
 /// only once the delivery is on disk.
 ///
-/// Deliveries are taken one at a time, so two with the same id that race start one run. The
-/// delivery's id is recorded with its run before the inbox entry is written: a redelivery finds
+/// Deliveries with the same id are taken one at a time (a lock per id, of 64), so two that race
+/// start one run; others are taken side by side, their fsyncs overlapping. The delivery's id is recorded with its run before the inbox entry is written: a redelivery finds
 /// it, and answers with the run when it is on disk or in the inbox; a record whose run is neither
 /// (wfd stopped between the two writes) is taken up again under the same run id.
 public final class WebhookDesk: Sendable {
@@ -22,7 +22,8 @@ public final class WebhookDesk: Sendable {
     let secrets: SecretStore
     let logger: Logger
     let now: @Sendable () -> Date
-    private let lock = Locked(())
+    /// Deliveries whose ids hash alike wait for each other.
+    private let locks = (0..<64).map { _ in Locked(()) }
 
     public init(
         scheduler: Scheduler, secrets: SecretStore, logger: Logger, now: @escaping @Sendable () -> Date = Date.init
@@ -72,6 +73,11 @@ public final class WebhookDesk: Sendable {
                 log.warning("webhook delivery let through in observe mode; enforce would refuse it: \(observed)")
             }
             let payload = String(decoding: body, as: UTF8.self)
+            guard let delivery else { return take(job: id, payload: payload, headers: passed, delivery: nil, log) }
+            var hasher = Hasher()
+            hasher.combine(id)
+            hasher.combine(delivery)
+            let lock = locks[Int(UInt(bitPattern: hasher.finalize()) % UInt(locks.count))]
             return lock.withLock { _ in take(job: id, payload: payload, headers: passed, delivery: delivery, log) }
         }
     }
