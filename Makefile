@@ -27,7 +27,7 @@ FUZZ_SCRATCH = .build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS = job-file cron calendar template schema record condition
 
-.PHONY: browser promtool all deps build run test soak bench install uninstall lint clean man fuzz sanitize deb test-deb
+.PHONY: browser promtool otlp all deps build run test soak bench install uninstall lint clean man fuzz sanitize deb test-deb
 
 all: build
 
@@ -64,7 +64,13 @@ promtool: .build-tools/promtool
 	cp .build-tools/deb/root/usr/bin/promtool $@
 	rm -rf .build-tools/deb
 
-test: build browser promtool
+# The traces test checks wfd's spans with a receiver built on the official OTLP definitions
+# (PyPI's opentelemetry-proto, with protobuf), installed into .build-tools/python.
+otlp: .build-tools/python/opentelemetry/proto
+.build-tools/python/opentelemetry/proto:
+	python3 -m pip install --quiet --disable-pip-version-check --target .build-tools/python "opentelemetry-proto==1.45.2"
+
+test: build browser promtool otlp
 	python3 scripts/module-graph.py --check > /dev/null
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build

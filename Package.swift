@@ -112,6 +112,15 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // wfd's OpenTelemetry traces: spans made from runs' records, sent as OTLP/HTTP JSON.
+        .target(
+            name: "WorkflowTracing",
+            dependencies: [
+                "JSONSchemaKit", "JobFormat", "RunModel", "RuntimeSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "WorkflowTesting",
             dependencies: [
@@ -124,7 +133,7 @@ let package = Package(
             name: "wfd",
             dependencies: [
                 "JSONSchemaKit", "JobFormat", "RunModel", "RuntimeSupport", "SystemdSupport", "WorkflowControl",
-                "WorkflowEngine", "WorkflowMetrics", "WorkflowReports", "WorkflowStore",
+                "WorkflowEngine", "WorkflowMetrics", "WorkflowReports", "WorkflowStore", "WorkflowTracing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -184,7 +193,7 @@ let package = Package(
         .testTarget(
             name: "WorkflowEngineTests",
             dependencies: model + [
-                "RuntimeSupport", "WorkflowEngine", "WorkflowStore", "WorkflowTesting",
+                "RuntimeSupport", "WorkflowEngine", "WorkflowStore", "WorkflowTesting", "WorkflowTracing",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

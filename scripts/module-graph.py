@@ -22,7 +22,7 @@ LAYERS = [
     ["JobFormat"],
     ["RunModel"],
     ["WorkflowStore", "WorkflowControl"],
-    ["WorkflowReports", "WorkflowEngine", "WorkflowFuzzing", "WorkflowMetrics"],
+    ["WorkflowReports", "WorkflowEngine", "WorkflowFuzzing", "WorkflowMetrics", "WorkflowTracing"],
     ["SystemdSupport", "WorkflowTesting", "WebAPI"],
     ["WebUI"],
     ["wfd", "wfctl", "wfd-web", "wfd-fuzz", "wfd-testhelper"],

@@ -43,7 +43,7 @@ struct RunPage {
             """
             <h1><a href="/jobs/\(run.job)">\(run.job)</a> · <span id="run-id">\(run.id)</span> \(Show.state(run.state.rawValue))</h1>
             <p class="muted">\(run.trigger.rawValue) · started \(Show.time(run.startedAt, zone: zone)) · \
-            ended \(Show.time(run.endedAt, zone: zone)) · took \(Show.duration(took))</p>\(origin)\(params)
+            ended \(Show.time(run.endedAt, zone: zone)) · took \(Show.duration(took)) · trace <code id="trace">\(run.trace.traceID)</code></p>\(origin)\(params)
             \(run.error.map { HTML("<p class=\"error\">\($0)</p>") } ?? "")\(spend())\(whyPanel())\(actions())
             <div id="live" data-live="\(run.state.isTerminal ? "0" : "2")">
             <h2>Steps</h2><div class="scroll">\(RunDiagrams.dag(detail))</div>

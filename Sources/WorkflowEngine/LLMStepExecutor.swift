@@ -81,9 +81,11 @@ public struct LLMStepExecutor: Sendable {
                 provider: request.provider, model: request.model, promptSHA256: SHA256.hex(Array(data)),
                 startedAt: clock.now())
             let started = ContinuousClock.now
-            let outcome = await HTTPStepExecutor.race(control: control) {
+            var sent = headers
+            if let trace = request.trace { sent["traceparent"] = trace.traceparent(call: calls.count) }
+            let outcome = await HTTPStepExecutor.race(control: control) { [sent] in
                 await transport.send(
-                    method: "POST", url: endpoint, headers: headers, body: data, timeout: request.timeout,
+                    method: "POST", url: endpoint, headers: sent, body: data, timeout: request.timeout,
                     limit: maxResponseBytes)
             }
             let took = started.duration(to: .now)

@@ -22,6 +22,8 @@ public struct ModelRequest: Sendable {
     public var onBudget: BudgetAction
     /// A person let this attempt pass the budget.
     public var budgetOverride: Bool
+    /// The attempt's trace: each call sends `traceparent` naming its own span.
+    var trace: AttemptTrace?
 
     public init(provider: LLMProvider, model: String, prompt: String, timeout: Duration = .seconds(300)) {
         self.provider = provider

@@ -4,6 +4,24 @@ import Logging
 import RunModel
 import WorkflowStore
 
+/// Where an attempt is in its run's trace: what its `traceparent` (and its model calls') say.
+struct AttemptTrace: Sendable {
+    let context: TraceContext
+    let step: StepID
+    let item: Int?
+    let attempt: Int
+
+    /// The attempt's span as the parent of what it calls.
+    var traceparent: String {
+        context.traceparent(span: context.attemptSpanID(step: step, item: item, attempt: attempt))
+    }
+
+    /// The `call`th model call's span as the parent of the model's work.
+    func traceparent(call: Int) -> String {
+        context.traceparent(span: context.callSpanID(step: step, item: item, attempt: attempt, call: call))
+    }
+}
+
 /// Turning a step that is due into work: a process, a request, a model call, or a wait.
 extension RunCoordinator {
     /// What every step of one run shares: its job's secrets, what hides them, its budget.
@@ -73,6 +91,7 @@ extension RunCoordinator {
         }
         let secrets = StepSecrets(values: context.secrets, missing: context.missingSecrets)
         let timeout = definition.timeout?.duration
+        let trace = AttemptTrace(context: snapshot.run.trace, step: slot.step, item: slot.item, attempt: attempt)
         do throws(LaunchProblem) {
             switch definition.kind {
             case .run(let command):
@@ -80,7 +99,11 @@ extension RunCoordinator {
                     command, slot: slot, attempt: attempt, definition: definition, record: record, snapshot: snapshot,
                     outputs: outputs, context: context, logger: stepLogger, reattach: reattach)
             case .http(let spec):
-                let call = try HTTPCall.rendered(spec, timeout: timeout, with: templates, secrets: secrets)
+                var call = try HTTPCall.rendered(spec, timeout: timeout, with: templates, secrets: secrets)
+                // The step's own traceparent, if it sets one, wins (it may join another trace).
+                if !call.headers.keys.contains(where: { $0.lowercased() == "traceparent" }) {
+                    call.headers["traceparent"] = trace.traceparent
+                }
                 stepLogger.info("step started: \(spec.method) \(call.url)")
                 return .work(.http(call), definition, stepLogger)
             case .llm(let spec):
@@ -88,6 +111,7 @@ extension RunCoordinator {
                 request.price = context.prices.price(of: spec.model)
                 request.onBudget = snapshot.spec.onBudget ?? .fail
                 request.budgetOverride = record?.budgetApproval != nil
+                request.trace = trace
                 stepLogger.info("step started: \(spec.provider.rawValue) model \(spec.model)")
                 return .work(.model(request), definition, stepLogger)
             case .approval(let spec):
@@ -127,6 +151,8 @@ extension RunCoordinator {
             account: account ?? ownAccount, daemonEnvironment: daemonEnvironment
         )
         addUpstreamOutputs(of: definition, snapshot: snapshot, outputs: outputs, to: &environment)
+        environment["TRACEPARENT"] =
+            AttemptTrace(context: run.trace, step: slot.step, item: slot.item, attempt: attempt).traceparent
         if let origin = run.origin {
             environment["WF_TRIGGER"] = run.trigger.rawValue
             environment["WF_TRIGGER_SOURCE"] = origin.source

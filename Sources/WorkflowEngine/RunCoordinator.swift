@@ -73,6 +73,7 @@ public struct RunCoordinator: Sendable {
         let id = pending?.run ?? makeRunID(at: scheduledFor ?? now)
         var snapshot = RunSnapshot(job: job, id: id, trigger: trigger, scheduledFor: scheduledFor, createdAt: now)
         snapshot.run.params = params.isEmpty ? nil : params
+        snapshot.run.traceID = TraceContext.newTraceID()
         if let pending {
             snapshot.run.origin = pending.origin
             snapshot.payload = JSONValue.parse(Data(pending.payload.utf8))

@@ -170,6 +170,7 @@ struct Show: ParsableCommand {
             print("  payload: \(store.directory.payload(run.job, run.id))")
         }
         if let error = run.error { print("  \(error)") }
+        print("  trace: \(run.trace.traceID)")
         if spend.calls > 0 || snapshot.spec.budget != nil {
             print("  " + Self.describe(spend, against: snapshot.spec.budget))
         }

@@ -10,6 +10,7 @@ import WorkflowEngine
 import WorkflowMetrics
 import WorkflowReports
 import WorkflowStore
+import WorkflowTracing
 
 #if canImport(Glibc)
     import Glibc
@@ -183,7 +184,12 @@ struct Wfd: AsyncParsableCommand {
             daemonEnvironment: environment, retention: Retention(keepRuns: keepRuns, keepDays: keepDays))
         configuration.prices = Self.loadPrices(flag: prices, environment: environment, logger: logger)
         let metrics = DaemonMetrics()
-        configuration.observeRuns = { metrics.observe($0.event, $0.snapshot) }
+        let traces = TracesService.make(environment: environment, version: Self.version, logger: logger)
+        let tracer = traces.map { RunTracer(exporter: $0.exporter) }
+        configuration.observeRuns = {
+            metrics.observe($0.event, $0.snapshot)
+            tracer?.observe($0.event, $0.snapshot)
+        }
         let executors: StepExecutors
         switch await UnitExecutorSetup.make(
             choice: executor, environment: environment, gracePeriod: .seconds(stopGrace), logger: logger)
@@ -226,9 +232,10 @@ struct Wfd: AsyncParsableCommand {
         } catch {
             Self.fail("cannot open the control socket: \(error)")
         }
+        // Services stop in the reverse order: the traces go last, once the runs' last spans are made.
         let group = ServiceGroup(
             configuration: .init(
-                services: [
+                services: (traces.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []) + [
                     .init(service: scheduler),
                     .init(service: hangups, successTerminationBehavior: .ignore),
                     .init(service: watcher, successTerminationBehavior: .ignore),

@@ -1,6 +1,7 @@
 import Foundation
 import JSONSchemaKit
 import JobFormat
+import RunModel
 import Testing
 import WorkflowStore
 import WorkflowTesting
@@ -72,9 +73,13 @@ import WorkflowTesting
             try dir.write("credentials/\(name)", value + "\n")
             chmod(dir.file("credentials/\(name)"), 0o400)
         }
-        let environment = ["CREDENTIALS_DIRECTORY": dir.file("credentials")]
+        let collector = try await OTLPReceiver.start(in: dir)
+        defer { Task { await collector.process.stop() } }
+        let environment = [
+            "CREDENTIALS_DIRECTORY": dir.file("credentials"), "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint,
+        ]
         let arguments = ["--prices", BuiltProducts.packageRoot + "/config/prices.yaml"]
-        let setup = try await WebhookTests.Setup.start(dir, arguments: arguments)
+        let setup = try await WebhookTests.Setup.start(dir, arguments: arguments, environment: environment)
         var daemon = setup.daemon
         defer { Task { [daemon] in await daemon.process.stop() } }
         defer { Task { await setup.web.stop() } }
@@ -122,6 +127,7 @@ import WorkflowTesting
 
         // Kill wfd while the tracker is answering the first closes, then start it again.
         #expect(await eventually(timeout: .seconds(30)) { closes(server).count >= 3 }, "\(daemon.process.output)")
+        let killedAt = Date()
         daemon.process.send(SIGKILL)
         _ = await daemon.process.waitForExit()
         let closedBeforeTheKill = closes(server).count
@@ -181,6 +187,9 @@ import WorkflowTesting
         #expect(classify.attempts.last?.calls?.map(\.result) == ["invalid_output", "ok"])
         #expect(try store.loadRunSpend(JobID("release-aftermath")!, run).calls == 3, "each model call paid once")
 
+        try await checkTrace(
+            of: run, final: final, collector: collector, server: server, store: store, killedAt: killedAt)
+
         // The secrets were used (the stand-ins saw them) and appear nowhere wfd keeps or shows.
         let sawGithub = server.requests().contains {
             $0["headers"]?.objectValue?["authorization"] == .string("Bearer \(secrets["github_token"] ?? "")")
@@ -204,6 +213,102 @@ import WorkflowTesting
             for (name, value) in secrets { #expect(!text.contains(value), "secret \(name) in \(place)") }
             #expect(!text.contains(WebhookTests.secret), "the webhook's secret in \(place)")
         }
+    }
+
+    /// The run's trace, as a receiver built on the official OTLP definitions got it, through the
+    /// kill: one trace (the id in the run record and `wfctl show`), a root span, a span for each
+    /// attempt the new wfd ended and for each the first one ended before the kill (spans are sent
+    /// as they come: a killed wfd loses only those of its last moment), each under the root, the
+    /// model calls with the GenAI attributes under their attempt, no span twice, and the
+    /// `traceparent` each request to the stand-ins carried naming its attempt's or call's span.
+    func checkTrace(
+        of run: RunID, final: RunRecord, collector: OTLPReceiver, server: StandIn, store: RunStore, killedAt: Date
+    ) async throws {
+        let job = JobID("release-aftermath")!
+        let trace = try #require(final.traceID)
+        #expect(trace.count == 32 && trace != String(repeating: "0", count: 32))
+        #expect(
+            await eventually(timeout: .seconds(20), waitingFor: "the root span") {
+                collector.received().contains { $0["name"] == .string("run release-aftermath") }
+            })
+        let spans = collector.received()
+        #expect(
+            !spans.contains { $0["error"] != nil },
+            "the receiver refused a request: \(spans.filter { $0["error"] != nil })")
+        #expect(spans.allSatisfy { $0["trace_id"] == .string(trace) }, "one trace")
+        let ids = spans.compactMap { $0["span_id"]?.stringValue }
+        #expect(Set(ids).count == ids.count, "no span twice")
+        let context = final.trace
+        let root = try #require(spans.first { $0["name"] == .string("run release-aftermath") })
+        #expect(root["span_id"] == .string(context.rootSpanID(episode: 0)) && root["parent_span_id"] == .string(""))
+        #expect(root["kind"] == .number(2) && root["status"]?.objectValue?["code"] == .number(1))
+        let attributes = root["attributes"]?.objectValue ?? [:]
+        #expect(
+            attributes["wfd.run.trigger"] == .string("webhook") && attributes["wfd.trigger.delivery"] == .string("gh-0")
+        )
+        #expect(attributes["gen_ai.usage.input_tokens"] == .number(880), "\(attributes)")
+        #expect(root["resource"]?.objectValue?["service.name"] == .string("wfd"))
+
+        // The attempts' spans hang under the root; the model's calls under their attempt.
+        let byID = Dictionary(spans.compactMap { span in span["span_id"]?.stringValue.map { ($0, span) } }) { a, _ in a
+        }
+        var expected: [String] = []
+        var required: [String: String] = [:]  // span id → the attempt, for those that must have arrived
+        for step in ["commits", "classify", "confirm", "close_github", "close_canny", "notes", "publish"] {
+            let record = try store.loadStep(job, run, StepID(step)!)
+            for slot in record.items ?? [record] {
+                for attempt in slot.attempts {
+                    guard let ended = attempt.endedAt else { continue }
+                    let id = context.attemptSpanID(step: StepID(step)!, item: slot.item, attempt: attempt.number)
+                    expected.append(id)
+                    // Not those that ended in the killed wfd's last half second.
+                    if !(ended < killedAt && ended > killedAt - 0.5) {
+                        required[id] = "\(step)[\(slot.item.map(String.init) ?? "-")] attempt \(attempt.number)"
+                    }
+                }
+            }
+        }
+        let attempts = spans.filter { $0["name"]?.stringValue?.hasPrefix("step ") == true }
+        #expect(attempts.allSatisfy { $0["parent_span_id"] == .string(context.rootSpanID(episode: 0)) })
+        let attemptIDs = Set(attempts.compactMap { $0["span_id"]?.stringValue })
+        #expect(attemptIDs.isSubset(of: Set(expected)), "every attempt span is one the records name")
+        for (id, attempt) in required.sorted(by: { $0.value < $1.value }) {
+            #expect(attemptIDs.contains(id), "\(attempt) has its span")
+        }
+        #expect(required.count >= 12, "\(required.count) attempts")
+        for step in ["commits", "classify", "confirm", "notes", "publish"] {
+            #expect(attempts.contains { $0["name"] == .string("step \(step)") }, "\(step) has its span")
+        }
+        let classify = try #require(attempts.first { $0["name"] == .string("step classify") })
+        let calls = spans.filter { $0["name"] == .string("chat gpt-4o-mini") }
+        let classifyCalls = calls.filter { $0["parent_span_id"] == classify["span_id"] }
+        #expect(classifyCalls.count == 2, "the answer off-schema and its repair")
+        let repaired = try #require(classifyCalls.first { $0["status"]?.objectValue?["code"] == .number(1) })
+        let genAI = repaired["attributes"]?.objectValue ?? [:]
+        #expect(genAI["gen_ai.system"] == .string("openai") && genAI["gen_ai.request.model"] == .string("gpt-4o-mini"))
+        #expect(
+            genAI["gen_ai.usage.input_tokens"] == .number(380) && genAI["gen_ai.usage.output_tokens"] == .number(150))
+        if case .number(let cost)? = genAI["wfd.cost_usd"] { #expect(cost > 0) } else { Issue.record("no cost") }
+        #expect(repaired["kind"] == .number(3))
+
+        // What the stand-ins were sent: each request's traceparent names its attempt or call.
+        for request in server.requests() {
+            guard let header = request["headers"]?.objectValue?["traceparent"]?.stringValue else {
+                Issue.record("no traceparent on \(request["method"] ?? .null) \(request["path"] ?? .null)")
+                continue
+            }
+            let parts = header.split(separator: "-").map(String.init)
+            #expect(parts.count == 4 && parts[0] == "00" && parts[1] == trace && parts[3] == "01", "\(header)")
+            guard parts.count == 4 else { continue }
+            if request["path"] == .string("/v1/chat/completions") {
+                #expect(calls.contains { $0["span_id"] == .string(parts[2]) } || byID[parts[2]] == nil)
+            } else {
+                #expect(expected.contains(parts[2]), "\(header) names an attempt of the run")
+            }
+        }
+        let shown = try await runProgram(
+            try BuiltProducts.path("wfctl"), ["show", run.rawValue, "--state", store.directory.root])
+        #expect(shown.output.contains("trace: \(trace)"), "\(shown.output)")
     }
 
     /// The requests that close an item: on GitHub or on Canny.

@@ -1,6 +1,7 @@
 import Foundation
 import JSONSchemaKit
 import JobFormat
+import RunModel
 import Testing
 import WorkflowStore
 import WorkflowTesting
@@ -21,10 +22,13 @@ import WorkflowTesting
         let web: DaemonProcess
         let url: String
 
-        static func start(_ dir: TemporaryDirectory, arguments: [String] = []) async throws -> Setup {
+        static func start(
+            _ dir: TemporaryDirectory, arguments: [String] = [], environment: [String: String] = [:]
+        ) async throws -> Setup {
             try dir.write("credentials/github_webhook", WebhookTests.secret + "\n")
             let daemon = try await TestDaemon.start(
-                dir, arguments: arguments, environment: ["CREDENTIALS_DIRECTORY": dir.file("credentials")])
+                dir, arguments: arguments,
+                environment: environment.merging(["CREDENTIALS_DIRECTORY": dir.file("credentials")]) { $1 })
             let port = try freeLoopbackPort()
             let web = try DaemonProcess(
                 executable: try BuiltProducts.path("wfd-web"),
@@ -95,7 +99,7 @@ import WorkflowTesting
             steps:
               - id: show
                 output: json
-                run: 'printf "{\\"delivery\\": \\"%s\\", \\"source\\": \\"%s\\", \\"payload\\": %s}" "$WF_TRIGGER_DELIVERY" "$WF_TRIGGER_SOURCE" "$(cat "$WF_TRIGGER_PAYLOAD_FILE")"'
+                run: 'printf "{\\"delivery\\": \\"%s\\", \\"source\\": \\"%s\\", \\"traceparent\\": \\"%s\\", \\"payload\\": %s}" "$WF_TRIGGER_DELIVERY" "$WF_TRIGGER_SOURCE" "$TRACEPARENT" "$(cat "$WF_TRIGGER_PAYLOAD_FILE")"'
               - id: tag
                 needs: [show]
                 when: ${{ trigger.payload.release.tag_name == "r-0" && trigger.headers["x-github-event"] == "release" }}
@@ -132,6 +136,14 @@ import WorkflowTesting
         #expect(shown.field("delivery") == .string("r-0"))
         #expect(shown.field("source") == .string("POST /hooks/release"))
         #expect(shown.field("payload")?.field("release")?.field("tag_name") == .string("r-0"))
+        // Its process was told its place in the run's trace.
+        let record = try RunStore(directory: StateDirectory(root: dir.file("state"))).loadRun(
+            JobID("release")!, RunID(run)!)
+        let trace = record.trace
+        #expect(
+            shown.field("traceparent")
+                == .string(trace.traceparent(span: trace.attemptSpanID(step: StepID("show")!, item: nil, attempt: 1))))
+        #expect(record.traceID?.count == 32)
         let tagged = try String(contentsOfFile: dir.file("state/runs/release/\(run)/steps/tag.json"), encoding: .utf8)
         #expect(tagged.contains("\"succeeded\""), "the condition read trigger.payload and trigger.headers")
         let show = try await runProgram(

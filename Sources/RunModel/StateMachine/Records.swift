@@ -30,6 +30,8 @@ public struct RunRecord: Sendable, Equatable, Codable {
     public var params: [String: String]?
     /// For a run `on:` started: where it came from (its payload is `payload.json` beside).
     public var origin: TriggerOrigin?
+    /// The run's OpenTelemetry trace id (32 hex digits): its spans, exported or not, are found by it.
+    public var traceID: String?
 
     public init(job: Job, id: RunID, trigger: Trigger, scheduledFor: Date?, createdAt: Date) {
         version = Self.currentVersion
@@ -50,6 +52,7 @@ public struct RunRecord: Sendable, Equatable, Codable {
         case cancelReason = "cancel_reason"
         case timedOut = "timed_out"
         case interrupted, retries, params, origin
+        case traceID = "trace_id"
     }
 }
 

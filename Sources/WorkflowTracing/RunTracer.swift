@@ -1,0 +1,56 @@
+import Foundation
+import JobFormat
+import RunModel
+import RuntimeSupport
+
+/// Turns every run's transitions into spans (``SpanBuilder``) and hands them to the exporter.
+/// Fed by `Scheduler.Configuration.observeRuns`, on the run's own task: it only builds values and
+/// queues them.
+///
+/// After each transition it looks for attempts that have ended and were not sent yet, whatever
+/// ended them (the step's end, a decision, a cancel, the recovery of a run a killed wfd left).
+/// An attempt that ended before this wfd started was the previous wfd's to send: it is not sent
+/// again (a span twice is worse than one lost in a kill's last moment).
+public final class RunTracer: Sendable {
+    let exporter: SpanExporter
+    /// When this wfd started: attempts that ended before were the previous one's.
+    let started: Date
+    /// By active run: the attempts' span ids sent (or the previous wfd's).
+    private let sent = Locked([RunID: Set<String>]())
+    /// The runs (and their episodes) whose root span went: a run is seen ending once.
+    private let ended = Locked((keys: Set<String>(), order: [String]()))
+
+    public init(exporter: SpanExporter, started: Date = Date()) {
+        self.exporter = exporter
+        self.started = started
+    }
+
+    public func observe(_ event: RunEvent, _ snapshot: RunSnapshot) {
+        let run = snapshot.run.id
+        let known = sent.withLock { $0[run] ?? [] }
+        var spans: [Span] = []
+        var ids: [String] = []
+        for (id, end, made) in SpanBuilder.endedAttempts(snapshot, except: known) {
+            ids.append(id)
+            if end >= started { spans += made }
+        }
+        if let root = SpanBuilder.root(snapshot) {
+            let key = "\(run)#\(snapshot.run.episode)"
+            let first = ended.withLock { ended in
+                guard ended.keys.insert(key).inserted else { return false }
+                ended.order.append(key)
+                if ended.order.count > 4096 { ended.keys.remove(ended.order.removeFirst()) }
+                return true
+            }
+            if first { spans.append(root) }
+        }
+        sent.withLock { sent in
+            if snapshot.run.state.isTerminal {
+                sent[run] = nil
+            } else if !ids.isEmpty {
+                sent[run, default: []].formUnion(ids)
+            }
+        }
+        exporter.enqueue(spans)
+    }
+}
