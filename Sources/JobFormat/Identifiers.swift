@@ -123,3 +123,11 @@ extension StringIdentifier {
         try container.encode(rawValue)
     }
 }
+
+/// A key a caller gives to make a request idempotent (`Idempotency-Key`, a webhook's delivery id):
+/// 1 to 255 visible ASCII characters, as the Idempotency-Key header field allows.
+public enum RequestKey {
+    public static func isValid(_ key: String) -> Bool {
+        !key.isEmpty && key.utf8.count <= 255 && key.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
+    }
+}

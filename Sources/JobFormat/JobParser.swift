@@ -293,9 +293,7 @@ extension JobReader {
         guard let items = stringList(node, "secrets") else { return [] }
         var result: [String] = []
         for (name, item) in items {
-            guard !name.isEmpty, name.count <= 255, name != ".", name != "..",
-                name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_.-".contains($0)) })
-            else {
+            guard Self.isCredentialName(name) else {
                 report(
                     item, "invalid secret name '\(name)'",
                     hint: "a systemd credential name: letters, digits, '_', '.', '-'")

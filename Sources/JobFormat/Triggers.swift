@@ -304,6 +304,7 @@ extension JobReader {
             && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
     }
 
+    /// A systemd credential's name: letters, digits, `_`, `.`, `-`; not `.` or `..`.
     static func isCredentialName(_ name: String) -> Bool {
         !name.isEmpty && name.count <= 255 && name != "." && name != ".."
             && name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_.-".contains($0)) })

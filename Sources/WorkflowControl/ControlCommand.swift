@@ -188,7 +188,5 @@ extension ControlResponse {
 
 extension ControlRequest {
     /// 1 to 255 visible ASCII characters (as the Idempotency-Key header field allows).
-    public static func isIdempotencyKey(_ key: String) -> Bool {
-        !key.isEmpty && key.utf8.count <= 255 && key.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
-    }
+    public static func isIdempotencyKey(_ key: String) -> Bool { RequestKey.isValid(key) }
 }

@@ -79,6 +79,13 @@ struct RetentionPolicy: Sendable {
             // Every job's index keeps the lines of runs retention deleted until it is rebuilt.
             let history = RunHistory(directory: store.directory)
             if history.isBloated() { try? history.rebuild() }
+            // A webhook delivery's record only stops a redelivery: kept as long as the job's runs.
+            let hooked = (try? FileManager.default.contentsOfDirectory(atPath: store.directory.jobsRoot)) ?? []
+            for job in hooked.compactMap(JobID.init) {
+                let keepDays = (limits.byJob[job] ?? limits.fallback).keepDays
+                TriggerInbox.pruneDeliveries(
+                    of: job, olderThan: now.addingTimeInterval(-Double(keepDays) * 86_400), in: store.directory)
+            }
         }
     }
 }

@@ -311,11 +311,11 @@ struct SchedulerState {
             actions.append(.reply { reply(.refused(why)) })
             return actions
         case .start:
+            // Refused here only when the run cannot start at all (its parameters); a start that
+            // fails later (the job lock) drops the trigger and says so in the log.
             actions += decide(decision, now: now)
-            let started =
-                active[pending.job]?.run == pending.run
-                || actions.contains { if case .start = $0 { true } else { false } }
-            actions.append(.reply { reply(started ? .started(pending.run) : .refused("the run could not start")) })
+            let starts = actions.contains { if case .start = $0 { true } else { false } }
+            actions.append(.reply { reply(starts ? .started(pending.run) : .refused("the run could not start")) })
         case .queue, .replace:
             actions += decide(decision, now: now)
             let why =

@@ -47,7 +47,7 @@ public final class WebhookDesk: Sendable {
         var log = logger
         log[metadataKey: LogField.job] = .string(id.rawValue)
         log[metadataKey: LogField.trigger] = .string(Trigger.webhook.rawValue)
-        guard let definition = Self.wait(within: 10, { scheduler.definition(of: id, done: $0) }) else {
+        guard let definition = waitForReply(within: 10, { scheduler.definition(of: id, done: $0) }) else {
             return Answer(status: 503, message: "wfd did not answer within 10 s")
         }
         let job: Job
@@ -109,7 +109,7 @@ public final class WebhookDesk: Sendable {
             log.error("cannot take a webhook delivery: \(error)")
             return Answer(status: 503, message: "wfd cannot record the delivery: \(error)")
         }
-        guard let outcome = Self.wait(within: 30, { scheduler.trigger(pending, reply: $0) }) else {
+        guard let outcome = waitForReply(within: 30, { scheduler.trigger(pending, reply: $0) }) else {
             // It is in the inbox: it starts when the scheduler gets to it, or after a restart.
             return Answer(status: 202, message: "accepted as run \(run); wfd is busy, it starts soon", run: run)
         }
@@ -129,18 +129,19 @@ public final class WebhookDesk: Sendable {
         log.warning("refused a webhook delivery (\(status)): \(reason)")
         return Answer(status: status, message: reason)
     }
+}
 
-    /// Asks the scheduler and waits, `seconds` at most, on the caller's thread.
-    static func wait<Answer: Sendable>(within seconds: Int, _ ask: (@escaping @Sendable (Answer) -> Void) -> Void)
-        -> Answer?
-    {
-        let answer = Locked<Answer?>(nil)
-        let finished = DispatchSemaphore(value: 0)
-        ask { reply in
-            answer.withLock { $0 = reply }
-            finished.signal()
-        }
-        guard finished.wait(timeout: .now() + .seconds(seconds)) == .success else { return nil }
-        return answer.withLock { $0 }
+/// Asks something that answers through a callback (the scheduler) and waits for the answer,
+/// `seconds` at most (nil when none came), on the caller's own thread: never a cooperative one.
+public func waitForReply<Answer: Sendable>(
+    within seconds: Int, _ ask: (@escaping @Sendable (Answer) -> Void) -> Void
+) -> Answer? {
+    let answer = Locked<Answer?>(nil)
+    let finished = DispatchSemaphore(value: 0)
+    ask { reply in
+        answer.withLock { $0 = reply }
+        finished.signal()
     }
+    guard finished.wait(timeout: .now() + .seconds(seconds)) == .success else { return nil }
+    return answer.withLock { $0 }
 }

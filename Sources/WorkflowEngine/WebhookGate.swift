@@ -46,7 +46,7 @@ public struct WebhookGate: Sendable {
         }
         var passed: [String: String] = [:]
         for name in hook.headers { if let value = headers[name] { passed[name] = value } }
-        let delivery = headers[hook.deliveryHeaderName].flatMap { ControlRequestKey.valid($0) ? $0 : nil }
+        let delivery = headers[hook.deliveryHeaderName].flatMap { RequestKey.isValid($0) ? $0 : nil }
         if let filter = hook.filter, case .success(let expression)? = ConditionExpression.parse(when: filter) {
             let origin = TriggerOrigin(
                 source: "POST /hooks/\(job)", delivery: delivery, headers: passed, receivedAt: Date())
@@ -120,12 +120,5 @@ public struct WebhookGate: Sendable {
         case UInt8(ascii: "A")...UInt8(ascii: "F"): digit - UInt8(ascii: "A") + 10
         default: nil
         }
-    }
-}
-
-/// A delivery id is kept as a key: 1 to 255 visible ASCII characters.
-enum ControlRequestKey {
-    static func valid(_ key: String) -> Bool {
-        !key.isEmpty && key.utf8.count <= 255 && key.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
     }
 }

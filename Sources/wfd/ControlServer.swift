@@ -170,14 +170,14 @@ final class ControlServer: Service, Sendable {
             body = text.map { Data($0.utf8) }
             return response
         case .reload:
-            switch Self.answer(within: 60, { scheduler.reload(done: $0) }) {
+            switch waitForReply(within: 60, { scheduler.reload(done: $0) }) {
             case .reloaded(let summary)?: return ControlResponse(ok: true, message: summary)
             case .refused(let reason)?: return ControlResponse(ControlRefusal(.failed, reason))
             case nil: return ControlResponse(ControlRefusal(.failed, "the reload did not finish within 60 s"))
             }
         case .cancel(let run):
             let reason = "cancelled by \(caller.description)"
-            guard let active = Self.answer(within: 30, { scheduler.cancelRun(run, reason: reason, done: $0) }) else {
+            guard let active = waitForReply(within: 30, { scheduler.cancelRun(run, reason: reason, done: $0) }) else {
                 return Self.noAnswer
             }
             return active
@@ -215,7 +215,7 @@ final class ControlServer: Service, Sendable {
     /// `status`: the table `wfctl status` prints (coloured or not), or its JSON, built from the
     /// scheduler's memory.
     private func status(_ format: ControlCommand.StatusFormat) -> (ControlResponse, body: String?) {
-        guard let snapshot = Self.answer(within: 30, { scheduler.snapshot(done: $0) }) else {
+        guard let snapshot = waitForReply(within: 30, { scheduler.snapshot(done: $0) }) else {
             return (Self.noAnswer, nil)
         }
         if format == .metrics {
@@ -274,7 +274,7 @@ final class ControlServer: Service, Sendable {
             approved: request.approve, by: caller.description, uid: caller.uid, at: Date(),
             comment: request.comment, input: input)
         let (run, step) = (request.run, request.step)
-        let answered: String?? = Self.answer(within: 30) { reply in
+        let answered: String?? = waitForReply(within: 30) { reply in
             scheduler.decide(run, DecisionRequest(step: step, item: request.item, decision: decision, reply: reply))
         }
         guard let result = answered else { return Self.noAnswer }
@@ -285,27 +285,12 @@ final class ControlServer: Service, Sendable {
             run: run.rawValue)
     }
 
-    /// Asks the scheduler (`ask` passes on the reply) and waits for its answer, `seconds` at most;
-    /// nil when none came. It waits on the connection's own thread, never a cooperative one.
-    private static func answer<Answer: Sendable>(
-        within seconds: Int, _ ask: (@escaping @Sendable (Answer) -> Void) -> Void
-    ) -> Answer? {
-        let answer = Locked<Answer?>(nil)
-        let finished = DispatchSemaphore(value: 0)
-        ask { reply in
-            answer.withLock { $0 = reply }
-            finished.signal()
-        }
-        guard finished.wait(timeout: .now() + .seconds(seconds)) == .success else { return nil }
-        return answer.withLock { $0 }
-    }
-
     /// Sends a command that starts a run to the scheduler and waits (30 s at most) for its answer.
     private func respond(
         to send: (@escaping @Sendable (Result<RunID, Scheduler.ManualRunRefusal>) -> Void) -> Void,
         success: (RunID) -> String
     ) -> ControlResponse {
-        guard let result = Self.answer(within: 30, send) else { return Self.noAnswer }
+        guard let result = waitForReply(within: 30, send) else { return Self.noAnswer }
         switch result {
         case .success(let run): return ControlResponse(ok: true, message: success(run), run: run.rawValue)
         case .failure(let refusal): return ControlResponse(ControlRefusal(Self.code(refusal.code), refusal.message))

@@ -5,10 +5,10 @@ import RunModel
 import RuntimeSupport
 import Schedules
 import Testing
-import WorkflowStore
 import WorkflowTesting
 
 @testable import WorkflowEngine
+@testable import WorkflowStore
 
 /// Triggers without a daemon: a webhook's checks, cycles among job triggers, and the scheduler's
 /// decisions about triggers under each `concurrency:`.
@@ -150,18 +150,42 @@ import WorkflowTesting
         #expect(catalog.followers(of: JobID("c")!, endedAs: "succeeded") == [JobID("a")!])
     }
 
+    /// The inbox and the deliveries' records, on disk: taken back in the order triggers came, a
+    /// delivery found by its id, and records older than the job's retention pruned.
+    @Test func theInboxAndTheDeliveriesLiveOnDisk() throws {
+        let dir = try TemporaryDirectory("trigger-inbox")
+        let state = StateDirectory(root: dir.file("state"))
+        let hook = JobID("hook")!
+        for n in [3, 1, 2] as [UInt32] { try TriggerInbox.put(pending("hook", n), in: state) }
+        try TriggerInbox.put(pending("other", 4), in: state)
+        var damaged: [String] = []
+        try dir.write("state/jobs/hook/inbox/broken.json", "{")
+        let loaded = TriggerInbox.load(in: state) { path, _ in damaged.append(path) }
+        #expect(loaded.map(\.sequence) == [1, 2, 3, 4], "oldest first, over every job")
+        #expect(damaged == [dir.file("state/jobs/hook/inbox/broken.json")])
+        #expect(TriggerInbox.holds(hook, pending("hook", 1).run, in: state))
+        TriggerInbox.remove(hook, pending("hook", 1).run, in: state)
+        #expect(!TriggerInbox.holds(hook, pending("hook", 1).run, in: state))
+
+        try TriggerInbox.recordDelivery("old", run: pending("hook", 1).run, of: hook, in: state)
+        try TriggerInbox.recordDelivery("new", run: pending("hook", 2).run, of: hook, in: state)
+        #expect(TriggerInbox.delivery("old", of: hook, in: state) == pending("hook", 1).run)
+        #expect(TriggerInbox.delivery("never", of: hook, in: state) == nil)
+        let path = TriggerInbox.deliveryPath("old", hook, in: state)
+        var times = [timeval(tv_sec: 1_000_000, tv_usec: 0), timeval(tv_sec: 1_000_000, tv_usec: 0)]
+        #expect(utimes(path, &times) == 0)
+        #expect(TriggerInbox.pruneDeliveries(of: hook, olderThan: Date().addingTimeInterval(-86_400), in: state) == 1)
+        #expect(TriggerInbox.delivery("old", of: hook, in: state) == nil)
+        #expect(TriggerInbox.delivery("new", of: hook, in: state) == pending("hook", 2).run)
+        TriggerInbox.forgetDelivery("new", of: hook, in: state)
+        #expect(TriggerInbox.delivery("new", of: hook, in: state) == nil)
+    }
+
     // MARK: - The scheduler's decisions
 
+    /// A state with these job files loaded, as `SchedulerStateTests` makes one (at the same `t0`).
     func state(_ files: [String: String], active: [JobID: SchedulerState.ActiveRun] = [:]) throws -> SchedulerState {
-        let dir = try TemporaryDirectory("trigger-state")
-        for (name, text) in files { try dir.write("jobs/\(name)", text) }
-        var catalog = JobCatalog(directory: dir.file("jobs"))
-        _ = catalog.reload()
-        var planner = SchedulePlanner(hostZone: .gmt, jitter: { _ in 0 })
-        planner.update(jobs: catalog.entries.values.compactMap(\.job), now: t0)
-        return SchedulerState(
-            jobsDirectory: dir.file("jobs"), retention: RetentionPolicy(daemon: Scheduler.defaultRetention),
-            watchdogHalf: nil, catalog: catalog, planner: planner, marks: MarkBook(), runs: [:], active: active)
+        try SchedulerStateTests().state(files, active: active)
     }
 
     func pending(_ job: String, _ n: UInt32, kind: Trigger = .webhook) -> PendingTrigger {
