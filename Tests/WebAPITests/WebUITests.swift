@@ -176,6 +176,35 @@ import WorkflowTesting
     }
 
     /// A job whose description, step names and log hold markup: the pages show it as text.
+    /// What starts a job (`on:`) is on the jobs page and the job's page; what started a run, and
+    /// its trace id, on the run's page (a hostile webhook source shown as text).
+    @Test func triggersAndTracesAreShown() throws {
+        let dir = try TemporaryDirectory("webui-triggers")
+        let setup = try setUp(dir, clock: Locked(t0))
+        let root = Caller(uid: 0, gid: 0)
+        let store = RunStore(directory: setup.state)
+        let job = try JobParser().parse(
+            "on: { webhook: { secret: s }, job: nightly, states: [failed] }\nsteps: [{id: a, run: 'true'}]\n",
+            path: "/etc/wfd/jobs.d/hooked.yaml")
+        try store.saveJobInfo(
+            JobInfo(id: job.id, job: job, file: "/etc/wfd/jobs.d/hooked.yaml", errors: [], loadedAt: t0))
+        var snapshot = RunSnapshot(
+            job: job, id: RunID.make(at: t0, suffix: 7), trigger: .webhook, scheduledFor: nil, createdAt: t0)
+        snapshot.run.origin = TriggerOrigin(source: "POST /hooks/hooked", delivery: "<b>d-1</b>", receivedAt: t0)
+        snapshot.run.traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+        try store.saveSpec(job, run: snapshot.run.id)
+        (snapshot, _) = try RunMachine.apply(snapshot, .start(at: t0))
+        try store.save(snapshot.run)
+        let list = text(get(setup.ui, "/", caller: root))
+        #expect(list.contains("on webhook (github); on job nightly (failed)"), "\(list)")
+        let page = text(get(setup.ui, "/jobs/hooked", caller: root))
+        #expect(page.contains("Started also by: <code>webhook (github); job nightly (failed)</code>"), "\(page)")
+        let run = text(get(setup.ui, "/runs/\(snapshot.run.id)", caller: root))
+        #expect(run.contains("Started by the webhook trigger: <code>POST /hooks/hooked</code>"), "\(run)")
+        #expect(run.contains("delivery <code>&lt;b&gt;d-1&lt;/b&gt;</code>"))
+        #expect(run.contains("trace <code id=\"trace\">4bf92f3577b34da6a3ce929d0e0e4736</code>"))
+    }
+
     @Test func hostileValuesAreShownAsTextNeverAsMarkup() throws {
         let dir = try TemporaryDirectory("webui-hostile")
         let setup = try setUp(dir, clock: Locked(t0))
