@@ -15,8 +15,8 @@ public final class RunTracer: Sendable {
     let exporter: SpanExporter
     /// When this wfd started: attempts that ended before were the previous one's.
     let started: Date
-    /// By active run: the attempts' span ids sent (or the previous wfd's).
-    private let sent = Locked([RunID: Set<String>]())
+    /// By active run: the attempts whose spans were sent (or were the previous wfd's to send).
+    private let sent = Locked([RunID: Set<SpanBuilder.AttemptKey>]())
     /// The runs (and their episodes) whose root span went: a run is seen ending once.
     private let ended = Locked((keys: Set<String>(), order: [String]()))
 
@@ -29,7 +29,7 @@ public final class RunTracer: Sendable {
         let run = snapshot.run.id
         let known = sent.withLock { $0[run] ?? [] }
         var spans: [Span] = []
-        var ids: [String] = []
+        var ids: [SpanBuilder.AttemptKey] = []
         for (id, end, made) in SpanBuilder.endedAttempts(snapshot, except: known) {
             ids.append(id)
             if end >= started { spans += made }

@@ -53,18 +53,26 @@ public struct Span: Sendable, Equatable {
 /// when the run ends. Ids come from ``TraceContext``, so a wfd that took the run up after a
 /// restart names the spans as the one before it did.
 public enum SpanBuilder {
-    /// The spans of every attempt of the run that has ended (with its model calls'), by the
-    /// attempt's span id, except those in `known`.
-    public static func endedAttempts(_ snapshot: RunSnapshot, except known: Set<String>) -> [(String, Date, [Span])] {
-        var found: [(String, Date, [Span])] = []
-        let trace = snapshot.run.trace
+    /// An attempt of a run: its step, its item in a `for_each` step, its number.
+    public struct AttemptKey: Hashable, Sendable {
+        public let step: StepID
+        public let item: Int?
+        public let number: Int
+    }
+
+    /// The spans of every attempt of the run that has ended (with its model calls'), except
+    /// those in `known`: each with its attempt and when it ended.
+    public static func endedAttempts(_ snapshot: RunSnapshot, except known: Set<AttemptKey>) -> [(
+        AttemptKey, Date, [Span]
+    )] {
+        var found: [(AttemptKey, Date, [Span])] = []
         for step in snapshot.steps {
             for slot in step.items ?? [step] {
                 for (index, attempt) in slot.attempts.enumerated() {
                     guard let end = attempt.endedAt else { continue }
-                    let id = trace.attemptSpanID(step: step.step, item: slot.item, attempt: attempt.number)
-                    guard !known.contains(id) else { continue }
-                    found.append((id, end, Self.attempt(step.step, item: slot.item, index: index, snapshot)))
+                    let key = AttemptKey(step: step.step, item: slot.item, number: attempt.number)
+                    guard !known.contains(key) else { continue }
+                    found.append((key, end, Self.attempt(step.step, item: slot.item, index: index, snapshot)))
                 }
             }
         }
