@@ -12,19 +12,25 @@ import RuntimeSupport
 /// closed, or moved in, counts; once the job's files have been quiet for its `debounce`, `fire`
 /// hears the job and every file that changed, sorted. The directory of each path is watched
 /// (one watch per directory, shared by the jobs in it); a directory that does not exist yet is
-/// looked for again every second.
+/// looked for again every second. When a job's watch begins, its files changed after `seenUntil`
+/// says (what no wfd watched: wfd was stopped) count as changed.
 ///
 /// The inotify descriptor is read on a thread of its own, so waiting never blocks the
 /// concurrency pool.
 final class PathWatcher: Sendable {
     let logger: Logger
     let fire: @Sendable (JobID, [String]) -> Void
+    /// Until when the job's files were seen (its cursor; a job seen the first time gets now).
+    let seenUntil: @Sendable (JobID) -> Date
     private let wanted = Locked<[JobID: Triggers]>([:])
     private let stopped = Locked(false)
     private let changed = Locked(true)
 
-    init(logger: Logger, fire: @escaping @Sendable (JobID, [String]) -> Void) {
+    init(
+        logger: Logger, seenUntil: @escaping @Sendable (JobID) -> Date, fire: @escaping @Sendable (JobID, [String]) -> Void
+    ) {
         self.logger = logger
+        self.seenUntil = seenUntil
         self.fire = fire
     }
 
@@ -70,6 +76,7 @@ final class PathWatcher: Sendable {
         var missing: Set<String> = []
         var lastLook = ContinuousClock.now
         var pending: [JobID: (paths: Set<String>, last: ContinuousClock.Instant)] = [:]
+        var watching: Set<JobID> = []  // the jobs whose missed changes were looked for
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while !stopped.withLock({ $0 }) {
             if changed.withLock({
@@ -94,6 +101,14 @@ final class PathWatcher: Sendable {
                     }
                 }
                 pending = pending.filter { patterns[$0.key] != nil }
+                for (job, wanted) in patterns where !watching.contains(job) {
+                    let missed = Self.changed(wanted.patterns, since: seenUntil(job))
+                    if !missed.isEmpty {
+                        logger.info("\(missed.count) files changed while no wfd watched them", metadata: ["job": "\(job)"])
+                        pending[job, default: ([], .now)].paths.formUnion(missed)
+                    }
+                }
+                watching = Set(patterns.keys)
             }
             var timeout: Int32 = 100
             if let soonest = pending.map({ $0.value.last + (patterns[$0.key]?.quiet ?? .zero) }).min() {
@@ -130,6 +145,22 @@ final class PathWatcher: Sendable {
                 fire(job, waiting.paths.sorted())
             }
         }
+    }
+
+    /// The files matching `patterns` changed after `date`.
+    static func changed(_ patterns: [Pattern], since date: Date) -> [String] {
+        var found: [String] = []
+        for pattern in patterns {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: pattern.directory)) ?? []
+            where pattern.matches(name) {
+                let path = pattern.directory == "/" ? "/\(name)" : "\(pattern.directory)/\(name)"
+                var info = stat()
+                guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { continue }
+                let modified = Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9
+                if modified > date.timeIntervalSince1970 { found.append(path) }
+            }
+        }
+        return found
     }
 
     /// The events in `buffer`: each one's watch, file name, and whether the watch was lost.

@@ -48,7 +48,16 @@ struct SchedulerEffects {
         marks = MarkWriter(store: store, clock: clock, logger: logger)
         takeUp = RunTakeUp(store: store, coordinator: coordinator, clock: clock, logger: logger)
         let (clockForPaths, store) = (clock, store)
-        paths = PathWatcher(logger: logger) { job, files in
+        let cursors = store.directory
+        paths = PathWatcher(
+            logger: logger,
+            seenUntil: { job in
+                if let seen = PathCursor.load(job, in: cursors) { return seen }
+                let now = clockForPaths.now()
+                try? PathCursor.save(now, for: job, in: cursors)
+                return now
+            }
+        ) { job, files in
             let now = clockForPaths.now()
             let source = files.count == 1 ? files[0] : "\(files[0]) and \(files.count - 1) more"
             let payload = JSONValue.object(["paths": .array(files.map(JSONValue.string))]).jsonText
@@ -314,6 +323,10 @@ struct SchedulerEffects {
                 do {
                     try await BlockingIO.shared.run { () throws(StoreError) in
                         try TriggerInbox.put(pending, in: store.directory)
+                        // The files it carries are seen: a restart does not take them again.
+                        if pending.kind == .path {
+                            try PathCursor.save(pending.origin.receivedAt, for: pending.job, in: store.directory)
+                        }
                     }
                 } catch {
                     logger.error(

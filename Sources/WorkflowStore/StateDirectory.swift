@@ -11,6 +11,7 @@ import RunModel
 /// jobs/<job>/runs.jsonl                     one line per ended run, appended
 /// jobs/<job>/inbox/<run>.json               a trigger accepted, its run not yet started
 /// jobs/<job>/deliveries/<digest>            a webhook delivery taken, and its run
+/// jobs/<job>/paths.json                     until when its path trigger has seen its files
 /// runs/<job>/<run>/run.json                 the run record
 /// runs/<job>/<run>/spec.json                the job definition the run started with
 /// runs/<job>/<run>/payload.json             what the trigger carried (a webhook's body)
@@ -48,6 +49,8 @@ public struct StateDirectory: Sendable {
     public func idempotencyKeys(_ job: JobID) -> String { "\(jobDirectory(job))/keys.json" }
     /// Triggers accepted and not yet started, one file each (``PendingTrigger``).
     public func inbox(_ job: JobID) -> String { "\(jobDirectory(job))/inbox" }
+    /// Until when the job's path trigger has seen its files (``PathCursor``).
+    public func pathCursor(_ job: JobID) -> String { "\(jobDirectory(job))/paths.json" }
     /// The deliveries a webhook took, one file each, named by a digest of the delivery's id.
     public func deliveries(_ job: JobID) -> String { "\(jobDirectory(job))/deliveries" }
     /// What a trigger carried (a webhook's body): `WF_TRIGGER_PAYLOAD_FILE`.

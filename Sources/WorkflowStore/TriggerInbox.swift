@@ -121,3 +121,27 @@ public enum TriggerSequence {
         }
     }
 }
+
+/// `jobs/<job>/paths.json`: until when the job's path trigger has seen its files. A file changed
+/// after it while no wfd was watching (wfd stopped, or the job newly loaded with the same paths
+/// after a stop) starts a run when the watch begins; the first watch of a job starts the cursor.
+public struct PathCursor: Sendable, Codable, Equatable {
+    public var version = 1
+    public var seenUntil: Date
+
+    public init(seenUntil: Date) { self.seenUntil = seenUntil }
+
+    enum CodingKeys: String, CodingKey {
+        case version
+        case seenUntil = "seen_until"
+    }
+
+    /// The job's cursor; nil when its path trigger never ran (or the file is unreadable).
+    public static func load(_ job: JobID, in state: StateDirectory) -> Date? {
+        (try? RecordFile.read(PathCursor.self, from: state.pathCursor(job)))?.seenUntil
+    }
+
+    public static func save(_ date: Date, for job: JobID, in state: StateDirectory) throws(StoreError) {
+        try RecordFile.write(PathCursor(seenUntil: date), to: state.pathCursor(job))
+    }
+}

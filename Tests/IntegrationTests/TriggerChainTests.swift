@@ -56,8 +56,11 @@ import WorkflowTesting
         // A cycle: neither is loaded, and status says why.
         try dir.write("jobs/ping.yaml", "on: { job: pong }\nsteps: [{id: a, run: 'true'}]\n")
         try dir.write("jobs/pong.yaml", "on: { job: ping }\nsteps: [{id: a, run: 'true'}]\n")
-        let daemon = try await TestDaemon.start(dir)
-        defer { Task { await daemon.process.stop() } }
+        var daemon = try await TestDaemon.start(dir)
+        defer {
+            let last = daemon
+            Task { await last.process.stop() }
+        }
 
         // Three files at once (and one the glob does not match): one run, with both CSV files.
         for name in ["a.csv", "b.csv", "notes.txt"] {
@@ -92,6 +95,16 @@ import WorkflowTesting
         #expect(status.output.contains("on job ingest (failed)"), "\(status.output)")
         #expect(status.output.contains("cycle of 'on: job' triggers: ping -> pong -> ping"), "\(status.output)")
         #expect(runs(dir, "ping").isEmpty && runs(dir, "pong").isEmpty)
+
+        // A file dropped while wfd is down starts a run when it is back; the files it saw do not.
+        await daemon.process.stop()
+        try "x\n".write(toFile: "\(inbox)/c.csv", atomically: true, encoding: .utf8)
+        daemon = try await TestDaemon.start(dir, log: "wfd-2.log")
+        #expect(await eventually(waitingFor: "the missed file's run") { ended(dir, "ingest").count == 3 })
+        let missed = try #require(ended(dir, "ingest").map(\.run).sorted().last)
+        #expect(try payload(dir, "ingest", missed) == .object(["paths": .array([.string("\(inbox)/c.csv")])]))
+        try await Task.sleep(for: .seconds(1))
+        #expect(ended(dir, "ingest").count == 3, "one run for what was missed")
     }
 }
 
