@@ -3,7 +3,7 @@
 fails `make test`. Timings of wfctl are also given as a ratio to spawning /bin/true in the same
 run, since these machines are shared and noisy.
 
-    scripts/bench.py BIN_DIR [SECTION...]   sections: startup durable units scale steady precision web hooks
+    scripts/bench.py BIN_DIR [SECTION...]   sections: startup durable units scale steady precision web hooks traces
                                             (default: all; units needs root: it boots systemd)
 
 scale builds (once, cached beside BIN_DIR) a fixture of 10,000 jobs and 1,000,000 runs with
@@ -24,7 +24,8 @@ import tempfile
 import time
 
 BIN = sys.argv[1] if len(sys.argv) > 1 else ".build/release"
-SECTIONS = set(sys.argv[2:]) or {"startup", "durable", "units", "scale", "steady", "precision", "web", "hooks"}
+SECTIONS = set(sys.argv[2:]) or {"startup", "durable", "units", "scale", "steady", "precision", "web", "hooks",
+                                  "traces"}
 WFD, WFCTL, WEB = os.path.join(BIN, "wfd"), os.path.join(BIN, "wfctl"), os.path.join(BIN, "wfd-web")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 JOBS = 100
@@ -933,6 +934,71 @@ def hooks_bench(samples=300, burst=2000):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def traces_bench(rounds=5, steps=200):
+    """What traces cost a run: W1 (200 sequential `true` steps) with traces off and with them sent
+    to a loopback OTLP/HTTP receiver (a Python server that reads and counts), one wfd each,
+    alternating run by run; ms per step, and the spans the receiver got."""
+    import http.server
+    import threading
+    received = {"spans": 0, "requests": 0}
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            import json
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            for resource in json.loads(body).get("resourceSpans", []):
+                for scope in resource.get("scopeSpans", []):
+                    received["spans"] += len(scope.get("spans", []))
+            received["requests"] += 1
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args):
+            pass
+
+    http.server.ThreadingHTTPServer.allow_reuse_address = True
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    work = tempfile.mkdtemp(prefix="wfd-bench-traces-")
+    try:
+        jobs_dir = os.path.join(work, "jobs")
+        os.makedirs(jobs_dir)
+        with open(os.path.join(jobs_dir, "w1.yaml"), "w") as f:
+            f.write("retention: { keep_runs: 1000 }\nsteps:\n" + "".join(
+                f"  - {{id: s{i:03}, run: 'true'" + (f", needs: [s{i - 1:03}]" if i else "") + "}\n"
+                for i in range(steps)))
+        daemons = {}
+        for mode, extra in (("off", {}), ("on", {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint})):
+            state = os.path.join(work, f"state-{mode}")
+            daemons[mode] = (wait_ready([WFD, "--jobs", jobs_dir, "--state", state, "--log-target", "stderr"],
+                                        env_extra=extra)[0], state)
+        times = {"off": [], "on": []}
+        for _ in range(rounds):
+            for mode in ("off", "on"):
+                state = daemons[mode][1]
+                start = time.perf_counter()
+                subprocess.run([WFCTL, "run", "w1", "--state", state], capture_output=True, check=True)
+                wait_run(state, "w1")
+                times[mode].append((time.perf_counter() - start) * 1000 / steps)
+        time.sleep(1)
+        for daemon, _ in daemons.values():
+            daemon.send_signal(signal.SIGTERM)
+            daemon.wait(timeout=60)
+        off, on = statistics.median(times["off"]), statistics.median(times["on"])
+        rows.append((f"traces: W1 ({steps} steps), ms per step, off / on (median of {rounds}, alternating)",
+                     f"{off:.2f} / {on:.2f} ms (on/off {on / off:.2f}; rounds on: "
+                     f"{', '.join(f'{x:.2f}' for x in times['on'])}; off: {', '.join(f'{x:.2f}' for x in times['off'])})",
+                     "-"))
+        rows.append(("traces: spans the receiver got, requests", f"{received['spans']} spans in {received['requests']} "
+                     f"requests (expected {rounds * (steps + 1)})", "-"))
+    finally:
+        server.shutdown()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 COMPILED = tempfile.mkdtemp(prefix="wfd-cc-")
 atexit.register(shutil.rmtree, COMPILED, True)
 BASELINE, FLOOR = os.path.join(COMPILED, "baseline"), os.path.join(COMPILED, "precision-floor")
@@ -957,6 +1023,8 @@ if "web" in SECTIONS:
     web_bench()
 if "hooks" in SECTIONS:
     hooks_bench()
+if "traces" in SECTIONS:
+    traces_bench()
 
 width = max(len(r[0]) for r in rows)
 print(f"{'benchmark'.ljust(width)}  {'figure'.ljust(30)}  goal")
