@@ -32,6 +32,9 @@ struct CommandRoutes: Sendable {
                 throw Problem(.badRequest, detail: "an idempotency key is 1 to 255 visible ASCII characters")
             }
             return .run(job, params: try Self.strings(fields["params"], "params"), key: key)
+        case "/api/v1/jobs/{job}/preview":
+            let job = try WebAPI.jobID(parameters["job"] ?? "")
+            return .preview(job, params: try Self.strings(fields["params"], "params"))
         case "/api/v1/runs/{run}/cancel":
             return .cancel(try runID(parameters))
         case "/api/v1/runs/{run}/retry":
@@ -96,12 +99,15 @@ struct CommandRoutes: Sendable {
                 }
             throw Problem(kind, detail: response.message)
         }
+        if case .preview = command {
+            return APIResponse(status: 200, contentType: "application/json", body: Data(response.message.utf8))
+        }
         // 202 for what goes on in the background; 200 for what is done, and for a run an earlier
         // request with the same idempotency key started.
         let accepted: Bool
         switch command {
         case .run, .retry, .cancel: accepted = response.existing != true
-        case .ping, .status, .reload, .decide, .deliver: accepted = false
+        case .ping, .status, .reload, .decide, .deliver, .preview: accepted = false
         }
         let result = CommandResult(message: response.message, run: response.run)
         return try WebAPI.json(result, status: accepted ? 202 : 200)

@@ -558,6 +558,46 @@ public enum OpenAPIDocument {
                   $ref: "#/components/responses/Problem"
                 "503":
                   $ref: "#/components/responses/Problem"
+          /api/v1/jobs/{job}/preview:
+            post:
+              operationId: previewRun
+              summary: What a run with these parameters would do, without running it (wfctl run --dry-run).
+              description: |
+                From the job as wfd loaded it and wfd's prices: its steps in an order the run could
+                take them, the conditions the parameters decide already, each model call's worst
+                case against the budget, the approvals it would wait for. Nothing is started; the
+                read scope is enough.
+              parameters:
+                - $ref: "#/components/parameters/Job"
+              requestBody:
+                required: false
+                content:
+                  application/json:
+                    schema:
+                      type: object
+                      properties:
+                        params:
+                          type: object
+                          additionalProperties: {type: string}
+              responses:
+                "200":
+                  description: The preview.
+                  content:
+                    application/json:
+                      schema:
+                        $ref: "#/components/schemas/RunPreview"
+                "400":
+                  $ref: "#/components/responses/Problem"
+                "401":
+                  $ref: "#/components/responses/Problem"
+                "403":
+                  $ref: "#/components/responses/Problem"
+                "404":
+                  $ref: "#/components/responses/Problem"
+                "500":
+                  $ref: "#/components/responses/Problem"
+                "503":
+                  $ref: "#/components/responses/Problem"
           /api/v1/validate:
             post:
               operationId: validateJobFile
@@ -642,6 +682,49 @@ public enum OpenAPIDocument {
                   schema:
                     $ref: "#/components/schemas/Problem"
           schemas:
+            RunPreview:
+              type: object
+              required: [job, params, steps, worst_tokens, approvals]
+              properties:
+                job: {type: string}
+                params:
+                  type: object
+                  additionalProperties: {type: string}
+                steps:
+                  type: array
+                  items:
+                    type: object
+                    required: [step, kind, needs, when]
+                    properties:
+                      step: {type: string}
+                      kind: {enum: [run, http, llm, approval]}
+                      needs: {type: array, items: {type: string}}
+                      for_each: {type: string}
+                      when: {type: string}
+                      decided: {type: boolean}
+                      because: {type: string}
+                      approval: {type: string}
+                      model:
+                        type: object
+                        required: [provider, model, input_tokens, input_is_lower_bound, max_tokens, calls_at_most, worst_tokens]
+                        properties:
+                          provider: {enum: [openai, anthropic]}
+                          model: {type: string}
+                          input_tokens: {type: integer}
+                          input_is_lower_bound: {type: boolean}
+                          max_tokens: {type: integer}
+                          calls_at_most: {type: integer}
+                          worst_tokens: {type: integer}
+                          worst_usd: {type: number}
+                worst_tokens: {type: integer}
+                worst_usd: {type: number}
+                budget:
+                  type: object
+                  properties:
+                    usd: {type: number}
+                    tokens: {type: integer}
+                budget_verdict: {type: string}
+                approvals: {type: array, items: {type: string}}
             JobFileCheck:
               type: object
               required: [file, valid, diagnostics]

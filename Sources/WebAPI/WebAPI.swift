@@ -107,6 +107,7 @@ public struct WebAPI: Sendable {
         ("POST", "/api/v1/runs/{run}/retry"),
         ("POST", "/api/v1/runs/{run}/steps/{step}/approve"), ("POST", "/api/v1/runs/{run}/steps/{step}/reject"),
         ("POST", "/api/v1/reload"), ("POST", "/api/v1/validate"), ("GET", "/metrics"),
+        ("POST", "/api/v1/jobs/{job}/preview"),
         ("POST", "/hooks/{job}"),
     ]
 
@@ -176,7 +177,9 @@ public struct WebAPI: Sendable {
 
     /// The scope a route needs of a token.
     public static func scope(_ method: String, _ pattern: String) -> AccessTokens.Scope {
-        guard method == "POST", pattern != "/api/v1/validate" else { return .read }
+        guard method == "POST", pattern != "/api/v1/validate", pattern != "/api/v1/jobs/{job}/preview" else {
+            return .read
+        }
         return pattern.hasSuffix("/approve") || pattern.hasSuffix("/reject") ? .approve : .operate
     }
 

@@ -23,6 +23,9 @@ public enum ControlCommand: Sendable, Equatable {
     /// A webhook's request for the job (`POST /hooks/<job>` on wfd-web): wfd verifies it, filters
     /// it and starts (or queues) a run; the answer's `status` is what its sender hears.
     case deliver(JobID, headers: [String: String], body: Data)
+    /// What a run of the job with these parameter values would do, without running it: the
+    /// preview's JSON follows the answer's line (`wfctl run --dry-run`).
+    case preview(JobID, params: [String: String])
 
     public enum StatusFormat: Sendable, Equatable {
         case table(colour: Bool)
@@ -107,6 +110,9 @@ extension ControlRequest {
             self.from = from?.rawValue
             self.skip = skip.isEmpty ? nil : skip.map(\.rawValue)
             self.outputs = outputs.isEmpty ? nil : Dictionary(uniqueKeysWithValues: outputs.map { ($0.rawValue, $1) })
+        case .preview(let job, let params):
+            self.init(command: "preview", job: job.rawValue)
+            self.params = params.isEmpty ? nil : params
         case .deliver(let job, let headers, let body):
             self.init(command: "deliver", job: job.rawValue)
             self.headers = headers
@@ -160,6 +166,9 @@ extension ControlRequest {
                 .retry(
                     job, run, from: from.flatMap(StepID.init), skip: skipped,
                     outputs: Dictionary(texts, uniquingKeysWith: { first, _ in first })))
+        case "preview":
+            guard let name = job, let job = JobID(name) else { return bad("preview needs a job id") }
+            return .success(.preview(job, params: params ?? [:]))
         case "deliver":
             guard let name = job, let job = JobID(name) else { return bad("deliver needs a job id") }
             guard let text = body, let data = Data(base64Encoded: text) else {

@@ -27,7 +27,8 @@ final class PathWatcher: Sendable {
     private let changed = Locked(true)
 
     init(
-        logger: Logger, seenUntil: @escaping @Sendable (JobID) -> Date, fire: @escaping @Sendable (JobID, [String]) -> Void
+        logger: Logger, seenUntil: @escaping @Sendable (JobID) -> Date,
+        fire: @escaping @Sendable (JobID, [String]) -> Void
     ) {
         self.logger = logger
         self.seenUntil = seenUntil
@@ -104,7 +105,8 @@ final class PathWatcher: Sendable {
                 for (job, wanted) in patterns where !watching.contains(job) {
                     let missed = Self.changed(wanted.patterns, since: seenUntil(job))
                     if !missed.isEmpty {
-                        logger.info("\(missed.count) files changed while no wfd watched them", metadata: ["job": "\(job)"])
+                        logger.info(
+                            "\(missed.count) files changed while no wfd watched them", metadata: ["job": "\(job)"])
                         pending[job, default: ([], .now)].paths.formUnion(missed)
                     }
                 }

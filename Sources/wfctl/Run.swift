@@ -4,6 +4,7 @@ import JobFormat
 import RunModel
 import Schedules
 import WorkflowControl
+import WorkflowReports
 import WorkflowStore
 
 struct Run: ParsableCommand {
@@ -17,6 +18,7 @@ struct Run: ParsableCommand {
               wfctl run backup
               wfctl run report --param day=2026-11-24 --wait && echo "report done"
               wfctl run deploy --key release-1.4.2    # a second call starts nothing
+              wfctl run release-aftermath --dry-run   # what it would do, and its worst cost
 
             Exit codes: 0 started (with --wait: succeeded), 1 refused or (with --wait) the run did \
             not succeed, 69 wfd is not running, 77 permission denied.
@@ -42,6 +44,12 @@ struct Run: ParsableCommand {
     @Flag(help: "Follow the run, printing each step as it changes, and exit with its outcome (0 only if it succeeded).")
     var wait = false
 
+    @Flag(
+        help: ArgumentHelp(
+            "Start nothing: show what a run would do (its steps in order, the conditions these parameters decide, each model call's worst case against the budget, the approvals it would wait for), from the job as wfd loaded it and wfd's prices."
+        ))
+    var dryRun = false
+
     @Flag(help: "Print the result as JSON: {\"job\", \"run\", \"state\", \"error\", \"existing\" (with --key)}.")
     var json = false
 
@@ -63,6 +71,9 @@ struct Run: ParsableCommand {
         for param in params where !param.contains("=") || param.hasPrefix("=") {
             throw ValidationError("--param takes name=value, not '\(param)'")
         }
+        if dryRun && (wait || key != nil) {
+            throw ValidationError("--dry-run starts nothing: it takes no --wait or --key")
+        }
         if let key, !ControlRequest.isIdempotencyKey(key) {
             throw ValidationError("--key takes 1 to 255 visible ASCII characters, not '\(key)'")
         }
@@ -76,6 +87,18 @@ struct Run: ParsableCommand {
             let name = String(param.prefix { $0 != "=" })
             guard values[name] == nil else { throw ValidationError("--param \(name) is given twice") }
             values[name] = String(param.dropFirst(name.count + 1))
+        }
+        if dryRun {
+            let response = try sendToDaemon(
+                .preview(jobID, params: values), state: state, socket: daemon.socket, timeout: .seconds(30))
+            guard response.ok else { throw CommandFailure(description: response.message, code: response.exitCode) }
+            if json {
+                print(response.message)
+            } else {
+                let preview = try JSONDecoder().decode(RunPreview.self, from: Data(response.message.utf8))
+                print(PreviewText.render(preview), terminator: "")
+            }
+            return
         }
         let response = try sendToDaemon(
             .run(jobID, params: values, key: key), state: state, socket: daemon.socket, timeout: .seconds(60))

@@ -201,6 +201,8 @@ final class ControlServer: Service, Sendable {
             }) { run in "retrying run \(run) of \(job) \(what)" }
         case .decide(let decision):
             return decide(decision, caller: caller)
+        case .preview(let job, let params):
+            return preview(job, params: params, body: &body)
         case .deliver(let job, let headers, let data):
             let answer = webhooks.deliver(job, headers: headers, body: data)
             var response = ControlResponse(ok: answer.status < 300, message: answer.message, run: answer.run?.rawValue)
@@ -240,6 +242,26 @@ final class ControlServer: Service, Sendable {
                 return (ControlResponse(ControlRefusal(.failed, "cannot encode the status")), nil)
             }
             return (ControlResponse(ok: true, message: ""), String(decoding: data, as: UTF8.self))
+        }
+    }
+
+    /// `preview`: what a run would do, from the job as loaded and wfd's prices.
+    private func preview(_ id: JobID, params: [String: String], body: inout Data?) -> ControlResponse {
+        guard let loaded = waitForReply(within: 30, { scheduler.definition(of: id, done: $0) }) else {
+            return Self.noAnswer
+        }
+        switch loaded {
+        case .failure(let refusal): return ControlResponse(ControlRefusal(.noSuchJob, refusal.message))
+        case .success(let job):
+            switch RunPreview.make(job, params: params, prices: scheduler.configuration.prices) {
+            case .failure(let problem): return ControlResponse(ControlRefusal(.badRequest, problem.message))
+            case .success(let preview):
+                guard let data = try? RecordJSON.encode(preview) else {
+                    return ControlResponse(ControlRefusal(.failed, "cannot encode the preview"))
+                }
+                body = data
+                return ControlResponse(ok: true, message: "")
+            }
         }
     }
 

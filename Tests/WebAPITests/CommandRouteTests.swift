@@ -70,6 +70,24 @@ import WorkflowTesting
             api, "/api/v1/jobs/gate/runs", String(repeating: " ", count: WebAPI.maximumBody + 1), as: root)
         #expect(tooBig.status == 413)
 
+        // A preview starts nothing: its steps, its approval with the parameter filled in.
+        let preview = post(api, "/api/v1/jobs/gate/preview", #"{"params": {"who": "web"}}"#, as: root)
+        #expect(preview.status == 200, "\(String(decoding: preview.body, as: UTF8.self))")
+        try WebAPITests.conforms(preview, to: "/api/v1/jobs/{job}/preview", document, method: "POST")
+        let previewed = try #require(JSONValue.parse(preview.body))
+        guard case .object(let fields) = previewed, case .array(let steps)? = fields["steps"] else {
+            Issue.record("a preview has steps")
+            return
+        }
+        #expect(steps.count == 2 && fields["params"] == .object(["who": .string("web")]))
+        #expect(fields["approvals"] == .array([.string("step 'confirm': Ship it?")]))
+        #expect(!FileManager.default.fileExists(atPath: state.runsDirectory(JobID("gate")!)), "nothing ran")
+        for (body, job, status) in [(#"{"params": {"nope": "1"}}"#, "gate", 400), ("", "nope", 404)] {
+            let refused = post(api, "/api/v1/jobs/\(job)/preview", body, as: root)
+            #expect(refused.status == status, "\(String(decoding: refused.body, as: UTF8.self))")
+            try WebAPITests.conforms(refused, to: "/api/v1/jobs/{job}/preview", document, method: "POST")
+        }
+
         // A run with a parameter, waiting for approval.
         let started = post(api, "/api/v1/jobs/gate/runs", #"{"params": {"who": "web"}}"#, as: root)
         #expect(started.status == 202, "\(String(decoding: started.body, as: UTF8.self))")
