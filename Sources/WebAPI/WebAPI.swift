@@ -99,16 +99,14 @@ public struct WebAPI: Sendable {
     public static let routes: [(method: String, pattern: String)] = [
         ("GET", "/api/openapi.yaml"), ("GET", "/api/v1/jobs"), ("GET", "/api/v1/jobs/{job}"),
         ("GET", "/api/v1/runs"), ("GET", "/api/v1/runs/{run}"), ("GET", "/api/v1/runs/{run}/why"),
-        ("GET", "/api/v1/stats"),
-        ("GET", "/api/v1/approvals"), ("GET", "/api/v1/jobs/{job}/definition"),
+        ("GET", "/api/v1/stats"), ("GET", "/api/v1/approvals"), ("GET", "/api/v1/jobs/{job}/definition"),
         ("GET", "/api/v1/runs/{run}/steps/{step}/attempts/{attempt}/log"),
         ("GET", "/api/v1/runs/{run}/steps/{step}/attempts/{attempt}/log/events"),
         ("POST", "/api/v1/jobs/{job}/runs"), ("POST", "/api/v1/runs/{run}/cancel"),
         ("POST", "/api/v1/runs/{run}/retry"),
         ("POST", "/api/v1/runs/{run}/steps/{step}/approve"), ("POST", "/api/v1/runs/{run}/steps/{step}/reject"),
         ("POST", "/api/v1/reload"), ("POST", "/api/v1/validate"), ("GET", "/metrics"),
-        ("POST", "/api/v1/jobs/{job}/preview"),
-        ("POST", "/hooks/{job}"),
+        ("POST", "/api/v1/jobs/{job}/preview"), ("POST", "/hooks/{job}"),
     ]
 
     /// The largest request body the API takes (a command's; larger ones get 413).
@@ -177,7 +175,8 @@ public struct WebAPI: Sendable {
 
     /// The scope a route needs of a token.
     public static func scope(_ method: String, _ pattern: String) -> AccessTokens.Scope {
-        guard method == "POST", pattern != "/api/v1/validate", pattern != "/api/v1/jobs/{job}/preview" else {
+        // Checking a file and previewing a run change nothing.
+        guard method == "POST", !["/api/v1/validate", "/api/v1/jobs/{job}/preview"].contains(pattern) else {
             return .read
         }
         return pattern.hasSuffix("/approve") || pattern.hasSuffix("/reject") ? .approve : .operate
