@@ -7,9 +7,9 @@ import RuntimeSupport
     import FoundationNetworking
 #endif
 
-/// Sends spans to an OTLP/HTTP receiver from a thread of its own, as soon as they come: while one
-/// request is out, the spans that come meanwhile gather into the next (at most 512 a request). A
-/// wfd that is killed loses only the spans of that moment; the others are out already. A request that fails for a reason that can
+/// Sends spans to an OTLP/HTTP receiver from a thread of its own, within 50 ms of their coming:
+/// the spans of those 50 ms, and of a request that is out, go together (at most 512 a request).
+/// A wfd that is killed loses only the spans of its last moment; the others are out already. A request that fails for a reason that can
 /// pass (no answer, 429, 502, 503, 504) is tried again three times, 0.5, 1 and 2 s apart; then,
 /// or at once for any other answer, its spans are dropped and counted. At most 4,096 spans wait:
 /// past that the oldest are dropped and counted. Failures are logged once a minute at most, with
@@ -33,6 +33,8 @@ public final class SpanExporter: Sendable {
     private let done = DispatchSemaphore(value: 0)
     static let capacity = 4096
     static let batch = 512
+    /// How long spans wait for others to go with them.
+    static let linger = 0.05
 
     public init(configuration: TracingConfiguration, version: String, logger: Logger) {
         self.configuration = configuration
@@ -73,6 +75,10 @@ public final class SpanExporter: Sendable {
         defer { done.signal() }
         while true {
             _ = wake.wait(timeout: .now() + 1)
+            // Gather what comes in the next moment into the same request, unless wfd is stopping.
+            if !state.withLock({ $0.stopping || $0.waiting.count >= Self.batch }) {
+                Thread.sleep(forTimeInterval: Self.linger)
+            }
             while true {
                 let (batch, stopping) = state.withLock { state -> ([Span], Bool) in
                     let taken = Array(state.waiting.prefix(Self.batch))

@@ -276,7 +276,8 @@ import WorkflowTesting
             #expect(attemptIDs.contains(id), "\(attempt) has its span")
         }
         #expect(required.count >= 12, "\(required.count) attempts")
-        for step in ["commits", "classify", "confirm", "notes", "publish"] {
+        // (confirm is decided right before the kill: its span may be among the last moment's.)
+        for step in ["commits", "classify", "notes", "publish"] {
             #expect(attempts.contains { $0["name"] == .string("step \(step)") }, "\(step) has its span")
         }
         let classify = try #require(attempts.first { $0["name"] == .string("step classify") })
