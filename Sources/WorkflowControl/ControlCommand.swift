@@ -26,6 +26,9 @@ public enum ControlCommand: Sendable, Equatable {
     /// What a run of the job with these parameter values would do, without running it: the
     /// preview's JSON follows the answer's line (`wfctl run --dry-run`).
     case preview(JobID, params: [String: String])
+    /// Call an `llm` step as defined now on the inputs of the newest `runs` runs where it
+    /// succeeded, or on `cases` (a JSON array): the report's JSON follows the answer's line.
+    case eval(JobID, StepID, runs: Int, cases: String?)
 
     public enum StatusFormat: Sendable, Equatable {
         case table(colour: Bool)
@@ -110,6 +113,11 @@ extension ControlRequest {
             self.from = from?.rawValue
             self.skip = skip.isEmpty ? nil : skip.map(\.rawValue)
             self.outputs = outputs.isEmpty ? nil : Dictionary(uniqueKeysWithValues: outputs.map { ($0.rawValue, $1) })
+        case .eval(let job, let step, let runs, let cases):
+            self.init(command: "eval", job: job.rawValue)
+            self.step = step.rawValue
+            item = runs
+            input = cases
         case .preview(let job, let params):
             self.init(command: "preview", job: job.rawValue)
             self.params = params.isEmpty ? nil : params
@@ -166,6 +174,13 @@ extension ControlRequest {
                 .retry(
                     job, run, from: from.flatMap(StepID.init), skip: skipped,
                     outputs: Dictionary(texts, uniquingKeysWith: { first, _ in first })))
+        case "eval":
+            guard let name = job, let job = JobID(name), let stepName = step, let step = StepID(stepName) else {
+                return bad("eval needs a job id and a step id")
+            }
+            let runs = item ?? 10
+            guard (1...1000).contains(runs) else { return bad("eval takes 1 to 1000 runs") }
+            return .success(.eval(job, step, runs: runs, cases: input))
         case "preview":
             guard let name = job, let job = JobID(name) else { return bad("preview needs a job id") }
             return .success(.preview(job, params: params ?? [:]))

@@ -31,7 +31,8 @@ public final class BudgetGuard: Sendable {
     }
 
     let job: JobID
-    let run: RunID
+    /// nil: calls outside a run (`wfctl eval`): held to the run cap from zero, only the day's written.
+    let run: RunID?
     let perRun: Budget?
     let perDay: Budget?
     private let store: RunStore
@@ -39,14 +40,14 @@ public final class BudgetGuard: Sendable {
     private let state: Locked<State>
 
     /// Loads what the run and the job's day have spent so far.
-    public init(job: Job, run: RunID, store: RunStore, logger: Logger) {
+    public init(job: Job, run: RunID?, store: RunStore, logger: Logger) {
         self.job = job.id
         self.run = run
         perRun = job.budget
         perDay = job.dailyBudget
         self.store = store
         self.logger = logger
-        let spent = (try? store.loadRunSpend(job.id, run)) ?? Spend()
+        let spent = run.flatMap { try? store.loadRunSpend(job.id, $0) } ?? Spend()
         let days = (try? store.loadDailySpend(job.id)) ?? DailySpendRecord(job: job.id)
         state = Locked(State(run: spent, day: days))
     }
@@ -103,7 +104,7 @@ public final class BudgetGuard: Sendable {
         let (store, job, runID) = (store, job, run)
         do {
             try await BlockingIO.shared.run { () throws(StoreError) in
-                try store.saveRunSpend(RunSpendRecord(job: job, run: runID, spend: runSpend))
+                if let runID { try store.saveRunSpend(RunSpendRecord(job: job, run: runID, spend: runSpend)) }
                 try store.saveDailySpend(day)
             }
         } catch {

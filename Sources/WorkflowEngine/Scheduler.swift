@@ -132,6 +132,16 @@ public final class Scheduler: Service, Sendable {
         continuation.yield(.definition(job, done: done))
     }
 
+    /// Evaluates `llm` steps (`wfctl eval`) with what runs use: the store, the model client, the
+    /// secrets, the prices, the clock.
+    public func evaluator() -> StepEval {
+        StepEval(
+            coordinator: RunCoordinator(
+                store: RunStore(directory: configuration.state), executor: executor, clock: clock, logger: logger,
+                workingDirectory: configuration.jobsDirectory, daemonEnvironment: configuration.daemonEnvironment,
+                prices: configuration.prices))
+    }
+
     /// Calls `done` with what the scheduler knows of its jobs, from its loop.
     public func snapshot(done: @escaping @Sendable (SchedulerSnapshot) -> Void) {
         continuation.yield(.snapshot(done))

@@ -27,7 +27,7 @@ struct Wfctl: ParsableCommand {
             Validate.self,
             Schema.self,
             Reload.self,
-            Metrics.self,
+            Metrics.self, Eval.self,
             TokenCommand.self,
         ]
     )

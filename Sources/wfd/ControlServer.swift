@@ -203,6 +203,8 @@ final class ControlServer: Service, Sendable {
             return decide(decision, caller: caller)
         case .preview(let job, let params):
             return preview(job, params: params, body: &body)
+        case .eval(let job, let step, let runs, let cases):
+            return evaluate(job, step, runs: runs, cases: cases, body: &body)
         case .deliver(let job, let headers, let data):
             let answer = webhooks.deliver(job, headers: headers, body: data)
             var response = ControlResponse(ok: answer.status < 300, message: answer.message, run: answer.run?.rawValue)
@@ -263,6 +265,53 @@ final class ControlServer: Service, Sendable {
                 return ControlResponse(ok: true, message: "")
             }
         }
+    }
+
+    /// `eval`: the step as defined now, called on earlier inputs; one model call (and its repairs)
+    /// per case, so this waits up to 30 minutes.
+    private func evaluate(_ id: JobID, _ stepID: StepID, runs: Int, cases: String?, body: inout Data?)
+        -> ControlResponse
+    {
+        guard let loaded = waitForReply(within: 30, { scheduler.definition(of: id, done: $0) }) else {
+            return Self.noAnswer
+        }
+        let job: Job
+        switch loaded {
+        case .failure(let refusal): return ControlResponse(ControlRefusal(.noSuchJob, refusal.message))
+        case .success(let found): job = found
+        }
+        let evaluator = scheduler.evaluator()
+        let (step, spec): (StepDefinition, LLMCallSpec)
+        switch StepEval.llmStep(job, stepID) {
+        case .failure(let problem): return ControlResponse(ControlRefusal(.badRequest, problem.message))
+        case .success(let found): (step, spec) = found
+        }
+        var inputs: [StepEval.Case]
+        if let cases {
+            switch StepEval.fileCases(Data(cases.utf8), job: job) {
+            case .failure(let problem): return ControlResponse(ControlRefusal(.badRequest, problem.message))
+            case .success(let found): inputs = found
+            }
+        } else {
+            inputs = evaluator.recordedCases(job, step, count: runs)
+            guard !inputs.isEmpty else {
+                return ControlResponse(
+                    ControlRefusal(
+                        .refused, "no run of \(id) has a succeeded '\(stepID)' to take inputs from: give --cases FILE"))
+            }
+        }
+        var log = logger
+        log[metadataKey: "JOB"] = .string(id.rawValue)
+        log.info("evaluating step '\(stepID)' on \(inputs.count) cases")
+        let (logger, inputsToRun) = (log, inputs)
+        let report = waitForReply(within: 1800) { (reply: @escaping @Sendable (StepEval.Report) -> Void) in
+            Task { reply(await evaluator.run(job, step, spec, cases: inputsToRun, logger: logger)) }
+        }
+        guard let report, let data = try? RecordJSON.encode(report) else {
+            return ControlResponse(ControlRefusal(.failed, "the evaluation did not finish within 30 minutes"))
+        }
+        body = data
+        return ControlResponse(ok: true, message: "")
     }
 
     /// `status` as metrics: the counters the runs fed, with the gauges of now.
