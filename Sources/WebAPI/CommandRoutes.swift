@@ -107,7 +107,7 @@ struct CommandRoutes: Sendable {
         let accepted: Bool
         switch command {
         case .run, .retry, .cancel: accepted = response.existing != true
-        case .ping, .status, .reload, .decide, .deliver, .preview, .eval: accepted = false
+        case .ping, .status, .reload, .decide, .deliver, .preview, .eval, .draft: accepted = false
         }
         let result = CommandResult(message: response.message, run: response.run)
         return try WebAPI.json(result, status: accepted ? 202 : 200)

@@ -29,6 +29,10 @@ public enum ControlCommand: Sendable, Equatable {
     /// Call an `llm` step as defined now on the inputs of the newest `runs` runs where it
     /// succeeded, or on `cases` (a JSON array): the report's JSON follows the answer's line.
     case eval(JobID, StepID, runs: Int, cases: String?)
+    /// A model writes the job file `job` from `description`, corrected while wfd's parser finds
+    /// problems (at most `repairs` times): the outcome's JSON (the text, whether it is valid, its
+    /// problems) follows the answer's line. wfd writes nothing.
+    case draft(JobID, description: String, model: ModelChoice, repairs: Int)
 
     public enum StatusFormat: Sendable, Equatable {
         case table(colour: Bool)
@@ -113,6 +117,11 @@ extension ControlRequest {
             self.from = from?.rawValue
             self.skip = skip.isEmpty ? nil : skip.map(\.rawValue)
             self.outputs = outputs.isEmpty ? nil : Dictionary(uniqueKeysWithValues: outputs.map { ($0.rawValue, $1) })
+        case .draft(let job, let description, let model, let repairs):
+            self.init(command: "draft", job: job.rawValue)
+            input = description
+            self.model = model
+            item = repairs
         case .eval(let job, let step, let runs, let cases):
             self.init(command: "eval", job: job.rawValue)
             self.step = step.rawValue
@@ -174,6 +183,15 @@ extension ControlRequest {
                 .retry(
                     job, run, from: from.flatMap(StepID.init), skip: skipped,
                     outputs: Dictionary(texts, uniquingKeysWith: { first, _ in first })))
+        case "draft":
+            guard let name = job, let job = JobID(name) else { return bad("draft needs a job id") }
+            guard let description = input, !description.isEmpty else { return bad("draft needs a description") }
+            guard let model, ["openai", "anthropic"].contains(model.provider), !model.model.isEmpty else {
+                return bad("draft needs a model: provider openai or anthropic, and its name")
+            }
+            let repairs = item ?? 3
+            guard (0...10).contains(repairs) else { return bad("draft takes 0 to 10 repairs") }
+            return .success(.draft(job, description: description, model: model, repairs: repairs))
         case "eval":
             guard let name = job, let job = JobID(name), let stepName = step, let step = StepID(stepName) else {
                 return bad("eval needs a job id and a step id")

@@ -38,9 +38,12 @@ public struct ControlRequest: Sendable, Codable, Equatable {
     /// For `deliver`: the webhook request's headers (lower-case names) and its body, in base64.
     public var headers: [String: String]?
     public var body: String?
+    /// For `draft`: the model that writes the job file.
+    public var model: ModelChoice?
 
     enum CodingKeys: String, CodingKey {
         case command, job, run, from, skip, outputs, params, step, item, input, comment, format, colour, headers, body
+        case model
         case onBehalfOf = "on_behalf_of"
         case idempotencyKey = "idempotency_key"
     }
@@ -49,6 +52,24 @@ public struct ControlRequest: Sendable, Codable, Equatable {
         self.command = command
         self.job = job
         self.run = run
+    }
+}
+
+/// A model to call, as an `llm` step names one.
+public struct ModelChoice: Sendable, Codable, Equatable {
+    public var provider: String
+    public var model: String
+    public var baseURL: String?
+    public var apiKeySecret: String?
+
+    public init(provider: String, model: String, baseURL: String? = nil, apiKeySecret: String? = nil) {
+        (self.provider, self.model, self.baseURL, self.apiKeySecret) = (provider, model, baseURL, apiKeySecret)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case provider, model
+        case baseURL = "base_url"
+        case apiKeySecret = "api_key_secret"
     }
 }
 

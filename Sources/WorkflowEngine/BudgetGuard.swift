@@ -35,7 +35,8 @@ public final class BudgetGuard: Sendable {
     let run: RunID?
     let perRun: Budget?
     let perDay: Budget?
-    private let store: RunStore
+    /// nil: nothing is written (calls for no job: `wfctl draft`).
+    private let store: RunStore?
     private let logger: Logger
     private let state: Locked<State>
 
@@ -50,6 +51,18 @@ public final class BudgetGuard: Sendable {
         let spent = run.flatMap { try? store.loadRunSpend(job.id, $0) } ?? Spend()
         let days = (try? store.loadDailySpend(job.id)) ?? DailySpendRecord(job: job.id)
         state = Locked(State(run: spent, day: days))
+    }
+
+    /// A guard for calls that belong to no job (`wfctl draft`): held to `budget`, nothing written.
+    public init(unrecorded budget: Budget?, logger: Logger) {
+        guard let job = JobID("wfd-unrecorded") else { preconditionFailure("a valid job id") }
+        self.job = job
+        run = nil
+        perRun = budget
+        perDay = nil
+        store = nil
+        self.logger = logger
+        state = Locked(State(run: Spend(), day: DailySpendRecord(job: job)))
     }
 
     /// What the run has spent so far.
@@ -101,7 +114,8 @@ public final class BudgetGuard: Sendable {
             state.day.days[today] = (state.day.days[today] ?? Spend()) + call
             return (state.run, state.day)
         }
-        let (store, job, runID) = (store, job, run)
+        guard let store else { return }
+        let (job, runID) = (job, run)
         do {
             try await BlockingIO.shared.run { () throws(StoreError) in
                 if let runID { try store.saveRunSpend(RunSpendRecord(job: job, run: runID, spend: runSpend)) }

@@ -132,14 +132,13 @@ public final class Scheduler: Service, Sendable {
         continuation.yield(.definition(job, done: done))
     }
 
-    /// Evaluates `llm` steps (`wfctl eval`) with what runs use: the store, the model client, the
-    /// secrets, the prices, the clock.
-    public func evaluator() -> StepEval {
-        StepEval(
-            coordinator: RunCoordinator(
-                store: RunStore(directory: configuration.state), executor: executor, clock: clock, logger: logger,
-                workingDirectory: configuration.jobsDirectory, daemonEnvironment: configuration.daemonEnvironment,
-                prices: configuration.prices))
+    /// What runs use (the store, the model client, the secrets, the prices, the clock), for
+    /// model calls outside runs: `wfctl eval` (``StepEval``) and `wfctl draft` (``JobDraft``).
+    public func coordinator() -> RunCoordinator {
+        RunCoordinator(
+            store: RunStore(directory: configuration.state), executor: executor, clock: clock, logger: logger,
+            workingDirectory: configuration.jobsDirectory, daemonEnvironment: configuration.daemonEnvironment,
+            prices: configuration.prices)
     }
 
     /// Calls `done` with what the scheduler knows of its jobs, from its loop.

@@ -33,6 +33,8 @@ final class ControlServer: Service, Sendable {
     let daemon: StatusReport.Daemon
     private let stopped = Locked(false)
     private let keyedRuns: KeyedRuns
+    /// The commands that work out or call models outside runs: preview, eval, draft.
+    private let models: ModelCommands
     /// Takes the webhooks' deliveries wfd-web passes on.
     private let webhooks: WebhookDesk
     /// The JSON of `status`, each job's part kept while it is unchanged (10,000 jobs: 7 MB).
@@ -56,6 +58,7 @@ final class ControlServer: Service, Sendable {
         self.logger = logger
         self.policy = policy
         keyedRuns = KeyedRuns(state: scheduler.configuration.state)
+        models = ModelCommands(scheduler: scheduler, logger: logger)
         webhooks = WebhookDesk(
             scheduler: scheduler,
             secrets: SecretStore(directory: scheduler.configuration.daemonEnvironment["CREDENTIALS_DIRECTORY"]),
@@ -202,9 +205,11 @@ final class ControlServer: Service, Sendable {
         case .decide(let decision):
             return decide(decision, caller: caller)
         case .preview(let job, let params):
-            return preview(job, params: params, body: &body)
+            return models.preview(job, params: params, body: &body)
         case .eval(let job, let step, let runs, let cases):
-            return evaluate(job, step, runs: runs, cases: cases, body: &body)
+            return models.evaluate(job, step, runs: runs, cases: cases, body: &body)
+        case .draft(let job, let description, let model, let repairs):
+            return models.draft(job, description: description, model: model, repairs: repairs, body: &body)
         case .deliver(let job, let headers, let data):
             let answer = webhooks.deliver(job, headers: headers, body: data)
             var response = ControlResponse(ok: answer.status < 300, message: answer.message, run: answer.run?.rawValue)
@@ -245,73 +250,6 @@ final class ControlServer: Service, Sendable {
             }
             return (ControlResponse(ok: true, message: ""), String(decoding: data, as: UTF8.self))
         }
-    }
-
-    /// `preview`: what a run would do, from the job as loaded and wfd's prices.
-    private func preview(_ id: JobID, params: [String: String], body: inout Data?) -> ControlResponse {
-        guard let loaded = waitForReply(within: 30, { scheduler.definition(of: id, done: $0) }) else {
-            return Self.noAnswer
-        }
-        switch loaded {
-        case .failure(let refusal): return ControlResponse(ControlRefusal(.noSuchJob, refusal.message))
-        case .success(let job):
-            switch RunPreview.make(job, params: params, prices: scheduler.configuration.prices) {
-            case .failure(let problem): return ControlResponse(ControlRefusal(.badRequest, problem.message))
-            case .success(let preview):
-                guard let data = try? RecordJSON.encode(preview) else {
-                    return ControlResponse(ControlRefusal(.failed, "cannot encode the preview"))
-                }
-                body = data
-                return ControlResponse(ok: true, message: "")
-            }
-        }
-    }
-
-    /// `eval`: the step as defined now, called on earlier inputs; one model call (and its repairs)
-    /// per case, so this waits up to 30 minutes.
-    private func evaluate(_ id: JobID, _ stepID: StepID, runs: Int, cases: String?, body: inout Data?)
-        -> ControlResponse
-    {
-        guard let loaded = waitForReply(within: 30, { scheduler.definition(of: id, done: $0) }) else {
-            return Self.noAnswer
-        }
-        let job: Job
-        switch loaded {
-        case .failure(let refusal): return ControlResponse(ControlRefusal(.noSuchJob, refusal.message))
-        case .success(let found): job = found
-        }
-        let evaluator = scheduler.evaluator()
-        let (step, spec): (StepDefinition, LLMCallSpec)
-        switch StepEval.llmStep(job, stepID) {
-        case .failure(let problem): return ControlResponse(ControlRefusal(.badRequest, problem.message))
-        case .success(let found): (step, spec) = found
-        }
-        var inputs: [StepEval.Case]
-        if let cases {
-            switch StepEval.fileCases(Data(cases.utf8), job: job) {
-            case .failure(let problem): return ControlResponse(ControlRefusal(.badRequest, problem.message))
-            case .success(let found): inputs = found
-            }
-        } else {
-            inputs = evaluator.recordedCases(job, step, count: runs)
-            guard !inputs.isEmpty else {
-                return ControlResponse(
-                    ControlRefusal(
-                        .refused, "no run of \(id) has a succeeded '\(stepID)' to take inputs from: give --cases FILE"))
-            }
-        }
-        var log = logger
-        log[metadataKey: "JOB"] = .string(id.rawValue)
-        log.info("evaluating step '\(stepID)' on \(inputs.count) cases")
-        let (logger, inputsToRun) = (log, inputs)
-        let report = waitForReply(within: 1800) { (reply: @escaping @Sendable (StepEval.Report) -> Void) in
-            Task { reply(await evaluator.run(job, step, spec, cases: inputsToRun, logger: logger)) }
-        }
-        guard let report, let data = try? RecordJSON.encode(report) else {
-            return ControlResponse(ControlRefusal(.failed, "the evaluation did not finish within 30 minutes"))
-        }
-        body = data
-        return ControlResponse(ok: true, message: "")
     }
 
     /// `status` as metrics: the counters the runs fed, with the gauges of now.
