@@ -27,7 +27,7 @@ FUZZ_SCRATCH = .build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS = job-file cron calendar template schema record condition
 
-.PHONY: browser promtool otlp all deps build run test soak bench install uninstall lint clean man fuzz sanitize deb test-deb
+.PHONY: browser promtool otlp mcp-client all deps build run test soak bench install uninstall lint clean man fuzz sanitize deb test-deb
 
 all: build
 
@@ -70,7 +70,12 @@ otlp: .build-tools/python/opentelemetry/proto
 .build-tools/python/opentelemetry/proto:
 	python3 -m pip install --quiet --disable-pip-version-check --target .build-tools/python "opentelemetry-proto==1.45.2"
 
-test: build browser promtool otlp
+# The MCP test drives wfctl mcp and wfd-web's /mcp with the official Python SDK (PyPI's mcp).
+mcp-client: .build-tools/python/mcp
+.build-tools/python/mcp:
+	python3 -m pip install --quiet --disable-pip-version-check --target .build-tools/python "mcp==1.23.1"
+
+test: build browser promtool otlp mcp-client
 	python3 scripts/module-graph.py --check > /dev/null
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build

@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         // wfd's metrics in Prometheus's text format.
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // The Model Context Protocol's official Swift SDK: wfctl mcp and wfd-web's /mcp.
+        .package(url: "https://github.com/modelcontextprotocol/swift-sdk", exact: "0.12.1"),
     ],
     targets: [
         .systemLibrary(
@@ -112,6 +114,14 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // wfd as an MCP server: wfctl mcp (stdio) and wfd-web's /mcp, tools over the HTTP API.
+        .target(
+            name: "WorkflowMCP",
+            dependencies: [
+                "JSONSchemaKit", "JobFormat", "WebAPI", "WorkflowControl", .product(name: "MCP", package: "swift-sdk"),
+            ],
+            swiftSettings: strict
+        ),
         // wfd's OpenTelemetry traces: spans made from runs' records, sent as OTLP/HTTP JSON.
         .target(
             name: "WorkflowTracing",
@@ -144,7 +154,8 @@ let package = Package(
         .executableTarget(
             name: "wfctl",
             dependencies: model + [
-                "WorkflowControl", "WorkflowReports", "WorkflowStore",
+                "RuntimeSupport", "WebAPI", "WorkflowControl", "WorkflowMCP", "WorkflowReports", "WorkflowStore",
+                .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -152,7 +163,8 @@ let package = Package(
         .executableTarget(
             name: "wfd-web",
             dependencies: [
-                "WebAPI", "WebUI", "WorkflowControl", "WorkflowStore",
+                "WebAPI", "WebUI", "WorkflowControl", "WorkflowMCP", "WorkflowStore",
+                .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),

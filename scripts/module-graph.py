@@ -24,12 +24,12 @@ LAYERS = [
     ["WorkflowStore", "WorkflowControl"],
     ["WorkflowReports", "WorkflowEngine", "WorkflowFuzzing", "WorkflowMetrics", "WorkflowTracing"],
     ["SystemdSupport", "WorkflowTesting", "WebAPI"],
-    ["WebUI"],
+    ["WebUI", "WorkflowMCP"],
     ["wfd", "wfctl", "wfd-web", "wfd-fuzz", "wfd-testhelper"],
 ]
 EXTERNAL = {"Foundation", "Glibc", "Dispatch", "Synchronization", "FoundationEssentials", "Yams", "Logging",
             "ServiceLifecycle", "UnixSignals", "ArgumentParser", "HTTPTypes", "HummingbirdCore", "NIOCore",
-            "NIOPosix", "Prometheus"}
+            "NIOPosix", "Prometheus", "MCP"}
 # Files that are data, not logic: the published job schema, the JSON Schema meta-schemas and the
 # OpenAPI document.
 DATA_LITERALS = {"JobFormat/Schema/JobSchema.swift", "JSONSchemaKit/Schema/MetaSchemas.swift",

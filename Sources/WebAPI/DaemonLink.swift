@@ -13,7 +13,14 @@ public protocol DaemonLink: Sendable {
 public struct ControlSocketLink: DaemonLink {
     public let state: StateDirectory
 
-    public init(state: StateDirectory) { self.state = state }
+    /// false: the command goes as this process's own (`wfctl mcp`, whose user wfd judges), not on
+    /// behalf of a caller (wfd-web, a delegate).
+    public let delegating: Bool
+
+    public init(state: StateDirectory, delegating: Bool = true) {
+        self.state = state
+        self.delegating = delegating
+    }
 
     public func send(_ command: ControlCommand, as caller: Caller, timeout: Duration) -> Result<
         ControlResponse, Problem
@@ -25,7 +32,7 @@ public struct ControlSocketLink: DaemonLink {
                 Problem(.unavailable, detail: "wfd is not running on \(state.root): start it (systemctl start wfd)"))
         }
         var request = ControlRequest(command)
-        request.onBehalfOf = caller
+        if delegating { request.onBehalfOf = caller }
         do {
             return .success(try ControlSocket.exchange(request, at: info.socket, timeout: timeout))
         } catch {

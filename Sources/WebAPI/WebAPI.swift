@@ -159,6 +159,18 @@ public struct WebAPI: Sendable {
         }
     }
 
+    /// The caller a request with this `Authorization` header is (its bearer token's), if the token
+    /// has `scope`: for what answers beside the API with the same tokens (wfd-web's `/mcp`).
+    public func caller(authorization: String?, needing scope: AccessTokens.Scope) -> Result<Caller, Problem> {
+        var request = APIRequest(method: "GET", path: "/mcp")
+        request.headers["authorization"] = authorization
+        do throws(Problem) {
+            return .success(try TokenAuthority(tokens: tokens).authenticate(request, needing: scope))
+        } catch {
+            return .failure(error)
+        }
+    }
+
     /// `POST /api/v1/validate`: the body is a job file's text, `?file=NAME.yaml` its name (which
     /// gives the job id); the answer is what `wfctl validate --json` says of such a file.
     private func validate(_ request: APIRequest) throws(Problem) -> APIResponse {

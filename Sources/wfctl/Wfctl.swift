@@ -27,7 +27,7 @@ struct Wfctl: ParsableCommand {
             Validate.self,
             Schema.self,
             Reload.self,
-            Metrics.self, Eval.self, Draft.self, Promote.self,
+            Metrics.self, Eval.self, Draft.self, Promote.self, MCPServe.self,
             TokenCommand.self,
         ]
     )

@@ -51,6 +51,7 @@ enum Listener: Sendable, Equatable {
 /// client holds only its own connection, and is closed after the idle timeout.
 struct HTTPServer: Sendable {
     let ui: WebUI
+    let mcp: MCPEndpoint
     let idleTimeout: Int
     let logger = Logger(label: "wfd-web")
 
@@ -62,6 +63,23 @@ struct HTTPServer: Sendable {
                 var received = ByteBuffer()
                 for try await part in request.body where received.readableBytes <= WebAPI.maximumBody {
                     received.writeImmutableBuffer(part)
+                }
+                if request.head.path == "/mcp" || request.head.path?.hasPrefix("/mcp?") == true {
+                    var headers: [String: String] = [:]
+                    for field in request.headers {
+                        let name = field.name.canonicalName
+                        headers[name] = headers[name].map { "\($0), \(field.value)" } ?? field.value
+                    }
+                    let answer = await mcp.respond(
+                        method: request.method.rawValue, headers: headers, body: Data(received.readableBytesView))
+                    var head = HTTPResponse(status: .init(code: answer.status))
+                    for (name, value) in answer.headers {
+                        if let field = HTTPField.Name(name) { head.headerFields[field] = value }
+                    }
+                    head.headerFields[.contentLength] = String(answer.body.count)
+                    try await writer.write(
+                        response: head, body: ResponseBody(byteBuffer: ByteBuffer(bytes: answer.body)))
+                    return
                 }
                 let caller = try? await Self.caller(of: connection)
                 var asked = APIRequest(

@@ -71,6 +71,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds an idle connection is kept open.", valueName: "seconds"))
     var idleTimeout: Int = 60
 
+    @Option(
+        help: ArgumentHelp(
+            "The jobs directory, where /mcp's propose_job writes drafts (pending/) (default: $WFD_JOBS_DIR, else /etc/wfd/jobs.d).",
+            valueName: "dir"))
+    var jobs: String?
+
     func validate() throws {
         for address in addresses where Listener(address) == nil {
             throw ValidationError(
@@ -95,8 +101,10 @@ struct Serve: AsyncParsableCommand {
         let key =
             sessionKey ?? ProcessInfo.processInfo.environment["STATE_DIRECTORY"].map { $0 + "/session.key" }
         let ui = WebUI(api: api, sessionKey: key, tokens: source)
+        let jobsDirectory = jobs ?? ProcessInfo.processInfo.environment["WFD_JOBS_DIR"] ?? "/etc/wfd/jobs.d"
         do {
-            try await HTTPServer(ui: ui, idleTimeout: idleTimeout).serve(listeners)
+            let mcp = MCPEndpoint(api: api, jobs: jobsDirectory, version: WfdVersion.current)
+            try await HTTPServer(ui: ui, mcp: mcp, idleTimeout: idleTimeout).serve(listeners)
         } catch {
             FileHandle.standardError.write(Data("wfd-web: \(error)\n".utf8))
             throw ExitCode(1)
