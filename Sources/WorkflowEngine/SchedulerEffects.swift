@@ -116,9 +116,11 @@ struct SchedulerEffects {
                 (Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18) / 2
             }, catalog: catalog, planner: planner, marks: marks, runs: runs,
             active: owned.mapValues { SchedulerState.ActiveRun(run: $0.handle.run) })
+        // The inbox first: a path trigger taken there moves its job's cursor before the watcher
+        // looks for what changed while wfd was down (else its files would be taken twice).
+        takeUpInbox()
         paths?.watch(catalog.pathTriggers)
         paths?.start()
-        takeUpInbox()
         reporter.ready(status: state.statusLine(now: clock.now()))
         logger.info("ready: \(catalog.jobCount) jobs loaded from \(catalog.directory), \(owned.count) runs recovered")
         return state
@@ -138,6 +140,11 @@ struct SchedulerEffects {
             if FileManager.default.fileExists(atPath: directory.runRecord(trigger.job, trigger.run)) {
                 TriggerInbox.remove(trigger.job, trigger.run, in: directory)
                 continue
+            }
+            if trigger.kind == .path,
+                (PathCursor.load(trigger.job, in: directory) ?? .distantPast) < trigger.origin.receivedAt
+            {
+                try? PathCursor.save(trigger.origin.receivedAt, for: trigger.job, in: directory)
             }
             if trigger.kind == .webhook, let delivery = trigger.origin.delivery,
                 TriggerInbox.delivery(delivery, of: trigger.job, in: directory) == nil
