@@ -137,6 +137,16 @@ public struct WfdTools: Sendable {
         return server
     }
 
+    /// Runs `work` (the API: file reads, wfd's control socket, which may wait a minute) on a
+    /// thread of its own, never on the concurrency pool's few threads.
+    static func blocking<Answer: Sendable>(_ work: @escaping @Sendable () -> Answer) async -> Answer {
+        await withCheckedContinuation { (done: CheckedContinuation<Answer, Never>) in
+            let thread = Thread { done.resume(returning: work()) }
+            thread.name = "wfd-mcp-call"
+            thread.start()
+        }
+    }
+
     static func header(_ name: String, _ request: HTTPRequest?) -> String? {
         request?.headers.first { $0.key.lowercased() == name }?.value
     }
