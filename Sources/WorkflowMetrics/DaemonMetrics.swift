@@ -128,6 +128,17 @@ public final class DaemonMetrics: Sendable {
         }
     }
 
+    /// A webhook delivery was answered with `status`; `job` is nil when no such job is loaded (a
+    /// sender's path is not a label: anyone can post to any name).
+    public func delivered(job: String?, status: Int) {
+        registry.makeCounter(
+            descriptor: Self.named(
+                "wfd_webhook_deliveries_total",
+                "Webhook deliveries, by job and the HTTP status they were answered with."),
+            labels: [("job", job ?? "-"), ("status", String(status))]
+        ).increment()
+    }
+
     /// wfd said READY=1, `elapsed` after it started (the first time counts; reloads say it again).
     public func ready(after elapsed: Duration) {
         startup.withLock { $0 = $0 ?? elapsed }

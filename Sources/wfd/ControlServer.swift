@@ -212,6 +212,7 @@ final class ControlServer: Service, Sendable {
             return models.draft(job, description: description, model: model, repairs: repairs, body: &body)
         case .deliver(let job, let headers, let data):
             let answer = webhooks.deliver(job, headers: headers, body: data)
+            daemonMetrics.delivered(job: answer.status == 404 ? nil : job.rawValue, status: answer.status)
             var response = ControlResponse(ok: answer.status < 300, message: answer.message, run: answer.run?.rawValue)
             if !response.ok { response.error = answer.status == 404 ? .noSuchJob : .refused }
             response.status = answer.status

@@ -1,5 +1,8 @@
 import Foundation
+import JobFormat
+import RunModel
 import Testing
+import WorkflowControl
 import WorkflowStore
 import WorkflowTesting
 
@@ -51,11 +54,31 @@ import WorkflowTesting
             steps: [{id: a, run: 'true'}, {id: b, run: 'while [ ! -e \(go) ]; do sleep 0.05; done', needs: [a]}]
 
             """)
-        let daemon = try await TestDaemon.start(dir)
+        try dir.write("jobs/hook.yaml", "on: { webhook: { secret: hook } }\nsteps: [{id: a, run: 'true'}]\n")
+        try dir.write("credentials/hook", "s3cret\n")
+        let daemon = try await TestDaemon.start(dir, environment: ["CREDENTIALS_DIRECTORY": dir.file("credentials")])
         defer { Task { await daemon.process.stop() } }
 
         let before = Self.samples(try await wfctl(["metrics"], dir).output)
-        #expect(before["wfd_jobs"] == 4, "\(before)")
+        #expect(before["wfd_jobs"] == 5, "\(before)")
+
+        // Webhook deliveries, as wfd-web passes them on: one signed, one forged, one for no job.
+        let info = try RecordFile.read(DaemonInfo.self, from: StateDirectory(root: dir.file("state")).daemonInfo)
+        let body = Data(#"{"n": 1}"#.utf8)
+        let signed =
+            "sha256="
+            + SHA256.hmac(key: Array("s3cret".utf8), message: Array(body)).map { String(format: "%02x", $0) }.joined()
+        for (job, signature) in [
+            ("hook", signed), ("hook", "sha256=" + String(repeating: "0", count: 64)), ("nope", signed),
+        ] {
+            let request = ControlRequest(
+                .deliver(
+                    JobID(job)!,
+                    headers: [
+                        "x-hub-signature-256": signature, "x-github-delivery": "d-\(job)-\(signature.suffix(4))",
+                    ], body: body))
+            _ = try ControlSocket.exchange(request, at: info.socket, timeout: .seconds(10))
+        }
         #expect((before["wfd_startup_seconds"] ?? 0) > 0 && (before["process_resident_memory_bytes"] ?? 0) > 1e6)
         #expect(before.keys.allSatisfy { !$0.hasPrefix("wfd_runs_ended_total") }, "no run has ended yet")
 
@@ -72,6 +95,7 @@ import WorkflowTesting
                 let samples = Self.samples(text)
                 return samples["wfd_approvals_waiting"] == 1 && (samples["wfd_queued_runs"] ?? 0) >= 2
                     && samples[#"wfd_step_attempts_total{job="slow",kind="run",outcome="succeeded"}"#] == 1
+                    && samples[#"wfd_runs_ended_total{job="hook",state="succeeded"}"#] == 1
             }, "\(text)")
         let after = Self.samples(text)
         #expect(after[#"wfd_runs_ended_total{job="good",state="succeeded"}"#] == 2, "\(text)")
@@ -80,13 +104,16 @@ import WorkflowTesting
         #expect(after[#"wfd_step_attempts_total{job="bad",kind="run",outcome="succeeded"}"#] == 1)
         #expect(after[#"wfd_step_attempts_total{job="bad",kind="run",outcome="failed"}"#] == 1)
         #expect(after[#"wfd_step_attempts_total{job="talk",kind="llm",outcome="succeeded"}"#] == 1)
-        #expect(after[#"wfd_step_duration_seconds_count{kind="run"}"#] == 5, "good's 2, bad's 2, slow's first")
+        #expect(after[#"wfd_step_duration_seconds_count{kind="run"}"#] == 6, "good's 2, bad's 2, slow's first, hook's")
         #expect(after[#"wfd_llm_calls_total{job="talk",model="m",outcome="ok"}"#] == 1)
         #expect(after[#"wfd_llm_input_tokens_total{job="talk",model="m"}"#] == 50)
         #expect(after[#"wfd_llm_output_tokens_total{job="talk",model="m"}"#] == 450)
         // 50 × $10 and 450 × $20 per million tokens.
         #expect(abs((after[#"wfd_llm_cost_usd_total{job="talk",model="m"}"#] ?? 0) - 0.0095) < 1e-9)
         #expect(after[#"wfd_budget_refusals_total{job="talk"}"#] == 1)
+        #expect(after[#"wfd_webhook_deliveries_total{job="hook",status="202"}"#] == 1, "\(text)")
+        #expect(after[#"wfd_webhook_deliveries_total{job="hook",status="401"}"#] == 1)
+        #expect(after[#"wfd_webhook_deliveries_total{job="-",status="404"}"#] == 1, "no label for a name nobody loaded")
         #expect(after["wfd_active_runs"] == 2, "talk's, waiting, and slow's")
         #expect(after["wfd_quarantined_records"] == 1)
         #expect((after["wfd_approval_oldest_wait_seconds"] ?? -1) >= 0)
@@ -104,7 +131,7 @@ import WorkflowTesting
         // dashboard asks for no other.
         let names = Set(
             text.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.map { String($0.split(separator: " ")[2]) })
-        #expect(names.count == 18, "\(names.sorted())")
+        #expect(names.count == 19, "\(names.sorted())")
         let documented = try String(contentsOfFile: BuiltProducts.packageRoot + "/docs/metrics.md", encoding: .utf8)
         for name in names { #expect(documented.contains("`\(name)`"), "\(name) is not in docs/metrics.md") }
         let dashboard = try Data(contentsOf: URL(fileURLWithPath: BuiltProducts.packageRoot + "/docs/grafana-wfd.json"))
