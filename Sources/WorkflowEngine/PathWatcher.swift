@@ -47,7 +47,7 @@ final class PathWatcher: Sendable {
         thread.start()
     }
 
-    /// Ends the watch within about 100 ms.
+    /// Ends the watch within a second.
     func stop() { stopped.withLock { $0 = true } }
 
     /// A pattern, split: its directory and the glob of its last part.
@@ -112,7 +112,8 @@ final class PathWatcher: Sendable {
                 }
                 watching = Set(patterns.keys)
             }
-            var timeout: Int32 = 100
+            // With nothing to watch, a look a second at whether that changed is enough.
+            var timeout: Int32 = patterns.isEmpty ? 1000 : 100
             if let soonest = pending.map({ $0.value.last + (patterns[$0.key]?.quiet ?? .zero) }).min() {
                 let left = soonest - .now
                 timeout = min(
