@@ -33,7 +33,7 @@ EXTERNAL = {"Foundation", "Glibc", "Dispatch", "Synchronization", "FoundationEss
 # Files that are data, not logic: the published job schema, the JSON Schema meta-schemas and the
 # OpenAPI document.
 DATA_LITERALS = {"JobFormat/Schema/JobSchema.swift", "JSONSchemaKit/Schema/MetaSchemas.swift",
-                 "WebAPI/OpenAPIDocument.swift"}
+                 "WebAPI/OpenAPIDocument.swift", "JobFormat/Schema/JobFormatGuide.swift"}
 MODULE_NAMES = {"wfd-fuzz": "wfd_fuzz", "wfd-testhelper": "wfd_testhelper", "wfd-web": "wfd_web"}
 
 

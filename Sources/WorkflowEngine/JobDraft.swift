@@ -99,7 +99,7 @@ public struct JobDraft: Sendable {
             var call = ModelRequest(provider: request.provider, model: request.model, prompt: prompt)
             call.baseURL = request.baseURL
             call.apiKey = apiKey
-            call.system = Self.system + JobSchema.text
+            call.system = Self.system + JobSchema.text + "\n\nThe format's documentation:\n\n" + JobFormatGuide.text
             call.temperature = 0
             call.maxTokens = 4000
             call.repairAttempts = 0

@@ -47,6 +47,7 @@ import WorkflowTesting
             return
         }
         #expect(opening.first.map { "\($0)".contains("\\\"$schema\\\"") } == true, "the system message has the schema")
+        #expect(opening.first.map { "\($0)".contains("## Job keys") } == true, "and the format's documentation")
         #expect(requests[0]["headers"]?.field("authorization") == .string("Bearer sk-draft-0123456789"))
         let asked = repair.last.flatMap { if case .object(let m) = $0 { m["content"]?.stringValue } else { nil } } ?? ""
         #expect(asked.contains("\(pending):4:5: unknown key 'cmd' in a step (did you mean 'run'?)"), "\(asked)")

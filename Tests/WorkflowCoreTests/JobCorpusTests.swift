@@ -136,6 +136,12 @@ import Yams
         #expect(keys(["properties", "on", "properties", "webhook"]) == Set(JobReader.webhookKeys))
     }
 
+    /// What wfctl draft gives a model is docs/job-format.md as it is (scripts/embed-format-guide.py).
+    @Test func theEmbeddedGuideIsTheDocumentation() throws {
+        let docs = try String(contentsOfFile: BuiltProducts.packageRoot + "/docs/job-format.md", encoding: .utf8)
+        #expect(JobFormatGuide.text == docs, "run scripts/embed-format-guide.py after changing docs/job-format.md")
+    }
+
     /// docs/job-format.md documents every key the schema has.
     @Test func theDocumentationCoversEveryKey() throws {
         let docs = try String(contentsOfFile: BuiltProducts.packageRoot + "/docs/job-format.md", encoding: .utf8)
