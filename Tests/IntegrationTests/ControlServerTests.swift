@@ -22,20 +22,33 @@ import WorkflowTesting
         let daemon = try await TestDaemon.start(dir)
         defer { Task { await daemon.process.stop() } }
         let socket = "\(daemon.state)/control.sock"
-        let silent = try (0..<3).map { _ in try ControlSocket.connect(to: socket) }
-        defer { silent.forEach { close($0) } }
         // wfd gives a silent client 5 s to send its request. Served one at a time, status would
-        // be answered only after the three silent ones had timed out (and been answered).
-        let status = try await runProgram(try BuiltProducts.path("wfctl"), ["status", "--state", daemon.state])
-        #expect(status.status == 0, "\(status.output)")
-        #expect(status.output.contains("idle"))
-        // Served one at a time, all three would have been answered (timed out) before status was.
-        #expect(silent.contains { !hasAnswer($0) }, "a silent connection is still waiting for its request")
+        // be answered only after the three silent ones had timed out (15 s): never within 4 s.
+        // Served side by side it is answered at once, while they still wait, unless the machine
+        // is so loaded that status itself takes 4 s; then the round says nothing and is tried
+        // again (three rounds at most).
+        var shown = false
+        for _ in 0..<3 where !shown {
+            let silent = try (0..<3).map { _ in try ControlSocket.connect(to: socket) }
+            defer { silent.forEach { close($0) } }
+            let began = ContinuousClock.now
+            let status = try await runProgram(try BuiltProducts.path("wfctl"), ["status", "--state", daemon.state])
+            let took = ContinuousClock.now - began
+            #expect(status.status == 0 && status.output.contains("idle"), "\(status.output)")
+            if took < .seconds(4) {
+                #expect(silent.contains { !hasAnswer($0) }, "a silent connection is still waiting for its request")
+                shown = true
+            }
+        }
+        #expect(shown, "status took 4 s or more in three rounds: it waited for the silent connections")
         // A silent client still gets its answer once its request comes.
+        let late = try ControlSocket.connect(to: socket)
+        defer { close(late) }
+        try await Task.sleep(for: .milliseconds(500))
         let ping = try ControlFraming.encode(ControlRequest(command: "ping"))
-        try ControlSocket.writeAll(silent[0], ping)
-        #expect(await eventually { hasAnswer(silent[0]) })
-        let line = try ControlSocket.readLine(silent[0], timeout: .seconds(5))
+        try ControlSocket.writeAll(late, ping)
+        #expect(await eventually { hasAnswer(late) })
+        let line = try ControlSocket.readLine(late, timeout: .seconds(5))
         #expect(try line.map { try ControlFraming.decode(ControlResponse.self, from: $0) }?.message == "pong")
     }
 
