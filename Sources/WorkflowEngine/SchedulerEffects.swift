@@ -30,7 +30,7 @@ struct SchedulerEffects {
     /// The indexed jobs' ids, sorted for status; emptied by every load, sorted when asked.
     private var sortedIDs: [JobID] = []
     /// Watches the files of the jobs' path triggers.
-    private let paths: PathWatcher?
+    private let paths: PathWatcher
 
     init(
         configuration: Scheduler.Configuration, coordinator: RunCoordinator, reporter: any DaemonStatusReporter,
@@ -119,8 +119,8 @@ struct SchedulerEffects {
         // The inbox first: a path trigger taken there moves its job's cursor before the watcher
         // looks for what changed while wfd was down (else its files would be taken twice).
         takeUpInbox()
-        paths?.watch(catalog.pathTriggers)
-        paths?.start()
+        paths.watch(catalog.pathTriggers)
+        paths.start()
         reporter.ready(status: state.statusLine(now: clock.now()))
         logger.info("ready: \(catalog.jobCount) jobs loaded from \(catalog.directory), \(owned.count) runs recovered")
         return state
@@ -198,7 +198,7 @@ struct SchedulerEffects {
         case .follow(let final, let followers):
             follow(final, followers: followers)
         case .watchPaths(let triggers):
-            paths?.watch(triggers)
+            paths.watch(triggers)
         case .cancel(let job, let reason): owned[job]?.handle.cancel(reason: reason)
         case .decide(let job, let request): owned[job]?.handle.decide(request)
         case .detachAll: for run in owned.values { run.handle.detach() }
@@ -349,6 +349,6 @@ struct SchedulerEffects {
     /// The loop ended: nothing is left sleeping.
     func stop() {
         timer?.cancel()
-        paths?.stop()
+        paths.stop()
     }
 }

@@ -22,7 +22,6 @@ public final class SpanExporter: Sendable {
     struct State {
         var waiting: [Span] = []
         var dropped = 0
-        var sent = 0
         var stopping = false
         var finished = false
         var lastWarning: ContinuousClock.Instant?
@@ -41,9 +40,6 @@ public final class SpanExporter: Sendable {
         self.version = version
         self.logger = logger
     }
-
-    /// Spans sent and dropped so far.
-    public var counts: (sent: Int, dropped: Int) { state.withLock { ($0.sent, $0.dropped) } }
 
     public func enqueue(_ spans: [Span]) {
         guard !spans.isEmpty else { return }
@@ -101,7 +97,6 @@ public final class SpanExporter: Sendable {
             if attempt > 0 { Thread.sleep(forTimeInterval: 0.5 * Double(1 << (attempt - 1))) }
             switch post(body) {
             case .success:
-                state.withLock { $0.sent += spans.count }
                 return
             case .failure(let failure):
                 problem = failure.message
