@@ -70,10 +70,12 @@ otlp: .build-tools/python/opentelemetry/proto
 .build-tools/python/opentelemetry/proto:
 	python3 -m pip install --quiet --disable-pip-version-check --target .build-tools/python "opentelemetry-proto==1.45.2"
 
-# The MCP test drives wfctl mcp and wfd-web's /mcp with the official Python SDK (PyPI's mcp).
-mcp-client: .build-tools/python/mcp
-.build-tools/python/mcp:
-	python3 -m pip install --quiet --disable-pip-version-check --target .build-tools/python "mcp==1.23.1"
+# The MCP test drives wfctl mcp and wfd-web's /mcp with the official Python SDK (PyPI's mcp); the agent
+# tests give an agent the tools of a real stdio MCP server package (PyPI's mcp-server-time).
+mcp-client: .build-tools/python/mcp_server_time
+.build-tools/python/mcp_server_time:
+	python3 -m pip install --quiet --disable-pip-version-check --target .build-tools/python "mcp==1.23.1" \
+	  "mcp-server-time==2025.9.25"
 
 test: build browser promtool otlp mcp-client
 	python3 scripts/module-graph.py --check > /dev/null

@@ -23,9 +23,15 @@ extension JobReader {
                     "step '\(step.id)' uses secret '\(secret)' that the job does not declare",
                     hint: "add it to the job's 'secrets:' list")
             }
-            if case .llm(let call) = step.kind, let secret = call.apiKeySecret, !job.secrets.contains(secret) {
+            let keySecret: String? =
+                switch step.kind {
+                case .llm(let call): call.apiKeySecret
+                case .agent(let agent): agent.apiKeySecret
+                default: nil
+                }
+            if let secret = keySecret, !job.secrets.contains(secret) {
                 report(
-                    field("api_key_secret", of: step.id, inside: "llm", in: stepNodes),
+                    field("api_key_secret", of: step.id, inside: step.kind.name, in: stepNodes),
                     "step '\(step.id)' uses secret '\(secret)' that the job does not declare",
                     hint: "add it to the job's 'secrets:' list")
             }
@@ -85,7 +91,7 @@ extension JobReader {
                 return ("unknown secret '\(name)'", "add '\(name)' to the job's 'secrets:' list")
             }
             // Anywhere else a secret's value could end up in a record, a log or a model's prompt.
-            guard site.field.hasPrefix("http.headers.") else {
+            guard site.field.hasPrefix("http.headers.") || site.field.contains(".http.headers.") else {
                 return (
                     "a secret can only be used in http headers",
                     "give it to a run step with 'secrets: [\(name)]' (as $\(StepEnvironmentNames.secretName(name))), "
@@ -99,6 +105,10 @@ extension JobReader {
             }
         case .runID, .runTrigger, .jobID:
             break
+        case .args:
+            guard site.field.hasPrefix("agent.tools.") else {
+                return ("'args' is only defined in an agent's tool", "a tool's http fields read the model's arguments")
+            }
         case .trigger:
             guard job.triggers != nil else {
                 return ("'trigger' is only defined in a job with 'on:'", "add on: { webhook: … } (or path, or job)")

@@ -56,6 +56,8 @@ public struct StepDefinition: Sendable, Equatable, Codable {
             ["GET", "HEAD", "OPTIONS"].contains(request.method) || request.idempotencyKey != nil
                 ? .idempotent : .effectful
         case .llm: .pure
+        // The loop takes up from its transcript; its tools' effects are each held to their own.
+        case .agent: .idempotent
         }
     }
 
@@ -65,7 +67,7 @@ public struct StepDefinition: Sendable, Equatable, Codable {
     public var effectiveRetry: RetryPolicy? {
         if let retry { return retry }
         switch kind {
-        case .http, .llm:
+        case .http, .llm, .agent:
             return RetryPolicy(
                 attempts: 3, delay: TimeSpan(milliseconds: 2000), backoff: 2, maxDelay: TimeSpan(milliseconds: 60_000))
         case .run, .approval:
@@ -79,7 +81,7 @@ public struct StepDefinition: Sendable, Equatable, Codable {
     }
 }
 
-/// The four kinds of step. The specs of the three larger kinds are kept out of line (`indirect`):
+/// The five kinds of step. The specs of the larger kinds are kept out of line (`indirect`):
 /// inline, every step of every job was as large as an LLM call's spec, ~170 bytes for a `run`.
 public enum StepKind: Sendable, Equatable, Codable {
     /// A shell command line, run with `/bin/sh -c`.
@@ -87,6 +89,7 @@ public enum StepKind: Sendable, Equatable, Codable {
     indirect case http(HTTPRequestSpec)
     indirect case llm(LLMCallSpec)
     indirect case approval(ApprovalSpec)
+    indirect case agent(AgentSpec)
 
     /// The job-file key of this kind.
     public var name: String {
@@ -95,6 +98,7 @@ public enum StepKind: Sendable, Equatable, Codable {
         case .http: "http"
         case .llm: "llm"
         case .approval: "approval"
+        case .agent: "agent"
         }
     }
 }

@@ -2,10 +2,10 @@ import Yams
 
 extension JobReader {
     static let stepKeys = [
-        "id", "needs", "run", "http", "llm", "approval", "output", "retry", "timeout", "env", "secrets", "workdir",
+        "id", "needs", "run", "http", "llm", "approval", "agent", "output", "retry", "timeout", "env", "secrets", "workdir",
         "user", "effect", "for_each", "when", "sandbox", "resources",
     ]
-    static let kinds = ["run", "http", "llm", "approval"]
+    static let kinds = ["run", "http", "llm", "approval", "agent"]
     static let httpKeys = ["method", "url", "headers", "query", "json", "body", "timeout", "expect", "idempotency_key"]
     static let llmKeys = [
         "provider", "model", "base_url", "api_key_secret", "system", "prompt", "temperature", "max_tokens", "schema",
@@ -73,7 +73,7 @@ extension JobReader {
                 guard let text = key.scalar?.string, !Self.stepKeys.contains(text) else { return false }
                 return Self.kinds.contains(Self.synonyms[text] ?? closest(text, among: Self.kinds) ?? "")
             }
-            if !misspelt { report(node, "\(name) has no kind", hint: "give exactly one of run, http, llm, approval") }
+            if !misspelt { report(node, "\(name) has no kind", hint: "give exactly one of run, http, llm, approval, agent") }
         case 1:
             if let (_, value) = fields[present[0]] { kind = stepKind(present[0], value, step: id) }
         default:
@@ -175,11 +175,12 @@ extension JobReader {
             return .run(command)
         case "http": return http(node, step: step).map(StepKind.http)
         case "llm": return llm(node, step: step).map(StepKind.llm)
+        case "agent": return agent(node, step: step).map(StepKind.agent)
         default: return approval(node, step: step).map(StepKind.approval)
         }
     }
 
-    mutating func http(_ node: Node, step: StepID?) -> HTTPRequestSpec? {
+    mutating func http(_ node: Node, step: StepID?, field prefix: String = "http") -> HTTPRequestSpec? {
         guard let mapping = mapping(node, "http", example: "http: { method: POST, url: https://… }") else { return nil }
         let fields = fields(mapping, allowed: Self.httpKeys, in: "'http'")
         guard let (_, urlNode) = fields["url"], let url = nonEmptyString(urlNode, "url", hint: "give the URL to call")
@@ -187,7 +188,7 @@ extension JobReader {
             if fields["url"] == nil { report(node, "'http' is missing 'url'", hint: "add url: https://…") }
             return nil
         }
-        noteTemplates(url, node: urlNode, field: "http.url", step: step)
+        noteTemplates(url, node: urlNode, field: "\(prefix).url", step: step)
         if !Template.containsTemplate(url), !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
             report(urlNode, "'url' must start with http:// or https://, not '\(url)'")
         }
@@ -204,24 +205,24 @@ extension JobReader {
         if let (_, value) = fields["headers"] {
             let headers = stringMap(value, "headers", names: .header)
             for (name, (text, item)) in headers {
-                noteTemplates(text, node: item, field: "http.headers.\(name)", step: step)
+                noteTemplates(text, node: item, field: "\(prefix).headers.\(name)", step: step)
             }
             spec.headers = headers.mapValues(\.0)
         }
         if let (_, value) = fields["query"] {
             let query = stringMap(value, "query", names: .any)
             for (name, (text, item)) in query {
-                noteTemplates(text, node: item, field: "http.query.\(name)", step: step)
+                noteTemplates(text, node: item, field: "\(prefix).query.\(name)", step: step)
             }
             spec.query = query.mapValues(\.0)
         }
         if let (_, value) = fields["json"] {
             spec.json = json(value)
-            for text in spec.json?.strings ?? [] { noteTemplates(text, node: value, field: "http.json", step: step) }
+            for text in spec.json?.strings ?? [] { noteTemplates(text, node: value, field: "\(prefix).json", step: step) }
         }
         if let (_, value) = fields["body"], let body = string(value, "body") {
             spec.body = body
-            noteTemplates(body, node: value, field: "http.body", step: step)
+            noteTemplates(body, node: value, field: "\(prefix).body", step: step)
         }
         if let (key, _) = fields["body"], fields["json"] != nil {
             report(key, "'http' has both 'json' and 'body'", hint: "send either a JSON document or a raw body")
@@ -235,7 +236,7 @@ extension JobReader {
             let key = nonEmptyString(value, "idempotency_key", hint: "e.g. ${{ run.id }}-close")
         {
             spec.idempotencyKey = key
-            noteTemplates(key, node: value, field: "http.idempotency_key", step: step)
+            noteTemplates(key, node: value, field: "\(prefix).idempotency_key", step: step)
         }
         return spec
     }
@@ -255,8 +256,18 @@ extension JobReader {
             noteTemplates(prompt, node: value, field: "llm.prompt", step: step)
         }
         var spec = LLMCallSpec(provider: provider ?? .openai, model: model ?? "", prompt: prompt ?? "")
+        modelFields(fields, into: &spec, kind: "llm", step: step)
+        guard provider != nil, model != nil, prompt != nil else { return nil }
+        return spec
+    }
+
+    /// The fields an `llm` step and an `agent` share: base_url, api_key_secret, system,
+    /// temperature, max_tokens, schema, repair_attempts.
+    mutating func modelFields(
+        _ fields: [String: (key: Node, value: Node)], into spec: inout LLMCallSpec, kind: String, step: StepID?
+    ) {
         if let (_, value) = fields["base_url"], let url = string(value, "base_url") {
-            noteTemplates(url, node: value, field: "llm.base_url", step: step)
+            noteTemplates(url, node: value, field: "\(kind).base_url", step: step)
             if Template.containsTemplate(url) || url.hasPrefix("http://") || url.hasPrefix("https://") {
                 spec.baseURL = url
             } else {
@@ -266,7 +277,7 @@ extension JobReader {
         if let (_, value) = fields["api_key_secret"] { spec.apiKeySecret = string(value, "api_key_secret") }
         if let (_, value) = fields["system"], let text = string(value, "system") {
             spec.system = text
-            noteTemplates(text, node: value, field: "llm.system", step: step)
+            noteTemplates(text, node: value, field: "\(kind).system", step: step)
         }
         if let (_, value) = fields["temperature"] { spec.temperature = number(value, "temperature", range: 0...2) }
         if let (_, value) = fields["max_tokens"] { spec.maxTokens = int(value, "max_tokens", range: 1...10_000_000) }
@@ -284,8 +295,6 @@ extension JobReader {
         if let (_, value) = fields["repair_attempts"], let count = int(value, "repair_attempts", range: 0...10) {
             spec.repairAttempts = count
         }
-        guard provider != nil, model != nil, prompt != nil else { return nil }
-        return spec
     }
 
     mutating func approval(_ node: Node, step: StepID?) -> ApprovalSpec? {

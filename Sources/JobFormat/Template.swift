@@ -83,10 +83,12 @@ public enum TemplateReference: Sendable, Equatable {
     case jobID
     /// `trigger.payload…`, `trigger.headers.<name>`, `trigger.source`, …: what started the run.
     case trigger(path: [String])
+    /// `args.<name>…`: an argument the model gave an agent's tool (in the tool's fields only).
+    case args(path: [String])
 
     /// The forms a reference may take, for error messages.
     public static let forms =
-        "steps.<id>.output[.field], params.<name>, secrets.<name>, item[.field], run.id, run.trigger, job.id or trigger.payload[.field]"
+        "steps.<id>.output[.field], params.<name>, secrets.<name>, item[.field], run.id, run.trigger, job.id, trigger.payload[.field] or args.<name> (in an agent tool)"
 
     init(parsing text: String, offset: Int) throws(TemplateError) {
         guard !text.isEmpty else { throw TemplateError(offset: offset, message: "empty '${{ }}'") }
@@ -107,6 +109,7 @@ public enum TemplateReference: Sendable, Equatable {
         case ("run", 2) where segments[1] == "id": self = .runID
         case ("run", 2) where segments[1] == "trigger": self = .runTrigger
         case ("job", 2) where segments[1] == "id": self = .jobID
+        case ("args", 2...): self = .args(path: Array(segments.dropFirst()))
         case ("trigger", 2...) where ["kind", "source", "delivery", "headers", "payload"].contains(segments[1]):
             self = .trigger(path: Array(segments.dropFirst()))
         default:

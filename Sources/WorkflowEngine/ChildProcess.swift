@@ -11,7 +11,10 @@ struct ChildProcess: Sendable {
     let pid: pid_t
     let pidfd: Int32
     let stdout: Int32
+    /// -1 when stderr went to ``Request/stderrPath``.
     let stderr: Int32
+    /// The write end of its stdin, with ``Request/stdinPipe``; else -1 (stdin is /dev/null).
+    var stdin: Int32 = -1
 
     /// How a process ended.
     enum End: Sendable, Equatable {
@@ -22,13 +25,17 @@ struct ChildProcess: Sendable {
     }
 
     /// What to start.
-    struct Request {
+    struct Request: Sendable {
         var program: String
         var arguments: [String]
         /// The whole environment of the child.
         var environment: [String: String]
         var workingDirectory: String?
         var account: UserAccount?
+        /// Give the child a pipe as stdin (an MCP server's requests), not /dev/null.
+        var stdinPipe = false
+        /// Append the child's stderr to this file rather than a pipe.
+        var stderrPath: String?
     }
 
     /// Why a process could not be started, said for a person.
@@ -42,23 +49,34 @@ struct ChildProcess: Sendable {
     static func spawn(_ request: Request) -> Result<ChildProcess, SpawnError> {
         var out: [Int32] = [-1, -1]
         var err: [Int32] = [-1, -1]
-        guard wfd_pipe_cloexec(&out) == 0 else { return .failure(SpawnError(description: "pipe: \(errnoText())")) }
-        guard wfd_pipe_cloexec(&err) == 0 else {
-            let message = errnoText()
-            out.forEach { close($0) }
-            return .failure(SpawnError(description: "pipe: \(message)"))
+        var input: [Int32] = [-1, -1]
+        var opened: [Int32] = []
+        func fail(_ what: String) -> Result<ChildProcess, SpawnError> {
+            let message = "\(what): \(errnoText())"
+            opened.forEach { close($0) }
+            return .failure(SpawnError(description: message))
         }
-        let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        guard wfd_pipe_cloexec(&out) == 0 else { return fail("pipe") }
+        opened += out
+        if let path = request.stderrPath {
+            err[1] = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+            guard err[1] >= 0 else { return fail(path) }
+            opened.append(err[1])
+        } else {
+            guard wfd_pipe_cloexec(&err) == 0 else { return fail("pipe") }
+            opened += err
+        }
+        if request.stdinPipe {
+            guard wfd_pipe_cloexec(&input) == 0 else { return fail("pipe") }
+            opened += input
+        } else {
+            input[0] = open("/dev/null", O_RDONLY | O_CLOEXEC)
+            guard input[0] >= 0 else { return fail("/dev/null") }
+            opened.append(input[0])
+        }
         defer {
-            if null >= 0 { close(null) }
-            close(out[1])  // the child's ends: the parent keeps only the read ends
-            close(err[1])
-        }
-        guard null >= 0 else {
-            let message = errnoText()
-            close(out[0])
-            close(err[0])
-            return .failure(SpawnError(description: "/dev/null: \(message)"))
+            // The child's ends: the parent keeps only its own.
+            for fd in [input[0], out[1], err[1]] where fd >= 0 { close(fd) }
         }
 
         var pid: pid_t = 0
@@ -74,7 +92,7 @@ struct ChildProcess: Sendable {
                         spawn.argv = UnsafePointer(argv)
                         spawn.envp = UnsafePointer(envp)
                         spawn.cwd = cwd
-                        spawn.stdin_fd = null
+                        spawn.stdin_fd = input[0]
                         spawn.stdout_fd = out[1]
                         spawn.stderr_fd = err[1]
                         if let account = request.account {
@@ -90,12 +108,13 @@ struct ChildProcess: Sendable {
             }
         }
         guard status == 0 else {
-            close(out[0])
-            close(err[0])
+            for fd in [out[0], err[0], input[1]] where fd >= 0 { close(fd) }
             return .failure(SpawnError(description: describe(stage: stage, errno: status, request: request)))
         }
-        for fd in [out[0], err[0]] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
-        return .success(ChildProcess(pid: pid, pidfd: pidfd, stdout: out[0], stderr: err[0]))
+        for fd in [out[0], err[0]] where fd >= 0 { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+        var child = ChildProcess(pid: pid, pidfd: pidfd, stdout: out[0], stderr: err[0])
+        child.stdin = input[1]
+        return .success(child)
     }
 
     static func describe(stage: Int32, errno code: Int32, request: Request) -> String {

@@ -52,6 +52,7 @@ extension RunCoordinator {
         case process(StepInvocation)
         case http(HTTPCall)
         case model(ModelRequest)
+        case agent(AgentWork)
     }
 
     enum Launch {
@@ -66,6 +67,11 @@ extension RunCoordinator {
         case .http(let call): await http.execute(call, control: control, logger: logger)
         case .model(let request):
             await llm.execute(request, budget: context.budget, clock: clock, control: control, logger: logger)
+        case .agent(let work):
+            await AgentStepExecutor(
+                exchange: ModelExchange(transport: llm.transport, maxResponseBytes: llm.maxResponseBytes),
+                tools: AgentToolRunner(http: http, shell: ShellExecutor()), store: store
+            ).execute(work, budget: context.budget, clock: clock, control: control, logger: logger)
         }
     }
 
@@ -114,6 +120,21 @@ extension RunCoordinator {
                 request.trace = trace
                 stepLogger.info("step started: \(spec.provider.rawValue) model \(spec.model)")
                 return .work(.model(request), definition, stepLogger)
+            case .agent(let spec):
+                var call = LLMCallSpec(provider: spec.provider, model: spec.model, prompt: spec.instructions)
+                (call.baseURL, call.apiKeySecret, call.system) = (spec.baseURL, spec.apiKeySecret, spec.system)
+                (call.temperature, call.maxTokens, call.schema) = (spec.temperature, spec.maxTokens, spec.schema)
+                var request = try ModelRequest.rendered(
+                    call, timeout: nil, with: templates, secrets: secrets, kind: "agent", promptField: "instructions")
+                request.price = context.prices.price(of: spec.model)
+                request.onBudget = snapshot.spec.onBudget ?? .fail
+                request.budgetOverride = record?.budgetApproval != nil
+                request.trace = trace
+                let work = agentWork(
+                    spec, request: request, slot: slot, attempt: attempt, definition: definition, record: record,
+                    snapshot: snapshot, outputs: outputs, context: context)
+                stepLogger.info("step started: agent \(spec.provider.rawValue) model \(spec.model)")
+                return .work(.agent(work), definition, stepLogger)
             case .approval(let spec):
                 let message = context.redactor.redact(try templates.render(spec.message, "approval.message"))
                 let now = clock.now()
@@ -190,6 +211,29 @@ extension RunCoordinator {
             by: definition.resources?.value)
         if !reattach { logger.info("step started: \(command)") }
         return .work(.process(invocation), definition, logger)
+    }
+
+    /// What an agent's attempt needs besides its model request: its tools' values and environment.
+    func agentWork(
+        _ spec: AgentSpec, request: ModelRequest, slot: Slot, attempt: Int, definition: StepDefinition,
+        record: StepRecord?, snapshot: RunSnapshot, outputs: OutputCache, context: RunContext
+    ) -> AgentWork {
+        let run = snapshot.run
+        var environment = StepEnvironment.make(
+            job: snapshot.spec, step: definition, run: run.id, attempt: attempt, params: run.params ?? [:],
+            account: ownAccount, daemonEnvironment: daemonEnvironment)
+        addUpstreamOutputs(of: definition, snapshot: snapshot, outputs: outputs, to: &environment)
+        if let item = slot.item, let value = record?.value {
+            environment["WF_ITEM"] = value.environmentText
+            environment["WF_ITEM_INDEX"] = String(item)
+        }
+        return AgentWork(
+            request: request, spec: spec, job: run.job, run: run.id, step: slot.step, item: slot.item, attempt: attempt,
+            values: templateValues(for: definition, snapshot: snapshot, outputs: outputs), itemValue: record?.value,
+            secrets: StepSecrets(values: context.secrets, missing: context.missingSecrets), environment: environment,
+            workingDirectory: workingDirectory(for: definition),
+            runDirectory: store.directory.runDirectory(run.job, run.id), timeout: definition.timeout?.duration,
+            decision: record?.toolDecision, redactor: context.redactor)
     }
 
     /// What the step's templates may refer to: the outputs of the steps it needs (directly or

@@ -64,6 +64,7 @@ extension RunCoordinator {
         case .llm(let call): call.schema != nil || step.output == .json ? .json : .text
         case .approval: .json
         case .http: step.output == .json ? .json : .jsonIfItParses
+        case .agent(let agent): agent.schema != nil || step.output == .json ? .json : .text
         }
     }
 

@@ -105,13 +105,16 @@ extension ModelRequest {
     /// The call of an `llm:` step: prompt, system prompt and base URL rendered; the API key from
     /// the job's secrets (never a template: a prompt cannot leak it).
     static func rendered(
-        _ spec: LLMCallSpec, timeout: Duration?, with templates: StepTemplates, secrets: StepSecrets
+        _ spec: LLMCallSpec, timeout: Duration?, with templates: StepTemplates, secrets: StepSecrets,
+        kind: String = "llm", promptField: String = "prompt"
     ) throws(LaunchProblem) -> ModelRequest {
         var request = ModelRequest(
-            provider: spec.provider, model: spec.model, prompt: try templates.render(spec.prompt, "llm.prompt"),
-            timeout: timeout ?? .seconds(300))
-        request.system = try spec.system.map { text throws(LaunchProblem) in try templates.render(text, "llm.system") }
-        if let base = spec.baseURL { request.baseURL = try templates.render(base, "llm.base_url") }
+            provider: spec.provider, model: spec.model,
+            prompt: try templates.render(spec.prompt, "\(kind).\(promptField)"), timeout: timeout ?? .seconds(300))
+        request.system = try spec.system.map { text throws(LaunchProblem) in
+            try templates.render(text, "\(kind).system")
+        }
+        if let base = spec.baseURL { request.baseURL = try templates.render(base, "\(kind).base_url") }
         request.temperature = spec.temperature
         request.maxTokens = spec.maxTokens ?? ModelProtocol.defaultMaxTokens
         request.schema = spec.schema

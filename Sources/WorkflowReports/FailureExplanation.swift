@@ -178,6 +178,12 @@ public struct FailureExplanation: Sendable, Codable {
             lines.append("prompt: \(call.prompt.prefix(200))")
             if let hash = attempt?.calls?.last?.promptSHA256 { lines.append("last request's SHA-256: \(hash)") }
             if call.schema != nil { lines.append("schema: yes, with \(call.repairAttempts) repairs") }
+        case .agent(let agent):
+            lines.append("model: \(agent.provider.rawValue) \(agent.model)\(agent.baseURL.map { " at \($0)" } ?? "")")
+            lines.append("instructions: \(agent.instructions.prefix(200))")
+            let tools = agent.tools.map(\.name) + agent.mcpServers.flatMap(\.tools)
+            lines.append("tools: \(tools.joined(separator: ", ")); at most \(agent.maxTurns) turns")
+            if let calls = attempt?.calls { lines.append("model calls in the last attempt: \(calls.count)") }
         case .approval(let approval):
             lines.append("message: \(approval.message)")
             if let decision = attempt?.decision {

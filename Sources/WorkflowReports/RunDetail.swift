@@ -10,18 +10,34 @@ public struct RunDetail: Sendable, Codable {
     public var steps: [StepRecord]
     public var spend: Spend
     public var budget: Budget?
+    /// The transcripts of its agent steps (one per item of a `for_each` one), turn by turn.
+    public var agents: [AgentTranscript]?
 
-    public init(_ snapshot: RunSnapshot, spend: Spend) {
+    public init(_ snapshot: RunSnapshot, spend: Spend, agents: [AgentTranscript] = []) {
         run = snapshot.run
         steps = snapshot.steps
         self.spend = spend
         budget = snapshot.spec.budget
+        self.agents = agents.isEmpty ? nil : agents
     }
 
     public static func load(_ run: RunID, of job: JobID, in state: StateDirectory) throws(StoreError) -> RunDetail {
         let store = RunStore(directory: state)
         let snapshot = try store.loadSnapshot(job, run)
-        return RunDetail(snapshot, spend: (try? store.loadRunSpend(job, run)) ?? Spend())
+        return RunDetail(
+            snapshot, spend: (try? store.loadRunSpend(job, run)) ?? Spend(), agents: transcripts(of: snapshot, in: store))
+    }
+
+    /// The transcripts the run's agent steps have written so far.
+    public static func transcripts(of snapshot: RunSnapshot, in store: RunStore) -> [AgentTranscript] {
+        snapshot.spec.steps.flatMap { step -> [AgentTranscript] in
+            guard case .agent = step.kind else { return [] }
+            let record = snapshot.steps.first { $0.step == step.id }
+            let items: [Int?] = record?.items.map { $0.indices.map(Optional.some) } ?? [nil]
+            return items.compactMap { item in
+                try? store.loadTranscript(snapshot.run.job, snapshot.run.id, step.id, item: item)
+            }
+        }
     }
 
     /// The job `run` belongs to: the one whose runs folder holds it (run ids are unique across

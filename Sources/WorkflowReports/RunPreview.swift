@@ -114,6 +114,22 @@ public struct RunPreview: Sendable, Codable, Equatable {
                 }
                 entry.approval = message + (timeout ?? "")
                 preview.approvals.append("step '\(step.id)': \(message)")
+            case .agent(let agent):
+                // Each turn's input grows by what the tools answered: the estimate is a floor.
+                var call = LLMCallSpec(provider: agent.provider, model: agent.model, prompt: agent.instructions)
+                (call.system, call.maxTokens, call.schema) = (agent.system, agent.maxTokens, agent.schema)
+                call.repairAttempts = agent.repairAttempts + agent.maxTurns - 1
+                var model = model(call, step: step, values: values, prices: table)
+                model.inputIsLowerBound = true
+                entry.model = model
+                preview.worstTokens += model.worstTokens
+                preview.worstUSD = preview.worstUSD.flatMap { sum in model.worstUSD.map { sum + $0 } }
+                let gated = agent.tools.filter(\.approve).map(\.name) + agent.mcpServers.filter(\.approve).flatMap(\.tools)
+                if !gated.isEmpty {
+                    let names = gated.map { "'\($0)'" }.joined(separator: ", ")
+                    entry.approval = "each call of its tool\(gated.count == 1 ? "" : "s") \(names)"
+                    preview.approvals.append("step '\(step.id)': each call of tool\(gated.count == 1 ? "" : "s") \(names)")
+                }
             case .run, .http:
                 break
             }
@@ -185,7 +201,7 @@ public struct RunPreview: Sendable, Codable, Equatable {
         // Other steps' outputs, items and the trigger are not known before the run.
         let lowerBound = (template?.references ?? []).contains { reference in
             switch reference {
-            case .stepOutput, .item, .trigger: true
+            case .stepOutput, .item, .trigger, .args: true
             case .param, .secret, .runID, .runTrigger, .jobID: false
             }
         }

@@ -105,6 +105,24 @@ public struct RunStore: Sendable {
         return snapshot
     }
 
+    /// Writes an agent step's transcript durably (its directory made on first use).
+    public func save(_ transcript: AgentTranscript) throws(StoreError) {
+        try RecordFile.write(
+            transcript, to: directory.agentTranscript(transcript.job, transcript.run, transcript.step, item: transcript.item))
+    }
+
+    /// An agent step's transcript; nil before its first model call.
+    public func loadTranscript(_ job: JobID, _ run: RunID, _ step: StepID, item: Int?) throws(StoreError)
+        -> AgentTranscript?
+    {
+        do {
+            return try RecordFile.read(
+                AgentTranscript.self, from: directory.agentTranscript(job, run, step, item: item))
+        } catch .missing {
+            return nil
+        }
+    }
+
     /// Writes what the trigger carried, durably, before the run record.
     public func savePayload(_ text: String, job: JobID, run: RunID) throws(StoreError) {
         try RecordFile.write(Data(text.utf8), to: directory.payload(job, run))

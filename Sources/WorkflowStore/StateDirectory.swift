@@ -65,6 +65,10 @@ public struct StateDirectory: Sendable {
         "\(stepsDirectory(job, run))/\(step.rawValue).json"
     }
     public func logsDirectory(_ job: JobID, _ run: RunID) -> String { "\(runDirectory(job, run))/logs" }
+    /// An agent step's transcript (``AgentTranscript``), one per item of a `for_each` step.
+    public func agentTranscript(_ job: JobID, _ run: RunID, _ step: StepID, item: Int?) -> String {
+        "\(runDirectory(job, run))/agent/\(step.rawValue)\(item.map { ".\($0)" } ?? "").json"
+    }
     /// An attempt's log, from its path relative to the run directory (as kept in ``Attempt/log``).
     public func runFile(_ job: JobID, _ run: RunID, relative: String) -> String {
         "\(runDirectory(job, run))/\(relative)"

@@ -155,8 +155,9 @@ struct Show: ParsableCommand {
             throw CommandFailure(description: "cannot read run \(target): \(error)", code: .failed)
         }
         let spend = (try? store.loadRunSpend(job, id)) ?? Spend()
+        let agents = RunDetail.transcripts(of: snapshot, in: store)
         if json {
-            let output = RunDetail(snapshot, spend: spend)
+            let output = RunDetail(snapshot, spend: spend, agents: agents)
             FileHandle.standardOutput.write(try Timestamp.makeEncoder().encode(output) + Data("\n".utf8))
             return
         }
@@ -192,12 +193,18 @@ struct Show: ParsableCommand {
                 print("    \(name): { \(lines.joined(separator: ", ")) }")
             }
             for lines in Self.describe(step) { lines.forEach { print("    " + $0) } }
+            for agent in agents where agent.step == step.step && agent.item == nil {
+                AgentTraceText.lines(agent).forEach { print("    " + $0) }
+            }
             for item in step.items ?? [] {
                 let value = item.value.map { " \($0.environmentText.prefix(40))" } ?? ""
                 print(
                     "    item \(item.item ?? 0)\(value): \(Self.state(of: item))" + (item.error.map { ": \($0)" } ?? "")
                 )
                 for lines in Self.describe(item) { lines.forEach { print("      " + $0) } }
+                for agent in agents where agent.step == step.step && agent.item == item.item {
+                    AgentTraceText.lines(agent).forEach { print("      " + $0) }
+                }
                 Self.describe(waiting: item, run: run.id).forEach { print("      " + $0) }
             }
             Self.describe(waiting: step, run: run.id).forEach { print("    " + $0) }
@@ -241,7 +248,12 @@ struct Show: ParsableCommand {
 
     static func describe(waiting record: StepRecord, run: RunID) -> [String] {
         guard record.state == .waiting, let waiting = record.waiting else { return [] }
-        let what = waiting.kind == .budget ? "a person to allow a call over budget" : "approval"
+        let what =
+            switch waiting.kind {
+            case .budget: "a person to allow a call over budget"
+            case .tool: "approval of a tool call"
+            case .approval: "approval"
+            }
         let until = waiting.deadline.map { ", until \(Timestamp.rfc3339($0)) (then its timeout decides)" } ?? ""
         let item = record.item.map { " --item \($0)" } ?? ""
         return [

@@ -462,7 +462,7 @@ public enum JobSchema {
               "required": [
                 "id"
               ],
-              "description": "One node of the DAG. Exactly one of run, http, llm, approval.",
+              "description": "One node of the DAG. Exactly one of run, http, llm, approval, agent.",
               "oneOf": [
                 {
                   "required": [
@@ -482,6 +482,11 @@ public enum JobSchema {
                 {
                   "required": [
                     "approval"
+                  ]
+                },
+                {
+                  "required": [
+                    "agent"
                   ]
                 }
               ],
@@ -697,6 +702,191 @@ public enum JobSchema {
                     }
                   }
                 },
+                "agent": {
+                  "type": "object",
+                  "additionalProperties": false,
+                  "required": [
+                    "provider",
+                    "model",
+                    "instructions"
+                  ],
+                  "description": "A model with instructions and the tools the job declares, called in a loop until it answers (validated against schema) or max_turns, the budgets or the step's timeout stop it. Its transcript is durable: after a crash the loop goes on from it.",
+                  "properties": {
+                    "provider": {
+                      "enum": [
+                        "openai",
+                        "anthropic"
+                      ]
+                    },
+                    "model": {
+                      "type": "string",
+                      "pattern": "\\S"
+                    },
+                    "base_url": {
+                      "type": "string",
+                      "pattern": "^(https?://.*|.*\\$\\{\\{.*)$",
+                      "description": "Any OpenAI-compatible server for provider openai; may hold templates."
+                    },
+                    "api_key_secret": {
+                      "type": "string",
+                      "description": "The name of a secret the job declares."
+                    },
+                    "system": {
+                      "type": "string"
+                    },
+                    "instructions": {
+                      "type": "string",
+                      "pattern": "\\S",
+                      "description": "What the agent is to do; may hold templates."
+                    },
+                    "temperature": {
+                      "type": "number",
+                      "minimum": 0,
+                      "maximum": 2
+                    },
+                    "max_tokens": {
+                      "type": "integer",
+                      "minimum": 1,
+                      "maximum": 10000000,
+                      "description": "Each model call's max_tokens."
+                    },
+                    "max_turns": {
+                      "type": "integer",
+                      "minimum": 1,
+                      "maximum": 100,
+                      "description": "The most model calls (repairs aside); the last offers no tools. Default 10."
+                    },
+                    "schema": {
+                      "$ref": "https://json-schema.org/draft/2020-12/schema",
+                      "description": "A JSON Schema (draft 2020-12) the final answer must match."
+                    },
+                    "repair_attempts": {
+                      "type": "integer",
+                      "minimum": 0,
+                      "maximum": 10,
+                      "description": "How often a schema violation of the answer is fed back; default 2."
+                    },
+                    "tools": {
+                      "type": "array",
+                      "description": "The tools the model may call: each does exactly one of http or run.",
+                      "items": {
+                        "type": "object",
+                        "additionalProperties": false,
+                        "required": [
+                          "name"
+                        ],
+                        "oneOf": [
+                          {
+                            "required": [
+                              "http"
+                            ]
+                          },
+                          {
+                            "required": [
+                              "run"
+                            ]
+                          }
+                        ],
+                        "properties": {
+                          "name": {
+                            "type": "string",
+                            "pattern": "^[A-Za-z0-9_-]{1,64}$",
+                            "not": {
+                              "const": "final_answer"
+                            }
+                          },
+                          "description": {
+                            "type": "string",
+                            "pattern": "\\S",
+                            "description": "What the tool does, for the model."
+                          },
+                          "http": {
+                            "$ref": "#/$defs/step/properties/http",
+                            "description": "A request; its fields may read the model's arguments as ${{ args.NAME }}."
+                          },
+                          "run": {
+                            "type": "string",
+                            "pattern": "\\S",
+                            "not": {
+                              "pattern": "\\$\\{\\{"
+                            },
+                            "description": "A fixed command line; the arguments arrive as WF_ARGS (JSON) and WF_ARG_<NAME>."
+                          },
+                          "schema": {
+                            "$ref": "https://json-schema.org/draft/2020-12/schema",
+                            "description": "The arguments' JSON Schema (of an object); default: derived from the ${{ args.NAME }} the tool reads."
+                          },
+                          "effect": {
+                            "enum": [
+                              "pure",
+                              "idempotent",
+                              "effectful"
+                            ],
+                            "description": "What recovery may repeat; default effectful for run, by method for http."
+                          },
+                          "approve": {
+                            "type": "boolean",
+                            "description": "A person approves each call before it runs (wfctl approve)."
+                          }
+                        }
+                      }
+                    },
+                    "mcp_servers": {
+                      "type": "array",
+                      "description": "MCP servers started over stdio; only the tools listed are offered.",
+                      "items": {
+                        "type": "object",
+                        "additionalProperties": false,
+                        "required": [
+                          "name",
+                          "command",
+                          "tools"
+                        ],
+                        "properties": {
+                          "name": {
+                            "type": "string",
+                            "pattern": "\\S"
+                          },
+                          "command": {
+                            "type": "array",
+                            "minItems": 1,
+                            "items": {
+                              "type": "string",
+                              "minLength": 1
+                            },
+                            "description": "The program and its arguments (no shell)."
+                          },
+                          "env": {
+                            "type": "object",
+                            "additionalProperties": {
+                              "type": "string"
+                            }
+                          },
+                          "tools": {
+                            "type": "array",
+                            "minItems": 1,
+                            "items": {
+                              "type": "string",
+                              "pattern": "^[A-Za-z0-9_-]{1,64}$"
+                            },
+                            "description": "The allowlist: the server's tools the model may call."
+                          },
+                          "effect": {
+                            "enum": [
+                              "pure",
+                              "idempotent",
+                              "effectful"
+                            ],
+                            "description": "Default effectful."
+                          },
+                          "approve": {
+                            "type": "boolean"
+                          }
+                        }
+                      }
+                    }
+                  }
+                },
                 "output": {
                   "enum": [
                     "text",
@@ -785,7 +975,7 @@ public enum JobSchema {
                     "idempotent",
                     "effectful"
                   ],
-                  "description": "What recovery may re-run after a crash; default effectful for run, by method for http, pure for llm."
+                  "description": "What recovery may re-run after a crash; default effectful for run, by method for http, pure for llm, idempotent for agent (its loop goes on from its transcript)."
                 },
                 "for_each": {
                   "type": "string",

@@ -15,6 +15,8 @@ public struct TemplateValues: Sendable {
     public var secrets: [String: String]
     /// What started the run (``TriggerOrigin/value``): null for a run of the schedule or a person.
     public var triggerValue: JSONValue = .null
+    /// An agent tool's arguments, as the model gave them: only while the tool's fields are filled.
+    public var args: JSONValue?
 
     public init(
         outputs: [StepID: JSONValue], params: [String: String], run: RunID, trigger: Trigger, job: JobID,
@@ -132,6 +134,11 @@ extension TemplateReference {
                         message: "run \(values.run) was not started by a trigger (it was: \(values.trigger.rawValue))"))
             }
             return Self.walk(values.triggerValue, path, name: "trigger")
+        case .args(let path):
+            guard let args = values.args else {
+                return .failure(TemplateProblem(message: "'args' is only defined in an agent's tool"))
+            }
+            return Self.walk(args, path, name: "args")
         }
     }
 

@@ -21,6 +21,8 @@ public enum FailureKind: String, Sendable, Codable, CaseIterable {
     case invalidOutput = "invalid_output"
     /// The next model call could have passed a budget.
     case budgetExceeded = "budget_exceeded"
+    /// An agent asked for tools after its last turn (`max_turns`).
+    case maxTurns = "max_turns"
     /// A person (or the approval's timeout) rejected it.
     case rejected
     case cancelled

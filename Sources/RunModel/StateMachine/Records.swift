@@ -100,6 +100,8 @@ public struct StepRecord: Sendable, Equatable, Codable {
     public var waiting: WaitInfo?
     /// A person let the step's next attempt pass its budget (`on_budget: approve`).
     public var budgetApproval: Decision?
+    /// The last decision on an agent's tool call (``WaitInfo/call``), for the next attempt.
+    public var toolDecision: ToolDecision?
     /// `when: ${{ … }}`: how its condition came out (for a `for_each` step, on each item).
     public var condition: ConditionRecord?
     /// Why a `skipped` step did not run.
@@ -121,6 +123,7 @@ public struct StepRecord: Sendable, Equatable, Codable {
         case attemptsBefore = "attempts_before"
         case items, item, value, waiting
         case budgetApproval = "budget_approval"
+        case toolDecision = "tool_decision"
         case condition
         case skipCause = "skip_cause"
     }
@@ -299,6 +302,8 @@ public struct WaitInfo: Sendable, Equatable, Codable {
         case approval
         /// A model call that could pass a budget, with `on_budget: approve`.
         case budget
+        /// An agent's call of a tool with `approve: true`.
+        case tool
     }
 
     public var kind: Kind
@@ -307,12 +312,25 @@ public struct WaitInfo: Sendable, Equatable, Codable {
     public var deadline: Date?
     /// What the person is asked, rendered.
     public var message: String
+    /// For a tool call: its id in the agent's transcript.
+    public var call: String?
 
     public init(kind: Kind, since: Date, deadline: Date?, message: String) {
         self.kind = kind
         self.since = since
         self.deadline = deadline
         self.message = message
+    }
+}
+
+/// A person's decision on an agent's call of a tool that needs approval.
+public struct ToolDecision: Sendable, Equatable, Codable {
+    public var call: String
+    public var decision: Decision
+
+    public init(call: String, decision: Decision) {
+        self.call = call
+        self.decision = decision
     }
 }
 

@@ -19,7 +19,8 @@ extension RunMachine {
     /// An approval approved succeeds with `output`; rejected (or timed out with `on_timeout:
     /// reject`) it fails as `rejected`, and is not retried. A budget approved ends the waiting
     /// attempt and starts the next at once, allowed past the budget; rejected, the step fails as
-    /// `budget_exceeded`.
+    /// `budget_exceeded`. An agent's tool call, approved or rejected, ends the waiting attempt and
+    /// starts the next at once, which runs the call or tells the model it was refused.
     static func decide(
         _ next: inout RunSnapshot, _ id: StepID, _ decision: Decision, output: String?, at: Date, item: Int?
     ) throws(TransitionError) -> [RunEffect] {
@@ -48,12 +49,19 @@ extension RunMachine {
             try endAttempt(
                 &record, .failure(.budgetExceeded, "\(waiting.message); rejected by \(who)\(note)", retriable: false),
                 at: at)
-        case (.budget, true):
-            closeAttempt(
-                &record, .failure(.budgetExceeded, "\(waiting.message); allowed by \(who)\(note)", retriable: false),
-                at: at)
+        case (.budget, true), (.tool, _):
+            if waiting.kind == .budget {
+                closeAttempt(
+                    &record,
+                    .failure(.budgetExceeded, "\(waiting.message); allowed by \(who)\(note)", retriable: false), at: at)
+                record.budgetApproval = decision
+            } else {
+                // The loop goes on in a new attempt, which runs the call or tells the model no; the
+                // paused one ended well (the decision is kept on it).
+                closeAttempt(&record, AttemptResult(outcome: .succeeded), at: at)
+                record.toolDecision = waiting.call.map { ToolDecision(call: $0, decision: decision) }
+            }
             record.waiting = nil
-            record.budgetApproval = decision
             record.state = try stepAfter(record, .start)
             let number = record.attempts.count + 1
             record.attempts.append(attempt(number, of: record, in: next.plan, at: at))

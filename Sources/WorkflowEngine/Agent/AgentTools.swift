@@ -1,0 +1,143 @@
+import Foundation
+import JSONSchemaKit
+import JobFormat
+import Logging
+import RunModel
+import WorkflowStore
+
+/// How a tool call ended, for the model.
+enum ToolOutcome: Sendable {
+    /// What the model is told, and whether it is an error.
+    case done(String, failed: Bool)
+    case cancelled(String)
+}
+
+/// The agent's tools: made from the job (and the MCP servers' lists), and run.
+struct AgentToolRunner: Sendable {
+    let http: HTTPStepExecutor
+    let shell: ShellExecutor
+
+    /// The tools of `work`: the job's, then each MCP server's allowlisted ones (the servers
+    /// started here, stopped when the attempt ends).
+    func toolbox(for work: AgentWork, logger: Logger) async throws(AgentToolbox.Problem) -> AgentToolbox {
+        var toolbox = AgentToolbox()
+        for tool in work.spec.tools {
+            let action: AgentToolbox.Action =
+                switch tool.action {
+                case .http(let request): .http(request)
+                case .run(let command): .run(command)
+                }
+            try toolbox.add(
+                tool.name, description: tool.description ?? tool.name, schema: tool.schema ?? tool.derivedSchema,
+                effect: tool.effect ?? tool.defaultEffect, approve: tool.approve, action: action)
+        }
+        if !work.spec.mcpServers.isEmpty {
+            do {
+                try await BlockingIO.shared.run { () throws(StoreError) in
+                    try RecordFile.makeDirectory("\(work.runDirectory)/logs")
+                }
+            } catch {
+                throw AgentToolbox.Problem(description: "cannot make the run's logs directory: \(error)")
+            }
+        }
+        for server in work.spec.mcpServers {
+            let client: MCPStdioClient
+            do {
+                client = try await MCPStdioClient.start(
+                    server, environment: work.environment, workingDirectory: work.workingDirectory,
+                    stderrPath: "\(work.runDirectory)/logs/\(work.step.rawValue).mcp-\(server.name).log",
+                    timeout: .seconds(30))
+            } catch {
+                for started in toolbox.clients { await started.stop() }
+                throw AgentToolbox.Problem(description: error.description)
+            }
+            toolbox.clients.append(client)
+            do {
+                let listed = try await client.tools(timeout: .seconds(30))
+                for name in server.tools {
+                    guard let tool = listed.first(where: { $0.name == name }) else {
+                        let offered = listed.map(\.name).joined(separator: ", ")
+                        throw MCPStdioClient.Failure(
+                            description: "MCP server '\(server.name)' has no tool '\(name)' (it has: \(offered))")
+                    }
+                    try toolbox.add(
+                        name, description: tool.description, schema: tool.inputSchema,
+                        effect: server.effect ?? .effectful, approve: server.approve, action: .mcp(client, tool: name))
+                }
+            } catch let failure as MCPStdioClient.Failure {
+                for started in toolbox.clients { await started.stop() }
+                throw AgentToolbox.Problem(description: failure.description)
+            } catch let problem as AgentToolbox.Problem {
+                for started in toolbox.clients { await started.stop() }
+                throw problem
+            } catch {
+                for started in toolbox.clients { await started.stop() }
+                throw AgentToolbox.Problem(description: "\(error)")
+            }
+            logger.info("MCP server \(server.name) started: tools \(server.tools.joined(separator: ", "))")
+        }
+        return toolbox
+    }
+
+    /// Runs one call of a tool with `arguments` (already checked against its schema).
+    func perform(
+        _ action: AgentToolbox.Action, arguments: JSONValue, work: AgentWork, log: String, timeout: Duration?,
+        control: StepControl, logger: Logger
+    ) async -> ToolOutcome {
+        switch action {
+        case .http(let spec):
+            var values = work.values
+            values.args = arguments
+            let call: HTTPCall
+            do {
+                call = try HTTPCall.rendered(
+                    spec, timeout: timeout, with: StepTemplates(values: values, item: work.itemValue),
+                    secrets: work.secrets)
+            } catch {
+                return .done("The request could not be made: \(error.result.error ?? "")", failed: true)
+            }
+            let result = await http.execute(call, control: control, logger: logger)
+            if result.outcome == .cancelled { return .cancelled(result.error ?? "cancelled") }
+            let body = String(decoding: result.stdout ?? [], as: UTF8.self)
+            guard result.outcome == .succeeded else {
+                return .done(result.error ?? "the request failed", failed: true)
+            }
+            return .done("HTTP \(result.http?.status ?? 200)\n\(body)", failed: false)
+        case .run(let command):
+            var environment = work.environment
+            environment["WF_ARGS"] = arguments.jsonText
+            if case .object(let fields) = arguments {
+                for (name, value) in fields {
+                    let text: String? =
+                        switch value {
+                        case .string(let said): said
+                        case .number, .bool: value.jsonText
+                        default: nil
+                        }
+                    if let text { environment["WF_ARG_\(StepEnvironmentNames.variablePart(name))"] = text }
+                }
+            }
+            var invocation = StepInvocation(
+                job: work.job, run: work.run, step: work.step, attempt: work.attempt, command: command,
+                environment: environment, workingDirectory: work.workingDirectory, timeout: timeout ?? .seconds(600),
+                logFile: "\(work.runDirectory)/\(log)")
+            invocation.item = work.item
+            invocation.redactor = work.redactor
+            let result = await shell.execute(invocation, control: control, logger: logger)
+            let output = String(decoding: result.stdout ?? [], as: UTF8.self)
+            switch result.outcome {
+            case .succeeded: return .done(output, failed: false)
+            case .cancelled: return .cancelled(result.error ?? "cancelled")
+            default:
+                return .done((result.error ?? "the command failed") + (output.isEmpty ? "" : "\n\(output)"), failed: true)
+            }
+        case .mcp(let client, let tool):
+            do {
+                let answer = try await client.call(tool, arguments: arguments, timeout: timeout ?? .seconds(300))
+                return .done(answer.text, failed: answer.isError)
+            } catch {
+                return .done(error.description, failed: true)
+            }
+        }
+    }
+}
