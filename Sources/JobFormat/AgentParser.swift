@@ -80,7 +80,9 @@ extension JobReader {
         let present = Self.toolActions.filter { fields[$0] != nil }
         guard present.count == 1, let (_, value) = fields[present[0]] else {
             report(
-                node, present.isEmpty ? "tool '\(name)' does nothing" : "tool '\(name)' has both '\(present[0])' and '\(present[1])'",
+                node,
+                present.isEmpty
+                    ? "tool '\(name)' does nothing" : "tool '\(name)' has both '\(present[0])' and '\(present[1])'",
                 hint: "give exactly one of http, run")
             return nil
         }
@@ -148,7 +150,8 @@ extension JobReader {
     mutating func mcpServer(_ node: Node, names: inout [String: Node]) -> MCPServerSpec? {
         guard
             let mapping = mapping(
-                node, "an MCP server", example: "- { name: time, command: [mcp-server-time], tools: [get_current_time] }")
+                node, "an MCP server",
+                example: "- { name: time, command: [mcp-server-time], tools: [get_current_time] }")
         else { return nil }
         let fields = fields(mapping, allowed: Self.mcpServerKeys, in: "an MCP server")
         for required in ["name", "command", "tools"] where fields[required] == nil {
@@ -161,7 +164,8 @@ extension JobReader {
         if let (_, value) = fields["command"] {
             command = stringList(value, "command")?.map(\.0) ?? []
             if command.isEmpty || command.contains(where: \.isEmpty) {
-                report(value, "'command' must be a non-empty list of words", hint: "e.g. command: [python3, -m, server]")
+                report(
+                    value, "'command' must be a non-empty list of words", hint: "e.g. command: [python3, -m, server]")
             }
         }
         var tools: [String] = []

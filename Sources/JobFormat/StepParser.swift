@@ -2,7 +2,8 @@ import Yams
 
 extension JobReader {
     static let stepKeys = [
-        "id", "needs", "run", "http", "llm", "approval", "agent", "output", "retry", "timeout", "env", "secrets", "workdir",
+        "id", "needs", "run", "http", "llm", "approval", "agent", "output", "retry", "timeout", "env", "secrets",
+        "workdir",
         "user", "effect", "for_each", "when", "sandbox", "resources",
     ]
     static let kinds = ["run", "http", "llm", "approval", "agent"]
@@ -73,7 +74,9 @@ extension JobReader {
                 guard let text = key.scalar?.string, !Self.stepKeys.contains(text) else { return false }
                 return Self.kinds.contains(Self.synonyms[text] ?? closest(text, among: Self.kinds) ?? "")
             }
-            if !misspelt { report(node, "\(name) has no kind", hint: "give exactly one of run, http, llm, approval, agent") }
+            if !misspelt {
+                report(node, "\(name) has no kind", hint: "give exactly one of run, http, llm, approval, agent")
+            }
         case 1:
             if let (_, value) = fields[present[0]] { kind = stepKind(present[0], value, step: id) }
         default:
@@ -218,7 +221,9 @@ extension JobReader {
         }
         if let (_, value) = fields["json"] {
             spec.json = json(value)
-            for text in spec.json?.strings ?? [] { noteTemplates(text, node: value, field: "\(prefix).json", step: step) }
+            for text in spec.json?.strings ?? [] {
+                noteTemplates(text, node: value, field: "\(prefix).json", step: step)
+            }
         }
         if let (_, value) = fields["body"], let body = string(value, "body") {
             spec.body = body

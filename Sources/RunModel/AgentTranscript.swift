@@ -111,6 +111,17 @@ public struct AgentToolCall: Sendable, Equatable, Codable {
     }
 }
 
+/// A person's decision on an agent's call of a tool that needs approval.
+public struct ToolDecision: Sendable, Equatable, Codable {
+    public var call: String
+    public var decision: Decision
+
+    public init(call: String, decision: Decision) {
+        self.call = call
+        self.decision = decision
+    }
+}
+
 /// Where a tool call is. Stored as its raw string.
 public enum AgentToolState: String, Sendable, Codable, CaseIterable {
     /// Asked for; not yet checked.

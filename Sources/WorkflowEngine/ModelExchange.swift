@@ -57,7 +57,8 @@ struct ModelExchange {
                     "waiting for a person to allow the call (wfctl approve)",
                     metadata: [LogField.messageID: .string(MessageID.approvalRequested)])
                 result.wait = WaitInfo(
-                    kind: .budget, since: clock.now(), deadline: nil, message: "\(why); approve to make the call anyway")
+                    kind: .budget, since: clock.now(), deadline: nil, message: "\(why); approve to make the call anyway"
+                )
             }
             return .ended(result, call: nil)
         }
@@ -84,7 +85,9 @@ struct ModelExchange {
         case .finished(.failure(let failure)):
             budget.release(reservation)
             call.error = failure.message
-            if failure == .cancelled { return .ended(AttemptResult(outcome: .cancelled, error: "cancelled"), call: call) }
+            if failure == .cancelled {
+                return .ended(AttemptResult(outcome: .cancelled, error: "cancelled"), call: call)
+            }
             logger.warning("model call failed: \(failure.message)")
             return .ended(.failure(.transport, "the model call failed: \(failure.message)"), call: call)
         case .finished(.success(let response)):

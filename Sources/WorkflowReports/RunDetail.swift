@@ -25,7 +25,8 @@ public struct RunDetail: Sendable, Codable {
         let store = RunStore(directory: state)
         let snapshot = try store.loadSnapshot(job, run)
         return RunDetail(
-            snapshot, spend: (try? store.loadRunSpend(job, run)) ?? Spend(), agents: transcripts(of: snapshot, in: store))
+            snapshot, spend: (try? store.loadRunSpend(job, run)) ?? Spend(),
+            agents: transcripts(of: snapshot, in: store))
     }
 
     /// The transcripts the run's agent steps have written so far.

@@ -124,11 +124,13 @@ public struct RunPreview: Sendable, Codable, Equatable {
                 entry.model = model
                 preview.worstTokens += model.worstTokens
                 preview.worstUSD = preview.worstUSD.flatMap { sum in model.worstUSD.map { sum + $0 } }
-                let gated = agent.tools.filter(\.approve).map(\.name) + agent.mcpServers.filter(\.approve).flatMap(\.tools)
+                let gated =
+                    agent.tools.filter(\.approve).map(\.name) + agent.mcpServers.filter(\.approve).flatMap(\.tools)
                 if !gated.isEmpty {
                     let names = gated.map { "'\($0)'" }.joined(separator: ", ")
                     entry.approval = "each call of its tool\(gated.count == 1 ? "" : "s") \(names)"
-                    preview.approvals.append("step '\(step.id)': each call of tool\(gated.count == 1 ? "" : "s") \(names)")
+                    preview.approvals.append(
+                        "step '\(step.id)': each call of tool\(gated.count == 1 ? "" : "s") \(names)")
                 }
             case .run, .http:
                 break

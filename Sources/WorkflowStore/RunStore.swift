@@ -108,7 +108,8 @@ public struct RunStore: Sendable {
     /// Writes an agent step's transcript durably (its directory made on first use).
     public func save(_ transcript: AgentTranscript) throws(StoreError) {
         try RecordFile.write(
-            transcript, to: directory.agentTranscript(transcript.job, transcript.run, transcript.step, item: transcript.item))
+            transcript,
+            to: directory.agentTranscript(transcript.job, transcript.run, transcript.step, item: transcript.item))
     }
 
     /// An agent step's transcript; nil before its first model call.

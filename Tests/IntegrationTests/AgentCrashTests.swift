@@ -138,7 +138,8 @@ import WorkflowTesting
                 // The requests for this turn: its conversation holds the turns before it.
                 let asked = requests.filter { request in
                     guard request["path"] == .string("/v1/chat/completions"), case .object(let body)? = request["body"],
-                        JSONValue.object(body).jsonText.contains(run.rawValue), case .array(let messages)? = body["messages"]
+                        JSONValue.object(body).jsonText.contains(run.rawValue),
+                        case .array(let messages)? = body["messages"]
                     else { return false }
                     return messages.filter { $0.objectText("role") == "assistant" }.count == turn.number - 1
                 }

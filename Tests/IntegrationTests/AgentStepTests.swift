@@ -108,7 +108,9 @@ import WorkflowTesting
         #expect(final.state == .succeeded, "\(final.error ?? "") \(daemon.process.output)")
 
         let requests = stub.requests()
-        let model = requests.filter { $0["method"] == .string("POST") && $0["path"]?.stringValue?.hasPrefix("/v1/") == true }
+        let model = requests.filter {
+            $0["method"] == .string("POST") && $0["path"]?.stringValue?.hasPrefix("/v1/") == true
+        }
         #expect(model.count == 3, "three model calls: \(model.count)")
         #expect(requests.filter { $0["path"] == .string("/items/7/close") }.count == 1)
         // The third call carries what the tools answered, in the protocol's own form.
@@ -163,7 +165,8 @@ import WorkflowTesting
         #expect(!FileManager.default.fileExists(atPath: dir.file("jobs/notes.txt")))
         let trace = try #require(try transcript(run, dir))
         #expect(trace.turns[0].toolCalls.map(\.state) == [.refused, .refused])
-        #expect(trace.turns[0].toolCalls[0].result?.contains("must have the property 'text'") == true, "\(trace.turns[0])")
+        #expect(
+            trace.turns[0].toolCalls[0].result?.contains("must have the property 'text'") == true, "\(trace.turns[0])")
         #expect(trace.turns[0].toolCalls[1].result?.contains("There is no tool 'delete_everything'") == true)
     }
 
@@ -178,7 +181,9 @@ import WorkflowTesting
         #expect(await ended(run, dir))
         let final = try record(run, dir)
         #expect(final.state == .failed)
-        #expect(final.error?.contains("still asked for tools on its last turn (max_turns 3)") == true, "\(final.error ?? "")")
+        #expect(
+            final.error?.contains("still asked for tools on its last turn (max_turns 3)") == true,
+            "\(final.error ?? "")")
         let model = stub.requests().filter { $0["path"] == .string("/v1/chat/completions") }
         #expect(model.count == 3, "\(model.count)")
         #expect(model.last?["body"]?.jsonText.contains(#""tools""#) == false, "the last turn offers no tools")
@@ -236,7 +241,8 @@ import WorkflowTesting
         let trace = try #require(try transcript(run, dir))
         let converted = try #require(trace.turns.first?.toolCalls.first)
         #expect(converted.state == .succeeded)
-        #expect(converted.result?.contains("Asia/Tokyo") == true && converted.result?.contains("21:00") == true,
+        #expect(
+            converted.result?.contains("Asia/Tokyo") == true && converted.result?.contains("21:00") == true,
             "\(converted.result ?? "")")
         // get_current_time is the server's, but not on the allowlist: the model never saw it.
         let refused = try #require(trace.turns[1].toolCalls.first)

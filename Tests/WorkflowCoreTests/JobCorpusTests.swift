@@ -129,6 +129,12 @@ import Yams
         #expect(keys(["$defs", "step", "properties", "http"]) == Set(JobReader.httpKeys))
         #expect(keys(["$defs", "step", "properties", "llm"]) == Set(JobReader.llmKeys))
         #expect(keys(["$defs", "step", "properties", "approval"]) == Set(JobReader.approvalKeys))
+        #expect(keys(["$defs", "step", "properties", "agent"]) == Set(JobReader.agentKeys))
+        #expect(
+            keys(["$defs", "step", "properties", "agent", "properties", "tools", "items"]) == Set(JobReader.toolKeys))
+        #expect(
+            keys(["$defs", "step", "properties", "agent", "properties", "mcp_servers", "items"])
+                == Set(JobReader.mcpServerKeys))
         #expect(keys(["$defs", "step", "properties", "retry"]) == Set(JobReader.retryKeys))
         #expect(keys(["$defs", "budget"]) == ["usd", "tokens"])
         #expect(keys(["properties", "retention"]) == ["keep_runs", "keep_days"])
@@ -147,7 +153,8 @@ import Yams
         let docs = try String(contentsOfFile: BuiltProducts.packageRoot + "/docs/job-format.md", encoding: .utf8)
         let all =
             JobParser.jobKeys + JobReader.stepKeys + JobReader.httpKeys + JobReader.llmKeys + JobReader.approvalKeys
-            + JobReader.retryKeys + JobReader.triggerKeys + JobReader.webhookKeys
+            + JobReader.retryKeys + JobReader.triggerKeys + JobReader.webhookKeys + JobReader.agentKeys
+            + JobReader.toolKeys + JobReader.mcpServerKeys
             + ["usd", "tokens", "keep_runs", "keep_days", "default", "required"]
         for key in Set(all) { #expect(docs.contains("`\(key)`"), "docs/job-format.md does not mention `\(key)`") }
     }

@@ -41,7 +41,7 @@ public enum JobFormatGuide {
 
         ## Step keys
 
-        Every step has an `id` and exactly one kind: `run`, `http`, `llm` or `approval`.
+        Every step has an `id` and exactly one kind: `run`, `http`, `llm`, `approval` or `agent`.
 
         | key | type | default | meaning |
         | --- | --- | --- | --- |
@@ -51,16 +51,17 @@ public enum JobFormatGuide {
         | `http` | mapping | — | One HTTP request, see below. |
         | `llm` | mapping | — | One model call, its answer checked against a schema, see below. |
         | `approval` | mapping | — | A person must approve (`wfctl approve`), see below. |
+        | `agent` | mapping | — | A model with tools the job declares, called in a loop until it answers, see below. |
         | `output` | `text` \| `json` | `text` | How stdout becomes the step's output (kept up to 1 MiB, without its final newline): `json` must parse, or the attempt fails saying so; `text` is cut at the limit. Later steps read it from `WF_STEP_<ID>_OUTPUT` (when it is at most 64 KiB) and always from the file named by `WF_STEP_<ID>_OUTPUT_FILE`. |
-        | `retry` | mapping | `http`, `llm`: 3 attempts | How failed attempts are tried again, see below. A failed or timed-out attempt waits in `retry_wait` (its due time is in the step record) and is tried again; a cancelled one never is, nor a failure that trying again cannot mend (an HTTP 4xx, a rejection, a budget). `http` and `llm` steps without `retry:` get `{ attempts: 3, delay: 2s, backoff: 2, max_delay: 1m }`, and never retry sooner than a server's `Retry-After`. |
-        | `timeout` | duration | — | The limit for one attempt: SIGTERM to the step's process group, a grace period, SIGKILL; for `http` the request's limit when shorter than `http.timeout`; for `llm` each call's limit (default 5m). |
+        | `retry` | mapping | `http`, `llm`, `agent`: 3 attempts | How failed attempts are tried again, see below. A failed or timed-out attempt waits in `retry_wait` (its due time is in the step record) and is tried again; a cancelled one never is, nor a failure that trying again cannot mend (an HTTP 4xx, a rejection, a budget). `http` and `llm` steps without `retry:` get `{ attempts: 3, delay: 2s, backoff: 2, max_delay: 1m }`, and never retry sooner than a server's `Retry-After`. |
+        | `timeout` | duration | — | The limit for one attempt: SIGTERM to the step's process group, a grace period, SIGKILL; for `http` the request's limit when shorter than `http.timeout`; for `llm` each call's limit (default 5m); for `agent` the whole loop's, counted from its first model call across attempts and restarts. |
         | `env` | map NAME → value | — | Environment variables for this step, over the job's. |
         | `secrets` | list of names | — | `run` steps only: secrets of the job this step's process gets, as `$WF_SECRET_<NAME>`. |
         | `workdir` | path | the jobs directory | The working directory; relative paths are relative to the jobs directory. |
         | `user` | user name or uid | wfd's user | Run the step as this account, with its primary and supplementary groups as the system lists them now, and its `HOME`, `USER`, `LOGNAME`. As a unit, systemd switches to it (`User=`); as a process, wfd must run as root with `CAP_SETUID`. An unknown user fails the attempt with that reason. |
         | `sandbox` | mapping | the job's | `run` steps only: this step's sandboxing, key by key over the job's (see below). |
         | `resources` | mapping | the job's | `run` steps only: this step's limits, key by key over the job's (see below). |
-        | `effect` | `pure` \| `idempotent` \| `effectful` | by kind | What crash recovery may re-run: a `pure` or `idempotent` step that was running when wfd died runs again as a new attempt; an `effectful` one becomes `interrupted` and its run waits for `wfctl retry` (see [state-directory.md](state-directory.md#recovery)). Default: `effectful` for `run`, by method for `http`, `pure` for `llm`. |
+        | `effect` | `pure` \| `idempotent` \| `effectful` | by kind | What crash recovery may re-run: a `pure` or `idempotent` step that was running when wfd died runs again as a new attempt; an `effectful` one becomes `interrupted` and its run waits for `wfctl retry` (see [state-directory.md](state-directory.md#recovery)). Default: `effectful` for `run`, by method for `http`, `pure` for `llm`, `idempotent` for `agent` (its loop goes on from its transcript; its tools keep their own effect classes). |
         | `for_each` | `${{ reference }}` | — | Run the step once per item of a JSON array: an earlier step's output (`${{ steps.list.output }}`, or a field of it: `${{ steps.list.output.hosts }}`) or a parameter holding JSON. Each item is an attempt-tracked sub-step with its own retries, run with `WF_ITEM` (a string item as it is, anything else as JSON) and `WF_ITEM_INDEX`; at most `max_parallel` processes of the run at once. The step succeeds when every item did; its output for later steps is the JSON array of the items' outputs. `wfctl retry` runs only the items that did not succeed. |
         | `when` | `success` \| `always` \| `failure` \| `${{ … }}` | `success` | When the step runs: `success` once everything it needs succeeded (skipped as soon as one did not); `always` once everything it needs has ended, however (clean-up); `failure` once everything it needs has ended and something did not succeed (skipped, not failed, when all succeeded). `${{ expression }}`: a condition (see [Conditions](#conditions)), decided once everything it needs succeeded (or, when it reads a step's `state`, once everything it needs has ended); the step runs when it is true and is skipped when it is false. In a `for_each` step it is decided for each item, with `item`. |
 
@@ -123,6 +124,40 @@ public enum JobFormatGuide {
         | `timeout` | duration | How long to wait; the wait survives restarts of wfd. |
         | `on_timeout` | `reject` \| `approve` | What the timeout decides; default `reject`. |
         | `input` | JSON Schema | Data the approver must give (`wfctl approve RUN STEP --input JSON`), checked against this schema; it becomes the step's output. Without it the output is `{"approved": true, "by": …, "comment": …}`. |
+
+        ### `agent`
+
+        An agent step gives a model instructions and tools, and loops: each model call may ask for tool
+        calls, wfd runs them and sends the results back, until the model answers without asking for a
+        tool (its answer checked against `schema`), or a bound is hit. The tools are the job's: the model
+        picks one and gives its arguments, never a URL or a command line.
+
+        | key | type | meaning |
+        | --- | --- | --- |
+        | `provider`, `model`, `base_url`, `api_key_secret`, `system`, `temperature`, `schema`, `repair_attempts` | | As for `llm`; `schema` checks the final answer. |
+        | `instructions` | string, required | What the agent is to do (the first user message); may hold templates. |
+        | `max_tokens` | whole number ≥ 1 | Each model call's limit (default 4096). |
+        | `max_turns` | 1–100 | The most model calls (repairs of the answer aside); default 10. The last offers no tools and tells the model to answer; a model that still asks for one fails the step as `max_turns`. |
+        | `tools` | list | The tools, each with `name` (letters, digits, `_`, `-`; up to 64), `description` (for the model), exactly one of `http` (a request as in an `http` step, whose fields may read the model's arguments as `${{ args.NAME }}`) or `run` (a fixed command line: the arguments arrive as `WF_ARGS`, their JSON, and `WF_ARG_<NAME>` for each string, number or boolean), and optionally `schema` (the arguments' JSON Schema, an object's; default for `http`: each `args.NAME` it reads, required, a string, number or boolean; for `run`: no arguments), `effect` (default by method for `http`, `effectful` for `run`) and `approve` (`true`: a person approves each call). |
+        | `mcp_servers` | list | MCP servers the agent may use, each with `name`, `command` (the program and its arguments, no shell), `env`, `tools` (the allowlist: only these of the server's tools are offered, with the schemas the server gives), `effect` (default `effectful`) and `approve`. wfd starts each as its child over stdio when the attempt starts and stops it when the attempt ends; its stderr goes to `logs/<step>.mcp-<name>.log`. |
+
+        Every tool call's arguments are checked against its schema before anything runs; an unknown tool
+        or arguments off the schema are refused and the model is told why. A call of a tool with
+        `approve: true` stops the loop: the step waits (`wfctl pending` shows the tool and its arguments);
+        `wfctl approve RUN STEP` runs the call, `wfctl reject RUN STEP --comment …` tells the model a person
+        refused it; either way the loop goes on. The job's `budget` and `daily_budget` are checked before
+        every model call as for `llm` (with `on_budget: approve` the step waits). The step's `timeout`
+        bounds the whole loop. A tool's result (an HTTP tool's status and body, a command's stdout, an
+        MCP tool's text) is sent to the model up to 32 KiB.
+
+        The loop is durable: every model answer is written to `agent/<step>.json` in the run directory
+        (fsynced) before any tool acts on it, every tool call before it starts and when it ends. After a
+        crash, a retry or a decision the loop goes on from that transcript: recorded answers and results
+        are sent as they were, never asked for again. A tool call that was running when wfd stopped runs
+        again if its effect is `pure` or `idempotent`; an `effectful` one fails the step as `interrupted`
+        until a person runs `wfctl retry` (which runs the call again). `wfctl show` prints the transcript
+        turn by turn; the step record counts each attempt's model calls as for `llm`. The answer (JSON
+        with a schema, else text) is the step's output.
 
         ### `retry`
 
@@ -319,7 +354,7 @@ public enum JobFormatGuide {
         others), `params.<name>`, `secrets.<name>` (declared in `secrets`, and only in `http` headers),
         `item[.field…]` (inside `for_each`), `run.id`, `run.trigger`, `job.id`, and in a job with `on:`
         `trigger.payload[.field…]`, `trigger.headers.<name>`, `trigger.source`, `trigger.delivery`,
-        `trigger.kind`. A value that is not a
+        `trigger.kind`, and in an agent's tool `args.<name>[.field…]` (the model's arguments). A value that is not a
         string is written as compact JSON; in `http.json`, a string that is one reference becomes the
         value itself (an array stays an array). A reference to an unknown step, parameter or
         secret is an error when the file is loaded. Shell steps and `env` never take templates: a step

@@ -323,17 +323,6 @@ public struct WaitInfo: Sendable, Equatable, Codable {
     }
 }
 
-/// A person's decision on an agent's call of a tool that needs approval.
-public struct ToolDecision: Sendable, Equatable, Codable {
-    public var call: String
-    public var decision: Decision
-
-    public init(call: String, decision: Decision) {
-        self.call = call
-        self.decision = decision
-    }
-}
-
 /// How an attempt ended. Stored as its raw string.
 public enum AttemptOutcome: String, Sendable, Codable, CaseIterable {
     case succeeded, failed, cancelled

@@ -168,8 +168,9 @@ enum AgentProtocol {
             body["tool_choice"] =
                 offered.isEmpty
                 ? nil
-                : last ? .object(["type": .string("tool"), "name": .string(AgentSpec.answerToolName)])
-                : .object(["type": .string("auto")])
+                : last
+                    ? .object(["type": .string("tool"), "name": .string(AgentSpec.answerToolName)])
+                    : .object(["type": .string("auto")])
         }
         base = .object(body)
         return base

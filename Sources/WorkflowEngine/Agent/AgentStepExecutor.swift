@@ -50,7 +50,9 @@ struct AgentStepExecutor: Sendable {
         loop.unwraps =
             work.request.provider == .anthropic && work.request.schema.map(ModelProtocol.wrapsSchema) == true
         let replayed = loop.transcript.turns.count
-        if replayed > 0 { logger.info("agent taken up at turn \(replayed + 1): \(replayed) turns replayed from its record") }
+        if replayed > 0 {
+            logger.info("agent taken up at turn \(replayed + 1): \(replayed) turns replayed from its record")
+        }
         var result = await run(
             &loop, work: work, toolbox: toolbox, budget: budget, clock: clock, control: control, logger: logger)
         for client in toolbox.clients { await client.stop() }
@@ -70,7 +72,8 @@ struct AgentStepExecutor: Sendable {
         while true {
             if let deadline, clock.now() >= deadline {
                 var result = AttemptResult.failure(
-                    .timeout, "the agent did not finish within its timeout (\(work.timeout.map(TimeSpan.init)?.description ?? ""))",
+                    .timeout,
+                    "the agent did not finish within its timeout (\(work.timeout.map(TimeSpan.init)?.description ?? ""))",
                     retriable: false)
                 result.outcome = .timedOut
                 return result
@@ -150,7 +153,8 @@ struct AgentStepExecutor: Sendable {
                 let started = ContinuousClock.now
                 let turn = loop.transcript.turns.count
                 let outcome = await tools.perform(
-                    entry.action, arguments: call.arguments ?? .object([:]), work: work, log: work.logFile(turn: turn, call: index),
+                    entry.action, arguments: call.arguments ?? .object([:]), work: work,
+                    log: work.logFile(turn: turn, call: index),
                     timeout: left, control: control, logger: logger)
                 if case .cancelled(let reason) = outcome {
                     return AttemptResult(outcome: .cancelled, error: "cancelled: \(reason)")
@@ -171,7 +175,8 @@ struct AgentStepExecutor: Sendable {
             case .answer(let value):
                 var result = AttemptResult.success
                 result.exitCode = nil
-                let text: String = if case .string(let said) = value, work.request.schema == nil { said } else { value.jsonText }
+                let text: String =
+                    if case .string(let said) = value, work.request.schema == nil { said } else { value.jsonText }
                 result.stdout = Array(text.utf8)
                 return result
             case .fail(let kind, let why):

@@ -129,7 +129,8 @@ struct AgentToolRunner: Sendable {
             case .succeeded: return .done(output, failed: false)
             case .cancelled: return .cancelled(result.error ?? "cancelled")
             default:
-                return .done((result.error ?? "the command failed") + (output.isEmpty ? "" : "\n\(output)"), failed: true)
+                return .done(
+                    (result.error ?? "the command failed") + (output.isEmpty ? "" : "\n\(output)"), failed: true)
             }
         case .mcp(let client, let tool):
             do {

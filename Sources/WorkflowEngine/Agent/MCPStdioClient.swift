@@ -46,7 +46,8 @@ final class MCPStdioClient: Sendable {
         var path = environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
         if let own = server.env["PATH"] { path = own }
         guard let program = ShellExecutor.directCommand(server.command[0], path: path)?.0 else {
-            throw Failure(description: "MCP server '\(server.name)': '\(server.command[0])' is not a program on \(path)")
+            throw Failure(
+                description: "MCP server '\(server.name)': '\(server.command[0])' is not a program on \(path)")
         }
         var request = ChildProcess.Request(
             program: program, arguments: Array(server.command.dropFirst()),
@@ -103,7 +104,11 @@ final class MCPStdioClient: Sendable {
         var texts: [String] = []
         if case .array(let content)? = fields["content"] {
             for case .object(let block) in content {
-                if case .string(let text)? = block["text"] { texts.append(text) } else { texts.append(JSONValue.object(block).jsonText) }
+                if case .string(let text)? = block["text"] {
+                    texts.append(text)
+                } else {
+                    texts.append(JSONValue.object(block).jsonText)
+                }
             }
         }
         if texts.isEmpty, let structured = fields["structuredContent"] { texts.append(structured.jsonText) }
@@ -157,7 +162,8 @@ final class MCPStdioClient: Sendable {
             let message = try await readMessage(until: deadline, method: method)
             guard case .object(let fields) = message, fields["id"] == .number(Double(id)) else { continue }
             if case .object(let error)? = fields["error"] {
-                let text: String = if case .string(let said)? = error["message"] { said } else { JSONValue.object(error).jsonText }
+                let text: String =
+                    if case .string(let said)? = error["message"] { said } else { JSONValue.object(error).jsonText }
                 throw Failure(description: "MCP server '\(name)' refused \(method): \(text)")
             }
             return fields["result"] ?? .null
