@@ -751,7 +751,7 @@ public enum OpenAPIDocument {
                 run: {type: string}
                 step: {type: string}
                 item: {type: integer, minimum: 0}
-                kind: {enum: [approval, budget]}
+                kind: {enum: [approval, budget, tool]}
                 since: {$ref: "#/components/schemas/Time"}
                 deadline: {$ref: "#/components/schemas/Time"}
                 message: {type: string}
@@ -921,6 +921,46 @@ public enum OpenAPIDocument {
                   properties:
                     usd: {type: number}
                     tokens: {type: integer}
+                agents:
+                  type: array
+                  description: The transcripts of its agent steps, turn by turn (agent/<step>.json).
+                  items: {$ref: "#/components/schemas/AgentTranscript"}
+            AgentTranscript:
+              type: object
+              required: [job, run, step, started_at, turns]
+              properties:
+                job: {$ref: "#/components/schemas/JobID"}
+                run: {type: string}
+                step: {type: string}
+                item: {type: integer, minimum: 0}
+                started_at: {$ref: "#/components/schemas/Time"}
+                turns:
+                  type: array
+                  items:
+                    type: object
+                    required: [number, attempt, call, last, tool_calls]
+                    properties:
+                      number: {type: integer, minimum: 1}
+                      attempt: {type: integer, minimum: 1}
+                      call: {type: object, description: "The model call: model, tokens, cost, latency."}
+                      last: {type: boolean, description: "Its last turn: no tools were offered."}
+                      text: {type: string}
+                      answer: {description: "The final answer, when it met the schema."}
+                      repair: {type: string}
+                      tool_calls:
+                        type: array
+                        items:
+                          type: object
+                          required: [id, name, effect, state]
+                          properties:
+                            id: {type: string}
+                            name: {type: string}
+                            arguments: {}
+                            effect: {enum: [pure, idempotent, effectful]}
+                            state: {enum: [requested, awaiting_approval, approved, running, succeeded, failed, refused, rejected, interrupted]}
+                            result: {type: string}
+                            is_error: {type: boolean}
+                            decision: {type: object}
             FailureExplanation:
               type: object
               required: [job, run, state, trigger, retry]

@@ -64,6 +64,7 @@ enum Assets {
         .signin { max-width: 460px; } .signin form { display: flex; flex-direction: column; gap: 12px; }
         .yaml .k { color: #8a3ab9; } .yaml .c { color: var(--muted); font-style: italic; }
         table.fields { width: auto; } .call { font-size: 12px; }
+        .tool { margin: 2px 0; } pre.tool-result { margin: 2px 0 6px 16px; font-size: 12px; white-space: pre-wrap; }
         """
 
     static let script = """

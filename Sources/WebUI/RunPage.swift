@@ -48,7 +48,7 @@ struct RunPage {
             <div id="live" data-live="\(run.state.isTerminal ? "0" : "2")">
             <h2>Steps</h2><div class="scroll">\(RunDiagrams.dag(detail))</div>
             <h2>Timeline</h2><div class="scroll">\(RunDiagrams.gantt(detail, now: pages.ui.now()))</div>
-            \(stepsTable())</div>
+            \(stepsTable())\(AgentTrace.panel(detail.agents ?? []))</div>
             """)
     }
 

@@ -205,6 +205,59 @@ import WorkflowTesting
         #expect(run.contains("trace <code id=\"trace\">4bf92f3577b34da6a3ce929d0e0e4736</code>"))
     }
 
+    @Test func anAgentsTranscriptIsShownTurnByTurnAsText() throws {
+        let dir = try TemporaryDirectory("webui-agent")
+        let setup = try setUp(dir, clock: Locked(t0))
+        let root = Caller(uid: 0, gid: 0)
+        let store = RunStore(directory: setup.state)
+        let job = try JobParser().parse(
+            """
+            steps:
+              - id: act
+                agent:
+                  provider: openai
+                  model: m
+                  instructions: go
+                  tools: [{ name: look, http: { url: "https://example.test/${{ args.id }}" } }]
+            """, path: "/etc/wfd/jobs.d/agentic.yaml")
+        var snapshot = RunSnapshot(
+            job: job, id: RunID.make(at: t0, suffix: 9), trigger: .manual, scheduledFor: nil, createdAt: t0)
+        try store.saveSpec(job, run: snapshot.run.id)
+        (snapshot, _) = try RunMachine.apply(snapshot, .start(at: t0))
+        try store.save(snapshot.run)
+        var transcript = AgentTranscript(
+            job: job.id, run: snapshot.run.id, step: StepID("act")!, item: nil, startedAt: t0)
+        var first = AgentTurn(
+            number: 1, attempt: 1, call: ModelCall(provider: .openai, model: "m", promptSHA256: "x", startedAt: t0),
+            last: false)
+        first.call.inputTokens = 120
+        first.text = "<b>Looking</b>"
+        var look = AgentToolCall(id: "c1", name: "look", arguments: .object(["id": .string("7")]), effect: .idempotent)
+        look.state = .succeeded
+        look.result = "HTTP 200\n<script>alert(1)</script>"
+        look.decision = Decision(approved: true, by: "ann", at: t0)
+        first.toolCalls = [look]
+        var second = AgentTurn(number: 2, attempt: 2, call: first.call, last: true)
+        second.answer = .object(["done": .bool(true)])
+        transcript.turns = [first, second]
+        try store.save(transcript)
+        let page = text(get(setup.ui, "/runs/\(snapshot.run.id)", caller: root))
+        #expect(page.contains("<h2>Agent</h2>"), "\(page)")
+        #expect(page.contains("<code>look {&quot;id&quot;:&quot;7&quot;}</code>"), "\(page)")
+        #expect(page.contains("approved by ann") && page.contains("120 in"))
+        #expect(page.contains("&lt;b&gt;Looking&lt;/b&gt;") && !page.contains("<script>alert(1)"))
+        #expect(page.contains("answer: <code>{&quot;done&quot;:true}</code>") && page.contains("(last)"))
+        let api = setup.ui.api.respond(
+            APIRequest(method: "GET", target: "/api/v1/runs/\(snapshot.run.id)", caller: root))
+        guard case .object(let detail)? = JSONValue.parse(api.body), case .array(let agents)? = detail["agents"],
+            case .object(let agent)? = agents.first, case .array(let turns)? = agent["turns"]
+        else {
+            Issue.record("no agents in \(text(api))")
+            return
+        }
+        #expect(turns.count == 2 && turns[0].jsonText.contains(#""result":"HTTP 200\n<script>alert(1)</script>""#))
+    }
+
     @Test func hostileValuesAreShownAsTextNeverAsMarkup() throws {
         let dir = try TemporaryDirectory("webui-hostile")
         let setup = try setUp(dir, clock: Locked(t0))
