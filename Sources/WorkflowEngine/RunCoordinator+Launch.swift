@@ -174,16 +174,7 @@ extension RunCoordinator {
         addUpstreamOutputs(of: definition, snapshot: snapshot, outputs: outputs, to: &environment)
         environment["TRACEPARENT"] =
             AttemptTrace(context: run.trace, step: slot.step, item: slot.item, attempt: attempt).traceparent
-        if let origin = run.origin {
-            environment["WF_TRIGGER"] = run.trigger.rawValue
-            environment["WF_TRIGGER_SOURCE"] = origin.source
-            if let delivery = origin.delivery { environment["WF_TRIGGER_DELIVERY"] = delivery }
-            environment["WF_TRIGGER_PAYLOAD_FILE"] = store.directory.payload(run.job, run.id)
-        }
-        if let item = slot.item, let value = record?.value {
-            environment["WF_ITEM"] = value.environmentText
-            environment["WF_ITEM_INDEX"] = String(item)
-        }
+        addRunInputs(run, slot: slot, record: record, to: &environment)
         var secrets: [String: String] = [:]
         for name in definition.secrets ?? [] {
             guard let value = context.secrets[name] else {
@@ -213,6 +204,20 @@ extension RunCoordinator {
         return .work(.process(invocation), definition, logger)
     }
 
+    /// What started the run (`WF_TRIGGER_*`) and the item a `for_each` step runs for.
+    func addRunInputs(_ run: RunRecord, slot: Slot, record: StepRecord?, to environment: inout [String: String]) {
+        if let origin = run.origin {
+            environment["WF_TRIGGER"] = run.trigger.rawValue
+            environment["WF_TRIGGER_SOURCE"] = origin.source
+            if let delivery = origin.delivery { environment["WF_TRIGGER_DELIVERY"] = delivery }
+            environment["WF_TRIGGER_PAYLOAD_FILE"] = store.directory.payload(run.job, run.id)
+        }
+        if let item = slot.item, let value = record?.value {
+            environment["WF_ITEM"] = value.environmentText
+            environment["WF_ITEM_INDEX"] = String(item)
+        }
+    }
+
     /// What an agent's attempt needs besides its model request: its tools' values and environment.
     func agentWork(
         _ spec: AgentSpec, request: ModelRequest, slot: Slot, attempt: Int, definition: StepDefinition,
@@ -223,10 +228,7 @@ extension RunCoordinator {
             job: snapshot.spec, step: definition, run: run.id, attempt: attempt, params: run.params ?? [:],
             account: ownAccount, daemonEnvironment: daemonEnvironment)
         addUpstreamOutputs(of: definition, snapshot: snapshot, outputs: outputs, to: &environment)
-        if let item = slot.item, let value = record?.value {
-            environment["WF_ITEM"] = value.environmentText
-            environment["WF_ITEM_INDEX"] = String(item)
-        }
+        addRunInputs(run, slot: slot, record: record, to: &environment)
         return AgentWork(
             request: request, spec: spec, job: run.job, run: run.id, step: slot.step, item: slot.item, attempt: attempt,
             values: templateValues(for: definition, snapshot: snapshot, outputs: outputs), itemValue: record?.value,

@@ -27,7 +27,7 @@ struct Wfctl: ParsableCommand {
             Validate.self,
             Schema.self,
             Reload.self,
-            Metrics.self, Eval.self, Draft.self, Promote.self, MCPServe.self,
+            Metrics.self, Eval.self, Draft.self, Promote.self, Harden.self, MCPServe.self,
             TokenCommand.self,
         ]
     )

@@ -11,7 +11,7 @@ import WorkflowTesting
     static let directory = BuiltProducts.packageRoot + "/Tests/Fixtures/snapshots"
     static let commands = [
         "", "status", "runs", "show", "why", "stats", "logs", "run", "retry", "cancel", "pending", "approve",
-        "reject", "fsck", "next", "validate", "schema", "reload", "eval", "draft", "promote", "mcp",
+        "reject", "fsck", "next", "validate", "schema", "reload", "eval", "draft", "promote", "harden", "mcp",
     ]
 
     /// Compares `text` with the snapshot at `relative`, or writes it when asked to.
