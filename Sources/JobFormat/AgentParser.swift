@@ -6,8 +6,8 @@ extension JobReader {
         "provider", "model", "base_url", "api_key_secret", "system", "instructions", "temperature", "max_tokens",
         "max_turns", "schema", "repair_attempts", "tools", "mcp_servers",
     ]
-    static let toolKeys = ["name", "description", "http", "run", "schema", "effect", "approve"]
-    static let toolActions = ["http", "run"]
+    static let toolKeys = ["name", "description", "http", "run", "job", "schema", "effect", "approve"]
+    static let toolActions = ["http", "run", "job"]
     static let mcpServerKeys = ["name", "command", "env", "tools", "effect", "approve"]
 
     mutating func agent(_ node: Node, step: StepID?) -> AgentSpec? {
@@ -83,7 +83,7 @@ extension JobReader {
                 node,
                 present.isEmpty
                     ? "tool '\(name)' does nothing" : "tool '\(name)' has both '\(present[0])' and '\(present[1])'",
-                hint: "give exactly one of http, run")
+                hint: "give exactly one of http, run, job")
             return nil
         }
         let site = "agent.tools.\(name)"
@@ -92,6 +92,13 @@ extension JobReader {
         case "http":
             guard let request = http(value, step: step, field: "\(site).http") else { return nil }
             action = .http(request)
+        case "job":
+            guard let text = string(value, "job") else { return nil }
+            guard let job = JobID(text) else {
+                report(value, "'\(text)' is not a job id", hint: JobID.rule)
+                return nil
+            }
+            action = .job(job)
         default:
             guard let command = nonEmptyString(value, "run", hint: "the command line the tool runs") else { return nil }
             if Template.containsTemplate(command) {
@@ -106,7 +113,9 @@ extension JobReader {
         if let (_, value) = fields["description"] {
             tool.description = nonEmptyString(value, "description", hint: "what the tool does, for the model")
         }
-        if let (_, value) = fields["schema"] {
+        if let (_, value) = fields["schema"], case .job = action {
+            report(value, "a job tool's arguments are its job's parameters", hint: "remove 'schema'")
+        } else if let (_, value) = fields["schema"] {
             if case .mapping(let schema) = value, schema["type"]?.scalar?.string == "object" {
                 tool.schema = jsonSchema(value, "schema")
             } else {

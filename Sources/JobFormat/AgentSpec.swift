@@ -66,19 +66,22 @@ public struct AgentTool: Sendable, Equatable, Codable {
         approve = false
     }
 
-    /// `effectful` for commands, jobs and requests that change things; `idempotent` for GET,
-    /// HEAD, OPTIONS and requests with an idempotency key.
+    /// `effectful` for commands and requests that change things; `idempotent` for GET, HEAD,
+    /// OPTIONS, requests with an idempotency key, and jobs.
     public var defaultEffect: EffectClass {
         switch action {
         case .http(let request):
             ["GET", "HEAD", "OPTIONS"].contains(request.method) || request.idempotencyKey != nil
                 ? .idempotent : .effectful
         case .run: .effectful
+        // Its run's id is fixed before it starts: taken up again, the call awaits that run.
+        case .job: .idempotent
         }
     }
 
     /// The arguments an `http` tool's templates read (`${{ args.NAME }}`), each required, each
-    /// a string, number or boolean; a `run` tool without `schema` takes none.
+    /// a string, number or boolean; a `run` tool without `schema` takes none. A `job` tool's are
+    /// its job's parameters (wfd reads them from the job as it is loaded when the step starts).
     public var derivedSchema: JSONValue {
         var names: [String] = []
         if case .http(let request) = action {
@@ -114,12 +117,16 @@ public enum AgentToolAction: Sendable, Equatable, Codable {
     /// A fixed command line; the arguments reach it only through its environment
     /// (`WF_ARGS` as JSON, `WF_ARG_<NAME>` for each top-level one).
     case run(String)
+    /// Another job: a run of it started with the arguments as its parameters, and awaited; its
+    /// final state and outputs are the result.
+    case job(JobID)
 
     /// The job-file key of this action.
     public var name: String {
         switch self {
         case .http: "http"
         case .run: "run"
+        case .job: "job"
         }
     }
 }

@@ -35,6 +35,15 @@ extension JobReader {
                     "step '\(step.id)' uses secret '\(secret)' that the job does not declare",
                     hint: "add it to the job's 'secrets:' list")
             }
+            if case .agent(let agent) = step.kind {
+                for tool in agent.tools {
+                    guard case .job(let target) = tool.action, target == job.id else { continue }
+                    report(
+                        field("tools", of: step.id, inside: "agent", in: stepNodes),
+                        "tool '\(tool.name)' starts job '\(target)', the job it is part of",
+                        hint: "an agent cannot start its own job: its run would wait for itself")
+                }
+            }
         }
         if let cycle = StepGraph.cycle(in: job.steps) {
             report(

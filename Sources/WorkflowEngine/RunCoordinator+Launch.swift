@@ -1,4 +1,5 @@
 import Foundation
+import JSONSchemaKit
 import JobFormat
 import Logging
 import RunModel
@@ -70,7 +71,16 @@ extension RunCoordinator {
         case .agent(let work):
             await AgentStepExecutor(
                 exchange: ModelExchange(transport: llm.transport, maxResponseBytes: llm.maxResponseBytes),
-                tools: AgentToolRunner(http: http, shell: ShellExecutor()), store: store
+                tools: AgentToolRunner(
+                    http: http, shell: ShellExecutor(), store: store, jobs: jobs,
+                    outputs: { [self] snapshot in
+                        let cache = OutputCache(steps: snapshot.steps)
+                        var values: [String: JSONValue] = [:]
+                        for record in snapshot.steps where record.state == .succeeded {
+                            values[record.step.rawValue] = outputValue(of: record, snapshot: snapshot, outputs: cache)
+                        }
+                        return values
+                    }), store: store
             ).execute(work, budget: context.budget, clock: clock, control: control, logger: logger)
         }
     }

@@ -15,6 +15,14 @@ public struct PreparedRun: Sendable {
     var payloadText: String?
 }
 
+/// The scheduler's jobs, as an agent's job tool uses them.
+public struct JobLink: Sendable {
+    /// Puts a trigger in its job's inbox (durably) and offers it to the scheduler.
+    public var start: @Sendable (PendingTrigger) async -> TriggerOutcome
+    /// The job as loaded now, nil when it is not.
+    public var definition: @Sendable (JobID) async -> Job?
+}
+
 /// Executes runs: feeds events to the pure ``RunMachine`` and carries out the effects it returns
 /// (durable writes first, then spawns), so the records on disk always lead the processes.
 public struct RunCoordinator: Sendable {
@@ -38,6 +46,8 @@ public struct RunCoordinator: Sendable {
     /// Hears every transition of every run once its effects are performed (wfd's metrics count
     /// them; tests wait on it).
     public var observe: (@Sendable (RunTransition) -> Void)?
+    /// How an agent's job tool reaches other jobs; nil outside wfd's scheduler.
+    public var jobs: JobLink?
 
     public init(
         store: RunStore, executor: any StepExecutor, clock: any WorkflowClock, logger: Logger,

@@ -29,7 +29,8 @@ public struct Firing: Sendable, Equatable {
 
     /// The firing of a trigger taken into the inbox.
     public init(_ pending: PendingTrigger) {
-        self.init(job: pending.job, fireTime: pending.origin.receivedAt, trigger: pending.kind)
+        self.init(
+            job: pending.job, fireTime: pending.origin.receivedAt, trigger: pending.kind, params: pending.params ?? [:])
         self.pending = pending
     }
 }
@@ -300,6 +301,9 @@ public struct SchedulePlanner: Sendable {
 
     /// The next fire time of `job`.
     public func nextFire(of job: JobID) -> Date? { entries[job]?.next }
+
+    /// Whether `job` is planned here (enabled, with a schedule or `on:`).
+    public func plans(_ job: JobID) -> Bool { entries[job] != nil }
 
     /// The fire times waiting for `job`'s active run to end.
     public func queued(_ job: JobID) -> [Firing] { entries[job]?.queue ?? [] }

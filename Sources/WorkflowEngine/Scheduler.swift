@@ -175,6 +175,24 @@ public final class Scheduler: Service, Sendable {
             workingDirectory: configuration.jobsDirectory, daemonEnvironment: configuration.daemonEnvironment,
             prices: configuration.prices)
         coordinator.observe = configuration.observeRuns
+        coordinator.jobs = JobLink(
+            start: { [continuation, configuration] pending in
+                do {
+                    try await BlockingIO.shared.run { () throws(StoreError) in
+                        try TriggerInbox.put(pending, in: configuration.state)
+                    }
+                } catch {
+                    return .refused("cannot put the run in job \(pending.job)'s inbox: \(error)")
+                }
+                return await withCheckedContinuation { answer in
+                    continuation.yield(.triggered(pending, reply: { answer.resume(returning: $0) }))
+                }
+            },
+            definition: { [continuation] job in
+                await withCheckedContinuation { answer in
+                    continuation.yield(.definition(job, done: { answer.resume(returning: try? $0.get()) }))
+                }
+            })
         var effects = SchedulerEffects(
             configuration: configuration, coordinator: coordinator, reporter: reporter, logger: logger,
             events: continuation)

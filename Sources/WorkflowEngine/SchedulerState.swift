@@ -295,7 +295,15 @@ struct SchedulerState {
             return [.reply { reply(.queued(pending.run, reason: reason)) }]
         }
         var actions: [SchedulerAction] = []
-        let (decision, dropped) = planner.offer(firing, active: Set(active.keys))
+        var (decision, dropped) = planner.offer(firing, active: Set(active.keys))
+        // An agent's job tool may start a job that has no schedule or `on:` (the planner has no
+        // entry for it): like a run by hand, it starts unless a run of the job is active.
+        if pending.kind == .job, !planner.plans(pending.job), catalog.entries[pending.job]?.job != nil {
+            decision =
+                active[pending.job].map { .skip(firing, reason: "run \($0.run) of \(pending.job) is still running") }
+                ?? .start(firing)
+            dropped = []
+        }
         for pushed in dropped {
             guard let old = pushed.pending else { continue }
             record(pushed, .skipped, reason: "replaced by a newer trigger (concurrency: cancel-previous)", now: now)

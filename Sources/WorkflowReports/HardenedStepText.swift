@@ -25,6 +25,8 @@ enum HardenedStepText {
             if !request.expect.isEmpty { spec["expect"] = .array(request.expect.map { .number(Double($0)) }) }
             if let key = request.idempotencyKey { spec["idempotency_key"] = .string(fill(key, arguments)) }
             return ["http: \(JSONValue.object(spec).jsonText)"]
+        case .job:
+            return []  // left out by the plan: no step kind starts a job and awaits it
         case .run(let command):
             let exports = (environment ?? [:]).sorted { $0.key < $1.key }.map { "export \($0.key)=\($0.value); " }
             return ["run: \(Self.quoted(exports.joined() + command))"]

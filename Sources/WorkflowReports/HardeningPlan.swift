@@ -37,6 +37,12 @@ struct HardeningPlan {
                         "turn \(turn.number): \(call.name) is an MCP server's tool: no step kind runs it; left out")
                     continue
                 }
+                if case .job(let job) = tool.action {
+                    notes.append(
+                        "turn \(turn.number): \(call.name) starts job \(job) and awaits it: no step kind does; "
+                            + "left out (an on: { job: … } trigger chains jobs)")
+                    continue
+                }
                 made.append(Hardening.Made(turn: turn.number, call: call, tool: tool, sources: [:]))
             }
         }

@@ -20,6 +20,8 @@ public struct PendingTrigger: Sendable, Equatable, Codable {
     public var origin: TriggerOrigin
     /// The payload's JSON text, as it came.
     public var payload: String
+    /// Parameter values for its run (an agent's job tool gives them); nil: the defaults.
+    public var params: [String: String]?
 
     public init(job: JobID, run: RunID, sequence: UInt64, kind: Trigger, origin: TriggerOrigin, payload: String) {
         (self.job, self.run, self.sequence, self.kind, self.origin, self.payload) =

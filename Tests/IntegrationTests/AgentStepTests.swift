@@ -6,6 +6,10 @@ import Testing
 import WorkflowStore
 import WorkflowTesting
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// `agent:` steps through the real wfd and wfctl, against loopback stand-ins of both model wire
 /// protocols (scripted by turn) and of the services the tools call.
 @Suite struct AgentStepTests {
@@ -249,5 +253,98 @@ import WorkflowTesting
         #expect(refused.state == .refused && refused.result?.contains("There is no tool 'get_current_time'") == true)
         let first = stub.requests().first { $0["path"] == .string("/v1/messages") }?["body"]?.jsonText ?? ""
         #expect(first.contains(#""name":"convert_time""#) && !first.contains(#""name":"get_current_time""#))
+    }
+
+    @Test func aJobToolStartsARunOfAnotherJobWithTheArgumentsAsParametersAndAwaitsIt() async throws {
+        let dir = try TemporaryDirectory("agent-job")
+        let stub = try await standIn(
+            """
+            [{"calls": [{"name": "greet", "arguments": {}}]},
+             {"calls": [{"name": "greet", "arguments": {"name": "ann"}}]},
+             {"answer": {"closed": []}}]
+            """, dir)
+        defer { Task { await stub.stop() } }
+        try dir.write(
+            "jobs/greet.yaml",
+            """
+            params: { name: { required: true, description: Who to greet } }
+            steps:
+              - id: say
+                run: printf 'hello %s' "$WF_PARAM_NAME"
+            """)
+        let text = agentJob("openai", stub).replacingOccurrences(
+            of: "      tools:\n",
+            with: "      tools:\n        - { name: greet, description: Greet someone, job: greet }\n")
+        let (daemon, run) = try await start(dir, job: text)
+        defer { Task { await daemon.process.stop() } }
+        #expect(await ended(run, dir))
+        #expect(try record(run, dir).state == .succeeded, "\(daemon.process.output)")
+        let trace = try #require(try transcript(run, dir))
+        let refused = try #require(trace.turns.first?.toolCalls.first)
+        #expect(refused.state == .refused && refused.result?.contains("must have the property 'name'") == true)
+        let greeted = try #require(trace.turns[1].toolCalls.first)
+        #expect(greeted.state == .succeeded, "\(greeted)")
+        let started = try #require(greeted.startedRun)
+        #expect(greeted.result?.contains(#""state":"succeeded""#) == true, "\(greeted.result ?? "")")
+        #expect(greeted.result?.contains(#""say":"hello ann""#) == true, "\(greeted.result ?? "")")
+        let store = RunStore(directory: StateDirectory(root: dir.file("state")))
+        let greet = try store.loadRun(JobID("greet")!, started)
+        #expect(greet.params == ["name": "ann"] && greet.trigger == .job)
+        #expect(greet.origin?.source == "agent step act of job agent" && greet.origin?.delivery == run)
+        // The model saw the job's parameters as the tool's arguments.
+        let first = stub.requests().first { $0["path"] == .string("/v1/chat/completions") }?["body"]?.jsonText ?? ""
+        #expect(first.contains(#""description":"Who to greet""#), "\(first)")
+    }
+
+    @Test func aToolOfAJobThatIsNotLoadedFailsTheStepSayingSo() async throws {
+        let dir = try TemporaryDirectory("agent-nojob")
+        let stub = try await standIn(#"[{"answer": {"closed": []}}]"#, dir)
+        defer { Task { await stub.stop() } }
+        let text = agentJob("openai", stub).replacingOccurrences(
+            of: "      tools:\n", with: "      tools:\n        - { name: greet, job: nobody }\n")
+        let (daemon, run) = try await start(dir, job: text)
+        defer { Task { await daemon.process.stop() } }
+        #expect(await ended(run, dir))
+        let final = try record(run, dir)
+        #expect(final.state == .failed)
+        #expect(final.error?.contains("tool 'greet': job 'nobody' is not loaded") == true, "\(final.error ?? "")")
+        #expect(stub.requests().isEmpty, "no model call was paid for a step that cannot run")
+    }
+
+    @Test func aJobToolTakenUpAfterAKillAwaitsTheSameRun() async throws {
+        let dir = try TemporaryDirectory("agent-job-kill")
+        let stub = try await standIn(
+            """
+            [{"calls": [{"name": "slow", "arguments": {}}]},
+             {"answer": {"closed": []}}]
+            """, dir)
+        defer { Task { await stub.stop() } }
+        try dir.write(
+            "jobs/slow.yaml",
+            """
+            steps:
+              - id: wait
+                run: sleep 1.5; echo done
+                effect: idempotent
+            """)
+        let text = agentJob("openai", stub).replacingOccurrences(
+            of: "      tools:\n", with: "      tools:\n        - { name: slow, job: slow }\n")
+        var (daemon, run) = try await start(dir, job: text)
+        defer { Task { [daemon] in await daemon.process.stop() } }
+        #expect(
+            await eventually(timeout: .seconds(30)) {
+                (try? transcript(run, dir))?.turns.first?.toolCalls.first?.state == .running
+                    && ((try? FileManager.default.contentsOfDirectory(atPath: dir.file("state/runs/slow"))) ?? []).count
+                        == 1
+            }, "killed while the job's run runs")
+        daemon.process.send(SIGKILL)
+        _ = await daemon.process.waitForExit()
+        daemon = try await TestDaemon.start(dir, log: "wfd-2.log")
+        #expect(await ended(run, dir))
+        #expect(try record(run, dir).state == .succeeded, "\(daemon.process.output)")
+        let call = try #require(try transcript(run, dir)?.turns.first?.toolCalls.first)
+        #expect(call.state == .succeeded && call.result?.contains(#""wait":"done""#) == true, "\(call)")
+        let runs = try FileManager.default.contentsOfDirectory(atPath: dir.file("state/runs/slow"))
+        #expect(runs == [call.startedRun?.rawValue ?? ""], "one run of the job, the one the call named: \(runs)")
     }
 }

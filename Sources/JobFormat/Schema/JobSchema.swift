@@ -768,7 +768,7 @@ public enum JobSchema {
                     },
                     "tools": {
                       "type": "array",
-                      "description": "The tools the model may call: each does exactly one of http or run.",
+                      "description": "The tools the model may call: each does exactly one of http, run or job.",
                       "items": {
                         "type": "object",
                         "additionalProperties": false,
@@ -784,6 +784,11 @@ public enum JobSchema {
                           {
                             "required": [
                               "run"
+                            ]
+                          },
+                          {
+                            "required": [
+                              "job"
                             ]
                           }
                         ],
@@ -811,6 +816,11 @@ public enum JobSchema {
                               "pattern": "\\$\\{\\{"
                             },
                             "description": "A fixed command line; the arguments arrive as WF_ARGS (JSON) and WF_ARG_<NAME>."
+                          },
+                          "job": {
+                            "type": "string",
+                            "pattern": "^[a-z0-9][a-z0-9._-]{0,63}$",
+                            "description": "Another job: its run is started with the arguments as its parameters and awaited; its state and outputs are the result."
                           },
                           "schema": {
                             "$ref": "https://json-schema.org/draft/2020-12/schema",

@@ -148,6 +148,9 @@ struct AgentStepExecutor: Sendable {
                 loop.update(call: index) { call in
                     call.state = .running
                     call.startedAt = began
+                    if case .job = entry.action, call.startedRun == nil {
+                        call.startedRun = RunID.make(at: began, suffix: UInt32.random(in: 0...0xFF_FFFF))
+                    }
                 }
                 if let failed = await save(loop) { return failed }
                 let started = ContinuousClock.now
@@ -155,7 +158,7 @@ struct AgentStepExecutor: Sendable {
                 let outcome = await tools.perform(
                     entry.action, arguments: call.arguments ?? .object([:]), work: work,
                     log: work.logFile(turn: turn, call: index),
-                    timeout: left, control: control, logger: logger)
+                    timeout: left, run: loop.call(index)?.startedRun, control: control, logger: logger)
                 if case .cancelled(let reason) = outcome {
                     return AttemptResult(outcome: .cancelled, error: "cancelled: \(reason)")
                 }

@@ -16,19 +16,32 @@ enum ToolOutcome: Sendable {
 struct AgentToolRunner: Sendable {
     let http: HTTPStepExecutor
     let shell: ShellExecutor
+    let store: RunStore
+    /// Other jobs (``RunCoordinator/jobs``).
+    let jobs: JobLink?
+    /// An ended run's outputs, by step.
+    let outputs: @Sendable (RunSnapshot) -> [String: JSONValue]
 
     /// The tools of `work`: the job's, then each MCP server's allowlisted ones (the servers
     /// started here, stopped when the attempt ends).
     func toolbox(for work: AgentWork, logger: Logger) async throws(AgentToolbox.Problem) -> AgentToolbox {
         var toolbox = AgentToolbox()
         for tool in work.spec.tools {
-            let action: AgentToolbox.Action =
-                switch tool.action {
-                case .http(let request): .http(request)
-                case .run(let command): .run(command)
+            var schema = tool.schema ?? tool.derivedSchema
+            let action: AgentToolbox.Action
+            switch tool.action {
+            case .http(let request): action = .http(request)
+            case .run(let command): action = .run(command)
+            case .job(let job):
+                action = .job(job)
+                guard let target = await jobs?.definition(job) else {
+                    throw AgentToolbox.Problem(
+                        description: "tool '\(tool.name)': job '\(job)' is not loaded (wfctl status)")
                 }
+                schema = Self.parameterSchema(of: target)
+            }
             try toolbox.add(
-                tool.name, description: tool.description ?? tool.name, schema: tool.schema ?? tool.derivedSchema,
+                tool.name, description: tool.description ?? tool.name, schema: schema,
                 effect: tool.effect ?? tool.defaultEffect, approve: tool.approve, action: action)
         }
         if !work.spec.mcpServers.isEmpty {
@@ -79,12 +92,33 @@ struct AgentToolRunner: Sendable {
         return toolbox
     }
 
-    /// Runs one call of a tool with `arguments` (already checked against its schema).
+    /// A job's parameters as a tool's arguments: strings, required when the job requires them.
+    static func parameterSchema(of job: Job) -> JSONValue {
+        var properties: [String: JSONValue] = [:]
+        var required: [JSONValue] = []
+        for (name, param) in job.params.sorted(by: { $0.key < $1.key }) {
+            var property: [String: JSONValue] = ["type": .string("string")]
+            if let description = param.description { property["description"] = .string(description) }
+            if let value = param.defaultValue { property["default"] = .string(value) }
+            properties[name] = .object(property)
+            if param.required && param.defaultValue == nil { required.append(.string(name)) }
+        }
+        return .object([
+            "type": .string("object"), "properties": .object(properties), "required": .array(required),
+            "additionalProperties": .bool(false),
+        ])
+    }
+
+    /// Runs one call of a tool with `arguments` (already checked against its schema); a job
+    /// tool's run has the id `run` (recorded before it starts, so a later attempt finds it).
     func perform(
         _ action: AgentToolbox.Action, arguments: JSONValue, work: AgentWork, log: String, timeout: Duration?,
-        control: StepControl, logger: Logger
+        run: RunID?, control: StepControl, logger: Logger
     ) async -> ToolOutcome {
         switch action {
+        case .job(let job):
+            guard let run else { return .done("the run has no id", failed: true) }
+            return await start(job, run: run, arguments: arguments, work: work, timeout: timeout, control: control)
         case .http(let spec):
             var values = work.values
             values.args = arguments
@@ -139,6 +173,63 @@ struct AgentToolRunner: Sendable {
             } catch {
                 return .done(error.description, failed: true)
             }
+        }
+    }
+}
+
+/// Job tools: a run of another job, started through its inbox with an id fixed beforehand (a
+/// later attempt that finds the run, or the trigger, does not start it again), then awaited.
+extension AgentToolRunner {
+    func start(
+        _ job: JobID, run: RunID, arguments: JSONValue, work: AgentWork, timeout: Duration?, control: StepControl
+    ) async -> ToolOutcome {
+        let directory = store.directory
+        let known = await BlockingIO.shared.run {
+            FileManager.default.fileExists(atPath: directory.runRecord(job, run))
+                || TriggerInbox.holds(job, run, in: directory)
+        }
+        if !known {
+            guard let jobs else { return .done("jobs cannot be started here", failed: true) }
+            var params: [String: String] = [:]
+            if case .object(let fields) = arguments {
+                for (name, value) in fields { params[name] = value.environmentText }
+            }
+            var pending = PendingTrigger(
+                job: job, run: run, sequence: TriggerSequence.next(), kind: .job,
+                origin: TriggerOrigin(
+                    source: "agent step \(work.step) of job \(work.job)", delivery: work.run.rawValue,
+                    receivedAt: Date()),
+                payload: JSONValue.object([
+                    "job": .string(work.job.rawValue), "run": .string(work.run.rawValue),
+                    "step": .string(work.step.rawValue), "arguments": arguments,
+                ]).jsonText)
+            pending.params = params
+            if case .refused(let why) = await jobs.start(pending) {
+                return .done("job \(job) did not start: \(why)", failed: true)
+            }
+        }
+        let deadline = timeout.map { ContinuousClock.now + $0 }
+        let ended = await HTTPStepExecutor.race(control: control) { [store] () -> RunSnapshot? in
+            while deadline.map({ ContinuousClock.now < $0 }) ?? true {
+                if let snapshot = try? store.loadSnapshot(job, run), snapshot.run.state.isTerminal { return snapshot }
+                do {
+                    try await Task.sleep(for: .milliseconds(100))
+                } catch {
+                    return nil
+                }
+            }
+            return nil
+        }
+        switch ended {
+        case .stopped(let reason): return .cancelled(reason)
+        case .finished(nil): return .done("run \(run) of job \(job) did not end in time; it goes on", failed: true)
+        case .finished(let snapshot?):
+            var result: [String: JSONValue] = [
+                "run": .string(run.rawValue), "state": .string(snapshot.run.state.rawValue),
+                "outputs": .object(outputs(snapshot)),
+            ]
+            if let error = snapshot.run.error { result["error"] = .string(error) }
+            return .done(JSONValue.object(result).jsonText, failed: snapshot.run.state != .succeeded)
         }
     }
 }

@@ -42,6 +42,7 @@ struct AgentToolbox: Sendable {
     enum Action: Sendable {
         case http(HTTPRequestSpec)
         case run(String)
+        case job(JobID)
         case mcp(MCPStdioClient, tool: String)
     }
 
