@@ -14,7 +14,9 @@ public enum AgentTraceText {
             if let usd = call.costUSD { cost += String(format: ", $%.5f", usd) }
             let last = turn.last ? ", last turn: no tools offered" : ""
             lines.append("turn \(turn.number) (attempt \(turn.attempt), \(cost)\(last))")
-            if let text = turn.text?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty {
+            if let text = turn.text?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty,
+                turn.answer == nil || !turn.toolCalls.isEmpty
+            {
                 lines.append("  said: \(clipped(text, width))")
             }
             for tool in turn.toolCalls {
@@ -25,7 +27,7 @@ public enum AgentTraceText {
                 }
                 if let took = tool.latencyMilliseconds { end += " in \(took) ms" }
                 lines.append("  \(tool.name) \(clipped(arguments, width)) → \(end) [\(tool.effect.rawValue)]")
-                if let result = tool.result { lines.append("    \(clipped(result, width))") }
+                if let result = tool.result, !result.isEmpty { lines.append("    \(clipped(result, width))") }
             }
             if let answer = turn.answer { lines.append("  answer: \(clipped(answer.jsonText, width))") }
             if let repair = turn.repair { lines.append("  off-schema, repair asked: \(clipped(repair, width))") }
