@@ -22,15 +22,21 @@ public final class JobsDirectoryWatcher: Service, Sendable {
     public let debounce: Duration
     let onChange: @Sendable (Set<String>?) -> Void
     let logger: Logger
+    /// False: look at the directory every ``pollInterval`` (what wfd does when the kernel gives
+    /// it no inotify instance: `fs.inotify.max_user_instances` is per user, 128 by default).
+    let inotify: Bool
+    let pollInterval: Duration
     private let stopped = Locked(false)
 
     public init(
-        directory: String, debounce: Duration = .milliseconds(50), logger: Logger,
-        onChange: @escaping @Sendable (Set<String>?) -> Void
+        directory: String, debounce: Duration = .milliseconds(50), logger: Logger, inotify: Bool = true,
+        pollInterval: Duration = .seconds(1), onChange: @escaping @Sendable (Set<String>?) -> Void
     ) {
         self.directory = directory
         self.debounce = debounce
         self.logger = logger
+        self.inotify = inotify
+        self.pollInterval = pollInterval
         self.onChange = onChange
     }
 
@@ -44,9 +50,15 @@ public final class JobsDirectoryWatcher: Service, Sendable {
     private var isStopped: Bool { stopped.withLock { $0 } }
 
     private func watch() {
-        let fd = inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK))
+        let fd = inotify ? inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK)) : -1
         guard fd >= 0 else {
-            logger.error("cannot watch \(directory) (inotify: \(String(cString: strerror(errno)))); reload with SIGHUP")
+            if inotify {
+                let why = String(cString: strerror(errno))
+                logger.warning(
+                    "cannot watch \(directory) with inotify (\(why)): looking at it every \(pollInterval) instead (fs.inotify.max_user_instances may be too low)"
+                )
+            }
+            lookEveryInterval()
             return
         }
         defer { close(fd) }
@@ -115,6 +127,38 @@ public final class JobsDirectoryWatcher: Service, Sendable {
                 touched = []
             }
         }
+    }
+
+    /// Without inotify: the job files' names, sizes, times and modes compared every
+    /// ``pollInterval``; `onChange` hears the names that changed.
+    private func lookEveryInterval() {
+        var last = Self.listing(directory)
+        var next = ContinuousClock.now + pollInterval
+        while !isStopped {
+            Thread.sleep(forTimeInterval: 0.1)
+            guard ContinuousClock.now >= next else { continue }
+            next = ContinuousClock.now + pollInterval
+            let now = Self.listing(directory)
+            let changed = Set(now.keys).symmetricDifference(last.keys).union(
+                now.keys.filter { last[$0] != nil && last[$0] != now[$0] })
+            last = now
+            if !changed.isEmpty { onChange(changed) }
+        }
+    }
+
+    /// Each job file's size, modification time and mode.
+    static func listing(_ directory: String) -> [String: [Int]] {
+        var result: [String: [Int]] = [:]
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        where JobParser.isJobFileName(name) {
+            var info = stat()
+            guard stat("\(directory)/\(name)", &info) == 0 else { continue }
+            result[name] = [
+                Int(info.st_size), Int(info.st_mtim.tv_sec), Int(info.st_mtim.tv_nsec), Int(info.st_mode),
+                Int(info.st_ino),
+            ]
+        }
+        return result
     }
 
     /// The job files the events in `buffer` touch; whether every file must be looked at (events

@@ -2,6 +2,7 @@ import Foundation
 import JobFormat
 import Logging
 import RunModel
+import RuntimeSupport
 
 /// Everything needed to run one attempt of a step.
 public struct StepInvocation: Sendable {
@@ -107,34 +108,83 @@ extension StepExecutor {
 }
 
 /// Lets the run coordinator stop a running attempt (cancel, shutdown), or let it go on without
-/// wfd (shutdown, for work that outlives wfd).
+/// wfd (shutdown, for work that outlives wfd). Each can be waited for any number of times, one
+/// wait after another or at once (an agent races every model call and tool call against it): a
+/// request made before a wait is seen by it, and a wait that is cancelled leaves the others be.
 public final class StepControl: Sendable {
-    private let stream: AsyncStream<String>
-    private let continuation: AsyncStream<String>.Continuation
-    private let detaching: AsyncStream<Void>
-    private let detacher: AsyncStream<Void>.Continuation
-
-    public init() {
-        (stream, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1))
-        (detaching, detacher) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    private struct State {
+        var reason: String?
+        var detached = false
+        var next = 0
+        var terminationWaiters: [Int: CheckedContinuation<String?, Never>] = [:]
+        var detachWaiters: [Int: CheckedContinuation<Bool, Never>] = [:]
     }
+
+    private let state = Locked(State())
+
+    public init() {}
 
     /// wfd is stopping: stop following the attempt and leave its work running (an executor whose
     /// work outlives wfd returns at once, with ``AttemptResult/detached``).
-    public func detach() { detacher.yield() }
+    public func detach() {
+        let waiters = state.withLock { state in
+            state.detached = true
+            defer { state.detachWaiters = [:] }
+            return Array(state.detachWaiters.values)
+        }
+        for waiter in waiters { waiter.resume(returning: true) }
+    }
 
     /// Waits until ``detach()`` is called (true) or the task is cancelled (false).
     public func waitForDetach() async -> Bool {
-        for await _ in detaching { return true }
-        return false
+        let id = state.withLock { state in
+            defer { state.next += 1 }
+            return state.next
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { waiter in
+                let now: Bool? = state.withLock { state in
+                    if state.detached { return true }
+                    if Task.isCancelled { return false }
+                    state.detachWaiters[id] = waiter
+                    return nil
+                }
+                if let now { waiter.resume(returning: now) }
+            }
+        } onCancel: {
+            state.withLock { $0.detachWaiters.removeValue(forKey: id) }?.resume(returning: false)
+        }
     }
 
-    /// Asks the attempt to stop, for `reason`. Safe to call more than once or after it ended.
-    public func terminate(reason: String) { continuation.yield(reason) }
+    /// Asks the attempt to stop, for `reason`. Safe to call more than once or after it ended (the
+    /// first reason stands).
+    public func terminate(reason: String) {
+        let (waiters, first) = state.withLock { state in
+            if state.reason == nil { state.reason = reason }
+            defer { state.terminationWaiters = [:] }
+            return (Array(state.terminationWaiters.values), state.reason ?? reason)
+        }
+        for waiter in waiters { waiter.resume(returning: first) }
+    }
 
     /// Waits until ``terminate(reason:)`` is called (its reason) or the task is cancelled (nil).
     public func waitForTermination() async -> String? {
-        for await reason in stream { return reason }
-        return nil
+        let id = state.withLock { state in
+            defer { state.next += 1 }
+            return state.next
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { waiter in
+                let now: String?? = state.withLock { state in
+                    if let reason = state.reason { return .some(reason) }
+                    if Task.isCancelled { return .some(nil) }
+                    state.terminationWaiters[id] = waiter
+                    return .none
+                }
+                if let now { waiter.resume(returning: now) }
+            }
+        } onCancel: {
+            state.withLock { $0.terminationWaiters.removeValue(forKey: id) }?.resume(returning: nil)
+        }
     }
 }

@@ -140,6 +140,7 @@ import WorkflowTesting
         let stub = try await standIn(
             """
             [{"calls": [{"name": "close", "arguments": {"id": "7"}}]},
+             {"answer": {"closd": []}},
              {"answer": {"closed": []}}]
             """, dir)
         defer { Task { await stub.stop() } }
@@ -152,6 +153,11 @@ import WorkflowTesting
         #expect(!stub.requests().contains { $0["path"] == .string("/items/7/close") })
         let last = stub.requests().last { $0["path"] == .string("/v1/messages") }?["body"]?.jsonText ?? ""
         #expect(last.contains("A person refused this call: not this one"), "\(last)")
+        // The answer off the schema went back through the answer tool's result, and was mended.
+        #expect(last.contains(#""is_error":true"#) && last.contains("must have the property 'closed'"), "\(last)")
+        let trace = try #require(try transcript(run, dir))
+        #expect(trace.turns.map { $0.repair != nil } == [false, true, false])
+        #expect(trace.turns.last?.answer == .object(["closed": .array([])]))
     }
 
     @Test func argumentsOffTheSchemaAreRefusedWithoutRunningAnything() async throws {
@@ -346,5 +352,57 @@ import WorkflowTesting
         #expect(call.state == .succeeded && call.result?.contains(#""wait":"done""#) == true, "\(call)")
         let runs = try FileManager.default.contentsOfDirectory(atPath: dir.file("state/runs/slow"))
         #expect(runs == [call.startedRun?.rawValue ?? ""], "one run of the job, the one the call named: \(runs)")
+    }
+
+    @Test func theStepsTimeoutBoundsTheWholeLoop() async throws {
+        let dir = try TemporaryDirectory("agent-timeout")
+        let stub = try await standIn(
+            #"[{"calls": [{"name": "note", "arguments": {"text": "slow"}}]}, {"answer": {"closed": []}}]"#, dir)
+        defer { Task { await stub.stop() } }
+        let text = agentJob("openai", stub)
+            .replacingOccurrences(
+                of: "  - id: act\n", with: "  - id: act\n    timeout: 2s\n    retry: { attempts: 1 }\n"
+            )
+            .replacingOccurrences(of: #"run: printf '%s\n' "$WF_ARG_TEXT" >> notes.txt"#, with: "run: sleep 30")
+        let (daemon, run) = try await start(dir, job: text)
+        defer { Task { await daemon.process.stop() } }
+        #expect(await ended(run, dir))
+        let final = try record(run, dir)
+        #expect(final.state == .failed, "\(daemon.process.output)")
+        #expect(
+            final.error?.contains("the agent did not finish within its timeout (2s)") == true, "\(final.error ?? "")")
+        let trace = try #require(try transcript(run, dir))
+        let call = try #require(trace.turns.first?.toolCalls.first)
+        #expect(call.state == .failed && (call.latencyMilliseconds ?? 0) < 10_000, "the command was stopped: \(call)")
+        #expect(trace.turns.count == 1, "no model call after the deadline")
+    }
+
+    /// Every model call and tool call waits on the attempt's control: a cancel after several of
+    /// them still reaches the one in flight.
+    @Test func aCancelStopsTheToolCallInFlightAfterEarlierCalls() async throws {
+        let dir = try TemporaryDirectory("agent-cancel")
+        let stub = try await standIn(
+            """
+            [{"calls": [{"name": "lookup", "arguments": {"id": "7"}}]},
+             {"calls": [{"name": "lookup", "arguments": {"id": "8"}}]},
+             {"calls": [{"name": "note", "arguments": {"text": "slow"}}]},
+             {"answer": {"closed": []}}]
+            """, dir)
+        defer { Task { await stub.stop() } }
+        let text = agentJob("openai", stub).replacingOccurrences(
+            of: #"run: printf '%s\n' "$WF_ARG_TEXT" >> notes.txt"#, with: "run: sleep 30")
+        let (daemon, run) = try await start(dir, job: text)
+        defer { Task { await daemon.process.stop() } }
+        #expect(
+            await eventually(timeout: .seconds(30)) {
+                (try? transcript(run, dir))?.turns.last?.toolCalls.first?.state == .running
+                    && (try? transcript(run, dir))?.turns.count == 3
+            })
+        let cancelled = try await wfctl(["cancel", run], dir)
+        #expect(cancelled.status == 0, "\(cancelled.output)")
+        let asked = Date()
+        #expect(await ended(run, dir))
+        #expect(Date().timeIntervalSince(asked) < 20, "the sleep was stopped, not waited for")
+        #expect(try record(run, dir).state == .cancelled, "\(daemon.process.output)")
     }
 }

@@ -83,4 +83,31 @@ import WorkflowReports
         #expect(text.contains("1. plan [llm]") && text.contains("waits for a person: Deploy to staging?"), "\(text)")
         #expect(text.contains("9 calls at most") && text.contains("against a budget of $0.01 and 6000 tokens"))
     }
+
+    @Test func anAgentsWorstCaseIsEveryTurnAndItsGatedToolsAreApprovals() throws {
+        let job = try JobParser().parse(
+            """
+            budget: { usd: 1 }
+            steps:
+              - id: act
+                retry: { attempts: 2 }
+                agent:
+                  provider: openai
+                  model: gpt-4o-mini
+                  instructions: Tidy the tracker.
+                  max_turns: 4
+                  max_tokens: 300
+                  repair_attempts: 1
+                  tools:
+                    - { name: look, http: { url: "https://t.test/${{ args.id }}" } }
+                    - { name: close, http: { method: POST, url: "https://t.test/${{ args.id }}/close" }, approve: true }
+            """, path: "/j/agentic.yaml")
+        let preview = try RunPreview.make(job, params: [:], prices: prices).get()
+        let model = try #require(preview.steps[0].model)
+        // 2 attempts × (4 turns + 1 repair); each turn's input grows with the results: a floor.
+        #expect(model.callsAtMost == 10 && model.maxTokens == 300 && model.inputIsLowerBound)
+        #expect(preview.steps[0].approval == "each call of its tool 'close'")
+        #expect(preview.approvals == ["step 'act': each call of tool 'close'"])
+        #expect(preview.worstTokens == model.worstTokens)
+    }
 }

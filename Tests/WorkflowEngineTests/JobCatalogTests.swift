@@ -101,4 +101,29 @@ import WorkflowTesting
         #expect(catalog.reload(touched: ["c.yaml"]) == [.removed(JobID("c")!)])
         #expect(Set(catalog.reload()) == [.changed(JobID("b")!)], "a full reload finds what the watcher did not name")
     }
+
+    /// Without an inotify instance (the kernel's per-user limit reached), the watcher looks at the
+    /// directory on an interval and names the files that changed.
+    @Test func withoutInotifyTheWatcherLooksOnAnInterval() async throws {
+        let dir = try TemporaryDirectory("poll-watch")
+        try dir.write("old.yaml", job("true"))
+        try dir.write("notes.txt", "not a job")
+        let (heard, hear) = AsyncStream.makeStream(of: Set<String>?.self)
+        let watcher = JobsDirectoryWatcher(
+            directory: dir.path, logger: CapturedLog().logger, inotify: false, pollInterval: .milliseconds(200)
+        ) { hear.yield($0) }
+        let task = Task { try await watcher.run() }
+        defer {
+            watcher.stop()
+            task.cancel()
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        try dir.write("new.yaml", job("true"))
+        try FileManager.default.removeItem(atPath: dir.file("old.yaml"))
+        try dir.write("notes.txt", "still not a job")
+        var iterator = heard.makeAsyncIterator()
+        var names: Set<String> = []
+        while names != ["new.yaml", "old.yaml"], let next = await iterator.next() { names.formUnion(next ?? []) }
+        #expect(names == ["new.yaml", "old.yaml"])
+    }
 }
