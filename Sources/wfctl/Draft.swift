@@ -23,6 +23,19 @@ struct JobsDirectoryOption: ParsableArguments {
 
     /// `pending/` in it: drafts wfd never loads.
     var pending: String { directory + "/pending" }
+
+    /// Writes `text` as the draft of `job` (durably, mode 0644); its path.
+    func writeDraft(_ text: String, job: String) throws -> String {
+        let path = "\(pending)/\(job).yaml"
+        do {
+            try FileManager.default.createDirectory(atPath: pending, withIntermediateDirectories: true)
+            try RecordFile.write(Data(text.utf8), to: path)
+            chmod(path, 0o644)
+        } catch {
+            throw CommandFailure(description: "cannot write \(path): \(error)", code: .failed)
+        }
+        return path
+    }
 }
 
 struct Draft: ParsableCommand {
@@ -88,14 +101,7 @@ struct Draft: ParsableCommand {
         guard case .object(var outcome)? = JSONValue.parse(Data(response.message.utf8)),
             case .string(let text)? = outcome["text"]
         else { throw CommandFailure(description: "wfd's answer is not a draft", code: .failed) }
-        let path = "\(jobs.pending)/\(job).yaml"
-        do {
-            try FileManager.default.createDirectory(atPath: jobs.pending, withIntermediateDirectories: true)
-            try RecordFile.write(Data(text.utf8), to: path)
-            chmod(path, 0o644)
-        } catch {
-            throw CommandFailure(description: "cannot write \(path): \(error)", code: .failed)
-        }
+        let path = try jobs.writeDraft(text, job: job)
         outcome["file"] = .string(path)
         let valid = outcome["valid"] == .bool(true)
         if json {

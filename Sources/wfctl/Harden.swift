@@ -81,13 +81,7 @@ struct Harden: ParsableCommand {
         if FileManager.default.fileExists(atPath: path), !replace {
             throw CommandFailure(description: "\(path) exists: give --replace to write over it", code: .failed)
         }
-        do {
-            try FileManager.default.createDirectory(atPath: jobs.pending, withIntermediateDirectories: true)
-            try RecordFile.write(Data(text.utf8), to: path)
-            chmod(path, 0o644)
-        } catch {
-            throw CommandFailure(description: "cannot write \(path): \(error)", code: .failed)
-        }
+        _ = try jobs.writeDraft(text, job: draftName)
         var diagnostics: [String] = []
         do {
             _ = try JobParser().parse(text, path: path)

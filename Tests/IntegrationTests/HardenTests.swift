@@ -97,17 +97,9 @@ import WorkflowTesting
         try FileManager.default.createDirectory(atPath: dir.file("jobs"), withIntermediateDirectories: true)
         let server = try await StandIn(scenario, in: dir)
         defer { Task { await server.stop() } }
-        var shipped = try String(
-            contentsOfFile: BuiltProducts.packageRoot + "/jobs.d/release-agent.yaml", encoding: .utf8)
-        for (from, to) in [
-            ("enabled: false", "enabled: true"), ("https://api.github.com", server.url()),
-            ("https://canny.io", server.url()), ("https://api.openai.com/v1", server.url("/v1")),
-            ("/var/lib/wfd/release-notes", dir.file("notes")),
-        ] {
-            #expect(shipped.contains(from), "the shipped file has \(from)")
-            shipped = shipped.replacingOccurrences(of: from, with: to)
-        }
-        try dir.write("jobs/release-agent.yaml", shipped)
+        try dir.write(
+            "jobs/release-agent.yaml",
+            try ReleaseAftermathTests.shipped("release-agent.yaml", server: server, dir: dir))
         for name in ["github_token", "tracker_token", "openai_key"] {
             try dir.write("credentials/\(name)", "\(name)-0123456789abcdef\n")
             chmod(dir.file("credentials/\(name)"), 0o400)

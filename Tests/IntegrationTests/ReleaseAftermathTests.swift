@@ -52,13 +52,10 @@ import WorkflowTesting
             """
     }
 
-    @Test func theReleaseJobRunsEndToEndClosingEachTaskOnceThroughAKillAndLeaksNoSecret() async throws {
-        let dir = try TemporaryDirectory("aftermath")
-        try FileManager.default.createDirectory(atPath: dir.file("jobs"), withIntermediateDirectories: true)
-        let server = try await StandIn(scenario, in: dir)
-        defer { Task { await server.stop() } }
-        var shipped = try String(
-            contentsOfFile: BuiltProducts.packageRoot + "/jobs.d/release-aftermath.yaml", encoding: .utf8)
+    /// A shipped release job, enabled, its params' defaults pointed at `server` and `dir`, as an
+    /// operator points them at their services.
+    static func shipped(_ name: String, server: StandIn, dir: TemporaryDirectory) throws -> String {
+        var shipped = try String(contentsOfFile: BuiltProducts.packageRoot + "/jobs.d/\(name)", encoding: .utf8)
         for (from, to) in [
             ("enabled: false", "enabled: true"), ("https://api.github.com", server.url()),
             ("https://canny.io", server.url()), ("https://api.openai.com/v1", server.url("/v1")),
@@ -67,7 +64,16 @@ import WorkflowTesting
             #expect(shipped.contains(from), "the shipped file has \(from)")
             shipped = shipped.replacingOccurrences(of: from, with: to)
         }
-        try dir.write("jobs/release-aftermath.yaml", shipped)
+        return shipped
+    }
+
+    @Test func theReleaseJobRunsEndToEndClosingEachTaskOnceThroughAKillAndLeaksNoSecret() async throws {
+        let dir = try TemporaryDirectory("aftermath")
+        try FileManager.default.createDirectory(atPath: dir.file("jobs"), withIntermediateDirectories: true)
+        let server = try await StandIn(scenario, in: dir)
+        defer { Task { await server.stop() } }
+        try dir.write(
+            "jobs/release-aftermath.yaml", try Self.shipped("release-aftermath.yaml", server: server, dir: dir))
         try FileManager.default.createDirectory(atPath: dir.file("credentials"), withIntermediateDirectories: true)
         for (name, value) in secrets {
             try dir.write("credentials/\(name)", value + "\n")

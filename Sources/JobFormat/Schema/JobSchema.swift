@@ -713,26 +713,19 @@ public enum JobSchema {
                   "description": "A model with instructions and the tools the job declares, called in a loop until it answers (validated against schema) or max_turns, the budgets or the step's timeout stop it. Its transcript is durable: after a crash the loop goes on from it.",
                   "properties": {
                     "provider": {
-                      "enum": [
-                        "openai",
-                        "anthropic"
-                      ]
+                      "$ref": "#/$defs/step/properties/llm/properties/provider"
                     },
                     "model": {
-                      "type": "string",
-                      "pattern": "\\S"
+                      "$ref": "#/$defs/step/properties/llm/properties/model"
                     },
                     "base_url": {
-                      "type": "string",
-                      "pattern": "^(https?://.*|.*\\$\\{\\{.*)$",
-                      "description": "Any OpenAI-compatible server for provider openai; may hold templates."
+                      "$ref": "#/$defs/step/properties/llm/properties/base_url"
                     },
                     "api_key_secret": {
-                      "type": "string",
-                      "description": "The name of a secret the job declares."
+                      "$ref": "#/$defs/step/properties/llm/properties/api_key_secret"
                     },
                     "system": {
-                      "type": "string"
+                      "$ref": "#/$defs/step/properties/llm/properties/system"
                     },
                     "instructions": {
                       "type": "string",
@@ -740,9 +733,7 @@ public enum JobSchema {
                       "description": "What the agent is to do; may hold templates."
                     },
                     "temperature": {
-                      "type": "number",
-                      "minimum": 0,
-                      "maximum": 2
+                      "$ref": "#/$defs/step/properties/llm/properties/temperature"
                     },
                     "max_tokens": {
                       "type": "integer",
