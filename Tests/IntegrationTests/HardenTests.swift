@@ -169,6 +169,14 @@ import WorkflowTesting
         #expect(again.status == 0, "a promoted draft leaves room for another: \(again.output)")
         let twice = try await runProgram(wfctl, ["harden", agentRun.rawValue] + state)
         #expect(twice.status == 1 && twice.output.contains("exists: give --replace"), "\(twice.output)")
+        let json = try await runProgram(wfctl, ["harden", agentRun.rawValue, "--replace", "--json"] + state)
+        guard case .object(let outcome)? = JSONValue.parse(Data(json.output.utf8)) else {
+            Issue.record("not JSON: \(json.output)")
+            return
+        }
+        #expect(outcome["valid"] == .bool(true) && outcome["model_calls"] == .number(2))
+        #expect(outcome["agent_calls"] == .number(4) && outcome["diagnostics"] == .array([]))
+        #expect(outcome["file"] == .string(dir.file("jobs/pending/release-agent-hardened.yaml")))
         let noAgent = try await runProgram(wfctl, ["harden", hardRun.rawValue] + state)
         #expect(noAgent.status == 1 && noAgent.output.contains("has no agent step"), "\(noAgent.output)")
         let wrongStep = try await runProgram(wfctl, ["harden", agentRun.rawValue, "close"] + state)
