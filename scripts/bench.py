@@ -4,6 +4,7 @@ fails `make test`. Timings of wfctl are also given as a ratio to spawning /bin/t
 run, since these machines are shared and noisy.
 
     scripts/bench.py BIN_DIR [SECTION...]   sections: startup durable units scale steady precision web hooks traces
+                                            agents
                                             (default: all; units needs root: it boots systemd)
 
 scale builds (once, cached beside BIN_DIR) a fixture of 10,000 jobs and 1,000,000 runs with
@@ -24,7 +25,7 @@ import tempfile
 import time
 
 BIN = sys.argv[1] if len(sys.argv) > 1 else ".build/release"
-SECTIONS = set(sys.argv[2:]) or {"startup", "durable", "units", "scale", "steady", "precision", "web", "hooks",
+SECTIONS = set(sys.argv[2:]) or {"startup", "durable", "units", "scale", "steady", "precision", "web", "hooks", "agents",
                                   "traces"}
 WFD, WFCTL, WEB = os.path.join(BIN, "wfd"), os.path.join(BIN, "wfctl"), os.path.join(BIN, "wfd-web")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -999,6 +1000,80 @@ def traces_bench(rounds=5, steps=200):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def agents_bench(rounds=5, turns=20):
+    """What wfd adds to an agent's turn: an agent of `turns` turns (each a model call answered by a
+    tool call of an HTTP GET tool, then its answer) against the same calls made by explicit steps
+    (`turns` pairs of an llm step and an http step, chained), both served by the loopback
+    stand-in (scripts/standin.py), one wfd, alternating run by run; ms per turn (a model call and a
+    tool call). The agent writes its transcript (fsynced) after each answer and around each call."""
+    work = tempfile.mkdtemp(prefix="wfd-bench-agents-")
+    standin = None
+    try:
+        turn_list = [{"calls": [{"name": "look", "arguments": {"id": "1"}}]}] * turns + [{"answer": {"done": True}}]
+        scenario = {"routes": [
+            {"method": "POST", "path": "/v1/chat/completions", "responses": [{"agent": {"turns": turn_list}}]},
+            {"method": "POST", "path": "/v2/chat/completions", "responses": [{"openai": {"content": "ok"}}]},
+            {"method": "GET", "path": "/items/[0-9]+", "responses": [{"json": {"id": 1, "ok": True}}]},
+        ]}
+        import json
+        with open(os.path.join(work, "scenario.json"), "w") as f:
+            json.dump(scenario, f)
+        standin = subprocess.Popen([sys.executable, os.path.join(ROOT, "scripts", "standin.py"),
+                                    os.path.join(work, "scenario.json"), os.path.join(work, "standin.log")],
+                                   stdout=subprocess.PIPE, text=True)
+        port = int(standin.stdout.readline().split()[1])
+        url = f"http://127.0.0.1:{port}"
+        jobs_dir = os.path.join(work, "jobs")
+        os.makedirs(jobs_dir)
+        with open(os.path.join(jobs_dir, "agentic.yaml"), "w") as f:
+            f.write(f"""retention: {{ keep_runs: 1000 }}
+steps:
+  - id: act
+    agent:
+      provider: openai
+      model: stand-in
+      base_url: {url}/v1
+      instructions: Look {turns} times.
+      max_tokens: 50
+      max_turns: {turns + 1}
+      schema: {{ type: object, required: [done] }}
+      tools:
+        - {{ name: look, http: {{ url: "{url}/items/${{{{ args.id }}}}" }} }}
+""")
+        with open(os.path.join(jobs_dir, "steps.yaml"), "w") as f:
+            lines = ["retention: { keep_runs: 1000 }", "steps:"]
+            for i in range(turns):
+                ask, look = f"ask{i:02}", f"look{i:02}"
+                lines.append(f"  - {{id: {ask}, llm: {{provider: openai, model: stand-in, base_url: '{url}/v2', "
+                             f"prompt: 'Look.', max_tokens: 50}}" + (f", needs: [look{i - 1:02}]" if i else "") + "}")
+                lines.append(f"  - {{id: {look}, needs: [{ask}], http: {{url: '{url}/items/1'}}}}")
+            f.write("\n".join(lines) + "\n")
+        state = os.path.join(work, "state")
+        daemon, _ = wait_ready([WFD, "--jobs", jobs_dir, "--state", state, "--log-target", "stderr"])
+        times = {"agentic": [], "steps": []}
+        for _ in range(rounds):
+            for name in ("agentic", "steps"):
+                start = time.perf_counter()
+                subprocess.run([WFCTL, "run", name, "--state", state], capture_output=True, check=True)
+                _, record = wait_run(state, name)
+                if record.get("state") != "succeeded":
+                    raise RuntimeError(f"{name}: {record}")
+                times[name].append((time.perf_counter() - start) * 1000 / turns)
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=60)
+        agent, steps = statistics.median(times["agentic"]), statistics.median(times["steps"])
+        rows.append((f"agents: ms per turn (a model call and a tool call), agent / the same as llm and http steps "
+                     f"({turns} turns, median of {rounds}, alternating)",
+                     f"{agent:.2f} / {steps:.2f} ms (agent/steps {agent / steps:.2f}; agent: "
+                     f"{', '.join(f'{x:.2f}' for x in times['agentic'])}; steps: "
+                     f"{', '.join(f'{x:.2f}' for x in times['steps'])})", "-"))
+    finally:
+        if standin:
+            standin.terminate()
+            standin.wait(timeout=10)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 COMPILED = tempfile.mkdtemp(prefix="wfd-cc-")
 atexit.register(shutil.rmtree, COMPILED, True)
 BASELINE, FLOOR = os.path.join(COMPILED, "baseline"), os.path.join(COMPILED, "precision-floor")
@@ -1025,6 +1100,8 @@ if "hooks" in SECTIONS:
     hooks_bench()
 if "traces" in SECTIONS:
     traces_bench()
+if "agents" in SECTIONS:
+    agents_bench()
 
 width = max(len(r[0]) for r in rows)
 print(f"{'benchmark'.ljust(width)}  {'figure'.ljust(30)}  goal")
