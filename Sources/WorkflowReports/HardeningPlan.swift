@@ -340,7 +340,7 @@ extension HardeningPlan {
         if let system = agent.system { call["system"] = .string(system) }
         if let tokens = agent.maxTokens { call["max_tokens"] = .number(Double(tokens)) }
         if let schema { call["schema"] = schema }
-        return ["llm: \(JSONValue.object(call).jsonText)"]
+        return HardenedStepText.block("llm", .object(call), order: HardenedStepText.llmOrder)
     }
 
     mutating func emit(_ id: String, from: [String], body: [String]) {
@@ -348,7 +348,7 @@ extension HardeningPlan {
         lines += from.map { "  # \($0)" }
         lines.append("  - id: \(id)")
         if !previous.isEmpty { lines.append("    needs: [\(previous.joined(separator: ", "))]") }
-        lines += body.map { "    " + $0 }
+        lines += body.map { $0.isEmpty ? "" : "    " + $0 }
         ids.append(id)
         previous = [id]
     }

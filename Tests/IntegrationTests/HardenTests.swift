@@ -137,7 +137,9 @@ import WorkflowTesting
         for line in [
             "# from turn 1: list_commits {}", "  - id: list_commits", "  - id: decide",
             #"    when: "${{ item.tool == \"close_issue\" }}""#, "  - id: approve_decide", "  - id: close_issue_each",
-            "  - id: close_post_each", "  - id: write_notes_text", "  - id: write_notes",
+            "  - id: close_post_each", "  - id: write_notes_text", "  - id: write_notes", "      prompt: |-",
+            "        Inputs:\n        list_commits: ${{ steps.list_commits.output }}\n",
+            "      idempotency_key: \"${{ run.id }}-${{ item.number }}\"",
             #"export WF_ARG_TEXT=\"$WF_STEP_WRITE_NOTES_TEXT_OUTPUT\""#,
         ] {
             #expect(draft.contains(line), "the draft has \(line):\n\(draft)")
