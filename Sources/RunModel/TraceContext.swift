@@ -35,6 +35,11 @@ public struct TraceContext: Sendable, Equatable {
         spanID("call", step.rawValue, item.map(String.init) ?? "-", String(attempt), String(call))
     }
 
+    /// The span of an agent's tool call (its id in the transcript), run by that attempt.
+    public func toolSpanID(step: StepID, item: Int?, attempt: Int, call: String) -> String {
+        spanID("tool", step.rawValue, item.map(String.init) ?? "-", String(attempt), call)
+    }
+
     /// The W3C `traceparent` header that makes `span` the parent (sampled).
     public func traceparent(span: String) -> String { "00-\(traceID)-\(span)-01" }
 

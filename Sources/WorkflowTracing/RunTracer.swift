@@ -20,9 +20,16 @@ public final class RunTracer: Sendable {
     /// The runs (and their episodes) whose root span went: a run is seen ending once.
     private let ended = Locked((keys: Set<String>(), order: [String]()))
 
-    public init(exporter: SpanExporter, started: Date = Date()) {
+    /// The transcripts of a run's agent steps, read when one of their attempts has ended.
+    let transcripts: @Sendable (RunSnapshot) -> [AgentTranscript]
+
+    public init(
+        exporter: SpanExporter, started: Date = Date(),
+        transcripts: @escaping @Sendable (RunSnapshot) -> [AgentTranscript] = { _ in [] }
+    ) {
         self.exporter = exporter
         self.started = started
+        self.transcripts = transcripts
     }
 
     public func observe(_ event: RunEvent, _ snapshot: RunSnapshot) {
@@ -30,7 +37,22 @@ public final class RunTracer: Sendable {
         let known = sent.withLock { $0[run] ?? [] }
         var spans: [Span] = []
         var ids: [SpanBuilder.AttemptKey] = []
-        for (id, end, made) in SpanBuilder.endedAttempts(snapshot, except: known) {
+        let agentSteps = Set(
+            snapshot.spec.steps.compactMap { step -> StepID? in if case .agent = step.kind { step.id } else { nil } })
+        let endedAgent =
+            !agentSteps.isEmpty
+            && snapshot.steps.contains { step in
+                agentSteps.contains(step.step)
+                    && (step.items ?? [step]).contains { slot in
+                        slot.attempts.contains {
+                            $0.endedAt != nil
+                                && !known.contains(
+                                    SpanBuilder.AttemptKey(step: step.step, item: slot.item, number: $0.number))
+                        }
+                    }
+            }
+        let agents = endedAgent ? transcripts(snapshot) : []
+        for (id, end, made) in SpanBuilder.endedAttempts(snapshot, except: known, agents: agents) {
             ids.append(id)
             if end >= started { spans += made }
         }

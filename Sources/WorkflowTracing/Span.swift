@@ -62,9 +62,9 @@ public enum SpanBuilder {
 
     /// The spans of every attempt of the run that has ended (with its model calls'), except
     /// those in `known`: each with its attempt and when it ended.
-    public static func endedAttempts(_ snapshot: RunSnapshot, except known: Set<AttemptKey>) -> [(
-        AttemptKey, Date, [Span]
-    )] {
+    public static func endedAttempts(
+        _ snapshot: RunSnapshot, except known: Set<AttemptKey>, agents: [AgentTranscript] = []
+    ) -> [(AttemptKey, Date, [Span])] {
         var found: [(AttemptKey, Date, [Span])] = []
         for step in snapshot.steps {
             for slot in step.items ?? [step] {
@@ -72,7 +72,12 @@ public enum SpanBuilder {
                     guard let end = attempt.endedAt else { continue }
                     let key = AttemptKey(step: step.step, item: slot.item, number: attempt.number)
                     guard !known.contains(key) else { continue }
-                    found.append((key, end, Self.attempt(step.step, item: slot.item, index: index, snapshot)))
+                    let transcript = agents.first { $0.step == step.step && $0.item == slot.item }
+                    found.append(
+                        (
+                            key, end,
+                            Self.attempt(step.step, item: slot.item, index: index, snapshot, transcript: transcript)
+                        ))
                 }
             }
         }
@@ -112,7 +117,9 @@ public enum SpanBuilder {
             ok: run.state == .succeeded)
     }
 
-    static func attempt(_ step: StepID, item: Int?, index: Int, _ snapshot: RunSnapshot) -> [Span] {
+    static func attempt(
+        _ step: StepID, item: Int?, index: Int, _ snapshot: RunSnapshot, transcript: AgentTranscript? = nil
+    ) -> [Span] {
         var record = snapshot.step(step)
         if let item { record = record?.items?.first { $0.item == item } }
         guard let attempts = record?.attempts, attempts.indices.contains(index), let end = attempts[index].endedAt
@@ -156,6 +163,30 @@ public enum SpanBuilder {
             spans.append(
                 Self.call(
                     call, index: index, step: step, item: item, attempt: attempt.number, parent: spanID, trace: trace))
+        }
+        // An agent's tool calls that ended during this attempt.
+        for turn in transcript?.turns ?? [] {
+            for tool in turn.toolCalls {
+                guard let began = tool.startedAt, let ended = tool.endedAt, ended >= start, ended <= end else {
+                    continue
+                }
+                var toolAttributes: [(String, Span.Value)] = [
+                    ("gen_ai.operation.name", .string("execute_tool")), ("gen_ai.tool.name", .string(tool.name)),
+                    ("gen_ai.tool.call.id", .string(tool.id)), ("wfd.tool.effect", .string(tool.effect.rawValue)),
+                    ("wfd.tool.state", .string(tool.state.rawValue)), ("wfd.agent.turn", .int(Int64(turn.number))),
+                ]
+                if let decision = tool.decision {
+                    toolAttributes.append(("wfd.decision", .string(decision.approved ? "approved" : "rejected")))
+                }
+                let ok = tool.state == .succeeded
+                spans.append(
+                    Span(
+                        traceID: trace.traceID,
+                        spanID: trace.toolSpanID(step: step, item: item, attempt: attempt.number, call: tool.id),
+                        parentSpanID: spanID, name: "execute_tool \(tool.name)", kind: .inside, start: began,
+                        end: max(ended, began), attributes: toolAttributes, error: ok ? nil : tool.state.rawValue,
+                        ok: ok))
+            }
         }
         return spans
     }

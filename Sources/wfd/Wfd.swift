@@ -185,7 +185,10 @@ struct Wfd: AsyncParsableCommand {
         configuration.prices = Self.loadPrices(flag: prices, environment: environment, logger: logger)
         let metrics = DaemonMetrics()
         let traces = TracesService.make(environment: environment, version: Self.version, logger: logger)
-        let tracer = traces.map { RunTracer(exporter: $0.exporter) }
+        let transcriptStore = RunStore(directory: stateDirectory)
+        let tracer = traces.map {
+            RunTracer(exporter: $0.exporter) { RunDetail.transcripts(of: $0, in: transcriptStore) }
+        }
         configuration.observeRuns = {
             metrics.observe($0.event, $0.snapshot)
             tracer?.observe($0.event, $0.snapshot)

@@ -123,6 +123,12 @@ import WorkflowTesting
         #expect(third.contains(provider == "openai" ? #""role":"tool""# : #""type":"tool_result""#), "\(third)")
         #expect(third.contains(provider == "openai" ? #""tool_calls""# : #""type":"tool_use""#))
 
+        // Each call names its own span: the third is the first call of the second attempt.
+        let context = final.trace
+        let sent = model.last?["headers"]?.objectValue?["traceparent"]?.stringValue ?? ""
+        let span = context.callSpanID(step: StepID("act")!, item: nil, attempt: 2, call: 0)
+        #expect(sent == context.traceparent(span: span), "\(sent)")
+
         let trace = try #require(try transcript(run, dir))
         #expect(trace.turns.count == 3)
         #expect(trace.turns[1].toolCalls.map(\.state) == [.succeeded, .succeeded])

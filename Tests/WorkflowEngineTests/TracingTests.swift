@@ -186,4 +186,52 @@ import WorkflowTracing
                     .object(["key": .string("b"), "value": .object(["boolValue": .bool(true)])]),
                 ]))
     }
+
+    @Test func anAgentsToolCallsAreSpansOfTheAttemptThatRanThem() throws {
+        let job = try JobParser().parse(
+            """
+            steps:
+              - id: act
+                agent:
+                  provider: openai
+                  model: m
+                  instructions: go
+                  tools: [{ name: close, http: { method: POST, url: "https://t.test/${{ args.id }}" }, approve: true }]
+            """, path: "/j/agentic.yaml")
+        var snapshot = RunSnapshot(
+            job: job, id: RunID.make(at: t0, suffix: 2), trigger: .manual, scheduledFor: nil, createdAt: t0)
+        snapshot.run.traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+        var waited = Attempt(number: 1, plannedAt: t0, startedAt: t0, log: nil)
+        (waited.endedAt, waited.outcome) = (t0 + 1, .succeeded)
+        var ran = Attempt(number: 2, plannedAt: t0 + 5, startedAt: t0 + 5, log: nil)
+        (ran.endedAt, ran.outcome) = (t0 + 6, .succeeded)
+        snapshot.steps[0].attempts = [waited, ran]
+        var transcript = AgentTranscript(
+            job: job.id, run: snapshot.run.id, step: StepID("act")!, item: nil, startedAt: t0)
+        var turn = AgentTurn(
+            number: 1, attempt: 1, call: ModelCall(provider: .openai, model: "m", promptSHA256: "x", startedAt: t0),
+            last: false)
+        var close = AgentToolCall(id: "c1", name: "close", arguments: .object(["id": .string("7")]), effect: .effectful)
+        (close.state, close.startedAt, close.endedAt) = (.succeeded, t0 + 5.1, t0 + 5.3)
+        close.decision = Decision(approved: true, by: "ann", at: t0 + 5)
+        turn.toolCalls = [close]
+        transcript.turns = [turn]
+        let trace = snapshot.run.trace
+        let spans = SpanBuilder.endedAttempts(snapshot, except: [], agents: [transcript])
+        let first = try #require(spans.first { $0.0.number == 1 }?.2)
+        let second = try #require(spans.first { $0.0.number == 2 }?.2)
+        #expect(first.map(\.name) == ["step act"], "the call ran in the second attempt")
+        #expect(second.map(\.name) == ["step act", "execute_tool close"])
+        let tool = second[1]
+        #expect(tool.parentSpanID == trace.attemptSpanID(step: StepID("act")!, item: nil, attempt: 2))
+        #expect(tool.spanID == trace.toolSpanID(step: StepID("act")!, item: nil, attempt: 2, call: "c1"))
+        #expect(tool.start == t0 + 5.1 && tool.end == t0 + 5.3 && tool.ok)
+        for (key, value) in [
+            ("gen_ai.operation.name", Span.Value.string("execute_tool")), ("gen_ai.tool.name", .string("close")),
+            ("gen_ai.tool.call.id", .string("c1")), ("wfd.tool.effect", .string("effectful")),
+            ("wfd.decision", .string("approved")),
+        ] {
+            #expect(tool.attributes.contains { $0.0 == key && $0.1 == value }, "\(key)")
+        }
+    }
 }

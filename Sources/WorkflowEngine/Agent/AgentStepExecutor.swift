@@ -87,7 +87,8 @@ struct AgentStepExecutor: Sendable {
                     request, tools: toolbox.definitions, turns: loop.transcript.turns, last: last)
                 var answer: ModelExchange.Answer
                 switch await exchange.send(
-                    request, body: body, index: loop.transcript.turns.count, budget: budget, clock: clock,
+                    request, body: body, index: loop.transcript.turns.filter { $0.attempt == work.attempt }.count,
+                    budget: budget, clock: clock,
                     control: control, logger: logger)
                 {
                 case .ended(let result, _): return result
