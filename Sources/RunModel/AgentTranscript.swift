@@ -14,9 +14,15 @@ public struct AgentTranscript: Sendable, Equatable, Codable {
     public var run: RunID
     public var step: StepID
     public var item: Int?
-    /// When the loop began: the step's `timeout` runs from here, across attempts and restarts.
+    /// When the loop began, or was taken up by `wfctl retry`: the step's `timeout` runs from
+    /// here, across attempts and restarts.
     public var startedAt: Date
     public var turns: [AgentTurn]
+    /// The turns before the last `wfctl retry`: `max_turns` and the repairs count after them.
+    public var turnsBefore: Int?
+    /// The step's attempts before the `wfctl retry` that last took the loop up (its
+    /// ``StepRecord/attemptsBefore``), so a retry resets the bounds once, even across a crash.
+    public var retryAfter: Int?
 
     public init(job: JobID, run: RunID, step: StepID, item: Int?, startedAt: Date) {
         version = Self.currentVersion
@@ -31,6 +37,8 @@ public struct AgentTranscript: Sendable, Equatable, Codable {
     enum CodingKeys: String, CodingKey {
         case version, job, run, step, item, turns
         case startedAt = "started_at"
+        case turnsBefore = "turns_before"
+        case retryAfter = "retry_after"
     }
 
     /// The model calls made so far, in order.

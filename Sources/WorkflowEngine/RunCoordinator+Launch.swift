@@ -245,7 +245,9 @@ extension RunCoordinator {
             secrets: StepSecrets(values: context.secrets, missing: context.missingSecrets), environment: environment,
             workingDirectory: workingDirectory(for: definition),
             runDirectory: store.directory.runDirectory(run.job, run.id), timeout: definition.timeout?.duration,
-            decision: record?.toolDecision, redactor: context.redactor)
+            decision: record?.toolDecision,
+            attemptsBefore: record?.attemptsBefore ?? 0,
+            redactor: context.redactor)
     }
 
     /// What the step's templates may refer to: the outputs of the steps it needs (directly or

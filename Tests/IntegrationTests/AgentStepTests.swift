@@ -205,6 +205,22 @@ import WorkflowTesting
         #expect(model.last?["body"]?.jsonText.contains(#""tools""#) == false, "the last turn offers no tools")
         #expect(model.last?["body"]?.jsonText.contains("You have no tool calls left") == true)
         #expect(model.dropLast().allSatisfy { $0["body"]?.jsonText.contains(#""tools""#) == true })
+        #expect(!stub.requests().contains { $0["path"] == .string("/items/7") && model.count < 3 })
+        let looked = stub.requests().filter { $0["path"] == .string("/items/7") }.count
+        #expect(looked == 2, "the tools asked for on the last turn were not run: \(looked)")
+
+        // wfctl retry takes the loop up with its turns counted anew: the last turn's calls run
+        // now, and three more turns are made, none asked for twice.
+        let retried = try await wfctl(["retry", run], dir)
+        #expect(retried.status == 0, "\(retried.output)")
+        #expect(await eventually(timeout: .seconds(60)) { (try? record(run, dir))?.retries?.count == 1 })
+        #expect(await ended(run, dir))
+        let again = try record(run, dir)
+        #expect(again.state == .failed && again.error?.contains("max_turns 3") == true, "\(again.error ?? "")")
+        #expect(stub.requests().filter { $0["path"] == .string("/v1/chat/completions") }.count == 6)
+        #expect(stub.requests().filter { $0["path"] == .string("/items/7") }.count == 5)
+        let trace = try #require(try transcript(run, dir))
+        #expect(trace.turns.count == 6 && trace.turnsBefore == 3)
     }
 
     @Test func theBudgetStopsTheLoopBeforeTheCallThatCouldPassIt() async throws {

@@ -94,8 +94,15 @@ import Testing
         loop.update(call: 0) { $0.state = .succeeded }
         #expect(loop.next() == .callModel(last: true))
         loop.answered(calls(("look", seven)), call: call(), attempt: 1, last: true)
-        loop.update(call: 0) { $0.state = .succeeded }
         #expect(loop.next() == .fail(.maxTurns, "the agent still asked for tools on its last turn (max_turns 2)"))
+        #expect(loop.call(0)?.state == .requested, "not run: no tools were offered")
+        // A retry counts the turns anew, once: the last turn's call runs, and two more turns may be made.
+        let first = loop.retried(after: 2, at: start)
+        let again = loop.retried(after: 2, at: start)
+        #expect(first && !again, "once per retry, even taken up again after a crash")
+        #expect(loop.next() == .runTool(call: 0))
+        loop.update(call: 0) { $0.state = .succeeded }
+        #expect(loop.next() == .callModel(last: false))
     }
 
     @Test func anAnswerOffTheSchemaIsRepairedThenFails() throws {

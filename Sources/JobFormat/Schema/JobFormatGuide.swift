@@ -155,7 +155,7 @@ public enum JobFormatGuide {
         crash, a retry or a decision the loop goes on from that transcript: recorded answers and results
         are sent as they were, never asked for again. A tool call that was running when wfd stopped runs
         again if its effect is `pure` or `idempotent`; an `effectful` one fails the step as `interrupted`
-        until a person runs `wfctl retry` (which runs the call again). `wfctl show` prints the transcript
+        until a person runs `wfctl retry` (which runs the call again). A `wfctl retry` of a failed agent step takes the loop up from its transcript too (nothing recorded is asked for again), with its `timeout` and `max_turns` counted anew from the retry; tools the model asked for on its last turn, which were not run then, run now. `wfctl show` prints the transcript
         turn by turn; the step record counts each attempt's model calls as for `llm`. The answer (JSON
         with a schema, else text) is the step's output.
 

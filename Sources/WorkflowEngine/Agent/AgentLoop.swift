@@ -40,6 +40,11 @@ struct AgentLoop {
     func next() -> Next {
         guard let turn = transcript.turns.last else { return .callModel(last: maxTurns == 1) }
         if let answer = turn.answer { return .answer(answer) }
+        // Tools asked for on the last turn (none were offered) are not run; after a retry the
+        // turns start counting again, and they are.
+        if turn.last, turn.number > before, turn.toolCalls.contains(where: { $0.state == .requested }) {
+            return .fail(.maxTurns, "the agent still asked for tools on its last turn (max_turns \(maxTurns))")
+        }
         for (index, call) in turn.toolCalls.enumerated() {
             switch call.state {
             case .requested:
@@ -64,25 +69,34 @@ struct AgentLoop {
             case .succeeded, .failed, .refused, .rejected: continue
             }
         }
-        if !turn.toolCalls.isEmpty {
-            guard !turn.last else {
-                return .fail(.maxTurns, "the agent still asked for tools on its last turn (max_turns \(maxTurns))")
-            }
-            return .callModel(last: toolTurns + 1 >= maxTurns)
-        }
+        if !turn.toolCalls.isEmpty { return .callModel(last: toolTurns + 1 >= maxTurns) }
         guard let repair = turn.repair else {
             return .fail(.invalidOutput, "the model gave no answer")
         }
-        let repairs = transcript.turns.reversed().prefix { $0.repair != nil && $0.toolCalls.isEmpty }.count
+        let repairs = transcript.turns.dropFirst(before).reversed().prefix { $0.repair != nil && $0.toolCalls.isEmpty }
+            .count
         guard repairs <= repairAttempts else {
             let count = repairAttempts == 1 ? "1 repair" : "\(repairAttempts) repairs"
             return .fail(.invalidOutput, "the agent's answer does not match the schema after \(count): \(repair)")
         }
-        return .callModel(last: turn.last)
+        return .callModel(last: turn.last && turn.number > before)
     }
 
-    /// Turns in which the model called tools.
-    var toolTurns: Int { transcript.turns.filter { !$0.toolCalls.isEmpty }.count }
+    /// Turns before the last retry.
+    var before: Int { transcript.turnsBefore ?? 0 }
+
+    /// Turns since the last retry in which the model called tools.
+    var toolTurns: Int { transcript.turns.dropFirst(before).filter { !$0.toolCalls.isEmpty }.count }
+
+    /// `wfctl retry` (after `attempts` attempts) takes the loop up: its timeout and its turns
+    /// count from now. True when that changed the transcript (once per retry).
+    mutating func retried(after attempts: Int, at date: Date) -> Bool {
+        guard attempts > 0, transcript.retryAfter != attempts, !transcript.turns.isEmpty else { return false }
+        transcript.startedAt = date
+        transcript.turnsBefore = transcript.turns.count
+        transcript.retryAfter = attempts
+        return true
+    }
 
     /// The model answered: a new turn, and for a final answer its check against the schema.
     mutating func answered(_ reply: AgentProtocol.Reply, call: ModelCall, attempt: Int, last: Bool) {

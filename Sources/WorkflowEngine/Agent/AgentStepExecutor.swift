@@ -64,6 +64,10 @@ struct AgentStepExecutor: Sendable {
         _ loop: inout AgentLoop, work: AgentWork, toolbox: AgentToolbox, budget: BudgetGuard, clock: any WorkflowClock,
         control: StepControl, logger: Logger
     ) async -> AttemptResult {
+        if loop.retried(after: work.attemptsBefore, at: clock.now()) {
+            logger.info("agent taken up by wfctl retry: its timeout and max_turns count from now")
+            if let failed = await save(loop) { return failed }
+        }
         if let decision = work.decision {
             loop.apply(decision)
             if let failed = await save(loop) { return failed }

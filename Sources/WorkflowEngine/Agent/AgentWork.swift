@@ -28,6 +28,9 @@ struct AgentWork: Sendable {
     /// The loop's wall-clock bound (the step's `timeout`), from its first model call.
     var timeout: Duration?
     var decision: ToolDecision?
+    /// The step's attempts before its last `wfctl retry` (0: never retried): the loop's timeout
+    /// and turns count anew after one.
+    var attemptsBefore: Int
     var redactor: Redactor
 
     /// A tool call's log, relative to the run directory.
