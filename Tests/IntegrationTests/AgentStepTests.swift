@@ -427,4 +427,34 @@ import WorkflowTesting
         #expect(Date().timeIntervalSince(asked) < 20, "the sleep was stopped, not waited for")
         #expect(try record(run, dir).state == .cancelled, "\(daemon.process.output)")
     }
+
+    /// A `for_each` agent step runs a loop per item, each with its own transcript and `item`.
+    @Test func eachItemOfAForEachAgentHasItsOwnLoop() async throws {
+        let dir = try TemporaryDirectory("agent-items")
+        let stub = try await standIn(
+            """
+            [{"calls": [{"name": "lookup", "arguments": {"id": "7"}}]},
+             {"answer": {"closed": ["7"]}}]
+            """, dir)
+        defer { Task { await stub.stop() } }
+        let text = agentJob("openai", stub)
+            .replacingOccurrences(of: "  - id: act\n", with: "  - id: act\n    for_each: ${{ params.items }}\n")
+            .replacingOccurrences(
+                of: "Look at item 7 and close it if it is a crash.", with: "Look at ${{ item.name }}.")
+        let items = #"params: { items: { default: '[{"name": "a"}, {"name": "b"}]' } }"#
+        let (daemon, run) = try await start(dir, job: items + "\n" + text)
+        defer { Task { await daemon.process.stop() } }
+        #expect(await ended(run, dir))
+        #expect(try record(run, dir).state == .succeeded, "\(daemon.process.output)")
+        let store = RunStore(directory: StateDirectory(root: dir.file("state")))
+        for (index, name) in ["a", "b"].enumerated() {
+            let transcript = try #require(try store.loadTranscript(job, RunID(run)!, StepID("act")!, item: index))
+            #expect(transcript.item == index && transcript.turns.count == 2)
+            #expect(transcript.turns.last?.answer == .object(["closed": .array([.string("7")])]))
+            let asked = stub.requests().filter { ($0["body"]?.jsonText ?? "").contains("Look at \(name).") }
+            #expect(asked.count == 2, "item \(name)'s own conversation: \(asked.count)")
+        }
+        let show = try await wfctl(["show", run], dir)
+        #expect(show.output.components(separatedBy: "turn 2 (").count == 3, "both items' turns: \(show.output)")
+    }
 }
