@@ -28,17 +28,10 @@ extension JobReader {
         if let instructions, let (_, value) = fields["instructions"] {
             noteTemplates(instructions, node: value, field: "agent.instructions", step: step)
         }
-        var spec = AgentSpec(provider: provider ?? .openai, model: model ?? "", instructions: instructions ?? "")
         // The fields an agent shares with an llm step read alike.
-        var shared = LLMCallSpec(provider: spec.provider, model: spec.model, prompt: spec.instructions)
+        var shared = LLMCallSpec(provider: provider ?? .openai, model: model ?? "", prompt: instructions ?? "")
         modelFields(fields, into: &shared, kind: "agent", step: step)
-        spec.baseURL = shared.baseURL
-        spec.apiKeySecret = shared.apiKeySecret
-        spec.system = shared.system
-        spec.temperature = shared.temperature
-        spec.maxTokens = shared.maxTokens
-        spec.schema = shared.schema
-        spec.repairAttempts = shared.repairAttempts
+        var spec = AgentSpec(shared)
         if let (_, value) = fields["max_turns"], let turns = int(value, "max_turns", range: 1...100) {
             spec.maxTurns = turns
         }

@@ -36,6 +36,26 @@ public struct AgentSpec: Sendable, Equatable, Codable {
         mcpServers = []
     }
 
+    /// The fields an agent shares with an `llm` step, taken from `call` (its prompt the
+    /// instructions).
+    public init(_ call: LLMCallSpec) {
+        self.init(provider: call.provider, model: call.model, instructions: call.prompt)
+        (baseURL, apiKeySecret, system) = (call.baseURL, call.apiKeySecret, call.system)
+        (temperature, maxTokens, schema, repairAttempts) = (
+            call.temperature, call.maxTokens, call.schema, call.repairAttempts
+        )
+    }
+
+    /// Each model call of the loop as an `llm` step's call, the instructions its prompt.
+    public var call: LLMCallSpec {
+        var call = LLMCallSpec(provider: provider, model: model, prompt: instructions)
+        (call.baseURL, call.apiKeySecret, call.system) = (baseURL, apiKeySecret, system)
+        (call.temperature, call.maxTokens, call.schema, call.repairAttempts) = (
+            temperature, maxTokens, schema, repairAttempts
+        )
+        return call
+    }
+
     enum CodingKeys: String, CodingKey {
         case provider, model, system, instructions, temperature, schema, tools
         case baseURL = "base_url"
@@ -120,15 +140,6 @@ public enum AgentToolAction: Sendable, Equatable, Codable {
     /// Another job: a run of it started with the arguments as its parameters, and awaited; its
     /// final state and outputs are the result.
     case job(JobID)
-
-    /// The job-file key of this action.
-    public var name: String {
-        switch self {
-        case .http: "http"
-        case .run: "run"
-        case .job: "job"
-        }
-    }
 }
 
 /// `mcp_servers:` — an MCP server the agent starts (over stdio, as a child of wfd) and which of

@@ -40,9 +40,6 @@ public struct AgentTranscript: Sendable, Equatable, Codable {
         case turnsBefore = "turns_before"
         case retryAfter = "retry_after"
     }
-
-    /// The model calls made so far, in order.
-    public var calls: [ModelCall] { turns.map(\.call) }
 }
 
 /// One model call of the loop and what came of it.
@@ -149,7 +146,4 @@ public enum AgentToolState: String, Sendable, Codable, CaseIterable {
     case rejected
     /// Effectful and running when wfd stopped: not repeated until a person retries the run.
     case interrupted
-
-    /// The model has been (or will be) told how it ended.
-    public var isSettled: Bool { [.succeeded, .failed, .refused, .rejected].contains(self) }
 }

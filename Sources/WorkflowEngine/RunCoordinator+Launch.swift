@@ -131,11 +131,9 @@ extension RunCoordinator {
                 stepLogger.info("step started: \(spec.provider.rawValue) model \(spec.model)")
                 return .work(.model(request), definition, stepLogger)
             case .agent(let spec):
-                var call = LLMCallSpec(provider: spec.provider, model: spec.model, prompt: spec.instructions)
-                (call.baseURL, call.apiKeySecret, call.system) = (spec.baseURL, spec.apiKeySecret, spec.system)
-                (call.temperature, call.maxTokens, call.schema) = (spec.temperature, spec.maxTokens, spec.schema)
                 var request = try ModelRequest.rendered(
-                    call, timeout: nil, with: templates, secrets: secrets, kind: "agent", promptField: "instructions")
+                    spec.call, timeout: nil, with: templates, secrets: secrets, kind: "agent",
+                    promptField: "instructions")
                 request.price = context.prices.price(of: spec.model)
                 request.onBudget = snapshot.spec.onBudget ?? .fail
                 request.budgetOverride = record?.budgetApproval != nil

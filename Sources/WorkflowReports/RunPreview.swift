@@ -116,8 +116,7 @@ public struct RunPreview: Sendable, Codable, Equatable {
                 preview.approvals.append("step '\(step.id)': \(message)")
             case .agent(let agent):
                 // Each turn's input grows by what the tools answered: the estimate is a floor.
-                var call = LLMCallSpec(provider: agent.provider, model: agent.model, prompt: agent.instructions)
-                (call.system, call.maxTokens, call.schema) = (agent.system, agent.maxTokens, agent.schema)
+                var call = agent.call
                 call.repairAttempts = agent.repairAttempts + agent.maxTurns - 1
                 var model = model(call, step: step, values: values, prices: table)
                 model.inputIsLowerBound = true

@@ -49,6 +49,11 @@ import WorkflowTesting
         """
     }
 
+    /// A log entry's `at`.
+    static func seconds(_ value: JSONValue?) -> Double? {
+        if case .number(let seconds)? = value { seconds } else { nil }
+    }
+
     struct Call: Hashable {
         let run: String
         let text: String
@@ -102,7 +107,9 @@ import WorkflowTesting
                 let waiting = transcript.turns.last?.toolCalls.filter { $0.state == .interrupted } ?? []
                 #expect(!waiting.isEmpty, "\(run) failed: \(record.error ?? "")")
                 for call in waiting {
-                    retried[Call(run: run.rawValue, text: call.arguments?.objectText("text") ?? ""), default: 0] += 1
+                    retried[
+                        Call(run: run.rawValue, text: call.arguments?.field("text")?.stringValue ?? ""), default: 0] +=
+                        1
                 }
                 again.append(run)
             }
@@ -141,21 +148,23 @@ import WorkflowTesting
                         JSONValue.object(body).jsonText.contains(run.rawValue),
                         case .array(let messages)? = body["messages"]
                     else { return false }
-                    return messages.filter { $0.objectText("role") == "assistant" }.count == turn.number - 1
+                    return messages.filter { $0.field("role")?.stringValue == "assistant" }.count == turn.number - 1
                 }
                 #expect(!asked.isEmpty, "\(run) turn \(turn.number) was recorded without a request")
                 let answered = turn.call.startedAt.timeIntervalSince1970 + Double(turn.call.latencyMilliseconds) / 1000
-                let late = asked.compactMap { $0["at"]?.numberValue }.filter { $0 > answered + 0.02 }
+                let late = asked.compactMap { Self.seconds($0["at"]) }.filter { $0 > answered + 0.02 }
                 #expect(late.isEmpty, "\(run) turn \(turn.number) was asked again after its answer was recorded")
                 if asked.count > 1 {
                     replayedTurns += 1
                     // Asked again only because wfd died with the call in flight.
-                    let first = asked.compactMap { $0["at"]?.numberValue }.min() ?? 0
+                    let first = asked.compactMap { Self.seconds($0["at"]) }.min() ?? 0
                     #expect(killedAt.contains { $0 > first && $0 < answered + 1 }, "\(run) turn \(turn.number)")
                 }
                 for call in turn.toolCalls {
                     #expect(call.state == .succeeded, "\(run) \(call.name) is \(call.state)")
-                    guard call.effect == .effectful, let text = call.arguments?.objectText("text") else { continue }
+                    guard call.effect == .effectful, let text = call.arguments?.field("text")?.stringValue else {
+                        continue
+                    }
                     let key = Call(run: run.rawValue, text: text)
                     let count = effects[key] ?? 0
                     #expect(count >= 1, "\(run) \(call.name) \(text) succeeded without reaching its service")
@@ -169,18 +178,5 @@ import WorkflowTesting
         print(
             "agent crash test: \(kills) kills, \(runs) runs, \(retried.values.reduce(0, +)) interrupted calls retried by hand, "
                 + "\(replayedTurns) turns asked twice (in flight at a kill)")
-    }
-}
-
-extension JSONValue {
-    /// The string member `key` of an object.
-    fileprivate func objectText(_ key: String) -> String? {
-        guard case .object(let fields) = self, case .string(let text)? = fields[key] else { return nil }
-        return text
-    }
-
-    fileprivate var numberValue: Double? {
-        if case .number(let value) = self { return value }
-        return nil
     }
 }

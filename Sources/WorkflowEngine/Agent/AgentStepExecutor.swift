@@ -153,7 +153,7 @@ struct AgentStepExecutor: Sendable {
                 loop.update(call: index) { call in
                     call.state = .running
                     call.startedAt = began
-                    if case .job = entry.action, call.startedRun == nil {
+                    if case .declared(.job) = entry.action, call.startedRun == nil {
                         call.startedRun = RunID.make(at: began, suffix: UInt32.random(in: 0...0xFF_FFFF))
                     }
                 }

@@ -28,12 +28,7 @@ struct AgentToolRunner: Sendable {
         var toolbox = AgentToolbox()
         for tool in work.spec.tools {
             var schema = tool.schema ?? tool.derivedSchema
-            let action: AgentToolbox.Action
-            switch tool.action {
-            case .http(let request): action = .http(request)
-            case .run(let command): action = .run(command)
-            case .job(let job):
-                action = .job(job)
+            if case .job(let job) = tool.action {
                 guard let target = await jobs?.definition(job) else {
                     throw AgentToolbox.Problem(
                         description: "tool '\(tool.name)': job '\(job)' is not loaded (wfctl status)")
@@ -42,7 +37,7 @@ struct AgentToolRunner: Sendable {
             }
             try toolbox.add(
                 tool.name, description: tool.description ?? tool.name, schema: schema,
-                effect: tool.effect ?? tool.defaultEffect, approve: tool.approve, action: action)
+                effect: tool.effect ?? tool.defaultEffect, approve: tool.approve, action: .declared(tool.action))
         }
         if !work.spec.mcpServers.isEmpty {
             do {
@@ -116,10 +111,10 @@ struct AgentToolRunner: Sendable {
         run: RunID?, control: StepControl, logger: Logger
     ) async -> ToolOutcome {
         switch action {
-        case .job(let job):
+        case .declared(.job(let job)):
             guard let run else { return .done("the run has no id", failed: true) }
             return await start(job, run: run, arguments: arguments, work: work, timeout: timeout, control: control)
-        case .http(let spec):
+        case .declared(.http(let spec)):
             var values = work.values
             values.args = arguments
             let call: HTTPCall
@@ -137,7 +132,7 @@ struct AgentToolRunner: Sendable {
                 return .done(result.error ?? "the request failed", failed: true)
             }
             return .done("HTTP \(result.http?.status ?? 200)\n\(body)", failed: false)
-        case .run(let command):
+        case .declared(.run(let command)):
             var environment = work.environment
             environment["WF_ARGS"] = arguments.jsonText
             if case .object(let fields) = arguments {

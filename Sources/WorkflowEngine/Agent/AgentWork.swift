@@ -43,9 +43,8 @@ struct AgentWork: Sendable {
 /// it runs.
 struct AgentToolbox: Sendable {
     enum Action: Sendable {
-        case http(HTTPRequestSpec)
-        case run(String)
-        case job(JobID)
+        /// A tool the job declares.
+        case declared(AgentToolAction)
         case mcp(MCPStdioClient, tool: String)
     }
 
